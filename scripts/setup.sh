@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what httptrace's build, tests and demo need on Debian 12, and mounts tracefs.
+#
+# Idempotent and quiet: when every package is present it only checks (well under a second).
+# Usage: scripts/setup.sh        (as root, or with sudo available)
+set -euo pipefail
+
+PACKAGES=(
+  # Build: Debian's Bazel 4.2.3 runs offline with the stand-ins in third_party/.
+  bazel-bootstrap g++ clang llvm pkg-config
+  # Probes: BPF object, skeleton, loader.
+  libbpf-dev bpftool libelf-dev
+  # API and libraries.
+  libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libabsl-dev
+  libhttp-parser-dev zlib1g-dev libssl-dev
+  # Tests, sanitizers, fuzzing, benchmarks.
+  libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev libfuzzer-14-dev
+  # Real traffic for tests, the demo and benchmarks.
+  curl nginx-light wrk python3 iproute2 procps
+  # Formatting.
+  clang-format
+)
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ $status == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} > 0)); then
+  log "installing ${#missing[@]} package(s): ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# libbpf attaches tracepoint programs through tracefs, which this kind of machine does not mount
+# at boot. The agent mounts it too when it can; mounting here keeps tests independent of that.
+if [[ ! -e /sys/kernel/tracing/events ]]; then
+  if as_root mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null; then
+    log "mounted tracefs on /sys/kernel/tracing"
+  else
+    log "warning: could not mount tracefs; probes will fall back to raw tracepoints"
+  fi
+fi

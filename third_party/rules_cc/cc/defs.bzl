@@ -1,0 +1,17 @@
+"""Offline rules_cc: re-exports Bazel 4's native C++ rules under the rules_cc names.
+
+Debian's bazel-bootstrap (Bazel 4.2.3) has no network here and Debian's bazel-rules-cc is too new
+for it, so every BUILD file loads these names from @rules_cc//cc:defs.bzl as upstream code does.
+"""
+
+cc_library = native.cc_library
+cc_binary = native.cc_binary
+cc_test = native.cc_test
+cc_import = native.cc_import
+cc_toolchain = native.cc_toolchain
+cc_toolchain_suite = native.cc_toolchain_suite
+cc_proto_library = native.cc_proto_library
+fdo_profile = native.fdo_profile
+fdo_prefetch_hints = native.fdo_prefetch_hints
+objc_library = native.objc_library
+objc_import = native.objc_import

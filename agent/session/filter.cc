@@ -1,0 +1,154 @@
+#include "agent/session/filter.h"
+
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace httptrace::session {
+namespace {
+
+constexpr size_t kMaxValuesPerField = 256;
+constexpr size_t kCommMaxLength = 15;  // TASK_COMM_LEN - 1: longer names can never match.
+constexpr size_t kMinContainerIdPrefix = 4;
+
+absl::Status CheckPorts(const google::protobuf::RepeatedField<uint32_t>& ports,
+                        absl::string_view field) {
+  for (uint32_t port : ports) {
+    if (port == 0 || port > 65535) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": ", port, " is not a port (1-65535)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool IsToken(absl::string_view method) {
+  // RFC 9110 token characters; methods are tokens, and garbage here is a typo worth reporting.
+  return !method.empty() && std::all_of(method.begin(), method.end(), [](char c) {
+    return absl::ascii_isalnum(c) || absl::StrContains("!#$%&'*+-.^_`|~", c);
+  });
+}
+
+bool IsHex(absl::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return absl::ascii_isxdigit(c); });
+}
+
+template <typename T, typename Pred>
+bool AnyOrEmpty(const T& values, Pred pred) {
+  return values.empty() || std::any_of(values.begin(), values.end(), pred);
+}
+
+}  // namespace
+
+absl::Status ValidateFilter(const v1::Filter& filter) {
+  const std::pair<int, absl::string_view> sizes[] = {
+      {filter.pids_size(), "pids"},
+      {filter.process_names_size(), "process_names"},
+      {filter.containers_size(), "containers"},
+      {filter.pod_namespaces_size(), "pod_namespaces"},
+      {filter.pods_size(), "pods"},
+      {filter.local_ports_size(), "local_ports"},
+      {filter.remote_ports_size(), "remote_ports"},
+      {filter.ports_size(), "ports"},
+      {filter.methods_size(), "methods"},
+  };
+  for (const auto& [size, name] : sizes) {
+    if (static_cast<size_t>(size) > kMaxValuesPerField) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": at most ", kMaxValuesPerField, " values, got ", size));
+    }
+  }
+  for (uint32_t pid : filter.pids()) {
+    if (pid == 0) return absl::InvalidArgumentError("pids: 0 is not a process id");
+  }
+  for (const std::string& comm : filter.process_names()) {
+    if (comm.empty()) return absl::InvalidArgumentError("process_names: empty name");
+    if (comm.size() > kCommMaxLength) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("process_names: \"", comm, "\" is longer than ", kCommMaxLength,
+                       " bytes; the kernel truncates process names, use the first 15 bytes"));
+    }
+  }
+  for (const std::string& container : filter.containers()) {
+    if (container.empty()) return absl::InvalidArgumentError("containers: empty id or name");
+    if (IsHex(container) && container.size() < kMinContainerIdPrefix) {
+      return absl::InvalidArgumentError(absl::StrCat("containers: id prefix \"", container,
+                                                     "\" is too short (at least ",
+                                                     kMinContainerIdPrefix, " hex digits)"));
+    }
+  }
+  if (absl::Status s = CheckPorts(filter.local_ports(), "local_ports"); !s.ok()) return s;
+  if (absl::Status s = CheckPorts(filter.remote_ports(), "remote_ports"); !s.ok()) return s;
+  if (absl::Status s = CheckPorts(filter.ports(), "ports"); !s.ok()) return s;
+  for (const std::string& method : filter.methods()) {
+    if (!IsToken(method)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("methods: \"", method, "\" is not an HTTP method token"));
+    }
+  }
+  if (!filter.path_prefix().empty() && filter.path_prefix()[0] != '/' &&
+      filter.path_prefix()[0] != '*') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("path_prefix: \"", filter.path_prefix(), "\" must start with / (e.g. /api/)"));
+  }
+  if (!v1::Role_IsValid(filter.role())) {
+    return absl::InvalidArgumentError(absl::StrCat("role: unknown value ", filter.role()));
+  }
+  return absl::OkStatus();
+}
+
+bool MatchesFilter(const v1::Filter& filter, const v1::Exchange& exchange) {
+  const v1::Process& process = exchange.process();
+  const v1::Connection& connection = exchange.connection();
+  const v1::Container& container = process.container();
+  if (!AnyOrEmpty(filter.pids(), [&](uint32_t pid) { return pid == process.pid(); })) {
+    return false;
+  }
+  if (!AnyOrEmpty(filter.process_names(),
+                  [&](const std::string& comm) { return comm == process.comm(); })) {
+    return false;
+  }
+  if (!AnyOrEmpty(filter.containers(), [&](const std::string& wanted) {
+        if (!process.has_container()) return false;
+        return wanted == container.name() ||
+               (!container.id().empty() && absl::StartsWith(container.id(), wanted));
+      })) {
+    return false;
+  }
+  if (!AnyOrEmpty(filter.pod_namespaces(),
+                  [&](const std::string& ns) { return ns == container.pod_namespace(); })) {
+    return false;
+  }
+  if (!AnyOrEmpty(filter.pods(),
+                  [&](const std::string& pod) { return pod == container.pod_name(); })) {
+    return false;
+  }
+  const uint32_t local_port = connection.local().port();
+  const uint32_t remote_port = connection.remote().port();
+  if (!AnyOrEmpty(filter.local_ports(), [&](uint32_t port) { return port == local_port; })) {
+    return false;
+  }
+  if (!AnyOrEmpty(filter.remote_ports(), [&](uint32_t port) { return port == remote_port; })) {
+    return false;
+  }
+  if (!AnyOrEmpty(filter.ports(),
+                  [&](uint32_t port) { return port == local_port || port == remote_port; })) {
+    return false;
+  }
+  if (!AnyOrEmpty(filter.methods(), [&](const std::string& method) {
+        return method == exchange.request().method();
+      })) {
+    return false;
+  }
+  if (!filter.path_prefix().empty() &&
+      !absl::StartsWith(exchange.request().target(), filter.path_prefix())) {
+    return false;
+  }
+  if (filter.role() != v1::ROLE_UNSPECIFIED && filter.role() != connection.role()) return false;
+  return true;
+}
+
+}  // namespace httptrace::session

@@ -1,0 +1,108 @@
+#include "agent/session/filter.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace httptrace::session {
+namespace {
+
+v1::Exchange SampleExchange() {
+  v1::Exchange exchange;
+  exchange.mutable_process()->set_pid(100);
+  exchange.mutable_process()->set_comm("nginx");
+  exchange.mutable_process()->mutable_container()->set_id(
+      "4f2a9c0e11aa00000000000000000000000000000000000000000000000000ff");
+  exchange.mutable_process()->mutable_container()->set_name("web");
+  exchange.mutable_process()->mutable_container()->set_pod_namespace("shop");
+  exchange.mutable_process()->mutable_container()->set_pod_name("web-7d9");
+  exchange.mutable_connection()->mutable_local()->set_port(8080);
+  exchange.mutable_connection()->mutable_remote()->set_port(51234);
+  exchange.mutable_connection()->set_role(v1::ROLE_SERVER);
+  exchange.mutable_request()->set_method("POST");
+  exchange.mutable_request()->set_target("/api/users?id=1");
+  return exchange;
+}
+
+v1::Filter F(void (*build)(v1::Filter&)) {
+  v1::Filter filter;
+  build(filter);
+  return filter;
+}
+
+TEST(MatchesFilter, EachFieldSelectsAndRejects) {
+  const v1::Exchange exchange = SampleExchange();
+  const struct {
+    const char* name;
+    v1::Filter filter;
+    bool matches;
+  } cases[] = {
+      {"empty matches all", v1::Filter(), true},
+      {"pid hit", F([](v1::Filter& f) { f.add_pids(7), f.add_pids(100); }), true},
+      {"pid miss", F([](v1::Filter& f) { f.add_pids(7); }), false},
+      {"comm hit", F([](v1::Filter& f) { f.add_process_names("nginx"); }), true},
+      {"comm miss", F([](v1::Filter& f) { f.add_process_names("curl"); }), false},
+      {"container id prefix", F([](v1::Filter& f) { f.add_containers("4f2a9c"); }), true},
+      {"container name", F([](v1::Filter& f) { f.add_containers("web"); }), true},
+      {"container miss", F([](v1::Filter& f) { f.add_containers("db"); }), false},
+      {"namespace", F([](v1::Filter& f) { f.add_pod_namespaces("shop"); }), true},
+      {"namespace miss", F([](v1::Filter& f) { f.add_pod_namespaces("kube-system"); }), false},
+      {"pod", F([](v1::Filter& f) { f.add_pods("web-7d9"); }), true},
+      {"local port", F([](v1::Filter& f) { f.add_local_ports(8080); }), true},
+      {"local port is not remote", F([](v1::Filter& f) { f.add_local_ports(51234); }), false},
+      {"remote port", F([](v1::Filter& f) { f.add_remote_ports(51234); }), true},
+      {"either port", F([](v1::Filter& f) { f.add_ports(51234); }), true},
+      {"either port miss", F([](v1::Filter& f) { f.add_ports(80); }), false},
+      {"method", F([](v1::Filter& f) { f.add_methods("GET"), f.add_methods("POST"); }), true},
+      {"method is case-sensitive", F([](v1::Filter& f) { f.add_methods("post"); }), false},
+      {"path prefix", F([](v1::Filter& f) { f.set_path_prefix("/api/"); }), true},
+      {"path prefix miss", F([](v1::Filter& f) { f.set_path_prefix("/admin"); }), false},
+      {"role server", F([](v1::Filter& f) { f.set_role(v1::ROLE_SERVER); }), true},
+      {"role client", F([](v1::Filter& f) { f.set_role(v1::ROLE_CLIENT); }), false},
+      {"fields AND together", F([](v1::Filter& f) {
+         f.add_pids(100);
+         f.add_methods("GET");
+       }),
+       false},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(MatchesFilter(c.filter, exchange), c.matches) << c.name;
+  }
+}
+
+TEST(MatchesFilter, ContainerFilterNeverMatchesHostProcesses) {
+  v1::Exchange exchange = SampleExchange();
+  exchange.mutable_process()->clear_container();
+  v1::Filter filter;
+  filter.add_containers("web");
+  EXPECT_FALSE(MatchesFilter(filter, exchange));
+}
+
+TEST(ValidateFilter, RejectsBadValuesWithTheFieldNamed) {
+  const struct {
+    v1::Filter filter;
+    const char* message_part;
+  } cases[] = {
+      {F([](v1::Filter& f) { f.add_ports(70000); }), "ports: 70000 is not a port"},
+      {F([](v1::Filter& f) { f.add_local_ports(0); }), "local_ports: 0"},
+      {F([](v1::Filter& f) { f.add_pids(0); }), "pids: 0"},
+      {F([](v1::Filter& f) { f.add_process_names("a-very-long-process-name"); }), "15 bytes"},
+      {F([](v1::Filter& f) { f.add_containers("ab1"); }), "too short"},
+      {F([](v1::Filter& f) { f.add_methods("GE T"); }), "not an HTTP method"},
+      {F([](v1::Filter& f) { f.set_path_prefix("api"); }), "must start with /"},
+      {F([](v1::Filter& f) { f.set_role(static_cast<v1::Role>(9)); }), "role"},
+  };
+  for (const auto& c : cases) {
+    const absl::Status status = ValidateFilter(c.filter);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.message_part;
+    EXPECT_NE(status.message().find(c.message_part), std::string::npos) << status;
+  }
+  EXPECT_TRUE(ValidateFilter(F([](v1::Filter& f) {
+                f.add_ports(8080);
+                f.add_containers("web");
+                f.set_path_prefix("/");
+              })).ok());
+}
+
+}  // namespace
+}  // namespace httptrace::session

@@ -1,0 +1,300 @@
+#include "agent/session/session.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "agent/session/filter.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace httptrace::session {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr absl::string_view kRedacted = "[REDACTED]";
+
+absl::Duration ToAbslDuration(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+google::protobuf::Timestamp ToProtoTime(absl::Time t) {
+  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+}
+
+std::vector<std::string> LowercaseRedactionList(const v1::CaptureOptions& options) {
+  std::vector<std::string> names;
+  if (options.no_redact()) return names;
+  for (const std::string& name : options.redact_headers()) {
+    names.push_back(absl::AsciiStrToLower(name));
+  }
+  return names;
+}
+
+void RedactList(const std::vector<std::string>& names,
+                google::protobuf::RepeatedPtrField<v1::Header>* headers) {
+  for (v1::Header& header : *headers) {
+    const std::string lower = absl::AsciiStrToLower(header.name());
+    if (std::find(names.begin(), names.end(), lower) != names.end()) {
+      header.set_value(std::string(kRedacted));
+      header.set_redacted(true);
+    }
+  }
+}
+
+void TrimBody(uint32_t limit, v1::Body* body) {
+  if (body->data().size() > limit) {
+    body->mutable_data()->resize(limit);
+    body->set_truncated(true);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<v1::CaptureOptions> NormalizeOptions(const v1::CaptureOptions& options,
+                                                    const SessionDefaults& defaults) {
+  v1::CaptureOptions out = options;
+  if (!out.has_body_limit_bytes()) out.set_body_limit_bytes(defaults.body_limit_bytes);
+  if (out.no_redact() && out.redact_headers_size() > 0) {
+    return absl::InvalidArgumentError("no_redact and redact_headers cannot both be set");
+  }
+  if (!out.no_redact() && out.redact_headers_size() == 0) {
+    for (const char* name : {"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie"}) {
+      out.add_redact_headers(name);
+    }
+  }
+  for (const std::string& name : out.redact_headers()) {
+    if (name.empty() || name.find_first_of(" \t\r\n:") != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("redact_headers: \"", name, "\" is not a header name"));
+    }
+  }
+  if (out.max_duration().seconds() < 0 || out.max_duration().nanos() < 0) {
+    return absl::InvalidArgumentError("max_duration must not be negative");
+  }
+  if (out.idle_timeout().seconds() < 0 || out.idle_timeout().nanos() < 0) {
+    return absl::InvalidArgumentError("idle_timeout must not be negative");
+  }
+  if (ToAbslDuration(out.idle_timeout()) == absl::ZeroDuration()) {
+    *out.mutable_idle_timeout() =
+        TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(defaults.idle_timeout));
+  }
+  if (out.queue_capacity() == 0) out.set_queue_capacity(defaults.queue_capacity);
+  if (out.queue_capacity() > defaults.max_queue_capacity) {
+    return absl::InvalidArgumentError(absl::StrCat("queue_capacity: at most ",
+                                                   defaults.max_queue_capacity, " events, got ",
+                                                   out.queue_capacity()));
+  }
+  return out;
+}
+
+void RedactHeaders(const std::vector<std::string>& lowercase_names, v1::Exchange* exchange) {
+  if (lowercase_names.empty()) return;
+  RedactList(lowercase_names, exchange->mutable_request()->mutable_headers());
+  RedactList(lowercase_names, exchange->mutable_request()->mutable_trailers());
+  if (exchange->has_response()) {
+    RedactList(lowercase_names, exchange->mutable_response()->mutable_headers());
+    RedactList(lowercase_names, exchange->mutable_response()->mutable_trailers());
+  }
+}
+
+Session::Session(std::string id, v1::Filter filter, v1::CaptureOptions options, absl::Time now)
+    : id_(std::move(id)),
+      filter_(std::move(filter)),
+      options_(std::move(options)),
+      started_at_(now),
+      max_duration_(ToAbslDuration(options_.max_duration())),
+      idle_timeout_(ToAbslDuration(options_.idle_timeout())),
+      redacted_lowercase_(LowercaseRedactionList(options_)),
+      last_reader_seen_(now) {}
+
+bool Session::MakeRoomLocked() {
+  while (queue_.size() >= options_.queue_capacity()) {
+    if (queue_.front().seq() > delivered_through_) return false;
+    queue_.pop_front();
+  }
+  return true;
+}
+
+bool Session::PushLocked(v1::Event event, bool force) {
+  if (!MakeRoomLocked() && !force) return false;
+  event.set_seq(next_seq_++);
+  queue_.push_back(std::move(event));
+  changed_.SignalAll();
+  return true;
+}
+
+void Session::FlushPendingLossLocked(bool force) {
+  if (pending_dropped_exchanges_ == 0) return;
+  v1::Event event;
+  v1::Loss* loss = event.mutable_loss();
+  loss->set_reason(v1::LOSS_REASON_SLOW_READER);
+  loss->set_exchanges(pending_dropped_exchanges_);
+  loss->set_detail(absl::StrCat(
+      pending_dropped_exchanges_, " exchange(s) dropped: the session queue (",
+      options_.queue_capacity(),
+      " events) was full of events no reader had received; read faster, narrow the filter or "
+      "raise the queue capacity"));
+  if (PushLocked(std::move(event), force)) {
+    ++loss_events_;
+    pending_dropped_exchanges_ = 0;
+  }
+}
+
+bool Session::OfferExchange(const v1::Exchange& exchange) {
+  if (!MatchesFilter(filter_, exchange)) return false;
+  absl::MutexLock lock(&mu_);
+  if (!active_) return false;
+  FlushPendingLossLocked(/*force=*/false);
+  if (pending_dropped_exchanges_ > 0 || !MakeRoomLocked()) {
+    ++pending_dropped_exchanges_;
+    ++exchanges_lost_;
+  } else {
+    v1::Event event;
+    v1::Exchange* copy = event.mutable_exchange();
+    *copy = exchange;
+    TrimBody(options_.body_limit_bytes(), copy->mutable_request()->mutable_body());
+    if (copy->has_response()) {
+      TrimBody(options_.body_limit_bytes(), copy->mutable_response()->mutable_body());
+    }
+    RedactHeaders(redacted_lowercase_, copy);
+    PushLocked(std::move(event), /*force=*/false);
+    ++exchanges_;
+  }
+  return options_.max_exchanges() > 0 && exchanges_ >= options_.max_exchanges();
+}
+
+void Session::OfferLoss(const v1::Loss& loss) {
+  absl::MutexLock lock(&mu_);
+  if (!active_) return;
+  exchanges_lost_ += loss.exchanges();
+  bytes_lost_ += loss.bytes();
+  FlushPendingLossLocked(/*force=*/false);
+  v1::Event event;
+  *event.mutable_loss() = loss;
+  // A loss marker matters more than the exchange it would displace: it may exceed the capacity.
+  PushLocked(std::move(event), /*force=*/true);
+  ++loss_events_;
+}
+
+void Session::End(v1::EndReason reason, std::string detail, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  if (!active_) return;
+  FlushPendingLossLocked(/*force=*/true);
+  active_ = false;
+  ended_at_ = now;
+  end_reason_ = reason;
+  v1::Event event;
+  v1::SessionEnd* end = event.mutable_end();
+  end->set_reason(reason);
+  end->set_detail(std::move(detail));
+  // The end event's own sequence number is counted in next_seq.
+  *end->mutable_counters() = CountersLocked();
+  end->mutable_counters()->set_next_seq(next_seq_ + 1);
+  PushLocked(std::move(event), /*force=*/true);
+}
+
+bool Session::active() const {
+  absl::MutexLock lock(&mu_);
+  return active_;
+}
+
+absl::Time Session::ended_at() const {
+  absl::MutexLock lock(&mu_);
+  return ended_at_;
+}
+
+std::optional<v1::EndReason> Session::DueToEnd(absl::Time now) const {
+  absl::MutexLock lock(&mu_);
+  if (!active_) return std::nullopt;
+  if (max_duration_ > absl::ZeroDuration() && now - started_at_ >= max_duration_) {
+    return v1::END_REASON_MAX_DURATION;
+  }
+  if (readers_ == 0 && now - last_reader_seen_ >= idle_timeout_) {
+    return v1::END_REASON_IDLE_TIMEOUT;
+  }
+  return std::nullopt;
+}
+
+absl::Status Session::CheckResumePoint(uint64_t from_seq) const {
+  absl::MutexLock lock(&mu_);
+  if (from_seq > next_seq_) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "from_seq ", from_seq, " is beyond the session's next sequence number ", next_seq_));
+  }
+  return absl::OkStatus();
+}
+
+Session::ReadResult Session::Read(uint64_t* next_seq, size_t max_events, absl::Duration timeout) {
+  ReadResult result;
+  absl::MutexLock lock(&mu_);
+  const uint64_t oldest = queue_.empty() ? next_seq_ : queue_.front().seq();
+  if (*next_seq == 0) *next_seq = oldest;
+  if (*next_seq < oldest) {
+    v1::Event gap;
+    gap.set_seq(0);
+    v1::Loss* loss = gap.mutable_loss();
+    loss->set_reason(v1::LOSS_REASON_RESUME_GAP);
+    loss->set_events(oldest - *next_seq);
+    loss->set_detail(absl::StrCat("events ", *next_seq, "..", oldest - 1,
+                                  " are no longer held by the agent; continuing at ", oldest));
+    result.events.push_back(std::move(gap));
+    *next_seq = oldest;
+  }
+  if (result.events.empty() && *next_seq >= next_seq_) {
+    changed_.WaitWithTimeout(&mu_, timeout);
+  }
+  const uint64_t first = queue_.empty() ? next_seq_ : queue_.front().seq();
+  for (uint64_t seq = std::max(*next_seq, first); seq < next_seq_; ++seq) {
+    if (result.events.size() >= max_events) break;
+    const v1::Event& event = queue_[seq - first];
+    result.events.push_back(event);
+    *next_seq = seq + 1;
+    if (event.kind_case() == v1::Event::kEnd) result.finished = true;
+  }
+  if (*next_seq > 0) delivered_through_ = std::max(delivered_through_, *next_seq - 1);
+  return result;
+}
+
+void Session::AddReader() {
+  absl::MutexLock lock(&mu_);
+  ++readers_;
+}
+
+void Session::RemoveReader(absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  if (readers_ > 0) --readers_;
+  last_reader_seen_ = now;
+}
+
+v1::SessionCounters Session::CountersLocked() const {
+  v1::SessionCounters counters;
+  counters.set_exchanges(exchanges_);
+  counters.set_exchanges_lost(exchanges_lost_);
+  counters.set_bytes_lost(bytes_lost_);
+  counters.set_loss_events(loss_events_);
+  counters.set_next_seq(next_seq_);
+  counters.set_oldest_retained_seq(queue_.empty() ? 0 : queue_.front().seq());
+  return counters;
+}
+
+v1::SessionInfo Session::Info() const {
+  absl::MutexLock lock(&mu_);
+  v1::SessionInfo info;
+  info.set_id(id_);
+  *info.mutable_filter() = filter_;
+  *info.mutable_options() = options_;
+  info.set_state(active_ ? v1::SESSION_STATE_ACTIVE : v1::SESSION_STATE_ENDED);
+  *info.mutable_started_at() = ToProtoTime(started_at_);
+  if (!active_) {
+    *info.mutable_ended_at() = ToProtoTime(ended_at_);
+    info.set_end_reason(end_reason_);
+  }
+  *info.mutable_counters() = CountersLocked();
+  info.set_readers(readers_);
+  return info;
+}
+
+}  // namespace httptrace::session

@@ -1,0 +1,119 @@
+// One capture session: its filter and options, a bounded queue of sequenced events, counters,
+// and the readers streaming it. Thread-safe: the pipeline thread offers exchanges while gRPC
+// threads read.
+//
+// Retention: the queue holds at most `capacity` events. Events some reader has received make room
+// for new ones; when every retained event is still unread, new exchanges are dropped, counted and
+// marked by one SLOW_READER Loss event as soon as there is room, so nothing vanishes silently.
+
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "proto/httptrace.pb.h"
+
+namespace httptrace::session {
+
+// Agent-wide defaults for CaptureOptions fields the client leaves unset.
+struct SessionDefaults {
+  uint32_t body_limit_bytes = 4096;
+  uint32_t queue_capacity = 4096;
+  uint32_t max_queue_capacity = 1 << 20;
+  absl::Duration idle_timeout = absl::Minutes(10);
+};
+
+class Session {
+ public:
+  // `options` must be normalized (see NormalizeOptions).
+  Session(std::string id, v1::Filter filter, v1::CaptureOptions options, absl::Time now);
+
+  const std::string& id() const { return id_; }
+  const v1::Filter& filter() const { return filter_; }
+  const v1::CaptureOptions& options() const { return options_; }
+
+  // Filters, trims and redacts a copy of `exchange` and queues it. Returns true when the session
+  // reached max_exchanges with this exchange (the caller then ends it).
+  bool OfferExchange(const v1::Exchange& exchange) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Queues a Loss that concerns this session (e.g. events lost in the kernel).
+  void OfferLoss(const v1::Loss& loss) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Ends the session: queues any pending loss marker, then SessionEnd. Idempotent.
+  void End(v1::EndReason reason, std::string detail, absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+
+  bool active() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The reason the session should end at `now` (max duration, idle timeout), if any.
+  std::optional<v1::EndReason> DueToEnd(absl::Time now) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // When the session ended (InfiniteFuture while active).
+  absl::Time ended_at() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  struct ReadResult {
+    std::vector<v1::Event> events;
+    bool finished = false;  // The SessionEnd event was delivered: the stream is over.
+  };
+  // Returns events with seq >= *next_seq (0: from the oldest retained), waiting up to `timeout`
+  // for at least one. Advances *next_seq past what it returns.
+  ReadResult Read(uint64_t* next_seq, size_t max_events, absl::Duration timeout)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // OUT_OF_RANGE when a reader asks to start beyond the next sequence number.
+  absl::Status CheckResumePoint(uint64_t from_seq) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  void AddReader() ABSL_LOCKS_EXCLUDED(mu_);
+  void RemoveReader(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+
+  v1::SessionInfo Info() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  // Appends an event with the next sequence number; `force` ignores the capacity (used for the
+  // end-of-session events so a full queue still ends cleanly).
+  bool PushLocked(v1::Event event, bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool MakeRoomLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FlushPendingLossLocked(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::SessionCounters CountersLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string id_;
+  const v1::Filter filter_;
+  const v1::CaptureOptions options_;
+  const absl::Time started_at_;
+  const absl::Duration max_duration_;
+  const absl::Duration idle_timeout_;
+  const std::vector<std::string> redacted_lowercase_;
+
+  mutable absl::Mutex mu_;
+  absl::CondVar changed_;
+  std::deque<v1::Event> queue_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  // Highest sequence number any reader has received: older events may be evicted.
+  uint64_t delivered_through_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t pending_dropped_exchanges_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t exchanges_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t exchanges_lost_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t bytes_lost_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t loss_events_ ABSL_GUARDED_BY(mu_) = 0;
+  uint32_t readers_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_reader_seen_ ABSL_GUARDED_BY(mu_);
+  bool active_ ABSL_GUARDED_BY(mu_) = true;
+  absl::Time ended_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  v1::EndReason end_reason_ ABSL_GUARDED_BY(mu_) = v1::END_REASON_UNSPECIFIED;
+};
+
+// Checks `options` and fills the defaults in. INVALID_ARGUMENT for values out of range.
+absl::StatusOr<v1::CaptureOptions> NormalizeOptions(const v1::CaptureOptions& options,
+                                                    const SessionDefaults& defaults);
+
+// Replaces the value of every header (and trailer) named in `lowercase_names` with "[REDACTED]".
+void RedactHeaders(const std::vector<std::string>& lowercase_names, v1::Exchange* exchange);
+
+}  // namespace httptrace::session

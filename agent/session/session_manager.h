@@ -1,0 +1,100 @@
+// The agent's capture sessions: creates, ends and lists them, fans finished exchanges out to the
+// sessions whose filters match, and keeps the probes' in-kernel filter equal to the union of the
+// active sessions' filters (probes attached only while a session is active).
+//
+// Threads: gRPC handlers call Start/Stop/List/Find; the pipeline thread calls Publish*; a reaper
+// thread calls Tick to end sessions past their duration or idle timeout.
+
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "agent/session/session.h"
+#include "proto/httptrace.pb.h"
+
+namespace httptrace::session {
+
+// What the session layer needs from the capture pipeline. Implemented by the agent's pipeline;
+// tests use their own.
+class CaptureControl {
+ public:
+  virtual ~CaptureControl() = default;
+  // Makes the probes capture what `active_filters` need (their union); an empty list detaches
+  // the probes. Returns once the change is in effect in the kernel. Called serially.
+  virtual absl::Status ApplyFilters(const std::vector<v1::Filter>& active_filters) = 0;
+  // Processes every event captured so far, so exchanges completed before the call are published
+  // before it returns. Must not be called from the pipeline thread.
+  virtual void Flush() = 0;
+};
+
+struct SessionManagerOptions {
+  size_t max_sessions = 16;
+  // Ended sessions stay listed and readable this long (a reader may still be draining), and at
+  // most max_ended_sessions of them.
+  absl::Duration ended_retention = absl::Minutes(5);
+  size_t max_ended_sessions = 32;
+  SessionDefaults defaults;
+};
+
+class SessionManager {
+ public:
+  SessionManager(SessionManagerOptions options, CaptureControl* control);
+  ~SessionManager();
+
+  // INVALID_ARGUMENT, RESOURCE_EXHAUSTED (max sessions), FAILED_PRECONDITION (probes failed).
+  absl::StatusOr<v1::SessionInfo> Start(const v1::StartCaptureRequest& request)
+      ABSL_LOCKS_EXCLUDED(control_mu_, mu_);
+  // Flushes the pipeline, then ends the session: everything completed before the call is
+  // queued before SessionEnd. NOT_FOUND for an unknown id. Stopping an ended session is OK.
+  absl::StatusOr<v1::SessionInfo> Stop(const std::string& id) ABSL_LOCKS_EXCLUDED(control_mu_, mu_);
+  absl::StatusOr<std::shared_ptr<Session>> Find(const std::string& id) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<v1::SessionInfo> List() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Pipeline thread: an exchange finished; every active session that matches records it.
+  void PublishExchange(const v1::Exchange& exchange) ABSL_LOCKS_EXCLUDED(mu_);
+  // Pipeline thread: a loss that may concern any active session.
+  void PublishLoss(const v1::Loss& loss) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Ends sessions due at `now`, forgets old ended ones, re-applies the kernel filter if the set
+  // of active sessions changed. The reaper calls it; tests call it with their own clock.
+  void Tick(absl::Time now) ABSL_LOCKS_EXCLUDED(control_mu_, mu_);
+
+  // Starts/stops a thread calling Tick(absl::Now()) every `period`.
+  void StartReaper(absl::Duration period);
+  // Ends every active session with END_REASON_AGENT_SHUTDOWN (after a flush) and detaches.
+  void Shutdown() ABSL_LOCKS_EXCLUDED(control_mu_, mu_);
+
+ private:
+  std::vector<v1::Filter> ActiveFiltersLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Re-applies the union filter when it changed since the last successful apply.
+  absl::Status SyncFiltersLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  std::string NewIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const SessionManagerOptions options_;
+  CaptureControl* const control_;
+
+  // Serializes changes of the probes' state. Taken before mu_, never while the pipeline thread
+  // could be waiting for mu_ inside a call that control_ makes wait (Flush, detach).
+  absl::Mutex control_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  std::vector<std::string> applied_session_ids_ ABSL_GUARDED_BY(control_mu_);
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
+  uint64_t id_counter_ ABSL_GUARDED_BY(mu_) = 0;
+
+  absl::Notification stop_reaper_;
+  std::thread reaper_;
+};
+
+}  // namespace httptrace::session

@@ -1,0 +1,167 @@
+#include "agent/session/session_manager.h"
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace httptrace::session {
+namespace {
+
+// Records what the manager asks of the probes. The real pipeline is exercised end to end in
+// test/e2e; here the boundary is the CaptureControl interface itself.
+class RecordingControl : public CaptureControl {
+ public:
+  absl::Status ApplyFilters(const std::vector<v1::Filter>& filters) override {
+    if (!fail_with.ok()) return fail_with;
+    applied.push_back(filters.size());
+    return absl::OkStatus();
+  }
+  void Flush() override {
+    ++flushes;
+    if (on_flush) on_flush();
+  }
+
+  absl::Status fail_with = absl::OkStatus();
+  std::vector<size_t> applied;  // Number of active filters at each apply.
+  int flushes = 0;
+  std::function<void()> on_flush;
+};
+
+v1::StartCaptureRequest Request(uint32_t port = 0) {
+  v1::StartCaptureRequest request;
+  if (port != 0) request.mutable_filter()->add_ports(port);
+  return request;
+}
+
+v1::Exchange ExchangeOnPort(uint32_t port) {
+  v1::Exchange exchange;
+  exchange.mutable_connection()->mutable_local()->set_port(port);
+  exchange.mutable_request()->set_method("GET");
+  exchange.mutable_request()->set_target("/");
+  return exchange;
+}
+
+std::vector<v1::Event> Drain(SessionManager& manager, const std::string& id) {
+  std::shared_ptr<Session> session = *manager.Find(id);
+  uint64_t next = 0;
+  return session->Read(&next, 1000, absl::ZeroDuration()).events;
+}
+
+TEST(SessionManager, ProbesAttachWithFirstSessionAndDetachAfterLast) {
+  RecordingControl control;
+  SessionManager manager(SessionManagerOptions(), &control);
+  const auto a = manager.Start(Request(8080));
+  const auto b = manager.Start(Request(9090));
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_NE(a->id(), b->id());
+  ASSERT_TRUE(manager.Stop(a->id()).ok());
+  ASSERT_TRUE(manager.Stop(b->id()).ok());
+  EXPECT_EQ(control.applied, (std::vector<size_t>{1, 2, 1, 0}));
+}
+
+TEST(SessionManager, ExchangesReachOnlyMatchingSessions) {
+  RecordingControl control;
+  SessionManager manager(SessionManagerOptions(), &control);
+  const std::string a = manager.Start(Request(8080))->id();
+  const std::string b = manager.Start(Request(9090))->id();
+  manager.PublishExchange(ExchangeOnPort(8080));
+  manager.PublishExchange(ExchangeOnPort(8080));
+  manager.PublishExchange(ExchangeOnPort(9090));
+  EXPECT_EQ(Drain(manager, a).size(), 2u);
+  EXPECT_EQ(Drain(manager, b).size(), 1u);
+}
+
+TEST(SessionManager, StopFlushesThePipelineBeforeSessionEnd) {
+  RecordingControl control;
+  SessionManager manager(SessionManagerOptions(), &control);
+  const std::string id = manager.Start(Request())->id();
+  // The exchange completes in the pipeline only when the stop flushes it.
+  control.on_flush = [&] { manager.PublishExchange(ExchangeOnPort(1)); };
+  const auto info = manager.Stop(id);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->state(), v1::SESSION_STATE_ENDED);
+  EXPECT_EQ(info->end_reason(), v1::END_REASON_STOPPED);
+  const std::vector<v1::Event> events = Drain(manager, id);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind_case(), v1::Event::kExchange);
+  EXPECT_EQ(events[1].kind_case(), v1::Event::kEnd);
+  EXPECT_EQ(events[1].end().counters().exchanges(), 1u);
+}
+
+TEST(SessionManager, ErrorsCarryTheRightCodes) {
+  RecordingControl control;
+  SessionManagerOptions options;
+  options.max_sessions = 1;
+  SessionManager manager(options, &control);
+  EXPECT_EQ(manager.Stop("nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager.Start(Request(70000)).status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(manager.Start(Request()).ok());
+  const auto second = manager.Start(Request());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(second.status().message().find("--max-sessions=1"), std::string::npos);
+}
+
+TEST(SessionManager, ProbeFailureFailsTheStartAndLeavesNoSession) {
+  RecordingControl control;
+  control.fail_with = absl::PermissionDeniedError("bpf(): operation not permitted");
+  SessionManager manager(SessionManagerOptions(), &control);
+  const auto started = manager.Start(Request());
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(started.status().message().find("operation not permitted"), std::string::npos);
+  EXPECT_TRUE(manager.List().empty());
+}
+
+TEST(SessionManager, MaxExchangesEndsTheSessionAndDetaches) {
+  RecordingControl control;
+  SessionManager manager(SessionManagerOptions(), &control);
+  v1::StartCaptureRequest request;
+  request.mutable_options()->set_max_exchanges(2);
+  const std::string id = manager.Start(request)->id();
+  for (int i = 0; i < 3; ++i) manager.PublishExchange(ExchangeOnPort(1));
+  const std::vector<v1::Event> events = Drain(manager, id);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[2].end().reason(), v1::END_REASON_MAX_EXCHANGES);
+  manager.Tick(absl::Now());
+  EXPECT_EQ(control.applied.back(), 0u);
+}
+
+TEST(SessionManager, TickEndsIdleSessionsAndForgetsOldEndedOnes) {
+  RecordingControl control;
+  SessionManagerOptions options;
+  options.ended_retention = absl::Minutes(1);
+  SessionManager manager(options, &control);
+  v1::StartCaptureRequest request;
+  request.mutable_options()->mutable_idle_timeout()->set_seconds(5);
+  const std::string id = manager.Start(request)->id();
+  manager.Tick(absl::Now() + absl::Seconds(6));
+  EXPECT_EQ((*manager.Find(id))->Info().end_reason(), v1::END_REASON_IDLE_TIMEOUT);
+  EXPECT_EQ(control.applied.back(), 0u);
+  manager.Tick(absl::Now() + absl::Minutes(2));
+  EXPECT_EQ(manager.Find(id).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(SessionManager, LossReachesEveryActiveSession) {
+  RecordingControl control;
+  SessionManager manager(SessionManagerOptions(), &control);
+  const std::string a = manager.Start(Request(1))->id();
+  const std::string b = manager.Start(Request(2))->id();
+  v1::Loss loss;
+  loss.set_reason(v1::LOSS_REASON_KERNEL_BUFFER_FULL);
+  loss.set_bytes(100);
+  manager.PublishLoss(loss);
+  EXPECT_EQ(Drain(manager, a)[0].loss().bytes(), 100u);
+  EXPECT_EQ(Drain(manager, b)[0].loss().reason(), v1::LOSS_REASON_KERNEL_BUFFER_FULL);
+}
+
+TEST(SessionManager, ShutdownEndsEverySession) {
+  RecordingControl control;
+  SessionManager manager(SessionManagerOptions(), &control);
+  const std::string id = manager.Start(Request())->id();
+  manager.Shutdown();
+  EXPECT_EQ((*manager.Find(id))->Info().end_reason(), v1::END_REASON_AGENT_SHUTDOWN);
+  EXPECT_EQ(control.applied.back(), 0u);
+}
+
+}  // namespace
+}  // namespace httptrace::session

@@ -1,0 +1,212 @@
+#include "agent/session/session.h"
+
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+
+namespace httptrace::session {
+namespace {
+
+const absl::Time kStart = absl::FromUnixSeconds(1'800'000'000);
+
+v1::CaptureOptions Options(uint32_t queue_capacity = 8) {
+  v1::CaptureOptions options;
+  options.set_queue_capacity(queue_capacity);
+  return *NormalizeOptions(options, SessionDefaults());
+}
+
+v1::Exchange Exchange(const std::string& target, const std::string& body = "") {
+  v1::Exchange exchange;
+  exchange.mutable_request()->set_method("GET");
+  exchange.mutable_request()->set_target(target);
+  exchange.mutable_request()->mutable_body()->set_data(body);
+  exchange.mutable_request()->mutable_body()->set_size(body.size());
+  v1::Header* auth = exchange.mutable_request()->add_headers();
+  auth->set_name("authorization");
+  auth->set_value("Bearer secret");
+  v1::Header* host = exchange.mutable_request()->add_headers();
+  host->set_name("Host");
+  host->set_value("x");
+  v1::Header* cookie = exchange.mutable_response()->add_headers();
+  cookie->set_name("Set-Cookie");
+  cookie->set_value("id=1");
+  return exchange;
+}
+
+std::vector<uint64_t> Seqs(const Session::ReadResult& result) {
+  std::vector<uint64_t> seqs;
+  for (const auto& e : result.events) seqs.push_back(e.seq());
+  return seqs;
+}
+
+TEST(Session, SequenceNumbersStartAtOneWithoutHoles) {
+  Session session("s", v1::Filter(), Options(), kStart);
+  for (int i = 0; i < 3; ++i) session.OfferExchange(Exchange("/" + std::to_string(i)));
+  uint64_t next = 0;
+  auto result = session.Read(&next, 100, absl::ZeroDuration());
+  EXPECT_EQ(Seqs(result), (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(result.events[2].exchange().request().target(), "/2");
+  EXPECT_EQ(next, 4u);
+}
+
+TEST(Session, DefaultRedactionHidesSecretsCaseInsensitively) {
+  Session session("s", v1::Filter(), Options(), kStart);
+  session.OfferExchange(Exchange("/"));
+  uint64_t next = 0;
+  const v1::Exchange got = session.Read(&next, 1, absl::ZeroDuration()).events[0].exchange();
+  EXPECT_EQ(got.request().headers(0).value(), "[REDACTED]");
+  EXPECT_TRUE(got.request().headers(0).redacted());
+  EXPECT_EQ(got.request().headers(1).value(), "x");
+  EXPECT_EQ(got.response().headers(0).value(), "[REDACTED]");
+}
+
+TEST(Session, NoRedactKeepsValuesAndCustomListReplacesDefault) {
+  v1::CaptureOptions keep;
+  keep.set_no_redact(true);
+  Session plain("s", v1::Filter(), *NormalizeOptions(keep, SessionDefaults()), kStart);
+  plain.OfferExchange(Exchange("/"));
+  uint64_t next = 0;
+  EXPECT_EQ(
+      plain.Read(&next, 1, absl::ZeroDuration()).events[0].exchange().request().headers(0).value(),
+      "Bearer secret");
+
+  v1::CaptureOptions custom;
+  custom.add_redact_headers("HOST");
+  Session only_host("s", v1::Filter(), *NormalizeOptions(custom, SessionDefaults()), kStart);
+  only_host.OfferExchange(Exchange("/"));
+  next = 0;
+  const v1::Exchange got = only_host.Read(&next, 1, absl::ZeroDuration()).events[0].exchange();
+  EXPECT_EQ(got.request().headers(0).value(), "Bearer secret");
+  EXPECT_EQ(got.request().headers(1).value(), "[REDACTED]");
+}
+
+TEST(Session, BodyIsTrimmedToTheSessionLimitAndMarkedTruncated) {
+  v1::CaptureOptions options;
+  options.set_body_limit_bytes(4);
+  Session session("s", v1::Filter(), *NormalizeOptions(options, SessionDefaults()), kStart);
+  session.OfferExchange(Exchange("/", "0123456789"));
+  uint64_t next = 0;
+  const v1::Body body =
+      session.Read(&next, 1, absl::ZeroDuration()).events[0].exchange().request().body();
+  EXPECT_EQ(body.data(), "0123");
+  EXPECT_EQ(body.size(), 10u);
+  EXPECT_TRUE(body.truncated());
+}
+
+TEST(Session, FullQueueOfUnreadEventsDropsNewExchangesAndMarksTheLoss) {
+  Session session("s", v1::Filter(), Options(/*queue_capacity=*/3), kStart);
+  for (int i = 0; i < 5; ++i) session.OfferExchange(Exchange("/" + std::to_string(i)));
+  uint64_t next = 0;
+  auto first = session.Read(&next, 100, absl::ZeroDuration());
+  EXPECT_EQ(Seqs(first), (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(first.events[2].exchange().request().target(), "/2");
+  // Room now: the next exchange is preceded by the loss marker for the two dropped ones.
+  session.OfferExchange(Exchange("/5"));
+  auto second = session.Read(&next, 100, absl::ZeroDuration());
+  ASSERT_EQ(Seqs(second), (std::vector<uint64_t>{4, 5}));
+  EXPECT_EQ(second.events[0].loss().reason(), v1::LOSS_REASON_SLOW_READER);
+  EXPECT_EQ(second.events[0].loss().exchanges(), 2u);
+  EXPECT_EQ(second.events[1].exchange().request().target(), "/5");
+  const v1::SessionCounters counters = session.Info().counters();
+  EXPECT_EQ(counters.exchanges(), 4u);
+  EXPECT_EQ(counters.exchanges_lost(), 2u);
+  EXPECT_EQ(counters.loss_events(), 1u);
+}
+
+TEST(Session, EndQueuesPendingLossThenEndEvenWhenFull) {
+  Session session("s", v1::Filter(), Options(/*queue_capacity=*/2), kStart);
+  for (int i = 0; i < 4; ++i) session.OfferExchange(Exchange("/"));
+  session.End(v1::END_REASON_STOPPED, "stopped", kStart + absl::Seconds(1));
+  uint64_t next = 0;
+  auto result = session.Read(&next, 100, absl::ZeroDuration());
+  ASSERT_EQ(Seqs(result), (std::vector<uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(result.events[2].loss().exchanges(), 2u);
+  EXPECT_EQ(result.events[3].end().reason(), v1::END_REASON_STOPPED);
+  EXPECT_EQ(result.events[3].end().counters().exchanges(), 2u);
+  EXPECT_TRUE(result.finished);
+  EXPECT_FALSE(session.active());
+  // Nothing is accepted after the end.
+  session.OfferExchange(Exchange("/late"));
+  EXPECT_EQ(session.Info().counters().next_seq(), 5u);
+}
+
+TEST(Session, ResumeFromSequenceNumberAndGapWhenEvicted) {
+  Session session("s", v1::Filter(), Options(/*queue_capacity=*/3), kStart);
+  uint64_t reader = 0;
+  for (int i = 0; i < 6; ++i) {
+    session.OfferExchange(Exchange("/" + std::to_string(i)));
+    session.Read(&reader, 100, absl::ZeroDuration());  // a reader keeps up: room for new events
+  }
+  // Seqs 4..6 are retained. Resuming at 5 gives 5, 6.
+  uint64_t resume = 5;
+  EXPECT_EQ(Seqs(session.Read(&resume, 100, absl::ZeroDuration())), (std::vector<uint64_t>{5, 6}));
+  // Resuming at 2 first says that 2..3 are gone.
+  uint64_t old = 2;
+  auto result = session.Read(&old, 100, absl::ZeroDuration());
+  ASSERT_EQ(Seqs(result), (std::vector<uint64_t>{0, 4, 5, 6}));
+  EXPECT_EQ(result.events[0].loss().reason(), v1::LOSS_REASON_RESUME_GAP);
+  EXPECT_EQ(result.events[0].loss().events(), 2u);
+  EXPECT_TRUE(session.CheckResumePoint(7).ok());
+  EXPECT_EQ(session.CheckResumePoint(8).code(), absl::StatusCode::kOutOfRange);
+}
+
+TEST(Session, ReadWaitsForTheNextEvent) {
+  Session session("s", v1::Filter(), Options(), kStart);
+  std::thread producer([&] {
+    absl::SleepFor(absl::Milliseconds(50));
+    session.OfferExchange(Exchange("/later"));
+  });
+  uint64_t next = 0;
+  auto result = session.Read(&next, 10, absl::Seconds(10));
+  producer.join();
+  ASSERT_EQ(result.events.size(), 1u);
+  EXPECT_EQ(result.events[0].exchange().request().target(), "/later");
+}
+
+TEST(Session, DueToEndAfterMaxDurationOrIdleTimeout) {
+  v1::CaptureOptions options;
+  options.mutable_max_duration()->set_seconds(60);
+  options.mutable_idle_timeout()->set_seconds(30);
+  Session session("s", v1::Filter(), *NormalizeOptions(options, SessionDefaults()), kStart);
+  session.AddReader();
+  EXPECT_FALSE(session.DueToEnd(kStart + absl::Seconds(45)).has_value());
+  EXPECT_EQ(session.DueToEnd(kStart + absl::Seconds(60)), v1::END_REASON_MAX_DURATION);
+  session.RemoveReader(kStart + absl::Seconds(10));
+  EXPECT_FALSE(session.DueToEnd(kStart + absl::Seconds(39)).has_value());
+  EXPECT_EQ(session.DueToEnd(kStart + absl::Seconds(40)), v1::END_REASON_IDLE_TIMEOUT);
+}
+
+TEST(Session, MaxExchangesIsReportedToTheCaller) {
+  v1::CaptureOptions options;
+  options.set_max_exchanges(2);
+  Session session("s", v1::Filter(), *NormalizeOptions(options, SessionDefaults()), kStart);
+  EXPECT_FALSE(session.OfferExchange(Exchange("/a")));
+  EXPECT_TRUE(session.OfferExchange(Exchange("/b")));
+}
+
+TEST(NormalizeOptions, FillsDefaultsAndRejectsNonsense) {
+  const v1::CaptureOptions defaults = *NormalizeOptions(v1::CaptureOptions(), SessionDefaults());
+  EXPECT_EQ(defaults.body_limit_bytes(), 4096u);
+  EXPECT_EQ(defaults.redact_headers_size(), 4);
+  EXPECT_EQ(defaults.queue_capacity(), 4096u);
+  EXPECT_EQ(defaults.idle_timeout().seconds(), 600);
+
+  v1::CaptureOptions both;
+  both.set_no_redact(true);
+  both.add_redact_headers("X-Token");
+  EXPECT_EQ(NormalizeOptions(both, SessionDefaults()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::CaptureOptions bad_name;
+  bad_name.add_redact_headers("X Token");
+  EXPECT_FALSE(NormalizeOptions(bad_name, SessionDefaults()).ok());
+  v1::CaptureOptions huge;
+  huge.set_queue_capacity(1u << 30);
+  EXPECT_FALSE(NormalizeOptions(huge, SessionDefaults()).ok());
+  v1::CaptureOptions negative;
+  negative.mutable_max_duration()->set_seconds(-1);
+  EXPECT_FALSE(NormalizeOptions(negative, SessionDefaults()).ok());
+}
+
+}  // namespace
+}  // namespace httptrace::session

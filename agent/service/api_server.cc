@@ -1,0 +1,185 @@
+#include "agent/service/api_server.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/log.h"
+#include "common/unique_fd.h"
+
+namespace httptrace::service {
+namespace {
+
+constexpr mode_t kSocketMode = 0660;
+constexpr mode_t kSocketDirMode = 0750;
+
+absl::StatusOr<std::string> ReadPemFile(const std::string& path, absl::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": cannot read ", path, ": ", std::strerror(errno)));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (!absl::StrContains(buffer.str(), "-----BEGIN ")) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ", path, " is not a PEM file"));
+  }
+  return buffer.str();
+}
+
+// A socket file that nobody accepts on is left over from an agent that died; one that accepts
+// belongs to a live agent, which we must not steal the address from.
+absl::Status PrepareUnixSocketPath(const std::string& path) {
+  std::error_code error;
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty() && !std::filesystem::exists(dir, error)) {
+    std::filesystem::create_directories(dir, error);
+    if (error) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot create ", dir.string(), ": ", error.message()));
+    }
+    ::chmod(dir.c_str(), kSocketDirMode);
+  }
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return absl::OkStatus();
+  if (!S_ISSOCK(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " exists and is not a socket; remove it or choose another --listen"));
+  }
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat("socket path too long: ", path));
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (probe && ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("another agent is already listening on ", path));
+  }
+  HT_LOG(INFO) << "removing stale socket " << path;
+  ::unlink(path.c_str());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ListenAddress> ParseListenAddress(absl::string_view text) {
+  if (absl::ConsumePrefix(&text, "unix://")) {
+    if (text.empty() || text[0] != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--listen unix://", text, ": need an absolute path (unix:///run/x.sock)"));
+    }
+    return ListenAddress{ListenAddress::Kind::kUnix, std::string(text)};
+  }
+  if (absl::ConsumePrefix(&text, "tcp://")) {
+    const size_t colon = text.rfind(':');
+    int port = -1;
+    if (colon == absl::string_view::npos || colon == 0 ||
+        !absl::SimpleAtoi(text.substr(colon + 1), &port) || port < 0 || port > 65535) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--listen tcp://", text, ": want tcp://HOST:PORT (e.g. tcp://0.0.0.0:9443)"));
+    }
+    return ListenAddress{ListenAddress::Kind::kTcp, std::string(text)};
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--listen ", text, ": want unix:///path or tcp://host:port"));
+}
+
+absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const std::vector<std::string>& listen,
+                                                            const TlsFiles& tls,
+                                                            grpc::Service* service) {
+  if (listen.empty()) return absl::InvalidArgumentError("no --listen address");
+  std::unique_ptr<ApiServer> server(new ApiServer());
+  grpc::ServerBuilder builder;
+  std::vector<std::unique_ptr<int>> ports;
+  std::shared_ptr<grpc::ServerCredentials> tcp_credentials;
+  for (const std::string& text : listen) {
+    absl::StatusOr<ListenAddress> address = ParseListenAddress(text);
+    if (!address.ok()) return address.status();
+    ports.push_back(std::make_unique<int>(0));
+    if (address->kind == ListenAddress::Kind::kUnix) {
+      if (absl::Status s = PrepareUnixSocketPath(address->target); !s.ok()) return s;
+      builder.AddListeningPort("unix://" + address->target, grpc::InsecureServerCredentials());
+      server->unix_paths_.push_back(address->target);
+      continue;
+    }
+    if (!tcp_credentials) {
+      if (tls.cert.empty() != tls.key.empty()) {
+        return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+      }
+      if (tls.cert.empty()) {
+        if (!tls.insecure_tcp) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "--listen ", text,
+              ": TCP needs --tls-cert and --tls-key (and --tls-client-ca for mutual TLS); "
+              "--insecure-tcp allows plaintext, which lets anyone who reaches the port read "
+              "all traced traffic"));
+        }
+        HT_LOG(WARNING) << "serving the API on " << text
+                        << " WITHOUT TLS (--insecure-tcp): anyone who reaches it can trace";
+        tcp_credentials = grpc::InsecureServerCredentials();
+      } else {
+        absl::StatusOr<std::string> cert = ReadPemFile(tls.cert, "--tls-cert");
+        if (!cert.ok()) return cert.status();
+        absl::StatusOr<std::string> key = ReadPemFile(tls.key, "--tls-key");
+        if (!key.ok()) return key.status();
+        grpc::SslServerCredentialsOptions options(
+            tls.client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                  : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+        if (!tls.client_ca.empty()) {
+          absl::StatusOr<std::string> ca = ReadPemFile(tls.client_ca, "--tls-client-ca");
+          if (!ca.ok()) return ca.status();
+          options.pem_root_certs = *ca;
+        }
+        options.pem_key_cert_pairs.push_back({*key, *cert});
+        tcp_credentials = grpc::SslServerCredentials(options);
+      }
+    }
+    builder.AddListeningPort(address->target, tcp_credentials, ports.back().get());
+  }
+  builder.RegisterService(service);
+  // The socket must not be reachable by everyone even for the instant before chmod.
+  const mode_t old_umask = ::umask(0117);
+  server->server_ = builder.BuildAndStart();
+  ::umask(old_umask);
+  if (server->server_ == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("could not listen on ", absl::StrJoin(listen, ", "),
+                     " (address in use, or no permission; see the messages above)"));
+  }
+  for (const std::string& path : server->unix_paths_) {
+    if (::chmod(path.c_str(), kSocketMode) != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("chmod ", path, ": ", std::strerror(errno)));
+    }
+  }
+  for (size_t i = 0; i < ports.size(); ++i) server->bound_ports_.push_back(*ports[i]);
+  return server;
+}
+
+void ApiServer::Shutdown(absl::Duration grace) {
+  if (server_ == nullptr) return;
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  server_->Wait();
+  server_.reset();
+}
+
+ApiServer::~ApiServer() {
+  Shutdown(absl::ZeroDuration());
+  for (const std::string& path : unix_paths_) ::unlink(path.c_str());
+}
+
+}  // namespace httptrace::service

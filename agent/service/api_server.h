@@ -1,0 +1,59 @@
+// Serves the API on the listen addresses the agent was given: unix sockets (default, mode 0660)
+// and TCP (TLS or mutual TLS; plaintext only when explicitly allowed).
+//
+//   auto server = ApiServer::Start({"unix:///run/httptrace/agent.sock"}, TlsFiles{}, &service);
+
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace httptrace::service {
+
+struct ListenAddress {
+  enum class Kind { kUnix, kTcp };
+  Kind kind;
+  std::string target;  // Unix: the socket path. TCP: "host:port" (IPv6 as "[::1]:port").
+};
+
+// Accepts "unix:///abs/path" and "tcp://host:port". INVALID_ARGUMENT otherwise.
+absl::StatusOr<ListenAddress> ParseListenAddress(absl::string_view text);
+
+struct TlsFiles {
+  std::string cert;       // PEM chain
+  std::string key;        // PEM private key
+  std::string client_ca;  // PEM bundle; non-empty requires and verifies client certificates
+  bool insecure_tcp = false;
+};
+
+class ApiServer {
+ public:
+  // Binds every address or fails naming the one that failed: a live agent already on a unix
+  // socket, a stale socket file (removed), TCP without TLS and without insecure_tcp, unreadable
+  // certificate files.
+  static absl::StatusOr<std::unique_ptr<ApiServer>> Start(const std::vector<std::string>& listen,
+                                                          const TlsFiles& tls,
+                                                          grpc::Service* service);
+  ~ApiServer();
+
+  // Stops accepting calls and ends running ones after `grace`.
+  void Shutdown(absl::Duration grace);
+  // TCP ports actually bound, in the order given (0 for unix addresses). For "tcp://host:0".
+  const std::vector<int>& bound_ports() const { return bound_ports_; }
+
+ private:
+  ApiServer() = default;
+
+  std::unique_ptr<grpc::Server> server_;
+  std::vector<std::string> unix_paths_;
+  std::vector<int> bound_ports_;
+};
+
+}  // namespace httptrace::service

@@ -1,0 +1,112 @@
+#include "agent/service/http_trace_service.h"
+
+#include <string>
+#include <utility>
+
+#include "agent/service/grpc_status.h"
+#include "common/log.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace httptrace::service {
+namespace {
+
+// How long a stream waits for new events before it checks whether the client went away.
+constexpr absl::Duration kReadPoll = absl::Milliseconds(200);
+constexpr size_t kEventsPerRead = 256;
+
+class ReaderRegistration {
+ public:
+  explicit ReaderRegistration(session::Session* session) : session_(session) {
+    session_->AddReader();
+  }
+  ~ReaderRegistration() { session_->RemoveReader(absl::Now()); }
+
+ private:
+  session::Session* session_;
+};
+
+}  // namespace
+
+HttpTraceService::HttpTraceService(ServiceInfo info, session::SessionManager* sessions,
+                                   AgentStatusSource* status_source)
+    : info_(std::move(info)),
+      sessions_(sessions),
+      status_source_(status_source),
+      started_at_(absl::Now()) {}
+
+grpc::Status HttpTraceService::StartCapture(grpc::ServerContext*,
+                                            const v1::StartCaptureRequest* request,
+                                            v1::StartCaptureResponse* response) {
+  absl::StatusOr<v1::SessionInfo> session = sessions_->Start(*request);
+  if (!session.ok()) {
+    HT_LOG(INFO) << "StartCapture refused: " << session.status();
+    return ToGrpcStatus(session.status());
+  }
+  *response->mutable_session() = *std::move(session);
+  return grpc::Status::OK;
+}
+
+grpc::Status HttpTraceService::StopCapture(grpc::ServerContext*,
+                                           const v1::StopCaptureRequest* request,
+                                           v1::StopCaptureResponse* response) {
+  if (request->session_id().empty()) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "session_id is required"};
+  }
+  absl::StatusOr<v1::SessionInfo> session = sessions_->Stop(request->session_id());
+  if (!session.ok()) return ToGrpcStatus(session.status());
+  *response->mutable_session() = *std::move(session);
+  return grpc::Status::OK;
+}
+
+grpc::Status HttpTraceService::StreamEvents(grpc::ServerContext* context,
+                                            const v1::StreamEventsRequest* request,
+                                            grpc::ServerWriter<v1::Event>* writer) {
+  if (request->session_id().empty()) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "session_id is required"};
+  }
+  absl::StatusOr<std::shared_ptr<session::Session>> found = sessions_->Find(request->session_id());
+  if (!found.ok()) return ToGrpcStatus(found.status());
+  session::Session& session = **found;
+  uint64_t next_seq = 0;
+  if (request->has_from_seq()) {
+    if (absl::Status s = session.CheckResumePoint(request->from_seq()); !s.ok()) {
+      return ToGrpcStatus(s);
+    }
+    // from_seq 0 means the same as unset: the oldest retained event.
+    next_seq = request->from_seq();
+  }
+  ReaderRegistration registration(&session);
+  // Tell the client the stream is open before the first event, so it can report "attached".
+  writer->SendInitialMetadata();
+  while (!context->IsCancelled()) {
+    session::Session::ReadResult batch = session.Read(&next_seq, kEventsPerRead, kReadPoll);
+    for (size_t i = 0; i < batch.events.size(); ++i) {
+      grpc::WriteOptions options;
+      if (i + 1 < batch.events.size()) options.set_buffer_hint();
+      if (!writer->Write(batch.events[i], options)) {
+        return {grpc::StatusCode::CANCELLED, "the client went away"};
+      }
+    }
+    if (batch.finished) return grpc::Status::OK;
+  }
+  return {grpc::StatusCode::CANCELLED, "the client cancelled the stream"};
+}
+
+grpc::Status HttpTraceService::ListSessions(grpc::ServerContext*, const v1::ListSessionsRequest*,
+                                            v1::ListSessionsResponse* response) {
+  for (v1::SessionInfo& info : sessions_->List()) *response->add_sessions() = std::move(info);
+  return grpc::Status::OK;
+}
+
+grpc::Status HttpTraceService::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+                                         v1::GetStatusResponse* response) {
+  response->set_version(info_.version);
+  response->set_node(info_.node);
+  *response->mutable_started_at() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(started_at_));
+  if (status_source_ != nullptr) status_source_->FillStatus(response);
+  for (v1::SessionInfo& info : sessions_->List()) *response->add_sessions() = std::move(info);
+  return grpc::Status::OK;
+}
+
+}  // namespace httptrace::service

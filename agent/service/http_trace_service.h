@@ -1,0 +1,47 @@
+// The httptrace.v1.HttpTrace gRPC service: a thin layer that checks requests, calls the session
+// manager and maps its errors to gRPC codes. Status fields that describe the node and the probes
+// come from an AgentStatusSource (the capture pipeline).
+
+#pragma once
+
+#include "agent/session/session_manager.h"
+#include "proto/httptrace.grpc.pb.h"
+
+namespace httptrace::service {
+
+class AgentStatusSource {
+ public:
+  virtual ~AgentStatusSource() = default;
+  // Fills kernel, probes and counters (the service fills version, node, sessions).
+  virtual void FillStatus(v1::GetStatusResponse* response) = 0;
+};
+
+struct ServiceInfo {
+  std::string version;
+  std::string node;
+};
+
+class HttpTraceService final : public v1::HttpTrace::Service {
+ public:
+  HttpTraceService(ServiceInfo info, session::SessionManager* sessions,
+                   AgentStatusSource* status_source);
+
+  grpc::Status StartCapture(grpc::ServerContext* context, const v1::StartCaptureRequest* request,
+                            v1::StartCaptureResponse* response) override;
+  grpc::Status StopCapture(grpc::ServerContext* context, const v1::StopCaptureRequest* request,
+                           v1::StopCaptureResponse* response) override;
+  grpc::Status StreamEvents(grpc::ServerContext* context, const v1::StreamEventsRequest* request,
+                            grpc::ServerWriter<v1::Event>* writer) override;
+  grpc::Status ListSessions(grpc::ServerContext* context, const v1::ListSessionsRequest* request,
+                            v1::ListSessionsResponse* response) override;
+  grpc::Status GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest* request,
+                         v1::GetStatusResponse* response) override;
+
+ private:
+  const ServiceInfo info_;
+  session::SessionManager* const sessions_;
+  AgentStatusSource* const status_source_;
+  const absl::Time started_at_;
+};
+
+}  // namespace httptrace::service

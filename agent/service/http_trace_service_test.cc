@@ -1,0 +1,222 @@
+// The service over a real gRPC channel on a unix socket, with the real session manager. Only the
+// capture pipeline is replaced (CaptureControl): exchanges are published the way the pipeline
+// publishes them. The whole agent with real probes is tested in test/e2e.
+
+#include "agent/service/http_trace_service.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "agent/service/api_server.h"
+#include "gtest/gtest.h"
+
+namespace httptrace::service {
+namespace {
+
+class NoProbes : public session::CaptureControl {
+ public:
+  absl::Status ApplyFilters(const std::vector<v1::Filter>& filters) override {
+    active = filters.size();
+    return absl::OkStatus();
+  }
+  void Flush() override {}
+  size_t active = 0;
+};
+
+class FixedStatus : public AgentStatusSource {
+ public:
+  void FillStatus(v1::GetStatusResponse* response) override {
+    response->mutable_kernel()->set_release("6.18-test");
+    (*response->mutable_counters())["kernel.ringbuf_full"] = 0;
+  }
+};
+
+class ServiceTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/httptrace_service_test.XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    socket_ = dir_ + "/sub/agent.sock";
+    auto server = ApiServer::Start({"unix://" + socket_}, TlsFiles(), &service_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    stub_ = v1::HttpTrace::NewStub(
+        grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string StartSession(uint32_t port = 0) {
+    v1::StartCaptureRequest request;
+    if (port) request.mutable_filter()->add_ports(port);
+    v1::StartCaptureResponse response;
+    grpc::ClientContext context;
+    EXPECT_TRUE(stub_->StartCapture(&context, request, &response).ok());
+    return response.session().id();
+  }
+
+  static v1::Exchange ExchangeOnPort(uint32_t port) {
+    v1::Exchange exchange;
+    exchange.mutable_connection()->mutable_local()->set_port(port);
+    exchange.mutable_request()->set_method("GET");
+    exchange.mutable_request()->set_target("/users");
+    return exchange;
+  }
+
+  NoProbes control_;
+  FixedStatus status_;
+  session::SessionManager manager_{session::SessionManagerOptions(), &control_};
+  HttpTraceService service_{{"1.2.3", "node-a"}, &manager_, &status_};
+  std::string dir_;
+  std::string socket_;
+  std::unique_ptr<ApiServer> server_;
+  std::unique_ptr<v1::HttpTrace::Stub> stub_;
+};
+
+TEST_F(ServiceTest, SocketIsCreatedWithMode0660InANewDirectory) {
+  struct stat st;
+  ASSERT_EQ(stat(socket_.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+}
+
+TEST_F(ServiceTest, StreamDeliversPublishedExchangesThenEndsAfterStop) {
+  const std::string id = StartSession(8080);
+  EXPECT_EQ(control_.active, 1u);
+  grpc::ClientContext stream_context;
+  v1::StreamEventsRequest stream_request;
+  stream_request.set_session_id(id);
+  auto reader = stub_->StreamEvents(&stream_context, stream_request);
+  reader->WaitForInitialMetadata();
+
+  manager_.PublishExchange(ExchangeOnPort(8080));
+  manager_.PublishExchange(ExchangeOnPort(9999));  // filtered out
+  manager_.PublishExchange(ExchangeOnPort(8080));
+  std::thread stopper([&] {
+    v1::StopCaptureRequest stop;
+    stop.set_session_id(id);
+    v1::StopCaptureResponse response;
+    grpc::ClientContext context;
+    EXPECT_TRUE(stub_->StopCapture(&context, stop, &response).ok());
+    EXPECT_EQ(response.session().end_reason(), v1::END_REASON_STOPPED);
+  });
+  std::vector<v1::Event> events;
+  v1::Event event;
+  while (reader->Read(&event)) events.push_back(event);
+  stopper.join();
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].seq(), 1u);
+  EXPECT_EQ(events[0].exchange().request().target(), "/users");
+  EXPECT_EQ(events[1].seq(), 2u);
+  EXPECT_EQ(events[2].end().reason(), v1::END_REASON_STOPPED);
+  EXPECT_EQ(events[2].end().counters().exchanges(), 2u);
+  EXPECT_EQ(control_.active, 0u);
+}
+
+TEST_F(ServiceTest, AttachLaterResumesFromASequenceNumber) {
+  const std::string id = StartSession();
+  for (int i = 0; i < 5; ++i) manager_.PublishExchange(ExchangeOnPort(1));
+  ASSERT_TRUE(manager_.Stop(id).ok());
+  grpc::ClientContext context;
+  v1::StreamEventsRequest request;
+  request.set_session_id(id);
+  request.set_from_seq(4);
+  auto reader = stub_->StreamEvents(&context, request);
+  std::vector<uint64_t> seqs;
+  v1::Event event;
+  while (reader->Read(&event)) seqs.push_back(event.seq());
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(seqs, (std::vector<uint64_t>{4, 5, 6}));
+}
+
+TEST_F(ServiceTest, BadRequestsGetPreciseStatusCodes) {
+  {
+    v1::StartCaptureRequest request;
+    request.mutable_filter()->add_ports(0);
+    v1::StartCaptureResponse response;
+    grpc::ClientContext context;
+    const grpc::Status status = stub_->StartCapture(&context, request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(status.error_message().find("ports: 0"), std::string::npos);
+  }
+  {
+    v1::StopCaptureRequest request;
+    request.set_session_id("missing");
+    v1::StopCaptureResponse response;
+    grpc::ClientContext context;
+    EXPECT_EQ(stub_->StopCapture(&context, request, &response).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    v1::StopCaptureRequest request;
+    v1::StopCaptureResponse response;
+    grpc::ClientContext context;
+    EXPECT_EQ(stub_->StopCapture(&context, request, &response).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    const std::string id = StartSession();
+    v1::StreamEventsRequest request;
+    request.set_session_id(id);
+    request.set_from_seq(99);
+    grpc::ClientContext context;
+    auto reader = stub_->StreamEvents(&context, request);
+    v1::Event event;
+    EXPECT_FALSE(reader->Read(&event));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  }
+}
+
+TEST_F(ServiceTest, StatusNamesVersionNodeKernelAndSessions) {
+  const std::string id = StartSession();
+  v1::GetStatusResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub_->GetStatus(&context, v1::GetStatusRequest(), &response).ok());
+  EXPECT_EQ(response.version(), "1.2.3");
+  EXPECT_EQ(response.node(), "node-a");
+  EXPECT_EQ(response.kernel().release(), "6.18-test");
+  ASSERT_EQ(response.sessions_size(), 1);
+  EXPECT_EQ(response.sessions(0).id(), id);
+  EXPECT_TRUE(response.counters().contains("kernel.ringbuf_full"));
+}
+
+TEST(ApiServer, RefusesPlaintextTcpUnlessAskedAndASecondAgentOnTheSameSocket) {
+  NoProbes control;
+  session::SessionManager manager(session::SessionManagerOptions(), &control);
+  HttpTraceService service({"v", "n"}, &manager, nullptr);
+  const auto plaintext = ApiServer::Start({"tcp://127.0.0.1:0"}, TlsFiles(), &service);
+  EXPECT_EQ(plaintext.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(plaintext.status().message().find("--insecure-tcp"), std::string::npos);
+
+  TlsFiles insecure;
+  insecure.insecure_tcp = true;
+  auto tcp = ApiServer::Start({"tcp://127.0.0.1:0"}, insecure, &service);
+  ASSERT_TRUE(tcp.ok()) << tcp.status();
+  EXPECT_GT((*tcp)->bound_ports()[0], 0);
+
+  TlsFiles missing_key;
+  missing_key.cert = "/nonexistent.pem";
+  EXPECT_FALSE(ApiServer::Start({"tcp://127.0.0.1:0"}, missing_key, &service).ok());
+  EXPECT_EQ(ParseListenAddress("http://x").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseListenAddress("unix://relative").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ServiceTest, SecondServerOnALiveSocketIsRefused) {
+  NoProbes control;
+  session::SessionManager manager(session::SessionManagerOptions(), &control);
+  HttpTraceService service({"v", "n"}, &manager, nullptr);
+  const auto second = ApiServer::Start({"unix://" + socket_}, TlsFiles(), &service);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("already listening"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace httptrace::service

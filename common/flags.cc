@@ -1,26 +1,49 @@
 #include "common/flags.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 
 namespace httptrace {
+namespace {
 
-void InitFlagsUsage(absl::string_view usage) {
-  absl::SetProgramUsageMessage(usage);
-  absl::FlagsUsageConfig config;
-  // Flags defined in this repository (not in absl itself) are the ones a user can act on.
-  config.contains_help_flags = [](absl::string_view file) {
-    return !absl::StrContains(file, "absl/");
-  };
-  config.contains_helpshort_flags = config.contains_help_flags;
-  config.normalize_filename = [](absl::string_view file) { return std::string(file); };
-  absl::SetFlagsUsageConfig(config);
+std::string Dashed(absl::string_view name) { return absl::StrReplaceAll(name, {{"_", "-"}}); }
+
+// Flags defined in this repository (not absl's own) are the ones a user can act on.
+bool IsOwnFlag(const absl::CommandLineFlag& flag) {
+  return !absl::StrContains(flag.Filename(), "absl/");
 }
+
+std::string HelpText(absl::string_view usage) {
+  std::vector<const absl::CommandLineFlag*> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (IsOwnFlag(*flag)) flags.push_back(flag);
+  }
+  std::sort(flags.begin(), flags.end(),
+            [](const auto* a, const auto* b) { return a->Name() < b->Name(); });
+  std::string text = absl::StrCat(usage, "\n\nFlags:\n");
+  for (const absl::CommandLineFlag* flag : flags) {
+    std::string default_value = flag->DefaultValue();
+    absl::StrAppend(&text, "  --", Dashed(flag->Name()));
+    if (!flag->IsOfType<bool>()) absl::StrAppend(&text, "=VALUE");
+    absl::StrAppend(&text, "\n      ", flag->Help());
+    if (!default_value.empty() && default_value != "false") {
+      absl::StrAppend(&text, " (default: ", default_value, ")");
+    }
+    absl::StrAppend(&text, "\n");
+  }
+  return text;
+}
+
+}  // namespace
 
 std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
   std::vector<std::string> out;
@@ -41,15 +64,76 @@ std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
   return out;
 }
 
-std::vector<std::string> ParseFlags(int argc, char** argv) {
-  std::vector<std::string> normalized = NormalizeFlagNames(argc, argv);
-  std::vector<char*> pointers;
-  pointers.reserve(normalized.size() + 1);
-  for (std::string& arg : normalized) pointers.push_back(arg.data());
-  pointers.push_back(nullptr);
-  std::vector<char*> positional =
-      absl::ParseCommandLine(static_cast<int>(normalized.size()), pointers.data());
-  return std::vector<std::string>(positional.begin(), positional.end());
+absl::StatusOr<std::vector<std::string>> TryParseFlags(const std::vector<std::string>& args,
+                                                       absl::string_view usage) {
+  std::vector<std::string> positional;
+  if (!args.empty()) positional.push_back(args[0]);
+  const absl::flat_hash_map<absl::string_view, absl::CommandLineFlag*> flags = absl::GetAllFlags();
+  for (size_t i = 1; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (arg == "--") {
+      positional.insert(positional.end(), args.begin() + i + 1, args.end());
+      break;
+    }
+    if (arg.size() < 2 || arg[0] != '-') {
+      positional.emplace_back(arg);
+      continue;
+    }
+    arg.remove_prefix(arg[1] == '-' ? 2 : 1);
+    if (arg == "help" || arg == "h" || arg == "helpfull") {
+      return absl::FailedPreconditionError(HelpText(usage));
+    }
+    const size_t equals = arg.find('=');
+    absl::string_view name = arg.substr(0, equals);
+    std::string value;
+    auto it = flags.find(name);
+    bool negated = false;
+    if (it == flags.end() && absl::StartsWith(name, "no")) {
+      auto positive = flags.find(name.substr(2));
+      if (positive != flags.end() && positive->second->IsOfType<bool>()) {
+        it = positive;
+        negated = true;
+      }
+    }
+    if (it == flags.end() || !IsOwnFlag(*it->second)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag --", Dashed(name), " (see --help)"));
+    }
+    absl::CommandLineFlag& flag = *it->second;
+    if (equals != absl::string_view::npos) {
+      if (negated) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--no", Dashed(flag.Name()), " takes no value"));
+      }
+      value = std::string(arg.substr(equals + 1));
+    } else if (flag.IsOfType<bool>()) {
+      value = negated ? "false" : "true";
+    } else if (i + 1 < args.size()) {
+      value = args[++i];
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", Dashed(flag.Name()), " needs a value (see --help)"));
+    }
+    std::string error;
+    if (!flag.ParseFrom(value, &error)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", Dashed(flag.Name()), "=", value, ": ", error));
+    }
+  }
+  return positional;
+}
+
+std::vector<std::string> ParseFlags(int argc, char** argv, absl::string_view usage) {
+  absl::StatusOr<std::vector<std::string>> positional =
+      TryParseFlags(NormalizeFlagNames(argc, argv), usage);
+  if (positional.ok()) return *std::move(positional);
+  if (absl::IsFailedPrecondition(positional.status())) {
+    std::fputs(std::string(positional.status().message()).c_str(), stdout);
+    std::exit(0);
+  }
+  std::fprintf(stderr, "%s: %s\n", argc > 0 ? argv[0] : "httptrace",
+               std::string(positional.status().message()).c_str());
+  std::exit(2);
 }
 
 }  // namespace httptrace

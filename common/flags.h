@@ -1,30 +1,35 @@
-// Command-line helpers shared by both binaries, on top of absl/flags.
+// Command-line parsing shared by both binaries, on top of absl/flags' registry.
 //
 //   int main(int argc, char** argv) {
-//     httptrace::InitFlagsUsage("httptrace-agent: ...");
-//     std::vector<char*> args = httptrace::ParseFlags(argc, argv);
+//     std::vector<std::string> args = httptrace::ParseFlags(argc, argv, "Usage: ...");
 //
-// ParseFlags accepts the dashed spelling users type (--tls-cert, --body-limit) as well as absl's
-// underscored one (--tls_cert), and --help lists the program's own flags.
+// Differences from absl::ParseCommandLine, for the people typing the commands:
+// - dashed names work (--tls-cert, --body-limit) as well as absl's underscored ones;
+// - --help lists this program's flags in dashed form;
+// - a usage error (unknown flag, bad value, missing value) prints one line and exits with 2,
+//   the conventional status for usage errors (absl exits with 1, which we use for failures).
 
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace httptrace {
-
-// Call before ParseFlags. `usage` is the text shown above the flags.
-void InitFlagsUsage(absl::string_view usage);
 
 // Rewrites "--some-flag[=v]" to "--some_flag[=v]"; leaves values, positional arguments and
 // everything after "--" alone.
 std::vector<std::string> NormalizeFlagNames(int argc, char** argv);
 
-// Normalizes and parses argv and returns the positional arguments, argv[0] first. An unknown or
-// malformed flag makes absl print the problem and exit with status 1.
-std::vector<std::string> ParseFlags(int argc, char** argv);
+// Sets the registered flags from `args` (argv[0] first) and returns the positional arguments,
+// argv[0] first. "--help" yields FailedPrecondition with the help text as message; a bad flag
+// yields InvalidArgument.
+absl::StatusOr<std::vector<std::string>> TryParseFlags(const std::vector<std::string>& args,
+                                                       absl::string_view usage);
+
+// TryParseFlags on argv; prints help and exits 0, or prints the error and exits 2.
+std::vector<std::string> ParseFlags(int argc, char** argv, absl::string_view usage);
 
 }  // namespace httptrace

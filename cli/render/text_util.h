@@ -1,0 +1,22 @@
+// Small text helpers the renderers share: UTF-8 validation and display names of enum values.
+
+#pragma once
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "proto/httptrace.pb.h"
+
+namespace httptrace::render {
+
+// True when `bytes` is well-formed UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF).
+bool IsValidUtf8(absl::string_view bytes);
+
+// "client", "server" or "unknown".
+absl::string_view RoleName(v1::Role role);
+// "kernel_buffer_full", "slow_reader", ... (the enum name without its prefix, lower case).
+std::string LossReasonName(v1::LossReason reason);
+// "stopped", "max_duration", ...
+std::string EndReasonName(v1::EndReason reason);
+
+}  // namespace httptrace::render

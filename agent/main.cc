@@ -21,10 +21,10 @@ ABSL_FLAG(bool, insecure_tcp, false,
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 
 int main(int argc, char** argv) {
-  httptrace::InitFlagsUsage(
+  httptrace::ParseFlags(
+      argc, argv,
       "Traces plaintext HTTP/1.x on this node and serves the httptrace.v1 API.\n"
       "Usage: httptrace-agent [--listen ADDR]... [--log-level LEVEL]");
-  httptrace::ParseFlags(argc, argv);
   auto level = httptrace::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
   if (!level.ok()) {
     HT_LOG(ERROR) << "--log-level: " << level.status().message();

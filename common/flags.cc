@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -69,6 +70,7 @@ absl::StatusOr<std::vector<std::string>> TryParseFlags(const std::vector<std::st
   std::vector<std::string> positional;
   if (!args.empty()) positional.push_back(args[0]);
   const absl::flat_hash_map<absl::string_view, absl::CommandLineFlag*> flags = absl::GetAllFlags();
+  absl::flat_hash_set<absl::string_view> set_lists;
   for (size_t i = 1; i < args.size(); ++i) {
     absl::string_view arg = args[i];
     if (arg == "--") {
@@ -113,6 +115,12 @@ absl::StatusOr<std::vector<std::string>> TryParseFlags(const std::vector<std::st
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("--", Dashed(flag.Name()), " needs a value (see --help)"));
+    }
+    // A repeated list flag (--port 80 --port 443) accumulates instead of replacing.
+    if (flag.IsOfType<std::vector<std::string>>()) {
+      if (!set_lists.insert(flag.Name()).second) {
+        value = absl::StrCat(flag.CurrentValue(), ",", value);
+      }
     }
     std::string error;
     if (!flag.ParseFrom(value, &error)) {

@@ -42,6 +42,10 @@ TEST(TryParseFlags, SetsFlagsInEveryFormAndKeepsPositionalOrder) {
   EXPECT_THAT(absl::GetFlag(FLAGS_test_list), testing::ElementsAre("a", "b"));
   ASSERT_TRUE(TryParseFlags({"prog", "--notest_verbose"}, "u").ok());
   EXPECT_FALSE(absl::GetFlag(FLAGS_test_verbose));
+  // Repeating a list flag accumulates; a new parse starts the list afresh.
+  ASSERT_TRUE(TryParseFlags({"prog", "--test_list", "a", "--test_list=b,c"}, "u").ok());
+  EXPECT_THAT(absl::GetFlag(FLAGS_test_list), testing::ElementsAre("a", "b", "c"));
+  EXPECT_FALSE(absl::GetFlag(FLAGS_test_verbose));
 }
 
 TEST(TryParseFlags, UsageErrorsNameTheFlagInDashedForm) {

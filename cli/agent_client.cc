@@ -1,0 +1,81 @@
+#include "cli/agent_client.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace httptrace::cli {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(what, ": cannot read ", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+}  // namespace
+
+std::vector<std::string> ResolveAgentAddresses(const std::vector<std::string>& flag_values) {
+  std::vector<std::string> out;
+  for (const std::string& value : flag_values) {
+    if (!value.empty()) out.push_back(value);
+  }
+  if (!out.empty()) return out;
+  if (const char* env = std::getenv("HTTPTRACE_AGENT"); env != nullptr && *env != '\0') {
+    for (absl::string_view part : absl::StrSplit(env, ',', absl::SkipWhitespace())) {
+      out.emplace_back(absl::StripAsciiWhitespace(part));
+    }
+    if (!out.empty()) return out;
+  }
+  return {kDefaultAgentAddress};
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> DialAgent(const std::string& address,
+                                                         const ClientTls& tls) {
+  grpc::ChannelArguments args;
+  // A trace stream can carry large exchanges (bodies up to the session's limit, many headers).
+  args.SetMaxReceiveMessageSize(64 << 20);
+  if (absl::StartsWith(address, "unix://")) {
+    return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  }
+  if (absl::StartsWith(address, "/")) {
+    return grpc::CreateCustomChannel("unix://" + address, grpc::InsecureChannelCredentials(), args);
+  }
+  absl::string_view target = address;
+  absl::ConsumePrefix(&target, "tcp://");
+  if (target.empty() || target.find(':') == absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("agent address \"", address, "\": want unix:///path or host:port"));
+  }
+  if (tls.insecure) {
+    return grpc::CreateCustomChannel(std::string(target), grpc::InsecureChannelCredentials(), args);
+  }
+  if (tls.ca.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("agent ", address,
+                     " is a TCP address: give --tls-ca (and --tls-cert/--tls-key for "
+                     "mutual TLS), or --insecure for a plaintext agent"));
+  }
+  grpc::SslCredentialsOptions options;
+  absl::StatusOr<std::string> ca = ReadFile(tls.ca, "--tls-ca");
+  if (!ca.ok()) return ca.status();
+  options.pem_root_certs = *ca;
+  if (!tls.cert.empty() || !tls.key.empty()) {
+    absl::StatusOr<std::string> cert = ReadFile(tls.cert, "--tls-cert");
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadFile(tls.key, "--tls-key");
+    if (!key.ok()) return key.status();
+    options.pem_cert_chain = *cert;
+    options.pem_private_key = *key;
+  }
+  return grpc::CreateCustomChannel(std::string(target), grpc::SslCredentials(options), args);
+}
+
+}  // namespace httptrace::cli

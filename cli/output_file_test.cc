@@ -1,0 +1,59 @@
+#include "cli/output_file.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "gtest/gtest.h"
+
+namespace httptrace::cli {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(OutputFile, CreatesWith0640AndAppendsAcrossOpens) {
+  const std::string path = testing::TempDir() + "/trace_append.txt";
+  std::filesystem::remove(path);
+  {
+    auto out = OutputFile::Open(path);
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_TRUE(out->was_empty());
+    ASSERT_TRUE(out->Write("first\n").ok());
+  }
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  {
+    auto out = OutputFile::Open(path);
+    ASSERT_TRUE(out.ok());
+    EXPECT_FALSE(out->was_empty());
+    ASSERT_TRUE(out->Write("second\n").ok());
+  }
+  EXPECT_EQ(Slurp(path), "first\nsecond\n");
+}
+
+TEST(OutputFile, FullDiskIsReportedWithTheFileName) {
+  // /dev/full fails every write with ENOSPC, as a full disk does.
+  auto out = OutputFile::Open("/dev/full");
+  ASSERT_TRUE(out.ok()) << out.status();
+  const absl::Status status = out->Write("data");
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("writing /dev/full"), std::string::npos) << status;
+  EXPECT_NE(status.message().find("No space left"), std::string::npos) << status;
+}
+
+TEST(OutputFile, UnopenablePathNamesTheProblem) {
+  auto out = OutputFile::Open("/nonexistent-dir/trace.txt");
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("opening /nonexistent-dir/trace.txt"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace httptrace::cli

@@ -1,0 +1,93 @@
+#include "cli/request_builder.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace httptrace::cli {
+namespace {
+
+absl::Status AddNumbers(const std::vector<std::string>& values, absl::string_view flag,
+                        uint32_t max, google::protobuf::RepeatedField<uint32_t>* out) {
+  for (const std::string& value : values) {
+    uint32_t number;
+    if (!absl::SimpleAtoi(value, &number) || number == 0 || number > max) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, " ", value, ": want a number from 1 to ", max));
+    }
+    out->Add(number);
+  }
+  return absl::OkStatus();
+}
+
+google::protobuf::Duration ToProto(absl::Duration d) {
+  return google::protobuf::util::TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
+}
+
+}  // namespace
+
+absl::StatusOr<v1::StartCaptureRequest> BuildStartRequest(const RequestFlags& flags) {
+  v1::StartCaptureRequest request;
+  v1::Filter* filter = request.mutable_filter();
+  if (absl::Status s = AddNumbers(flags.pids, "pid", 0x3fffffff, filter->mutable_pids()); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = AddNumbers(flags.ports, "port", 65535, filter->mutable_ports()); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          AddNumbers(flags.local_ports, "local-port", 65535, filter->mutable_local_ports());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          AddNumbers(flags.remote_ports, "remote-port", 65535, filter->mutable_remote_ports());
+      !s.ok()) {
+    return s;
+  }
+  for (const auto& comm : flags.comms) filter->add_process_names(comm);
+  for (const auto& container : flags.containers) filter->add_containers(container);
+  for (const auto& ns : flags.namespaces) filter->add_pod_namespaces(ns);
+  for (const auto& pod : flags.pods) filter->add_pods(pod);
+  for (const auto& method : flags.methods) filter->add_methods(method);
+  filter->set_path_prefix(flags.path_prefix);
+  if (flags.role == "client") {
+    filter->set_role(v1::ROLE_CLIENT);
+  } else if (flags.role == "server") {
+    filter->set_role(v1::ROLE_SERVER);
+  } else if (flags.role != "both" && !flags.role.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--role ", flags.role, ": want client, server or both"));
+  }
+
+  v1::CaptureOptions* options = request.mutable_options();
+  if (flags.body_limit >= 0) {
+    if (flags.body_limit > (1 << 30)) {
+      return absl::InvalidArgumentError("--body-limit: at most 1073741824 bytes");
+    }
+    options->set_body_limit_bytes(static_cast<uint32_t>(flags.body_limit));
+  }
+  if (flags.no_redact && !flags.redact.empty()) {
+    return absl::InvalidArgumentError("--redact and --no-redact exclude each other");
+  }
+  for (const auto& header : flags.redact) options->add_redact_headers(header);
+  options->set_no_redact(flags.no_redact);
+  if (flags.max_exchanges < 0) return absl::InvalidArgumentError("--max-exchanges: negative");
+  options->set_max_exchanges(static_cast<uint64_t>(flags.max_exchanges));
+  if (flags.queue < 0 || flags.queue > (1 << 20)) {
+    return absl::InvalidArgumentError("--queue: from 1 to 1048576 events");
+  }
+  options->set_queue_capacity(static_cast<uint32_t>(flags.queue));
+  if (flags.idle_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--idle-timeout: negative");
+  }
+  if (flags.idle_timeout > absl::ZeroDuration()) {
+    *options->mutable_idle_timeout() = ToProto(flags.idle_timeout);
+  }
+  if (flags.max_duration > absl::ZeroDuration()) {
+    *options->mutable_max_duration() = ToProto(flags.max_duration);
+  }
+  return request;
+}
+
+}  // namespace httptrace::cli

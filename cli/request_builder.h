@@ -1,0 +1,31 @@
+// Turns httptracectl's filter and option flags into a StartCaptureRequest, rejecting values the
+// agent would reject anyway with a message that names the flag.
+
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "proto/httptrace.pb.h"
+
+namespace httptrace::cli {
+
+struct RequestFlags {
+  std::vector<std::string> pids, comms, containers, namespaces, pods;
+  std::vector<std::string> ports, local_ports, remote_ports, methods;
+  std::string path_prefix;
+  std::string role = "both";
+  int64_t body_limit = -1;  // negative: the agent's default
+  std::vector<std::string> redact;
+  bool no_redact = false;
+  int64_t max_exchanges = 0;
+  int64_t queue = 0;
+  absl::Duration idle_timeout = absl::ZeroDuration();
+  absl::Duration max_duration = absl::ZeroDuration();
+};
+
+absl::StatusOr<v1::StartCaptureRequest> BuildStartRequest(const RequestFlags& flags);
+
+}  // namespace httptrace::cli

@@ -1,0 +1,64 @@
+#include "cli/request_builder.h"
+
+#include "gtest/gtest.h"
+
+namespace httptrace::cli {
+namespace {
+
+TEST(BuildStartRequest, FiltersAndOptionsLandInTheirFields) {
+  RequestFlags flags;
+  flags.pids = {"42", "43"};
+  flags.ports = {"8080"};
+  flags.methods = {"GET"};
+  flags.path_prefix = "/api";
+  flags.role = "server";
+  flags.body_limit = 0;
+  flags.redact = {"X-Token"};
+  flags.max_exchanges = 10;
+  flags.idle_timeout = absl::Seconds(90);
+  const auto request = BuildStartRequest(flags);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->filter().pids_size(), 2);
+  EXPECT_EQ(request->filter().ports(0), 8080u);
+  EXPECT_EQ(request->filter().role(), v1::ROLE_SERVER);
+  EXPECT_TRUE(request->options().has_body_limit_bytes());
+  EXPECT_EQ(request->options().body_limit_bytes(), 0u);
+  EXPECT_EQ(request->options().redact_headers(0), "X-Token");
+  EXPECT_EQ(request->options().max_exchanges(), 10u);
+  EXPECT_EQ(request->options().idle_timeout().seconds(), 90);
+}
+
+TEST(BuildStartRequest, DefaultsLeaveOptionsUnset) {
+  const auto request = BuildStartRequest(RequestFlags());
+  ASSERT_TRUE(request.ok());
+  EXPECT_FALSE(request->options().has_body_limit_bytes());
+  EXPECT_EQ(request->filter().role(), v1::ROLE_UNSPECIFIED);
+}
+
+TEST(BuildStartRequest, BadValuesNameTheFlag) {
+  const struct {
+    void (*edit)(RequestFlags&);
+    const char* message;
+  } cases[] = {
+      {[](RequestFlags& f) { f.ports = {"http"}; }, "--port http"},
+      {[](RequestFlags& f) { f.ports = {"65536"}; }, "--port 65536"},
+      {[](RequestFlags& f) { f.pids = {"-1"}; }, "--pid -1"},
+      {[](RequestFlags& f) { f.role = "proxy"; }, "--role proxy"},
+      {[](RequestFlags& f) {
+         f.no_redact = true;
+         f.redact = {"a"};
+       },
+       "exclude each other"},
+      {[](RequestFlags& f) { f.queue = -5; }, "--queue"},
+  };
+  for (const auto& c : cases) {
+    RequestFlags flags;
+    c.edit(flags);
+    const auto request = BuildStartRequest(flags);
+    ASSERT_FALSE(request.ok()) << c.message;
+    EXPECT_NE(request.status().message().find(c.message), std::string::npos) << request.status();
+  }
+}
+
+}  // namespace
+}  // namespace httptrace::cli

@@ -1,37 +1,124 @@
 // httptrace-agent: loads the probes, turns captured bytes into HTTP exchanges and serves the
 // httptrace.v1 gRPC API to httptracectl.
+//
+// Start-up failures (no BTF, no privileges, verifier rejection, a listen address in use) end the
+// program with a message that says what to do; failures at run time are counted and survived.
+
+#include <signal.h>
 
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/pipeline/pipeline.h"
+#include "agent/service/api_server.h"
+#include "agent/service/http_trace_service.h"
+#include "agent/session/session_manager.h"
 #include "common/flags.h"
 #include "common/log.h"
 
 ABSL_FLAG(std::vector<std::string>, listen, {"unix:///run/httptrace/agent.sock"},
-          "Where to serve the API: unix:///path or tcp://host:port (repeatable, comma-separated). "
-          "TCP needs --tls-cert and --tls-key unless --insecure-tcp is given.");
+          "Where to serve the API: unix:///path or tcp://host:port (repeatable). TCP needs "
+          "--tls-cert and --tls-key unless --insecure-tcp is given.");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain for TCP listeners.");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for TCP listeners.");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA bundle; when set, TCP clients must present a certificate it signed (mTLS).");
 ABSL_FLAG(bool, insecure_tcp, false,
           "Allow TCP listeners without TLS. Anyone who reaches the port can read all traffic.");
+ABSL_FLAG(int32_t, max_sessions, 16, "Capture sessions that may run at once.");
+ABSL_FLAG(std::string, attach_mode, "auto",
+          "How probes attach: auto, tracepoints (needs tracefs) or raw-tracepoints.");
+ABSL_FLAG(bool, mount_tracefs, true, "Mount tracefs on /sys/kernel/tracing when it is missing.");
+ABSL_FLAG(int32_t, ring_buffer_mb, 16, "Size of the kernel-to-agent ring buffer (power of two).");
+ABSL_FLAG(int32_t, max_connections, 65536, "Connections tracked at once (kernel and agent).");
+ABSL_FLAG(std::string, node_name, "",
+          "Name of this node in exchanges (default: $NODE_NAME, else the host name).");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+
+int Fail(const absl::Status& status, absl::string_view what) {
+  HT_LOG(ERROR) << what << ": " << status.message();
+  return 1;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  // SIGTERM/SIGINT are taken by sigwait below; block them before any thread exists.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A client that disconnects mid-write must not kill the agent.
+  signal(SIGPIPE, SIG_IGN);
+
   httptrace::ParseFlags(
       argc, argv,
-      "Traces plaintext HTTP/1.x on this node and serves the httptrace.v1 API.\n"
-      "Usage: httptrace-agent [--listen ADDR]... [--log-level LEVEL]");
+      "httptrace-agent: traces plaintext HTTP/1.x on this node and serves the httptrace.v1 API.\n"
+      "Usage: httptrace-agent [--listen ADDR]... [--tls-cert F --tls-key F [--tls-client-ca F]]");
   auto level = httptrace::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
   if (!level.ok()) {
     HT_LOG(ERROR) << "--log-level: " << level.status().message();
     return 2;
   }
   httptrace::SetLogLevel(*level);
-  HT_LOG(ERROR) << "the agent cannot capture yet: capture and the API service arrive with the "
-                   "capture and control-plane issues";
-  return 1;
+  if (absl::GetFlag(FLAGS_max_sessions) < 1) {
+    HT_LOG(ERROR) << "--max-sessions must be at least 1";
+    return 2;
+  }
+
+  httptrace::pipeline::PipelineOptions pipeline_options;
+  auto mode = httptrace::pipeline::ParseAttachMode(absl::GetFlag(FLAGS_attach_mode));
+  if (!mode.ok()) {
+    HT_LOG(ERROR) << mode.status().message();
+    return 2;
+  }
+  pipeline_options.capture.attach_mode = *mode;
+  pipeline_options.capture.mount_tracefs = absl::GetFlag(FLAGS_mount_tracefs);
+  pipeline_options.capture.ring_buffer_bytes =
+      static_cast<uint32_t>(absl::GetFlag(FLAGS_ring_buffer_mb)) << 20;
+  pipeline_options.capture.max_connections =
+      static_cast<uint32_t>(absl::GetFlag(FLAGS_max_connections));
+  pipeline_options.max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections));
+  pipeline_options.node_name = absl::GetFlag(FLAGS_node_name);
+
+  auto pipeline = httptrace::pipeline::Pipeline::Create(pipeline_options);
+  if (!pipeline.ok()) return Fail(pipeline.status(), "cannot load the capture probes");
+
+  httptrace::session::SessionManagerOptions session_options;
+  session_options.max_sessions = static_cast<size_t>(absl::GetFlag(FLAGS_max_sessions));
+  httptrace::session::SessionManager sessions(session_options, pipeline->get());
+  (*pipeline)->SetSessions(&sessions);
+  sessions.StartReaper(absl::Milliseconds(250));
+
+  httptrace::service::HttpTraceService service({kVersion, (*pipeline)->node_name()}, &sessions,
+                                               pipeline->get());
+  httptrace::service::TlsFiles tls{absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+                                   absl::GetFlag(FLAGS_tls_client_ca),
+                                   absl::GetFlag(FLAGS_insecure_tcp)};
+  auto server = httptrace::service::ApiServer::Start(absl::GetFlag(FLAGS_listen), tls, &service);
+  if (!server.ok()) return Fail(server.status(), "cannot serve the API");
+  HT_LOG(INFO) << "httptrace-agent " << kVersion << " serving on "
+               << absl::StrJoin(absl::GetFlag(FLAGS_listen), ", ") << "; probes attach when a "
+               << "capture starts";
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  HT_LOG(INFO) << "received " << (signal_number == SIGTERM ? "SIGTERM" : "SIGINT")
+               << ": ending sessions and detaching probes";
+  // Sessions end first so streaming clients receive their SessionEnd, then the server stops.
+  sessions.Shutdown();
+  (*server)->Shutdown(absl::Seconds(5));
+  (*pipeline)->Shutdown();
+  HT_LOG(INFO) << "stopped";
+  return 0;
 }

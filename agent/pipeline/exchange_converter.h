@@ -1,0 +1,30 @@
+// Turns the HTTP engine's Exchange plus what the agent knows of the connection and process into
+// the API's v1::Exchange. The one place where internal structs meet the wire format.
+
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "agent/http/exchange.h"
+#include "proto/httptrace.pb.h"
+
+namespace httptrace::pipeline {
+
+struct ConnectionContext {
+  uint64_t connection_id = 0;
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+  std::string comm;
+  std::string local_address;  // textual IP
+  uint32_t local_port = 0;
+  std::string remote_address;
+  uint32_t remote_port = 0;
+  std::string node;
+  std::optional<v1::Container> container;
+};
+
+v1::Exchange ToProtoExchange(http::Exchange&& exchange, const ConnectionContext& context);
+
+}  // namespace httptrace::pipeline

@@ -1,0 +1,307 @@
+#include "agent/pipeline/pipeline.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "agent/pipeline/exchange_converter.h"
+#include "common/log.h"
+
+namespace httptrace::pipeline {
+
+// Everything the pipeline knows of one traced connection.
+struct Pipeline::Connection {
+  uint64_t id = 0;
+  ConnectionContext context;
+  std::unique_ptr<http::HttpConnection> engine;
+  uint64_t last_event_ns = 0;
+};
+
+namespace {
+
+http::Direction ToHttp(capture::Direction d) {
+  return d == capture::Direction::kEgress ? http::Direction::kEgress : http::Direction::kIngress;
+}
+
+http::RoleHint ToHint(capture::Role role) {
+  switch (role) {
+    case capture::Role::kClient:
+      return http::RoleHint::kClient;
+    case capture::Role::kServer:
+      return http::RoleHint::kServer;
+    default:
+      return http::RoleHint::kUnknown;
+  }
+}
+
+constexpr uint64_t kHousekeepingPeriodNs = 1'000'000'000;
+
+uint64_t NowNs() { return static_cast<uint64_t>(absl::GetCurrentTimeNanos()); }
+
+}  // namespace
+
+absl::StatusOr<capture::AttachMode> ParseAttachMode(absl::string_view text) {
+  const std::string lower = absl::AsciiStrToLower(text);
+  if (lower == "auto") return capture::AttachMode::kAuto;
+  if (lower == "tracepoints") return capture::AttachMode::kTracepoints;
+  if (lower == "raw-tracepoints" || lower == "raw_tracepoints") {
+    return capture::AttachMode::kRawTracepoints;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--attach-mode ", text, ": want auto, tracepoints or raw-tracepoints"));
+}
+
+capture::KernelFilter UnionKernelFilter(const std::vector<v1::Filter>& filters) {
+  capture::KernelFilter kernel;
+  bool all_restrict_pids = !filters.empty();
+  bool all_restrict_ports = !filters.empty();
+  for (const v1::Filter& f : filters) {
+    all_restrict_pids &= f.pids_size() > 0;
+    all_restrict_ports &= f.ports_size() + f.local_ports_size() + f.remote_ports_size() > 0;
+  }
+  if (all_restrict_pids) {
+    for (const v1::Filter& f : filters) {
+      kernel.tgids.insert(kernel.tgids.end(), f.pids().begin(), f.pids().end());
+    }
+  }
+  if (all_restrict_ports) {
+    // The kernel matches a port on either side; the sessions check which side exactly.
+    for (const v1::Filter& f : filters) {
+      for (const auto* list : {&f.ports(), &f.local_ports(), &f.remote_ports()}) {
+        for (uint32_t port : *list) kernel.ports.push_back(static_cast<uint16_t>(port));
+      }
+    }
+  }
+  for (auto* list : {&kernel.tgids}) {
+    std::sort(list->begin(), list->end());
+    list->erase(std::unique(list->begin(), list->end()), list->end());
+  }
+  std::sort(kernel.ports.begin(), kernel.ports.end());
+  kernel.ports.erase(std::unique(kernel.ports.begin(), kernel.ports.end()), kernel.ports.end());
+  return kernel;
+}
+
+Pipeline::Pipeline(const PipelineOptions& options)
+    : options_(options), node_([&] {
+        NodeInfo info = ReadNodeInfo();
+        if (!options.node_name.empty()) info.node = options.node_name;
+        return info;
+      }()) {}
+
+Pipeline::~Pipeline() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(const PipelineOptions& options) {
+  std::unique_ptr<Pipeline> pipeline(new Pipeline(options));
+  absl::StatusOr<std::unique_ptr<capture::Capture>> capture =
+      capture::Capture::Create(options.capture, pipeline.get());
+  if (!capture.ok()) return capture.status();
+  pipeline->capture_ = *std::move(capture);
+  const capture::ProbeInfo info = pipeline->capture_->probe_info();
+  HT_LOG(INFO) << "probes loaded (" << capture::AttachModeName(info.mode) << ": " << info.detail
+               << "); kernel " << pipeline->node_.kernel_release;
+  return pipeline;
+}
+
+std::unique_ptr<Pipeline> Pipeline::CreateForTest(const PipelineOptions& options) {
+  return std::unique_ptr<Pipeline>(new Pipeline(options));
+}
+
+void Pipeline::Shutdown() {
+  if (capture_ != nullptr) capture_->Detach();
+  // The poll thread has stopped: its state is ours now.
+  connections_.clear();
+}
+
+Pipeline::Connection* Pipeline::FindOrCreate(const capture::ConnectionKey& key,
+                                             uint64_t timestamp_ns,
+                                             const capture::ConnectionOpenEvent* open, uint32_t pid,
+                                             std::string_view comm) {
+  auto it = connections_.find(key);
+  if (it != connections_.end()) return it->second.get();
+  if (connections_.size() >= options_.max_connections) {
+    Housekeeping(timestamp_ns);
+    if (connections_.size() >= options_.max_connections) {
+      ++counters_.connection_table_full;
+      HT_LOG_EVERY_N_SEC(WARNING, 10)
+          << "connection table full (" << options_.max_connections
+          << " connections): new connections are not traced until some close";
+      return nullptr;
+    }
+  }
+  auto connection = std::make_unique<Connection>();
+  connection->id = next_connection_id_++;
+  ConnectionContext& context = connection->context;
+  context.connection_id = connection->id;
+  context.pid = pid;
+  context.comm = std::string(comm);
+  context.node = node_.node;
+  capture::Role role = capture::Role::kUnknown;
+  if (open != nullptr) {
+    context.tid = open->tid;
+    context.local_address = open->local.AddressString();
+    context.local_port = open->local.port;
+    context.remote_address = open->remote.AddressString();
+    context.remote_port = open->remote.port;
+    role = open->role;
+  } else {
+    ++counters_.data_without_open;
+  }
+  // The engine calls back synchronously from OnData/OnClose on this (the poll) thread.
+  Connection* raw = connection.get();
+  connection->engine = std::make_unique<http::HttpConnection>(
+      options_.engine, ToHint(role), [this, raw](http::Exchange&& exchange) {
+        ++counters_.exchanges_published;
+        if (sessions_ == nullptr) return;
+        sessions_->PublishExchange(ToProtoExchange(std::move(exchange), raw->context));
+      });
+  connection->last_event_ns = timestamp_ns;
+  ++counters_.connections_opened;
+  return connections_.emplace(key, std::move(connection)).first->second.get();
+}
+
+void Pipeline::Forget(const capture::ConnectionKey& key, uint64_t timestamp_ns, const char* why) {
+  auto it = connections_.find(key);
+  if (it == connections_.end()) return;
+  // Move out first: the engine's callbacks must not see a half-erased table.
+  std::unique_ptr<Connection> connection = std::move(it->second);
+  connections_.erase(it);
+  connection->engine->OnClose(timestamp_ns);
+  closed_engine_counters_ += connection->engine->counters();
+  HT_LOG(DEBUG) << "connection " << key.ToString() << " forgotten: " << why;
+}
+
+void Pipeline::OnOpen(const capture::ConnectionOpenEvent& event) {
+  // A reused key means the close was missed: finish the old connection first.
+  Forget(event.conn, event.timestamp_ns, "reopened");
+  FindOrCreate(event.conn, event.timestamp_ns, &event, event.conn.tgid, event.comm);
+  Housekeeping(event.timestamp_ns);
+}
+
+void Pipeline::OnData(const capture::DataEvent& event) {
+  Connection* connection =
+      FindOrCreate(event.conn, event.timestamp_ns, nullptr, event.pid, event.comm);
+  if (connection == nullptr) return;
+  connection->last_event_ns = event.timestamp_ns;
+  if (connection->context.tid == 0) connection->context.tid = event.tid;
+  connection->engine->OnData(ToHttp(event.direction), event.position, event.data, event.length,
+                             event.timestamp_ns);
+  Housekeeping(event.timestamp_ns);
+}
+
+void Pipeline::OnClose(const capture::ConnectionCloseEvent& event) {
+  if (connections_.contains(event.conn)) ++counters_.connections_closed;
+  Forget(event.conn, event.timestamp_ns, "closed");
+  Housekeeping(event.timestamp_ns);
+}
+
+void Pipeline::OnKernelLoss(const capture::KernelLossEvent& event) {
+  ++counters_.kernel_loss_events;
+  counters_.kernel_loss_bytes += event.bytes;
+  ++pending_loss_events_;
+  pending_loss_bytes_ += event.bytes;
+  PublishPendingLoss(event.timestamp_ns);
+}
+
+void Pipeline::PublishPendingLoss(uint64_t now_ns) {
+  if (pending_loss_events_ == 0 || sessions_ == nullptr) return;
+  if (now_ns - last_loss_report_ns_ <
+      static_cast<uint64_t>(absl::ToInt64Nanoseconds(options_.loss_report_period))) {
+    return;
+  }
+  v1::Loss loss;
+  loss.set_reason(v1::LOSS_REASON_KERNEL_BUFFER_FULL);
+  loss.set_bytes(pending_loss_bytes_);
+  loss.set_detail(absl::StrCat(
+      pending_loss_bytes_, " byte(s) in ", pending_loss_events_,
+      " kernel event(s) dropped: the ring buffer was full. Affected exchanges carry notes; "
+      "narrow the capture (--pid, --port) or raise --ring-buffer-mb"));
+  sessions_->PublishLoss(loss);
+  pending_loss_bytes_ = 0;
+  pending_loss_events_ = 0;
+  last_loss_report_ns_ = now_ns;
+}
+
+void Pipeline::Housekeeping(uint64_t now_ns) {
+  if (now_ns - last_housekeeping_ns_ < kHousekeepingPeriodNs) return;
+  last_housekeeping_ns_ = now_ns;
+  const uint64_t idle_ns = static_cast<uint64_t>(absl::ToInt64Nanoseconds(options_.idle_timeout));
+  std::vector<capture::ConnectionKey> idle;
+  for (const auto& [key, connection] : connections_) {
+    if (now_ns > connection->last_event_ns && now_ns - connection->last_event_ns > idle_ns) {
+      idle.push_back(key);
+    }
+  }
+  for (const capture::ConnectionKey& key : idle) {
+    ++counters_.connections_evicted_idle;
+    Forget(key, now_ns, "idle");
+  }
+  PublishPendingLoss(now_ns);
+  SnapshotCounters();
+}
+
+void Pipeline::SnapshotCounters() {
+  http::EngineCounters engine = closed_engine_counters_;
+  for (const auto& [key, connection] : connections_) engine += connection->engine->counters();
+  absl::flat_hash_map<std::string, uint64_t> snapshot;
+  engine.ForEach([&](const char* name, uint64_t value) { snapshot[name] = value; });
+  snapshot["pipeline.connections_opened"] = counters_.connections_opened;
+  snapshot["pipeline.connections_closed"] = counters_.connections_closed;
+  snapshot["pipeline.connections_evicted_idle"] = counters_.connections_evicted_idle;
+  snapshot["pipeline.connection_table_full"] = counters_.connection_table_full;
+  snapshot["pipeline.data_without_open"] = counters_.data_without_open;
+  snapshot["pipeline.kernel_loss_events"] = counters_.kernel_loss_events;
+  snapshot["pipeline.kernel_loss_bytes"] = counters_.kernel_loss_bytes;
+  snapshot["pipeline.exchanges"] = counters_.exchanges_published;
+  snapshot["pipeline.connections_tracked"] = connections_.size();
+  absl::MutexLock lock(&snapshot_mu_);
+  counter_snapshot_ = std::move(snapshot);
+}
+
+absl::Status Pipeline::ApplyFilters(const std::vector<v1::Filter>& active_filters) {
+  if (capture_ == nullptr) return absl::OkStatus();
+  if (active_filters.empty()) {
+    capture_->Detach();
+    HT_LOG(INFO) << "no active session: probes detached";
+    return absl::OkStatus();
+  }
+  if (absl::Status s = capture_->SetFilter(UnionKernelFilter(active_filters)); !s.ok()) return s;
+  if (!capture_->attached()) {
+    if (absl::Status s = capture_->Attach(); !s.ok()) return s;
+    const capture::ProbeInfo info = capture_->probe_info();
+    HT_LOG(INFO) << "probes attached: " << info.programs.size() << " programs ("
+                 << capture::AttachModeName(info.mode) << ")";
+  }
+  return absl::OkStatus();
+}
+
+void Pipeline::Flush() {
+  if (capture_ != nullptr) capture_->Flush();
+}
+
+void Pipeline::FillStatus(v1::GetStatusResponse* response) {
+  v1::KernelStatus* kernel = response->mutable_kernel();
+  kernel->set_release(node_.kernel_release);
+  kernel->set_btf(node_.btf);
+  kernel->set_tracefs(FindTracefsMount());
+  if (capture_ != nullptr) {
+    const capture::ProbeInfo info = capture_->probe_info();
+    v1::ProbeStatus* probes = response->mutable_probes();
+    probes->set_attached(capture_->attached());
+    probes->set_mode(info.mode == capture::AttachMode::kRawTracepoints
+                         ? v1::ATTACH_MODE_RAW_TRACEPOINTS
+                         : v1::ATTACH_MODE_TRACEPOINTS);
+    for (const std::string& program : info.programs) probes->add_programs(program);
+    probes->set_detail(info.detail);
+    for (const auto& [name, value] : capture_->Counters()) {
+      (*response->mutable_counters())[name] = value;
+    }
+  }
+  absl::MutexLock lock(&snapshot_mu_);
+  for (const auto& [name, value] : counter_snapshot_) {
+    (*response->mutable_counters())[name] = value;
+  }
+}
+
+}  // namespace httptrace::pipeline

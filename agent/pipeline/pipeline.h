@@ -1,0 +1,127 @@
+// The agent's data path from the kernel to the sessions: receives decoded capture events on the
+// poll thread, keeps one HTTP engine per connection, turns finished exchanges into API messages
+// and publishes them to the session manager. It also drives the probes for the sessions
+// (CaptureControl: attach, detach, in-kernel filter as the union of the sessions' filters) and
+// reports node, probe and loss counters for GetStatus (AgentStatusSource).
+//
+// Threads: On* run on the capture's poll thread only; ApplyFilters/Flush on gRPC or reaper
+// threads (serialized by the session manager); FillStatus on any thread.
+
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "agent/capture/capture.h"
+#include "agent/capture/capture_events.h"
+#include "agent/http/http_connection.h"
+#include "agent/pipeline/node_info.h"
+#include "agent/service/http_trace_service.h"
+#include "agent/session/session_manager.h"
+
+namespace httptrace::pipeline {
+
+struct PipelineOptions {
+  capture::CaptureConfig capture;
+  http::EngineOptions engine;
+  // Connections tracked in user space; beyond it new connections are not traced (counted).
+  size_t max_connections = 65536;
+  // A connection with no event for this long is forgotten (its pending requests are emitted
+  // with a note): covers closes the probes never saw.
+  absl::Duration idle_timeout = absl::Minutes(5);
+  // Kernel losses are summed and published to sessions at most this often.
+  absl::Duration loss_report_period = absl::Milliseconds(200);
+  std::string node_name;  // empty: $NODE_NAME or the host name
+};
+
+// "auto", "tracepoints", "raw-tracepoints" (or "raw_tracepoints").
+absl::StatusOr<capture::AttachMode> ParseAttachMode(absl::string_view text);
+
+// Turns the sessions' filters into the in-kernel filter: a dimension (pids, ports) is
+// restricted only when every session restricts it, so the kernel never drops what any session
+// wants. Exact per-session filtering happens later, in the sessions.
+capture::KernelFilter UnionKernelFilter(const std::vector<v1::Filter>& filters);
+
+class Pipeline final : public capture::CaptureSink,
+                       public session::CaptureControl,
+                       public service::AgentStatusSource {
+ public:
+  // Loads the probes (nothing is attached until a session starts). Fails with a message that
+  // says what to do: no BTF, no privileges, verifier rejection.
+  static absl::StatusOr<std::unique_ptr<Pipeline>> Create(const PipelineOptions& options);
+  ~Pipeline() override;
+
+  // Where exchanges go. Set once, before the first session starts.
+  void SetSessions(session::SessionManager* sessions) { sessions_ = sessions; }
+  const std::string& node_name() const { return node_.node; }
+  // Detaches the probes and forgets every connection.
+  void Shutdown();
+
+  // capture::CaptureSink (poll thread).
+  void OnOpen(const capture::ConnectionOpenEvent& event) override;
+  void OnData(const capture::DataEvent& event) override;
+  void OnClose(const capture::ConnectionCloseEvent& event) override;
+  void OnKernelLoss(const capture::KernelLossEvent& event) override;
+
+  // session::CaptureControl.
+  absl::Status ApplyFilters(const std::vector<v1::Filter>& active_filters) override;
+  void Flush() override;
+
+  // service::AgentStatusSource.
+  void FillStatus(v1::GetStatusResponse* response) override;
+
+  // For tests that feed events without probes: a pipeline with no capture.
+  static std::unique_ptr<Pipeline> CreateForTest(const PipelineOptions& options);
+
+ private:
+  struct Connection;
+  explicit Pipeline(const PipelineOptions& options);
+
+  Connection* FindOrCreate(const capture::ConnectionKey& key, uint64_t timestamp_ns,
+                           const capture::ConnectionOpenEvent* open, uint32_t pid,
+                           std::string_view comm);
+  void Forget(const capture::ConnectionKey& key, uint64_t timestamp_ns, const char* why);
+  void Housekeeping(uint64_t now_ns);
+  void PublishPendingLoss(uint64_t now_ns);
+  void SnapshotCounters();
+
+  const PipelineOptions options_;
+  const NodeInfo node_;
+  std::unique_ptr<capture::Capture> capture_;
+  session::SessionManager* sessions_ = nullptr;
+
+  // Poll-thread state.
+  absl::flat_hash_map<capture::ConnectionKey, std::unique_ptr<Connection>> connections_;
+  uint64_t next_connection_id_ = 1;
+  uint64_t last_housekeeping_ns_ = 0;
+  uint64_t pending_loss_bytes_ = 0;
+  uint64_t pending_loss_events_ = 0;
+  uint64_t last_loss_report_ns_ = 0;
+  http::EngineCounters closed_engine_counters_;
+
+  struct Counters {
+    uint64_t connections_opened = 0;
+    uint64_t connections_closed = 0;
+    uint64_t connections_evicted_idle = 0;
+    uint64_t connection_table_full = 0;
+    uint64_t data_without_open = 0;
+    uint64_t kernel_loss_events = 0;
+    uint64_t kernel_loss_bytes = 0;
+    uint64_t exchanges_published = 0;
+  };
+  Counters counters_;  // poll thread
+
+  // Copies for FillStatus, refreshed by the poll thread about once a second and on Flush.
+  mutable absl::Mutex snapshot_mu_;
+  absl::flat_hash_map<std::string, uint64_t> counter_snapshot_ ABSL_GUARDED_BY(snapshot_mu_);
+  uint64_t last_snapshot_ns_ = 0;
+};
+
+}  // namespace httptrace::pipeline

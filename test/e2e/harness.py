@@ -1,0 +1,171 @@
+"""Runs the real agent, the real ctl and real HTTP servers and clients for end-to-end tests.
+
+Everything talks over loopback and a unix socket in a private temporary directory. Processes
+are started with bounded waits and always stopped (by PID) when a test ends.
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+AGENT_BIN = os.environ.get("HTTPTRACE_AGENT_BIN", "bazel-bin/agent/httptrace-agent")
+CTL_BIN = os.environ.get("HTTPTRACE_CTL_BIN", "bazel-bin/cli/httptracectl")
+DEMO_APP = os.environ.get("HTTPTRACE_DEMO_APP", "test/apps/demo_app.py")
+
+
+def bpf_unavailable_reason():
+    """Why probes cannot load here, or None. Only a real absence of the capability skips."""
+    if os.geteuid() != 0:
+        return "needs root to load BPF programs (run as root, as CI does)"
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        return "kernel has no BTF (/sys/kernel/btf/vmlinux)"
+    return None
+
+
+def free_port(family=socket.AF_INET, host="127.0.0.1"):
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
+
+
+class Process:
+    """A child process whose stderr goes to a file (so it never blocks on a full pipe)."""
+
+    def __init__(self, argv, workdir, name, stdout=None):
+        self.name = name
+        self.stderr_path = os.path.join(workdir, name + ".stderr")
+        self.stdout_path = os.path.join(workdir, name + ".stdout")
+        self._stderr = open(self.stderr_path, "wb")
+        self._stdout = open(self.stdout_path, "wb") if stdout is None else stdout
+        self.proc = subprocess.Popen(argv, stdout=self._stdout, stderr=self._stderr,
+                                     stdin=subprocess.DEVNULL)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def stderr(self):
+        with open(self.stderr_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stdout(self):
+        with open(self.stdout_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout=30.0):
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self, sig=signal.SIGTERM, timeout=15.0):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._stderr.close()
+        if hasattr(self._stdout, "close"):
+            self._stdout.close()
+        return self.proc.returncode
+
+
+class E2ETestCase(unittest.TestCase):
+    """Starts an agent on a private socket; helpers start apps and ctl runs."""
+
+    def setUp(self):
+        reason = bpf_unavailable_reason()
+        if reason:
+            self.skipTest(reason)
+        self.workdir = tempfile.mkdtemp(prefix="httptrace-e2e.")
+        self.socket = os.path.join(self.workdir, "agent.sock")
+        self.processes = []
+        self.agent = self.start_agent()
+
+    def tearDown(self):
+        for p in reversed(self.processes):
+            p.stop()
+        if self._outcome_failed():
+            for p in self.processes:
+                sys.stderr.write("---- %s stderr ----\n%s\n" % (p.name, p.stderr()[-4000:]))
+
+    def _outcome_failed(self):
+        outcome = getattr(self, "_outcome", None)
+        result = getattr(outcome, "result", None)
+        if result is None:
+            return False
+        return any(test is self for test, _ in result.failures + result.errors)
+
+    def start_agent(self, extra=()):
+        agent = Process([AGENT_BIN, "--listen", "unix://" + self.socket, "--log-level", "debug"]
+                        + list(extra), self.workdir, "agent")
+        self.processes.append(agent)
+        wait_until(lambda: os.path.exists(self.socket) or agent.proc.poll() is not None,
+                   what="the agent's socket")
+        self.assertIsNone(agent.proc.poll(), "agent exited: " + agent.stderr())
+        return agent
+
+    def start_app(self, host="127.0.0.1"):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        port = free_port(family, host)
+        app = Process([sys.executable, DEMO_APP, "--host", host, "--port", str(port)],
+                      self.workdir, "app%d" % port)
+        self.processes.append(app)
+        wait_until(lambda: "listening" in app.stderr(), what="the demo app")
+        return port
+
+    def ctl(self, *args, timeout=60):
+        """Runs httptracectl to completion; returns (exit code, stdout, stderr)."""
+        proc = subprocess.run([CTL_BIN, "--agent", "unix://" + self.socket] + list(args),
+                              capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
+
+    def start_ctl(self, *args, name="ctl"):
+        """Starts `httptracectl start ...` and waits for its "started session" line."""
+        ctl = Process([CTL_BIN, "--agent", "unix://" + self.socket] + list(args), self.workdir,
+                      name)
+        self.processes.append(ctl)
+        wait_until(lambda: "started session" in ctl.stderr() or ctl.proc.poll() is not None,
+                   what="started session")
+        match = re.search(r"started session (\S+)", ctl.stderr())
+        self.assertIsNotNone(match, "ctl did not start: " + ctl.stderr())
+        ctl.session = match.group(1)
+        return ctl
+
+    def path(self, name):
+        return os.path.join(self.workdir, name)
+
+
+def http(method, url, body=None, headers=None):
+    """One request with urllib (a real HTTP/1.1 client); returns (status, body bytes)."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]

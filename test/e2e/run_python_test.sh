@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs a Python end-to-end test with the binaries Bazel built for it.
+# Usage (from a sh_test): run_python_test.sh TEST.py AGENT_BIN CTL_BIN DEMO_APP
+set -euo pipefail
+test_py=$1
+export HTTPTRACE_AGENT_BIN=$PWD/$2 HTTPTRACE_CTL_BIN=$PWD/$3 HTTPTRACE_DEMO_APP=$PWD/$4
+export PYTHONPATH="$(dirname "$test_py")${PYTHONPATH:+:$PYTHONPATH}"
+exec /usr/bin/python3 "$test_py"

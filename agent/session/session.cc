@@ -172,6 +172,17 @@ void Session::OfferLoss(const v1::Loss& loss) {
   exchanges_lost_ += loss.exchanges();
   bytes_lost_ += loss.bytes();
   FlushPendingLossLocked(/*force=*/false);
+  // Repeated losses while nobody reads merge into the newest unread marker, so a storm of
+  // kernel drops cannot grow the queue past its capacity.
+  if (!queue_.empty() && queue_.back().seq() > delivered_through_ && queue_.back().has_loss() &&
+      queue_.back().loss().reason() == loss.reason()) {
+    v1::Loss* last = queue_.back().mutable_loss();
+    last->set_exchanges(last->exchanges() + loss.exchanges());
+    last->set_bytes(last->bytes() + loss.bytes());
+    last->set_events(last->events() + loss.events());
+    last->set_detail(loss.detail());
+    return;
+  }
   v1::Event event;
   *event.mutable_loss() = loss;
   // A loss marker matters more than the exchange it would displace: it may exceed the capacity.

@@ -151,6 +151,22 @@ TEST(Session, ResumeFromSequenceNumberAndGapWhenEvicted) {
   EXPECT_EQ(session.CheckResumePoint(8).code(), absl::StatusCode::kOutOfRange);
 }
 
+TEST(Session, UnreadLossesOfOneReasonMergeInsteadOfGrowingTheQueue) {
+  Session session("s", v1::Filter(), Options(/*queue_capacity=*/2), kStart);
+  v1::Loss loss;
+  loss.set_reason(v1::LOSS_REASON_KERNEL_BUFFER_FULL);
+  loss.set_bytes(10);
+  for (int i = 0; i < 1000; ++i) session.OfferLoss(loss);
+  uint64_t next = 0;
+  auto result = session.Read(&next, 100, absl::ZeroDuration());
+  ASSERT_EQ(result.events.size(), 1u);
+  EXPECT_EQ(result.events[0].loss().bytes(), 10000u);
+  // Once read, the next loss is a new marker.
+  session.OfferLoss(loss);
+  EXPECT_EQ(session.Read(&next, 100, absl::ZeroDuration()).events.size(), 1u);
+  EXPECT_EQ(session.Info().counters().bytes_lost(), 10010u);
+}
+
 TEST(Session, ReadWaitsForTheNextEvent) {
   Session session("s", v1::Filter(), Options(), kStart);
   std::thread producer([&] {

@@ -80,6 +80,7 @@ void HttpConnection::OnData(Direction direction, uint64_t position, absl::string
 
 void HttpConnection::OnStreamBytes(Stream& s, absl::string_view data, uint64_t ts) {
   s.last_ts = ts;
+  s.seen_bytes = true;
   if (s.buffer.empty()) {
     s.begin_ts = ts;
     size_t used = Process(s, data, ts);
@@ -125,16 +126,32 @@ void HttpConnection::RunDeferred(uint64_t ts) {
       s->reprocess = false;
       if (s->buffer.empty()) continue;
       again = true;
-      s->begin_ts = s->buffer_ts;
-      size_t used = Process(*s, s->buffer, ts);
-      s->buffer.erase(0, used);
+      ProcessBuffer(*s, ts);
     }
     if (!again) break;
   }
 }
 
+void HttpConnection::ProcessBuffer(Stream& s, uint64_t ts) {
+  if (s.processing) {
+    s.reprocess = true;
+    return;
+  }
+  if (s.buffer.empty()) return;
+  s.begin_ts = s.buffer_ts;
+  size_t used = Process(s, s.buffer, ts);
+  s.buffer.erase(0, used);
+}
+
 size_t HttpConnection::Process(Stream& s, absl::string_view data, uint64_t ts) {
   s.ts = ts;
+  s.processing = true;
+  size_t off = Consume(s, data);
+  s.processing = false;
+  return off;
+}
+
+size_t HttpConnection::Consume(Stream& s, absl::string_view data) {
   size_t off = 0;
   while (off < data.size()) {
     absl::string_view rest = data.substr(off);
@@ -171,12 +188,17 @@ size_t HttpConnection::Resync(Stream& s, absl::string_view data) {
   if (!scan.found) {
     size_t discard = from + scan.keep_from;
     counters_.resync_skipped_bytes += discard;
-    if (discard > 0) s.skip_first = false;
+    if (discard > 0) {
+      s.skip_first = false;
+      AccountLostMessage(s);
+    }
     return discard;
   }
   s.skip_first = false;
   size_t start = from + scan.offset;
   counters_.resync_skipped_bytes += start;
+  if (start > 0) AccountLostMessage(s);
+  s.lost_message_start = false;
   const bool is_request = scan.kind == StartKind::kRequest;
   const Direction request_dir = is_request ? s.direction : Opposite(s.direction);
   if (!roles_known_ || s.carries_requests != is_request) {
@@ -203,6 +225,9 @@ void HttpConnection::StartParser(Stream& s) {
 }
 
 size_t HttpConnection::Execute(Stream& s, absl::string_view data) {
+  // A data callback that ends before the end of the input was cut by its delimiter: the token is
+  // whole. One that ends at the end of the input may continue in the next chunk.
+  s.exec_end = data.data() + data.size();
   size_t n = http_parser_execute(&s.parser, &kSettings, data.data(), data.size());
   // An upgrade or tunnel stopped the connection from inside a callback.
   if (s.mode == Mode::kStopped) return data.size();
@@ -268,6 +293,11 @@ void HttpConnection::OnStreamGap(Stream& s, uint64_t bytes, uint64_t ts) {
     case Mode::kStopped:
       return;
     case Mode::kResync:
+      // A stream whose very first bytes are missing lost the start of a message.
+      if (!s.seen_bytes && roles_known_) {
+        s.lost_message_start = true;
+        s.lost_message_ts = ts;
+      }
       // A partial start line cannot continue across lost bytes.
       counters_.resync_skipped_bytes += s.buffer.size();
       s.buffer.clear();
@@ -282,8 +312,10 @@ void HttpConnection::OnStreamGap(Stream& s, uint64_t bytes, uint64_t ts) {
       break;
   }
   if (!s.in_message) {
-    // Between messages: whole messages may be gone. Find the next start.
+    // Between messages: the next one may have begun in the gap. Find the next start.
     s.mode = Mode::kResync;
+    s.lost_message_start = true;
+    s.lost_message_ts = ts;
     return;
   }
   uint64_t remaining = BodyRemaining(s);
@@ -335,12 +367,45 @@ void HttpConnection::DropMessage(Stream& s, absl::string_view reason) {
   if (!s.in_message) return;
   s.in_message = false;
   if (s.target == nullptr) return;
+  // Keep only what was parsed whole: how much of a partial token was reported depends on how
+  // the bytes happened to be split.
+  if (!s.line_done) {
+    s.target->request.target.clear();
+    s.target->response.reason.clear();
+  }
+  if (s.header_open) {
+    std::vector<Header>& list = HeaderList(s);
+    if (!list.empty()) list.pop_back();
+  }
   if (s.carries_requests) {
     s.target->notes.push_back(absl::StrCat("request incomplete: ", reason));
     FinishRequest(s, /*parsed_whole=*/false);
   } else {
     s.target->notes.push_back(absl::StrCat("response incomplete: ", reason));
     FinishResponse(s, /*parsed_whole=*/false);
+  }
+}
+
+void HttpConnection::AccountLostMessage(Stream& s) {
+  if (!s.lost_message_start || !roles_known_) return;
+  s.lost_message_start = false;
+  ++counters_.messages_dropped_gap;
+  if (s.carries_requests) {
+    // A placeholder keeps the next response from pairing with the wrong request.
+    PendingExchange& entry = pending_.emplace_back();
+    entry.exchange.request_direction = s.direction;
+    entry.exchange.start_time_ns = s.lost_message_ts;
+    entry.exchange.notes.push_back("request lost: its first bytes were not captured");
+    entry.request_done = true;
+    return;
+  }
+  for (PendingExchange& entry : pending_) {
+    if (entry.response_done) continue;
+    if (entry.exchange.start_time_ns > s.lost_message_ts) break;
+    entry.exchange.notes.push_back("response lost: its first bytes were not captured");
+    entry.response_done = true;
+    EmitReady();
+    break;
   }
 }
 
@@ -382,6 +447,8 @@ void HttpConnection::BeginMessage(Stream& s) {
   s.in_message = true;
   s.headers_done = false;
   s.last_was_value = true;
+  s.line_done = false;
+  s.header_open = false;
   s.dropping_header = false;
   s.header_limit_hit = false;
   s.header_count_hit = false;
@@ -501,14 +568,16 @@ void HttpConnection::FinishResponse(Stream& s, bool parsed_whole) {
     entry.response_done = true;
     entry.response_upgraded = upgraded;
     Stream& requests = other(s);
-    if (entry.upgrade_requested && !upgraded && requests.mode == Mode::kWaitUpgrade) {
-      // Upgrade refused: the held bytes are HTTP again.
-      requests.mode = Mode::kResync;
-      requests.reprocess = true;
-    }
+    const bool resume = entry.upgrade_requested && !upgraded && requests.mode == Mode::kWaitUpgrade;
     s.pending = nullptr;
     s.target = nullptr;
     EmitReady();
+    if (resume) {
+      // Upgrade refused: the held bytes are HTTP again, and must be parsed before the next
+      // response begins so that it finds its request.
+      requests.mode = Mode::kResync;
+      ProcessBuffer(requests, s.ts);
+    }
   } else {
     ++counters_.responses_without_request;
     e.notes.push_back(
@@ -626,13 +695,20 @@ int HttpConnection::CbMessageBegin(http_parser* p) {
 
 int HttpConnection::CbUrl(http_parser* p, const char* at, size_t length) {
   Stream& s = *static_cast<Stream*>(p->data);
-  if (s.target != nullptr) s.conn->AppendHeaderBytes(s, s.target->request.target, at, length);
+  if (s.target == nullptr) return 0;
+  if (s.target->request.method.empty()) {
+    s.target->request.method = http_method_str(static_cast<http_method>(p->method));
+  }
+  s.conn->AppendHeaderBytes(s, s.target->request.target, at, length);
+  if (at + length < s.exec_end) s.line_done = true;
   return 0;
 }
 
 int HttpConnection::CbStatus(http_parser* p, const char* at, size_t length) {
   Stream& s = *static_cast<Stream*>(p->data);
-  if (s.target != nullptr) s.conn->AppendHeaderBytes(s, s.target->response.reason, at, length);
+  if (s.target == nullptr) return 0;
+  s.conn->AppendHeaderBytes(s, s.target->response.reason, at, length);
+  if (at + length < s.exec_end) s.line_done = true;
   return 0;
 }
 
@@ -643,6 +719,7 @@ int HttpConnection::CbHeaderField(http_parser* p, const char* at, size_t length)
   std::vector<Header>& list = c.HeaderList(s);
   if (s.last_was_value) {
     s.last_was_value = false;
+    s.header_open = false;
     if (s.header_bytes >= c.options_.max_header_block_bytes) {
       s.dropping_header = true;
       s.header_bytes += length;
@@ -660,6 +737,7 @@ int HttpConnection::CbHeaderField(http_parser* p, const char* at, size_t length)
       return 0;
     }
     s.dropping_header = false;
+    s.header_open = true;
     list.emplace_back();
   }
   if (!s.dropping_header) {
@@ -674,6 +752,7 @@ int HttpConnection::CbHeaderValue(http_parser* p, const char* at, size_t length)
   Stream& s = *static_cast<Stream*>(p->data);
   if (s.target == nullptr) return 0;
   s.last_was_value = true;
+  if (at + length < s.exec_end) s.header_open = false;
   if (s.dropping_header) {
     s.header_bytes += length;
     return 0;
@@ -686,6 +765,8 @@ int HttpConnection::CbHeadersComplete(http_parser* p) {
   Stream& s = *static_cast<Stream*>(p->data);
   if (s.target == nullptr) return 0;
   s.headers_done = true;
+  s.line_done = true;
+  s.header_open = false;
   s.last_was_value = true;
   s.dropping_header = false;
   s.header_bytes = 0;  // trailers get their own budget

@@ -169,14 +169,23 @@ class HttpConnection {
     bool reprocess = false;      // buffer must be looked at again (roles or mode changed)
     bool skip_first = false;     // after a parse error: a start at offset 0 is not accepted
     bool await_upgrade = false;  // the request just parsed asked for an upgrade
-    uint64_t ts = 0;             // timestamp of the bytes being parsed
-    uint64_t begin_ts = 0;       // timestamp to use for a message's first byte
-    uint64_t last_ts = 0;        // timestamp of the last byte delivered
+    bool seen_bytes = false;     // any byte of this stream was delivered
+    bool processing = false;     // Process() is running on this stream (no re-entry)
+    // A gap hid where the next message starts: if resynchronising has to skip bytes, a message
+    // was cut, and the exchange it belongs to must say so (keeps requests and responses paired).
+    bool lost_message_start = false;
+    uint64_t lost_message_ts = 0;
+    uint64_t ts = 0;        // timestamp of the bytes being parsed
+    uint64_t begin_ts = 0;  // timestamp to use for a message's first byte
+    uint64_t last_ts = 0;   // timestamp of the last byte delivered
 
     // The message being parsed.
     bool in_message = false;
     bool headers_done = false;
     bool last_was_value = true;
+    bool line_done = false;          // the start line was parsed whole
+    const char* exec_end = nullptr;  // end of the bytes given to http_parser_execute
+    bool header_open = false;        // the last header may still grow
     bool dropping_header = false;
     bool header_limit_hit = false;
     bool header_count_hit = false;
@@ -208,15 +217,19 @@ class HttpConnection {
   void OnStreamGap(Stream& s, uint64_t bytes, uint64_t ts);
   // Consumes what it can of `data`; never touches s.buffer.
   size_t Process(Stream& s, absl::string_view data, uint64_t ts);
+  size_t Consume(Stream& s, absl::string_view data);
   size_t Resync(Stream& s, absl::string_view data);
   size_t Execute(Stream& s, absl::string_view data);
   void AppendToBuffer(Stream& s, absl::string_view data, uint64_t ts);
   void RunDeferred(uint64_t ts);
+  // Processes s.buffer now when safe, else marks it for RunDeferred.
+  void ProcessBuffer(Stream& s, uint64_t ts);
   void SetRoles(Direction request_direction);
   void StartParser(Stream& s);
   uint64_t BodyRemaining(const Stream& s) const;
   void FillGap(Stream& s, uint64_t bytes);
   void DropMessage(Stream& s, absl::string_view reason);
+  void AccountLostMessage(Stream& s);
 
   void BeginMessage(Stream& s);
   void BeginRequest(Stream& s);

@@ -42,9 +42,8 @@ HttpConnection::HttpConnection(const EngineOptions& options, RoleHint hint,
                                ExchangeCallback on_exchange)
     : options_(options),
       on_exchange_(std::move(on_exchange)),
-      egress_(this, Direction::kEgress, options.max_reorder_chunks, options.max_buffered_bytes / 4),
-      ingress_(this, Direction::kIngress, options.max_reorder_chunks,
-               options.max_buffered_bytes / 4) {
+      egress_(this, Direction::kEgress, options),
+      ingress_(this, Direction::kIngress, options) {
   if (hint == RoleHint::kClient) SetRoles(Direction::kEgress);
   if (hint == RoleHint::kServer) SetRoles(Direction::kIngress);
 }
@@ -293,8 +292,9 @@ void HttpConnection::OnStreamGap(Stream& s, uint64_t bytes, uint64_t ts) {
     case Mode::kStopped:
       return;
     case Mode::kResync:
-      // A stream whose very first bytes are missing lost the start of a message.
-      if (!s.seen_bytes && roles_known_) {
+      // A stream whose very first bytes are missing, or a start line cut by the gap, lost the
+      // start of a message.
+      if ((!s.seen_bytes || !s.buffer.empty()) && roles_known_) {
         s.lost_message_start = true;
         s.lost_message_ts = ts;
       }
@@ -370,8 +370,11 @@ void HttpConnection::DropMessage(Stream& s, absl::string_view reason) {
   // Keep only what was parsed whole: how much of a partial token was reported depends on how
   // the bytes happened to be split.
   if (!s.line_done) {
-    s.target->request.target.clear();
-    s.target->response.reason.clear();
+    if (s.carries_requests) {
+      s.target->request.target.clear();
+    } else {
+      s.target->response.reason.clear();
+    }
   }
   if (s.header_open) {
     std::vector<Header>& list = HeaderList(s);

@@ -44,6 +44,9 @@ struct EngineOptions {
   size_t max_buffered_bytes = 256 * 1024;
   // Early chunks held per direction before the hole in front of them is declared a gap.
   size_t max_reorder_chunks = 32;
+  // Stream positions count from 0 at the start of tracking (as the capture layer reports them):
+  // an early first chunk waits for the bytes before it. False: the first chunk seen is the origin.
+  bool positions_start_at_zero = true;
   // Longest start line accepted when resynchronising.
   size_t max_start_line_bytes = 8 * 1024;
   // Decode Content-Encoding gzip/deflate bodies for display.
@@ -147,8 +150,10 @@ class HttpConnection {
   };
 
   struct Stream final : StreamAssembler::Sink {
-    Stream(HttpConnection* c, Direction d, size_t held_chunks, size_t held_bytes)
-        : conn(c), direction(d), assembler(held_chunks, held_bytes) {}
+    Stream(HttpConnection* c, Direction d, const EngineOptions& o)
+        : conn(c),
+          direction(d),
+          assembler(o.max_reorder_chunks, o.max_buffered_bytes / 4, o.positions_start_at_zero) {}
     void OnBytes(absl::string_view data, uint64_t timestamp_ns) override {
       conn->OnStreamBytes(*this, data, timestamp_ns);
     }

@@ -10,10 +10,10 @@ void StreamAssembler::Add(uint64_t position, absl::string_view captured, uint64_
                           uint64_t timestamp_ns, Sink& sink) {
   if (length < captured.size()) length = captured.size();
   if (!started_) {
-    // The first chunk defines the stream's origin: a capture that began mid-connection starts
-    // wherever it starts, and the engine resynchronises on content.
+    // With no known origin the first chunk defines it (content resynchronises the engine).
+    // With origin 0 an early first chunk waits for the bytes before it like any other.
     started_ = true;
-    next_ = position;
+    if (!origin_zero_) next_ = position;
   }
   if (position + length <= next_) {
     if (length > 0) ++stats_.stale_chunks;

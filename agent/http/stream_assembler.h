@@ -30,8 +30,12 @@ class StreamAssembler {
     uint64_t window_overflows = 0;  // The reorder window filled: a hole was declared a gap.
   };
 
-  StreamAssembler(size_t max_held_chunks, size_t max_held_bytes)
-      : max_held_chunks_(max_held_chunks), max_held_bytes_(max_held_bytes) {}
+  // origin_zero: positions count from 0 at the start of tracking, so bytes before the first
+  // chunk that arrives are still expected. Otherwise the first chunk's position is the origin.
+  StreamAssembler(size_t max_held_chunks, size_t max_held_bytes, bool origin_zero = true)
+      : max_held_chunks_(max_held_chunks),
+        max_held_bytes_(max_held_bytes),
+        origin_zero_(origin_zero) {}
 
   // `position`: stream offset of captured[0]; `length`: bytes the syscall moved (>= captured).
   void Add(uint64_t position, absl::string_view captured, uint64_t length, uint64_t timestamp_ns,
@@ -61,6 +65,7 @@ class StreamAssembler {
 
   const size_t max_held_chunks_;
   const size_t max_held_bytes_;
+  const bool origin_zero_;
   bool started_ = false;
   uint64_t next_ = 0;
   std::vector<Held> held_;  // Sorted by position; small.

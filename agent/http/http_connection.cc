@@ -395,6 +395,7 @@ void HttpConnection::AccountLostMessage(Stream& s) {
   ++counters_.messages_dropped_gap;
   if (s.carries_requests) {
     // A placeholder keeps the next response from pairing with the wrong request.
+    if (!MakeRoomForRequest(s)) return;
     PendingExchange& entry = pending_.emplace_back();
     entry.exchange.request_direction = s.direction;
     entry.exchange.start_time_ns = s.lost_message_ts;
@@ -420,8 +421,8 @@ void HttpConnection::OnClose(uint64_t timestamp_ns) {
   for (Stream* s : {&egress_, &ingress_}) {
     counters_.bytes_not_parsed += s->buffer.size();
     s->buffer.clear();
-    if (s->mode != Mode::kParsing || !s->in_message) continue;
-    if (!s->carries_requests) {
+    if (!s->in_message) continue;
+    if (s->mode == Mode::kParsing && !s->carries_requests) {
       // End of stream completes a close-delimited body at its last byte.
       s->ts = s->last_ts;
       http_parser_execute(&s->parser, &kSettings, nullptr, 0);
@@ -467,10 +468,10 @@ void HttpConnection::BeginMessage(Stream& s) {
   }
 }
 
-void HttpConnection::BeginRequest(Stream& s) {
+bool HttpConnection::MakeRoomForRequest(Stream& s) {
   // Evict the oldest unanswered requests beyond the limit (never one a stream is filling).
-  while (!pending_.empty() &&
-         pending_.size() >= std::max<size_t>(options_.max_pending_requests, 1)) {
+  const size_t limit = std::max<size_t>(options_.max_pending_requests, 1);
+  while (!pending_.empty() && pending_.size() >= limit) {
     PendingExchange& front = pending_.front();
     if (&front == other(s).pending || !front.request_done) break;
     ++counters_.pending_requests_overflow;
@@ -481,6 +482,23 @@ void HttpConnection::BeginRequest(Stream& s) {
     Exchange exchange = std::move(front.exchange);
     pending_.pop_front();
     Emit(std::move(exchange));
+  }
+  return pending_.size() < limit;
+}
+
+void HttpConnection::BeginRequest(Stream& s) {
+  if (!MakeRoomForRequest(s)) {
+    // The oldest request is still being answered: evicting a later one would pair responses
+    // with the wrong requests. Give up on this connection instead, and say so.
+    ++counters_.pending_requests_overflow;
+    pending_.back().exchange.notes.push_back(
+        absl::StrCat("more than ", options_.max_pending_requests,
+                     " requests pending: later bytes on this connection are not parsed"));
+    egress_.mode = ingress_.mode = Mode::kStopped;
+    s.in_message = false;
+    s.pending = nullptr;
+    s.target = nullptr;
+    return;
   }
   PendingExchange& entry = pending_.emplace_back();
   entry.exchange.request_direction = s.direction;
@@ -693,7 +711,7 @@ void HttpConnection::AppendHeaderBytes(Stream& s, std::string& to, const char* a
 int HttpConnection::CbMessageBegin(http_parser* p) {
   Stream& s = *static_cast<Stream*>(p->data);
   s.conn->BeginMessage(s);
-  return 0;
+  return s.mode == Mode::kStopped ? 1 : 0;
 }
 
 int HttpConnection::CbUrl(http_parser* p, const char* at, size_t length) {

@@ -238,6 +238,8 @@ class HttpConnection {
 
   void BeginMessage(Stream& s);
   void BeginRequest(Stream& s);
+  // False when the limit is reached and the oldest request cannot be given up.
+  bool MakeRoomForRequest(Stream& s);
   void BeginResponse(Stream& s);
   void FinishRequest(Stream& s, bool parsed_whole);
   void FinishResponse(Stream& s, bool parsed_whole);

@@ -11,6 +11,7 @@
 //     2:    hole: bit 2 direction; next byte: bytes skipped (never delivered).
 //     3:    close.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -79,6 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool closed = false;
   auto deliver = [&](const Chunk& c) {
     conn.OnData(c.direction, c.position, c.data, c.length, c.ts);
+    Check(conn.pending_requests() <= std::max<size_t>(limits.max_pending_requests, 1));
   };
   while (i < size) {
     const uint8_t op = data[i++];

@@ -446,6 +446,23 @@ std::vector<Case> Cases() {
                      }});
   }
 
+  {
+    Script s{RoleHint::kClient,
+             {Out(Get("/1"), 1), In("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", 2),
+              Out(Get("/2") + Get("/3"), 3), In("defghij", 4)}};
+    s.options.max_pending_requests = 2;
+    cases.push_back({"PendingLimitWhileOldestIsAnsweredStopsParsing", s, [](const Outcome& o) {
+                       ASSERT_EQ(o.exchanges.size(), 2u);
+                       EXPECT_EQ(o.exchanges[0].request.target, "/1");
+                       EXPECT_EQ(o.exchanges[0].response.body.data, "abc");
+                       EXPECT_TRUE(
+                           HasNote(o.exchanges[0], "response incomplete: connection closed"));
+                       EXPECT_EQ(o.exchanges[1].request.target, "/2");
+                       EXPECT_TRUE(HasNote(o.exchanges[1], "requests pending: later bytes"));
+                       EXPECT_EQ(o.counters.pending_requests_overflow, 1u);
+                     }});
+  }
+
   cases.push_back(
       {"GapInsideContentLengthBodyKeepsFraming",
        {RoleHint::kClient,

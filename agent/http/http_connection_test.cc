@@ -495,6 +495,40 @@ std::vector<Case> Cases() {
          EXPECT_TRUE(o.exchanges[1].complete);
        }});
 
+  cases.push_back({"GapInCloseDelimitedBodyKeepsFraming",
+                   {RoleHint::kClient,
+                    {Out("GET / HTTP/1.0\r\n\r\n", 1), In("HTTP/1.0 200 OK\r\n\r\nbegin", 2, 1000),
+                     In("end", 3)}},
+                   [](const Outcome& o) {
+                     ASSERT_EQ(o.exchanges.size(), 1u);
+                     const Body& b = o.exchanges[0].response.body;
+                     EXPECT_EQ(b.data, "beginend");
+                     EXPECT_EQ(b.size, 1008u);
+                     EXPECT_EQ(b.missing_bytes, 1000u);
+                     EXPECT_EQ(o.exchanges[0].end_time_ns, 3u);
+                     EXPECT_TRUE(
+                         HasNote(o.exchanges[0], "response body: 1000 of 1008 bytes not captured"));
+                   }});
+
+  {
+    std::string numbers;
+    for (int i = 0; i < 3000; ++i) absl::StrAppend(&numbers, i * 7919 % 10007, ",");
+    const std::string gz = Compress(numbers, true);
+    Script s{RoleHint::kClient, {Out(Get("/n"), 1), In(Ok(gz, "Content-Encoding: gzip\r\n"), 2)}};
+    s.options.max_body_bytes = 300;
+    cases.push_back({"GzipBodyKeptOnlyInPartDecodesThePrefix", s, [numbers, gz](const Outcome& o) {
+                       ASSERT_EQ(o.exchanges.size(), 1u);
+                       const Body& b = o.exchanges[0].response.body;
+                       EXPECT_EQ(b.decoded_from, "gzip");
+                       EXPECT_TRUE(b.truncated);
+                       EXPECT_EQ(b.size, gz.size());
+                       EXPECT_EQ(b.encoded_size, gz.size());
+                       ASSERT_GT(b.data.size(), 100u);
+                       EXPECT_EQ(numbers.compare(0, b.data.size(), b.data), 0);
+                       EXPECT_TRUE(HasNote(o.exchanges[0], "decoded from the first 300"));
+                     }});
+  }
+
   cases.push_back({"GapInsideChunkKeepsFraming",
                    {RoleHint::kClient,
                     {Out(Get("/c"), 1),

@@ -263,8 +263,9 @@ size_t HttpConnection::Execute(Stream& s, absl::string_view data) {
     ++counters_.messages_dropped_parse_error;
     DropMessage(s, absl::StrCat("parse error (", http_errno_description(err), ")"));
   }
+  // libhttp-parser stops at the offending byte: a new message cannot start there.
   s.mode = Mode::kResync;
-  s.skip_first = true;
+  s.skip_first = n < data.size();
   return std::min(n, data.size());
 }
 
@@ -305,6 +306,7 @@ void HttpConnection::OnStreamGap(Stream& s, uint64_t bytes, uint64_t ts) {
       return;
     case Mode::kWaitUpgrade:
       // Held requests lost bytes: after the verdict, find the next start.
+      counters_.resync_skipped_bytes += s.buffer.size();
       s.buffer.clear();
       s.skip_first = false;
       return;

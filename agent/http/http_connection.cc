@@ -332,7 +332,12 @@ void HttpConnection::OnStreamGap(Stream& s, uint64_t bytes, uint64_t ts) {
       return;
     }
     if (!s.in_message || s.mode != Mode::kParsing) {
-      if (s.mode == Mode::kParsing) s.mode = Mode::kResync;
+      // The body ended inside the gap; the rest of it may hold the next message's start.
+      if (s.mode == Mode::kParsing || s.mode == Mode::kResync) {
+        s.mode = Mode::kResync;
+        s.lost_message_start = true;
+        s.lost_message_ts = ts;
+      }
       RunDeferred(ts);
       return;
     }

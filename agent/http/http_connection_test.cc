@@ -495,6 +495,24 @@ std::vector<Case> Cases() {
          EXPECT_TRUE(o.exchanges[1].complete);
        }});
 
+  cases.push_back(
+      {"GapFromBodyEndIntoNextResponse",
+       {RoleHint::kClient,
+        {Out(Get("/a") + Get("/b"), 1),
+         In("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabc", 2, 2 + 3),
+         In("P/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx", 3), Out(Get("/c"), 4), In(Ok("c"), 5)}},
+       [](const Outcome& o) {
+         ASSERT_EQ(o.exchanges.size(), 3u);
+         EXPECT_EQ(o.exchanges[0].response.body.data, "abc");
+         EXPECT_EQ(o.exchanges[0].response.body.missing_bytes, 2u);
+         EXPECT_EQ(o.exchanges[1].request.target, "/b");
+         EXPECT_FALSE(o.exchanges[1].has_response);
+         EXPECT_TRUE(HasNote(o.exchanges[1], "response lost: its first bytes were not captured"));
+         EXPECT_EQ(o.exchanges[2].request.target, "/c");
+         EXPECT_EQ(o.exchanges[2].response.body.data, "c");
+         EXPECT_TRUE(o.exchanges[2].complete);
+       }});
+
   cases.push_back({"GapInCloseDelimitedBodyKeepsFraming",
                    {RoleHint::kClient,
                     {Out("GET / HTTP/1.0\r\n\r\n", 1), In("HTTP/1.0 200 OK\r\n\r\nbegin", 2, 1000),

@@ -2,13 +2,16 @@
 // bytes of TCP connections carrying HTTP/1.x into a ring buffer, with stream positions.
 // Design note: bpf/README.md. Wire format: bpf/events.h.
 
+// vmlinux.h must come first (the libbpf headers use its __u32 etc.).
+// clang-format off
+#include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+// clang-format on
 
 #include "bpf/maps.bpf.h"
-#include "vmlinux.h"
 
 char LICENSE[] SEC("license") = "GPL";
 

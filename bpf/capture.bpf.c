@@ -80,7 +80,8 @@ static __always_inline int process_allowed(__u32 tgid, struct ht_config* cfg) {
 // fd -> file -> socket -> sock, through the current task's fd table (CO-RE). Returns the sock
 // only for TCP over IPv4/IPv6; files, pipes, unix and UDP sockets are counted and rejected
 // before anything is stored or copied.
-static __always_inline struct sock* fd_to_tcp_sock(int fd) {
+static __always_inline struct sock* fd_to_tcp_sock(int fd, __u32* reason) {
+  *reason = 0;
   struct task_struct* task = (struct task_struct*)bpf_get_current_task();
   struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
   if (!fdt) return NULL;
@@ -92,6 +93,7 @@ static __always_inline struct sock* fd_to_tcp_sock(int fd) {
   if (!file) return NULL;
   umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
   if ((mode & S_IFMT) != S_IFSOCK) {
+    *reason = HT_CNT_SKIP_NOT_SOCKET;
     count(HT_CNT_SKIP_NOT_SOCKET, 1);
     return NULL;
   }
@@ -103,6 +105,7 @@ static __always_inline struct sock* fd_to_tcp_sock(int fd) {
   __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
   __u16 protocol = BPF_CORE_READ(sk, sk_protocol);
   if (type != SOCK_STREAM || protocol != IPPROTO_TCP || (family != AF_INET && family != AF_INET6)) {
+    *reason = HT_CNT_SKIP_NOT_TCP;
     count(HT_CNT_SKIP_NOT_TCP, 1);
     return NULL;
   }
@@ -185,6 +188,7 @@ static __always_inline void emit_loss(struct conn_key* key, struct conn_state* c
 // connection whose close() the probes did not see (attached later, LRU): it is closed first.
 static __always_inline struct conn_state* conn_create(struct conn_key* key, struct sock* sk,
                                                       __u8 role, __u32 tid) {
+  bpf_map_delete_elem(&skip_fds, key);
   struct conn_state* old = bpf_map_lookup_elem(&conns, key);
   if (old && old->open_sent) emit_close(key, old, tid);
   struct conn_state c = {};
@@ -224,6 +228,29 @@ static __always_inline int conn_allowed(struct conn_state* c, struct ht_config* 
   return c->allowed;
 }
 
+// Enter/exit pairing lives in task-local storage: the exit of every read/write on the host must
+// find out cheaply that its entry recorded nothing (a flag in the task, not a hash lookup).
+static __always_inline struct call_args* call_begin(struct ht_config* cfg) {
+  struct call_args* a =
+      bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (!a) {
+    count(HT_CNT_CALL_TABLE_FULL, 1);
+    return NULL;
+  }
+  a->attach_epoch = cfg->attach_epoch;
+  return a;
+}
+
+// Copies out and clears the pending call of this thread; false when there is none, or when it
+// was entered under an earlier attach (its exit was never seen).
+static __always_inline int call_end(struct call_args* out, struct ht_config* cfg) {
+  struct call_args* a = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, 0);
+  if (!a || !a->sys) return 0;
+  *out = *a;
+  a->sys = 0;
+  return out->attach_epoch == cfg->attach_epoch;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Entry: decide cheaply whether this syscall is worth pairing with its exit.
 
@@ -240,9 +267,26 @@ static __always_inline int enter_data(__u8 sys, int fd, __u64 buf, __u64 cnt, __
   struct conn_key key = {.tgid = tgid, .fd = fd};
   struct conn_state* c = bpf_map_lookup_elem(&conns, &key);
   if (!c) {
-    // Not seen before: a file, a pipe, or a connection opened before capture started.
-    struct sock* sk = fd_to_tcp_sock(fd);
-    if (!sk) return 0;
+    // Not seen before: a file, a pipe, or a connection opened before capture started. The
+    // negative cache spares files and pipes the fd-table walk on every syscall.
+    __u64 now = 0;
+    struct skip_fd* skip = bpf_map_lookup_elem(&skip_fds, &key);
+    if (skip) {
+      now = bpf_ktime_get_ns();
+      if (now - skip->checked_ns < HT_SKIP_TTL_NS) {
+        count(skip->reason, 1);
+        return 0;
+      }
+    }
+    __u32 reason;
+    struct sock* sk = fd_to_tcp_sock(fd, &reason);
+    if (!sk) {
+      if (reason) {
+        struct skip_fd v = {.checked_ns = now ? now : bpf_ktime_get_ns(), .reason = reason};
+        bpf_map_update_elem(&skip_fds, &key, &v, BPF_ANY);
+      }
+      return 0;
+    }
     c = conn_create(&key, sk, HT_ROLE_UNKNOWN, (__u32)id);
     if (!c) return 0;
   }
@@ -251,9 +295,13 @@ static __always_inline int enter_data(__u8 sys, int fd, __u64 buf, __u64 cnt, __
     return 0;
   }
   if (!conn_allowed(c, cfg)) return 0;
-  struct call_args a = {
-      .buf = buf, .count = cnt, .fd = fd, .generation = c->generation, .sys = sys};
-  if (bpf_map_update_elem(&calls, &id, &a, BPF_ANY)) count(HT_CNT_CALL_TABLE_FULL, 1);
+  struct call_args* a = call_begin(cfg);
+  if (!a) return 0;
+  a->buf = buf;
+  a->count = cnt;
+  a->fd = fd;
+  a->generation = c->generation;
+  a->sys = sys;
   return 0;
 }
 
@@ -262,8 +310,10 @@ static __always_inline int enter_connect(int fd) {
   __u64 id = bpf_get_current_pid_tgid();
   struct ht_config* cfg = get_config();
   if (!cfg || !process_allowed(id >> 32, cfg)) return 0;
-  struct call_args a = {.fd = fd, .sys = HT_SYS_CONNECT};
-  if (bpf_map_update_elem(&calls, &id, &a, BPF_ANY)) count(HT_CNT_CALL_TABLE_FULL, 1);
+  struct call_args* a = call_begin(cfg);
+  if (!a) return 0;
+  a->fd = fd;
+  a->sys = HT_SYS_CONNECT;
   return 0;
 }
 
@@ -272,6 +322,7 @@ static __always_inline int enter_connect(int fd) {
 static __always_inline int enter_close(int fd) {
   __u64 id = bpf_get_current_pid_tgid();
   struct conn_key key = {.tgid = id >> 32, .fd = fd};
+  bpf_map_delete_elem(&skip_fds, &key);
   struct conn_state* c = bpf_map_lookup_elem(&conns, &key);
   if (!c) return 0;
   if (c->open_sent) emit_close(&key, c, (__u32)id);
@@ -425,19 +476,17 @@ static long mmsg_copy_cb(__u32 i, void* unused) {
 }
 
 static __always_inline int exit_data(__u8 sys, long ret) {
+  struct ht_config* cfg = get_config();
+  struct call_args a;
+  if (!cfg || !call_end(&a, cfg)) return 0;
   __u64 id = bpf_get_current_pid_tgid();
-  struct call_args* ap = bpf_map_lookup_elem(&calls, &id);
-  if (!ap) return 0;
-  struct call_args a = *ap;
-  bpf_map_delete_elem(&calls, &id);
   if (a.sys != sys || ret <= 0) return 0;
 
   struct conn_key key = {.tgid = id >> 32, .fd = a.fd};
   struct conn_state* c = bpf_map_lookup_elem(&conns, &key);
   if (!c || c->generation != a.generation) return 0;
-  struct ht_config* cfg = get_config();
   struct scratch* s = get_scratch();
-  if (!cfg || !s) return 0;
+  if (!s) return 0;
   struct copy_ctx* x = &s->x;
   __builtin_memset(x, 0, sizeof(*x));
 
@@ -570,13 +619,13 @@ static __always_inline int exit_data(__u8 sys, long ret) {
 }
 
 static __always_inline int exit_connect(long ret) {
+  struct ht_config* cfg = get_config();
+  struct call_args a;
+  if (!cfg || !call_end(&a, cfg)) return 0;
   __u64 id = bpf_get_current_pid_tgid();
-  struct call_args* ap = bpf_map_lookup_elem(&calls, &id);
-  if (!ap) return 0;
-  struct call_args a = *ap;
-  bpf_map_delete_elem(&calls, &id);
   if (a.sys != HT_SYS_CONNECT || (ret != 0 && ret != -EINPROGRESS)) return 0;
-  struct sock* sk = fd_to_tcp_sock(a.fd);
+  __u32 reason;
+  struct sock* sk = fd_to_tcp_sock(a.fd, &reason);
   if (!sk) return 0;
   struct conn_key key = {.tgid = id >> 32, .fd = a.fd};
   conn_create(&key, sk, HT_ROLE_CLIENT, (__u32)id);
@@ -588,7 +637,8 @@ static __always_inline int exit_accept(long ret) {
   __u64 id = bpf_get_current_pid_tgid();
   struct ht_config* cfg = get_config();
   if (!cfg || !process_allowed(id >> 32, cfg)) return 0;
-  struct sock* sk = fd_to_tcp_sock(ret);
+  __u32 reason;
+  struct sock* sk = fd_to_tcp_sock(ret, &reason);
   if (!sk) return 0;
   struct conn_key key = {.tgid = id >> 32, .fd = ret};
   conn_create(&key, sk, HT_ROLE_SERVER, (__u32)id);
@@ -620,6 +670,9 @@ TP_ENTER(sendmmsg) { return enter_data(HT_SYS_SENDMMSG, ARG(0), ARG(1), ARG(2), 
 TP_ENTER(sendfile64) { return enter_data(HT_SYS_SENDFILE, ARG(0), 0, ARG(3), 0); }
 TP_ENTER(connect) { return enter_connect(ARG(0)); }
 TP_ENTER(close) { return enter_close(ARG(0)); }
+// dup2/dup3 close their target fd silently: treat it as close(newfd).
+TP_ENTER(dup2) { return enter_close(ARG(1)); }
+TP_ENTER(dup3) { return enter_close(ARG(1)); }
 
 TP_EXIT(read) { return exit_data(HT_SYS_READ, ctx->ret); }
 TP_EXIT(write) { return exit_data(HT_SYS_WRITE, ctx->ret); }
@@ -644,6 +697,8 @@ TP_EXIT(accept4) { return exit_accept(ctx->ret); }
 #define NR_write 1
 #define NR_close 3
 #define NR_readv 19
+#define NR_dup2 33
+#define NR_dup3 292
 #define NR_writev 20
 #define NR_sendfile 40
 #define NR_connect 42
@@ -672,6 +727,8 @@ int BPF_PROG(raw_sys_enter, struct pt_regs* regs, long nr) {
     case NR_recvmsg:
     case NR_recvmmsg:
     case NR_sendmmsg:
+    case NR_dup2:
+    case NR_dup3:
       break;
     default:
       return 0;
@@ -708,6 +765,9 @@ int BPF_PROG(raw_sys_enter, struct pt_regs* regs, long nr) {
       return enter_connect(fd);
     case NR_close:
       return enter_close(fd);
+    case NR_dup2:
+    case NR_dup3:
+      return enter_close(a1);
   }
   return 0;
 }

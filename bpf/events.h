@@ -157,6 +157,6 @@ struct ht_config {
   __u8 filter_mntns;   // non-zero: only mount namespaces (inode numbers) in filter_mntns
   __u8 filter_port;    // non-zero: only connections whose local or remote port is in filter_ports
   __u32 copy_limit;    // payload bytes per data event, 1..HT_MAX_CHUNK
-  __u32 reserved;
-  __u64 conn_budget;  // payload bytes copied per connection, both directions; 0 = unlimited
+  __u32 attach_epoch;  // bumped on every attach: a syscall entered before it is not paired
+  __u64 conn_budget;   // payload bytes copied per connection, both directions; 0 = unlimited
 };

@@ -15,6 +15,16 @@ struct conn_key {
   __s32 fd;
 };
 
+// A negative cache: (tgid, fd) found not to be a TCP socket. Entries expire after this long,
+// because an fd can change meaning without a close() the probes see (exec, close_range).
+#define HT_SKIP_TTL_NS 1000000000ULL
+
+struct skip_fd {
+  __u64 checked_ns;  // bpf_ktime_get_ns() of the fd-table walk
+  __u32 reason;      // enum ht_counter to count hits under
+  __u32 reserved;
+};
+
 // One TCP connection as seen by one process.
 struct conn_state {
   __u64 pos[2];        // next stream position per direction
@@ -42,9 +52,10 @@ struct call_args {
   __u64 buf;    // buffer, iovec array, msghdr or mmsghdr array (user pointer)
   __u64 count;  // buffer length, iovec count or message count
   __s32 fd;
-  __u32 generation;  // of the connection at entry: the exit drops data if the fd was reused
-  __u8 sys;          // enum ht_syscall, checked at exit against the exiting syscall
-  __u8 reserved[7];
+  __u32 generation;    // of the connection at entry: the exit drops data if the fd was reused
+  __u32 attach_epoch;  // ht_config.attach_epoch at entry
+  __u8 sys;            // enum ht_syscall, checked at exit against the exiting syscall; 0: none
+  __u8 reserved[3];
 };
 
 // State of the copy loops of one syscall exit (see capture.bpf.c: kept in a map, not on the
@@ -93,11 +104,20 @@ struct {
   __type(value, struct conn_state);
 } conns SEC(".maps");
 
-// Syscalls in flight on tracked sockets, keyed by pid_tgid (one per thread).
+// fds that are not TCP sockets (files, pipes, unix, UDP), so the fd-table walk runs once per
+// fd and second, not per syscall. Separate from `conns` so it can never evict a connection.
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 16384);
-  __type(key, __u64);
+  __type(key, struct conn_key);
+  __type(value, struct skip_fd);
+} skip_fds SEC(".maps");
+
+// The syscall in flight on a tracked socket, per thread (task-local storage; sys == 0: none).
+struct {
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
   __type(value, struct call_args);
 } calls SEC(".maps");
 

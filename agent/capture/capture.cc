@@ -193,6 +193,7 @@ absl::Status Capture::WriteConfig(uint32_t epoch, const KernelFilter& filter) {
   cfg.filter_port = !filter.ports.empty();
   cfg.copy_limit = config_.copy_limit;
   cfg.conn_budget = config_.connection_budget;
+  cfg.attach_epoch = attach_epoch_;
   const uint32_t zero = 0;
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.config_map), &zero, &cfg, BPF_ANY) != 0) {
     return BpfError(errno, "writing the probes' config map");
@@ -221,11 +222,12 @@ absl::Status Capture::SetFilter(const KernelFilter& filter) {
 absl::Status Capture::Attach() {
   absl::MutexLock lock(&mu_);
   if (!links_.empty()) return absl::OkStatus();
-  // Connections and syscalls left from an earlier attach are stale (closes were not seen).
+  // Connections left from an earlier attach are stale (their closes were not seen).
   if (absl::Status s = ClearMap(bpf_map__fd(skel_->maps.conns), sizeof(uint64_t)); !s.ok())
     return s;
-  if (absl::Status s = ClearMap(bpf_map__fd(skel_->maps.calls), sizeof(uint64_t)); !s.ok())
-    return s;
+  // A syscall entered under an earlier attach must not pair with an exit seen now.
+  ++attach_epoch_;
+  if (absl::Status s = WriteConfig(filter_epoch_, filter_); !s.ok()) return s;
   info_.programs.clear();
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel_->obj) {

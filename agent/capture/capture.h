@@ -104,6 +104,7 @@ class Capture {
   mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_ ABSL_GUARDED_BY(mu_);
   uint32_t filter_epoch_ ABSL_GUARDED_BY(mu_) = 1;
+  uint32_t attach_epoch_ ABSL_GUARDED_BY(mu_) = 1;
   KernelFilter filter_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> running_{false};
   std::thread poll_thread_;

@@ -47,9 +47,13 @@ static __always_inline struct scratch* get_scratch(void) {
 
 // Wakeups are batched: the agent drains on a short timer and is only woken early when the ring
 // buffer fills up. A wakeup per event costs about 10% of a small-request server's throughput.
+// bpf_ringbuf_query reads the consumer's cache line (about 1% of nginx's CPU when asked per
+// event), so each CPU asks only every 32nd event: at most 32 events pass unnoticed.
 static __always_inline __u64 rb_flags(void) {
+  struct scratch* s = get_scratch();
+  if (!s || (++s->since_query & 31)) return BPF_RB_NO_WAKEUP;
   return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-                                                                       : BPF_RB_NO_WAKEUP;
+                                                                        : BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline int is_ingress(__u8 sys) {
@@ -603,6 +607,24 @@ static __always_inline int exit_data(__u8 sys, long ret) {
   x->to_copy = to_copy;
   x->rest = total - to_copy;
   x->run_left = total;
+
+  // Fast path, the common case (read/write/send/recv of one buffer that fits one event): one
+  // copy, no loops.
+  if (x->single && to_copy == total && total <= limit) {
+    __u32 len = total;
+    barrier_var(len);
+    if (len > HT_MAX_CHUNK) len = HT_MAX_CHUNK;
+    if (bpf_probe_read_user(s->buf + sizeof(struct ht_data_event), len, (void*)x->src)) {
+      count(HT_CNT_READ_USER_FAILED, 1);
+      flush(s, len, HT_DATA_READ_FAILED);
+    } else {
+      x->fill = len;
+      flush(s, 0, 0);
+    }
+    c->copied += x->copied;
+    if (x->lost) __sync_fetch_and_add(&c->lost[dir & 1], x->lost);
+    return 0;
+  }
 
   if (sys == HT_SYS_RECVMMSG || sys == HT_SYS_SENDMMSG)
     bpf_loop(iovcnt, mmsg_copy_cb, NULL, 0);

@@ -92,6 +92,7 @@ struct copy_ctx {
 // verifier can prove.
 struct scratch {
   struct copy_ctx x;
+  __u64 since_query;  // events sent on this CPU since the last bpf_ringbuf_query
   __u8 buf[sizeof(struct ht_data_event) + 2 * HT_MAX_CHUNK];
 };
 

@@ -53,7 +53,7 @@ static __always_inline __u64 rb_flags(void) {
   struct scratch* s = get_scratch();
   if (!s || (++s->since_query & 31)) return BPF_RB_NO_WAKEUP;
   return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-                                                                        : BPF_RB_NO_WAKEUP;
+                                                                       : BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline int is_ingress(__u8 sys) {
@@ -252,7 +252,9 @@ static __always_inline int call_end(struct call_args* out, struct ht_config* cfg
   if (!a || !a->sys) return 0;
   *out = *a;
   a->sys = 0;
-  return out->attach_epoch == cfg->attach_epoch;
+  if (out->attach_epoch == cfg->attach_epoch) return 1;
+  count(HT_CNT_STALE_CALL, 1);
+  return 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -484,7 +486,11 @@ static __always_inline int exit_data(__u8 sys, long ret) {
   struct call_args a;
   if (!cfg || !call_end(&a, cfg)) return 0;
   __u64 id = bpf_get_current_pid_tgid();
-  if (a.sys != sys || ret <= 0) return 0;
+  if (a.sys != sys) {
+    count(HT_CNT_STALE_CALL, 1);
+    return 0;
+  }
+  if (ret <= 0) return 0;
 
   struct conn_key key = {.tgid = id >> 32, .fd = a.fd};
   struct conn_state* c = bpf_map_lookup_elem(&conns, &key);

@@ -82,8 +82,9 @@ enum ht_counter {
   HT_CNT_CONN_NOT_HTTP,       // connections classified as not HTTP/1.x
   HT_CNT_CONN_CREATED,        // connections entered into the kernel table
   HT_CNT_CONN_TABLE_FULL,     // connection table update failed
-  HT_CNT_CALL_TABLE_FULL,     // enter/exit pairing table update failed: syscall data lost
-  HT_CNT_EXIT_WITHOUT_ENTER,  // unused: pairing is only recorded for tracked sockets
+  HT_CNT_CALL_TABLE_FULL,     // task storage for enter/exit pairing unavailable: data lost
+  HT_CNT_STALE_CALL,          // a recorded entry did not match its exit (other syscall, earlier
+                              // attach): dropped
   HT_CNT_TRUNC_LIMIT_BYTES,   // bytes not copied: more than HT_MAX_EVENTS_PER_CALL chunks
   HT_CNT_TRUNC_BUDGET_BYTES,  // bytes not copied: per-connection budget exhausted
   HT_CNT_TRUNC_IOV,           // syscalls with more iovecs/messages than the probes walk

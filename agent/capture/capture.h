@@ -95,6 +95,7 @@ class Capture {
   absl::Status WriteConfig(uint32_t epoch, const KernelFilter& filter)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PollLoop();
+  static void DestroyLinks(std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links);
 
   const CaptureConfig config_;
   CaptureSink* const sink_;

@@ -31,7 +31,7 @@ constexpr const char* kKernelCounterNames[] = {
     "data_events",        "data_bytes",         "control_events",  "ringbuf_full",
     "ringbuf_full_bytes", "skip_self",          "skip_process",    "skip_conn_filter",
     "skip_not_socket",    "skip_not_tcp",       "skip_not_http",   "conn_not_http",
-    "conn_created",       "conn_table_full",    "call_table_full", "exit_without_enter",
+    "conn_created",       "conn_table_full",    "call_table_full", "stale_call",
     "trunc_limit_bytes",  "trunc_budget_bytes", "trunc_iov",       "read_user_failed",
     "size_only_bytes",    "peek_skipped",
 };

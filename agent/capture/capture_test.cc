@@ -582,5 +582,40 @@ TEST_F(CaptureTest, RawTracepointModeCapturesTraffic) {
   EXPECT_EQ(RecordingSink::Find(conns, self(), sfd)->ingress().bytes, request);
 }
 
+TEST_F(CaptureTest, AgentNeverTracesItsOwnTraffic) {
+  CaptureConfig config;  // exclude_self stays true, as in the agent
+  auto created = Capture::Create(config, &sink_);
+  ASSERT_TRUE(created.ok()) << created.status();
+  capture_ = std::move(*created);
+  ASSERT_TRUE(capture_->Attach().ok());
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  const std::string request = "GET /self HTTP/1.1\r\n\r\n";
+  ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
+  std::string rq(request.size(), '\0');
+  ASSERT_TRUE(ReadExactly(pair->server.get(), rq.data(), rq.size()));
+  const int cfd = pair->client.get();
+  pair->client.reset();
+  pair->server.reset();
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(RecordingSink::Find(sink_.Snapshot(), self(), cfd), nullptr);
+  EXPECT_GE(Counter("kernel.skip_self"), 2u);
+}
+
+TEST(CaptureConfigTest, RejectsBadLimitsBeforeTouchingTheKernel) {
+  RecordingSink sink;
+  CaptureConfig config;
+  config.copy_limit = 0;
+  EXPECT_EQ(Capture::Create(config, &sink).status().code(), absl::StatusCode::kInvalidArgument);
+  config.copy_limit = 100000;
+  EXPECT_EQ(Capture::Create(config, &sink).status().code(), absl::StatusCode::kInvalidArgument);
+  config = {};
+  config.ring_buffer_bytes = 12345;
+  EXPECT_EQ(Capture::Create(config, &sink).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Capture::Create({}, nullptr).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace httptrace::capture

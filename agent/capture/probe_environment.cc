@@ -12,6 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/log.h"
 
@@ -19,7 +20,11 @@ namespace httptrace::capture {
 namespace {
 
 constexpr char kBtfPath[] = "/sys/kernel/btf/vmlinux";
-constexpr const char* kTracefsDirs[] = {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"};
+const std::vector<std::string>& DefaultTracefsDirs() {
+  static const auto* dirs =
+      new std::vector<std::string>{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"};
+  return *dirs;
+}
 
 bool HasSyscallEvents(const std::string& dir) {
   return access(absl::StrCat(dir, "/events/syscalls/sys_enter_write").c_str(), F_OK) == 0;
@@ -53,10 +58,12 @@ absl::string_view AttachModeName(AttachMode mode) {
   return "auto";
 }
 
-absl::Status CheckKernelSupport() {
-  if (access(kBtfPath, R_OK) != 0) {
+absl::Status CheckKernelSupport() { return CheckKernelSupport(kBtfPath); }
+
+absl::Status CheckKernelSupport(const std::string& btf_path) {
+  if (access(btf_path.c_str(), R_OK) != 0) {
     return absl::FailedPreconditionError(
-        absl::StrCat("kernel BTF not found at ", kBtfPath,
+        absl::StrCat("kernel BTF not found at ", btf_path,
                      ": the capture probes need a kernel built with CONFIG_DEBUG_INFO_BTF=y"));
   }
   constexpr int kCapSysAdmin = 21, kCapPerfmon = 38, kCapBpf = 39;
@@ -72,10 +79,16 @@ absl::Status CheckKernelSupport() {
 }
 
 absl::StatusOr<std::string> FindOrMountTracefs(bool allow_mount) {
-  for (const char* dir : kTracefsDirs) {
-    if (HasSyscallEvents(dir)) return std::string(dir);
+  return FindOrMountTracefs(allow_mount, DefaultTracefsDirs());
+}
+
+absl::StatusOr<std::string> FindOrMountTracefs(bool allow_mount,
+                                               const std::vector<std::string>& candidates) {
+  if (candidates.empty()) return absl::InvalidArgumentError("no tracefs candidates");
+  for (const std::string& dir : candidates) {
+    if (HasSyscallEvents(dir)) return dir;
   }
-  const std::string target = kTracefsDirs[0];
+  const std::string& target = candidates[0];
   if (access(absl::StrCat(target, "/events").c_str(), F_OK) == 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("tracefs at ", target,
@@ -83,7 +96,7 @@ absl::StatusOr<std::string> FindOrMountTracefs(bool allow_mount) {
   }
   if (!allow_mount) {
     return absl::FailedPreconditionError(absl::StrCat("tracefs is not mounted (tried ",
-                                                      kTracefsDirs[0], " and ", kTracefsDirs[1],
+                                                      absl::StrJoin(candidates, ", "),
                                                       ") and mounting it is not allowed"));
   }
   if (mount("tracefs", target.c_str(), "tracefs", 0, nullptr) != 0) {

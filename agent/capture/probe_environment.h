@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -22,10 +23,15 @@ absl::string_view AttachModeName(AttachMode mode);  // "auto", "tracepoints", "r
 // FailedPrecondition when the kernel has no BTF (/sys/kernel/btf/vmlinux), PermissionDenied when
 // the process lacks root or CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN).
 absl::Status CheckKernelSupport();
+// The same with another BTF path (tests).
+absl::Status CheckKernelSupport(const std::string& btf_path);
 
 // The tracefs directory holding events/syscalls (e.g. "/sys/kernel/tracing"). When none is
 // mounted and `allow_mount`, mounts tracefs on /sys/kernel/tracing. Errors say what failed.
 absl::StatusOr<std::string> FindOrMountTracefs(bool allow_mount);
+// The same over other candidate directories; the first one is the mount target (tests).
+absl::StatusOr<std::string> FindOrMountTracefs(bool allow_mount,
+                                               const std::vector<std::string>& candidates);
 
 struct ResolvedAttachMode {
   AttachMode mode = AttachMode::kAuto;

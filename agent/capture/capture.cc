@@ -281,8 +281,23 @@ bool Capture::attached() const {
 void Capture::PollLoop() {
   const int timeout_ms =
       std::max<int>(1, static_cast<int>(absl::ToInt64Milliseconds(config_.poll_interval)));
-  while (running_.load(std::memory_order_relaxed)) poller_->PollOnce(timeout_ms);
+  while (running_.load(std::memory_order_relaxed)) {
+    poller_->PollOnce(timeout_ms);
+    completed_polls_.fetch_add(1, std::memory_order_release);
+  }
   poller_->Drain();
+}
+
+void Capture::Flush() {
+  if (!running_.load(std::memory_order_acquire)) return;  // detached: already drained
+  // Two completed polls after this point: the second started after the call, so it drained
+  // everything the kernel had queued by then.
+  const uint64_t start = completed_polls_.load(std::memory_order_acquire);
+  const absl::Time deadline = absl::Now() + absl::Seconds(2);
+  while (completed_polls_.load(std::memory_order_acquire) < start + 2 &&
+         running_.load(std::memory_order_acquire) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Microseconds(200));
+  }
 }
 
 absl::flat_hash_map<std::string, uint64_t> Capture::Counters() const {

@@ -68,6 +68,9 @@ class Capture {
   // Detaches the probes, drains what is left in the ring buffer, joins the poll thread.
   void Detach() ABSL_LOCKS_EXCLUDED(mu_);
   bool attached() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Returns once the poll thread has handed every event queued before the call to the sink
+  // (at most ~2 poll intervals). Must not be called from the sink, i.e. the poll thread.
+  void Flush();
 
   // Replaces the in-kernel filters; takes effect for the next syscall.
   absl::Status SetFilter(const KernelFilter& filter) ABSL_LOCKS_EXCLUDED(mu_);
@@ -108,6 +111,7 @@ class Capture {
   uint32_t attach_epoch_ ABSL_GUARDED_BY(mu_) = 1;
   KernelFilter filter_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> running_{false};
+  std::atomic<uint64_t> completed_polls_{0};
   std::thread poll_thread_;
   int num_cpus_ = 1;
 };

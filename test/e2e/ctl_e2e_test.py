@@ -62,7 +62,7 @@ class KnownSequence(E2ETestCase):
                                   name="ctl_json")
         send_known_sequence(port)
         for ctl in (text_ctl, json_ctl):
-            ctl.signal(signal.SIGINT)
+            ctl.send(signal.SIGINT)
             self.assertEqual(ctl.wait(), 0, ctl.stderr())
             self.assertRegex(ctl.stderr(), r"session \S+ ended \(stopped\): 5 exchange\(s\), 0 lost")
 
@@ -106,7 +106,7 @@ class KnownSequence(E2ETestCase):
                              "jsonl", "-o", self.path("v6.jsonl"))
         status, _ = http("GET", "http://[::1]:%d/users" % port)
         self.assertEqual(status, 200)
-        ctl.signal(signal.SIGINT)
+        ctl.send(signal.SIGINT)
         self.assertEqual(ctl.wait(), 0, ctl.stderr())
         exchanges = [e for e in read_jsonl(self.path("v6.jsonl")) if "request" in e]
         self.assertEqual(len(exchanges), 1)
@@ -127,7 +127,7 @@ class Sessions(E2ETestCase):
         http("GET", "http://127.0.0.1:%d/users" % port_b)
         http("POST", "http://127.0.0.1:%d/user" % port_b, b'{"name":"B"}')
         for ctl in (ctl_a, ctl_b):
-            ctl.signal(signal.SIGINT)
+            ctl.send(signal.SIGINT)
             self.assertEqual(ctl.wait(), 0, ctl.stderr())
         a = [e for e in read_jsonl(self.path("a.jsonl")) if "request" in e]
         b = [e for e in read_jsonl(self.path("b.jsonl")) if "request" in e]
@@ -190,7 +190,7 @@ class Sessions(E2ETestCase):
         port = self.start_app()
         ctl = self.start_ctl("start", "--port", str(port), "-o", self.path("t.txt"))
         http("GET", "http://127.0.0.1:%d/users" % port)
-        self.agent.signal(signal.SIGTERM)
+        self.agent.send(signal.SIGTERM)
         self.assertEqual(self.agent.wait(), 0, self.agent.stderr())
         self.assertEqual(ctl.wait(), 1, ctl.stderr())
         self.assertIn("agent_shutdown", ctl.stderr())

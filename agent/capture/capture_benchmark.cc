@@ -189,7 +189,7 @@ int Run() {
 }  // namespace httptrace::capture
 
 int main(int argc, char** argv) {
-  httptrace::InitFlagsUsage("capture_benchmark: cost of the capture probes and poller throughput");
-  httptrace::ParseFlags(argc, argv);
+  httptrace::ParseFlags(argc, argv,
+                        "capture_benchmark: cost of the capture probes and poller throughput");
   return httptrace::capture::Run();
 }

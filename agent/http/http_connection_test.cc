@@ -239,6 +239,23 @@ std::vector<Case> Cases() {
          EXPECT_EQ(o.counters.parse_errors, 0u);
        }});
 
+  cases.push_back(
+      {"UpgradeWhileRequestBodyInFlight",
+       {RoleHint::kClient,
+        {Out("POST /p HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc", 1),
+         In("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n", 2),
+         Out("defg", 3)}},
+       [](const Outcome& o) {
+         ASSERT_EQ(o.exchanges.size(), 1u);
+         const Exchange& e = o.exchanges[0];
+         EXPECT_EQ(e.response.status, 101u);
+         EXPECT_EQ(e.request.body.data, "abc");
+         EXPECT_EQ(e.request.body.encoded_size, 3u);
+         EXPECT_TRUE(HasNote(e, "connection upgraded to x"));
+         EXPECT_TRUE(HasNote(e, "request incomplete: connection closed"));
+         EXPECT_EQ(o.counters.bytes_not_parsed, 4u);
+       }});
+
   cases.push_back({"ConnectTunnelStopsParsing",
                    {RoleHint::kClient,
                     {Out("CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n", 1),

@@ -218,6 +218,10 @@ void HttpConnection::SetRoles(Direction request_dir) {
 
 void HttpConnection::StartParser(Stream& s) {
   http_parser_init(&s.parser, s.carries_requests ? HTTP_REQUEST : HTTP_RESPONSE);
+  // An observer, not a server: accept what the peers accepted (obs-text in header values,
+  // Content-Length next to chunked, where chunked wins as RFC 7230 says).
+  s.parser.lenient_http_headers = 1;
+  s.parser.allow_chunked_length = 1;
   s.parser.data = &s;
   s.mode = Mode::kParsing;
   s.in_message = false;

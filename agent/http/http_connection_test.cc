@@ -623,6 +623,20 @@ std::vector<Case> Cases() {
        }});
 
   cases.push_back(
+      {"LenientHeaderValuesAndChunkedWithContentLength",
+       {RoleHint::kClient,
+        {Out("GET / HTTP/1.1\r\nX-Name: caf\xc3\xa9\r\n\r\n", 1),
+         In("HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "2\r\nok\r\n0\r\n\r\n",
+            2)}},
+       [](const Outcome& o) {
+         ASSERT_EQ(o.exchanges.size(), 1u);
+         EXPECT_EQ(o.exchanges[0].request.headers[0].value, "caf\xc3\xa9");
+         EXPECT_EQ(o.exchanges[0].response.body.data, "ok");
+         EXPECT_TRUE(o.exchanges[0].complete);
+       }});
+
+  cases.push_back(
       {"EarlyResponseBeforeRequestBodyEnds",
        {RoleHint::kClient,
         {Out("POST /up HTTP/1.1\r\nContent-Length: 6\r\n\r\nabc", 1),

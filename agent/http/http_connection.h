@@ -114,6 +114,7 @@ class HttpConnection {
   using ExchangeCallback = std::function<void(Exchange&&)>;
 
   // `on_exchange` is called from inside OnData/OnClose and must not call back into this object.
+  // Not copyable or movable (the parsers point back into it): hold it by std::unique_ptr.
   HttpConnection(const EngineOptions& options, RoleHint hint, ExchangeCallback on_exchange);
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;

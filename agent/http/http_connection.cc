@@ -16,6 +16,8 @@ namespace httptrace::http {
 namespace {
 
 constexpr uint64_t kUnbounded = std::numeric_limits<uint64_t>::max();
+// One allocation for the header list of most messages instead of growing 1, 2, 4, 8, 16.
+constexpr size_t kTypicalHeaders = 16;
 
 std::string VersionString(const http_parser& p) {
   return absl::StrCat("HTTP/", p.http_major, ".", p.http_minor);
@@ -514,6 +516,7 @@ void HttpConnection::BeginRequest(Stream& s) {
   PendingExchange& entry = pending_.emplace_back();
   entry.exchange.request_direction = s.direction;
   entry.exchange.has_request = true;
+  entry.exchange.request.headers.reserve(kTypicalHeaders);
   entry.exchange.start_time_ns = s.begin_ts;
   s.pending = &entry;
   s.target = &entry.exchange;
@@ -541,6 +544,7 @@ void HttpConnection::BeginResponse(Stream& s) {
     s.target = &*orphan_;
   }
   s.target->has_response = true;
+  s.target->response.headers.reserve(kTypicalHeaders);
   s.target->response_start_time_ns = s.begin_ts;
 }
 

@@ -324,6 +324,7 @@ void HttpConnection::OnStreamGap(Stream& s, uint64_t bytes, uint64_t ts) {
     s.mode = Mode::kResync;
     s.lost_message_start = true;
     s.lost_message_ts = ts;
+    s.lost_before_next += bytes;
     return;
   }
   uint64_t remaining = BodyRemaining(s);
@@ -403,6 +404,7 @@ void HttpConnection::DropMessage(Stream& s, absl::string_view reason) {
 }
 
 void HttpConnection::AccountLostMessage(Stream& s) {
+  s.lost_before_next = 0;  // the loss is accounted as a cut message
   if (!s.lost_message_start || !roles_known_) return;
   s.lost_message_start = false;
   ++counters_.messages_dropped_gap;
@@ -479,6 +481,14 @@ void HttpConnection::BeginMessage(Stream& s) {
   } else {
     BeginResponse(s);
   }
+  if (s.lost_before_next > 0 && s.target != nullptr) {
+    // The gap ended exactly where this message starts: nothing was visibly cut, but whole
+    // messages may have been lost, and with them the pairing of what follows.
+    s.target->notes.push_back(
+        absl::StrCat(s.carries_requests ? "request" : "response", ": ", s.lost_before_next,
+                     " bytes were lost just before it; earlier messages may be missing"));
+  }
+  s.lost_before_next = 0;
 }
 
 bool HttpConnection::MakeRoomForRequest(Stream& s) {

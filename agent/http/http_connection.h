@@ -181,6 +181,8 @@ class HttpConnection {
     // was cut, and the exchange it belongs to must say so (keeps requests and responses paired).
     bool lost_message_start = false;
     uint64_t lost_message_ts = 0;
+    // Bytes lost right before the next message start (whole messages may have been in them).
+    uint64_t lost_before_next = 0;
     uint64_t ts = 0;        // timestamp of the bytes being parsed
     uint64_t begin_ts = 0;  // timestamp to use for a message's first byte
     uint64_t last_ts = 0;   // timestamp of the last byte delivered

@@ -530,6 +530,24 @@ std::vector<Case> Cases() {
          EXPECT_TRUE(o.exchanges[2].complete);
        }});
 
+  cases.push_back(
+      {"GapEndingAtAMessageStartIsNoted",
+       {RoleHint::kClient,
+        {Out(Get("/a"), 1, 20), In(Ok("a"), 2), In(Ok("b"), 3), Out(Get("/c"), 4), In(Ok("c"), 5)}},
+       [](const Outcome& o) {
+         // The 20 lost bytes held a request (/b): its response is recognised as answering a
+         // request never seen (it came before /c was sent), and /c says bytes were lost.
+         ASSERT_EQ(o.exchanges.size(), 3u);
+         EXPECT_TRUE(o.exchanges[0].complete);
+         EXPECT_FALSE(o.exchanges[1].has_request);
+         EXPECT_EQ(o.exchanges[1].response.body.data, "b");
+         EXPECT_EQ(o.exchanges[2].request.target, "/c");
+         EXPECT_EQ(o.exchanges[2].response.body.data, "c");
+         EXPECT_TRUE(HasNote(
+             o.exchanges[2],
+             "request: 20 bytes were lost just before it; earlier messages may be missing"));
+       }});
+
   cases.push_back({"GapInCloseDelimitedBodyKeepsFraming",
                    {RoleHint::kClient,
                     {Out("GET / HTTP/1.0\r\n\r\n", 1), In("HTTP/1.0 200 OK\r\n\r\nbegin", 2, 1000),

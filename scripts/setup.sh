@@ -12,7 +12,7 @@ PACKAGES=(
   libbpf-dev bpftool libelf-dev
   # API and libraries.
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libabsl-dev
-  libhttp-parser-dev zlib1g-dev libssl-dev
+  libhttp-parser-dev zlib1g-dev libssl-dev nlohmann-json3-dev
   # Tests, sanitizers, fuzzing, benchmarks.
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev libfuzzer-14-dev
   # Real traffic for tests, the demo and benchmarks.

@@ -19,6 +19,9 @@ PACKAGES=(
   curl nginx-light wrk python3 iproute2 procps
   # Formatting.
   clang-format
+  # Containers: podman with runc (see deploy/container/containers.conf), compose, and debootstrap
+  # for base images when no registry can be reached.
+  podman runc podman-compose debootstrap
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

@@ -1,0 +1,88 @@
+// Header redaction and small helpers for Exchange.
+
+#include "agent/http/exchange.h"
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace httptrace::http {
+namespace {
+
+constexpr absl::string_view kRedacted = "[REDACTED]";
+
+void RedactList(std::vector<Header>& headers, const std::vector<std::string>& names) {
+  for (Header& header : headers) {
+    if (header.redacted) continue;
+    for (const std::string& name : names) {
+      if (absl::EqualsIgnoreCase(header.name, name)) {
+        header.value = std::string(kRedacted);
+        header.redacted = true;
+        break;
+      }
+    }
+  }
+}
+
+void AppendHeaders(std::string& out, absl::string_view label, const std::vector<Header>& headers) {
+  for (const Header& h : headers) {
+    absl::StrAppend(&out, "  ", label, " ", h.name, ": ", h.value, h.redacted ? " (redacted)" : "",
+                    "\n");
+  }
+}
+
+void AppendBody(std::string& out, absl::string_view label, const Body& body) {
+  absl::StrAppend(&out, "  ", label, " size=", body.size, " encoded=", body.encoded_size,
+                  " missing=", body.missing_bytes, body.truncated ? " truncated" : "",
+                  body.decoded_from.empty() ? "" : " decoded_from=", body.decoded_from, " data=\"",
+                  absl::CHexEscape(body.data), "\"\n");
+}
+
+}  // namespace
+
+void RedactHeaders(Exchange& exchange, const std::vector<std::string>& header_names) {
+  if (header_names.empty()) return;
+  RedactList(exchange.request.headers, header_names);
+  RedactList(exchange.request.trailers, header_names);
+  RedactList(exchange.response.headers, header_names);
+  RedactList(exchange.response.trailers, header_names);
+}
+
+const std::vector<std::string>& DefaultRedactedHeaders() {
+  static const auto* const kDefault =
+      new std::vector<std::string>{"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie"};
+  return *kDefault;
+}
+
+absl::string_view FindHeader(const std::vector<Header>& headers, absl::string_view name) {
+  for (const Header& h : headers) {
+    if (absl::EqualsIgnoreCase(h.name, name)) return h.value;
+  }
+  return {};
+}
+
+std::string DebugString(const Exchange& e) {
+  std::string out;
+  absl::StrAppend(&out, "exchange start=", e.start_time_ns, " end=", e.end_time_ns,
+                  " req_end=", e.request_end_time_ns, " resp_start=", e.response_start_time_ns,
+                  " requests_on=", e.request_direction == Direction::kEgress ? "egress" : "ingress",
+                  e.complete ? " complete" : " incomplete", "\n");
+  if (e.has_request) {
+    absl::StrAppend(&out, "  request ", e.request.method, " ", e.request.target, " ",
+                    e.request.version, e.request_complete ? "" : " (incomplete)", "\n");
+    AppendHeaders(out, "req-header", e.request.headers);
+    AppendHeaders(out, "req-trailer", e.request.trailers);
+    AppendBody(out, "req-body", e.request.body);
+  }
+  if (e.has_response) {
+    absl::StrAppend(&out, "  response ", e.response.version, " ", e.response.status, " ",
+                    e.response.reason, e.response_complete ? "" : " (incomplete)", "\n");
+    AppendHeaders(out, "resp-header", e.response.headers);
+    AppendHeaders(out, "resp-trailer", e.response.trailers);
+    AppendBody(out, "resp-body", e.response.body);
+  }
+  for (const std::string& note : e.notes) absl::StrAppend(&out, "  note: ", note, "\n");
+  return out;
+}
+
+}  // namespace httptrace::http

@@ -1,0 +1,109 @@
+// What the HTTP/1.x engine produces: one request and its response (either may be missing), with
+// headers in wire order, bodies as kept, and notes for anything incomplete. Also the header
+// redaction helper, which each capture session applies with its own list.
+
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace httptrace::http {
+
+// egress: the traced process wrote these bytes; ingress: it read them.
+enum class Direction : uint8_t { kEgress = 0, kIngress = 1 };
+
+inline Direction Opposite(Direction d) {
+  return d == Direction::kEgress ? Direction::kIngress : Direction::kEgress;
+}
+
+struct Header {
+  std::string name;   // As sent (case preserved).
+  std::string value;  // "[REDACTED]" once redacted.
+  bool redacted = false;
+};
+
+struct Body {
+  // Bytes kept (at most EngineOptions::max_body_bytes). Decoded when decoded_from is not empty,
+  // otherwise as sent after removing chunked framing.
+  std::string data;
+  // True size: the decoded size when the whole body was decoded, else the body bytes on the wire
+  // (including bytes never captured).
+  uint64_t size = 0;
+  // data holds fewer bytes than size, or the bytes are not the whole story (gaps).
+  bool truncated = false;
+  // "gzip" or "deflate" when data was decoded for display; empty otherwise.
+  std::string decoded_from;
+  // Body bytes on the wire (after removing chunked framing), before decoding.
+  uint64_t encoded_size = 0;
+  // Bytes of the body that were never captured (lost events, or the kernel copied only a
+  // prefix). Counted in size and encoded_size; data never contains them.
+  uint64_t missing_bytes = 0;
+};
+
+struct Request {
+  std::string method;            // "GET"
+  std::string target;            // As sent: "/users?id=1", or "host:443" for CONNECT.
+  std::string version;           // "HTTP/1.1"
+  std::vector<Header> headers;   // Wire order.
+  std::vector<Header> trailers;  // Chunked trailers, wire order.
+  Body body;
+};
+
+struct Response {
+  std::string version;  // "HTTP/1.1"
+  uint32_t status = 0;
+  std::string reason;
+  std::vector<Header> headers;
+  std::vector<Header> trailers;
+  Body body;
+};
+
+struct Exchange {
+  // First byte of the request; the response's first byte when there is no request.
+  uint64_t start_time_ns = 0;
+  // Last byte of the request (0 when not seen).
+  uint64_t request_end_time_ns = 0;
+  // First and last byte of the response (0 when no response was seen).
+  uint64_t response_start_time_ns = 0;
+  uint64_t end_time_ns = 0;
+
+  // Which direction carried requests: kEgress means the traced process is the client.
+  Direction request_direction = Direction::kEgress;
+
+  bool has_request = false;        // Some of the request was seen.
+  bool has_response = false;       // Some of the response was seen.
+  bool request_complete = false;   // The request was parsed to its end without lost bytes.
+  bool response_complete = false;  // The response was parsed to its end without lost bytes.
+  // Both messages seen whole (bodies may still be truncated by the body limit).
+  bool complete = false;
+
+  Request request;
+  Response response;
+  // Anything incomplete or unusual, for a person: "response missing: connection closed".
+  std::vector<std::string> notes;
+
+  // Request first byte to response last byte; 0 without both.
+  uint64_t latency_ns() const {
+    return has_request && has_response && end_time_ns >= start_time_ns ? end_time_ns - start_time_ns
+                                                                       : 0;
+  }
+  bool traced_process_is_client() const { return request_direction == Direction::kEgress; }
+};
+
+// Replaces the values of the named headers (and trailers) of both messages by "[REDACTED]",
+// matching names case-insensitively.
+void RedactHeaders(Exchange& exchange, const std::vector<std::string>& header_names);
+
+// Authorization, Proxy-Authorization, Cookie, Set-Cookie.
+const std::vector<std::string>& DefaultRedactedHeaders();
+
+// Value of the first header named `name` (case-insensitive), or empty.
+absl::string_view FindHeader(const std::vector<Header>& headers, absl::string_view name);
+
+// A compact multi-line rendering for tests and debugging (not a user-facing format).
+std::string DebugString(const Exchange& exchange);
+
+}  // namespace httptrace::http

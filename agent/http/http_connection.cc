@@ -1,0 +1,886 @@
+// The HTTP/1.x engine; see http_connection.h. libhttp-parser does the framing; this file does the
+// rest: stream modes (resynchronising, parsing, waiting for an upgrade verdict, stopped), gap
+// handling, request/response pairing and exchange assembly.
+
+#include "agent/http/http_connection.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "agent/http/body_decoder.h"
+#include "agent/http/message_start.h"
+
+namespace httptrace::http {
+namespace {
+
+constexpr uint64_t kUnbounded = std::numeric_limits<uint64_t>::max();
+
+std::string VersionString(const http_parser& p) {
+  return absl::StrCat("HTTP/", p.http_major, ".", p.http_minor);
+}
+
+bool IsInterim(uint32_t status) { return status >= 100 && status < 200 && status != 101; }
+
+}  // namespace
+
+const http_parser_settings HttpConnection::kSettings = {
+    .on_message_begin = &HttpConnection::CbMessageBegin,
+    .on_url = &HttpConnection::CbUrl,
+    .on_status = &HttpConnection::CbStatus,
+    .on_header_field = &HttpConnection::CbHeaderField,
+    .on_header_value = &HttpConnection::CbHeaderValue,
+    .on_headers_complete = &HttpConnection::CbHeadersComplete,
+    .on_body = &HttpConnection::CbBody,
+    .on_message_complete = &HttpConnection::CbMessageComplete,
+    .on_chunk_header = &HttpConnection::CbChunkHeader,
+    .on_chunk_complete = &HttpConnection::CbChunkComplete,
+};
+
+HttpConnection::HttpConnection(const EngineOptions& options, RoleHint hint,
+                               ExchangeCallback on_exchange)
+    : options_(options),
+      on_exchange_(std::move(on_exchange)),
+      egress_(this, Direction::kEgress, options),
+      ingress_(this, Direction::kIngress, options) {
+  if (hint == RoleHint::kClient) SetRoles(Direction::kEgress);
+  if (hint == RoleHint::kServer) SetRoles(Direction::kIngress);
+}
+
+std::optional<Direction> HttpConnection::request_direction() const {
+  if (!roles_known_) return std::nullopt;
+  return egress_.carries_requests ? Direction::kEgress : Direction::kIngress;
+}
+
+bool HttpConnection::stopped() const {
+  return closed_ || (egress_.mode == Mode::kStopped && ingress_.mode == Mode::kStopped);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stream assembly and modes
+
+void HttpConnection::OnData(Direction direction, uint64_t position, absl::string_view captured,
+                            uint64_t length, uint64_t timestamp_ns) {
+  ++counters_.chunks;
+  counters_.captured_bytes += captured.size();
+  if (closed_) {
+    counters_.bytes_not_parsed += captured.size();
+    return;
+  }
+  Stream& s = stream(direction);
+  const StreamAssembler::Stats before = s.assembler.stats();
+  s.assembler.Add(position, captured, length, timestamp_ns, s);
+  const StreamAssembler::Stats& after = s.assembler.stats();
+  counters_.stale_chunks += after.stale_chunks - before.stale_chunks;
+  counters_.reordered_chunks += after.held_chunks - before.held_chunks;
+  counters_.reorder_window_overflows += after.window_overflows - before.window_overflows;
+}
+
+void HttpConnection::OnStreamBytes(Stream& s, absl::string_view data, uint64_t ts) {
+  s.last_ts = ts;
+  s.seen_bytes = true;
+  if (s.buffer.empty()) {
+    s.begin_ts = ts;
+    size_t used = Process(s, data, ts);
+    if (used < data.size()) AppendToBuffer(s, data.substr(used), ts);
+  } else {
+    const size_t old_size = s.buffer.size();
+    AppendToBuffer(s, data, ts);
+    s.begin_ts = s.buffer_ts;
+    size_t used = Process(s, s.buffer, ts);
+    s.buffer.erase(0, used);
+    if (used >= old_size) s.buffer_ts = ts;  // what is left arrived with this chunk
+  }
+  RunDeferred(ts);
+}
+
+void HttpConnection::AppendToBuffer(Stream& s, absl::string_view data, uint64_t ts) {
+  if (s.mode == Mode::kStopped) {
+    counters_.bytes_not_parsed += data.size();
+    return;
+  }
+  if (s.buffer.empty()) s.buffer_ts = ts;
+  const size_t limit = std::max<size_t>(options_.max_buffered_bytes / 4, 1);
+  if (data.size() >= limit) {
+    counters_.buffer_overflow_bytes += s.buffer.size() + data.size() - limit;
+    absl::string_view tail = data.substr(data.size() - limit);
+    s.buffer.assign(tail.data(), tail.size());
+  } else {
+    if (s.buffer.size() + data.size() > limit) {
+      size_t drop = s.buffer.size() + data.size() - limit;
+      counters_.buffer_overflow_bytes += drop;
+      s.buffer.erase(0, drop);
+    }
+    s.buffer.append(data.data(), data.size());
+  }
+}
+
+void HttpConnection::RunDeferred(uint64_t ts) {
+  // Role decisions and upgrade verdicts can make the other stream's buffered bytes parseable.
+  for (int round = 0; round < 4; ++round) {
+    bool again = false;
+    for (Stream* s : {&egress_, &ingress_}) {
+      if (!s->reprocess) continue;
+      s->reprocess = false;
+      if (s->buffer.empty()) continue;
+      again = true;
+      ProcessBuffer(*s, ts);
+    }
+    if (!again) break;
+  }
+}
+
+void HttpConnection::ProcessBuffer(Stream& s, uint64_t ts) {
+  if (s.processing) {
+    s.reprocess = true;
+    return;
+  }
+  if (s.buffer.empty()) return;
+  s.begin_ts = s.buffer_ts;
+  size_t used = Process(s, s.buffer, ts);
+  s.buffer.erase(0, used);
+}
+
+size_t HttpConnection::Process(Stream& s, absl::string_view data, uint64_t ts) {
+  s.ts = ts;
+  s.processing = true;
+  size_t off = Consume(s, data);
+  s.processing = false;
+  return off;
+}
+
+size_t HttpConnection::Consume(Stream& s, absl::string_view data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    absl::string_view rest = data.substr(off);
+    switch (s.mode) {
+      case Mode::kStopped:
+        counters_.bytes_not_parsed += rest.size();
+        return data.size();
+      case Mode::kWaitUpgrade:
+        return off;
+      case Mode::kResync: {
+        size_t used = Resync(s, rest);
+        off += used;
+        if (s.mode == Mode::kResync) return off;  // needs more bytes
+        break;
+      }
+      case Mode::kParsing:
+        off += Execute(s, rest);
+        break;
+    }
+  }
+  return off;
+}
+
+size_t HttpConnection::Resync(Stream& s, absl::string_view data) {
+  // Until a message has been seen, either kind may start the conversation: content decides (or
+  // overrides a wrong hint).
+  const bool open = !any_message_seen_;
+  const bool want_request = open || s.carries_requests;
+  const bool want_response = open || !s.carries_requests;
+  size_t from = s.skip_first ? 1 : 0;
+  if (from > data.size()) return 0;
+  StartScan scan = FindMessageStart(data.substr(from), want_request, want_response,
+                                    options_.max_start_line_bytes);
+  if (!scan.found) {
+    size_t discard = from + scan.keep_from;
+    counters_.resync_skipped_bytes += discard;
+    if (discard > 0) {
+      s.skip_first = false;
+      AccountLostMessage(s);
+    }
+    return discard;
+  }
+  s.skip_first = false;
+  size_t start = from + scan.offset;
+  counters_.resync_skipped_bytes += start;
+  if (start > 0) AccountLostMessage(s);
+  s.lost_message_start = false;
+  const bool is_request = scan.kind == StartKind::kRequest;
+  const Direction request_dir = is_request ? s.direction : Opposite(s.direction);
+  if (!roles_known_ || s.carries_requests != is_request) {
+    if (roles_known_) ++counters_.role_hint_overridden;
+    SetRoles(request_dir);
+  }
+  StartParser(s);
+  return start;
+}
+
+void HttpConnection::SetRoles(Direction request_dir) {
+  roles_known_ = true;
+  stream(request_dir).carries_requests = true;
+  stream(Opposite(request_dir)).carries_requests = false;
+  // The other stream may hold bytes it could not place before.
+  egress_.reprocess = ingress_.reprocess = true;
+}
+
+void HttpConnection::StartParser(Stream& s) {
+  http_parser_init(&s.parser, s.carries_requests ? HTTP_REQUEST : HTTP_RESPONSE);
+  s.parser.data = &s;
+  s.mode = Mode::kParsing;
+  s.in_message = false;
+}
+
+size_t HttpConnection::Execute(Stream& s, absl::string_view data) {
+  // A data callback that ends before the end of the input was cut by its delimiter: the token is
+  // whole. One that ends at the end of the input may continue in the next chunk.
+  s.exec_end = data.data() + data.size();
+  size_t n = http_parser_execute(&s.parser, &kSettings, data.data(), data.size());
+  // An upgrade or tunnel stopped the connection from inside a callback.
+  if (s.mode == Mode::kStopped) return data.size();
+  const auto err = static_cast<http_errno>(s.parser.http_errno);
+  if (err == HPE_OK) {
+    if (s.parser.upgrade) {
+      // The parser stops after a message that switches protocols. A request waits for its
+      // response's verdict; a response that upgraded has already stopped the connection.
+      if (s.mode == Mode::kStopped) return data.size();
+      if (s.await_upgrade) {
+        s.await_upgrade = false;
+        s.mode = Mode::kWaitUpgrade;
+      } else {
+        s.mode = Mode::kResync;  // refused upgrade: HTTP continues
+      }
+      return n;
+    }
+    if (n < data.size()) {
+      // Should not happen without an error; make progress regardless.
+      if (s.in_message) DropMessage(s, "parser stopped unexpectedly");
+      s.mode = Mode::kResync;
+      s.skip_first = true;
+    }
+    return n;
+  }
+  if (err == HPE_CLOSED_CONNECTION) {
+    // Bytes after a message that announced the end of the connection: start afresh.
+    ++counters_.data_after_connection_close;
+    s.mode = Mode::kResync;
+    return n;
+  }
+  ++counters_.parse_errors;
+  if (s.in_message) {
+    ++counters_.messages_dropped_parse_error;
+    DropMessage(s, absl::StrCat("parse error (", http_errno_description(err), ")"));
+  }
+  // libhttp-parser stops at the offending byte: a new message cannot start there.
+  s.mode = Mode::kResync;
+  s.skip_first = n < data.size();
+  return std::min(n, data.size());
+}
+
+uint64_t HttpConnection::BodyRemaining(const Stream& s) const {
+  if (!s.in_message || !s.headers_done) return 0;
+  switch (s.body_kind) {
+    case BodyKind::kLength:
+      return s.parser.content_length == kUnbounded ? 0 : s.parser.content_length;
+    case BodyKind::kChunked:
+      return s.in_chunk_data ? s.parser.content_length : 0;
+    case BodyKind::kEof:
+      return kUnbounded;
+    case BodyKind::kNone:
+      break;
+  }
+  return 0;
+}
+
+void HttpConnection::OnStreamGap(Stream& s, uint64_t bytes, uint64_t ts) {
+  ++counters_.gaps;
+  counters_.gap_bytes += bytes;
+  s.ts = ts;
+  s.last_ts = ts;
+  switch (s.mode) {
+    case Mode::kStopped:
+      return;
+    case Mode::kResync:
+      // A stream whose very first bytes are missing, or a start line cut by the gap, lost the
+      // start of a message.
+      if ((!s.seen_bytes || !s.buffer.empty()) && roles_known_) {
+        s.lost_message_start = true;
+        s.lost_message_ts = ts;
+      }
+      // A partial start line cannot continue across lost bytes.
+      counters_.resync_skipped_bytes += s.buffer.size();
+      s.buffer.clear();
+      s.skip_first = false;
+      return;
+    case Mode::kWaitUpgrade:
+      // Held requests lost bytes: after the verdict, find the next start.
+      counters_.resync_skipped_bytes += s.buffer.size();
+      s.buffer.clear();
+      s.skip_first = false;
+      return;
+    case Mode::kParsing:
+      break;
+  }
+  if (!s.in_message) {
+    // Between messages: the next one may have begun in the gap. Find the next start.
+    s.mode = Mode::kResync;
+    s.lost_message_start = true;
+    s.lost_message_ts = ts;
+    return;
+  }
+  uint64_t remaining = BodyRemaining(s);
+  if (remaining > 0) {
+    // Inside a body whose length is known: account the bytes, keep framing.
+    uint64_t fill = std::min(bytes, remaining);
+    counters_.body_gap_bytes += fill;
+    FillGap(s, fill);
+    bytes -= fill;
+    if (bytes == 0) {
+      RunDeferred(ts);
+      return;
+    }
+    if (!s.in_message || s.mode != Mode::kParsing) {
+      // The body ended inside the gap; the rest of it may hold the next message's start.
+      if (s.mode == Mode::kParsing || s.mode == Mode::kResync) {
+        s.mode = Mode::kResync;
+        s.lost_message_start = true;
+        s.lost_message_ts = ts;
+      }
+      RunDeferred(ts);
+      return;
+    }
+  }
+  ++counters_.messages_dropped_gap;
+  DropMessage(s, absl::StrCat(bytes, " bytes lost ",
+                              s.headers_done ? "in the chunked framing" : "in the headers"));
+  s.mode = Mode::kResync;
+  RunDeferred(ts);
+}
+
+void HttpConnection::FillGap(Stream& s, uint64_t bytes) {
+  s.filling = true;
+  if (s.body_kind == BodyKind::kEof) {
+    Body& body = MessageBody(s);
+    body.size += bytes;
+    body.missing_bytes += bytes;
+  } else {
+    // The parser only counts body bytes down: account all but the last one here and let it see
+    // one placeholder byte, so it moves on exactly as if it had read them all.
+    if (bytes > 1) {
+      Body& body = MessageBody(s);
+      body.size += bytes - 1;
+      body.missing_bytes += bytes - 1;
+      s.parser.content_length -= bytes - 1;
+    }
+    static const char kPlaceholder = 0;
+    Execute(s, absl::string_view(&kPlaceholder, 1));
+  }
+  s.filling = false;
+}
+
+void HttpConnection::DropMessage(Stream& s, absl::string_view reason) {
+  if (!s.in_message) return;
+  s.in_message = false;
+  if (s.target == nullptr) return;
+  // Keep only what was parsed whole: how much of a partial token was reported depends on how
+  // the bytes happened to be split.
+  if (!s.line_done) {
+    if (s.carries_requests) {
+      s.target->request.target.clear();
+    } else {
+      s.target->response.reason.clear();
+    }
+  }
+  if (s.header_open) {
+    std::vector<Header>& list = HeaderList(s);
+    if (!list.empty()) list.pop_back();
+  }
+  if (s.carries_requests) {
+    s.target->notes.push_back(absl::StrCat("request incomplete: ", reason));
+    FinishRequest(s, /*parsed_whole=*/false);
+  } else {
+    s.target->notes.push_back(absl::StrCat("response incomplete: ", reason));
+    FinishResponse(s, /*parsed_whole=*/false);
+  }
+}
+
+void HttpConnection::AccountLostMessage(Stream& s) {
+  if (!s.lost_message_start || !roles_known_) return;
+  s.lost_message_start = false;
+  ++counters_.messages_dropped_gap;
+  if (s.carries_requests) {
+    // A placeholder keeps the next response from pairing with the wrong request.
+    if (!MakeRoomForRequest(s)) return;
+    PendingExchange& entry = pending_.emplace_back();
+    entry.exchange.request_direction = s.direction;
+    entry.exchange.start_time_ns = s.lost_message_ts;
+    entry.exchange.notes.push_back("request lost: its first bytes were not captured");
+    entry.request_done = true;
+    return;
+  }
+  for (PendingExchange& entry : pending_) {
+    if (entry.response_done) continue;
+    if (entry.exchange.start_time_ns > s.lost_message_ts) break;
+    entry.exchange.notes.push_back("response lost: its first bytes were not captured");
+    entry.response_done = true;
+    EmitReady();
+    break;
+  }
+}
+
+void HttpConnection::OnClose(uint64_t timestamp_ns) {
+  if (closed_) return;
+  egress_.assembler.Flush(egress_);
+  ingress_.assembler.Flush(ingress_);
+  closed_ = true;
+  for (Stream* s : {&egress_, &ingress_}) {
+    counters_.bytes_not_parsed += s->buffer.size();
+    s->buffer.clear();
+    if (!s->in_message) continue;
+    if (s->mode == Mode::kParsing && !s->carries_requests) {
+      // End of stream completes a close-delimited body at its last byte.
+      s->ts = s->last_ts;
+      http_parser_execute(&s->parser, &kSettings, nullptr, 0);
+    }
+    s->ts = timestamp_ns;
+    DropMessage(*s, "connection closed");
+  }
+  while (!pending_.empty()) {
+    PendingExchange& front = pending_.front();
+    if (!front.response_done) {
+      front.exchange.notes.push_back("response missing: connection closed");
+      ++counters_.requests_without_response;
+    }
+    Exchange exchange = std::move(front.exchange);
+    pending_.pop_front();
+    Emit(std::move(exchange));
+  }
+  egress_.mode = ingress_.mode = Mode::kStopped;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages and exchanges
+
+void HttpConnection::BeginMessage(Stream& s) {
+  any_message_seen_ = true;
+  s.in_message = true;
+  s.headers_done = false;
+  s.last_was_value = true;
+  s.line_done = false;
+  s.header_open = false;
+  s.dropping_header = false;
+  s.header_limit_hit = false;
+  s.header_count_hit = false;
+  s.body_limit_hit = false;
+  s.body_kind = BodyKind::kNone;
+  s.in_chunk_data = false;
+  s.header_bytes = 0;
+  s.await_upgrade = false;
+  if (s.carries_requests) {
+    BeginRequest(s);
+  } else {
+    BeginResponse(s);
+  }
+}
+
+bool HttpConnection::MakeRoomForRequest(Stream& s) {
+  // Evict the oldest unanswered requests beyond the limit (never one a stream is filling).
+  const size_t limit = std::max<size_t>(options_.max_pending_requests, 1);
+  while (!pending_.empty() && pending_.size() >= limit) {
+    PendingExchange& front = pending_.front();
+    if (&front == other(s).pending || !front.request_done) break;
+    ++counters_.pending_requests_overflow;
+    ++counters_.requests_without_response;
+    front.exchange.notes.push_back(absl::StrCat("response missing: more than ",
+                                                options_.max_pending_requests,
+                                                " requests pending on the connection"));
+    Exchange exchange = std::move(front.exchange);
+    pending_.pop_front();
+    Emit(std::move(exchange));
+  }
+  return pending_.size() < limit;
+}
+
+void HttpConnection::BeginRequest(Stream& s) {
+  if (!MakeRoomForRequest(s)) {
+    // The oldest request is still being answered: evicting a later one would pair responses
+    // with the wrong requests. Give up on this connection instead, and say so.
+    ++counters_.pending_requests_overflow;
+    pending_.back().exchange.notes.push_back(
+        absl::StrCat("more than ", options_.max_pending_requests,
+                     " requests pending: later bytes on this connection are not parsed"));
+    egress_.mode = ingress_.mode = Mode::kStopped;
+    s.in_message = false;
+    s.pending = nullptr;
+    s.target = nullptr;
+    return;
+  }
+  PendingExchange& entry = pending_.emplace_back();
+  entry.exchange.request_direction = s.direction;
+  entry.exchange.has_request = true;
+  entry.exchange.start_time_ns = s.begin_ts;
+  s.pending = &entry;
+  s.target = &entry.exchange;
+}
+
+void HttpConnection::BeginResponse(Stream& s) {
+  PendingExchange* match = nullptr;
+  for (PendingExchange& entry : pending_) {
+    if (!entry.response_done) {
+      match = &entry;
+      break;
+    }
+  }
+  // A response that began before the request's first byte answers some earlier request that was
+  // never seen (capture began mid-connection, or it was lost).
+  if (match != nullptr && match->exchange.start_time_ns > s.begin_ts) match = nullptr;
+  if (match != nullptr) {
+    s.pending = match;
+    s.target = &match->exchange;
+  } else {
+    orphan_.emplace();
+    orphan_->request_direction = Opposite(s.direction);
+    orphan_->start_time_ns = s.begin_ts;
+    s.pending = nullptr;
+    s.target = &*orphan_;
+  }
+  s.target->has_response = true;
+  s.target->response_start_time_ns = s.begin_ts;
+}
+
+void HttpConnection::FinishRequest(Stream& s, bool parsed_whole) {
+  PendingExchange& entry = *s.pending;
+  Exchange& e = entry.exchange;
+  e.request_end_time_ns = s.ts;
+  FinalizeBody(e.request.body, e.request.headers, "request", e);
+  e.request_complete = parsed_whole && e.request.body.missing_bytes == 0;
+  entry.request_done = true;
+  if (parsed_whole && s.parser.upgrade) {
+    if (!entry.response_done) {
+      s.await_upgrade = true;  // Execute() holds the following bytes until the verdict
+    } else if (entry.response_upgraded) {
+      s.mode = Mode::kStopped;
+    }
+  }
+  s.pending = nullptr;
+  s.target = nullptr;
+  EmitReady();
+}
+
+void HttpConnection::FinishResponse(Stream& s, bool parsed_whole) {
+  Exchange& e = *s.target;
+  const uint32_t status = e.response.status;
+  if (parsed_whole && IsInterim(status)) {
+    // 100 Continue and friends precede the real response: not an exchange of their own.
+    ++counters_.interim_responses;
+    e.response = Response{};
+    e.has_response = false;
+    e.response_start_time_ns = 0;
+    if (s.pending == nullptr) orphan_.reset();
+    s.pending = nullptr;
+    s.target = nullptr;
+    return;
+  }
+  e.end_time_ns = s.ts;
+  FinalizeBody(e.response.body, e.response.headers, "response", e);
+  e.response_complete = parsed_whole && e.response.body.missing_bytes == 0;
+  const bool connect_tunnel =
+      parsed_whole && s.pending != nullptr && s.pending->is_connect && status / 100 == 2;
+  const bool upgraded = parsed_whole && (status == 101 || connect_tunnel);
+  if (upgraded) {
+    if (connect_tunnel) {
+      ++counters_.connect_tunnels;
+      StopParsing(e, "CONNECT tunnel established: later bytes on this connection are not parsed");
+    } else {
+      ++counters_.upgrades;
+      absl::string_view protocol = FindHeader(e.response.headers, "Upgrade");
+      if (protocol.empty()) protocol = FindHeader(e.request.headers, "Upgrade");
+      StopParsing(e, absl::StrCat("connection upgraded to ", protocol.empty() ? "?" : protocol,
+                                  ": later bytes on this connection are not parsed"));
+    }
+  }
+  if (s.pending != nullptr) {
+    PendingExchange& entry = *s.pending;
+    entry.response_done = true;
+    entry.response_upgraded = upgraded;
+    Stream& requests = other(s);
+    const bool resume = entry.upgrade_requested && !upgraded && requests.mode == Mode::kWaitUpgrade;
+    s.pending = nullptr;
+    s.target = nullptr;
+    EmitReady();
+    if (resume) {
+      // Upgrade refused: the held bytes are HTTP again, and must be parsed before the next
+      // response begins so that it finds its request.
+      requests.mode = Mode::kResync;
+      ProcessBuffer(requests, s.ts);
+    }
+  } else {
+    ++counters_.responses_without_request;
+    e.notes.push_back(
+        "request not seen: capture began mid-connection or the request's bytes were lost");
+    Exchange exchange = std::move(*orphan_);
+    orphan_.reset();
+    s.target = nullptr;
+    Emit(std::move(exchange));
+  }
+}
+
+void HttpConnection::StopParsing(Exchange& exchange, std::string note) {
+  exchange.notes.push_back(std::move(note));
+  egress_.mode = ingress_.mode = Mode::kStopped;
+}
+
+void HttpConnection::FinalizeBody(Body& body, const std::vector<Header>& headers,
+                                  absl::string_view label, Exchange& exchange) {
+  body.encoded_size = body.size;
+  if (body.missing_bytes > 0) {
+    body.truncated = true;
+    exchange.notes.push_back(absl::StrCat(label, " body: ", body.missing_bytes, " of ", body.size,
+                                          " bytes not captured"));
+  }
+  if (body.data.size() < body.size) body.truncated = true;
+  if (!options_.decode_content_encoding || body.data.empty()) return;
+  const ContentCoding coding = ParseContentCoding(FindHeader(headers, "Content-Encoding"));
+  if (coding == ContentCoding::kIdentity) return;
+  const bool whole = body.data.size() == body.size;
+  absl::StatusOr<DecodedBody> decoded =
+      DecodeBody(body.data, coding, options_.max_body_bytes, options_.max_decode_output_bytes);
+  if (!decoded.ok()) {
+    ++counters_.decode_errors;
+    exchange.notes.push_back(
+        absl::StrCat(label, " body: not valid ", ContentCodingName(coding), " data; kept as sent"));
+    return;
+  }
+  ++counters_.bodies_decoded;
+  body.decoded_from = std::string(ContentCodingName(coding));
+  body.data = std::move(decoded->data);
+  if (whole && decoded->stream_end && !decoded->output_capped && !decoded->data_error) {
+    body.size = decoded->decoded_size;
+    body.truncated = body.data.size() < body.size;
+  } else {
+    body.truncated = true;
+    if (decoded->data_error) {
+      ++counters_.decode_errors;
+      exchange.notes.push_back(absl::StrCat(label, " body: ", ContentCodingName(coding),
+                                            " data invalid after ", decoded->decoded_size,
+                                            " decoded bytes"));
+    } else if (decoded->output_capped) {
+      exchange.notes.push_back(absl::StrCat(label, " body: decoding stopped after ",
+                                            decoded->decoded_size,
+                                            " bytes; size is the encoded size"));
+    } else {
+      exchange.notes.push_back(absl::StrCat(label, " body: decoded from the first ",
+                                            whole ? body.encoded_size : body.data.size(),
+                                            " encoded bytes only; size is the encoded size"));
+    }
+  }
+}
+
+void HttpConnection::EmitReady() {
+  while (!pending_.empty() && pending_.front().request_done && pending_.front().response_done) {
+    Exchange exchange = std::move(pending_.front().exchange);
+    pending_.pop_front();
+    Emit(std::move(exchange));
+  }
+}
+
+void HttpConnection::Emit(Exchange&& exchange) {
+  exchange.complete = exchange.has_request && exchange.has_response && exchange.request_complete &&
+                      exchange.response_complete;
+  ++counters_.exchanges;
+  if (!exchange.complete) ++counters_.incomplete_exchanges;
+  if (on_exchange_) on_exchange_(std::move(exchange));
+}
+
+// ---------------------------------------------------------------------------------------------
+// libhttp-parser callbacks
+
+std::vector<Header>& HttpConnection::HeaderList(Stream& s) {
+  if (s.carries_requests)
+    return s.headers_done ? s.target->request.trailers : s.target->request.headers;
+  return s.headers_done ? s.target->response.trailers : s.target->response.headers;
+}
+
+Body& HttpConnection::MessageBody(Stream& s) {
+  return s.carries_requests ? s.target->request.body : s.target->response.body;
+}
+
+void HttpConnection::AppendHeaderBytes(Stream& s, std::string& to, const char* at, size_t length) {
+  const size_t limit = options_.max_header_block_bytes;
+  const size_t room = s.header_bytes < limit ? limit - s.header_bytes : 0;
+  s.header_bytes += length;
+  if (length <= room) {
+    to.append(at, length);
+    return;
+  }
+  to.append(at, room);
+  if (!s.header_limit_hit) {
+    s.header_limit_hit = true;
+    ++counters_.header_block_too_large;
+    s.target->notes.push_back(absl::StrCat(s.carries_requests ? "request" : "response",
+                                           s.headers_done ? " trailers" : " headers",
+                                           ": more than ", limit, " bytes; the rest were dropped"));
+  }
+}
+
+int HttpConnection::CbMessageBegin(http_parser* p) {
+  Stream& s = *static_cast<Stream*>(p->data);
+  s.conn->BeginMessage(s);
+  return s.mode == Mode::kStopped ? 1 : 0;
+}
+
+int HttpConnection::CbUrl(http_parser* p, const char* at, size_t length) {
+  Stream& s = *static_cast<Stream*>(p->data);
+  if (s.target == nullptr) return 0;
+  if (s.target->request.method.empty()) {
+    s.target->request.method = http_method_str(static_cast<http_method>(p->method));
+  }
+  s.conn->AppendHeaderBytes(s, s.target->request.target, at, length);
+  if (at + length < s.exec_end) s.line_done = true;
+  return 0;
+}
+
+int HttpConnection::CbStatus(http_parser* p, const char* at, size_t length) {
+  Stream& s = *static_cast<Stream*>(p->data);
+  if (s.target == nullptr) return 0;
+  s.conn->AppendHeaderBytes(s, s.target->response.reason, at, length);
+  if (at + length < s.exec_end) s.line_done = true;
+  return 0;
+}
+
+int HttpConnection::CbHeaderField(http_parser* p, const char* at, size_t length) {
+  Stream& s = *static_cast<Stream*>(p->data);
+  if (s.target == nullptr) return 0;
+  HttpConnection& c = *s.conn;
+  std::vector<Header>& list = c.HeaderList(s);
+  if (s.last_was_value) {
+    s.last_was_value = false;
+    s.header_open = false;
+    if (s.header_bytes >= c.options_.max_header_block_bytes) {
+      s.dropping_header = true;
+      s.header_bytes += length;
+      return 0;
+    }
+    if (list.size() >= c.options_.max_headers) {
+      s.dropping_header = true;
+      if (!s.header_count_hit) {
+        s.header_count_hit = true;
+        ++c.counters_.too_many_headers;
+        s.target->notes.push_back(absl::StrCat(
+            s.carries_requests ? "request" : "response", s.headers_done ? " trailers" : " headers",
+            ": more than ", c.options_.max_headers, "; the rest were dropped"));
+      }
+      return 0;
+    }
+    s.dropping_header = false;
+    s.header_open = true;
+    list.emplace_back();
+  }
+  if (!s.dropping_header) {
+    c.AppendHeaderBytes(s, list.back().name, at, length);
+  } else {
+    s.header_bytes += length;
+  }
+  return 0;
+}
+
+int HttpConnection::CbHeaderValue(http_parser* p, const char* at, size_t length) {
+  Stream& s = *static_cast<Stream*>(p->data);
+  if (s.target == nullptr) return 0;
+  s.last_was_value = true;
+  if (at + length < s.exec_end) s.header_open = false;
+  if (s.dropping_header) {
+    s.header_bytes += length;
+    return 0;
+  }
+  s.conn->AppendHeaderBytes(s, s.conn->HeaderList(s).back().value, at, length);
+  return 0;
+}
+
+int HttpConnection::CbHeadersComplete(http_parser* p) {
+  Stream& s = *static_cast<Stream*>(p->data);
+  if (s.target == nullptr) return 0;
+  s.headers_done = true;
+  s.line_done = true;
+  s.header_open = false;
+  s.last_was_value = true;
+  s.dropping_header = false;
+  s.header_bytes = 0;  // trailers get their own budget
+  int result = 0;
+  if (s.carries_requests) {
+    Request& r = s.target->request;
+    r.version = VersionString(*p);
+    r.method = http_method_str(static_cast<http_method>(p->method));
+    s.pending->is_head = p->method == HTTP_HEAD;
+    s.pending->is_connect = p->method == HTTP_CONNECT;
+    s.pending->upgrade_requested = p->upgrade;
+  } else {
+    Response& r = s.target->response;
+    r.version = VersionString(*p);
+    r.status = p->status_code;
+    if (IsInterim(r.status)) {
+      result = 0;  // the parser knows 1xx has no body
+    } else if ((s.pending != nullptr && s.pending->is_head) || r.status == 204 || r.status == 304) {
+      result = 1;  // no body whatever Content-Length says
+    } else if (s.pending != nullptr && s.pending->is_connect && r.status / 100 == 2) {
+      result = 2;  // tunnel: neither a body nor further responses
+    }
+  }
+  if (result != 0 || IsInterim(p->status_code) || p->status_code == 204 || p->status_code == 304) {
+    s.body_kind = BodyKind::kNone;
+  } else if (p->flags & F_CHUNKED) {
+    s.body_kind = BodyKind::kChunked;
+  } else if (p->content_length > 0 && p->content_length != kUnbounded) {
+    s.body_kind = BodyKind::kLength;
+  } else if (!s.carries_requests && p->content_length == kUnbounded && p->status_code != 101) {
+    s.body_kind = BodyKind::kEof;
+  } else {
+    s.body_kind = BodyKind::kNone;
+  }
+  return result;
+}
+
+int HttpConnection::CbBody(http_parser* p, const char* at, size_t length) {
+  Stream& s = *static_cast<Stream*>(p->data);
+  if (s.target == nullptr) return 0;
+  HttpConnection& c = *s.conn;
+  Body& body = c.MessageBody(s);
+  body.size += length;
+  if (s.filling) {
+    body.missing_bytes += length;
+    return 0;
+  }
+  const size_t limit = c.options_.max_body_bytes;
+  const size_t room = body.data.size() < limit ? limit - body.data.size() : 0;
+  if (length <= room) {
+    body.data.append(at, length);
+    return 0;
+  }
+  body.data.append(at, room);
+  c.counters_.body_bytes_not_kept += length - room;
+  if (!s.body_limit_hit) {
+    s.body_limit_hit = true;
+    ++c.counters_.bodies_truncated;
+  }
+  return 0;
+}
+
+int HttpConnection::CbChunkHeader(http_parser* p) {
+  Stream& s = *static_cast<Stream*>(p->data);
+  s.in_chunk_data = p->content_length > 0;
+  return 0;
+}
+
+int HttpConnection::CbChunkComplete(http_parser* p) {
+  Stream& s = *static_cast<Stream*>(p->data);
+  s.in_chunk_data = false;
+  return 0;
+}
+
+int HttpConnection::CbMessageComplete(http_parser* p) {
+  Stream& s = *static_cast<Stream*>(p->data);
+  if (!s.in_message) return 0;
+  s.in_message = false;
+  if (s.target == nullptr) return 0;
+  if (s.carries_requests) {
+    s.conn->FinishRequest(s, /*parsed_whole=*/true);
+  } else {
+    s.conn->FinishResponse(s, /*parsed_whole=*/true);
+  }
+  // Halt the parser at once when the message stopped the connection (upgrade, tunnel).
+  return s.mode == Mode::kStopped ? 1 : 0;
+}
+
+}  // namespace httptrace::http

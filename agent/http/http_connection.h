@@ -1,0 +1,268 @@
+// The HTTP/1.x engine for one connection: reassembles both byte streams from positioned chunks,
+// frames requests and responses with libhttp-parser, pairs them in order (pipelining included)
+// and hands out Exchanges. Single-threaded; one instance per connection; hot-path friendly (no
+// locks, no logging, no heap allocation per chunk on the in-order path; counters for everything).
+//
+//   HttpConnection conn(options, RoleHint::kClient, [](Exchange&& e) { ... });
+//   conn.OnData(Direction::kEgress, position, captured, length, ts);  // as events arrive
+//   conn.OnClose(ts);                                                 // flushes what is pending
+
+#pragma once
+
+#include <http_parser.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "agent/http/exchange.h"
+#include "agent/http/stream_assembler.h"
+
+namespace httptrace::http {
+
+// client: egress carries requests; server: ingress carries requests; unknown: decided by content.
+enum class RoleHint : uint8_t { kUnknown, kClient, kServer };
+
+struct EngineOptions {
+  // Start line plus header bytes kept per message (trailers have their own budget of the same
+  // size). Beyond it headers are dropped, framing is kept, and the exchange says so. Blocks over
+  // libhttp-parser's own limit (80 KiB) are parse errors.
+  size_t max_header_block_bytes = 32 * 1024;
+  // Headers kept per message (and trailers per message).
+  size_t max_headers = 128;
+  // Body bytes kept per message; the true size is always counted.
+  size_t max_body_bytes = 64 * 1024;
+  // Requests waiting for their response; beyond it the oldest is emitted as unanswered.
+  size_t max_pending_requests = 64;
+  // Bytes a connection may hold: a quarter each for the reorder window and the resync buffer of
+  // each direction.
+  size_t max_buffered_bytes = 256 * 1024;
+  // Early chunks held per direction before the hole in front of them is declared a gap.
+  size_t max_reorder_chunks = 32;
+  // Stream positions count from 0 at the start of tracking (as the capture layer reports them):
+  // an early first chunk waits for the bytes before it. False: the first chunk seen is the origin.
+  bool positions_start_at_zero = true;
+  // Longest start line accepted when resynchronising.
+  size_t max_start_line_bytes = 8 * 1024;
+  // Decode Content-Encoding gzip/deflate bodies for display.
+  bool decode_content_encoding = true;
+  // Work bound for decoding: stop inflating after this many output bytes.
+  uint64_t max_decode_output_bytes = 1 << 20;
+};
+
+// Every drop, limit, gap and parse error, by cause. Counters only grow.
+struct EngineCounters {
+#define HTTPTRACE_HTTP_COUNTERS(X)                                                              \
+  X(chunks)                       /* OnData calls */                                            \
+  X(captured_bytes)               /* bytes handed to OnData */                                  \
+  X(exchanges)                    /* exchanges emitted */                                       \
+  X(incomplete_exchanges)         /* ... of which not complete */                               \
+  X(stale_chunks)                 /* chunks entirely before the stream position (duplicates) */ \
+  X(reordered_chunks)             /* chunks that arrived early and were held */                 \
+  X(reorder_window_overflows)     /* holes declared gaps because the window filled */           \
+  X(gaps)                         /* ranges of the stream never seen */                         \
+  X(gap_bytes)                    /* bytes in those ranges */                                   \
+  X(body_gap_bytes)               /* gap bytes inside bodies of known length (framing kept) */  \
+  X(messages_dropped_gap)         /* messages cut by a gap outside a body */                    \
+  X(messages_dropped_parse_error) /* messages cut by a parse error */                           \
+  X(parse_errors)                 /* libhttp-parser errors */                                   \
+  X(resync_skipped_bytes)         /* bytes skipped looking for a message start */               \
+  X(data_after_connection_close)  /* bytes after a message that closed the connection */        \
+  X(role_hint_overridden)         /* content contradicted the role hint */                      \
+  X(header_block_too_large)       /* messages whose headers exceeded max_header_block_bytes */  \
+  X(too_many_headers)             /* messages with more than max_headers headers */             \
+  X(bodies_truncated)             /* bodies larger than max_body_bytes */                       \
+  X(body_bytes_not_kept)          /* body bytes beyond max_body_bytes */                        \
+  X(pending_requests_overflow)    /* requests emitted unanswered: max_pending_requests */       \
+  X(buffer_overflow_bytes)        /* bytes dropped: max_buffered_bytes */                       \
+  X(requests_without_response)    /* requests emitted with no response */                       \
+  X(responses_without_request)    /* responses that matched no request */                       \
+  X(interim_responses)            /* 1xx responses other than 101 */                            \
+  X(upgrades)                     /* 101 Switching Protocols: parsing stopped */                \
+  X(connect_tunnels)              /* CONNECT answered 2xx: parsing stopped */                   \
+  X(bytes_not_parsed)             /* bytes after an upgrade, tunnel or close */                 \
+  X(bodies_decoded)               /* gzip/deflate bodies decoded */                             \
+  X(decode_errors)                /* gzip/deflate bodies that failed to decode */
+
+#define HTTPTRACE_HTTP_COUNTER_FIELD(name) uint64_t name = 0;
+  HTTPTRACE_HTTP_COUNTERS(HTTPTRACE_HTTP_COUNTER_FIELD)
+#undef HTTPTRACE_HTTP_COUNTER_FIELD
+
+  // Calls fn("http.<name>", value) for every counter.
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+#define HTTPTRACE_HTTP_COUNTER_VISIT(name) fn("http." #name, name);
+    HTTPTRACE_HTTP_COUNTERS(HTTPTRACE_HTTP_COUNTER_VISIT)
+#undef HTTPTRACE_HTTP_COUNTER_VISIT
+  }
+
+  EngineCounters& operator+=(const EngineCounters& other) {
+#define HTTPTRACE_HTTP_COUNTER_ADD(name) name += other.name;
+    HTTPTRACE_HTTP_COUNTERS(HTTPTRACE_HTTP_COUNTER_ADD)
+#undef HTTPTRACE_HTTP_COUNTER_ADD
+    return *this;
+  }
+};
+
+class HttpConnection {
+ public:
+  using ExchangeCallback = std::function<void(Exchange&&)>;
+
+  // `on_exchange` is called from inside OnData/OnClose and must not call back into this object.
+  HttpConnection(const EngineOptions& options, RoleHint hint, ExchangeCallback on_exchange);
+  HttpConnection(const HttpConnection&) = delete;
+  HttpConnection& operator=(const HttpConnection&) = delete;
+
+  // `position` is the byte offset of captured[0] in this direction's stream; `length` is the
+  // true number of bytes the syscall moved starting at `position` (>= captured.size(): the
+  // missing tail is a known gap). Chunks may arrive slightly out of order or with holes.
+  void OnData(Direction direction, uint64_t position, absl::string_view captured, uint64_t length,
+              uint64_t timestamp_ns);
+  // End of both streams: completes close-delimited bodies and emits whatever is pending, with
+  // notes. Later calls to OnData are counted and ignored.
+  void OnClose(uint64_t timestamp_ns);
+
+  const EngineCounters& counters() const { return counters_; }
+  // Which direction carries requests, once known (hint or content).
+  std::optional<Direction> request_direction() const;
+  // Parsing stopped: upgrade, CONNECT tunnel or close.
+  bool stopped() const;
+  // Requests waiting for a response.
+  size_t pending_requests() const { return pending_.size(); }
+
+ private:
+  enum class Mode : uint8_t { kResync, kParsing, kWaitUpgrade, kStopped };
+  enum class BodyKind : uint8_t { kNone, kLength, kChunked, kEof };
+
+  struct PendingExchange {
+    Exchange exchange;
+    bool request_done = false;
+    bool response_done = false;
+    bool is_head = false;
+    bool is_connect = false;
+    bool upgrade_requested = false;
+    bool response_upgraded = false;
+  };
+
+  struct Stream final : StreamAssembler::Sink {
+    Stream(HttpConnection* c, Direction d, const EngineOptions& o)
+        : conn(c),
+          direction(d),
+          assembler(o.max_reorder_chunks, o.max_buffered_bytes / 4, o.positions_start_at_zero) {}
+    void OnBytes(absl::string_view data, uint64_t timestamp_ns) override {
+      conn->OnStreamBytes(*this, data, timestamp_ns);
+    }
+    void OnGap(uint64_t bytes, uint64_t timestamp_ns) override {
+      conn->OnStreamGap(*this, bytes, timestamp_ns);
+    }
+
+    HttpConnection* conn;
+    Direction direction;
+    StreamAssembler assembler;
+    Mode mode = Mode::kResync;
+    bool carries_requests = false;
+    http_parser parser{};
+    // Bytes not consumed yet: a partial start line while resynchronising, or requests held
+    // while an upgrade request waits for its answer.
+    std::string buffer;
+    uint64_t buffer_ts = 0;
+    bool reprocess = false;      // buffer must be looked at again (roles or mode changed)
+    bool skip_first = false;     // after a parse error: a start at offset 0 is not accepted
+    bool await_upgrade = false;  // the request just parsed asked for an upgrade
+    bool seen_bytes = false;     // any byte of this stream was delivered
+    bool processing = false;     // Process() is running on this stream (no re-entry)
+    // A gap hid where the next message starts: if resynchronising has to skip bytes, a message
+    // was cut, and the exchange it belongs to must say so (keeps requests and responses paired).
+    bool lost_message_start = false;
+    uint64_t lost_message_ts = 0;
+    uint64_t ts = 0;        // timestamp of the bytes being parsed
+    uint64_t begin_ts = 0;  // timestamp to use for a message's first byte
+    uint64_t last_ts = 0;   // timestamp of the last byte delivered
+
+    // The message being parsed.
+    bool in_message = false;
+    bool headers_done = false;
+    bool last_was_value = true;
+    bool line_done = false;          // the start line was parsed whole
+    const char* exec_end = nullptr;  // end of the bytes given to http_parser_execute
+    bool header_open = false;        // the last header may still grow
+    bool dropping_header = false;
+    bool header_limit_hit = false;
+    bool header_count_hit = false;
+    bool body_limit_hit = false;
+    bool filling = false;  // feeding a gap through the parser as placeholder body bytes
+    BodyKind body_kind = BodyKind::kNone;
+    bool in_chunk_data = false;
+    size_t header_bytes = 0;
+    Exchange* target = nullptr;          // where the message goes
+    PendingExchange* pending = nullptr;  // its queue entry (nullptr: response without request)
+  };
+
+  static const http_parser_settings kSettings;
+  static int CbMessageBegin(http_parser* p);
+  static int CbUrl(http_parser* p, const char* at, size_t length);
+  static int CbStatus(http_parser* p, const char* at, size_t length);
+  static int CbHeaderField(http_parser* p, const char* at, size_t length);
+  static int CbHeaderValue(http_parser* p, const char* at, size_t length);
+  static int CbHeadersComplete(http_parser* p);
+  static int CbBody(http_parser* p, const char* at, size_t length);
+  static int CbMessageComplete(http_parser* p);
+  static int CbChunkHeader(http_parser* p);
+  static int CbChunkComplete(http_parser* p);
+
+  Stream& stream(Direction d) { return d == Direction::kEgress ? egress_ : ingress_; }
+  Stream& other(const Stream& s) { return stream(Opposite(s.direction)); }
+
+  void OnStreamBytes(Stream& s, absl::string_view data, uint64_t ts);
+  void OnStreamGap(Stream& s, uint64_t bytes, uint64_t ts);
+  // Consumes what it can of `data`; never touches s.buffer.
+  size_t Process(Stream& s, absl::string_view data, uint64_t ts);
+  size_t Consume(Stream& s, absl::string_view data);
+  size_t Resync(Stream& s, absl::string_view data);
+  size_t Execute(Stream& s, absl::string_view data);
+  void AppendToBuffer(Stream& s, absl::string_view data, uint64_t ts);
+  void RunDeferred(uint64_t ts);
+  // Processes s.buffer now when safe, else marks it for RunDeferred.
+  void ProcessBuffer(Stream& s, uint64_t ts);
+  void SetRoles(Direction request_direction);
+  void StartParser(Stream& s);
+  uint64_t BodyRemaining(const Stream& s) const;
+  void FillGap(Stream& s, uint64_t bytes);
+  void DropMessage(Stream& s, absl::string_view reason);
+  void AccountLostMessage(Stream& s);
+
+  void BeginMessage(Stream& s);
+  void BeginRequest(Stream& s);
+  // False when the limit is reached and the oldest request cannot be given up.
+  bool MakeRoomForRequest(Stream& s);
+  void BeginResponse(Stream& s);
+  void FinishRequest(Stream& s, bool parsed_whole);
+  void FinishResponse(Stream& s, bool parsed_whole);
+  void FinalizeBody(Body& body, const std::vector<Header>& headers, absl::string_view label,
+                    Exchange& exchange);
+  void StopParsing(Exchange& exchange, std::string note);
+  void EmitReady();
+  void Emit(Exchange&& exchange);
+
+  void AppendHeaderBytes(Stream& s, std::string& to, const char* at, size_t length);
+  std::vector<Header>& HeaderList(Stream& s);
+  Body& MessageBody(Stream& s);
+
+  const EngineOptions options_;
+  const ExchangeCallback on_exchange_;
+  EngineCounters counters_;
+  Stream egress_;
+  Stream ingress_;
+  bool roles_known_ = false;
+  bool any_message_seen_ = false;
+  bool closed_ = false;
+  std::deque<PendingExchange> pending_;
+  std::optional<Exchange> orphan_;  // a response that matched no request
+};
+
+}  // namespace httptrace::http

@@ -113,6 +113,18 @@ void ContainerResolver::RequestName(const CgroupIdentity& identity, absl::Time n
   queue_.emplace_back(identity.id, identity.runtime);
 }
 
+bool ContainerResolver::FillKnownNames(ContainerInfo& info) const {
+  absl::MutexLock lock(&mu_);
+  auto it = names_.find(info.id);
+  if (it == names_.end() || !it->second.engine.has_value()) return !info.name.empty();
+  const EngineContainer& engine = *it->second.engine;
+  info.name = engine.name;
+  info.pod_name = engine.pod_name;
+  info.pod_namespace = engine.pod_namespace;
+  if (info.pod_uid.empty()) info.pod_uid = engine.pod_uid;
+  return !info.name.empty();
+}
+
 std::optional<ContainerInfo> ContainerResolver::Lookup(uint32_t pid) {
   const std::string dir = absl::StrCat(options_.proc_root, "/", pid);
   // A process that is gone (short-lived clients) keeps the answer cached for its pid.

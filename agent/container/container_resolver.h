@@ -70,6 +70,11 @@ class ContainerResolver {
   // process; never waits for an engine. Thread-safe.
   std::optional<ContainerInfo> Lookup(uint32_t pid);
 
+  // Fills the engine-given fields (name, pod name and namespace) of `info` when the engine has
+  // told them since `info` was looked up. No I/O: a hash look-up under the lock. Returns whether
+  // `info` now has a name.
+  bool FillKnownNames(ContainerInfo& info) const;
+
   // Mount-namespace inode numbers of every running process of the containers that match one of
   // `id_prefixes_or_names` (an id prefix of at least 4 hex digits, or an exact name), sorted and
   // unique. Scans /proc; asks the engines (blocking, within their timeout) for names it does not

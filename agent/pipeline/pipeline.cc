@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "agent/pipeline/exchange_converter.h"
 #include "common/log.h"
@@ -15,6 +16,9 @@ namespace httptrace::pipeline {
 struct Pipeline::Connection {
   uint64_t id = 0;
   ConnectionContext context;
+  // The container as first looked up; its name may become known later (the engine is asked in
+  // the background), so exchanges published before that are completed then.
+  std::optional<container::ContainerInfo> container;
   std::unique_ptr<http::HttpConnection> engine;
   uint64_t last_event_ns = 0;
 };
@@ -37,6 +41,17 @@ http::RoleHint ToHint(capture::Role role) {
 }
 
 constexpr uint64_t kHousekeepingPeriodNs = 1'000'000'000;
+
+v1::Container ToProtoContainer(const container::ContainerInfo& info) {
+  v1::Container out;
+  out.set_id(info.id);
+  out.set_name(info.name);
+  out.set_runtime(info.runtime);
+  out.set_pod_namespace(info.pod_namespace);
+  out.set_pod_name(info.pod_name);
+  out.set_pod_uid(info.pod_uid);
+  return out;
+}
 
 uint64_t NowNs() { return static_cast<uint64_t>(absl::GetCurrentTimeNanos()); }
 
@@ -88,7 +103,11 @@ Pipeline::Pipeline(const PipelineOptions& options)
         NodeInfo info = ReadNodeInfo();
         if (!options.node_name.empty()) info.node = options.node_name;
         return info;
-      }()) {}
+      }()) {
+  if (options.resolve_containers) {
+    containers_ = std::make_unique<container::ContainerResolver>(options.containers);
+  }
+}
 
 Pipeline::~Pipeline() { Shutdown(); }
 
@@ -137,6 +156,11 @@ Pipeline::Connection* Pipeline::FindOrCreate(const capture::ConnectionKey& key,
   context.pid = pid;
   context.comm = std::string(comm);
   context.node = node_.node;
+  if (containers_ != nullptr) {
+    // Reads /proc/<pid>/cgroup once per process (cached); never waits for an engine.
+    connection->container = containers_->Lookup(pid);
+    if (connection->container) context.container = ToProtoContainer(*connection->container);
+  }
   capture::Role role = capture::Role::kUnknown;
   if (open != nullptr) {
     context.tid = open->tid;
@@ -153,6 +177,10 @@ Pipeline::Connection* Pipeline::FindOrCreate(const capture::ConnectionKey& key,
   connection->engine = std::make_unique<http::HttpConnection>(
       options_.engine, ToHint(role), [this, raw](http::Exchange&& exchange) {
         ++counters_.exchanges_published;
+        if (raw->container && raw->container->name.empty() &&
+            containers_->FillKnownNames(*raw->container)) {
+          raw->context.container = ToProtoContainer(*raw->container);
+        }
         if (sessions_ == nullptr) return;
         sessions_->PublishExchange(ToProtoExchange(std::move(exchange), raw->context));
       });
@@ -266,13 +294,39 @@ absl::Status Pipeline::ApplyFilters(const std::vector<v1::Filter>& active_filter
     HT_LOG(INFO) << "no active session: probes detached";
     return absl::OkStatus();
   }
-  if (absl::Status s = capture_->SetFilter(UnionKernelFilter(active_filters)); !s.ok()) return s;
+  capture::KernelFilter kernel = UnionKernelFilter(active_filters);
+  if (absl::Status s = AddContainerNamespaces(active_filters, kernel); !s.ok()) return s;
+  if (absl::Status s = capture_->SetFilter(kernel); !s.ok()) return s;
   if (!capture_->attached()) {
     if (absl::Status s = capture_->Attach(); !s.ok()) return s;
     const capture::ProbeInfo info = capture_->probe_info();
     HT_LOG(INFO) << "probes attached: " << info.programs.size() << " programs ("
                  << capture::AttachModeName(info.mode) << ")";
   }
+  return absl::OkStatus();
+}
+
+absl::Status Pipeline::AddContainerNamespaces(const std::vector<v1::Filter>& filters,
+                                              capture::KernelFilter& kernel) {
+  // Like pids and ports: restricted in the kernel only when every session restricts it.
+  if (containers_ == nullptr || filters.empty()) return absl::OkStatus();
+  std::vector<std::string> selectors;
+  for (const v1::Filter& f : filters) {
+    if (f.containers_size() == 0) return absl::OkStatus();
+    selectors.insert(selectors.end(), f.containers().begin(), f.containers().end());
+  }
+  absl::StatusOr<std::vector<uint32_t>> namespaces = containers_->MountNamespacesOf(selectors);
+  if (!namespaces.ok()) return namespaces.status();
+  if (namespaces->empty()) {
+    // No running container matches yet: leave the kernel unrestricted rather than drop
+    // everything; the sessions still apply their exact container filter.
+    HT_LOG(INFO) << "no running container matches " << absl::StrJoin(selectors, ", ")
+                 << ": container filter applied in user space only";
+    return absl::OkStatus();
+  }
+  HT_LOG(INFO) << "container filter " << absl::StrJoin(selectors, ", ") << ": "
+               << namespaces->size() << " mount namespace(s) in the kernel filter";
+  kernel.mount_namespaces = *std::move(namespaces);
   return absl::OkStatus();
 }
 
@@ -295,6 +349,11 @@ void Pipeline::FillStatus(v1::GetStatusResponse* response) {
     for (const std::string& program : info.programs) probes->add_programs(program);
     probes->set_detail(info.detail);
     for (const auto& [name, value] : capture_->Counters()) {
+      (*response->mutable_counters())[name] = value;
+    }
+  }
+  if (containers_ != nullptr) {
+    for (const auto& [name, value] : containers_->Counters()) {
       (*response->mutable_counters())[name] = value;
     }
   }

@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "agent/capture/capture.h"
 #include "agent/capture/capture_events.h"
+#include "agent/container/container_resolver.h"
 #include "agent/http/http_connection.h"
 #include "agent/pipeline/node_info.h"
 #include "agent/service/http_trace_service.h"
@@ -39,6 +40,9 @@ struct PipelineOptions {
   // Kernel losses are summed and published to sessions at most this often.
   absl::Duration loss_report_period = absl::Milliseconds(200);
   std::string node_name;  // empty: $NODE_NAME or the host name
+  // Container attribution of every connection and the in-kernel container filter.
+  bool resolve_containers = true;
+  container::ResolverOptions containers;
 };
 
 // "auto", "tracepoints", "raw-tracepoints" (or "raw_tracepoints").
@@ -91,10 +95,15 @@ class Pipeline final : public capture::CaptureSink,
   void Housekeeping(uint64_t now_ns);
   void PublishPendingLoss(uint64_t now_ns);
   void SnapshotCounters();
+  // Adds the mount namespaces of the containers every session names (gRPC threads).
+  absl::Status AddContainerNamespaces(const std::vector<v1::Filter>& filters,
+                                      capture::KernelFilter& kernel);
 
   const PipelineOptions options_;
   const NodeInfo node_;
   std::unique_ptr<capture::Capture> capture_;
+  // Null when container attribution is off.
+  std::unique_ptr<container::ContainerResolver> containers_;
   session::SessionManager* sessions_ = nullptr;
 
   // Poll-thread state.

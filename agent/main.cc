@@ -39,7 +39,7 @@ ABSL_FLAG(int32_t, max_connections, 65536, "Connections tracked at once (kernel 
 ABSL_FLAG(std::string, node_name, "",
           "Name of this node in exchanges (default: $NODE_NAME, else the host name).");
 ABSL_FLAG(std::vector<std::string>, container_engine_socket,
-          {"/var/run/docker.sock", "/run/podman/podman.sock"},
+          (std::vector<std::string>{"/var/run/docker.sock", "/run/podman/podman.sock"}),
           "Docker-compatible engine API sockets asked for container names (comma-separated; in a "
           "container, mount the host's socket read-only). Container ids come from cgroups "
           "without them.");

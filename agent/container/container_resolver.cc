@@ -51,6 +51,18 @@ bool IsHexPrefix(absl::string_view s) {
 
 enum EngineState { kUnknown = 0, kReachable = 1, kUnreachable = 2 };
 
+absl::StatusOr<std::vector<uint32_t>> ListPids(const std::string& proc_root) {
+  DIR* dir = ::opendir(proc_root.c_str());
+  if (dir == nullptr) return absl::ErrnoToStatus(errno, absl::StrCat("cannot list ", proc_root));
+  std::vector<uint32_t> pids;
+  while (const dirent* entry = ::readdir(dir)) {
+    uint32_t pid = 0;
+    if (absl::SimpleAtoi(entry->d_name, &pid) && pid > 0) pids.push_back(pid);
+  }
+  ::closedir(dir);
+  return pids;
+}
+
 }  // namespace
 
 std::optional<uint64_t> ParseStartTime(absl::string_view stat) {
@@ -254,8 +266,10 @@ void ContainerResolver::NoteEngineReachability(bool any_reachable, const std::st
 }
 
 void ContainerResolver::NameLoop() {
-  // Say at start-up, not at the first container, whether names will be available.
+  // Say at start-up, not at the first container, whether names will be available; and learn the
+  // names of the containers already running.
   ProbeEngines();
+  Prewarm();
   while (true) {
     std::string id, runtime;
     {
@@ -292,6 +306,15 @@ void ContainerResolver::NameLoop() {
                     << container.status().message();
     }
   }
+}
+
+void ContainerResolver::Prewarm() {
+  absl::StatusOr<std::vector<uint32_t>> pids = ListPids(options_.proc_root);
+  if (!pids.ok()) {
+    HT_LOG(WARNING) << "container attribution: " << pids.status().message();
+    return;
+  }
+  for (uint32_t pid : *pids) Lookup(pid);
 }
 
 bool ContainerResolver::WaitForNames(absl::Duration timeout) {
@@ -342,19 +365,10 @@ absl::StatusOr<std::vector<uint32_t>> ContainerResolver::MountNamespacesOf(
     }
   }
 
-  DIR* dir = ::opendir(options_.proc_root.c_str());
-  if (dir == nullptr) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("cannot list ", options_.proc_root));
-  }
-  std::vector<uint32_t> pids;
-  while (const dirent* entry = ::readdir(dir)) {
-    uint32_t pid = 0;
-    if (absl::SimpleAtoi(entry->d_name, &pid) && pid > 0) pids.push_back(pid);
-  }
-  ::closedir(dir);
-
+  absl::StatusOr<std::vector<uint32_t>> pids = ListPids(options_.proc_root);
+  if (!pids.ok()) return pids.status();
   std::vector<uint32_t> inodes;
-  for (uint32_t pid : pids) {
+  for (uint32_t pid : *pids) {
     std::optional<ContainerInfo> info = Lookup(pid);
     if (!info.has_value()) continue;
     bool match = ids.contains(info->id) || (!info->name.empty() && names.contains(info->name));

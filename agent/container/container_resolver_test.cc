@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "agent/container/fake_engine.h"
 #include "gtest/gtest.h"
 
@@ -116,6 +117,20 @@ TEST(ContainerResolverTest, NameArrivesFromTheEngineInTheBackground) {
   resolver.Lookup(300);
   EXPECT_TRUE(resolver.WaitForNames(absl::Seconds(5)));
   EXPECT_EQ(engine.requests(), requests) << "a known name is not asked for again";
+}
+
+TEST(ContainerResolverTest, NamesOfRunningContainersAreLearntAtStart) {
+  FakeProc proc;
+  FakeEngine engine(proc.root() + "/docker.sock");
+  engine.SetContainer(kWebId, "web", InspectJson(kWebId, "web"));
+  proc.AddProcess(310, 9, "/docker/" + kWebId);
+  ContainerResolver resolver(OptionsFor(proc, {engine.socket_path()}));
+  // The start-up scan runs on the resolver's thread; wait until it has queued and asked.
+  for (int i = 0; i < 250 && resolver.Counters().at("container.names_resolved") == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(resolver.Counters().at("container.names_resolved"), 1u);
+  EXPECT_EQ(resolver.Lookup(310)->name, "web") << "known before the first look-up by a caller";
 }
 
 TEST(ContainerResolverTest, LookupNeverWaitsForASilentEngine) {

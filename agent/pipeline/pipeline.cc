@@ -298,6 +298,12 @@ absl::Status Pipeline::ApplyFilters(const std::vector<v1::Filter>& active_filter
   if (absl::Status s = AddContainerNamespaces(active_filters, kernel); !s.ok()) return s;
   if (absl::Status s = capture_->SetFilter(kernel); !s.ok()) return s;
   if (!capture_->attached()) {
+    if (containers_ != nullptr) {
+      // Containers started since the agent did: have their names asked for now, and give the
+      // engine a moment, so the first exchanges already carry them.
+      containers_->Prewarm();
+      containers_->WaitForNames(absl::Milliseconds(500));
+    }
     if (absl::Status s = capture_->Attach(); !s.ok()) return s;
     const capture::ProbeInfo info = capture_->probe_info();
     HT_LOG(INFO) << "probes attached: " << info.programs.size() << " programs ("

@@ -9,7 +9,8 @@
 #
 # The engine defaults to $ENGINE, else Docker when its daemon answers, else Podman. Run as root
 # (the agent is privileged; rootful Podman). Variables: see compose.yaml; IMAGE_TAG (latest),
-# AGENT_BIN/CTL_BIN (use these binaries instead of building with Bazel).
+# AGENT_BIN/CTL_BIN (use these binaries instead of building with Bazel), IMAGE_CONTEXT (where the
+# build context is staged; default .cache/image-context).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -27,12 +28,12 @@ ENGINE=${ENGINE:-}
 while (($#)); do
   case $1 in
     --engine) ENGINE=${2:?--engine needs docker or podman}; shift 2 ;;
-    -h|--help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) break ;;
   esac
 done
 COMMAND=${1:-}
-[[ -n $COMMAND ]] || { sed -n '2,14s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+[[ -n $COMMAND ]] || { sed -n '2,15s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 if [[ -z $ENGINE ]]; then
   if command -v docker >/dev/null && docker info >/dev/null 2>&1; then ENGINE=docker; else ENGINE=podman; fi
 fi
@@ -99,7 +100,7 @@ build() {
     (cd "$REPO" && bazel build --noshow_progress //agent:httptrace-agent //cli:httptracectl)
   fi
   [[ -x $agent && -x $ctl ]] || die "binaries missing: $agent $ctl"
-  context=$REPO/.cache/image-context
+  context=${IMAGE_CONTEXT:-$REPO/.cache/image-context}
   rm -rf "$context"
   mkdir -p "$context"
   cp "$agent" "$context/httptrace-agent"

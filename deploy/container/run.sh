@@ -51,6 +51,7 @@ export HTTPTRACE_RUN_DIR=${HTTPTRACE_RUN_DIR:-/run/httptrace}
 export TRACES_DIR=${TRACES_DIR:-$REPO/traces}
 export OUTPUT_FILE=${OUTPUT_FILE:-/traces/http-trace.txt}
 export DEMO_PORT=${DEMO_PORT:-8080}
+export NODE_NAME=${NODE_NAME:-$(hostname)}
 
 compose() {
   if [[ $ENGINE == docker ]]; then
@@ -153,8 +154,9 @@ up() {
 
 run_test() {
   local trace=$TRACES_DIR/$(basename "$OUTPUT_FILE")
-  "$ENGINE" run --rm --network host --name "$PROJECT-demo-client" "$DEMO_IMAGE" \
-    python3 /app/demo_client.py --port "$DEMO_PORT" --rounds "${ROUNDS:-2}"
+  export ENGINE_SOCKET=${ENGINE_SOCKET:-/dev/null}
+  # Inside the demo app's container: the requests stay on that container's loopback.
+  compose exec -T demo-app python3 /app/demo_client.py --port "$DEMO_PORT" --rounds "${ROUNDS:-2}"
   for _ in $(seq 50); do
     [[ -s $trace ]] && grep -q 'Response' "$trace" && break
     sleep 0.2
@@ -167,6 +169,8 @@ run_test() {
 down() {
   export ENGINE_SOCKET=${ENGINE_SOCKET:-/dev/null}
   compose down || true
+  # podman-compose 1.0.3 leaves the project's network behind.
+  [[ $ENGINE == podman ]] && podman network rm -f "${PROJECT}_default" >/dev/null 2>&1 || true
   if [[ -f $STATE_DIR/podman-service.pid ]]; then
     kill "$(cat "$STATE_DIR/podman-service.pid")" 2>/dev/null || true
     rm -f "$STATE_DIR/podman-service.pid"

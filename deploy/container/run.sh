@@ -72,7 +72,9 @@ compose() {
 # Host path of the engine's API socket, for container names (mounted read-only into the agent).
 engine_socket() {
   if [[ $ENGINE == docker ]]; then
-    echo "${ENGINE_SOCKET:-/var/run/docker.sock}"
+    local docker_host=${DOCKER_HOST:-unix:///var/run/docker.sock}
+    [[ $docker_host == unix://* ]] || docker_host=unix:///var/run/docker.sock
+    echo "${ENGINE_SOCKET:-${docker_host#unix://}}"
   else
     echo "${ENGINE_SOCKET:-$PODMAN_SOCKET}"
   fi

@@ -1,6 +1,7 @@
 #include "agent/pipeline/pipeline.h"
 
 #include <algorithm>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -117,6 +118,10 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(const PipelineOptions
       capture::Capture::Create(options.capture, pipeline.get());
   if (!capture.ok()) return capture.status();
   pipeline->capture_ = *std::move(capture);
+  if (pipeline->containers_ != nullptr) {
+    Pipeline* raw = pipeline.get();
+    pipeline->container_refresh_ = std::thread([raw] { raw->ContainerFilterLoop(); });
+  }
   const capture::ProbeInfo info = pipeline->capture_->probe_info();
   HT_LOG(INFO) << "probes loaded (" << capture::AttachModeName(info.mode) << ": " << info.detail
                << "); kernel " << pipeline->node_.kernel_release;
@@ -128,6 +133,13 @@ std::unique_ptr<Pipeline> Pipeline::CreateForTest(const PipelineOptions& options
 }
 
 void Pipeline::Shutdown() {
+  if (container_refresh_.joinable()) {
+    {
+      absl::MutexLock lock(&filter_mu_);
+      stop_container_refresh_ = true;
+    }
+    container_refresh_.join();
+  }
   if (capture_ != nullptr) capture_->Detach();
   // The poll thread has stopped: its state is ours now.
   connections_.clear();
@@ -289,14 +301,23 @@ void Pipeline::SnapshotCounters() {
 
 absl::Status Pipeline::ApplyFilters(const std::vector<v1::Filter>& active_filters) {
   if (capture_ == nullptr) return absl::OkStatus();
+  absl::MutexLock lock(&filter_mu_);
   if (active_filters.empty()) {
+    container_selectors_.clear();
     capture_->Detach();
     HT_LOG(INFO) << "no active session: probes detached";
     return absl::OkStatus();
   }
-  capture::KernelFilter kernel = UnionKernelFilter(active_filters);
-  if (absl::Status s = AddContainerNamespaces(active_filters, kernel); !s.ok()) return s;
-  if (absl::Status s = capture_->SetFilter(kernel); !s.ok()) return s;
+  kernel_filter_ = UnionKernelFilter(active_filters);
+  container_selectors_ = ContainerSelectors(active_filters);
+  if (!container_selectors_.empty()) {
+    absl::StatusOr<std::vector<uint32_t>> namespaces =
+        containers_->MountNamespacesOf(container_selectors_);
+    if (!namespaces.ok()) return namespaces.status();
+    kernel_filter_.mount_namespaces = *std::move(namespaces);
+    LogContainerFilter("");
+  }
+  if (absl::Status s = capture_->SetFilter(kernel_filter_); !s.ok()) return s;
   if (!capture_->attached()) {
     if (containers_ != nullptr) {
       // Containers started since the agent did: have their names asked for now, and give the
@@ -312,28 +333,55 @@ absl::Status Pipeline::ApplyFilters(const std::vector<v1::Filter>& active_filter
   return absl::OkStatus();
 }
 
-absl::Status Pipeline::AddContainerNamespaces(const std::vector<v1::Filter>& filters,
-                                              capture::KernelFilter& kernel) {
+std::vector<std::string> Pipeline::ContainerSelectors(
+    const std::vector<v1::Filter>& filters) const {
   // Like pids and ports: restricted in the kernel only when every session restricts it.
-  if (containers_ == nullptr || filters.empty()) return absl::OkStatus();
   std::vector<std::string> selectors;
+  if (containers_ == nullptr || filters.empty()) return selectors;
   for (const v1::Filter& f : filters) {
-    if (f.containers_size() == 0) return absl::OkStatus();
+    if (f.containers_size() == 0) return {};
     selectors.insert(selectors.end(), f.containers().begin(), f.containers().end());
   }
-  absl::StatusOr<std::vector<uint32_t>> namespaces = containers_->MountNamespacesOf(selectors);
-  if (!namespaces.ok()) return namespaces.status();
-  if (namespaces->empty()) {
-    // No running container matches yet: leave the kernel unrestricted rather than drop
-    // everything; the sessions still apply their exact container filter.
-    HT_LOG(INFO) << "no running container matches " << absl::StrJoin(selectors, ", ")
+  std::sort(selectors.begin(), selectors.end());
+  selectors.erase(std::unique(selectors.begin(), selectors.end()), selectors.end());
+  return selectors;
+}
+
+void Pipeline::LogContainerFilter(absl::string_view why) {
+  const std::string selectors = absl::StrJoin(container_selectors_, ", ");
+  if (kernel_filter_.mount_namespaces.empty()) {
+    // No running container matches: leave the kernel unrestricted rather than drop everything;
+    // the sessions still apply their exact container filter.
+    HT_LOG(INFO) << why << "no running container matches " << selectors
                  << ": container filter applied in user space only";
-    return absl::OkStatus();
+  } else {
+    HT_LOG(INFO) << why << "container filter " << selectors << ": "
+                 << kernel_filter_.mount_namespaces.size()
+                 << " mount namespace(s) in the kernel filter";
   }
-  HT_LOG(INFO) << "container filter " << absl::StrJoin(selectors, ", ") << ": "
-               << namespaces->size() << " mount namespace(s) in the kernel filter";
-  kernel.mount_namespaces = *std::move(namespaces);
-  return absl::OkStatus();
+}
+
+void Pipeline::ContainerFilterLoop() {
+  absl::MutexLock lock(&filter_mu_);
+  while (!filter_mu_.AwaitWithTimeout(absl::Condition(&stop_container_refresh_),
+                                      options_.container_refresh_period)) {
+    if (container_selectors_.empty() || !capture_->attached()) continue;
+    // Containers that started, restarted or stopped since the filter was set: their mount
+    // namespaces change, and the kernel must follow.
+    absl::StatusOr<std::vector<uint32_t>> namespaces =
+        containers_->MountNamespacesOf(container_selectors_);
+    if (!namespaces.ok()) {
+      HT_LOG_EVERY_N_SEC(WARNING, 60) << "container filter refresh: " << namespaces.status();
+      continue;
+    }
+    if (*namespaces == kernel_filter_.mount_namespaces) continue;
+    kernel_filter_.mount_namespaces = *std::move(namespaces);
+    if (absl::Status s = capture_->SetFilter(kernel_filter_); !s.ok()) {
+      HT_LOG_EVERY_N_SEC(WARNING, 60) << "container filter refresh: " << s;
+      continue;
+    }
+    LogContainerFilter("containers changed: ");
+  }
 }
 
 void Pipeline::Flush() {

@@ -193,6 +193,29 @@ class ContainerE2E(unittest.TestCase):
             podman("run", "--rm", "--name", PREFIX + "client", "--network", "host", DEMO_IMAGE,
                    "python3", "/app/demo_client.py", "--port", str(port), "--rounds", str(rounds))
 
+    def test_container_filter_follows_containers_that_start_during_the_capture(self):
+        late, late_port = PREFIX + "late", free_port()
+
+        def start_late_container_then_send():
+            # The kernel filter holds the app's mount namespace only; the agent looks the
+            # filter's namespaces up again every 2 s and adds the new container's.
+            podman("run", "-d", "--name", late, "--network", "host",
+                   "-e", "DEMO_PORT=%d" % late_port, DEMO_IMAGE)
+            wait_until(lambda: self.port_open(late_port), 20, "the late app")
+            time.sleep(3)
+            self.client(late_port, rounds=1)
+
+        logs = self.capture(PREFIX + "ctl-late",
+                            ["--container", self.app, "--container", late, "--role", "server",
+                             "--format", "jsonl", "-o", "/traces/late.jsonl"],
+                            start_late_container_then_send)
+        exchanges = [e for e in read_jsonl(os.path.join(self.traces, "late.jsonl"))
+                     if "request" in e]
+        self.assertGreaterEqual(len(exchanges), 2, logs + container_logs(self.agent))
+        for x in exchanges:
+            self.assertEqual(x["container"]["name"], late, x)
+        self.assertIn("containers changed: container filter", container_logs(self.agent))
+
     def test_exchanges_carry_the_app_containers_id_and_name_and_the_filter_keeps_others_out(self):
         logs = self.capture(PREFIX + "ctl-filter",
                             ["--container", self.app, "--role", "server", "--format", "jsonl",

@@ -101,24 +101,38 @@ ContainerResolver::~ContainerResolver() {
   if (name_thread_.joinable()) name_thread_.join();
 }
 
-std::optional<ContainerInfo> ContainerResolver::ToInfo(const CgroupIdentity& identity) {
+namespace {
+
+void ApplyEngineAnswer(const EngineContainer& engine, ContainerInfo& info) {
+  info.name = engine.name;
+  info.pod_name = engine.pod_name;
+  info.pod_namespace = engine.pod_namespace;
+  if (info.pod_uid.empty()) info.pod_uid = engine.pod_uid;
+}
+
+}  // namespace
+
+ContainerInfo ContainerResolver::ToInfo(const CgroupIdentity& identity) {
   ContainerInfo info;
   info.id = identity.id;
   info.runtime = identity.runtime;
   info.pod_uid = identity.pod_uid;
   auto it = names_.find(identity.id);
   if (it != names_.end() && it->second.engine.has_value()) {
-    const EngineContainer& engine = *it->second.engine;
-    info.name = engine.name;
-    info.pod_name = engine.pod_name;
-    info.pod_namespace = engine.pod_namespace;
-    if (info.pod_uid.empty()) info.pod_uid = engine.pod_uid;
+    ApplyEngineAnswer(*it->second.engine, info);
   }
   return info;
 }
 
 void ContainerResolver::RequestName(const CgroupIdentity& identity, absl::Time now) {
   if (engines_.empty()) return;
+  if (names_.size() >= options_.max_containers && !names_.contains(identity.id)) {
+    // Containers come and go on a busy node: forget what is not in flight; a container seen
+    // again is asked for again.
+    const size_t before = names_.size();
+    absl::erase_if(names_, [](const auto& item) { return !item.second.queued; });
+    stats_.name_evictions += before - names_.size();
+  }
   NameEntry& entry = names_[identity.id];
   if (entry.engine.has_value() || entry.queued || now < entry.next_try) return;
   entry.queued = true;
@@ -128,12 +142,9 @@ void ContainerResolver::RequestName(const CgroupIdentity& identity, absl::Time n
 bool ContainerResolver::FillKnownNames(ContainerInfo& info) const {
   absl::MutexLock lock(&mu_);
   auto it = names_.find(info.id);
-  if (it == names_.end() || !it->second.engine.has_value()) return !info.name.empty();
-  const EngineContainer& engine = *it->second.engine;
-  info.name = engine.name;
-  info.pod_name = engine.pod_name;
-  info.pod_namespace = engine.pod_namespace;
-  if (info.pod_uid.empty()) info.pod_uid = engine.pod_uid;
+  if (it != names_.end() && it->second.engine.has_value()) {
+    ApplyEngineAnswer(*it->second.engine, info);
+  }
   return !info.name.empty();
 }
 
@@ -397,6 +408,7 @@ std::map<std::string, uint64_t> ContainerResolver::Counters() const {
       {"container.engine_requests", stats_.engine_requests},
       {"container.engine_failures", stats_.engine_failures},
       {"container.names_resolved", stats_.names_resolved},
+      {"container.name_evictions", stats_.name_evictions},
       {"container.processes_cached", processes_.size()},
   };
 }

@@ -51,6 +51,9 @@ struct ResolverOptions {
   absl::Duration engine_retry = absl::Seconds(30);
   // Processes remembered; past this the oldest answers are dropped (and read again when needed).
   size_t max_processes = 16384;
+  // Containers whose engine answers are remembered; past this the answers are dropped (and asked
+  // for again when the container is seen again).
+  size_t max_containers = 4096;
   // A process's cgroup answer is read again after this long (processes can be moved).
   absl::Duration cache_ttl = absl::Minutes(2);
   // Where /proc is (tests use a fake tree). With --pid=host in a container, /proc is the host's.
@@ -107,8 +110,7 @@ class ContainerResolver {
     absl::Time next_try = absl::InfinitePast();
   };
 
-  std::optional<ContainerInfo> ToInfo(const CgroupIdentity& identity)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  ContainerInfo ToInfo(const CgroupIdentity& identity) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RequestName(const CgroupIdentity& identity, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Asks the engines (blocking). NotFound when every reachable one said so; Unavailable when
@@ -141,6 +143,7 @@ class ContainerResolver {
     uint64_t engine_requests = 0;
     uint64_t engine_failures = 0;
     uint64_t names_resolved = 0;
+    uint64_t name_evictions = 0;
   };
   Stats stats_ ABSL_GUARDED_BY(mu_);
 

@@ -191,6 +191,23 @@ TEST(ContainerResolverTest, CacheStaysWithinItsBound) {
   EXPECT_GT(resolver.Counters().at("container.cache_evictions"), 0u);
 }
 
+TEST(ContainerResolverTest, RememberedEngineAnswersStayWithinTheirBound) {
+  FakeProc proc;
+  FakeEngine engine(proc.root() + "/docker.sock");
+  ResolverOptions options = OptionsFor(proc, {engine.socket_path()});
+  options.max_containers = 3;
+  ContainerResolver resolver(options);
+  for (int i = 0; i < 10; ++i) {
+    const std::string id = absl::StrCat(std::string(63, 'c'), i);
+    engine.SetContainer(id, absl::StrCat("c", i), InspectJson(id, absl::StrCat("c", i)));
+    proc.AddProcess(2000 + i, 1, "/docker/" + id);
+    ASSERT_TRUE(resolver.Lookup(2000 + i).has_value());
+    ASSERT_TRUE(resolver.WaitForNames(absl::Seconds(5)));
+    EXPECT_EQ(resolver.Lookup(2000 + i)->name, absl::StrCat("c", i));
+  }
+  EXPECT_GT(resolver.Counters().at("container.name_evictions"), 0u);
+}
+
 TEST(ContainerResolverTest, MountNamespacesByIdPrefixAndByName) {
   FakeProc proc;
   FakeEngine engine(proc.root() + "/docker.sock");

@@ -81,12 +81,13 @@ void Ctl::Fail(const std::string& what, const grpc::Status& status) {
 }
 
 int Ctl::Start(const v1::StartCaptureRequest& request, const StreamOptions& options, bool detach) {
-  // Open the output before starting the session: a bad path must not leave a session running.
-  absl::StatusOr<OutputFile> probe_output =
-      detach ? absl::StatusOr<OutputFile>(absl::OkStatus()) : OutputFile::Open(options.output_path);
-  if (!detach && !probe_output.ok()) {
-    Say(absl::StrCat("httptracectl: ", probe_output.status().message()));
-    return kExitFailure;
+  // Check the output before starting the session: a bad path must not leave a session running.
+  if (!detach) {
+    absl::StatusOr<OutputFile> output = OutputFile::Open(options.output_path);
+    if (!output.ok()) {
+      Say(absl::StrCat("httptracectl: ", output.status().message()));
+      return kExitFailure;
+    }
   }
   v1::StartCaptureResponse response;
   grpc::ClientContext context;

@@ -13,15 +13,14 @@
 
 namespace httptrace::pipeline {
 
-// Everything the pipeline knows of one traced connection.
-struct Pipeline::Connection {
-  uint64_t id = 0;
+// What the pipeline hangs on a conntrack entry: the HTTP engine and what exchanges say about the
+// connection and its process.
+struct Pipeline::HttpState final : conntrack::ConnectionAttachment {
   ConnectionContext context;
   // The container as first looked up; its name may become known later (the engine is asked in
   // the background), so exchanges published before that are completed then.
   std::optional<container::ContainerInfo> container;
   std::unique_ptr<http::HttpConnection> engine;
-  uint64_t last_event_ns = 0;
 };
 
 namespace {
@@ -100,11 +99,15 @@ capture::KernelFilter UnionKernelFilter(const std::vector<v1::Filter>& filters) 
 }
 
 Pipeline::Pipeline(const PipelineOptions& options)
-    : options_(options), node_([&] {
+    : options_(options),
+      node_([&] {
         NodeInfo info = ReadNodeInfo();
         if (!options.node_name.empty()) info.node = options.node_name;
         return info;
-      }()) {
+      }()),
+      connections_(
+          {.max_connections = options.max_connections, .idle_timeout = options.idle_timeout},
+          [this](conntrack::Connection& c, conntrack::EndReason why) { OnConnectionEnd(c, why); }) {
   if (options.resolve_containers) {
     containers_ = std::make_unique<container::ContainerResolver>(options.containers);
   }
@@ -142,52 +145,34 @@ void Pipeline::Shutdown() {
   }
   if (capture_ != nullptr) capture_->Detach();
   // The poll thread has stopped: its state is ours now.
-  connections_.clear();
+  connections_.Clear();
 }
 
-Pipeline::Connection* Pipeline::FindOrCreate(const capture::ConnectionKey& key,
-                                             uint64_t timestamp_ns,
-                                             const capture::ConnectionOpenEvent* open, uint32_t pid,
-                                             std::string_view comm) {
-  auto it = connections_.find(key);
-  if (it != connections_.end()) return it->second.get();
-  if (connections_.size() >= options_.max_connections) {
-    Housekeeping(timestamp_ns);
-    if (connections_.size() >= options_.max_connections) {
-      ++counters_.connection_table_full;
-      HT_LOG_EVERY_N_SEC(WARNING, 10)
-          << "connection table full (" << options_.max_connections
-          << " connections): new connections are not traced until some close";
-      return nullptr;
-    }
+Pipeline::HttpState* Pipeline::Attach(conntrack::Connection& connection) {
+  if (connection.attachment != nullptr) {
+    return static_cast<HttpState*>(connection.attachment.get());
   }
-  auto connection = std::make_unique<Connection>();
-  connection->id = next_connection_id_++;
-  ConnectionContext& context = connection->context;
-  context.connection_id = connection->id;
-  context.pid = pid;
-  context.comm = std::string(comm);
+  auto state = std::make_unique<HttpState>();
+  ConnectionContext& context = state->context;
+  context.connection_id = next_connection_id_++;
+  context.pid = connection.pid;
+  context.comm = connection.comm;
   context.node = node_.node;
   if (containers_ != nullptr) {
     // Reads /proc/<pid>/cgroup once per process (cached); never waits for an engine.
-    connection->container = containers_->Lookup(pid);
-    if (connection->container) context.container = ToProtoContainer(*connection->container);
+    state->container = containers_->Lookup(connection.pid);
+    if (state->container) context.container = ToProtoContainer(*state->container);
   }
-  capture::Role role = capture::Role::kUnknown;
-  if (open != nullptr) {
-    context.tid = open->tid;
-    context.local_address = open->local.AddressString();
-    context.local_port = open->local.port;
-    context.remote_address = open->remote.AddressString();
-    context.remote_port = open->remote.port;
-    role = open->role;
-  } else {
-    ++counters_.data_without_open;
+  if (connection.local.family != 0) {
+    context.local_address = connection.local.AddressString();
+    context.local_port = connection.local.port;
+    context.remote_address = connection.remote.AddressString();
+    context.remote_port = connection.remote.port;
   }
   // The engine calls back synchronously from OnData/OnClose on this (the poll) thread.
-  Connection* raw = connection.get();
-  connection->engine = std::make_unique<http::HttpConnection>(
-      options_.engine, ToHint(role), [this, raw](http::Exchange&& exchange) {
+  HttpState* raw = state.get();
+  state->engine = std::make_unique<http::HttpConnection>(
+      options_.engine, ToHint(connection.role), [this, raw](http::Exchange&& exchange) {
         ++counters_.exchanges_published;
         if (raw->container && raw->container->name.empty() &&
             containers_->FillKnownNames(*raw->container)) {
@@ -196,43 +181,39 @@ Pipeline::Connection* Pipeline::FindOrCreate(const capture::ConnectionKey& key,
         if (sessions_ == nullptr) return;
         sessions_->PublishExchange(ToProtoExchange(std::move(exchange), raw->context));
       });
-  connection->last_event_ns = timestamp_ns;
-  ++counters_.connections_opened;
-  return connections_.emplace(key, std::move(connection)).first->second.get();
+  connection.attachment = std::move(state);
+  return raw;
 }
 
-void Pipeline::Forget(const capture::ConnectionKey& key, uint64_t timestamp_ns, const char* why) {
-  auto it = connections_.find(key);
-  if (it == connections_.end()) return;
-  // Move out first: the engine's callbacks must not see a half-erased table.
-  std::unique_ptr<Connection> connection = std::move(it->second);
-  connections_.erase(it);
-  connection->engine->OnClose(timestamp_ns);
-  closed_engine_counters_ += connection->engine->counters();
-  HT_LOG(DEBUG) << "connection " << key.ToString() << " forgotten: " << why;
+void Pipeline::OnConnectionEnd(conntrack::Connection& connection, conntrack::EndReason reason) {
+  if (connection.attachment == nullptr) return;
+  HttpState* state = static_cast<HttpState*>(connection.attachment.get());
+  // Flushes what is pending: close-delimited bodies complete, unanswered requests get a note.
+  state->engine->OnClose(connection.last_seen_ns);
+  closed_engine_counters_ += state->engine->counters();
+  HT_LOG(DEBUG) << "connection " << connection.key.ToString()
+                << " ended: " << conntrack::EndReasonName(reason);
 }
 
 void Pipeline::OnOpen(const capture::ConnectionOpenEvent& event) {
-  // A reused key means the close was missed: finish the old connection first.
-  Forget(event.conn, event.timestamp_ns, "reopened");
-  FindOrCreate(event.conn, event.timestamp_ns, &event, event.conn.tgid, event.comm);
+  conntrack::Connection& connection = connections_.OnOpen(event);
+  Attach(connection)->context.tid = event.tid;
   Housekeeping(event.timestamp_ns);
 }
 
 void Pipeline::OnData(const capture::DataEvent& event) {
-  Connection* connection =
-      FindOrCreate(event.conn, event.timestamp_ns, nullptr, event.pid, event.comm);
-  if (connection == nullptr) return;
-  connection->last_event_ns = event.timestamp_ns;
-  if (connection->context.tid == 0) connection->context.tid = event.tid;
-  connection->engine->OnData(ToHttp(event.direction), event.position, event.data, event.length,
-                             event.timestamp_ns);
+  conntrack::DataResult result = connections_.OnData(event);
+  HttpState* state = Attach(*result.conn);
+  if (state->context.tid == 0) state->context.tid = event.tid;
+  // The engine does its own gap accounting from the positions (it knows whether a gap falls
+  // inside a body of known length and can keep framing).
+  state->engine->OnData(ToHttp(event.direction), event.position, event.data, event.length,
+                        event.timestamp_ns);
   Housekeeping(event.timestamp_ns);
 }
 
 void Pipeline::OnClose(const capture::ConnectionCloseEvent& event) {
-  if (connections_.contains(event.conn)) ++counters_.connections_closed;
-  Forget(event.conn, event.timestamp_ns, "closed");
+  connections_.OnClose(event);
   Housekeeping(event.timestamp_ns);
 }
 
@@ -266,35 +247,29 @@ void Pipeline::PublishPendingLoss(uint64_t now_ns) {
 void Pipeline::Housekeeping(uint64_t now_ns) {
   if (now_ns - last_housekeeping_ns_ < kHousekeepingPeriodNs) return;
   last_housekeeping_ns_ = now_ns;
-  const uint64_t idle_ns = static_cast<uint64_t>(absl::ToInt64Nanoseconds(options_.idle_timeout));
-  std::vector<capture::ConnectionKey> idle;
-  for (const auto& [key, connection] : connections_) {
-    if (now_ns > connection->last_event_ns && now_ns - connection->last_event_ns > idle_ns) {
-      idle.push_back(key);
-    }
-  }
-  for (const capture::ConnectionKey& key : idle) {
-    ++counters_.connections_evicted_idle;
-    Forget(key, now_ns, "idle");
-  }
+  connections_.EvictIdle(now_ns);
   PublishPendingLoss(now_ns);
   SnapshotCounters();
 }
 
 void Pipeline::SnapshotCounters() {
   http::EngineCounters engine = closed_engine_counters_;
-  for (const auto& [key, connection] : connections_) engine += connection->engine->counters();
   absl::flat_hash_map<std::string, uint64_t> snapshot;
   engine.ForEach([&](const char* name, uint64_t value) { snapshot[name] = value; });
-  snapshot["pipeline.connections_opened"] = counters_.connections_opened;
-  snapshot["pipeline.connections_closed"] = counters_.connections_closed;
-  snapshot["pipeline.connections_evicted_idle"] = counters_.connections_evicted_idle;
-  snapshot["pipeline.connection_table_full"] = counters_.connection_table_full;
-  snapshot["pipeline.data_without_open"] = counters_.data_without_open;
+  const conntrack::TableCounters& table = connections_.counters();
+  snapshot["conntrack.opened"] = table.opened;
+  snapshot["conntrack.closed"] = table.closed;
+  snapshot["conntrack.evicted_idle"] = table.evicted_idle;
+  snapshot["conntrack.evicted_full"] = table.evicted_full;
+  snapshot["conntrack.data_without_open"] = table.data_without_open;
+  snapshot["conntrack.close_unknown"] = table.close_unknown;
+  snapshot["conntrack.gaps"] = table.gaps;
+  snapshot["conntrack.gap_bytes"] = table.gap_bytes;
+  snapshot["conntrack.overlaps"] = table.overlaps;
+  snapshot["conntrack.connections"] = connections_.size();
   snapshot["pipeline.kernel_loss_events"] = counters_.kernel_loss_events;
   snapshot["pipeline.kernel_loss_bytes"] = counters_.kernel_loss_bytes;
   snapshot["pipeline.exchanges"] = counters_.exchanges_published;
-  snapshot["pipeline.connections_tracked"] = connections_.size();
   absl::MutexLock lock(&snapshot_mu_);
   counter_snapshot_ = std::move(snapshot);
 }

@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "agent/capture/capture.h"
 #include "agent/capture/capture_events.h"
+#include "agent/conntrack/connection_table.h"
 #include "agent/container/container_resolver.h"
 #include "agent/http/http_connection.h"
 #include "agent/pipeline/node_info.h"
@@ -89,13 +90,12 @@ class Pipeline final : public capture::CaptureSink,
   static std::unique_ptr<Pipeline> CreateForTest(const PipelineOptions& options);
 
  private:
-  struct Connection;
+  struct HttpState;
   explicit Pipeline(const PipelineOptions& options);
 
-  Connection* FindOrCreate(const capture::ConnectionKey& key, uint64_t timestamp_ns,
-                           const capture::ConnectionOpenEvent* open, uint32_t pid,
-                           std::string_view comm);
-  void Forget(const capture::ConnectionKey& key, uint64_t timestamp_ns, const char* why);
+  // The HTTP state of a tracked connection, created on first use.
+  HttpState* Attach(conntrack::Connection& connection);
+  void OnConnectionEnd(conntrack::Connection& connection, conntrack::EndReason reason);
   void Housekeeping(uint64_t now_ns);
   void PublishPendingLoss(uint64_t now_ns);
   void SnapshotCounters();
@@ -121,7 +121,7 @@ class Pipeline final : public capture::CaptureSink,
   session::SessionManager* sessions_ = nullptr;
 
   // Poll-thread state.
-  absl::flat_hash_map<capture::ConnectionKey, std::unique_ptr<Connection>> connections_;
+  conntrack::ConnectionTable connections_;
   uint64_t next_connection_id_ = 1;
   uint64_t last_housekeeping_ns_ = 0;
   uint64_t pending_loss_bytes_ = 0;
@@ -130,11 +130,6 @@ class Pipeline final : public capture::CaptureSink,
   http::EngineCounters closed_engine_counters_;
 
   struct Counters {
-    uint64_t connections_opened = 0;
-    uint64_t connections_closed = 0;
-    uint64_t connections_evicted_idle = 0;
-    uint64_t connection_table_full = 0;
-    uint64_t data_without_open = 0;
     uint64_t kernel_loss_events = 0;
     uint64_t kernel_loss_bytes = 0;
     uint64_t exchanges_published = 0;

@@ -16,7 +16,9 @@ namespace httptrace::render {
 struct RenderOptions {
   // Time zone for human-readable times (the text format); JSON always uses UTC.
   absl::TimeZone time_zone = absl::LocalTimeZone();
-  // Label of the agent the events came from, shown when several agents are read at once.
+  // Show each exchange's node (set when several agents are read at once).
+  bool show_node = false;
+  // Node label for events that carry none (losses, session ends) when show_node is set.
   std::string node;
 };
 

@@ -107,7 +107,7 @@ std::string TextRenderer::Render(const v1::Event& event) const {
                       RoleName(conn.role()), " ", Endpoint(conn.local()),
                       conn.role() == v1::ROLE_CLIENT ? " → " : " ← ", Endpoint(conn.remote()));
       const std::string& node = x.node().empty() ? options_.node : x.node();
-      if (!node.empty()) absl::StrAppend(&out, " node ", Printable(node));
+      if (options_.show_node && !node.empty()) absl::StrAppend(&out, " node ", Printable(node));
       if (x.process().has_container()) {
         const v1::Container& c = x.process().container();
         const std::string short_id = c.id().substr(0, 12);

@@ -62,7 +62,7 @@ class KnownSequence(E2ETestCase):
                                   name="ctl_json")
         send_known_sequence(port)
         for ctl in (text_ctl, json_ctl):
-            ctl.signal(signal.SIGINT)
+            ctl.send(signal.SIGINT)
             self.assertEqual(ctl.wait(), 0, ctl.stderr())
             self.assertRegex(ctl.stderr(), r"session \S+ ended \(stopped\): 5 exchange\(s\), 0 lost")
 
@@ -106,7 +106,7 @@ class KnownSequence(E2ETestCase):
                              "jsonl", "-o", self.path("v6.jsonl"))
         status, _ = http("GET", "http://[::1]:%d/users" % port)
         self.assertEqual(status, 200)
-        ctl.signal(signal.SIGINT)
+        ctl.send(signal.SIGINT)
         self.assertEqual(ctl.wait(), 0, ctl.stderr())
         exchanges = [e for e in read_jsonl(self.path("v6.jsonl")) if "request" in e]
         self.assertEqual(len(exchanges), 1)
@@ -127,7 +127,7 @@ class Sessions(E2ETestCase):
         http("GET", "http://127.0.0.1:%d/users" % port_b)
         http("POST", "http://127.0.0.1:%d/user" % port_b, b'{"name":"B"}')
         for ctl in (ctl_a, ctl_b):
-            ctl.signal(signal.SIGINT)
+            ctl.send(signal.SIGINT)
             self.assertEqual(ctl.wait(), 0, ctl.stderr())
         a = [e for e in read_jsonl(self.path("a.jsonl")) if "request" in e]
         b = [e for e in read_jsonl(self.path("b.jsonl")) if "request" in e]
@@ -190,11 +190,50 @@ class Sessions(E2ETestCase):
         port = self.start_app()
         ctl = self.start_ctl("start", "--port", str(port), "-o", self.path("t.txt"))
         http("GET", "http://127.0.0.1:%d/users" % port)
-        self.agent.signal(signal.SIGTERM)
+        self.agent.send(signal.SIGTERM)
         self.assertEqual(self.agent.wait(), 0, self.agent.stderr())
         self.assertEqual(ctl.wait(), 1, ctl.stderr())
         self.assertIn("agent_shutdown", ctl.stderr())
         self.assertIn("ended the session", ctl.stderr())
+
+
+class Limits(E2ETestCase):
+    def test_duration_and_max_exchanges_end_the_capture_by_themselves(self):
+        port = self.start_app()
+        started = time.monotonic()
+        code, _, err = self.ctl("start", "--port", str(port), "--duration", "2s", "-o",
+                                self.path("d.txt"))
+        self.assertEqual(code, 0, err)
+        self.assertGreaterEqual(time.monotonic() - started, 2.0)
+        self.assertIn("ended (stopped)", err)
+
+        ctl = self.start_ctl("start", "--port", str(port), "--role", "server",
+                             "--max-exchanges", "2", "--format", "jsonl",
+                             "-o", self.path("m.jsonl"))
+        for _ in range(4):
+            http("GET", "http://127.0.0.1:%d/health" % port)
+        self.assertEqual(ctl.wait(), 0, ctl.stderr())
+        self.assertIn("ended (max_exchanges): 2 exchange(s)", ctl.stderr())
+        events = read_jsonl(self.path("m.jsonl"))
+        self.assertEqual(len([e for e in events if "request" in e]), 2)
+        self.assertEqual(events[-1]["end"]["reason"], "max_exchanges")
+
+    def test_unread_session_over_its_queue_reports_the_drop_instead_of_hiding_it(self):
+        port = self.start_app()
+        code, out, err = self.ctl("start", "--detach", "--port", str(port), "--role", "server",
+                                  "--queue", "3")
+        self.assertEqual(code, 0, err)
+        session = out.strip()
+        for _ in range(8):
+            http("GET", "http://127.0.0.1:%d/health" % port)
+        self.assertEqual(self.ctl("stop", session)[0], 0)
+        code, out, err = self.ctl("attach", session, "--format", "jsonl")
+        self.assertEqual(code, 0, err)
+        lines = [line for line in out.splitlines() if line]
+        self.assertEqual(len([l for l in lines if '"request"' in l]), 3)
+        self.assertIn('"loss":{"exchanges":5,', lines[3])
+        self.assertIn('"reason":"slow_reader"', lines[3])
+        self.assertIn("5 lost", err)
 
 
 class BadInput(E2ETestCase):

@@ -69,7 +69,7 @@ class Process:
         with open(self.stdout_path, "rb") as f:
             return f.read().decode(errors="replace")
 
-    def signal(self, sig):
+    def send(self, sig):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
 

@@ -1,0 +1,324 @@
+// Loader and poller of the capture probes: skeleton, links and ring buffer in RAII owners, one
+// poll thread draining the ring buffer on a short timer (the probes batch their wakeups).
+
+#include "agent/capture/capture.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <mutex>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "agent/capture/event_decoder.h"
+#include "bpf/capture.skel.h"
+#include "bpf/events.h"
+#include "common/log.h"
+
+namespace httptrace::capture {
+namespace {
+
+// libbpf reports negative errno values (and sets errno on NULL returns).
+absl::Status BpfError(int err, absl::string_view operation) {
+  if (err < 0) err = -err;
+  if (err == EPERM || err == EACCES) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(operation, ": ", strerror(err), " (needs root, or CAP_BPF and CAP_PERFMON)"));
+  }
+  return absl::ErrnoToStatus(err, operation);
+}
+
+// Routes libbpf's messages into the project's log: warnings stay visible, the rest (including
+// verifier logs, which libbpf prints at warning level on failure) are debug.
+int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
+  char buffer[4096];
+  vsnprintf(buffer, sizeof(buffer), format, args);
+  absl::string_view text = absl::StripTrailingAsciiWhitespace(buffer);
+  if (level == LIBBPF_WARN) {
+    HT_LOG(WARNING) << "libbpf: " << text;
+  } else if (level == LIBBPF_INFO) {
+    HT_LOG(DEBUG) << "libbpf: " << text;
+  }
+  return 0;
+}
+
+absl::Status ClearMap(int fd, size_t key_size) {
+  std::vector<char> key(key_size), next(key_size);
+  // Deleting while walking restarts from the first key each time: get_next_key(NULL) is first.
+  while (bpf_map_get_next_key(fd, nullptr, next.data()) == 0) {
+    if (bpf_map_delete_elem(fd, next.data()) != 0) return BpfError(errno, "bpf_map_delete_elem");
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status FillSet(int fd, const std::vector<T>& values) {
+  if (absl::Status s = ClearMap(fd, sizeof(T)); !s.ok()) return s;
+  const uint8_t one = 1;
+  for (const T& value : values) {
+    if (bpf_map_update_elem(fd, &value, &one, BPF_ANY) != 0) {
+      return BpfError(errno, "filter set update (bpf_map_update_elem)");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void Capture::SkeletonDeleter::operator()(capture_bpf* skel) const { capture_bpf__destroy(skel); }
+void Capture::LinkDeleter::operator()(bpf_link* link) const { bpf_link__destroy(link); }
+void Capture::RingBufferDeleter::operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
+
+// The ring buffer and the decoder its callback feeds; touched only by the poll thread (and by
+// Detach after the thread is joined).
+class Capture::Poller {
+ public:
+  Poller(CaptureSink* sink) : decoder_(sink, BootToRealtimeOffsetNs()) {}
+
+  absl::Status Open(int ring_fd) {
+    ring_buffer* rb = ring_buffer__new(ring_fd, &Poller::OnRecord, this, nullptr);
+    if (rb == nullptr) return BpfError(errno, "ring_buffer__new");
+    rb_.reset(rb);
+    return absl::OkStatus();
+  }
+
+  // Waits at most `timeout_ms` for a forced wakeup, then drains whatever is queued.
+  void PollOnce(int timeout_ms) {
+    const int n = ring_buffer__poll(rb_.get(), timeout_ms);
+    if (n < 0 && n != -EINTR) {
+      HT_LOG_EVERY_N_SEC(WARNING, 10) << "ring_buffer__poll failed: " << strerror(-n);
+    }
+    Drain();
+  }
+  void Drain() { ring_buffer__consume(rb_.get()); }
+
+  const EventDecoder& decoder() const { return decoder_; }
+
+ private:
+  static int OnRecord(void* ctx, void* data, size_t size) {
+    static_cast<Poller*>(ctx)->decoder_.Decode(data, size);
+    return 0;
+  }
+
+  EventDecoder decoder_;
+  std::unique_ptr<ring_buffer, RingBufferDeleter> rb_;
+};
+
+Capture::Capture(const CaptureConfig& config, CaptureSink* sink) : config_(config), sink_(sink) {}
+
+Capture::~Capture() { Detach(); }
+
+absl::StatusOr<std::unique_ptr<Capture>> Capture::Create(const CaptureConfig& config,
+                                                         CaptureSink* sink) {
+  if (sink == nullptr) return absl::InvalidArgumentError("Capture needs a sink");
+  if (config.copy_limit == 0 || config.copy_limit > HT_MAX_CHUNK) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("copy_limit must be in 1..", HT_MAX_CHUNK, ", got ", config.copy_limit));
+  }
+  const uint32_t ring = config.ring_buffer_bytes;
+  if (ring < 4096 || (ring & (ring - 1)) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ring_buffer_bytes must be a power of two >= 4096, got ", ring));
+  }
+  if (absl::Status s = CheckKernelSupport(); !s.ok()) return s;
+  absl::StatusOr<ResolvedAttachMode> mode =
+      ResolveAttachMode(config.attach_mode, config.mount_tracefs);
+  if (!mode.ok()) return mode.status();
+
+  static std::once_flag print_once;
+  std::call_once(print_once, [] { libbpf_set_print(LibbpfPrint); });
+
+  std::unique_ptr<Capture> capture(new Capture(config, sink));
+  {
+    absl::MutexLock lock(&capture->mu_);
+    capture->info_.mode = mode->mode;
+    capture->info_.detail = mode->detail;
+  }
+  if (absl::Status s = capture->Load(mode->mode); !s.ok()) return s;
+  HT_LOG(INFO) << "capture probes loaded: " << mode->detail;
+  return capture;
+}
+
+absl::Status Capture::Load(AttachMode mode) {
+  capture_bpf* raw = capture_bpf__open();
+  if (raw == nullptr) return BpfError(errno, "opening the capture probes (capture_bpf__open)");
+  skel_.reset(raw);
+
+  num_cpus_ = libbpf_num_possible_cpus();
+  if (num_cpus_ <= 0) return BpfError(num_cpus_, "libbpf_num_possible_cpus");
+  skel_->rodata->self_tgid = config_.exclude_self ? static_cast<uint32_t>(getpid()) : 0;
+  // Wake the consumer early only when a quarter of the buffer is pending.
+  skel_->rodata->wakeup_bytes = config_.ring_buffer_bytes / 4;
+  struct {
+    bpf_map* map;
+    uint32_t entries;
+    const char* name;
+  } const sizes[] = {
+      {skel_->maps.events, config_.ring_buffer_bytes, "events"},
+      {skel_->maps.scratch_map, static_cast<uint32_t>(num_cpus_), "scratch_map"},
+      {skel_->maps.conns, config_.max_connections, "conns"},
+  };
+  for (const auto& s : sizes) {
+    if (int err = bpf_map__set_max_entries(s.map, s.entries); err != 0) {
+      return BpfError(err, absl::StrCat("sizing map ", s.name));
+    }
+  }
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    const bool raw_tp = bpf_program__type(prog) == BPF_PROG_TYPE_RAW_TRACEPOINT;
+    bpf_program__set_autoload(prog, raw_tp == (mode == AttachMode::kRawTracepoints));
+  }
+  if (int err = capture_bpf__load(skel_.get()); err != 0) {
+    return BpfError(err, "loading the capture probes (verifier log above, at debug level)");
+  }
+
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = WriteConfig(filter_epoch_, filter_); !s.ok()) return s;
+  poller_ = std::make_unique<Poller>(sink_);
+  return poller_->Open(bpf_map__fd(skel_->maps.events));
+}
+
+absl::Status Capture::WriteConfig(uint32_t epoch, const KernelFilter& filter) {
+  ht_config cfg = {};
+  cfg.filter_epoch = epoch;
+  cfg.filter_tgid = !filter.tgids.empty();
+  cfg.filter_cgroup = !filter.cgroup_ids.empty();
+  cfg.filter_mntns = !filter.mount_namespaces.empty();
+  cfg.filter_port = !filter.ports.empty();
+  cfg.copy_limit = config_.copy_limit;
+  cfg.conn_budget = config_.connection_budget;
+  cfg.attach_epoch = attach_epoch_;
+  const uint32_t zero = 0;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.config_map), &zero, &cfg, BPF_ANY) != 0) {
+    return BpfError(errno, "writing the probes' config map");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Capture::SetFilter(const KernelFilter& filter) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = FillSet(bpf_map__fd(skel_->maps.filter_tgids), filter.tgids); !s.ok())
+    return s;
+  if (absl::Status s = FillSet(bpf_map__fd(skel_->maps.filter_cgroups), filter.cgroup_ids); !s.ok())
+    return s;
+  if (absl::Status s = FillSet(bpf_map__fd(skel_->maps.filter_mntns), filter.mount_namespaces);
+      !s.ok())
+    return s;
+  if (absl::Status s = FillSet(bpf_map__fd(skel_->maps.filter_ports), filter.ports); !s.ok())
+    return s;
+  // A new epoch makes every connection re-evaluate its port/mount-ns verdict.
+  if (absl::Status s = WriteConfig(filter_epoch_ + 1, filter); !s.ok()) return s;
+  ++filter_epoch_;
+  filter_ = filter;
+  return absl::OkStatus();
+}
+
+absl::Status Capture::Attach() {
+  absl::MutexLock lock(&mu_);
+  if (!links_.empty()) return absl::OkStatus();
+  // Connections left from an earlier attach are stale (their closes were not seen).
+  if (absl::Status s = ClearMap(bpf_map__fd(skel_->maps.conns), sizeof(uint64_t)); !s.ok())
+    return s;
+  // A syscall entered under an earlier attach must not pair with an exit seen now.
+  ++attach_epoch_;
+  if (absl::Status s = WriteConfig(filter_epoch_, filter_); !s.ok()) return s;
+  info_.programs.clear();
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    if (!bpf_program__autoload(prog)) continue;
+    bpf_link* link = bpf_program__attach(prog);
+    if (link == nullptr) {
+      const int err = errno;
+      links_.clear();
+      info_.programs.clear();
+      return BpfError(err, absl::StrCat("attaching ", bpf_program__section_name(prog)));
+    }
+    links_.emplace_back(link);
+    info_.programs.push_back(bpf_program__section_name(prog));
+  }
+  running_.store(true);
+  poll_thread_ = std::thread([this] { PollLoop(); });
+  HT_LOG(INFO) << "capture attached: " << links_.size() << " programs ("
+               << AttachModeName(info_.mode) << ")";
+  return absl::OkStatus();
+}
+
+// Detaching a syscall tracepoint waits for an RCU-tasks grace period (they are faultable since
+// Linux 6.14): ~70 ms each here, ~2 s for 27 links one after the other. The waits overlap when
+// the links are destroyed from parallel threads.
+void Capture::DestroyLinks(std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links) {
+  std::vector<std::thread> threads;
+  threads.reserve(links.size());
+  for (auto& link : links) threads.emplace_back([l = std::move(link)]() mutable { l.reset(); });
+  for (auto& t : threads) t.join();
+}
+
+void Capture::Detach() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (links_.empty() && !poll_thread_.joinable()) return;
+    // Probes stop here; what they queued is still in the ring buffer.
+    DestroyLinks(std::move(links_));
+    links_.clear();
+    info_.programs.clear();
+  }
+  running_.store(false);
+  if (poll_thread_.joinable()) poll_thread_.join();
+  if (poller_) poller_->Drain();
+}
+
+bool Capture::attached() const {
+  absl::MutexLock lock(&mu_);
+  return !links_.empty();
+}
+
+void Capture::PollLoop() {
+  const int timeout_ms =
+      std::max<int>(1, static_cast<int>(absl::ToInt64Milliseconds(config_.poll_interval)));
+  while (running_.load(std::memory_order_relaxed)) {
+    poller_->PollOnce(timeout_ms);
+    completed_polls_.fetch_add(1, std::memory_order_release);
+  }
+  poller_->Drain();
+}
+
+void Capture::Flush() {
+  if (!running_.load(std::memory_order_acquire)) return;  // detached: already drained
+  // Two completed polls after this point: the second started after the call, so it drained
+  // everything the kernel had queued by then.
+  const uint64_t start = completed_polls_.load(std::memory_order_acquire);
+  const absl::Time deadline = absl::Now() + absl::Seconds(2);
+  while (completed_polls_.load(std::memory_order_acquire) < start + 2 &&
+         running_.load(std::memory_order_acquire) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Microseconds(200));
+  }
+}
+
+absl::flat_hash_map<std::string, uint64_t> Capture::Counters() const {
+  absl::flat_hash_map<std::string, uint64_t> out;
+  const int fd = bpf_map__fd(skel_->maps.counters);
+  std::vector<uint64_t> per_cpu(num_cpus_);
+  const auto names = KernelCounterNames();
+  for (uint32_t i = 0; i < names.size(); ++i) {
+    uint64_t sum = 0;
+    if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) == 0) {
+      for (uint64_t v : per_cpu) sum += v;
+    }
+    out[absl::StrCat("kernel.", names[i])] = sum;
+  }
+  if (poller_) poller_->decoder().AddCounters(out);
+  return out;
+}
+
+ProbeInfo Capture::probe_info() const {
+  absl::MutexLock lock(&mu_);
+  return info_;
+}
+
+}  // namespace httptrace::capture

@@ -1,0 +1,119 @@
+// The kernel capture: loads the syscall probes (bpf/capture.bpf.c), attaches them while capture
+// runs, and drains their ring buffer on a poll thread that hands decoded events to a CaptureSink.
+//   auto capture = Capture::Create(config, &sink);  // checks BTF/privileges, opens and loads
+//   capture->Attach(); ... capture->Detach();        // probes cost nothing while detached
+
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agent/capture/capture_events.h"
+#include "agent/capture/probe_environment.h"
+
+struct capture_bpf;
+struct bpf_link;
+struct ring_buffer;
+
+namespace httptrace::capture {
+
+struct CaptureConfig {
+  AttachMode attach_mode = AttachMode::kAuto;
+  bool mount_tracefs = true;              // mount tracefs on /sys/kernel/tracing when it is missing
+  uint32_t ring_buffer_bytes = 16 << 20;  // power of two, multiple of the page size
+  uint32_t copy_limit = 16384;            // payload bytes per data event, 1..16384
+  uint64_t connection_budget = 0;         // payload bytes copied per connection; 0 = unlimited
+  uint32_t max_connections = 65536;       // kernel connection table (LRU)
+  absl::Duration poll_interval = absl::Milliseconds(5);  // drain period (wakeups are batched)
+  bool exclude_self = true;  // never trace this process (tests that trace themselves set false)
+};
+
+// In-kernel filters. Empty means all; a connection passes when it passes every non-empty set.
+struct KernelFilter {
+  std::vector<uint32_t> tgids;
+  std::vector<uint64_t> cgroup_ids;        // cgroup v2 ids (bpf_get_current_cgroup_id)
+  std::vector<uint32_t> mount_namespaces;  // mount-namespace inode numbers
+  std::vector<uint16_t> ports;             // local or remote port
+};
+
+struct ProbeInfo {
+  AttachMode mode = AttachMode::kAuto;  // resolved: kTracepoints or kRawTracepoints
+  std::vector<std::string> programs;    // attached programs (empty while detached)
+  std::string detail;                   // why this mode
+};
+
+class Capture {
+ public:
+  // Checks BTF and privileges, chooses the attach mode, opens and loads the probes. `sink` must
+  // outlive the Capture. Errors: FailedPrecondition (no BTF, no usable tracefs when tracepoints
+  // were requested), PermissionDenied (privileges), Internal (verifier or map errors).
+  static absl::StatusOr<std::unique_ptr<Capture>> Create(const CaptureConfig& config,
+                                                         CaptureSink* sink);
+  ~Capture();
+  Capture(const Capture&) = delete;
+  Capture& operator=(const Capture&) = delete;
+
+  // Attaches the probes and starts the poll thread; returns once attached. Clears the kernel's
+  // connection table first, so connections are rediscovered fresh. No-op when attached.
+  absl::Status Attach() ABSL_LOCKS_EXCLUDED(mu_);
+  // Detaches the probes, drains what is left in the ring buffer, joins the poll thread.
+  void Detach() ABSL_LOCKS_EXCLUDED(mu_);
+  bool attached() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Returns once the poll thread has handed every event queued before the call to the sink
+  // (at most ~2 poll intervals). Must not be called from the sink, i.e. the poll thread.
+  void Flush();
+
+  // Replaces the in-kernel filters; takes effect for the next syscall.
+  absl::Status SetFilter(const KernelFilter& filter) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Every kernel counter ("kernel.ringbuf_full", "kernel.skip_not_socket", ...) and poller
+  // counter ("poller.data_events", ...) by name. Safe from any thread.
+  absl::flat_hash_map<std::string, uint64_t> Counters() const;
+
+  ProbeInfo probe_info() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct SkeletonDeleter {
+    void operator()(capture_bpf* skel) const;
+  };
+  struct LinkDeleter {
+    void operator()(bpf_link* link) const;
+  };
+  struct RingBufferDeleter {
+    void operator()(ring_buffer* rb) const;
+  };
+  class Poller;
+
+  Capture(const CaptureConfig& config, CaptureSink* sink);
+  absl::Status Load(AttachMode mode);
+  absl::Status WriteConfig(uint32_t epoch, const KernelFilter& filter)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PollLoop();
+  static void DestroyLinks(std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links);
+
+  const CaptureConfig config_;
+  CaptureSink* const sink_;
+  ProbeInfo info_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<capture_bpf, SkeletonDeleter> skel_;
+  std::unique_ptr<Poller> poller_;  // ring buffer + decoder, used by the poll thread only
+  mutable absl::Mutex mu_;
+  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_ ABSL_GUARDED_BY(mu_);
+  uint32_t filter_epoch_ ABSL_GUARDED_BY(mu_) = 1;
+  uint32_t attach_epoch_ ABSL_GUARDED_BY(mu_) = 1;
+  KernelFilter filter_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> running_{false};
+  std::atomic<uint64_t> completed_polls_{0};
+  std::thread poll_thread_;
+  int num_cpus_ = 1;
+};
+
+}  // namespace httptrace::capture

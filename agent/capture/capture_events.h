@@ -1,0 +1,129 @@
+// The user-space view of what the capture probes report: connection keys, socket addresses, and
+// the data, open, close and loss events handed to a CaptureSink. No libbpf types: the rest of
+// the agent codes against this header only.
+
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/strings/string_view.h"
+
+namespace httptrace::capture {
+
+// Egress: the traced process wrote the bytes; ingress: it read them.
+enum class Direction : uint8_t { kEgress = 0, kIngress = 1 };
+enum class Role : uint8_t { kUnknown = 0, kClient = 1, kServer = 2 };
+
+absl::string_view DirectionName(Direction direction);  // "egress", "ingress"
+absl::string_view RoleName(Role role);                 // "unknown", "client", "server"
+
+// One connection as seen by one process. The generation makes a reused fd a new connection.
+struct ConnectionKey {
+  uint32_t tgid = 0;
+  int32_t fd = -1;
+  uint32_t generation = 0;
+
+  friend bool operator==(const ConnectionKey&, const ConnectionKey&) = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const ConnectionKey& key) {
+    return H::combine(std::move(h), key.tgid, key.fd, key.generation);
+  }
+  std::string ToString() const;  // "1234/7#42" (tgid/fd#generation)
+};
+
+struct SocketAddress {
+  int family = 0;                  // AF_INET, AF_INET6, or 0 when unknown
+  std::array<uint8_t, 16> addr{};  // IPv4 in the first 4 bytes; network order
+  uint16_t port = 0;               // host order
+
+  friend bool operator==(const SocketAddress&, const SocketAddress&) = default;
+  std::string ToString() const;       // "127.0.0.1:80", "[::1]:80"
+  std::string AddressString() const;  // "127.0.0.1", "::1"
+};
+
+enum class Syscall : uint8_t {
+  kUnknown = 0,
+  kRead,
+  kWrite,
+  kReadv,
+  kWritev,
+  kRecvfrom,
+  kSendto,
+  kRecvmsg,
+  kSendmsg,
+  kRecvmmsg,
+  kSendmmsg,
+  kSendfile,
+};
+
+// Bytes of one connection and direction. Events of a direction arrive in stream order; a jump in
+// `position` is a gap (events lost). `length` counts the stream bytes this event stands for:
+// more than data.size() when the probes copied less (copy limit, budget, sendfile).
+struct DataEvent {
+  ConnectionKey conn;
+  Direction direction = Direction::kEgress;
+  uint64_t position = 0;      // stream offset of data[0], from the first byte the probes saw
+  uint64_t length = 0;        // true bytes this event stands for, >= data.size()
+  absl::string_view data;     // valid only during the callback
+  uint64_t timestamp_ns = 0;  // CLOCK_REALTIME nanoseconds
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+  std::string_view comm;     // valid only during the callback
+  bool size_only = false;    // sendfile: the bytes were never in user memory
+  bool read_failed = false;  // the probes could not read the user buffer (length is right)
+  Syscall syscall = Syscall::kUnknown;
+};
+
+// Sent before the first data of a connection that carries HTTP/1.x (connections whose first
+// bytes are not HTTP never produce events).
+struct ConnectionOpenEvent {
+  ConnectionKey conn;
+  Role role = Role::kUnknown;  // from connect/accept, else inferred from the first bytes
+  SocketAddress local;
+  SocketAddress remote;
+  uint64_t timestamp_ns = 0;  // connect/accept time, or when the probes first saw the socket
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+  std::string_view comm;  // valid only during the callback
+};
+
+// Sent on close() of a connection that had an open event.
+struct ConnectionCloseEvent {
+  ConnectionKey conn;
+  uint64_t timestamp_ns = 0;
+  uint64_t egress_bytes = 0;  // stream bytes per direction (what the final positions are)
+  uint64_t ingress_bytes = 0;
+  uint32_t tid = 0;
+};
+
+enum class LossCause : uint8_t {
+  kRingBufferFull = 1,  // the kernel could not queue data events of this connection
+};
+absl::string_view LossCauseName(LossCause cause);
+
+// Data the kernel had to drop for one connection and direction. The matching gap also shows in
+// the positions of the next DataEvent; this says why.
+struct KernelLossEvent {
+  ConnectionKey conn;
+  Direction direction = Direction::kEgress;
+  LossCause cause = LossCause::kRingBufferFull;
+  uint64_t bytes = 0;
+  uint64_t timestamp_ns = 0;
+};
+
+// Receives decoded events on the capture's poll thread, in ring-buffer order. Implementations
+// must be quick and must not block: they run on the only consumer of the kernel's buffer.
+class CaptureSink {
+ public:
+  virtual ~CaptureSink() = default;
+  virtual void OnOpen(const ConnectionOpenEvent& event) = 0;
+  virtual void OnData(const DataEvent& event) = 0;
+  virtual void OnClose(const ConnectionCloseEvent& event) = 0;
+  virtual void OnKernelLoss(const KernelLossEvent& event) = 0;
+};
+
+}  // namespace httptrace::capture

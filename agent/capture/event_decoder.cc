@@ -1,0 +1,165 @@
+// Decoding of the probes' records; the layout checks below tie this file to bpf/events.h.
+
+#include "agent/capture/event_decoder.h"
+
+#include <time.h>
+
+#include <cstring>
+#include <string>
+
+#include "bpf/events.h"
+
+namespace httptrace::capture {
+
+// The wire format is shared with the kernel: a size change must break the build here.
+static_assert(sizeof(ht_conn_id) == 16);
+static_assert(sizeof(ht_event_header) == 32);
+static_assert(sizeof(ht_data_event) == 72);
+static_assert(offsetof(ht_data_event, data) == 72);
+static_assert(sizeof(ht_open_event) == 96);
+static_assert(sizeof(ht_close_event) == 48);
+static_assert(sizeof(ht_loss_event) == 48);
+static_assert(sizeof(ht_config) == 24);
+static_assert(static_cast<int>(Direction::kEgress) == HT_EGRESS);
+static_assert(static_cast<int>(Direction::kIngress) == HT_INGRESS);
+static_assert(static_cast<int>(Role::kClient) == HT_ROLE_CLIENT);
+static_assert(static_cast<int>(Role::kServer) == HT_ROLE_SERVER);
+static_assert(static_cast<int>(Syscall::kSendfile) == HT_SYS_SENDFILE);
+
+namespace {
+constexpr const char* kKernelCounterNames[] = {
+    "data_events",        "data_bytes",         "control_events",  "ringbuf_full",
+    "ringbuf_full_bytes", "skip_self",          "skip_process",    "skip_conn_filter",
+    "skip_not_socket",    "skip_not_tcp",       "skip_not_http",   "conn_not_http",
+    "conn_created",       "conn_table_full",    "call_table_full", "stale_call",
+    "trunc_limit_bytes",  "trunc_budget_bytes", "trunc_iov",       "read_user_failed",
+    "size_only_bytes",    "peek_skipped",
+};
+static_assert(sizeof(kKernelCounterNames) / sizeof(kKernelCounterNames[0]) == HT_CNT_MAX,
+              "every enum ht_counter needs a name");
+
+SocketAddress MakeAddress(uint8_t family, const uint8_t* addr, uint16_t port) {
+  SocketAddress out;
+  out.family = family;
+  std::memcpy(out.addr.data(), addr, 16);
+  out.port = port;
+  return out;
+}
+
+ConnectionKey MakeKey(const ht_conn_id& id) {
+  return ConnectionKey{.tgid = id.tgid, .fd = id.fd, .generation = id.generation};
+}
+
+std::string_view Comm(const char (&comm)[HT_COMM_LEN]) {
+  return std::string_view(comm, strnlen(comm, HT_COMM_LEN));
+}
+}  // namespace
+
+absl::Span<const char* const> KernelCounterNames() { return kKernelCounterNames; }
+
+int64_t BootToRealtimeOffsetNs() {
+  timespec real{}, boot{};
+  clock_gettime(CLOCK_REALTIME, &real);
+  clock_gettime(CLOCK_BOOTTIME, &boot);
+  return (int64_t{real.tv_sec} - boot.tv_sec) * 1000000000 + (real.tv_nsec - boot.tv_nsec);
+}
+
+bool EventDecoder::Decode(const void* data, size_t size) {
+  if (size < sizeof(ht_event_header)) {
+    Bump(malformed_);
+    return false;
+  }
+  ht_event_header header;
+  std::memcpy(&header, data, sizeof(header));
+  const uint64_t timestamp = header.timestamp_ns + boot_to_realtime_ns_;
+  switch (header.kind) {
+    case HT_EVENT_DATA: {
+      if (size < sizeof(ht_data_event)) break;
+      // Ring-buffer records are 8-byte aligned, so the fixed part is read in place.
+      const auto* e = static_cast<const ht_data_event*>(data);
+      if (e->captured > size - sizeof(ht_data_event) || e->captured > e->length ||
+          e->direction > HT_INGRESS) {
+        break;
+      }
+      DataEvent out;
+      out.conn = MakeKey(e->hdr.conn);
+      out.direction = static_cast<Direction>(e->direction);
+      out.position = e->position;
+      out.length = e->length;
+      out.data = absl::string_view(reinterpret_cast<const char*>(e->data), e->captured);
+      out.timestamp_ns = timestamp;
+      out.pid = e->hdr.conn.tgid;
+      out.tid = e->hdr.tid;
+      out.comm = Comm(e->comm);
+      out.size_only = (e->flags & HT_DATA_SIZE_ONLY) != 0;
+      out.read_failed = (e->flags & HT_DATA_READ_FAILED) != 0;
+      out.syscall =
+          e->syscall <= HT_SYS_SENDFILE ? static_cast<Syscall>(e->syscall) : Syscall::kUnknown;
+      Bump(data_events_);
+      Bump(data_bytes_, e->captured);
+      sink_->OnData(out);
+      return true;
+    }
+    case HT_EVENT_OPEN: {
+      if (size < sizeof(ht_open_event)) break;
+      const auto* e = static_cast<const ht_open_event*>(data);
+      ConnectionOpenEvent out;
+      out.conn = MakeKey(e->hdr.conn);
+      out.role = e->role <= HT_ROLE_SERVER ? static_cast<Role>(e->role) : Role::kUnknown;
+      out.local = MakeAddress(e->family, e->local_addr, e->local_port);
+      out.remote = MakeAddress(e->family, e->remote_addr, e->remote_port);
+      out.timestamp_ns = e->opened_ns + boot_to_realtime_ns_;
+      out.pid = e->hdr.conn.tgid;
+      out.tid = e->hdr.tid;
+      out.comm = Comm(e->comm);
+      Bump(open_events_);
+      sink_->OnOpen(out);
+      return true;
+    }
+    case HT_EVENT_CLOSE: {
+      if (size < sizeof(ht_close_event)) break;
+      const auto* e = static_cast<const ht_close_event*>(data);
+      ConnectionCloseEvent out;
+      out.conn = MakeKey(e->hdr.conn);
+      out.timestamp_ns = timestamp;
+      out.egress_bytes = e->bytes[HT_EGRESS];
+      out.ingress_bytes = e->bytes[HT_INGRESS];
+      out.tid = e->hdr.tid;
+      Bump(close_events_);
+      sink_->OnClose(out);
+      return true;
+    }
+    case HT_EVENT_LOSS: {
+      if (size < sizeof(ht_loss_event)) break;
+      const auto* e = static_cast<const ht_loss_event*>(data);
+      if (e->direction > HT_INGRESS) break;
+      KernelLossEvent out;
+      out.conn = MakeKey(e->hdr.conn);
+      out.direction = static_cast<Direction>(e->direction);
+      out.cause = LossCause::kRingBufferFull;
+      out.bytes = e->bytes;
+      out.timestamp_ns = timestamp;
+      Bump(loss_events_);
+      Bump(lost_bytes_, e->bytes);
+      sink_->OnKernelLoss(out);
+      return true;
+    }
+    default:
+      break;
+  }
+  Bump(malformed_);
+  return false;
+}
+
+void EventDecoder::AddCounters(absl::flat_hash_map<std::string, uint64_t>& out) const {
+  const auto get = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+  out["poller.data_events"] = get(data_events_);
+  out["poller.data_bytes"] = get(data_bytes_);
+  out["poller.open_events"] = get(open_events_);
+  out["poller.close_events"] = get(close_events_);
+  out["poller.loss_events"] = get(loss_events_);
+  out["poller.lost_bytes"] = get(lost_bytes_);
+  out["poller.malformed"] = get(malformed_);
+}
+
+}  // namespace httptrace::capture

@@ -1,0 +1,836 @@
+// Capture probes: syscall tracepoints (or raw sys_enter/sys_exit as a fallback) that copy the
+// bytes of TCP connections carrying HTTP/1.x into a ring buffer, with stream positions.
+// Design note: bpf/README.md. Wire format: bpf/events.h.
+
+// vmlinux.h must come first (the libbpf headers use its __u32 etc.).
+// clang-format off
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+// clang-format on
+
+#include "bpf/maps.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define IPPROTO_TCP 6
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define EINPROGRESS 115
+#define MSG_PEEK 2
+
+// Set by the agent before load.
+const volatile __u32 self_tgid = 0;           // the agent never traces itself
+const volatile __u64 wakeup_bytes = 1 << 20;  // wake the consumer once this much is pending
+
+__u64 next_generation = 0;
+
+static __always_inline void count(__u32 idx, __u64 n) {
+  __u64* v = bpf_map_lookup_elem(&counters, &idx);
+  if (v) *v += n;  // per-CPU slot: no atomic needed
+}
+
+static __always_inline struct ht_config* get_config(void) {
+  __u32 zero = 0;
+  return bpf_map_lookup_elem(&config_map, &zero);
+}
+
+static __always_inline struct scratch* get_scratch(void) {
+  __u32 cpu = bpf_get_smp_processor_id();
+  return bpf_map_lookup_elem(&scratch_map, &cpu);
+}
+
+// Wakeups are batched: the agent drains on a short timer and is only woken early when the ring
+// buffer fills up. A wakeup per event costs about 10% of a small-request server's throughput.
+// bpf_ringbuf_query reads the consumer's cache line (about 1% of nginx's CPU when asked per
+// event), so each CPU asks only every 32nd event: at most 32 events pass unnoticed.
+static __always_inline __u64 rb_flags(void) {
+  struct scratch* s = get_scratch();
+  if (!s || (++s->since_query & 31)) return BPF_RB_NO_WAKEUP;
+  return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+                                                                       : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline int is_ingress(__u8 sys) {
+  return sys == HT_SYS_READ || sys == HT_SYS_READV || sys == HT_SYS_RECVFROM ||
+         sys == HT_SYS_RECVMSG || sys == HT_SYS_RECVMMSG;
+}
+
+// The cheapest checks first: the agent itself, then the tgid and cgroup sets.
+static __always_inline int process_allowed(__u32 tgid, struct ht_config* cfg) {
+  if (tgid == self_tgid) {
+    count(HT_CNT_SKIP_SELF, 1);
+    return 0;
+  }
+  if (cfg->filter_tgid && !bpf_map_lookup_elem(&filter_tgids, &tgid)) {
+    count(HT_CNT_SKIP_PROCESS, 1);
+    return 0;
+  }
+  if (cfg->filter_cgroup) {
+    __u64 cg = bpf_get_current_cgroup_id();
+    if (!bpf_map_lookup_elem(&filter_cgroups, &cg)) {
+      count(HT_CNT_SKIP_PROCESS, 1);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+// fd -> file -> socket -> sock, through the current task's fd table (CO-RE). Returns the sock
+// only for TCP over IPv4/IPv6; files, pipes, unix and UDP sockets are counted and rejected
+// before anything is stored or copied.
+static __always_inline struct sock* fd_to_tcp_sock(int fd, __u32* reason) {
+  *reason = 0;
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt) return NULL;
+  unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
+  if ((unsigned int)fd >= max_fds) return NULL;
+  struct file** fds = BPF_CORE_READ(fdt, fd);
+  struct file* file = NULL;
+  bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+  if (!file) return NULL;
+  umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+  if ((mode & S_IFMT) != S_IFSOCK) {
+    *reason = HT_CNT_SKIP_NOT_SOCKET;
+    count(HT_CNT_SKIP_NOT_SOCKET, 1);
+    return NULL;
+  }
+  struct socket* sock = BPF_CORE_READ(file, private_data);
+  if (!sock) return NULL;
+  short type = BPF_CORE_READ(sock, type);
+  struct sock* sk = BPF_CORE_READ(sock, sk);
+  if (!sk) return NULL;
+  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  __u16 protocol = BPF_CORE_READ(sk, sk_protocol);
+  if (type != SOCK_STREAM || protocol != IPPROTO_TCP || (family != AF_INET && family != AF_INET6)) {
+    *reason = HT_CNT_SKIP_NOT_TCP;
+    count(HT_CNT_SKIP_NOT_TCP, 1);
+    return NULL;
+  }
+  return sk;
+}
+
+static __always_inline void read_addresses(struct sock* sk, struct conn_state* c) {
+  c->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  c->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+  c->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  if (c->family == AF_INET) {
+    BPF_CORE_READ_INTO((__u32*)c->local_addr, sk, __sk_common.skc_rcv_saddr);
+    BPF_CORE_READ_INTO((__u32*)c->remote_addr, sk, __sk_common.skc_daddr);
+  } else {
+    BPF_CORE_READ_INTO((struct in6_addr*)c->local_addr, sk, __sk_common.skc_v6_rcv_saddr);
+    BPF_CORE_READ_INTO((struct in6_addr*)c->remote_addr, sk, __sk_common.skc_v6_daddr);
+  }
+}
+
+static __always_inline void fill_header(struct ht_event_header* h, __u8 kind, __u32 tid,
+                                        struct conn_key* key, __u32 generation, __u64 ts) {
+  h->kind = kind;
+  h->tid = tid;
+  h->conn.tgid = key->tgid;
+  h->conn.fd = key->fd;
+  h->conn.generation = generation;
+  h->timestamp_ns = ts;
+}
+
+static __always_inline void emit_close(struct conn_key* key, struct conn_state* c, __u32 tid) {
+  struct ht_close_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count(HT_CNT_RINGBUF_FULL, 1);
+    return;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  fill_header(&e->hdr, HT_EVENT_CLOSE, tid, key, c->generation, bpf_ktime_get_boot_ns());
+  e->bytes[0] = c->pos[0];
+  e->bytes[1] = c->pos[1];
+  bpf_ringbuf_submit(e, rb_flags());
+  count(HT_CNT_CONTROL_EVENTS, 1);
+}
+
+static __always_inline void emit_open(struct conn_key* key, struct conn_state* c, __u32 tid,
+                                      __u64 ts) {
+  struct ht_open_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count(HT_CNT_RINGBUF_FULL, 1);
+    return;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  fill_header(&e->hdr, HT_EVENT_OPEN, tid, key, c->generation, ts);
+  e->role = c->role;
+  e->family = c->family;
+  e->local_port = c->local_port;
+  e->remote_port = c->remote_port;
+  __builtin_memcpy(e->local_addr, c->local_addr, 16);
+  __builtin_memcpy(e->remote_addr, c->remote_addr, 16);
+  bpf_get_current_comm(e->comm, sizeof(e->comm));
+  e->opened_ns = c->opened_ns;
+  bpf_ringbuf_submit(e, rb_flags());
+  count(HT_CNT_CONTROL_EVENTS, 1);
+  c->open_sent = 1;
+}
+
+static __always_inline void emit_loss(struct conn_key* key, struct conn_state* c, __u32 tid,
+                                      __u8 dir, __u64 ts) {
+  struct ht_loss_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) return;  // still pending; reported with the next successful event
+  __builtin_memset(e, 0, sizeof(*e));
+  fill_header(&e->hdr, HT_EVENT_LOSS, tid, key, c->generation, ts);
+  e->bytes = __sync_lock_test_and_set(&c->lost[dir & 1], 0);
+  e->direction = dir;
+  e->cause = HT_LOSS_RINGBUF_FULL;
+  bpf_ringbuf_submit(e, rb_flags());
+  count(HT_CNT_CONTROL_EVENTS, 1);
+}
+
+// A new connection for (tgid, fd). A record still there for the same key belongs to an earlier
+// connection whose close() the probes did not see (attached later, LRU): it is closed first.
+static __always_inline struct conn_state* conn_create(struct conn_key* key, struct sock* sk,
+                                                      __u8 role, __u32 tid) {
+  bpf_map_delete_elem(&skip_fds, key);
+  struct conn_state* old = bpf_map_lookup_elem(&conns, key);
+  if (old && old->open_sent) emit_close(key, old, tid);
+  struct conn_state c = {};
+  c.generation = (__u32)__sync_fetch_and_add(&next_generation, 1) + 1;
+  c.role = role;
+  c.opened_ns = bpf_ktime_get_boot_ns();
+  read_addresses(sk, &c);
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  c.mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+  if (bpf_map_update_elem(&conns, key, &c, BPF_ANY)) {
+    count(HT_CNT_CONN_TABLE_FULL, 1);
+    return NULL;
+  }
+  count(HT_CNT_CONN_CREATED, 1);
+  return bpf_map_lookup_elem(&conns, key);
+}
+
+// Port and mount-namespace filters are decided once per connection and filter epoch.
+static __always_inline int conn_allowed(struct conn_state* c, struct ht_config* cfg) {
+  if (c->filter_epoch != cfg->filter_epoch) {
+    __u8 ok = 1;
+    if (cfg->filter_port) {
+      __u16 port = c->local_port;
+      if (!bpf_map_lookup_elem(&filter_ports, &port)) {
+        port = c->remote_port;
+        if (!bpf_map_lookup_elem(&filter_ports, &port)) ok = 0;
+      }
+    }
+    if (ok && cfg->filter_mntns) {
+      __u32 ns = c->mntns;
+      if (!bpf_map_lookup_elem(&filter_mntns, &ns)) ok = 0;
+    }
+    c->allowed = ok;
+    c->filter_epoch = cfg->filter_epoch;
+  }
+  if (!c->allowed) count(HT_CNT_SKIP_CONN_FILTER, 1);
+  return c->allowed;
+}
+
+// Enter/exit pairing lives in task-local storage: the exit of every read/write on the host must
+// find out cheaply that its entry recorded nothing (a flag in the task, not a hash lookup).
+static __always_inline struct call_args* call_begin(struct ht_config* cfg) {
+  struct call_args* a =
+      bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (!a) {
+    count(HT_CNT_CALL_TABLE_FULL, 1);
+    return NULL;
+  }
+  a->attach_epoch = cfg->attach_epoch;
+  return a;
+}
+
+// Copies out and clears the pending call of this thread; false when there is none, or when it
+// was entered under an earlier attach (its exit was never seen).
+static __always_inline int call_end(struct call_args* out, struct ht_config* cfg) {
+  struct call_args* a = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, 0);
+  if (!a || !a->sys) return 0;
+  *out = *a;
+  a->sys = 0;
+  if (out->attach_epoch == cfg->attach_epoch) return 1;
+  count(HT_CNT_STALE_CALL, 1);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry: decide cheaply whether this syscall is worth pairing with its exit.
+
+static __always_inline int enter_data(__u8 sys, int fd, __u64 buf, __u64 cnt, __u64 flags) {
+  if (fd < 0) return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32;
+  struct ht_config* cfg = get_config();
+  if (!cfg || !process_allowed(tgid, cfg)) return 0;
+  if (flags & MSG_PEEK) {
+    count(HT_CNT_PEEK_SKIPPED, 1);
+    return 0;
+  }
+  struct conn_key key = {.tgid = tgid, .fd = fd};
+  struct conn_state* c = bpf_map_lookup_elem(&conns, &key);
+  if (!c) {
+    // Not seen before: a file, a pipe, or a connection opened before capture started. The
+    // negative cache spares files and pipes the fd-table walk on every syscall.
+    __u64 now = 0;
+    struct skip_fd* skip = bpf_map_lookup_elem(&skip_fds, &key);
+    if (skip) {
+      now = bpf_ktime_get_ns();
+      if (now - skip->checked_ns < HT_SKIP_TTL_NS) {
+        count(skip->reason, 1);
+        return 0;
+      }
+    }
+    __u32 reason;
+    struct sock* sk = fd_to_tcp_sock(fd, &reason);
+    if (!sk) {
+      if (reason) {
+        struct skip_fd v = {.checked_ns = now ? now : bpf_ktime_get_ns(), .reason = reason};
+        bpf_map_update_elem(&skip_fds, &key, &v, BPF_ANY);
+      }
+      return 0;
+    }
+    c = conn_create(&key, sk, HT_ROLE_UNKNOWN, (__u32)id);
+    if (!c) return 0;
+  }
+  if (c->http == HT_HTTP_NO) {
+    count(HT_CNT_SKIP_NOT_HTTP, 1);
+    return 0;
+  }
+  if (!conn_allowed(c, cfg)) return 0;
+  struct call_args* a = call_begin(cfg);
+  if (!a) return 0;
+  a->buf = buf;
+  a->count = cnt;
+  a->fd = fd;
+  a->generation = c->generation;
+  a->sys = sys;
+  return 0;
+}
+
+static __always_inline int enter_connect(int fd) {
+  if (fd < 0) return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  struct ht_config* cfg = get_config();
+  if (!cfg || !process_allowed(id >> 32, cfg)) return 0;
+  struct call_args* a = call_begin(cfg);
+  if (!a) return 0;
+  a->fd = fd;
+  a->sys = HT_SYS_CONNECT;
+  return 0;
+}
+
+// close() is handled at entry: once the kernel has closed the fd, another thread may get the
+// same number before this thread's exit runs.
+static __always_inline int enter_close(int fd) {
+  __u64 id = bpf_get_current_pid_tgid();
+  struct conn_key key = {.tgid = id >> 32, .fd = fd};
+  bpf_map_delete_elem(&skip_fds, &key);
+  struct conn_state* c = bpf_map_lookup_elem(&conns, &key);
+  if (!c) return 0;
+  if (c->open_sent) emit_close(&key, c, (__u32)id);
+  bpf_map_delete_elem(&conns, &key);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exit: classify, then copy the bytes the syscall really moved, in chunks.
+
+// Matches the start of an HTTP/1.x message. With fewer than the token's bytes available the
+// available prefix must match. Returns 1 for a request, 2 for a response, 0 otherwise.
+static __always_inline int match(const __u8* h, __u32 n, const char* tok, __u32 len) {
+#pragma unroll
+  for (int i = 0; i < 8; i++) {
+    if (i >= len || i >= n) break;
+    if (h[i] != (__u8)tok[i]) return 0;
+  }
+  return 1;
+}
+
+static __always_inline int http_kind(__u64 ptr, __u64 avail) {
+  __u8 h[8] = {};
+  __u32 n = avail < 8 ? (__u32)avail : 8;
+  barrier_var(n);  // clang drops a bound it can prove; the verifier cannot
+  if (n == 0 || n > 8) return -1;
+  if (bpf_probe_read_user(h, n, (void*)ptr)) return -1;
+  if (match(h, n, "HTTP/1.", 7)) return 2;
+  if (match(h, n, "GET ", 4) || match(h, n, "POST ", 5) || match(h, n, "PUT ", 4) ||
+      match(h, n, "HEAD ", 5) || match(h, n, "DELETE ", 7) || match(h, n, "PATCH ", 6) ||
+      match(h, n, "OPTIONS ", 8) || match(h, n, "CONNECT ", 8) || match(h, n, "TRACE ", 6))
+    return 1;
+  return 0;
+}
+
+// Sends the pending scratch event: `fill` payload bytes standing for fill + extra stream bytes.
+static __always_inline void flush(struct scratch* s, __u64 extra, __u8 flags) {
+  struct copy_ctx* x = &s->x;
+  struct ht_data_event* e = (struct ht_data_event*)s->buf;
+  __u32 fill = x->fill;
+  if (fill > HT_MAX_CHUNK) fill = HT_MAX_CHUNK;
+  e->hdr.kind = HT_EVENT_DATA;
+  e->hdr.tid = x->tid;
+  e->hdr.conn.tgid = x->tgid;
+  e->hdr.conn.fd = x->fd;
+  e->hdr.conn.generation = x->generation;
+  e->hdr.conn.reserved = 0;
+  e->hdr.timestamp_ns = x->ts;
+  e->position = x->ev_pos;
+  e->length = fill + extra;
+  e->captured = fill;
+  e->direction = x->dir;
+  e->flags = flags;
+  e->syscall = x->sys;
+  e->reserved = 0;
+  bpf_get_current_comm(e->comm, sizeof(e->comm));
+  // Keep the bound on the register the helper gets (clang may otherwise re-derive it).
+  __u64 size = sizeof(*e) + fill;
+  barrier_var(size);
+  if (size > sizeof(*e) + HT_MAX_CHUNK) size = sizeof(*e) + HT_MAX_CHUNK;
+  if (bpf_ringbuf_output(&events, e, size, rb_flags())) {
+    count(HT_CNT_RINGBUF_FULL, 1);
+    count(HT_CNT_RINGBUF_FULL_BYTES, fill);
+    x->lost += fill + extra;
+  } else {
+    count(HT_CNT_DATA_EVENTS, 1);
+    count(HT_CNT_DATA_BYTES, fill);
+    x->copied += fill;
+  }
+  x->ev_pos += fill + extra;
+  x->fill = 0;
+}
+
+// The copy loops keep their state in the per-CPU scratch entry, not on the stack: the verifier
+// does not track map values, so the bpf_loop callbacks converge after one pass instead of being
+// explored per value of fill/to_copy (which blew the 1M instruction limit).
+
+// Copies the next piece of the current iovec into the scratch event; sends it when full.
+static long piece_cb(__u32 i, void* unused) {
+  struct scratch* s = get_scratch();
+  if (!s) return 1;
+  struct copy_ctx* x = &s->x;
+  if (x->rem == 0 || x->to_copy == 0 || x->run_left == 0) return 1;
+  __u64 n = x->rem;
+  if (n > x->to_copy) n = x->to_copy;
+  if (n > x->run_left) n = x->run_left;
+  __u32 fill = x->fill;
+  if (fill >= x->limit) fill = 0;  // cannot happen (flushed when full); keeps space positive
+  __u32 space = x->limit - fill;
+  if (n > space) n = space;
+  __u32 off = fill & (HT_MAX_CHUNK - 1);  // fill < limit <= HT_MAX_CHUNK
+  __u32 len = n;
+  barrier_var(len);
+  if (len > HT_MAX_CHUNK) len = HT_MAX_CHUNK;
+  if (bpf_probe_read_user(s->buf + sizeof(struct ht_data_event) + off, len, (void*)x->base)) {
+    // Not resident (or a bad pointer): report the piece size-only so positions stay right.
+    count(HT_CNT_READ_USER_FAILED, 1);
+    if (x->fill) flush(s, 0, 0);
+    flush(s, len, HT_DATA_READ_FAILED);
+  } else {
+    x->fill = fill + len;
+    if (x->fill >= x->limit) flush(s, 0, 0);
+  }
+  x->base += len;
+  x->rem -= len;
+  x->to_copy -= len;
+  x->run_left -= len;
+  return 0;
+}
+
+static long iov_cb(__u32 i, void* unused) {
+  struct scratch* s = get_scratch();
+  if (!s) return 1;
+  struct copy_ctx* x = &s->x;
+  if (x->to_copy == 0 || x->run_left == 0) return 1;
+  if (x->single) {
+    x->base = x->src;
+    x->rem = x->src_len;
+  } else {
+    struct iovec v = {};
+    if (bpf_probe_read_user(&v, sizeof(v), (void*)(x->src + (__u64)i * sizeof(v)))) return 1;
+    x->base = (__u64)v.iov_base;
+    x->rem = v.iov_len;
+  }
+  bpf_loop(HT_MAX_EVENTS_PER_CALL + 2, piece_cb, NULL, 0);
+  return 0;
+}
+
+static long mmsg_size_cb(__u32 i, void* unused) {
+  struct scratch* s = get_scratch();
+  if (!s) return 1;
+  struct mmsghdr h = {};
+  if (bpf_probe_read_user(&h, sizeof(h), (void*)(s->x.vec + (__u64)i * sizeof(h)))) return 1;
+  if (i == 0) s->x.first_iov = (__u64)h.msg_hdr.msg_iov;
+  s->x.total += h.msg_len;
+  return 0;
+}
+
+static long mmsg_copy_cb(__u32 i, void* unused) {
+  struct scratch* s = get_scratch();
+  if (!s) return 1;
+  struct mmsghdr h = {};
+  if (s->x.to_copy == 0) return 1;
+  if (bpf_probe_read_user(&h, sizeof(h), (void*)(s->x.vec + (__u64)i * sizeof(h)))) return 1;
+  s->x.src = (__u64)h.msg_hdr.msg_iov;
+  s->x.run_left = h.msg_len;
+  __u64 iovlen = h.msg_hdr.msg_iovlen;
+  if (iovlen > HT_MAX_IOV) iovlen = HT_MAX_IOV;
+  bpf_loop(iovlen, iov_cb, NULL, 0);
+  return 0;
+}
+
+static __always_inline int exit_data(__u8 sys, long ret) {
+  struct ht_config* cfg = get_config();
+  struct call_args a;
+  if (!cfg || !call_end(&a, cfg)) return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  if (a.sys != sys) {
+    count(HT_CNT_STALE_CALL, 1);
+    return 0;
+  }
+  if (ret <= 0) return 0;
+
+  struct conn_key key = {.tgid = id >> 32, .fd = a.fd};
+  struct conn_state* c = bpf_map_lookup_elem(&conns, &key);
+  if (!c || c->generation != a.generation) return 0;
+  struct scratch* s = get_scratch();
+  if (!s) return 0;
+  struct copy_ctx* x = &s->x;
+  __builtin_memset(x, 0, sizeof(*x));
+
+  __u64 total = ret;
+  __u64 first = 0;  // user address of the first bytes, for classification
+  __u64 first_len = ret;
+  __u64 iovcnt = 0;
+  switch (sys) {
+    case HT_SYS_READ:
+    case HT_SYS_WRITE:
+    case HT_SYS_RECVFROM:
+    case HT_SYS_SENDTO:
+      x->single = 1;
+      x->src = a.buf;
+      x->src_len = ret;
+      first = a.buf;
+      break;
+    case HT_SYS_READV:
+    case HT_SYS_WRITEV:
+      x->src = a.buf;
+      iovcnt = a.count;
+      break;
+    case HT_SYS_RECVMSG:
+    case HT_SYS_SENDMSG: {
+      struct user_msghdr h = {};
+      if (bpf_probe_read_user(&h, sizeof(h), (void*)a.buf)) return 0;
+      x->src = (__u64)h.msg_iov;
+      iovcnt = h.msg_iovlen;
+      break;
+    }
+    case HT_SYS_RECVMMSG:
+    case HT_SYS_SENDMMSG: {
+      __u64 nmsg = ret;
+      if (nmsg > HT_MAX_MMSG) {
+        count(HT_CNT_TRUNC_IOV, 1);
+        nmsg = HT_MAX_MMSG;
+      }
+      x->vec = a.buf;
+      bpf_loop(nmsg, mmsg_size_cb, NULL, 0);
+      total = x->total;
+      x->src = x->first_iov;
+      iovcnt = nmsg;  // messages, for the copy loop below
+      break;
+    }
+    case HT_SYS_SENDFILE:
+      break;
+    default:
+      return 0;
+  }
+  if (iovcnt > HT_MAX_IOV) {
+    count(HT_CNT_TRUNC_IOV, 1);
+    iovcnt = HT_MAX_IOV;
+  }
+  if (!first && sys != HT_SYS_SENDFILE && x->src) {
+    struct iovec v = {};
+    if (!bpf_probe_read_user(&v, sizeof(v), (void*)x->src)) {
+      first = (__u64)v.iov_base;
+      first_len = v.iov_len < total ? v.iov_len : total;
+    }
+  }
+
+  __u8 dir = is_ingress(sys) ? HT_INGRESS : HT_EGRESS;
+  __u32 tid = (__u32)id;
+  __u64 now = bpf_ktime_get_boot_ns();
+  if (c->http == HT_HTTP_UNKNOWN && sys != HT_SYS_SENDFILE) {
+    int kind = http_kind(first, first_len);
+    if (kind == 0) {
+      c->http = HT_HTTP_NO;
+      count(HT_CNT_CONN_NOT_HTTP, 1);
+      count(HT_CNT_SKIP_NOT_HTTP, 1);
+      return 0;
+    }
+    if (kind > 0) {
+      c->http = HT_HTTP_YES;
+      // A request written or a response read: this end is the client.
+      if (c->role == HT_ROLE_UNKNOWN)
+        c->role = ((kind == 1) == (dir == HT_EGRESS)) ? HT_ROLE_CLIENT : HT_ROLE_SERVER;
+    }
+  }
+  if (!c->open_sent) emit_open(&key, c, tid, c->opened_ns);
+  if (c->lost[dir & 1]) emit_loss(&key, c, tid, dir, now);
+
+  x->ev_pos = __sync_fetch_and_add(&c->pos[dir & 1], total);
+  x->ts = now;
+  x->tgid = key.tgid;
+  x->fd = key.fd;
+  x->generation = c->generation;
+  x->tid = tid;
+  x->dir = dir;
+  x->sys = sys;
+  __u32 limit = cfg->copy_limit;
+  if (limit == 0 || limit > HT_MAX_CHUNK) limit = HT_MAX_CHUNK;
+  x->limit = limit;
+
+  if (sys == HT_SYS_SENDFILE) {
+    count(HT_CNT_SIZE_ONLY_BYTES, total);
+    flush(s, total, HT_DATA_SIZE_ONLY);
+    return 0;
+  }
+
+  __u64 to_copy = total;
+  __u64 max_events = (__u64)limit * HT_MAX_EVENTS_PER_CALL;
+  if (to_copy > max_events) {
+    count(HT_CNT_TRUNC_LIMIT_BYTES, to_copy - max_events);
+    to_copy = max_events;
+  }
+  if (cfg->conn_budget) {
+    __u64 left = cfg->conn_budget > c->copied ? cfg->conn_budget - c->copied : 0;
+    if (to_copy > left) {
+      count(HT_CNT_TRUNC_BUDGET_BYTES, to_copy - left);
+      to_copy = left;
+    }
+  }
+  x->to_copy = to_copy;
+  x->rest = total - to_copy;
+  x->run_left = total;
+
+  // Fast path, the common case (read/write/send/recv of one buffer that fits one event): one
+  // copy, no loops.
+  if (x->single && to_copy == total && total <= limit) {
+    __u32 len = total;
+    barrier_var(len);
+    if (len > HT_MAX_CHUNK) len = HT_MAX_CHUNK;
+    if (bpf_probe_read_user(s->buf + sizeof(struct ht_data_event), len, (void*)x->src)) {
+      count(HT_CNT_READ_USER_FAILED, 1);
+      flush(s, len, HT_DATA_READ_FAILED);
+    } else {
+      x->fill = len;
+      flush(s, 0, 0);
+    }
+    c->copied += x->copied;
+    if (x->lost) __sync_fetch_and_add(&c->lost[dir & 1], x->lost);
+    return 0;
+  }
+
+  if (sys == HT_SYS_RECVMMSG || sys == HT_SYS_SENDMMSG)
+    bpf_loop(iovcnt, mmsg_copy_cb, NULL, 0);
+  else
+    bpf_loop(x->single ? 1 : iovcnt, iov_cb, NULL, 0);
+
+  // Bytes the loops did not reach (an iovec walk cut short) join the size-only tail, so the
+  // events of one syscall always add up to its true length.
+  __u64 rest = x->rest + x->to_copy;
+  if (x->fill || rest) flush(s, rest, rest ? HT_DATA_TRUNCATED : 0);
+  c->copied += x->copied;
+  if (x->lost) __sync_fetch_and_add(&c->lost[dir & 1], x->lost);
+  return 0;
+}
+
+static __always_inline int exit_connect(long ret) {
+  struct ht_config* cfg = get_config();
+  struct call_args a;
+  if (!cfg || !call_end(&a, cfg)) return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  if (a.sys != HT_SYS_CONNECT || (ret != 0 && ret != -EINPROGRESS)) return 0;
+  __u32 reason;
+  struct sock* sk = fd_to_tcp_sock(a.fd, &reason);
+  if (!sk) return 0;
+  struct conn_key key = {.tgid = id >> 32, .fd = a.fd};
+  conn_create(&key, sk, HT_ROLE_CLIENT, (__u32)id);
+  return 0;
+}
+
+static __always_inline int exit_accept(long ret) {
+  if (ret < 0) return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  struct ht_config* cfg = get_config();
+  if (!cfg || !process_allowed(id >> 32, cfg)) return 0;
+  __u32 reason;
+  struct sock* sk = fd_to_tcp_sock(ret, &reason);
+  if (!sk) return 0;
+  struct conn_key key = {.tgid = id >> 32, .fd = ret};
+  conn_create(&key, sk, HT_ROLE_SERVER, (__u32)id);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attach mode 1: one tracepoint per syscall (needs tracefs). Only the syscalls we handle run a
+// program at all.
+
+#define TP_ENTER(name)                        \
+  SEC("tracepoint/syscalls/sys_enter_" #name) \
+  int tp_enter_##name(struct trace_event_raw_sys_enter* ctx)
+#define TP_EXIT(name)                        \
+  SEC("tracepoint/syscalls/sys_exit_" #name) \
+  int tp_exit_##name(struct trace_event_raw_sys_exit* ctx)
+#define ARG(i) (ctx->args[i])
+
+TP_ENTER(read) { return enter_data(HT_SYS_READ, ARG(0), ARG(1), ARG(2), 0); }
+TP_ENTER(write) { return enter_data(HT_SYS_WRITE, ARG(0), ARG(1), ARG(2), 0); }
+TP_ENTER(readv) { return enter_data(HT_SYS_READV, ARG(0), ARG(1), ARG(2), 0); }
+TP_ENTER(writev) { return enter_data(HT_SYS_WRITEV, ARG(0), ARG(1), ARG(2), 0); }
+TP_ENTER(recvfrom) { return enter_data(HT_SYS_RECVFROM, ARG(0), ARG(1), ARG(2), ARG(3)); }
+TP_ENTER(sendto) { return enter_data(HT_SYS_SENDTO, ARG(0), ARG(1), ARG(2), 0); }
+TP_ENTER(recvmsg) { return enter_data(HT_SYS_RECVMSG, ARG(0), ARG(1), 0, ARG(2)); }
+TP_ENTER(sendmsg) { return enter_data(HT_SYS_SENDMSG, ARG(0), ARG(1), 0, 0); }
+TP_ENTER(recvmmsg) { return enter_data(HT_SYS_RECVMMSG, ARG(0), ARG(1), ARG(2), ARG(3)); }
+TP_ENTER(sendmmsg) { return enter_data(HT_SYS_SENDMMSG, ARG(0), ARG(1), ARG(2), 0); }
+TP_ENTER(sendfile64) { return enter_data(HT_SYS_SENDFILE, ARG(0), 0, ARG(3), 0); }
+TP_ENTER(connect) { return enter_connect(ARG(0)); }
+TP_ENTER(close) { return enter_close(ARG(0)); }
+// dup2/dup3 close their target fd silently: treat it as close(newfd).
+TP_ENTER(dup2) { return enter_close(ARG(1)); }
+TP_ENTER(dup3) { return enter_close(ARG(1)); }
+
+TP_EXIT(read) { return exit_data(HT_SYS_READ, ctx->ret); }
+TP_EXIT(write) { return exit_data(HT_SYS_WRITE, ctx->ret); }
+TP_EXIT(readv) { return exit_data(HT_SYS_READV, ctx->ret); }
+TP_EXIT(writev) { return exit_data(HT_SYS_WRITEV, ctx->ret); }
+TP_EXIT(recvfrom) { return exit_data(HT_SYS_RECVFROM, ctx->ret); }
+TP_EXIT(sendto) { return exit_data(HT_SYS_SENDTO, ctx->ret); }
+TP_EXIT(recvmsg) { return exit_data(HT_SYS_RECVMSG, ctx->ret); }
+TP_EXIT(sendmsg) { return exit_data(HT_SYS_SENDMSG, ctx->ret); }
+TP_EXIT(recvmmsg) { return exit_data(HT_SYS_RECVMMSG, ctx->ret); }
+TP_EXIT(sendmmsg) { return exit_data(HT_SYS_SENDMMSG, ctx->ret); }
+TP_EXIT(sendfile64) { return exit_data(HT_SYS_SENDFILE, ctx->ret); }
+TP_EXIT(connect) { return exit_connect(ctx->ret); }
+TP_EXIT(accept) { return exit_accept(ctx->ret); }
+TP_EXIT(accept4) { return exit_accept(ctx->ret); }
+
+// ---------------------------------------------------------------------------------------------
+// Attach mode 2: raw sys_enter/sys_exit (no tracefs needed), dispatching on the x86_64 syscall
+// number. Runs for every syscall on the host, so the switch comes first.
+
+#define NR_read 0
+#define NR_write 1
+#define NR_close 3
+#define NR_readv 19
+#define NR_dup2 33
+#define NR_dup3 292
+#define NR_writev 20
+#define NR_sendfile 40
+#define NR_connect 42
+#define NR_accept 43
+#define NR_sendto 44
+#define NR_recvfrom 45
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+#define NR_accept4 288
+#define NR_recvmmsg 299
+#define NR_sendmmsg 307
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(raw_sys_enter, struct pt_regs* regs, long nr) {
+  switch (nr) {
+    case NR_read:
+    case NR_write:
+    case NR_close:
+    case NR_readv:
+    case NR_writev:
+    case NR_sendfile:
+    case NR_connect:
+    case NR_sendto:
+    case NR_recvfrom:
+    case NR_sendmsg:
+    case NR_recvmsg:
+    case NR_recvmmsg:
+    case NR_sendmmsg:
+    case NR_dup2:
+    case NR_dup3:
+      break;
+    default:
+      return 0;
+  }
+  // Syscall arguments on x86_64: di, si, dx, r10, r8, r9.
+  int fd = BPF_CORE_READ(regs, di);
+  __u64 a1 = BPF_CORE_READ(regs, si);
+  __u64 a2 = BPF_CORE_READ(regs, dx);
+  __u64 a3 = BPF_CORE_READ(regs, r10);
+  switch (nr) {
+    case NR_read:
+      return enter_data(HT_SYS_READ, fd, a1, a2, 0);
+    case NR_write:
+      return enter_data(HT_SYS_WRITE, fd, a1, a2, 0);
+    case NR_readv:
+      return enter_data(HT_SYS_READV, fd, a1, a2, 0);
+    case NR_writev:
+      return enter_data(HT_SYS_WRITEV, fd, a1, a2, 0);
+    case NR_recvfrom:
+      return enter_data(HT_SYS_RECVFROM, fd, a1, a2, a3);
+    case NR_sendto:
+      return enter_data(HT_SYS_SENDTO, fd, a1, a2, 0);
+    case NR_recvmsg:
+      return enter_data(HT_SYS_RECVMSG, fd, a1, 0, a2);
+    case NR_sendmsg:
+      return enter_data(HT_SYS_SENDMSG, fd, a1, 0, 0);
+    case NR_recvmmsg:
+      return enter_data(HT_SYS_RECVMMSG, fd, a1, a2, a3);
+    case NR_sendmmsg:
+      return enter_data(HT_SYS_SENDMMSG, fd, a1, a2, 0);
+    case NR_sendfile:
+      return enter_data(HT_SYS_SENDFILE, fd, 0, a3, 0);
+    case NR_connect:
+      return enter_connect(fd);
+    case NR_close:
+      return enter_close(fd);
+    case NR_dup2:
+    case NR_dup3:
+      return enter_close(a1);
+  }
+  return 0;
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(raw_sys_exit, struct pt_regs* regs, long ret) {
+  long nr = BPF_CORE_READ(regs, orig_ax);
+  switch (nr) {
+    case NR_read:
+      return exit_data(HT_SYS_READ, ret);
+    case NR_write:
+      return exit_data(HT_SYS_WRITE, ret);
+    case NR_readv:
+      return exit_data(HT_SYS_READV, ret);
+    case NR_writev:
+      return exit_data(HT_SYS_WRITEV, ret);
+    case NR_recvfrom:
+      return exit_data(HT_SYS_RECVFROM, ret);
+    case NR_sendto:
+      return exit_data(HT_SYS_SENDTO, ret);
+    case NR_recvmsg:
+      return exit_data(HT_SYS_RECVMSG, ret);
+    case NR_sendmsg:
+      return exit_data(HT_SYS_SENDMSG, ret);
+    case NR_recvmmsg:
+      return exit_data(HT_SYS_RECVMMSG, ret);
+    case NR_sendmmsg:
+      return exit_data(HT_SYS_SENDMMSG, ret);
+    case NR_sendfile:
+      return exit_data(HT_SYS_SENDFILE, ret);
+    case NR_connect:
+      return exit_connect(ret);
+    case NR_accept:
+    case NR_accept4:
+      return exit_accept(ret);
+  }
+  return 0;
+}

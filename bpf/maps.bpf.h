@@ -1,0 +1,183 @@
+// Kernel-only state of the capture probes: every map with one line on what it holds, the
+// per-connection record and the per-syscall record. Included by capture.bpf.c only; the agent
+// sees these maps through the generated skeleton (capture.skel.h).
+
+#pragma once
+
+#include "bpf/events.h"
+
+#define HT_HTTP_UNKNOWN 0
+#define HT_HTTP_YES 1
+#define HT_HTTP_NO 2
+
+struct conn_key {
+  __u32 tgid;
+  __s32 fd;
+};
+
+// A negative cache: (tgid, fd) found not to be a TCP socket. Entries expire after this long,
+// because an fd can change meaning without a close() the probes see (exec, close_range).
+#define HT_SKIP_TTL_NS 1000000000ULL
+
+struct skip_fd {
+  __u64 checked_ns;  // bpf_ktime_get_ns() of the fd-table walk
+  __u32 reason;      // enum ht_counter to count hits under
+  __u32 reserved;
+};
+
+// One TCP connection as seen by one process.
+struct conn_state {
+  __u64 pos[2];        // next stream position per direction
+  __u64 lost[2];       // payload bytes dropped (ring buffer full) not yet reported
+  __u64 copied;        // payload bytes copied so far (the budget counts these)
+  __u64 opened_ns;     // connect/accept or first-seen time
+  __u32 generation;    // from next_generation: a reused fd is a new connection
+  __u32 filter_epoch;  // ht_config.filter_epoch when `allowed` was computed
+  __u32 mntns;         // mount namespace inode number of the owning process
+  __u8 role;           // enum ht_role
+  __u8 http;           // HT_HTTP_*
+  __u8 allowed;        // verdict of the port and mount-ns filters
+  __u8 open_sent;      // the open event went out (close events follow only then)
+  __u8 family;
+  __u8 reserved;
+  __u16 local_port;
+  __u16 remote_port;
+  __u16 reserved2;
+  __u8 local_addr[16];
+  __u8 remote_addr[16];
+};
+
+// What a syscall's exit needs from its entry.
+struct call_args {
+  __u64 buf;    // buffer, iovec array, msghdr or mmsghdr array (user pointer)
+  __u64 count;  // buffer length, iovec count or message count
+  __s32 fd;
+  __u32 generation;    // of the connection at entry: the exit drops data if the fd was reused
+  __u32 attach_epoch;  // ht_config.attach_epoch at entry
+  __u8 sys;            // enum ht_syscall, checked at exit against the exiting syscall; 0: none
+  __u8 reserved[3];
+};
+
+// State of the copy loops of one syscall exit (see capture.bpf.c: kept in a map, not on the
+// stack, so the verifier does not explore the bpf_loop callbacks per value).
+struct copy_ctx {
+  __u64 src;       // iovec array, or the buffer itself when `single`
+  __u64 src_len;   // length of the buffer when `single`
+  __u64 to_copy;   // payload bytes still to copy in this syscall
+  __u64 run_left;  // bytes still to take from the current message (mmsg) or the syscall
+  __u64 rest;      // bytes after to_copy: reported in the last event without payload
+  __u64 ev_pos;    // stream position of the pending event's first byte
+  __u64 base;      // current iovec: next byte and bytes left
+  __u64 rem;
+  __u64 lost;    // stream bytes in events the ring buffer refused
+  __u64 copied;  // payload bytes handed to the ring buffer
+  __u64 ts;
+  __u64 vec;        // mmsghdr array (recvmmsg/sendmmsg)
+  __u64 total;      // bytes over the walked messages
+  __u64 first_iov;  // first iovec of the first message
+  __u32 tgid;
+  __s32 fd;
+  __u32 generation;
+  __u32 tid;
+  __u32 limit;  // payload bytes per event
+  __u32 fill;   // payload bytes pending in the staged event
+  __u8 single;
+  __u8 dir;
+  __u8 sys;
+  __u8 reserved[5];
+};
+
+// Staging area for one syscall exit: loop state plus one data event with room for two chunks,
+// so a partly filled event (iovecs are coalesced) plus the next piece always fits in what the
+// verifier can prove.
+struct scratch {
+  struct copy_ctx x;
+  __u64 since_query;  // events sent on this CPU since the last bpf_ringbuf_query
+  __u8 buf[sizeof(struct ht_data_event) + 2 * HT_MAX_CHUNK];
+};
+
+// Connections of traced processes, keyed by (tgid, fd). LRU: a process that exits without
+// close() must not fill the table.
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct conn_key);
+  __type(value, struct conn_state);
+} conns SEC(".maps");
+
+// fds that are not TCP sockets (files, pipes, unix, UDP), so the fd-table walk runs once per
+// fd and second, not per syscall. Separate from `conns` so it can never evict a connection.
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, struct conn_key);
+  __type(value, struct skip_fd);
+} skip_fds SEC(".maps");
+
+// The syscall in flight on a tracked socket, per thread (task-local storage; sys == 0: none).
+struct {
+  __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct call_args);
+} calls SEC(".maps");
+
+// Data and control events to the agent. Size set by the agent before load.
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+// Drop, skip and truncation counters by cause (enum ht_counter).
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, HT_CNT_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} counters SEC(".maps");
+
+// Filters and limits (struct ht_config), written by the agent at any time.
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct ht_config);
+} config_map SEC(".maps");
+
+// One staging event per CPU, indexed by CPU id. A plain array (max_entries set to the number of
+// possible CPUs by the agent) because a per-CPU value cannot exceed 32 KiB.
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+// Filter sets; a set is consulted only when its flag in ht_config is set.
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u32);
+  __type(value, __u8);
+} filter_tgids SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u64);
+  __type(value, __u8);
+} filter_cgroups SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u32);
+  __type(value, __u8);
+} filter_mntns SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1024);
+  __type(key, __u16);
+  __type(value, __u8);
+} filter_ports SEC(".maps");

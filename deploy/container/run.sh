@@ -122,6 +122,8 @@ build() {
   fi
   "$ENGINE" build "${build_args[@]}" -t "$IMAGE" -f "$HERE/Containerfile" "$context"
   "$ENGINE" build "${build_args[@]}" -t "$DEMO_IMAGE" -f "$HERE/Containerfile.demo-app" "$context"
+  # Each rebuild leaves the previous images untagged: drop ours (and only ours).
+  "$ENGINE" image prune -f --filter label=io.httptrace.image >/dev/null 2>&1 || true
   log "built $IMAGE and $DEMO_IMAGE in $(($(date +%s) - start)) s"
 }
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 
 #include "agent/container/fake_engine.h"
@@ -13,11 +14,20 @@ namespace {
 
 constexpr char kId[] = "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899";
 
-// Unix socket paths must fit in 108 bytes: Bazel's TEST_TMPDIR is often longer.
-std::string ShortTempDir() {
-  char name[] = "/tmp/ht-engine-XXXXXX";
-  return ::mkdtemp(name);
-}
+// Unix socket paths must fit in 108 bytes: Bazel's TEST_TMPDIR is often longer. Removed with
+// everything in it when the test ends.
+class ShortTempDir {
+ public:
+  ShortTempDir() {
+    char name[] = "/tmp/ht-engine-XXXXXX";
+    path_ = ::mkdtemp(name);
+  }
+  ~ShortTempDir() { std::filesystem::remove_all(path_); }
+  std::string operator+(const char* file) const { return path_ + file; }
+
+ private:
+  std::string path_;
+};
 
 TEST(ParseHttpResponseTest, ContentLengthBody) {
   auto r = ParseHttpResponse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello-extra");
@@ -78,7 +88,7 @@ TEST(ParseInspectBodyTest, RejectsWhatIsNotAContainer) {
 }
 
 TEST(EngineClientTest, InspectsByIdAndByNameOverUnixSocket) {
-  const std::string dir = ShortTempDir();
+  const ShortTempDir dir;
   FakeEngine engine(dir + "/docker.sock");
   engine.SetContainer(kId, "web", std::string(R"({"Id":")") + kId + R"(","Name":"/web"})");
   EngineClient client(engine.socket_path(), absl::Seconds(2));
@@ -107,7 +117,7 @@ TEST(EngineClientTest, AbsentSocketIsUnavailable) {
 }
 
 TEST(EngineClientTest, SilentEngineTimesOut) {
-  const std::string dir = ShortTempDir();
+  const ShortTempDir dir;
   FakeEngine engine(dir + "/podman.sock");
   engine.SetSilent(true);
   EngineClient client(engine.socket_path(), absl::Milliseconds(200));

@@ -83,7 +83,8 @@ bool BothClosed(const RecordingSink::Conns& conns, uint32_t tgid, int a, int b) 
   return x != nullptr && y != nullptr && x->closed && y->closed;
 }
 
-class CaptureTest : public ::testing::Test {
+// Every test runs in both attach modes.
+class CaptureTest : public ::testing::TestWithParam<AttachMode> {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "the capture probes need root";
@@ -92,6 +93,7 @@ class CaptureTest : public ::testing::Test {
   // A capture that may trace this very process (the tests are their own traffic).
   void Start(CaptureConfig config = {}, bool attach = true) {
     config.exclude_self = false;
+    config.attach_mode = GetParam();
     auto capture = Capture::Create(config, &sink_);
     ASSERT_TRUE(capture.ok()) << capture.status();
     capture_ = std::move(*capture);
@@ -120,7 +122,7 @@ class CaptureTest : public ::testing::Test {
 
 // python3 http.server and curl, two real processes: every byte each one sent is what the other
 // one received, with the right pids, roles, addresses, positions and closes.
-void RealServerAndCurl(RecordingSink& sink, int family, CaptureTest* test,
+void RealServerAndCurl(RecordingSink& sink, int family, AttachMode mode,
                        std::unique_ptr<Capture>& capture) {
   const std::string dir = absl::StrCat(TempDir(), "/www", family);
   mkdir(dir.c_str(), 0755);
@@ -164,6 +166,7 @@ void RealServerAndCurl(RecordingSink& sink, int family, CaptureTest* test,
   ASSERT_TRUE(ready) << "python3 http.server did not start";
 
   CaptureConfig config;
+  config.attach_mode = mode;
   auto created = Capture::Create(config, &sink);
   ASSERT_TRUE(created.ok()) << created.status();
   capture = std::move(*created);
@@ -234,15 +237,15 @@ void RealServerAndCurl(RecordingSink& sink, int family, CaptureTest* test,
   EXPECT_EQ(srv->egress().pid, static_cast<uint32_t>(server));
 }
 
-TEST_F(CaptureTest, RealHttpServerAndCurlOverIpv4) {
-  RealServerAndCurl(sink_, AF_INET, this, capture_);
+TEST_P(CaptureTest, RealHttpServerAndCurlOverIpv4) {
+  RealServerAndCurl(sink_, AF_INET, GetParam(), capture_);
 }
 
-TEST_F(CaptureTest, RealHttpServerAndCurlOverIpv6) {
-  RealServerAndCurl(sink_, AF_INET6, this, capture_);
+TEST_P(CaptureTest, RealHttpServerAndCurlOverIpv6) {
+  RealServerAndCurl(sink_, AF_INET6, GetParam(), capture_);
 }
 
-TEST_F(CaptureTest, WritevAndSendmsgWithManyIovecsAreCapturedWhole) {
+TEST_P(CaptureTest, WritevAndSendmsgWithManyIovecsAreCapturedWhole) {
   Start();
   auto listener = Listen(AF_INET);
   ASSERT_TRUE(listener.ok());
@@ -307,7 +310,7 @@ TEST_F(CaptureTest, WritevAndSendmsgWithManyIovecsAreCapturedWhole) {
   EXPECT_EQ(server->close.egress_bytes, response.size());
 }
 
-TEST_F(CaptureTest, OneMebibyteWriteIsChunkedWithRightPositionsAndLength) {
+TEST_P(CaptureTest, OneMebibyteWriteIsChunkedWithRightPositionsAndLength) {
   Start();
   auto listener = Listen(AF_INET);
   ASSERT_TRUE(listener.ok());
@@ -339,7 +342,7 @@ TEST_F(CaptureTest, OneMebibyteWriteIsChunkedWithRightPositionsAndLength) {
   EXPECT_EQ(Counter("kernel.ringbuf_full"), 0u);
 }
 
-TEST_F(CaptureTest, ConnectionBudgetAndCopyLimitTruncateButKeepTrueLength) {
+TEST_P(CaptureTest, ConnectionBudgetAndCopyLimitTruncateButKeepTrueLength) {
   CaptureConfig config;
   config.copy_limit = 1000;
   config.connection_budget = 4096;
@@ -367,7 +370,7 @@ TEST_F(CaptureTest, ConnectionBudgetAndCopyLimitTruncateButKeepTrueLength) {
   EXPECT_GT(Counter("kernel.trunc_budget_bytes"), 0u);
 }
 
-TEST_F(CaptureTest, SendfileIsReportedSizeOnlyWithRightPositions) {
+TEST_P(CaptureTest, SendfileIsReportedSizeOnlyWithRightPositions) {
   Start();
   const std::string path = TempDir() + "/sendfile.bin";
   const std::string content = Pattern(50000, 9);
@@ -410,7 +413,7 @@ TEST_F(CaptureTest, SendfileIsReportedSizeOnlyWithRightPositions) {
   EXPECT_EQ(RecordingSink::Find(conns, self(), cfd)->ingress().bytes, header + content);
 }
 
-TEST_F(CaptureTest, ConnectionOpenedBeforeCaptureStartedGetsInferredRoles) {
+TEST_P(CaptureTest, ConnectionOpenedBeforeCaptureStartedGetsInferredRoles) {
   auto listener = Listen(AF_INET6);
   ASSERT_TRUE(listener.ok());
   auto pair = Connect(*listener);
@@ -441,7 +444,7 @@ TEST_F(CaptureTest, ConnectionOpenedBeforeCaptureStartedGetsInferredRoles) {
   EXPECT_TRUE(client->egress().contiguous);  // positions start at 0 for what the probes saw
 }
 
-TEST_F(CaptureTest, NonHttpTcpUnixSocketsAndFilesAreNotCopied) {
+TEST_P(CaptureTest, NonHttpTcpUnixSocketsAndFilesAreNotCopied) {
   Start();
   const uint64_t bytes_before = Counter("kernel.data_bytes");
   const uint64_t not_tcp_before = Counter("kernel.skip_not_tcp");
@@ -483,7 +486,7 @@ TEST_F(CaptureTest, NonHttpTcpUnixSocketsAndFilesAreNotCopied) {
   EXPECT_TRUE(sink_.Snapshot().empty());
 }
 
-TEST_F(CaptureTest, PidFilterRejectsOtherProcessesInKernel) {
+TEST_P(CaptureTest, PidFilterRejectsOtherProcessesInKernel) {
   Start();
   KernelFilter filter;
   filter.tgids = {0x7ffffff0};  // no such process
@@ -515,7 +518,7 @@ TEST_F(CaptureTest, PidFilterRejectsOtherProcessesInKernel) {
       kWait));
 }
 
-TEST_F(CaptureTest, PortFilterKeepsOnlyMatchingConnectionsInKernel) {
+TEST_P(CaptureTest, PortFilterKeepsOnlyMatchingConnectionsInKernel) {
   Start();
   auto a = Listen(AF_INET);
   auto b = Listen(AF_INET);
@@ -546,44 +549,21 @@ TEST_F(CaptureTest, PortFilterKeepsOnlyMatchingConnectionsInKernel) {
   EXPECT_GT(Counter("kernel.skip_conn_filter"), 0u);
 }
 
-TEST_F(CaptureTest, ProbeInfoNamesModeAndPrograms) {
+TEST_P(CaptureTest, ProbeInfoNamesModeAndPrograms) {
   Start();
   const ProbeInfo info = capture_->probe_info();
-  EXPECT_NE(info.mode, AttachMode::kAuto);
-  EXPECT_FALSE(info.programs.empty());
+  EXPECT_EQ(info.mode, GetParam());
+  // Tracepoints: 15 entries and 14 exits; raw tracepoints: sys_exit alone.
+  EXPECT_EQ(info.programs.size(), GetParam() == AttachMode::kTracepoints ? 29u : 1u);
   EXPECT_FALSE(info.detail.empty());
   capture_->Detach();
   EXPECT_TRUE(capture_->probe_info().programs.empty());
   EXPECT_FALSE(capture_->attached());
 }
 
-TEST_F(CaptureTest, RawTracepointModeCapturesTraffic) {
-  CaptureConfig config;
-  config.attach_mode = AttachMode::kRawTracepoints;
-  Start(config);
-  EXPECT_EQ(capture_->probe_info().mode, AttachMode::kRawTracepoints);
-  EXPECT_EQ(capture_->probe_info().programs.size(), 2u);
-  auto listener = Listen(AF_INET);
-  ASSERT_TRUE(listener.ok());
-  auto pair = Connect(*listener);
-  ASSERT_TRUE(pair.ok());
-  const std::string request = "GET /raw HTTP/1.1\r\n\r\n";
-  ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
-  std::string rq(request.size(), '\0');
-  ASSERT_TRUE(ReadExactly(pair->server.get(), rq.data(), rq.size()));
-  const int cfd = pair->client.get(), sfd = pair->server.get();
-  pair->client.reset();
-  pair->server.reset();
-  ASSERT_TRUE(
-      sink_.WaitUntil([&](const auto& c) { return BothClosed(c, self(), cfd, sfd); }, kWait));
-  const auto conns = sink_.Snapshot();
-  EXPECT_EQ(RecordingSink::Find(conns, self(), cfd)->open.role, Role::kClient);
-  EXPECT_EQ(RecordingSink::Find(conns, self(), sfd)->open.role, Role::kServer);
-  EXPECT_EQ(RecordingSink::Find(conns, self(), sfd)->ingress().bytes, request);
-}
-
-TEST_F(CaptureTest, AgentNeverTracesItsOwnTraffic) {
+TEST_P(CaptureTest, AgentNeverTracesItsOwnTraffic) {
   CaptureConfig config;  // exclude_self stays true, as in the agent
+  config.attach_mode = GetParam();
   auto created = Capture::Create(config, &sink_);
   ASSERT_TRUE(created.ok()) << created.status();
   capture_ = std::move(*created);
@@ -603,6 +583,13 @@ TEST_F(CaptureTest, AgentNeverTracesItsOwnTraffic) {
   EXPECT_EQ(RecordingSink::Find(sink_.Snapshot(), self(), cfd), nullptr);
   EXPECT_GE(Counter("kernel.skip_self"), 2u);
 }
+
+INSTANTIATE_TEST_SUITE_P(AttachModes, CaptureTest,
+                         ::testing::Values(AttachMode::kTracepoints, AttachMode::kRawTracepoints),
+                         [](const ::testing::TestParamInfo<AttachMode>& info) {
+                           return info.param == AttachMode::kTracepoints ? "Tracepoints"
+                                                                         : "RawTracepoints";
+                         });
 
 TEST(CaptureConfigTest, RejectsBadLimitsBeforeTouchingTheKernel) {
   RecordingSink sink;

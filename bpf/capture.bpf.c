@@ -757,10 +757,14 @@ TP_EXIT(accept4) { return exit_accept(ctx->ret); }
 #define NR_recvmmsg 299
 #define NR_sendmmsg 307
 
-// pt_regs from r10 to orig_ax, in the x86_64 layout (read with one probe read).
+// pt_regs from r10 to cs, in the x86_64 layout (read with one probe read).
 struct syscall_regs {
-  __u64 r10, r9, r8, ax, cx, dx, si, di, orig_ax;
+  __u64 r10, r9, r8, ax, cx, dx, si, di, orig_ax, ip, cs;
 };
+
+// 64-bit user code segment: 32-bit (ia32) tasks number their syscalls differently (3 is read
+// there, close here), so their syscalls are not interpreted at all.
+#define USER64_CS 0x33
 
 static __always_inline int raw_exit_data(__u8 sys, struct syscall_regs* r, long ret, __u64 flags) {
   if (ret <= 0) return 0;
@@ -784,6 +788,7 @@ SEC("raw_tp/sys_exit")
 int BPF_PROG(raw_sys_exit, struct pt_regs* regs, long ret) {
   struct syscall_regs r;
   if (bpf_probe_read_kernel(&r, sizeof(r), &regs->r10)) return 0;
+  if (r.cs != USER64_CS) return 0;
   switch (r.orig_ax) {
     case NR_read:
       return raw_exit_data(HT_SYS_READ, &r, ret, 0);

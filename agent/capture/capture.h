@@ -54,8 +54,9 @@ struct ProbeInfo {
 class Capture {
  public:
   // Checks BTF and privileges, chooses the attach mode, opens and loads the probes. `sink` must
-  // outlive the Capture. Errors: FailedPrecondition (no BTF, no usable tracefs when tracepoints
-  // were requested), PermissionDenied (privileges), Internal (verifier or map errors).
+  // outlive the Capture. Errors: FailedPrecondition (no BTF; no usable tracefs when tracepoints
+  // were requested), PermissionDenied (privileges), InvalidArgument (config), others from
+  // libbpf with the operation named (verifier log at debug level).
   static absl::StatusOr<std::unique_ptr<Capture>> Create(const CaptureConfig& config,
                                                          CaptureSink* sink);
   ~Capture();

@@ -757,9 +757,9 @@ TP_EXIT(accept4) { return exit_accept(ctx->ret); }
 #define NR_recvmmsg 299
 #define NR_sendmmsg 307
 
-// pt_regs from r10 to cs, in the x86_64 layout (read with one probe read).
+// The syscall's arguments as the x86_64 syscall ABI passes them.
 struct syscall_regs {
-  __u64 r10, r9, r8, ax, cx, dx, si, di, orig_ax, ip, cs;
+  __u64 di, si, dx, r10;
 };
 
 // 64-bit user code segment: 32-bit (ia32) tasks number their syscalls differently (3 is read
@@ -785,11 +785,36 @@ static __always_inline int raw_exit_data(__u8 sys, struct syscall_regs* r, long 
 }
 
 SEC("raw_tp/sys_exit")
-int BPF_PROG(raw_sys_exit, struct pt_regs* regs, long ret) {
-  struct syscall_regs r;
-  if (bpf_probe_read_kernel(&r, sizeof(r), &regs->r10)) return 0;
-  if (r.cs != USER64_CS) return 0;
-  switch (r.orig_ax) {
+int BPF_PROG(raw_sys_exit, struct pt_regs* unused, long ret) {
+  // The task's user registers as a BTF pointer: plain loads, no helper call per syscall (this
+  // program runs for every syscall on the host).
+  struct pt_regs* regs = bpf_task_pt_regs(bpf_get_current_task_btf());
+  if (regs->cs != USER64_CS) return 0;
+  const long nr = regs->orig_ax;
+  switch (nr) {
+    case NR_read:
+    case NR_write:
+    case NR_close:
+    case NR_readv:
+    case NR_writev:
+    case NR_dup2:
+    case NR_sendfile:
+    case NR_connect:
+    case NR_accept:
+    case NR_sendto:
+    case NR_recvfrom:
+    case NR_sendmsg:
+    case NR_recvmsg:
+    case NR_accept4:
+    case NR_dup3:
+    case NR_recvmmsg:
+    case NR_sendmmsg:
+      break;
+    default:
+      return 0;
+  }
+  struct syscall_regs r = {.di = regs->di, .si = regs->si, .dx = regs->dx, .r10 = regs->r10};
+  switch (nr) {
     case NR_read:
       return raw_exit_data(HT_SYS_READ, &r, ret, 0);
     case NR_write:

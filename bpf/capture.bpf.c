@@ -271,8 +271,8 @@ static __always_inline struct conn_state* track_fd(struct conn_key* key, struct 
     __u64 now = 0;
     struct skip_fd* skip = bpf_map_lookup_elem(&skip_fds, key);
     if (skip) {
-      now = bpf_ktime_get_ns();
-      if (now - skip->checked_ns < HT_SKIP_TTL_NS) {
+      now = bpf_jiffies64();
+      if (now - skip->checked_jiffies < HT_SKIP_TTL_JIFFIES) {
         count(skip->reason, 1);
         return NULL;
       }
@@ -281,7 +281,7 @@ static __always_inline struct conn_state* track_fd(struct conn_key* key, struct 
     struct sock* sk = fd_to_tcp_sock(key->fd, &reason);
     if (!sk) {
       if (reason) {
-        struct skip_fd v = {.checked_ns = now ? now : bpf_ktime_get_ns(), .reason = reason};
+        struct skip_fd v = {.checked_jiffies = now ? now : bpf_jiffies64(), .reason = reason};
         bpf_map_update_elem(&skip_fds, key, &v, BPF_ANY);
       }
       return NULL;

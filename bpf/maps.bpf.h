@@ -15,13 +15,15 @@ struct conn_key {
   __s32 fd;
 };
 
-// A negative cache: (tgid, fd) found not to be a TCP socket. Entries expire after this long,
-// because an fd can change meaning without a close() the probes see (exec, close_range).
-#define HT_SKIP_TTL_NS 1000000000ULL
+// A negative cache: (tgid, fd) found not to be a TCP socket. Entries expire after this many
+// jiffies (0.25 s at HZ=1000, 1 s at HZ=250), because an fd can change meaning without a close()
+// the probes see (exec, close_range). Jiffies, not bpf_ktime_get_ns(): reading the TSC was ~10%
+// of a traced pipe write on this VM.
+#define HT_SKIP_TTL_JIFFIES 250ULL
 
 struct skip_fd {
-  __u64 checked_ns;  // bpf_ktime_get_ns() of the fd-table walk
-  __u32 reason;      // enum ht_counter to count hits under
+  __u64 checked_jiffies;  // bpf_jiffies64() at the fd-table walk
+  __u32 reason;           // enum ht_counter to count hits under
   __u32 reserved;
 };
 

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -411,6 +412,111 @@ TEST_P(CaptureTest, SendfileIsReportedSizeOnlyWithRightPositions) {
   EXPECT_EQ(egress.size_only_bytes, content.size());
   EXPECT_EQ(egress.total_length, header.size() + content.size());
   EXPECT_EQ(RecordingSink::Find(conns, self(), cfd)->ingress().bytes, header + content);
+}
+
+TEST_P(CaptureTest, SendmmsgRecvmmsgAndReadvAreCaptured) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  // Three messages of two iovecs each in one sendmmsg.
+  std::string parts[6] = {"GET /m HTTP/1.1\r\n", "Host: a\r\n",
+                          "X-A: 1\r\n",          "X-B: " + Pattern(300, 1) + "\r\n",
+                          "X-C: 3\r\n",          "\r\n"};
+  std::string request;
+  iovec iov[6];
+  for (int i = 0; i < 6; ++i) {
+    iov[i] = {parts[i].data(), parts[i].size()};
+    request += parts[i];
+  }
+  mmsghdr msgs[3] = {};
+  for (int m = 0; m < 3; ++m) {
+    msgs[m].msg_hdr.msg_iov = &iov[2 * m];
+    msgs[m].msg_hdr.msg_iovlen = 2;
+  }
+  ASSERT_EQ(sendmmsg(pair->client.get(), msgs, 3, 0), 3);
+  // Server: readv into three buffers until everything arrived.
+  std::string got;
+  while (got.size() < request.size()) {
+    char a[7], b[50], c[1000];
+    iovec riov[3] = {{a, sizeof(a)}, {b, sizeof(b)}, {c, sizeof(c)}};
+    const ssize_t n = readv(pair->server.get(), riov, 3);
+    ASSERT_GT(n, 0);
+    size_t left = n;
+    for (auto& v : riov) {
+      const size_t take = std::min(left, v.iov_len);
+      got.append(static_cast<char*>(v.iov_base), take);
+      left -= take;
+    }
+  }
+  ASSERT_EQ(got, request);
+  // Response: write, then recvmmsg on the client (one message of two iovecs).
+  const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  ASSERT_TRUE(WriteAll(pair->server.get(), response.data(), response.size()));
+  std::string rgot;
+  while (rgot.size() < response.size()) {
+    char a[10], b[100];
+    iovec riov[2] = {{a, sizeof(a)}, {b, sizeof(b)}};
+    mmsghdr rm = {};
+    rm.msg_hdr.msg_iov = riov;
+    rm.msg_hdr.msg_iovlen = 2;
+    ASSERT_EQ(recvmmsg(pair->client.get(), &rm, 1, 0, nullptr), 1);
+    size_t left = rm.msg_len;
+    for (auto& v : riov) {
+      const size_t take = std::min(left, v.iov_len);
+      rgot.append(static_cast<char*>(v.iov_base), take);
+      left -= take;
+    }
+  }
+  ASSERT_EQ(rgot, response);
+  const int cfd = pair->client.get(), sfd = pair->server.get();
+  pair->client.reset();
+  pair->server.reset();
+  ASSERT_TRUE(
+      sink_.WaitUntil([&](const auto& c) { return BothClosed(c, self(), cfd, sfd); }, kWait));
+  const auto conns = sink_.Snapshot();
+  const auto* client = RecordingSink::Find(conns, self(), cfd);
+  const auto* server = RecordingSink::Find(conns, self(), sfd);
+  EXPECT_EQ(client->egress().bytes, request);
+  EXPECT_TRUE(client->egress().contiguous);
+  EXPECT_EQ(server->ingress().bytes, request);
+  EXPECT_EQ(client->ingress().bytes, response);
+  EXPECT_TRUE(client->ingress().contiguous);
+}
+
+TEST_P(CaptureTest, RingBufferOverflowIsCountedAndReportedAsLossWithGaps) {
+  CaptureConfig config;
+  config.ring_buffer_bytes = 4096 * 4;      // tiny: 16 KiB
+  config.poll_interval = absl::Seconds(1);  // and drained slowly
+  Start(config);
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  const std::string request = "POST /flood HTTP/1.1\r\n\r\n" + Pattern(2000, 5);
+  std::string body(request.size(), '\0');
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
+    ASSERT_TRUE(ReadExactly(pair->server.get(), body.data(), body.size()));
+  }
+  const int cfd = pair->client.get();
+  // One more write after the drain carries the loss report.
+  absl::SleepFor(absl::Milliseconds(1500));
+  ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
+  ASSERT_TRUE(ReadExactly(pair->server.get(), body.data(), body.size()));
+  pair->client.reset();
+  pair->server.reset();
+  absl::SleepFor(absl::Milliseconds(1500));
+  capture_->Detach();
+  EXPECT_GT(Counter("kernel.ringbuf_full"), 0u);
+  EXPECT_GT(Counter("kernel.ringbuf_full_bytes"), 0u);
+  EXPECT_GT(sink_.losses(), 0u);
+  const auto conns = sink_.Snapshot();
+  const auto* client = RecordingSink::Find(conns, self(), cfd);
+  ASSERT_NE(client, nullptr);
+  EXPECT_FALSE(client->egress().contiguous);  // the gap shows in the positions
+  EXPECT_LT(client->egress().total_length, request.size() * 51);
 }
 
 TEST_P(CaptureTest, ConnectionOpenedBeforeCaptureStartedGetsInferredRoles) {

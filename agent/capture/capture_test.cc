@@ -72,6 +72,17 @@ pid_t Spawn(const std::vector<std::string>& argv) {
   return pid;
 }
 
+// Kills (SIGTERM) and reaps a child when the test ends, however it ends.
+struct ChildGuard {
+  pid_t pid = -1;
+  ~ChildGuard() {
+    if (pid > 0) {
+      kill(pid, SIGTERM);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
 int WaitExit(pid_t pid) {
   int status = 0;
   waitpid(pid, &status, 0);
@@ -141,6 +152,7 @@ void RealServerAndCurl(RecordingSink& sink, int family, AttachMode mode,
   const pid_t server = Spawn(
       {"python3", "-m", "http.server", "--bind", ip, "--directory", dir, std::to_string(port)});
   ASSERT_GT(server, 0);
+  ChildGuard server_guard{server};
   // Wait until it accepts (bounded).
   bool ready = false;
   for (int i = 0; i < 200 && !ready; ++i) {
@@ -193,8 +205,6 @@ void RealServerAndCurl(RecordingSink& sink, int family, AttachMode mode,
       },
       kWait);
   capture->Detach();
-  kill(server, SIGTERM);
-  WaitExit(server);
 
   conns = sink.Snapshot();
   for (const auto& [key, conn] : conns) {

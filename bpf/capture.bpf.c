@@ -198,6 +198,7 @@ static __always_inline struct conn_state* conn_create(struct conn_key* key, stru
   struct conn_state c = {};
   c.generation = (__u32)__sync_fetch_and_add(&next_generation, 1) + 1;
   c.role = role;
+  c.tries_left = role == HT_ROLE_UNKNOWN ? HT_TRIES_MID_STREAM : HT_TRIES_FROM_START;
   c.opened_ns = bpf_ktime_get_boot_ns();
   read_addresses(sk, &c);
   struct task_struct* task = (struct task_struct*)bpf_get_current_task();
@@ -563,9 +564,15 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
   if (c->http == HT_HTTP_UNKNOWN && sys != HT_SYS_SENDFILE) {
     int kind = http_kind(first, first_len);
     if (kind == 0) {
+      // Not the start of a message. Positions do not move: they count from the first byte of
+      // the first HTTP message the probes see.
+      count(HT_CNT_SKIP_NOT_HTTP, 1);
+      if (c->tries_left > 1) {
+        c->tries_left--;
+        return 0;
+      }
       c->http = HT_HTTP_NO;
       count(HT_CNT_CONN_NOT_HTTP, 1);
-      count(HT_CNT_SKIP_NOT_HTTP, 1);
       return 0;
     }
     if (kind > 0) {

@@ -10,6 +10,12 @@
 #define HT_HTTP_YES 1
 #define HT_HTTP_NO 2
 
+// A connection seen from its start (connect/accept) is judged on its first bytes. One found
+// mid-stream (opened before capture started) may be in the middle of a body: its syscalls are
+// checked for the start of a message this many times before it is declared not HTTP.
+#define HT_TRIES_FROM_START 1
+#define HT_TRIES_MID_STREAM 16
+
 struct conn_key {
   __u32 tgid;
   __s32 fd;
@@ -41,7 +47,7 @@ struct conn_state {
   __u8 allowed;        // verdict of the port and mount-ns filters
   __u8 open_sent;      // the open event went out (close events follow only then)
   __u8 family;
-  __u8 reserved;
+  __u8 tries_left;  // first-bytes checks left before a connection is declared not HTTP
   __u16 local_port;
   __u16 remote_port;
   __u16 reserved2;

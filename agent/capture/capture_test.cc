@@ -560,6 +560,47 @@ TEST_P(CaptureTest, ConnectionOpenedBeforeCaptureStartedGetsInferredRoles) {
   EXPECT_TRUE(client->egress().contiguous);  // positions start at 0 for what the probes saw
 }
 
+TEST_P(CaptureTest, ConnectionFoundMidBodyIsPickedUpAtTheNextMessage) {
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  const std::string head = "POST /up HTTP/1.1\r\nContent-Length: 6000\r\n\r\n";
+  ASSERT_TRUE(WriteAll(pair->client.get(), head.data(), head.size()));
+  std::string sink(head.size(), '\0');
+  ASSERT_TRUE(ReadExactly(pair->server.get(), sink.data(), sink.size()));
+  Start();  // capture starts in the middle of the body
+  const std::string body = Pattern(6000, 2);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(WriteAll(pair->client.get(), body.data() + i * 2000, 2000));
+    std::string part(2000, '\0');
+    ASSERT_TRUE(ReadExactly(pair->server.get(), part.data(), part.size()));
+  }
+  const std::string response = "HTTP/1.1 201 Created\r\n\r\n";
+  const std::string next = "GET /next HTTP/1.1\r\n\r\n";
+  ASSERT_TRUE(WriteAll(pair->server.get(), response.data(), response.size()));
+  std::string rs(response.size(), '\0');
+  ASSERT_TRUE(ReadExactly(pair->client.get(), rs.data(), rs.size()));
+  ASSERT_TRUE(WriteAll(pair->client.get(), next.data(), next.size()));
+  std::string rq(next.size(), '\0');
+  ASSERT_TRUE(ReadExactly(pair->server.get(), rq.data(), rq.size()));
+  const int cfd = pair->client.get(), sfd = pair->server.get();
+  pair->client.reset();
+  pair->server.reset();
+  ASSERT_TRUE(
+      sink_.WaitUntil([&](const auto& c) { return BothClosed(c, self(), cfd, sfd); }, kWait));
+  const auto conns = sink_.Snapshot();
+  const auto* client = RecordingSink::Find(conns, self(), cfd);
+  const auto* server = RecordingSink::Find(conns, self(), sfd);
+  // The body's tail was never copied; the next message was, from its first byte.
+  EXPECT_EQ(client->egress().bytes, next);
+  EXPECT_EQ(client->ingress().bytes, response);
+  EXPECT_EQ(server->egress().bytes, response);
+  EXPECT_EQ(client->open.role, Role::kClient);
+  EXPECT_EQ(server->open.role, Role::kServer);
+  EXPECT_EQ(Counter("kernel.conn_not_http"), 0u);
+}
+
 TEST_P(CaptureTest, NonHttpTcpUnixSocketsAndFilesAreNotCopied) {
   Start();
   const uint64_t bytes_before = Counter("kernel.data_bytes");

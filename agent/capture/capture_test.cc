@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -704,6 +705,70 @@ TEST_P(CaptureTest, PortFilterKeepsOnlyMatchingConnectionsInKernel) {
   const auto conns = sink_.Snapshot();
   EXPECT_EQ(RecordingSink::Find(conns, self(), bfd), nullptr);
   EXPECT_GT(Counter("kernel.skip_conn_filter"), 0u);
+}
+
+// cgroup v2 id of this process (the inode of its unified-hierarchy directory), or 0.
+uint64_t OwnCgroupId() {
+  std::ifstream mounts("/proc/self/mounts");
+  std::string dev, dir, type, rest, root;
+  while (mounts >> dev >> dir >> type && std::getline(mounts, rest)) {
+    if (type == "cgroup2") root = dir;
+  }
+  std::ifstream cgroup("/proc/self/cgroup");
+  std::string line, path;
+  while (std::getline(cgroup, line)) {
+    if (line.rfind("0::", 0) == 0) path = line.substr(3);
+  }
+  struct stat st {};
+  if (root.empty() || stat((root + path).c_str(), &st) != 0) return 0;
+  return st.st_ino;
+}
+
+TEST_P(CaptureTest, MountNamespaceAndCgroupFiltersWorkInKernel) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  // One exchange on a fresh connection; true when the probes reported its request.
+  const auto exchange = [&]() {
+    const size_t before = sink_.Snapshot().size();  // fd numbers repeat: count connections
+    auto pair = Connect(*listener);
+    EXPECT_TRUE(pair.ok());
+    const std::string request = "GET /ns HTTP/1.1\r\n\r\n";
+    EXPECT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
+    std::string rq(request.size(), '\0');
+    EXPECT_TRUE(ReadExactly(pair->server.get(), rq.data(), rq.size()));
+    const int cfd = pair->client.get();
+    return sink_.WaitUntil(
+        [&](const auto& c) {
+          const auto* conn = RecordingSink::Find(c, self(), cfd);
+          return c.size() > before && conn != nullptr && conn->egress().bytes == request;
+        },
+        absl::Milliseconds(300));
+  };
+  struct stat st {};
+  ASSERT_EQ(stat("/proc/self/ns/mnt", &st), 0);
+  const uint32_t mntns = st.st_ino;
+  KernelFilter filter;
+  filter.tgids = {self()};
+  filter.mount_namespaces = {mntns + 12345};
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  EXPECT_FALSE(exchange());
+  EXPECT_GT(Counter("kernel.skip_conn_filter"), 0u);
+  filter.mount_namespaces = {mntns};
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  EXPECT_TRUE(exchange());
+
+  const uint64_t cgroup = OwnCgroupId();
+  if (cgroup == 0) GTEST_SKIP() << "no cgroup v2 hierarchy to take this process's id from";
+  filter.mount_namespaces.clear();
+  filter.cgroup_ids = {cgroup + 777};
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  const uint64_t skipped = Counter("kernel.skip_process");
+  EXPECT_FALSE(exchange());
+  EXPECT_GT(Counter("kernel.skip_process"), skipped);
+  filter.cgroup_ids = {cgroup};
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  EXPECT_TRUE(exchange());
 }
 
 TEST_P(CaptureTest, ProbeInfoNamesModeAndPrograms) {

@@ -771,6 +771,34 @@ TEST_P(CaptureTest, MountNamespaceAndCgroupFiltersWorkInKernel) {
   EXPECT_TRUE(exchange());
 }
 
+TEST_P(CaptureTest, DetachStopsCaptureAndAttachAgainResumesIt) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  const std::string request = "GET /again HTTP/1.1\r\n\r\n";
+  const auto exchange = [&](int* fd) {
+    auto pair = Connect(*listener);
+    ASSERT_TRUE(pair.ok());
+    ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
+    std::string rq(request.size(), '\0');
+    ASSERT_TRUE(ReadExactly(pair->server.get(), rq.data(), rq.size()));
+    *fd = pair->client.get();
+  };
+  int fd = -1;
+  exchange(&fd);
+  ASSERT_TRUE(sink_.WaitUntil([&](const auto& c) { return c.size() == 2; }, kWait));
+  capture_->Detach();
+  EXPECT_FALSE(capture_->attached());
+  const uint64_t events = Counter("kernel.data_events");
+  exchange(&fd);
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(Counter("kernel.data_events"), events);  // nothing runs while detached
+  EXPECT_EQ(sink_.Snapshot().size(), 2u);
+  ASSERT_TRUE(capture_->Attach().ok());
+  exchange(&fd);
+  EXPECT_TRUE(sink_.WaitUntil([&](const auto& c) { return c.size() == 4; }, kWait));
+}
+
 TEST_P(CaptureTest, ProbeInfoNamesModeAndPrograms) {
   Start();
   const ProbeInfo info = capture_->probe_info();

@@ -1,5 +1,5 @@
-// Capture probes: syscall tracepoints (or raw sys_enter/sys_exit as a fallback) that copy the
-// bytes of TCP connections carrying HTTP/1.x into a ring buffer, with stream positions.
+// Capture probes: a raw sys_exit tracepoint (default on x86_64) or per-syscall tracepoints that
+// copy the bytes of TCP connections carrying HTTP/1.x into a ring buffer, with stream positions.
 // Design note: bpf/README.md. Wire format: bpf/events.h.
 
 // vmlinux.h must come first (the libbpf headers use its __u32 etc.).
@@ -697,8 +697,8 @@ static __always_inline int exit_accept(long ret) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Attach mode 1: one tracepoint per syscall (needs tracefs). Only the syscalls we handle run a
-// program at all.
+// Attach mode "tracepoints": one tracepoint per syscall (needs tracefs). Only the syscalls we
+// handle run a program at all.
 
 #define TP_ENTER(name)                        \
   SEC("tracepoint/syscalls/sys_enter_" #name) \
@@ -741,9 +741,9 @@ TP_EXIT(accept) { return exit_accept(ctx->ret); }
 TP_EXIT(accept4) { return exit_accept(ctx->ret); }
 
 // ---------------------------------------------------------------------------------------------
-// Attach mode 2: one raw sys_exit tracepoint (no tracefs needed), dispatching on the x86_64
-// syscall number. At exit the argument registers are still in pt_regs, so nothing is paired:
-// no entry program, no per-thread state, and a read that returns EAGAIN costs one switch.
+// Attach mode "raw tracepoints": one raw sys_exit tracepoint (no tracefs needed), dispatching on
+// the x86_64 syscall number. At exit the argument registers are still in pt_regs, so nothing is
+// paired: no entry program, no per-thread state, and a read that returns EAGAIN costs one switch.
 // close()/dup2()/dup3() are handled at their exit; see README ("Known limits") for the race.
 
 #define NR_read 0

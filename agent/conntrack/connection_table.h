@@ -111,6 +111,11 @@ class ConnectionTable {
   void Clear();
 
   Connection* Find(const capture::ConnectionKey& key);
+  // Calls fn(const Connection&) for every entry, most recently seen first.
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    for (const Connection& connection : lru_) fn(connection);
+  }
   size_t size() const { return index_.size(); }
   const TableCounters& counters() const { return counters_; }
 

@@ -218,6 +218,7 @@ void Pipeline::OnClose(const capture::ConnectionCloseEvent& event) {
 }
 
 void Pipeline::OnKernelLoss(const capture::KernelLossEvent& event) {
+  connections_.OnKernelLoss(event);
   ++counters_.kernel_loss_events;
   counters_.kernel_loss_bytes += event.bytes;
   ++pending_loss_events_;
@@ -254,6 +255,11 @@ void Pipeline::Housekeeping(uint64_t now_ns) {
 
 void Pipeline::SnapshotCounters() {
   http::EngineCounters engine = closed_engine_counters_;
+  connections_.ForEach([&engine](const conntrack::Connection& connection) {
+    if (connection.attachment != nullptr) {
+      engine += static_cast<const HttpState*>(connection.attachment.get())->engine->counters();
+    }
+  });
   absl::flat_hash_map<std::string, uint64_t> snapshot;
   engine.ForEach([&](const char* name, uint64_t value) { snapshot[name] = value; });
   const conntrack::TableCounters& table = connections_.counters();
@@ -266,6 +272,7 @@ void Pipeline::SnapshotCounters() {
   snapshot["conntrack.gaps"] = table.gaps;
   snapshot["conntrack.gap_bytes"] = table.gap_bytes;
   snapshot["conntrack.overlaps"] = table.overlaps;
+  snapshot["conntrack.kernel_lost_bytes"] = table.kernel_lost_bytes;
   snapshot["conntrack.connections"] = connections_.size();
   snapshot["pipeline.kernel_loss_events"] = counters_.kernel_loss_events;
   snapshot["pipeline.kernel_loss_bytes"] = counters_.kernel_loss_bytes;

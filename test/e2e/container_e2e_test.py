@@ -294,7 +294,7 @@ class ContainerE2E(unittest.TestCase):
         os.makedirs(run_dir_raw)
         self.start_agent(name, run_dir=run_dir_raw, extra=["--mount-tracefs=false"])
         self.wait_for_agent(name, os.path.join(run_dir_raw, "agent.sock"))
-        self.assertIn("raw tracepoints", container_logs(name))
+        self.assertIn("raw tracepoint", container_logs(name))
         podman("rm", "-f", "-t", "5", name)
 
         # No engine socket: one clear warning, and exchanges still carry the container id.

@@ -59,13 +59,6 @@ std::string Rfc3339Micros(const google::protobuf::Timestamp& ts) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
 }
 
-std::string Endpoint(const v1::Endpoint& endpoint) {
-  if (endpoint.address().find(':') != std::string::npos) {
-    return absl::StrCat("[", endpoint.address(), "]:", endpoint.port());
-  }
-  return absl::StrCat(endpoint.address(), ":", endpoint.port());
-}
-
 void AppendHeaders(std::string* out, absl::string_view key,
                    const google::protobuf::RepeatedPtrField<v1::Header>& headers) {
   absl::StrAppend(out, ",\"", key, "\":[");
@@ -104,8 +97,8 @@ std::string JsonlRenderer::Render(const v1::Event& event) const {
                       ",\"pid\":", x.process().pid(), ",\"tid\":", x.process().tid(),
                       ",\"comm\":", JsonString(x.process().comm()), ",\"role\":\"",
                       RoleName(x.connection().role()), "\"",
-                      ",\"local\":", JsonString(Endpoint(x.connection().local())),
-                      ",\"remote\":", JsonString(Endpoint(x.connection().remote())),
+                      ",\"local\":", JsonString(EndpointString(x.connection().local())),
+                      ",\"remote\":", JsonString(EndpointString(x.connection().remote())),
                       ",\"connection_id\":", x.connection().id());
       if (x.process().has_container()) {
         const v1::Container& c = x.process().container();

@@ -16,13 +16,6 @@ constexpr absl::string_view kHeaderIndent = "     ";
 // Body lines beyond this are elided in the text format (the jsonl format keeps everything).
 constexpr size_t kMaxBodyLines = 200;
 
-std::string Endpoint(const v1::Endpoint& endpoint) {
-  if (endpoint.address().find(':') != std::string::npos) {
-    return absl::StrCat("[", endpoint.address(), "]:", endpoint.port());
-  }
-  return absl::StrCat(endpoint.address(), ":", endpoint.port());
-}
-
 std::string Latency(const google::protobuf::Duration& latency) {
   const int64_t us = google::protobuf::util::TimeUtil::DurationToMicroseconds(latency);
   if (us < 1000) return absl::StrCat(us, " µs");
@@ -104,8 +97,9 @@ std::string TextRenderer::Render(const v1::Event& event) const {
       const v1::Connection& conn = x.connection();
       absl::StrAppend(&out, "[", absl::FormatTime("%Y-%m-%d %H:%M:%E3S", start, options_.time_zone),
                       "] PID ", x.process().pid(), " (", Printable(x.process().comm()), ") ",
-                      RoleName(conn.role()), " ", Endpoint(conn.local()),
-                      conn.role() == v1::ROLE_CLIENT ? " → " : " ← ", Endpoint(conn.remote()));
+                      RoleName(conn.role()), " ", EndpointString(conn.local()),
+                      conn.role() == v1::ROLE_CLIENT ? " → " : " ← ",
+                      EndpointString(conn.remote()));
       const std::string& node = x.node().empty() ? options_.node : x.node();
       if (options_.show_node && !node.empty()) absl::StrAppend(&out, " node ", Printable(node));
       if (x.process().has_container()) {

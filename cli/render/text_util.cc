@@ -1,6 +1,7 @@
 #include "cli/render/text_util.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
 namespace httptrace::render {
@@ -36,6 +37,13 @@ bool IsValidUtf8(absl::string_view bytes) {
     i += length;
   }
   return true;
+}
+
+std::string EndpointString(const v1::Endpoint& endpoint) {
+  if (endpoint.address().find(':') != std::string::npos) {
+    return absl::StrCat("[", endpoint.address(), "]:", endpoint.port());
+  }
+  return absl::StrCat(endpoint.address(), ":", endpoint.port());
 }
 
 absl::string_view RoleName(v1::Role role) {

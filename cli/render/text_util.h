@@ -12,6 +12,8 @@ namespace httptrace::render {
 // True when `bytes` is well-formed UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF).
 bool IsValidUtf8(absl::string_view bytes);
 
+// "127.0.0.1:8080", "[::1]:8080".
+std::string EndpointString(const v1::Endpoint& endpoint);
 // "client", "server" or "unknown".
 absl::string_view RoleName(v1::Role role);
 // "kernel_buffer_full", "slow_reader", ... (the enum name without its prefix, lower case).

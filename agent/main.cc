@@ -14,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/cri/cri_client.h"
 #include "agent/pipeline/pipeline.h"
 #include "agent/service/api_server.h"
 #include "agent/service/http_trace_service.h"
@@ -38,6 +39,10 @@ ABSL_FLAG(int32_t, ring_buffer_mb, 16, "Size of the kernel-to-agent ring buffer 
 ABSL_FLAG(int32_t, max_connections, 65536, "Connections tracked at once (kernel and agent).");
 ABSL_FLAG(std::string, node_name, "",
           "Name of this node in exchanges (default: $NODE_NAME, else the host name).");
+ABSL_FLAG(std::string, cri_endpoint, "",
+          "Container runtime's CRI socket (unix:///run/containerd/containerd.sock, "
+          "unix:///var/run/crio/crio.sock), asked for pod names, namespaces and container names. "
+          "Empty: not asked (pod UIDs still come from cgroup paths).");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 
 namespace {
@@ -74,6 +79,19 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_max_sessions) < 1) {
     HT_LOG(ERROR) << "--max-sessions must be at least 1";
     return 2;
+  }
+
+  // The CRI client connects lazily: the runtime may start after the agent.
+  std::unique_ptr<httptrace::cri::CriClient> cri;
+  if (!absl::GetFlag(FLAGS_cri_endpoint).empty()) {
+    auto client =
+        httptrace::cri::CriClient::Create({.endpoint = absl::GetFlag(FLAGS_cri_endpoint)});
+    if (!client.ok()) {
+      HT_LOG(ERROR) << "--cri-endpoint: " << client.status().message();
+      return 2;
+    }
+    cri = *std::move(client);
+    HT_LOG(INFO) << "pod metadata from the container runtime at " << cri->endpoint();
   }
 
   httptrace::pipeline::PipelineOptions pipeline_options;

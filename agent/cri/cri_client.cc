@@ -1,5 +1,7 @@
 #include "agent/cri/cri_client.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
@@ -86,6 +88,33 @@ absl::StatusOr<PodMetadata> CriClient::Query(const std::string& container_id) {
   out.pod_uid = meta.uid();
   out.from_runtime = true;
   return out;
+}
+
+absl::StatusOr<std::vector<std::string>> CriClient::PodUidsOf(
+    const std::vector<std::string>& namespaces, const std::vector<std::string>& pods) {
+  runtime::v1::ListPodSandboxRequest request;
+  request.mutable_filter()->mutable_state()->set_state(runtime::v1::SANDBOX_READY);
+  runtime::v1::ListPodSandboxResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.list_timeout));
+  grpc::Status status = stub_->ListPodSandbox(&context, request, &response);
+  if (!status.ok()) return ToStatus(status, "ListPodSandbox");
+  auto matches = [](const std::vector<std::string>& wanted, const std::string& value) {
+    return wanted.empty() || std::find(wanted.begin(), wanted.end(), value) != wanted.end();
+  };
+  std::vector<std::string> uids;
+  for (const runtime::v1::PodSandbox& pod : response.items()) {
+    // Runtimes that ignore the state filter still say the state.
+    if (pod.state() != runtime::v1::SANDBOX_READY) continue;
+    const runtime::v1::PodSandboxMetadata& meta = pod.metadata();
+    if (matches(namespaces, meta.namespace_()) && matches(pods, meta.name()) &&
+        !meta.uid().empty()) {
+      uids.push_back(meta.uid());
+    }
+  }
+  std::sort(uids.begin(), uids.end());
+  uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
+  return uids;
 }
 
 PodMetadata CriClient::Lookup(const std::string& container_id, const std::string& cgroup_pod_uid) {

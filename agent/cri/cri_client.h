@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -50,6 +51,8 @@ struct CriClientOptions {
   // Answers remembered; past this the cache is cleared (a container's metadata never changes,
   // so an answer is only ever dropped for room).
   size_t max_entries = 4096;
+  // Deadline of listing the node's pods (PodUidsOf).
+  absl::Duration list_timeout = absl::Seconds(2);
 };
 
 class CriClient {
@@ -70,6 +73,13 @@ class CriClient {
   // NOT_FOUND when the runtime knows neither, DEADLINE_EXCEEDED for a slow runtime, UNAVAILABLE
   // for one that is gone.
   absl::StatusOr<PodMetadata> Query(const std::string& container_id);
+
+  // UIDs of the ready pods whose namespace is one of `namespaces` and whose name is one of `pods`
+  // (an empty list matches any), sorted. For the --namespace and --pod filters: the processes
+  // whose cgroup path names one of these UIDs are the pods' processes, and their mount
+  // namespaces go into the in-kernel filter. Errors as Query's; no match is an empty list.
+  absl::StatusOr<std::vector<std::string>> PodUidsOf(const std::vector<std::string>& namespaces,
+                                                     const std::vector<std::string>& pods);
 
   // "cri.lookups", "cri.cache_hits", "cri.errors.deadline", "cri.errors.unavailable",
   // "cri.errors.not_found", "cri.errors.other", "cri.fallbacks".

@@ -125,6 +125,34 @@ TEST_F(CriClientTest, ARuntimeThatGoesAwayAfterAnsweringKeepsItsCachedAnswers) {
   EXPECT_EQ(query.status().code(), absl::StatusCode::kUnavailable) << query.status();
 }
 
+TEST_F(CriClientTest, PodUidsOfSelectsReadyPodsByNamespaceAndName) {
+  StartRuntime();
+  runtime_->AddSandbox(std::string(64, 'd'), "shop-other", "prod", "uid-2");
+  runtime_->AddSandbox(std::string(64, 'e'), "shop-7d9f", "staging", "uid-3");
+  runtime_->AddSandbox(std::string(64, 'f'), "gone-pod", "prod", "uid-4", /*ready=*/false);
+  auto client = Client();
+  using V = std::vector<std::string>;
+  EXPECT_EQ(*client->PodUidsOf({"prod"}, {}), (V{kUid, "uid-2"}));
+  EXPECT_EQ(*client->PodUidsOf({}, {"shop-7d9f"}), (V{kUid, "uid-3"}));
+  EXPECT_EQ(*client->PodUidsOf({"staging"}, {"shop-7d9f"}), (V{"uid-3"}));
+  EXPECT_EQ(*client->PodUidsOf({"prod"}, {"gone-pod"}), V{}) << "not ready";
+  EXPECT_EQ(*client->PodUidsOf({"kube-system"}, {}), V{});
+  runtime_->Stop();
+  EXPECT_EQ(client->PodUidsOf({"prod"}, {}).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(CriClientTest, PodUidsOfOnASlowRuntimeHitsItsDeadline) {
+  StartRuntime();
+  runtime_->SetDelay(absl::Seconds(5));
+  CriClientOptions options;
+  options.endpoint = "unix://" + socket_;
+  options.list_timeout = absl::Milliseconds(100);
+  auto client = CriClient::Create(options);
+  ASSERT_TRUE(client.ok());
+  EXPECT_EQ((*client)->PodUidsOf({"prod"}, {}).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+}
+
 TEST(CriClientCreateTest, OnlyUnixSocketsAreAccepted) {
   EXPECT_EQ(CriClient::Create({.endpoint = "tcp://127.0.0.1:1"}).status().code(),
             absl::StatusCode::kInvalidArgument);

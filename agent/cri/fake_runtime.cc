@@ -42,7 +42,8 @@ void FakeRuntime::AddContainer(const std::string& id, const std::string& name,
 }
 
 void FakeRuntime::AddSandbox(const std::string& id, const std::string& pod,
-                             const std::string& pod_namespace, const std::string& pod_uid) {
+                             const std::string& pod_namespace, const std::string& pod_uid,
+                             bool ready) {
   runtime::v1::PodSandboxStatus status;
   status.set_id(id);
   status.mutable_metadata()->set_name(pod);
@@ -50,6 +51,7 @@ void FakeRuntime::AddSandbox(const std::string& id, const std::string& pod,
   status.mutable_metadata()->set_uid(pod_uid);
   absl::MutexLock lock(&mu_);
   sandboxes_[id] = status;
+  ready_[id] = ready;
 }
 
 void FakeRuntime::SetDelay(absl::Duration delay) {
@@ -81,6 +83,23 @@ grpc::Status FakeRuntime::ContainerStatus(grpc::ServerContext* context,
                                      request->container_id(), "\": not found"));
   }
   *response->mutable_status() = it->second;
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeRuntime::ListPodSandbox(grpc::ServerContext* context,
+                                         const runtime::v1::ListPodSandboxRequest* request,
+                                         runtime::v1::ListPodSandboxResponse* response) {
+  ++calls_;
+  Wait(context);
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, status] : sandboxes_) {
+    const auto state = ready_[id] ? runtime::v1::SANDBOX_READY : runtime::v1::SANDBOX_NOTREADY;
+    if (request->filter().has_state() && request->filter().state().state() != state) continue;
+    runtime::v1::PodSandbox* item = response->add_items();
+    item->set_id(id);
+    *item->mutable_metadata() = status.metadata();
+    item->set_state(state);
+  }
   return grpc::Status::OK;
 }
 

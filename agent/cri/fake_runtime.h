@@ -29,7 +29,7 @@ class FakeRuntime final : public runtime::v1::RuntimeService::Service {
   void AddContainer(const std::string& id, const std::string& name, const std::string& pod,
                     const std::string& pod_namespace, const std::string& pod_uid);
   void AddSandbox(const std::string& id, const std::string& pod, const std::string& pod_namespace,
-                  const std::string& pod_uid);
+                  const std::string& pod_uid, bool ready = true);
   // Every call waits this long before answering.
   void SetDelay(absl::Duration delay);
   void Stop();
@@ -38,6 +38,10 @@ class FakeRuntime final : public runtime::v1::RuntimeService::Service {
   grpc::Status ContainerStatus(grpc::ServerContext* context,
                                const runtime::v1::ContainerStatusRequest* request,
                                runtime::v1::ContainerStatusResponse* response) override;
+  // Honours the state filter, as containerd and CRI-O do.
+  grpc::Status ListPodSandbox(grpc::ServerContext* context,
+                              const runtime::v1::ListPodSandboxRequest* request,
+                              runtime::v1::ListPodSandboxResponse* response) override;
   grpc::Status PodSandboxStatus(grpc::ServerContext* context,
                                 const runtime::v1::PodSandboxStatusRequest* request,
                                 runtime::v1::PodSandboxStatusResponse* response) override;
@@ -52,6 +56,7 @@ class FakeRuntime final : public runtime::v1::RuntimeService::Service {
   absl::Duration delay_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   absl::flat_hash_map<std::string, runtime::v1::ContainerStatus> containers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, runtime::v1::PodSandboxStatus> sandboxes_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, bool> ready_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace httptrace::cri

@@ -217,6 +217,35 @@ class MultiAgent(unittest.TestCase):
                               capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
         self.assertEqual(proc.returncode, 1, proc.stderr.decode())
 
+    def test_agents_from_dns_and_an_unreachable_agent_at_start(self):
+        app_port = self.start_app()
+        dead_port = free_port()  # nothing listens there
+        argv = [harness.CTL_BIN, "--tls-ca", self.path("ca.crt"),
+                "--tls-cert", self.path("client.crt"), "--tls-key", self.path("client.key"),
+                "--agent", "127.0.0.1:%d" % self.ports["node-a"],
+                # Resolved with getaddrinfo; the certificate is checked against "localhost".
+                "--agents-dns", "localhost:%d" % self.ports["node-b"],
+                "--agent", "127.0.0.1:%d" % dead_port,
+                "start", "--port", str(app_port), "--role", "server", "--format", "jsonl",
+                "--duration", "4s", "-o", self.path("trace.jsonl")]
+        ctl = Process(argv, self.workdir, "ctl-dns")
+        self.processes.append(ctl)
+        wait_until(lambda: "started 2 session(s) on 2 of 3 agent(s)" in ctl.stderr()
+                   or ctl.proc.poll() is not None, timeout=60, what="sessions started")
+        self.assertIn("started 2 session(s) on 2 of 3 agent(s)", ctl.stderr())
+        self.assertRegex(ctl.stderr(), r"httptracectl: agent 127\.0\.0\.1:%d: cannot reach the "
+                         r"agent: .*" % dead_port)
+        self.assertRegex(ctl.stderr(), r"started session \S+ on node-b \(127\.0\.0\.1:%d\)"
+                         % self.ports["node-b"])
+        self.assertEqual(http("GET", "http://127.0.0.1:%d/users" % app_port)[0], 200)
+        self.assertEqual(ctl.wait(timeout=60), 1, ctl.stderr())
+        for node in ("node-a", "node-b"):
+            self.assertRegex(ctl.stderr(), r"session \S+ on %s ended \(stopped\): 1 exchange"
+                             % node)
+        events = read_jsonl(self.path("trace.jsonl"))
+        self.assertEqual(sorted(e["node"] for e in events if "request" in e),
+                         ["node-a", "node-b"])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

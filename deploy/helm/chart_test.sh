@@ -85,4 +85,10 @@ echo "== the validator is not vacuous: a wrong type is rejected"
 "$render" -set agent.port=not-a-port "$chart" >"$work/bad.yaml"
 if validate "$work/bad.yaml" 2>"$work/bad.err"; then fail "validator accepted a string port"; fi
 grep -q 'containerPort must be integer' "$work/bad.err" || fail "unexpected: $(cat "$work/bad.err")"
+echo "== ... and so is a misspelled field (strict, like kubectl --validate=strict)"
+sed 's/hostPID: true/hostPid: true/; s/- name: NODE_NAME/- nme: NODE_NAME/' "$d" >"$work/typo.yaml"
+if validate "$work/typo.yaml" 2>"$work/typo.err"; then fail "validator accepted unknown fields"; fi
+grep -qF 'data.spec.template.spec.hostPid: unknown field' "$work/typo.err" &&
+  grep -qF 'containers[0].env[0].nme: unknown field' "$work/typo.err" ||
+  fail "unexpected: $(cat "$work/typo.err")"
 echo "PASS"

@@ -119,15 +119,15 @@ int MultiCtl::Start(const v1::StartCaptureRequest& request, const StreamOptions&
     for (std::thread& t : starters) t.join();
   }
   bool any_failed = false;
-  bool all_invalid = true;
+  bool any_invalid = false;
   std::vector<AgentRun*> started;
   for (auto& run : runs) {
     if (run->session.empty()) {
       Say(absl::StrCat("httptracectl: agent ", run->Label(), ": ", run->start_error));
       any_failed = true;
+      any_invalid = any_invalid || run->invalid_request;
       continue;
     }
-    all_invalid = false;
     if (run->renderer != nullptr) {
       render::RenderOptions render = options.render;
       render.show_node = true;
@@ -136,8 +136,8 @@ int MultiCtl::Start(const v1::StartCaptureRequest& request, const StreamOptions&
     }
     started.push_back(run.get());
   }
-  if (started.empty())
-    return all_invalid && runs.front()->invalid_request ? kExitUsage : kExitFailure;
+  // A request one agent rejects as invalid is invalid everywhere: a usage error.
+  if (started.empty()) return any_invalid ? kExitUsage : kExitFailure;
   for (AgentRun* run : started) {
     Say(absl::StrCat("started session ", run->session, " on ", run->Label()));
   }

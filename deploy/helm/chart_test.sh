@@ -22,6 +22,10 @@ command -v go >/dev/null || fail "go missing: run scripts/setup.sh"
 work=${TEST_TMPDIR:-$(mktemp -d)}
 export RENDER_CACHE_DIR=$work/render-cache
 
+echo "== the renderer's own tests (go test)"
+(cd "$src/deploy/helm/render" && GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= \
+  GOCACHE="$RENDER_CACHE_DIR/gocache" go test .)
+
 echo "== plain manifests equal the chart with default values"
 "$src/scripts/render_manifests.sh" --check
 
@@ -34,7 +38,20 @@ variants=(
   "no-cri:-set cri.enabled=false"
   "crio-hostsocket:-set cri.socket=/var/run/crio/crio.sock -set agent.socketHostPath=/run/httptrace"
   "renamed:-name prod -namespace tracing -set nameOverride=tracer -set tls.secretName=mine"
+  "values-file:-f $work/values-file.in"
 )
+cat >"$work/values-file.in" <<'YAML'
+priorityClassName: system-node-critical
+podAnnotations:
+  example.com/team: observability
+agent:
+  extraArgs: ["--idle-timeout=5m"]
+tolerations:
+  - key: dedicated
+    operator: Equal
+    value: tracing
+    effect: NoSchedule
+YAML
 for variant in "${variants[@]}"; do
   name=${variant%%:*}
   # shellcheck disable=SC2086  # the flags are word lists on purpose
@@ -61,6 +78,10 @@ if grep -qF 'capabilities:' "$work/privileged.yaml"; then fail "privileged keeps
 if grep -qE 'kind: Service$|7443' "$work/no-tls.yaml"; then fail "no-tls still serves TCP"; fi
 grep -qF 'name: tracer' "$work/renamed.yaml" && grep -qF 'namespace: tracing' "$work/renamed.yaml" &&
   grep -qF 'secretName: mine' "$work/renamed.yaml" || fail "names and namespace not applied"
+grep -qF 'priorityClassName: system-node-critical' "$work/values-file.yaml" &&
+  grep -qF 'example.com/team: observability' "$work/values-file.yaml" &&
+  grep -qF -- '- "--idle-timeout=5m"' "$work/values-file.yaml" &&
+  grep -qF 'value: tracing' "$work/values-file.yaml" || fail "values file not applied"
 grep -qF 'type: Socket' "$work/crio-hostsocket.yaml" &&
   grep -qF 'path: /var/run/crio/crio.sock' "$work/crio-hostsocket.yaml" || fail "CRI-O socket"
 # The selector must match the pod template's labels (the API server rejects it otherwise; the

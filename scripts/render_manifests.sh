@@ -11,6 +11,7 @@ trap 'rm -f "$tmp"' EXIT
   echo "# httptrace: plain manifests for clusters without Helm. GENERATED from deploy/helm/httptrace"
   echo "# with default values by scripts/render_manifests.sh; do not edit. Before applying:"
   echo "#   kubectl create namespace httptrace"
+  echo "#   kubectl label namespace httptrace pod-security.kubernetes.io/enforce=privileged"
   echo "#   kubectl -n httptrace create secret generic httptrace-tls \\"
   echo "#     --from-file=tls.crt --from-file=tls.key --from-file=ca.crt"
   "$root/deploy/helm/render.sh" -name httptrace -namespace httptrace "$root/deploy/helm/httptrace"

@@ -91,7 +91,14 @@ int main(int argc, char** argv) {
       return 2;
     }
     cri = *std::move(client);
-    HT_LOG(INFO) << "pod metadata from the container runtime at " << cri->endpoint();
+    // Said once at start: a wrong socket path is the usual mistake in a DaemonSet's values.
+    if (absl::StatusOr<std::string> version = cri->Version(); version.ok()) {
+      HT_LOG(INFO) << "container runtime at " << cri->endpoint() << ": " << *version;
+    } else {
+      HT_LOG(WARNING) << "container runtime at " << cri->endpoint()
+                      << " does not answer (pods will be known by UID only until it does): "
+                      << version.status().message();
+    }
   }
 
   httptrace::pipeline::PipelineOptions pipeline_options;

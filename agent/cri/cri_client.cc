@@ -90,6 +90,18 @@ absl::StatusOr<PodMetadata> CriClient::Query(const std::string& container_id) {
   return out;
 }
 
+absl::StatusOr<std::string> CriClient::Version() {
+  runtime::v1::VersionRequest request;
+  request.set_version("v1");
+  runtime::v1::VersionResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.list_timeout));
+  grpc::Status status = stub_->Version(&context, request, &response);
+  if (!status.ok()) return ToStatus(status, "Version");
+  return absl::StrCat(response.runtime_name(), " ", response.runtime_version(), " (CRI ",
+                      response.runtime_api_version(), ")");
+}
+
 absl::StatusOr<std::vector<std::string>> CriClient::PodUidsOf(
     const std::vector<std::string>& namespaces, const std::vector<std::string>& pods) {
   runtime::v1::ListPodSandboxRequest request;

@@ -74,6 +74,10 @@ class CriClient {
   // for one that is gone.
   absl::StatusOr<PodMetadata> Query(const std::string& container_id);
 
+  // "containerd 1.7.2 (CRI v1)": asked once at start, so a wrong or missing socket is reported
+  // before the first capture. Errors as Query's.
+  absl::StatusOr<std::string> Version();
+
   // UIDs of the ready pods whose namespace is one of `namespaces` and whose name is one of `pods`
   // (an empty list matches any), sorted. For the --namespace and --pod filters: the processes
   // whose cgroup path names one of these UIDs are the pods' processes, and their mount

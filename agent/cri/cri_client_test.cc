@@ -153,6 +153,14 @@ TEST_F(CriClientTest, PodUidsOfOnASlowRuntimeHitsItsDeadline) {
             absl::StatusCode::kDeadlineExceeded);
 }
 
+TEST_F(CriClientTest, VersionNamesTheRuntimeOrSaysWhyNot) {
+  EXPECT_EQ(Client()->Version().status().code(), absl::StatusCode::kUnavailable);
+  StartRuntime();
+  auto version = Client()->Version();
+  ASSERT_TRUE(version.ok()) << version.status();
+  EXPECT_EQ(*version, "containerd 1.7.2 (CRI v1)");
+}
+
 TEST(CriClientCreateTest, OnlyUnixSocketsAreAccepted) {
   EXPECT_EQ(CriClient::Create({.endpoint = "tcp://127.0.0.1:1"}).status().code(),
             absl::StatusCode::kInvalidArgument);

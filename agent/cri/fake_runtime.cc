@@ -86,6 +86,18 @@ grpc::Status FakeRuntime::ContainerStatus(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status FakeRuntime::Version(grpc::ServerContext* context,
+                                  const runtime::v1::VersionRequest* request,
+                                  runtime::v1::VersionResponse* response) {
+  ++calls_;
+  Wait(context);
+  response->set_version("0.1.0");
+  response->set_runtime_name("containerd");
+  response->set_runtime_version("1.7.2");
+  response->set_runtime_api_version("v1");
+  return grpc::Status::OK;
+}
+
 grpc::Status FakeRuntime::ListPodSandbox(grpc::ServerContext* context,
                                          const runtime::v1::ListPodSandboxRequest* request,
                                          runtime::v1::ListPodSandboxResponse* response) {

@@ -38,6 +38,9 @@ class FakeRuntime final : public runtime::v1::RuntimeService::Service {
   grpc::Status ContainerStatus(grpc::ServerContext* context,
                                const runtime::v1::ContainerStatusRequest* request,
                                runtime::v1::ContainerStatusResponse* response) override;
+  // Says it is containerd 1.7.2.
+  grpc::Status Version(grpc::ServerContext* context, const runtime::v1::VersionRequest* request,
+                       runtime::v1::VersionResponse* response) override;
   // Honours the state filter, as containerd and CRI-O do.
   grpc::Status ListPodSandbox(grpc::ServerContext* context,
                               const runtime::v1::ListPodSandboxRequest* request,

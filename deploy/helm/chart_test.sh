@@ -64,7 +64,7 @@ d=$work/default.yaml
 for want in 'hostPID: true' '- --node-name=$(NODE_NAME)' 'fieldPath: spec.nodeName' \
   '- --tls-client-ca=/etc/httptrace/tls/ca.crt' 'clusterIP: None' 'secretName: httptrace-tls' \
   '- operator: Exists' 'privileged: false' '- BPF' '- PERFMON' 'drop: ["ALL"]' \
-  '"/usr/bin/httptracectl", "--agent", "unix:///run/httptrace/agent.sock", "status"' \
+  '"httptracectl", "--agent", "unix:///run/httptrace/agent.sock", "status"' \
   'path: /sys/kernel/tracing' 'path: /run/containerd/containerd.sock' \
   'automountServiceAccountToken: false'; do
   grep -qF -- "$want" "$d" || fail "default render lacks: $want"

@@ -43,6 +43,13 @@ ABSL_FLAG(std::string, cri_endpoint, "",
           "Container runtime's CRI socket (unix:///run/containerd/containerd.sock, "
           "unix:///var/run/crio/crio.sock), asked for pod names, namespaces and container names. "
           "Empty: not asked (pod UIDs still come from cgroup paths).");
+ABSL_FLAG(std::vector<std::string>, container_engine_socket,
+          (std::vector<std::string>{"/var/run/docker.sock", "/run/podman/podman.sock"}),
+          "Docker-compatible engine API sockets asked for container names (comma-separated; in a "
+          "container, mount the host's socket read-only). Container ids come from cgroups "
+          "without them.");
+ABSL_FLAG(bool, resolve_containers, true,
+          "Attribute connections to containers and pods (ids from /proc/<pid>/cgroup).");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 
 namespace {
@@ -115,6 +122,11 @@ int main(int argc, char** argv) {
       static_cast<uint32_t>(absl::GetFlag(FLAGS_max_connections));
   pipeline_options.max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections));
   pipeline_options.node_name = absl::GetFlag(FLAGS_node_name);
+  pipeline_options.resolve_containers = absl::GetFlag(FLAGS_resolve_containers);
+  pipeline_options.containers.engine_sockets.clear();
+  for (const std::string& socket : absl::GetFlag(FLAGS_container_engine_socket)) {
+    if (!socket.empty()) pipeline_options.containers.engine_sockets.push_back(socket);
+  }
 
   auto pipeline = httptrace::pipeline::Pipeline::Create(pipeline_options);
   if (!pipeline.ok()) return Fail(pipeline.status(), "cannot load the capture probes");

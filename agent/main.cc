@@ -14,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/container/engine_client.h"
 #include "agent/cri/cri_client.h"
 #include "agent/pipeline/pipeline.h"
 #include "agent/service/api_server.h"
@@ -123,6 +124,17 @@ int main(int argc, char** argv) {
   pipeline_options.max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections));
   pipeline_options.node_name = absl::GetFlag(FLAGS_node_name);
   pipeline_options.resolve_containers = absl::GetFlag(FLAGS_resolve_containers);
+  if (cri != nullptr) {
+    // Asked on the container resolver's thread for containers no Docker-compatible engine knows.
+    pipeline_options.containers.cri_inspect =
+        [client = cri.get()](
+            const std::string& id) -> absl::StatusOr<httptrace::container::EngineContainer> {
+      absl::StatusOr<httptrace::cri::PodMetadata> pod = client->Query(id);
+      if (!pod.ok()) return pod.status();
+      return httptrace::container::EngineContainer{id, pod->container_name, pod->pod_name,
+                                                   pod->pod_namespace, pod->pod_uid};
+    };
+  }
   pipeline_options.containers.engine_sockets.clear();
   for (const std::string& socket : absl::GetFlag(FLAGS_container_engine_socket)) {
     if (!socket.empty()) pipeline_options.containers.engine_sockets.push_back(socket);

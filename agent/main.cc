@@ -124,6 +124,7 @@ int main(int argc, char** argv) {
   pipeline_options.max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections));
   pipeline_options.node_name = absl::GetFlag(FLAGS_node_name);
   pipeline_options.resolve_containers = absl::GetFlag(FLAGS_resolve_containers);
+  pipeline_options.cri = cri.get();
   if (cri != nullptr) {
     // Asked on the container resolver's thread for containers no Docker-compatible engine knows.
     pipeline_options.containers.cri_inspect =

@@ -14,6 +14,8 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/container/engine_client.h"
+#include "agent/cri/cri_client.h"
 #include "agent/pipeline/pipeline.h"
 #include "agent/service/api_server.h"
 #include "agent/service/http_trace_service.h"
@@ -38,6 +40,10 @@ ABSL_FLAG(int32_t, ring_buffer_mb, 16, "Size of the kernel-to-agent ring buffer 
 ABSL_FLAG(int32_t, max_connections, 65536, "Connections tracked at once (kernel and agent).");
 ABSL_FLAG(std::string, node_name, "",
           "Name of this node in exchanges (default: $NODE_NAME, else the host name).");
+ABSL_FLAG(std::string, cri_endpoint, "",
+          "Container runtime's CRI socket (unix:///run/containerd/containerd.sock, "
+          "unix:///var/run/crio/crio.sock), asked for pod names, namespaces and container names. "
+          "Empty: not asked (pod UIDs still come from cgroup paths).");
 ABSL_FLAG(std::vector<std::string>, container_engine_socket,
           (std::vector<std::string>{"/var/run/docker.sock", "/run/podman/podman.sock"}),
           "Docker-compatible engine API sockets asked for container names (comma-separated; in a "
@@ -83,6 +89,26 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // The CRI client connects lazily: the runtime may start after the agent.
+  std::unique_ptr<httptrace::cri::CriClient> cri;
+  if (!absl::GetFlag(FLAGS_cri_endpoint).empty()) {
+    auto client =
+        httptrace::cri::CriClient::Create({.endpoint = absl::GetFlag(FLAGS_cri_endpoint)});
+    if (!client.ok()) {
+      HT_LOG(ERROR) << "--cri-endpoint: " << client.status().message();
+      return 2;
+    }
+    cri = *std::move(client);
+    // Said once at start: a wrong socket path is the usual mistake in a DaemonSet's values.
+    if (absl::StatusOr<std::string> version = cri->Version(); version.ok()) {
+      HT_LOG(INFO) << "container runtime at " << cri->endpoint() << ": " << *version;
+    } else {
+      HT_LOG(WARNING) << "container runtime at " << cri->endpoint()
+                      << " does not answer (pods will be known by UID only until it does): "
+                      << version.status().message();
+    }
+  }
+
   httptrace::pipeline::PipelineOptions pipeline_options;
   auto mode = httptrace::pipeline::ParseAttachMode(absl::GetFlag(FLAGS_attach_mode));
   if (!mode.ok()) {
@@ -98,6 +124,18 @@ int main(int argc, char** argv) {
   pipeline_options.max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections));
   pipeline_options.node_name = absl::GetFlag(FLAGS_node_name);
   pipeline_options.resolve_containers = absl::GetFlag(FLAGS_resolve_containers);
+  pipeline_options.cri = cri.get();
+  if (cri != nullptr) {
+    // Asked on the container resolver's thread for containers no Docker-compatible engine knows.
+    pipeline_options.containers.cri_inspect =
+        [client = cri.get()](
+            const std::string& id) -> absl::StatusOr<httptrace::container::EngineContainer> {
+      absl::StatusOr<httptrace::cri::PodMetadata> pod = client->Query(id);
+      if (!pod.ok()) return pod.status();
+      return httptrace::container::EngineContainer{id, pod->container_name, pod->pod_name,
+                                                   pod->pod_namespace, pod->pod_uid};
+    };
+  }
   pipeline_options.containers.engine_sockets.clear();
   for (const std::string& socket : absl::GetFlag(FLAGS_container_engine_socket)) {
     if (!socket.empty()) pipeline_options.containers.engine_sockets.push_back(socket);

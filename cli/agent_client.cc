@@ -1,5 +1,9 @@
 #include "cli/agent_client.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -37,6 +41,44 @@ std::vector<std::string> ResolveAgentAddresses(const std::vector<std::string>& f
   return {kDefaultAgentAddress};
 }
 
+absl::StatusOr<std::vector<std::string>> ResolveAgentsDns(absl::string_view name_port) {
+  const size_t colon = name_port.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0 || colon + 1 == name_port.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--agents-dns \"", name_port, "\": want NAME:PORT"));
+  }
+  std::string name(name_port.substr(0, colon));
+  if (name.size() > 2 && name.front() == '[' && name.back() == ']') {
+    name = name.substr(1, name.size() - 2);
+  }
+  const std::string port(name_port.substr(colon + 1));
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* result = nullptr;
+  if (int rc = getaddrinfo(name.c_str(), port.c_str(), &hints, &result); rc != 0) {
+    return absl::NotFoundError(
+        absl::StrCat("--agents-dns: cannot resolve ", name, ": ", gai_strerror(rc)));
+  }
+  std::vector<std::string> out;
+  for (const addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
+    char host[NI_MAXHOST];
+    if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), nullptr, 0, NI_NUMERICHOST) !=
+        0) {
+      continue;
+    }
+    out.push_back(ai->ai_family == AF_INET6 ? absl::StrCat("[", host, "]:", port)
+                                            : absl::StrCat(host, ":", port));
+  }
+  freeaddrinfo(result);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  if (out.empty()) {
+    return absl::NotFoundError(absl::StrCat("--agents-dns: ", name, " has no addresses"));
+  }
+  return out;
+}
+
 absl::StatusOr<std::shared_ptr<grpc::Channel>> DialAgent(const std::string& address,
                                                          const ClientTls& tls) {
   grpc::ChannelArguments args;
@@ -63,6 +105,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> DialAgent(const std::string& addr
                      " is a TCP address: give --tls-ca (and --tls-cert/--tls-key for "
                      "mutual TLS), or --insecure for a plaintext agent"));
   }
+  if (!tls.server_name.empty()) args.SetSslTargetNameOverride(tls.server_name);
   grpc::SslCredentialsOptions options;
   absl::StatusOr<std::string> ca = ReadFile(tls.ca, "--tls-ca");
   if (!ca.ok()) return ca.status();

@@ -20,10 +20,18 @@ struct ClientTls {
   std::string cert;  // client certificate for mutual TLS
   std::string key;
   bool insecure = false;  // plaintext TCP
+  // Name the agent's certificate must carry when it differs from the dialled host, e.g. the
+  // Service name when dialling the pod addresses that name resolved to.
+  std::string server_name;
 };
 
 // `flag_values` first, else the comma-separated $HTTPTRACE_AGENT, else the default socket.
 std::vector<std::string> ResolveAgentAddresses(const std::vector<std::string>& flag_values);
+
+// Every address (A and AAAA) of "NAME:PORT", as "ip:port" / "[ip6]:port", sorted and without
+// duplicates: one per agent behind a Kubernetes headless Service. NOT_FOUND when the name does
+// not resolve, INVALID_ARGUMENT when it is not NAME:PORT.
+absl::StatusOr<std::vector<std::string>> ResolveAgentsDns(absl::string_view name_port);
 
 // Accepts "unix:///path", "/path", "tcp://host:port" and "host:port".
 absl::StatusOr<std::shared_ptr<grpc::Channel>> DialAgent(const std::string& address,

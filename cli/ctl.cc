@@ -11,14 +11,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
+#include "cli/interrupt.h"
 #include "cli/output_file.h"
 #include "cli/render/text_util.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace httptrace::cli {
 namespace {
-
-constexpr absl::Duration kWatchPeriod = absl::Milliseconds(250);
 
 void Say(const std::string& text) { std::fprintf(stderr, "%s\n", text.c_str()); }
 
@@ -46,24 +45,6 @@ std::string FilterSummary(const v1::Filter& f) {
     parts.push_back(absl::StrCat("role=", render::RoleName(f.role())));
   }
   return parts.empty() ? "all" : absl::StrJoin(parts, " ");
-}
-
-// Waits for SIGINT/SIGTERM (blocked in every thread by main), a deadline, or `done`.
-// Returns true when interrupted or the deadline passed.
-bool WaitForInterrupt(absl::Time deadline, const absl::Notification& done,
-                      const std::function<void()>& tick) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  while (!done.HasBeenNotified()) {
-    if (absl::Now() >= deadline) return true;
-    const absl::Duration wait = std::min(kWatchPeriod, deadline - absl::Now());
-    const timespec timeout = absl::ToTimespec(std::max(wait, absl::Milliseconds(1)));
-    if (sigtimedwait(&signals, nullptr, &timeout) > 0) return true;
-    tick();
-  }
-  return false;
 }
 
 }  // namespace

@@ -12,12 +12,23 @@
 #include "absl/strings/str_cat.h"
 #include "cli/agent_client.h"
 #include "cli/ctl.h"
+#include "cli/multi_ctl.h"
 #include "cli/request_builder.h"
 #include "common/flags.h"
 
 ABSL_FLAG(std::vector<std::string>, agent, {},
           "Agent address, repeatable: unix:///path, /path, or host:port (TLS). Default: "
           "$HTTPTRACE_AGENT, else unix:///run/httptrace/agent.sock.");
+ABSL_FLAG(std::vector<std::string>, agents_dns, {},
+          "NAME:PORT whose every address (A and AAAA) is an agent, e.g. the chart's headless "
+          "Service httptrace.httptrace.svc:7443 (repeatable). TLS certificates are checked "
+          "against NAME unless --tls-server-name says otherwise.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "Name the agents' TLS certificates must carry (default: the host dialled, or the "
+          "--agents-dns NAME).");
+ABSL_FLAG(absl::Duration, merge_window, absl::Seconds(1),
+          "Several agents: how long an exchange waits for older ones from slower agents before "
+          "it is written (output is merged by time within this window).");
 ABSL_FLAG(std::string, tls_ca, "", "PEM bundle that signs the agents' TLS certificates.");
 ABSL_FLAG(std::string, tls_cert, "", "Client certificate (PEM) for agents that require mTLS.");
 ABSL_FLAG(std::string, tls_key, "", "Private key (PEM) of --tls-cert.");
@@ -62,15 +73,19 @@ constexpr char kUsage[] =
     "httptracectl: capture HTTP/1.x traffic through httptrace agents.\n"
     "\n"
     "Usage:\n"
-    "  httptracectl [--agent ADDR]... start [FILTERS] [OPTIONS] [--format text|jsonl] [-o FILE]\n"
-    "                                       [--duration D] [--detach]\n"
-    "  httptracectl [--agent ADDR]... attach SESSION [--from-seq N] [--format F] [-o FILE]\n"
-    "  httptracectl [--agent ADDR]... stop SESSION\n"
-    "  httptracectl [--agent ADDR]... list\n"
-    "  httptracectl [--agent ADDR]... status\n"
+    "  httptracectl [AGENTS] start [FILTERS] [OPTIONS] [--format text|jsonl] [-o FILE]\n"
+    "                       [--duration D] [--detach]\n"
+    "  httptracectl [--agent ADDR] attach SESSION [--from-seq N] [--format F] [-o FILE]\n"
+    "  httptracectl [AGENTS] stop SESSION\n"
+    "  httptracectl [AGENTS] list\n"
+    "  httptracectl [AGENTS] status\n"
+    "AGENTS: --agent ADDR (repeatable) and/or --agents-dns NAME:PORT (every address of NAME)\n"
     "\n"
     "start prints \"started session ID\" on stderr once the probes are attached, streams until\n"
     "Ctrl-C, --duration or the session's end, then stops the session and prints a summary.\n"
+    "With several agents (--agent repeated, or --agents-dns), start runs one session per agent\n"
+    "and writes one trace merged by time, each exchange labelled with its node; an agent that\n"
+    "fails is reported and the others go on. stop, list and status ask every agent.\n"
     "Exit status: 0 success, 1 failure, 2 usage error.";
 
 int Usage(const std::string& message) {
@@ -102,14 +117,49 @@ int main(int argc, char** argv) {
   const std::string& command = args[1];
   const std::vector<std::string> operands(args.begin() + 2, args.end());
 
-  const std::vector<std::string> agents =
-      httptrace::cli::ResolveAgentAddresses(absl::GetFlag(FLAGS_agent));
-  if (agents.size() > 1) return Usage("several --agent addresses are not supported yet");
-  httptrace::cli::ClientTls tls{absl::GetFlag(FLAGS_tls_ca), absl::GetFlag(FLAGS_tls_cert),
-                                absl::GetFlag(FLAGS_tls_key), absl::GetFlag(FLAGS_insecure)};
-  auto channel = httptrace::cli::DialAgent(agents[0], tls);
-  if (!channel.ok()) return Usage(std::string(channel.status().message()));
-  httptrace::cli::Ctl ctl(agents[0], httptrace::v1::HttpTrace::NewStub(*channel));
+  std::vector<std::string> agents;
+  for (const std::string& address : absl::GetFlag(FLAGS_agent)) {
+    if (!address.empty()) agents.push_back(address);
+  }
+  // Addresses resolved from --agents-dns are checked against the resolved name's certificate.
+  std::vector<std::string> server_names(agents.size(), absl::GetFlag(FLAGS_tls_server_name));
+  for (const std::string& name_port : absl::GetFlag(FLAGS_agents_dns)) {
+    auto resolved = httptrace::cli::ResolveAgentsDns(name_port);
+    if (!resolved.ok()) {
+      std::fprintf(stderr, "httptracectl: %s\n", std::string(resolved.status().message()).c_str());
+      return resolved.status().code() == absl::StatusCode::kInvalidArgument
+                 ? httptrace::cli::kExitUsage
+                 : httptrace::cli::kExitFailure;
+    }
+    const std::string name = name_port.substr(0, name_port.rfind(':'));
+    for (std::string& address : *resolved) {
+      agents.push_back(std::move(address));
+      server_names.push_back(absl::GetFlag(FLAGS_tls_server_name).empty()
+                                 ? name
+                                 : absl::GetFlag(FLAGS_tls_server_name));
+    }
+  }
+  if (agents.empty()) {
+    agents = httptrace::cli::ResolveAgentAddresses({});
+    server_names.assign(agents.size(), absl::GetFlag(FLAGS_tls_server_name));
+  }
+  std::vector<httptrace::cli::AgentChannel> channels;
+  for (size_t i = 0; i < agents.size(); ++i) {
+    httptrace::cli::ClientTls tls{absl::GetFlag(FLAGS_tls_ca), absl::GetFlag(FLAGS_tls_cert),
+                                  absl::GetFlag(FLAGS_tls_key), absl::GetFlag(FLAGS_insecure),
+                                  server_names[i]};
+    auto channel = httptrace::cli::DialAgent(agents[i], tls);
+    if (!channel.ok()) return Usage(std::string(channel.status().message()));
+    channels.push_back({agents[i], *std::move(channel)});
+  }
+  const bool several = channels.size() > 1;
+  httptrace::cli::Ctl ctl(agents[0], httptrace::v1::HttpTrace::NewStub(channels[0].channel));
+  httptrace::cli::MultiOptions multi_options;
+  multi_options.merge_window = absl::GetFlag(FLAGS_merge_window);
+  httptrace::cli::MultiCtl multi(channels, multi_options);
+  if (multi_options.merge_window < absl::ZeroDuration()) {
+    return Usage("--merge-window must not be negative");
+  }
 
   httptrace::cli::StreamOptions stream;
   stream.format = absl::GetFlag(FLAGS_format);
@@ -143,17 +193,19 @@ int main(int argc, char** argv) {
     flags.max_duration = absl::GetFlag(FLAGS_detach) ? stream.duration : absl::ZeroDuration();
     auto request = httptrace::cli::BuildStartRequest(flags);
     if (!request.ok()) return Usage(std::string(request.status().message()));
+    if (several) return multi.Start(*request, stream, absl::GetFlag(FLAGS_detach));
     return ctl.Start(*request, stream, absl::GetFlag(FLAGS_detach));
   }
   if (command == "attach") {
     if (operands.size() != 1) return Usage("attach takes one session id");
+    if (several) return Usage("attach reads one agent's session: give one --agent");
     return ctl.Attach(operands[0], absl::GetFlag(FLAGS_from_seq), stream);
   }
   if (command == "stop") {
     if (operands.size() != 1) return Usage("stop takes one session id");
-    return ctl.Stop(operands[0]);
+    return several ? multi.Stop(operands[0]) : ctl.Stop(operands[0]);
   }
-  if (command == "list") return ctl.List();
-  if (command == "status") return ctl.Status();
+  if (command == "list") return several ? multi.List() : ctl.List();
+  if (command == "status") return several ? multi.Status() : ctl.Status();
   return Usage(absl::StrCat("unknown command \"", command, "\""));
 }

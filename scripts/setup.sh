@@ -19,6 +19,9 @@ PACKAGES=(
   curl nginx-light wrk python3 iproute2 procps
   # Formatting.
   clang-format
+  # Kubernetes chart: rendered with Go's text/template + sprig (deploy/helm/render), offline from
+  # Debian's Go sources.
+  golang-go golang-github-masterminds-sprig-dev
   # Containers: podman with runc (see deploy/container/containers.conf), compose, and debootstrap
   # for base images when no registry can be reached.
   podman runc podman-compose debootstrap
@@ -51,4 +54,18 @@ if [[ ! -e /sys/kernel/tracing/events ]]; then
   else
     log "warning: could not mount tracefs; probes will fall back to raw tracepoints"
   fi
+fi
+
+# The chart's objects are validated against the Kubernetes API schemas with the npm package
+# kubernetes-models (deploy/validate, versions pinned in package-lock.json).
+root=$(cd "$(dirname "$0")/.." && pwd)
+if ! command -v npm >/dev/null; then
+  log "installing nodejs and npm"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    nodejs npm >/dev/null
+fi
+if [[ ! -d $root/deploy/validate/node_modules/kubernetes-models ||
+  $root/deploy/validate/package-lock.json -nt $root/deploy/validate/node_modules ]]; then
+  log "installing deploy/validate's npm packages"
+  (cd "$root/deploy/validate" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi

@@ -90,7 +90,7 @@ ContainerResolver::ContainerResolver(ResolverOptions options) : options_(std::mo
   for (const std::string& socket : options_.engine_sockets) {
     engines_.emplace_back(socket, options_.engine_timeout);
   }
-  if (!engines_.empty()) name_thread_ = std::thread([this] { NameLoop(); });
+  if (AsksNames()) name_thread_ = std::thread([this] { NameLoop(); });
 }
 
 ContainerResolver::~ContainerResolver() {
@@ -125,7 +125,7 @@ ContainerInfo ContainerResolver::ToInfo(const CgroupIdentity& identity) {
 }
 
 void ContainerResolver::RequestName(const CgroupIdentity& identity, absl::Time now) {
-  if (engines_.empty()) return;
+  if (!AsksNames()) return;
   if (names_.size() >= options_.max_containers && !names_.contains(identity.id)) {
     // Containers come and go on a busy node: forget what is not in flight; a container seen
     // again is asked for again.
@@ -234,6 +234,18 @@ absl::StatusOr<EngineContainer> ContainerResolver::AskEngines(const std::string&
     }
     failures.push_back(std::string(container.status().message()));
   }
+  if (options_.cri_inspect) {
+    absl::StatusOr<EngineContainer> container = options_.cri_inspect(id_or_name);
+    if (container.ok()) {
+      NoteEngineReachability(true, "the CRI runtime");
+      return container;
+    }
+    if (absl::IsNotFound(container.status())) {
+      if (answered.empty()) answered = "the CRI runtime";
+    } else {
+      failures.push_back(std::string(container.status().message()));
+    }
+  }
   if (!answered.empty()) {
     NoteEngineReachability(true, answered);
     return absl::NotFoundError(absl::StrCat("no container engine knows ", id_or_name));
@@ -256,6 +268,12 @@ void ContainerResolver::ProbeEngines() {
       return;
     }
     failures.push_back(std::string(status.message()));
+  }
+  if (options_.cri_inspect) {
+    // The Kubernetes runtime answers over CRI (the agent checked it at start): names come from
+    // there, so the missing Docker-compatible engines do not stop look-ups.
+    NoteEngineReachability(true, "the CRI runtime");
+    return;
   }
   NoteEngineReachability(false, absl::StrJoin(failures, "; "));
 }
@@ -361,7 +379,7 @@ absl::StatusOr<std::vector<uint32_t>> ContainerResolver::MountNamespacesOf(
           known = true;
         }
       }
-      if (known || engines_.empty() || absl::Now() < engines_down_until_) continue;
+      if (known || !AsksNames() || absl::Now() < engines_down_until_) continue;
     }
     if (IsHexPrefix(name) && name.size() == 64) continue;  // a full id needs no engine
     absl::StatusOr<EngineContainer> container = AskEngines(name, "");

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -47,6 +48,10 @@ struct ResolverOptions {
   // that do not exist are skipped quietly; an empty list turns name look-ups off.
   std::vector<std::string> engine_sockets = {"/var/run/docker.sock", "/run/podman/podman.sock"};
   absl::Duration engine_timeout = absl::Seconds(1);
+  // Asked after the engines for a container none of them knows: the Kubernetes runtime over CRI
+  // (containerd and CRI-O serve no Docker-compatible API), giving names and pod names and
+  // namespaces. Empty: not asked. Called on the resolver's thread only, never from Lookup.
+  std::function<absl::StatusOr<EngineContainer>(const std::string& id)> cri_inspect;
   // After no engine knew an id, or none was reachable, wait this long before asking again.
   absl::Duration engine_retry = absl::Seconds(30);
   // Processes remembered; past this the oldest answers are dropped (and read again when needed).
@@ -118,6 +123,8 @@ class ContainerResolver {
   absl::StatusOr<EngineContainer> AskEngines(const std::string& id_or_name,
                                              const std::string& runtime);
   void NameLoop();
+  // Whether names are asked for at all: some engine socket or the CRI runtime is configured.
+  bool AsksNames() const { return !engines_.empty() || options_.cri_inspect != nullptr; }
   // Pings the engines once and logs whether any answers.
   void ProbeEngines();
   void NoteEngineReachability(bool any_reachable, const std::string& detail);

@@ -119,6 +119,24 @@ TEST(ContainerResolverTest, NameArrivesFromTheEngineInTheBackground) {
   EXPECT_EQ(engine.requests(), requests) << "a known name is not asked for again";
 }
 
+TEST(ContainerResolverTest, KubernetesNamesComeFromTheCriRuntimeWhenNoEngineKnowsTheContainer) {
+  FakeProc proc;
+  proc.AddProcess(200, 7, absl::StrCat("/kubepods/burstable/pod", kUid, "/", kWebId));
+  ResolverOptions options = OptionsFor(proc, {proc.root() + "/absent.sock"});
+  options.cri_inspect = [](const std::string& id) -> absl::StatusOr<EngineContainer> {
+    if (id != kWebId) return absl::NotFoundError("unknown container");
+    return EngineContainer{kWebId, "web", "shop-7d9f", "prod", kUid};
+  };
+  ContainerResolver resolver(options);
+  resolver.Lookup(200);
+  ASSERT_TRUE(resolver.WaitForNames(absl::Seconds(5)));
+  const ContainerInfo info = *resolver.Lookup(200);
+  EXPECT_EQ(info.name, "web");
+  EXPECT_EQ(info.pod_name, "shop-7d9f");
+  EXPECT_EQ(info.pod_namespace, "prod");
+  EXPECT_EQ(info.pod_uid, kUid);
+}
+
 TEST(ContainerResolverTest, NamesOfRunningContainersAreLearntAtStart) {
   FakeProc proc;
   FakeEngine engine(proc.root() + "/docker.sock");

@@ -110,6 +110,15 @@ Pipeline::Pipeline(const PipelineOptions& options)
           [this](conntrack::Connection& c, conntrack::EndReason why) { OnConnectionEnd(c, why); }) {
   if (options.resolve_containers) {
     containers_ = std::make_unique<container::ContainerResolver>(options.containers);
+    if (options.cri != nullptr) {
+      pods_ = std::make_unique<cri::PodFilter>(
+          options.cri,
+          [resolver = containers_.get()](uint32_t pid) {
+            std::optional<container::ContainerInfo> info = resolver->Lookup(pid);
+            return info.has_value() ? info->pod_uid : std::string();
+          },
+          options.containers.proc_root);
+    }
   }
 }
 
@@ -286,6 +295,7 @@ absl::Status Pipeline::ApplyFilters(const std::vector<v1::Filter>& active_filter
   absl::MutexLock lock(&filter_mu_);
   if (active_filters.empty()) {
     container_selectors_.clear();
+    pod_selectors_.clear();
     capture_->Detach();
     HT_LOG(INFO) << "no active session: probes detached";
     return absl::OkStatus();
@@ -298,6 +308,17 @@ absl::Status Pipeline::ApplyFilters(const std::vector<v1::Filter>& active_filter
     if (!namespaces.ok()) return namespaces.status();
     kernel_filter_.mount_namespaces = *std::move(namespaces);
     LogContainerFilter("");
+  }
+  pod_selectors_ =
+      container_selectors_.empty() ? PodSelectors(active_filters) : std::vector<PodSelector>{};
+  if (!pod_selectors_.empty()) {
+    absl::StatusOr<std::vector<uint32_t>> namespaces = PodMountNamespaces();
+    if (!namespaces.ok()) return namespaces.status();
+    kernel_filter_.mount_namespaces = *std::move(namespaces);
+    HT_LOG(INFO) << "pod filter: " << kernel_filter_.mount_namespaces.size()
+                 << " mount namespace(s) in the kernel filter"
+                 << (kernel_filter_.mount_namespaces.empty() ? " (none running: user space only)"
+                                                             : "");
   }
   if (absl::Status s = capture_->SetFilter(kernel_filter_); !s.ok()) return s;
   if (!capture_->attached()) {
@@ -329,6 +350,32 @@ std::vector<std::string> Pipeline::ContainerSelectors(
   return selectors;
 }
 
+std::vector<Pipeline::PodSelector> Pipeline::PodSelectors(
+    const std::vector<v1::Filter>& filters) const {
+  // Like containers: restricted in the kernel only when every session restricts it.
+  std::vector<PodSelector> selectors;
+  if (pods_ == nullptr) return selectors;
+  for (const v1::Filter& f : filters) {
+    if (f.pod_namespaces_size() == 0 && f.pods_size() == 0) return {};
+    selectors.emplace_back(
+        std::vector<std::string>(f.pod_namespaces().begin(), f.pod_namespaces().end()),
+        std::vector<std::string>(f.pods().begin(), f.pods().end()));
+  }
+  return selectors;
+}
+
+absl::StatusOr<std::vector<uint32_t>> Pipeline::PodMountNamespaces() {
+  std::vector<uint32_t> out;
+  for (const auto& [namespaces, pods] : pod_selectors_) {
+    absl::StatusOr<std::vector<uint32_t>> some = pods_->MountNamespacesOf(namespaces, pods);
+    if (!some.ok()) return some.status();
+    out.insert(out.end(), some->begin(), some->end());
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 void Pipeline::LogContainerFilter(absl::string_view why) {
   const std::string selectors = absl::StrJoin(container_selectors_, ", ");
   if (kernel_filter_.mount_namespaces.empty()) {
@@ -347,11 +394,14 @@ void Pipeline::ContainerFilterLoop() {
   absl::MutexLock lock(&filter_mu_);
   while (!filter_mu_.AwaitWithTimeout(absl::Condition(&stop_container_refresh_),
                                       options_.container_refresh_period)) {
-    if (container_selectors_.empty() || !capture_->attached()) continue;
-    // Containers that started, restarted or stopped since the filter was set: their mount
-    // namespaces change, and the kernel must follow.
+    if ((container_selectors_.empty() && pod_selectors_.empty()) || !capture_->attached()) {
+      continue;
+    }
+    // Containers (or pods) that started, restarted or stopped since the filter was set: their
+    // mount namespaces change, and the kernel must follow.
     absl::StatusOr<std::vector<uint32_t>> namespaces =
-        containers_->MountNamespacesOf(container_selectors_);
+        container_selectors_.empty() ? PodMountNamespaces()
+                                     : containers_->MountNamespacesOf(container_selectors_);
     if (!namespaces.ok()) {
       HT_LOG_EVERY_N_SEC(WARNING, 60) << "container filter refresh: " << namespaces.status();
       continue;
@@ -362,7 +412,12 @@ void Pipeline::ContainerFilterLoop() {
       HT_LOG_EVERY_N_SEC(WARNING, 60) << "container filter refresh: " << s;
       continue;
     }
-    LogContainerFilter("containers changed: ");
+    if (container_selectors_.empty()) {
+      HT_LOG(INFO) << "pods changed: pod filter has " << kernel_filter_.mount_namespaces.size()
+                   << " mount namespace(s) in the kernel filter";
+    } else {
+      LogContainerFilter("containers changed: ");
+    }
   }
 }
 

@@ -24,6 +24,8 @@
 #include "agent/capture/capture_events.h"
 #include "agent/conntrack/connection_table.h"
 #include "agent/container/container_resolver.h"
+#include "agent/cri/cri_client.h"
+#include "agent/cri/pod_filter.h"
 #include "agent/http/http_connection.h"
 #include "agent/pipeline/node_info.h"
 #include "agent/service/http_trace_service.h"
@@ -48,6 +50,9 @@ struct PipelineOptions {
   // How often a container filter's mount namespaces are looked up again during a capture, so
   // containers that (re)start are traced within this delay.
   absl::Duration container_refresh_period = absl::Seconds(2);
+  // The node's CRI runtime (not owned; outlives the pipeline), for the in-kernel --namespace and
+  // --pod filters. Null: those filters apply in the sessions only.
+  cri::CriClient* cri = nullptr;
 };
 
 // "auto", "tracepoints", "raw-tracepoints" (or "raw_tracepoints").
@@ -103,6 +108,13 @@ class Pipeline final : public capture::CaptureSink,
   // kernel filter, by mount namespace.
   std::vector<std::string> ContainerSelectors(const std::vector<v1::Filter>& filters) const;
   void LogContainerFilter(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(filter_mu_);
+  // The pods every session names by namespace and/or name, one entry per session (none when
+  // some session names no pod, or when a container filter already restricts the kernel).
+  using PodSelector = std::pair<std::vector<std::string>, std::vector<std::string>>;
+  std::vector<PodSelector> PodSelectors(const std::vector<v1::Filter>& filters) const;
+  // Mount namespaces of the processes of every pod the selectors name (through the CRI runtime).
+  absl::StatusOr<std::vector<uint32_t>> PodMountNamespaces()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(filter_mu_);
   // Follows containers that start, restart or stop during a capture (own thread).
   void ContainerFilterLoop();
 
@@ -111,11 +123,14 @@ class Pipeline final : public capture::CaptureSink,
   std::unique_ptr<capture::Capture> capture_;
   // Null when container attribution is off.
   std::unique_ptr<container::ContainerResolver> containers_;
+  // Null without a CRI runtime or without container attribution.
+  std::unique_ptr<cri::PodFilter> pods_;
 
   // The kernel filter as last set; the container refresher updates its mount namespaces.
   absl::Mutex filter_mu_;
   capture::KernelFilter kernel_filter_ ABSL_GUARDED_BY(filter_mu_);
   std::vector<std::string> container_selectors_ ABSL_GUARDED_BY(filter_mu_);
+  std::vector<PodSelector> pod_selectors_ ABSL_GUARDED_BY(filter_mu_);
   bool stop_container_refresh_ ABSL_GUARDED_BY(filter_mu_) = false;
   std::thread container_refresh_;
   session::SessionManager* sessions_ = nullptr;

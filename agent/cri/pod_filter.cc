@@ -1,0 +1,49 @@
+#include "agent/cri/pod_filter.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace httptrace::cri {
+
+PodFilter::PodFilter(CriClient* cri, std::function<std::string(uint32_t pid)> pod_uid_of_pid,
+                     std::string proc_root)
+    : cri_(cri), pod_uid_of_pid_(std::move(pod_uid_of_pid)), proc_root_(std::move(proc_root)) {}
+
+absl::StatusOr<std::vector<uint32_t>> PodFilter::MountNamespacesOf(
+    const std::vector<std::string>& namespaces, const std::vector<std::string>& pods) {
+  if (namespaces.empty() && pods.empty()) {
+    return absl::InvalidArgumentError("a pod filter needs a namespace or a pod name");
+  }
+  absl::StatusOr<std::vector<std::string>> uids = cri_->PodUidsOf(namespaces, pods);
+  if (!uids.ok()) return uids.status();
+  std::vector<uint32_t> out;
+  if (uids->empty()) return out;
+  const absl::flat_hash_set<std::string> wanted(uids->begin(), uids->end());
+
+  DIR* dir = opendir(proc_root_.c_str());
+  if (dir == nullptr) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("cannot list ", proc_root_));
+  }
+  while (const dirent* entry = readdir(dir)) {
+    uint32_t pid = 0;
+    if (!absl::SimpleAtoi(entry->d_name, &pid) || pid == 0) continue;
+    if (!wanted.contains(pod_uid_of_pid_(pid))) continue;
+    // A process that exits between the listing and here is simply not counted.
+    struct stat st;
+    if (stat(absl::StrCat(proc_root_, "/", pid, "/ns/mnt").c_str(), &st) == 0) {
+      out.push_back(static_cast<uint32_t>(st.st_ino));
+    }
+  }
+  closedir(dir);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+}  // namespace httptrace::cri

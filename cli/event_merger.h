@@ -1,0 +1,71 @@
+// Merges the event streams of several agents into one stream ordered by time, with a bounded
+// reordering window: an event is held until it is `window` old (or the window is full), so a
+// slower agent's older exchanges still come out before a faster agent's newer ones.
+//
+// Each source keeps its own order (its events come out in the order they were pushed); across
+// sources, events come out by exchange start time. Not thread-safe: the caller locks.
+
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <queue>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/time/time.h"
+#include "proto/httptrace.pb.h"
+
+namespace httptrace::cli {
+
+class EventMerger {
+ public:
+  struct Item {
+    size_t source = 0;
+    v1::Event event;
+  };
+
+  // `window`: how long an event may wait for older events of other sources. `max_held`: events
+  // held at most; beyond it the oldest by time are released early.
+  EventMerger(size_t sources, absl::Duration window, size_t max_held);
+
+  // An event from `source` received at `now`. Exchanges sort by start time; other events (loss
+  // markers, session ends) carry no time and sort by `now`, never before their source's
+  // earlier events.
+  void Push(size_t source, v1::Event event, absl::Time now);
+
+  // Appends to `out`, in merge order, every event that may go out at `now`.
+  void PopReady(absl::Time now, std::vector<Item>* out);
+  // Appends every held event, in merge order (all sources finished, or shutting down).
+  void PopAll(std::vector<Item>* out);
+
+  // When the next event becomes ready; InfiniteFuture when nothing is held.
+  absl::Time NextDeadline() const;
+  size_t held() const { return heap_.size(); }
+
+ private:
+  struct Entry {
+    absl::Time key;
+    uint64_t order;  // push order: ties and per-source order
+    size_t source;
+    absl::Time arrival;
+    v1::Event event;
+  };
+  struct Later {
+    bool operator()(const Entry& a, const Entry& b) const {
+      return a.key != b.key ? a.key > b.key : a.order > b.order;
+    }
+  };
+  void PopTop(std::vector<Item>* out);
+
+  const absl::Duration window_;
+  const size_t max_held_;
+  std::vector<absl::Time> last_key_;  // per source: keys never go backwards within a source
+  uint64_t next_order_ = 0;
+  std::priority_queue<Entry, std::vector<Entry>, Later> heap_;
+  // Push order of held events with their arrival time; the front is the oldest arrival.
+  std::deque<std::pair<uint64_t, absl::Time>> arrivals_;
+  absl::flat_hash_set<uint64_t> released_;  // popped by time before reaching the deque's front
+};
+
+}  // namespace httptrace::cli

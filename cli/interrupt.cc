@@ -1,0 +1,30 @@
+#include "cli/interrupt.h"
+
+#include <signal.h>
+
+#include <algorithm>
+
+namespace httptrace::cli {
+namespace {
+
+constexpr absl::Duration kWatchPeriod = absl::Milliseconds(250);
+
+}  // namespace
+
+bool WaitForInterrupt(absl::Time deadline, const absl::Notification& done,
+                      const std::function<void()>& tick) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  while (!done.HasBeenNotified()) {
+    if (absl::Now() >= deadline) return true;
+    const absl::Duration wait = std::min(kWatchPeriod, deadline - absl::Now());
+    const timespec timeout = absl::ToTimespec(std::max(wait, absl::Milliseconds(1)));
+    if (sigtimedwait(&signals, nullptr, &timeout) > 0) return true;
+    tick();
+  }
+  return false;
+}
+
+}  // namespace httptrace::cli

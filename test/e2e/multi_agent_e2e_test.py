@@ -1,0 +1,251 @@
+"""End-to-end: httptracectl across several real agents over mutual TLS, one killed mid-stream.
+
+Three real httptrace-agent processes listen on distinct loopback TCP ports with TLS certificates
+this test makes (openssl CLI) and require client certificates (mTLS). Each agent loads its own
+probes and, being on one host, sees the same syscalls: with a filter on the demo app's port and
+role server, every agent records the same exchanges. Distinct --node-name values make each
+agent's copy identifiable, which is what the node labels and the merge are checked against.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import harness
+from harness import Process, free_port, http, read_jsonl, wait_until
+
+NODES = ("node-a", "node-b", "node-c")
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def make_certificates(directory):
+    """A CA, a server certificate for localhost/127.0.0.1 and a client certificate, all from the
+    CA; plus a client certificate from an unrelated CA, which the agents must refuse."""
+    ext = os.path.join(directory, "server.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    client_ext = os.path.join(directory, "client.ext")
+    with open(client_ext, "w") as f:
+        f.write("extendedKeyUsage=clientAuth\n")
+    for ca in ("ca", "rogue-ca"):
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", ca + ".key", "-out", ca + ".crt", "-days", "1",
+                "-subj", "/CN=httptrace test " + ca, cwd=directory)
+    for name, ca, extfile in (("server", "ca", ext), ("client", "ca", client_ext),
+                              ("rogue", "rogue-ca", client_ext)):
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=" + name,
+                cwd=directory)
+        openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt", "-CAkey", ca + ".key",
+                "-CAcreateserial", "-out", name + ".crt", "-days", "1", "-extfile", extfile,
+                cwd=directory)
+
+
+class MultiAgent(unittest.TestCase):
+    def setUp(self):
+        reason = harness.bpf_unavailable_reason()
+        if reason:
+            self.skipTest(reason)
+        self.workdir = tempfile.mkdtemp(prefix="httptrace-multi.")
+        self.processes = []
+        make_certificates(self.workdir)
+        self.ports = {}
+        self.agents = {}
+        for node in NODES:
+            port = free_port()
+            agent = Process([harness.AGENT_BIN, "--listen", "tcp://127.0.0.1:%d" % port,
+                             "--tls-cert", self.path("server.crt"),
+                             "--tls-key", self.path("server.key"),
+                             "--tls-client-ca", self.path("ca.crt"),
+                             "--node-name", node, "--log-level", "debug"],
+                            self.workdir, "agent-" + node)
+            self.processes.append(agent)
+            self.ports[node] = port
+            self.agents[node] = agent
+        for node, agent in self.agents.items():
+            wait_until(lambda: "serving on" in agent.stderr() or agent.proc.poll() is not None,
+                       what="agent %s serving" % node)
+            self.assertIsNone(agent.proc.poll(), "agent exited: " + agent.stderr())
+
+    def tearDown(self):
+        for p in reversed(self.processes):
+            p.stop()
+        outcome = getattr(self, "_outcome", None)
+        result = getattr(outcome, "result", None)
+        if result is not None and any(t is self for t, _ in result.failures + result.errors):
+            for p in self.processes:
+                sys.stderr.write("---- %s stderr ----\n%s\n" % (p.name, p.stderr()[-3000:]))
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.workdir, name)
+
+    def ctl_argv(self, nodes=NODES, cert="client"):
+        argv = [harness.CTL_BIN, "--tls-ca", self.path("ca.crt"),
+                "--tls-cert", self.path(cert + ".crt"), "--tls-key", self.path(cert + ".key")]
+        for node in nodes:
+            argv += ["--agent", "127.0.0.1:%d" % self.ports[node]]
+        return argv
+
+    def ctl(self, *args, **kwargs):
+        proc = subprocess.run(self.ctl_argv(**kwargs) + list(args), capture_output=True,
+                              timeout=60, stdin=subprocess.DEVNULL)
+        return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
+
+    def start_app(self):
+        port = free_port()
+        app = Process([sys.executable, harness.DEMO_APP, "--host", "127.0.0.1",
+                       "--port", str(port)], self.workdir, "app")
+        self.processes.append(app)
+        wait_until(lambda: "listening" in app.stderr(), what="the demo app")
+        return port
+
+    def start_ctl(self, name, *args):
+        ctl = Process(self.ctl_argv() + list(args), self.workdir, name)
+        self.processes.append(ctl)
+        wait_until(lambda: re.search(r"started \d+ session\(s\)", ctl.stderr())
+                   or ctl.proc.poll() is not None, timeout=60, what="sessions started")
+        self.assertIn("started 3 session(s) on 3 of 3 agent(s)", ctl.stderr())
+        return ctl
+
+    def test_merged_trace_from_three_agents_survives_one_killed_mid_stream(self):
+        app_port = self.start_app()
+        filters = ("start", "--port", str(app_port), "--role", "server")
+        json_ctl = self.start_ctl("ctl-json", *filters, "--format", "jsonl",
+                                  "-o", self.path("trace.jsonl"))
+        text_ctl = self.start_ctl("ctl-text", *filters, "-o", self.path("trace.txt"))
+        for node in NODES:
+            self.assertRegex(json_ctl.stderr(), r"started session \S+ on %s \(127\.0\.0\.1:%d\)"
+                             % (node, self.ports[node]))
+
+        base = "http://127.0.0.1:%d" % app_port
+        before = ["/users", "/health", "/users"]
+        for target in before:
+            self.assertEqual(http("GET", base + target)[0], 200)
+
+        def exchanges_of(node):
+            try:
+                events = read_jsonl(self.path("trace.jsonl"))
+            except (FileNotFoundError, ValueError):
+                return []
+            return [e for e in events if "request" in e and e.get("node") == node]
+
+        # The merge window holds events about a second; every agent's copies arrive.
+        wait_until(lambda: all(len(exchanges_of(n)) == len(before) for n in NODES), timeout=20,
+                   what="each agent's first exchanges in the merged trace")
+
+        self.agents["node-c"].stop(signal.SIGKILL)
+        for ctl in (json_ctl, text_ctl):
+            wait_until(lambda: "agent node-c" in ctl.stderr(), timeout=20,
+                       what="the ctl reporting the killed agent")
+            self.assertRegex(ctl.stderr(), r"httptracectl: agent node-c \(127\.0\.0\.1:%d\) "
+                             r"failed: lost the stream of session \S+: .*the other agents go on"
+                             % self.ports["node-c"])
+            self.assertIsNone(ctl.proc.poll(), "the ctl goes on with the other agents")
+
+        after = ["/chunked", "/users.gz"]
+        for target in after:
+            self.assertEqual(http("GET", base + target)[0], 200)
+        wait_until(lambda: all(len(exchanges_of(n)) == len(before + after)
+                               for n in ("node-a", "node-b")), timeout=20,
+                   what="the surviving agents' later exchanges")
+
+        for ctl in (json_ctl, text_ctl):
+            ctl.send(signal.SIGINT)
+            self.assertEqual(ctl.wait(), 1, "an agent failed: exit 1 at the end\n" + ctl.stderr())
+            for node in ("node-a", "node-b"):
+                self.assertRegex(ctl.stderr(), r"session \S+ on %s ended \(stopped\): 5 "
+                                 r"exchange\(s\), 0 lost" % node)
+            self.assertNotRegex(ctl.stderr(), r"on node-c ended")
+
+        events = read_jsonl(self.path("trace.jsonl"))
+        exchanges = [e for e in events if "request" in e]
+        for node in ("node-a", "node-b"):
+            self.assertEqual([e["request"]["target"] for e in exchanges if e["node"] == node],
+                             before + after)
+        self.assertEqual([e["request"]["target"] for e in exchanges if e["node"] == "node-c"],
+                         before, "the killed agent's exchanges before the kill are kept")
+        # Merged by time: the copies of one exchange (one per agent) sit together, and the
+        # trace as a whole goes forward in time.
+        times = [e["time"] for e in exchanges]
+        self.assertEqual(times, sorted(times))
+        targets = [e["request"]["target"] for e in exchanges]
+        self.assertEqual(targets[:9], [t for t in before for _ in range(3)])
+        self.assertEqual(targets[9:], [t for t in after for _ in range(2)])
+        ends = [e for e in events if "end" in e]
+        self.assertEqual(sorted(e["node"] for e in ends), ["node-a", "node-b"])
+        self.assertTrue(all(e["end"]["reason"] == "stopped" for e in ends))
+
+        with open(self.path("trace.txt")) as f:
+            text = f.read()
+        headers = re.findall(r"^\[[^\]]+\] PID \d+ .* node (\S+) ", text, flags=re.M)
+        self.assertEqual(sorted(headers), sorted(["node-a"] * 5 + ["node-b"] * 5 + ["node-c"] * 3))
+
+    def test_list_and_status_ask_every_agent_and_mtls_refuses_strangers(self):
+        code, out, err = self.ctl("status")
+        self.assertEqual(code, 0, err)
+        for node in NODES:
+            self.assertIn("on node %s," % node, out)
+        code, out, err = self.ctl("list")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(out.count("SESSION"), 3)
+        for node in NODES:
+            self.assertIn("== 127.0.0.1:%d ==" % self.ports[node], out)
+
+        # One agent gone: the others still answer, the failure is reported, exit 1.
+        self.agents["node-b"].stop(signal.SIGKILL)
+        code, out, err = self.ctl("status")
+        self.assertEqual(code, 1)
+        self.assertIn("on node node-a,", out)
+        self.assertIn("on node node-c,", out)
+        self.assertIn("cannot get the agent's status", err)
+
+        # A client certificate from another CA, or none at all, is refused.
+        code, _, err = self.ctl("status", nodes=("node-a",), cert="rogue")
+        self.assertEqual(code, 1, err)
+        proc = subprocess.run([harness.CTL_BIN, "--tls-ca", self.path("ca.crt"), "--agent",
+                               "127.0.0.1:%d" % self.ports["node-a"], "status"],
+                              capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        self.assertEqual(proc.returncode, 1, proc.stderr.decode())
+
+    def test_agents_from_dns_and_an_unreachable_agent_at_start(self):
+        app_port = self.start_app()
+        dead_port = free_port()  # nothing listens there
+        argv = [harness.CTL_BIN, "--tls-ca", self.path("ca.crt"),
+                "--tls-cert", self.path("client.crt"), "--tls-key", self.path("client.key"),
+                "--agent", "127.0.0.1:%d" % self.ports["node-a"],
+                # Resolved with getaddrinfo; the certificate is checked against "localhost".
+                "--agents-dns", "localhost:%d" % self.ports["node-b"],
+                "--agent", "127.0.0.1:%d" % dead_port,
+                "start", "--port", str(app_port), "--role", "server", "--format", "jsonl",
+                "--duration", "4s", "-o", self.path("trace.jsonl")]
+        ctl = Process(argv, self.workdir, "ctl-dns")
+        self.processes.append(ctl)
+        wait_until(lambda: "started 2 session(s) on 2 of 3 agent(s)" in ctl.stderr()
+                   or ctl.proc.poll() is not None, timeout=60, what="sessions started")
+        self.assertIn("started 2 session(s) on 2 of 3 agent(s)", ctl.stderr())
+        self.assertRegex(ctl.stderr(), r"httptracectl: agent 127\.0\.0\.1:%d: cannot reach the "
+                         r"agent: .*" % dead_port)
+        self.assertRegex(ctl.stderr(), r"started session \S+ on node-b \(127\.0\.0\.1:%d\)"
+                         % self.ports["node-b"])
+        self.assertEqual(http("GET", "http://127.0.0.1:%d/users" % app_port)[0], 200)
+        self.assertEqual(ctl.wait(timeout=60), 1, ctl.stderr())
+        for node in ("node-a", "node-b"):
+            self.assertRegex(ctl.stderr(), r"session \S+ on %s ended \(stopped\): 1 exchange"
+                             % node)
+        events = read_jsonl(self.path("trace.jsonl"))
+        self.assertEqual(sorted(e["node"] for e in events if "request" in e),
+                         ["node-a", "node-b"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

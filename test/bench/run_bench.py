@@ -82,12 +82,6 @@ def vm_hwm_kib(pid):
     return 0
 
 
-def reset_hwm(pid):
-    """Resets VmHWM so it covers only the next measurement (clear_refs 5, Linux >= 4.0)."""
-    with open("/proc/%d/clear_refs" % pid, "w") as f:
-        f.write("5")
-
-
 def children(pid):
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
@@ -215,8 +209,12 @@ http {{
 
 
 class Agent:
+    """A fresh httptrace-agent per measured run, so its peak RSS is that run's."""
+
     def __init__(self, bin_path, ctl_bin, workdir, extra=()):
         self.socket = os.path.join(workdir, "agent.sock")
+        if os.path.exists(self.socket):
+            os.unlink(self.socket)
         self.ctl_bin = ctl_bin
         self.child = Child([bin_path, "--listen", "unix://" + self.socket, "--log-level", "warning"]
                            + list(extra), workdir, "agent")
@@ -287,10 +285,11 @@ def write_pacer(path, think_ms):
         f.write("function delay() return %d end\n" % think_ms)
 
 
-def count_server_exchanges(path, fmt, port, reasons):
-    """Exchanges recorded on nginx's side (role server, local port = nginx's) and loss markers;
-    fills reasons with reason -> [markers, exchanges lost]."""
-    exchanges = markers = 0
+def count_exchanges(path, fmt, port, reasons):
+    """Exchanges recorded on nginx's side (role server, local port = nginx's), on wrk's side
+    (role client, remote port = nginx's), and loss markers; fills reasons with
+    reason -> [markers, exchanges lost]."""
+    exchanges = client = markers = 0
 
     def loss(reason, n):
         r = reasons.setdefault(reason, [0, 0])
@@ -298,7 +297,7 @@ def count_server_exchanges(path, fmt, port, reasons):
         r[1] += n
 
     if not os.path.exists(path):
-        return 0, 0
+        return 0, 0, 0
     local = "127.0.0.1:%d" % port
     with open(path, "rb") as f:
         if fmt == "jsonl":
@@ -310,19 +309,25 @@ def count_server_exchanges(path, fmt, port, reasons):
                 if "loss" in e:
                     markers += 1
                     loss(e["loss"].get("reason", "?"), e["loss"].get("exchanges", 0))
-                elif (e.get("role") == "server" and e.get("local") == local
-                      and e.get("response") is not None):
+                elif e.get("response") is None:
+                    continue
+                elif e.get("role") == "server" and e.get("local") == local:
                     exchanges += 1
+                elif e.get("role") == "client" and e.get("remote") == local:
+                    client += 1
         else:
-            needle = (") server %s " % local).encode()
+            server_needle = (") server %s " % local).encode()
+            client_needle = (" \u2192 %s " % local).encode()
             for raw in f:
-                if raw.startswith(b"[") and needle in raw:
+                if raw.startswith(b"[") and server_needle in raw:
                     exchanges += 1
+                elif raw.startswith(b"[") and b") client " in raw and client_needle in raw:
+                    client += 1
                 elif raw.startswith(b"!! LOSS"):
                     markers += 1
                     m = re.match(rb"!! LOSS \((\w+)\):(?: (\d+) exchange)?", raw)
                     loss(m.group(1).decode() if m else "?", int(m.group(2) or 0) if m else 0)
-    return exchanges, markers
+    return exchanges, client, markers
 
 
 def count_tshark_responses(path):
@@ -414,9 +419,11 @@ class Bench:
         secs = secs or self.args.duration
         tag = tag or "%s-%s-r%d" % (config, workload, round_no)
         ht = config.startswith("ht_")
-        _, counters_before, _ = self.agent.status() if ht else (True, {}, "")
-        agent_cpu0 = cpu_seconds(self.agent.pid)
-        reset_hwm(self.agent.pid)
+        if ht:
+            a = self.args
+            self.agent = Agent(a.agent_bin, a.ctl_bin, self.work, a.agent_arg)
+            _, counters_before, _ = self.agent.status()
+            agent_cpu0 = cpu_seconds(self.agent.pid)
         tracer, out = self.start_tracer(config, tag)
         log_offset = self.nginx.log_size()
         nginx_cpu0 = cpu_seconds(self.nginx.worker)
@@ -430,14 +437,15 @@ class Bench:
         hwm = 0
         if tracer is not None:
             hwm = vm_hwm_kib(tracer.pid) + sum(vm_hwm_kib(c) for c in children(tracer.pid))
-            if ht:
-                hwm += vm_hwm_kib(self.agent.pid)
             rusage = tracer.stop(signal.SIGINT)
             tracer_cpu = rusage.ru_utime + rusage.ru_stime
             if ht:
-                tracer_cpu += cpu_seconds(self.agent.pid) - agent_cpu0
+                row["agent_cpu_s"] = cpu_seconds(self.agent.pid) - agent_cpu0
+                row["ctl_cpu_s"] = tracer_cpu
+                tracer_cpu += row["agent_cpu_s"]
                 row["agent_hwm_kib"] = vm_hwm_kib(self.agent.pid)
                 row["ctl_maxrss_kib"] = rusage.ru_maxrss
+                hwm = row["agent_hwm_kib"] + row["ctl_maxrss_kib"]
             row["tracer_cpu_s"] = tracer_cpu
             row["tracer_exit"] = tracer.status
         row["tracer_hwm_kib"] = hwm
@@ -445,8 +453,8 @@ class Bench:
         if ht:
             fmt = "text" if config == "ht_text" else "jsonl"
             reasons = {}
-            row["recorded"], row["loss_markers"] = count_server_exchanges(out, fmt, self.port,
-                                                                          reasons)
+            row["recorded"], row["recorded_client"], row["loss_markers"] = count_exchanges(
+                out, fmt, self.port, reasons)
             row["loss_reasons"] = json.dumps(reasons, sort_keys=True)
             m = re.search(r"ended \((\w+)\): (\d+) exchange\(s\), (\d+) lost", tracer.stderr())
             row["session_exchanges"] = int(m.group(2)) if m else -1
@@ -456,13 +464,15 @@ class Bench:
             row["loss_counters"] = json.dumps(loss_counters(counter_delta(counters_before,
                                                                           counters_after)),
                                               sort_keys=True)
+            self.agent.stop()
+            self.agent = None
         elif config == "tshark":
             row["recorded"] = count_tshark_responses(out)
             m = re.search(r"(\d+) packets? dropped", tracer.stderr())
             row["tracer_drops"] = int(m.group(1)) if m else 0
         elif config == "strace":
             row["recorded"] = count_strace_responses(out)
-        if row["recorded"] != "" and row["served"]:
+        if row["recorded"] != "" and row["served"] and config != "ht_nomatch":
             row["completeness"] = row["recorded"] / row["served"]
         if os.path.exists(out):
             row["output_mib"] = os.path.getsize(out) / 2**20
@@ -501,8 +511,9 @@ class Bench:
                                tag="sweep%d" % i)
             row["paced"] = s is not None
             row["target_rps"] = round(c * 1000 / a.think_ms) if s else ""
+            # The agent's counters are host-wide (other processes' HTTP too): shown, not judged.
             row["complete"] = (row["recorded"] == row["served"] and row["session_lost"] == 0
-                               and row["loss_markers"] == 0 and row["loss_counters"] == "{}")
+                               and row["loss_markers"] == 0)
             self.sweep.append(row)
             log("sweep c=%d %s: %.0f req/s served %d recorded %d session lost %d, counters %s, "
                 "status answers: %s" % (c, "paced" if s else "unpaced", row["rps"], row["served"],
@@ -514,8 +525,6 @@ class Bench:
         self.nginx = Nginx(self.work, self.port)
         log("nginx on 127.0.0.1:%d (worker pid %d), work dir %s" % (self.port, self.nginx.worker,
                                                                    self.work))
-        self.agent = Agent(a.agent_bin, a.ctl_bin, self.work, a.agent_arg)
-        log("agent pid %d on %s" % (self.agent.pid, self.agent.socket))
         self.run_matrix()
         if a.sweep:
             self.run_sweep()
@@ -555,6 +564,13 @@ def summarize(results, configs, workloads):
             comp = [r["completeness"] for r in runs if "completeness" in r]
             recorded = [r["recorded"] for r in runs if r["recorded"] != ""]
             lost = [r.get("session_lost") for r in runs if r.get("session_lost") is not None]
+            client = [r["recorded_client"] for r in runs if r.get("recorded_client") is not None]
+            reasons = {}
+            for r in runs:
+                for k, (markers, n) in json.loads(r.get("loss_reasons") or "{}").items():
+                    acc = reasons.setdefault(k, [0, 0])
+                    acc[0] += markers
+                    acc[1] += n
             s = dict(workload=w, config=c, label=CONFIGS[c][0], rounds=len(runs),
                      rps_median=med([r["rps"] for r in runs]),
                      rps_min=spread([r["rps"] for r in runs])[0],
@@ -567,8 +583,16 @@ def summarize(results, configs, workloads):
                      tracer_peak_rss_mib=(max(r["tracer_hwm_kib"] for r in runs) / 1024
                                           if c != "baseline" else None),
                      served=served, recorded=sum(recorded) if recorded else None,
-                     completeness=(sum(recorded) / served if recorded and served else None),
+                     completeness=(sum(recorded) / served if recorded and served
+                                   and c != "ht_nomatch" else None),
                      completeness_min=spread(comp)[0],
+                     recorded_client=sum(client) if client else None,
+                     completeness_client=(sum(client) / served if client and served
+                                          and c != "ht_nomatch" else None),
+                     session_exchanges=(sum(r["session_exchanges"] for r in runs)
+                                        if c.startswith("ht_") else None),
+                     loss_reasons=json.dumps(reasons, sort_keys=True) if reasons else "",
+                     tracer_cpu_s_min=spread(cpu)[0], tracer_cpu_s_max=spread(cpu)[1],
                      lost=sum(lost) if lost else None,
                      loss_counters=";".join(sorted({r.get("loss_counters", "") for r in runs
                                                     if r.get("loss_counters", "{}") != "{}"})),
@@ -594,25 +618,35 @@ def markdown(summary, sweep, args, meta):
         out.append("\n## workload `%s` (%s)\n" % (w, "48-byte JSON" if w == "json"
                                                    else "64 KiB body"))
         out.append("| configuration | req/s median (min–max) | req/s ratio (min–max) | p50 ms "
-                   "(ratio) | p99 ms (ratio) | tracer CPU s / 10k req | tracer peak RSS MiB | "
-                   "completeness | lost |")
-        out.append("|---|---|---|---|---|---|---|---|---|")
+                   "(ratio) | p99 ms (ratio) | tracer CPU s / 10k req (min–max) | tracer peak "
+                   "RSS MiB | completeness: nginx side (recorded/served) | wrk side | "
+                   "reported lost |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|")
         for s in summary:
             if s["workload"] != w:
                 continue
             lost = fmt(s["lost"], "d")
+            if s["loss_reasons"]:
+                lost += " (" + "; ".join("%s: %d marker(s), %d exch." % (k, m, n) for k, (m, n) in
+                                         json.loads(s["loss_reasons"]).items()) + ")"
             if s["tracer_drops"]:
-                lost = "%d pkts dropped" % s["tracer_drops"]
-            out.append("| %s | %s (%s–%s) | %s (%s–%s) | %s (%s) | %s (%s) | %s | %s | %s | %s |"
+                lost = "%d packets dropped" % s["tracer_drops"]
+            if s["config"] == "ht_nomatch":
+                comp = "(filter matches nothing: %d recorded)" % (s["recorded"] or 0)
+            elif s["completeness"] is None:
+                comp = "–"
+            else:
+                comp = "%.4f (%d/%d)" % (s["completeness"], s["recorded"], s["served"])
+            out.append("| %s | %s (%s–%s) | %s (%s–%s) | %s (%s) | %s (%s) | %s (%s–%s) | %s | %s "
+                       "| %s | %s |"
                        % (s["label"], fmt(s["rps_median"], ".0f"), fmt(s["rps_min"], ".0f"),
                           fmt(s["rps_max"], ".0f"), fmt(s["rps_ratio"], ".2f"),
                           fmt(s["rps_ratio_min"], ".2f"), fmt(s["rps_ratio_max"], ".2f"),
                           fmt(s["p50_ms"], ".3f"), fmt(s["p50_ratio"], ".2f"),
                           fmt(s["p99_ms"], ".3f"), fmt(s["p99_ratio"], ".2f"),
-                          fmt(s["tracer_cpu_s_per_10k"], ".2f"),
-                          fmt(s["tracer_peak_rss_mib"], ".1f"),
-                          "–" if s["completeness"] is None else "%.4f (%d/%d)" % (
-                              s["completeness"], s["recorded"], s["served"]), lost))
+                          fmt(s["tracer_cpu_s_per_10k"], ".2f"), fmt(s["tracer_cpu_s_min"], ".2f"),
+                          fmt(s["tracer_cpu_s_max"], ".2f"), fmt(s["tracer_peak_rss_mib"], ".1f"),
+                          comp, fmt(s["completeness_client"], ".4f"), lost))
     if sweep:
         out.append("\n## rate sweep: httptrace capturing everything (jsonl), workload `json`\n")
         out.append("Paced steps: each wrk connection sends a request then waits %d ms (a Lua "
@@ -627,7 +661,7 @@ def markdown(summary, sweep, args, meta):
             out.append("| %d | %s | %s | %.0f | %d | %d | %d | %d | %s | %s | %s |" % (
                 r["connections"], "yes" if r["paced"] else "no", r["target_rps"] or "max",
                 r["rps"], r["served"], r["recorded"], r["session_lost"], r["loss_markers"],
-                r["loss_counters"].replace("|", "/") if r["loss_counters"] != "{}" else "none",
+                compact_counters(r["loss_counters"]),
                 "yes" if r["agent_healthy"] else "**no**", "yes" if r["complete"] else "**no**"))
         best = max((r["rps"] for r in sweep if r["complete"]), default=None)
         first_bad = [r for r in sweep if not r["complete"]]
@@ -639,10 +673,17 @@ def markdown(summary, sweep, args, meta):
             out.append("First step short of 100%%: %.0f req/s, %d of %d recorded, %d reported "
                        "lost by the session, counters %s, status answers: %s." % (
                            r["rps"], r["recorded"], r["served"], r["session_lost"],
-                           r["loss_counters"], r["agent_healthy"]))
+                           compact_counters(r["loss_counters"]), r["agent_healthy"]))
         else:
             out.append("No step lost anything, up to the highest rate this machine reached.")
     return "\n".join(out) + "\n"
+
+
+def compact_counters(text):
+    c = json.loads(text or "{}")
+    shown = [k for k in ("kernel.ringbuf_full", "kernel.conn_table_full", "kernel.call_table_full",
+                         "poller.loss_events", "conntrack.gaps", "http.gaps") if c.get(k)]
+    return ", ".join("%s %d" % (k, c[k]) for k in shown) or "none"
 
 
 def write_csv(path, rows):
@@ -687,17 +728,18 @@ plot '{dat}' index {i} using 2:xtic(1) title "req/s ratio to baseline" lc rgb "#
      '' index {i} using ($0-0.2):2:(sprintf("%.2f",$2)) with labels offset 0,0.7 font ",9" notitle, \\
      '' index {i} using ($0+0.2):5:(sprintf("%.3f",$5)) with labels offset 0,0.7 font ",9" notitle
 """)
+    ymax = max([1.2] + [s["rps_ratio"] + 0.15 for s in summary if s["rps_ratio"]])
     with open(gp, "w") as f:
-        f.write(f"""set terminal pngcairo size {560 * len(workloads) + 200},560 font "sans,10"
+        f.write(f"""set terminal pngcairo size {560 * len(workloads) + 200},600 font "sans,10"
 set output '{png}'
 set style data histogram
 set style histogram cluster gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
-set yrange [0:1.2]
+set yrange [0:{ymax:.1f}]
 set ytics 0.1
 set grid ytics
-set key top right font ",9"
+set key outside bottom center horizontal font ",9"
 set xtics font ",8" noenhanced
 set datafile missing "NaN"
 set multiplot layout 1,{len(workloads)} title "httptrace benchmark: throughput and completeness per configuration"

@@ -493,7 +493,8 @@ class Bench:
         if os.path.exists(out):
             row["output_mib"] = os.path.getsize(out) / 2**20
             os.unlink(out)
-        if tracer is not None and tracer.status not in (0, None):
+        # strace and tshark end by the SIGINT they were sent (-2, or 130 / 2 when they exit).
+        if tracer is not None and tracer.status not in (0, None, -2, 2, 130):
             log("%s exited %s: %s" % (tag, tracer.status, tracer.stderr()[-500:]))
         return row
 

@@ -38,6 +38,7 @@ CONFIGS = {
     "ht_text": ("httptrace all, text", "httptracectl start (no filter) -o FILE"),
     "ht_jsonl": ("httptrace all, jsonl", "httptracectl start (no filter) --format jsonl -o FILE"),
     "ht_nomatch": ("httptrace attached, no match", "httptracectl start --port UNUSED"),
+    "ht_port": ("httptrace --port P, jsonl", "httptracectl start --port P --format jsonl -o FILE"),
     "tshark": ("tshark on lo", "tshark -i lo -f 'tcp port P' -Y http -T fields > FILE"),
     "strace": ("strace -f on nginx", "strace -f -e trace=network,read,write,writev -p WORKER"),
 }
@@ -103,10 +104,16 @@ class Child:
         self.pid = self.proc.pid
         self.rusage = None
         self.status = None
+        self.hwm_kib = 0  # the largest VmHWM of the process and its children seen by stop()
 
     def stderr(self):
         with open(self.stderr_path, "rb") as f:
             return f.read().decode(errors="replace")
+
+    def sample_hwm(self):
+        hwm = vm_hwm_kib(self.pid) + sum(vm_hwm_kib(c) for c in children(self.pid))
+        self.hwm_kib = max(self.hwm_kib, hwm)
+        return self.hwm_kib
 
     def alive(self):
         return self.rusage is None and self.proc.poll() is None
@@ -120,6 +127,7 @@ class Child:
                     pass
             deadline = time.monotonic() + timeout
             while True:
+                self.sample_hwm()
                 pid, status, rusage = os.wait4(self.pid, os.WNOHANG)
                 if pid == self.pid:
                     self.status, self.rusage = os.waitstatus_to_exitcode(status), rusage
@@ -396,6 +404,8 @@ class Bench:
             argv = ["start", "--format", fmt, "-o", out]
             if config == "ht_nomatch":
                 argv += ["--port", str(self.unused_port)]
+            elif config == "ht_port":
+                argv += ["--port", str(self.port)]
             c = Child(self.agent.ctl_argv(*argv), self.work, tag + ".ctl")
             wait_until(lambda: "started session" in c.stderr() or not c.alive(), 30,
                        "httptracectl's session to start")
@@ -451,16 +461,18 @@ class Bench:
             row["status_under_load"], row["status_under_load_s"] = probe["ok"], probe["secs"]
         hwm = 0
         if tracer is not None:
-            hwm = vm_hwm_kib(tracer.pid) + sum(vm_hwm_kib(c) for c in children(tracer.pid))
+            tracer.sample_hwm()
             rusage = tracer.stop(signal.SIGINT)
+            # Not ru_maxrss: a child forked from this Python inherits Python's peak RSS.
+            hwm = tracer.hwm_kib
             tracer_cpu = rusage.ru_utime + rusage.ru_stime
             if ht:
                 row["agent_cpu_s"] = cpu_seconds(self.agent.pid) - agent_cpu0
                 row["ctl_cpu_s"] = tracer_cpu
                 tracer_cpu += row["agent_cpu_s"]
                 row["agent_hwm_kib"] = vm_hwm_kib(self.agent.pid)
-                row["ctl_maxrss_kib"] = rusage.ru_maxrss
-                hwm = row["agent_hwm_kib"] + row["ctl_maxrss_kib"]
+                row["ctl_hwm_kib"] = tracer.hwm_kib
+                hwm = row["agent_hwm_kib"] + row["ctl_hwm_kib"]
             row["tracer_cpu_s"] = tracer_cpu
             row["tracer_exit"] = tracer.status
         row["tracer_hwm_kib"] = hwm
@@ -474,6 +486,13 @@ class Bench:
             m = re.search(r"ended \((\w+)\): (\d+) exchange\(s\), (\d+) lost", tracer.stderr())
             row["session_exchanges"] = int(m.group(2)) if m else -1
             row["session_lost"] = int(m.group(3)) if m else -1
+            if config != "ht_nomatch":
+                # Both ends of every request served should be an exchange recorded or counted
+                # lost (the session's count may include other processes' losses, and wrk's side
+                # may miss requests in flight at its end).
+                missing_client = max(0, row["served"] - row["recorded_client"] - connections)
+                row["unreported"] = max(0, row["served"] - row["recorded"] + missing_client
+                                        - row["session_lost"])
             ok, counters_after, _ = self.agent.status()
             row["agent_healthy"] = (ok and self.agent.child.alive()
                                     and row.get("status_under_load", True))
@@ -529,9 +548,10 @@ class Bench:
             paced = sorted((r for r in self.sweep if r["paced"]), key=lambda r: r["connections"])
             good = [r["connections"] for r in paced if r["complete"]]
             bad = [r["connections"] for r in paced if not r["complete"]]
-            if not good or not bad or min(bad) < max(good):
+            below = [g for g in good if bad and g < min(bad)]
+            if not below:
                 break
-            lo, hi = max(good), min(bad)
+            lo, hi = max(below), min(bad)
             if hi - lo < 10:
                 break
             self.sweep_step((lo + hi) // 2, script)
@@ -540,7 +560,7 @@ class Bench:
 
     def sweep_step(self, c, script):
         a = self.args
-        row = self.measure("ht_jsonl", "json", 0, connections=c, secs=a.sweep_secs,
+        row = self.measure(a.sweep_config, "json", 0, connections=c, secs=a.sweep_secs,
                            script=script, tag="sweep%d" % len(self.sweep), status_during=True)
         row["paced"] = script is not None
         # wrk may close a connection with a request in flight when its time is up: nginx
@@ -582,13 +602,15 @@ def spread(xs):
 
 def summarize(results, configs, workloads):
     rows = []
+    for r in results:  # nginx worker's CPU per request: the traced application's own cost
+        r["nginx_us_per_req"] = r["nginx_cpu_s"] * 1e6 / r["served"] if r["served"] else 0
     for w in workloads:
         base = {r["round"]: r for r in results if r["workload"] == w and r["config"] == "baseline"}
         for c in configs:
             runs = [r for r in results if r["workload"] == w and r["config"] == c]
             if not runs:
                 continue
-            ratios = {k: [] for k in ("rps", "p50_ms", "p99_ms")}
+            ratios = {k: [] for k in ("rps", "p50_ms", "p99_ms", "nginx_us_per_req")}
             for r in runs:
                 b = base.get(r["round"])
                 for k in ratios:
@@ -629,6 +651,10 @@ def summarize(results, configs, workloads):
                                         if c.startswith("ht_") else None),
                      loss_reasons=json.dumps(reasons, sort_keys=True) if reasons else "",
                      tracer_cpu_s_min=spread(cpu)[0], tracer_cpu_s_max=spread(cpu)[1],
+                     unreported=(sum(r["unreported"] for r in runs)
+                                 if any("unreported" in r for r in runs) else None),
+                     nginx_cpu_us_per_req=med([r["nginx_us_per_req"] for r in runs]),
+                     nginx_cpu_ratio=med(ratios["nginx_us_per_req"]),
                      lost=sum(lost) if lost else None,
                      loss_counters=";".join(sorted({r.get("loss_counters", "") for r in runs
                                                     if r.get("loss_counters", "{}") != "{}"})),
@@ -654,10 +680,10 @@ def markdown(summary, sweep, args, meta):
         out.append("\n## workload `%s` (%s)\n" % (w, "48-byte JSON" if w == "json"
                                                    else "64 KiB body"))
         out.append("| configuration | req/s median (min–max) | req/s ratio (min–max) | p50 ms "
-                   "(ratio) | p99 ms (ratio) | tracer CPU s / 10k req (min–max) | tracer peak "
-                   "RSS MiB | completeness: nginx side (recorded/served) | wrk side | "
-                   "reported lost |")
-        out.append("|---|---|---|---|---|---|---|---|---|---|")
+                   "(ratio) | p99 ms (ratio) | nginx CPU µs / req (ratio) | tracer CPU s / 10k "
+                   "req (min–max) | tracer peak RSS MiB | completeness: nginx side "
+                   "(recorded/served) | wrk side | reported lost | missing, not counted lost |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for s in summary:
             if s["workload"] != w:
                 continue
@@ -673,18 +699,22 @@ def markdown(summary, sweep, args, meta):
                 comp = "–"
             else:
                 comp = "%.4f (%d/%d)" % (s["completeness"], s["recorded"], s["served"])
-            out.append("| %s | %s (%s–%s) | %s (%s–%s) | %s (%s) | %s (%s) | %s (%s–%s) | %s | %s "
-                       "| %s | %s |"
+            out.append("| %s | %s (%s–%s) | %s (%s–%s) | %s (%s) | %s (%s) | %s (%s) | %s (%s–%s) "
+                       "| %s | %s | %s | %s | %s |"
                        % (s["label"], fmt(s["rps_median"], ".0f"), fmt(s["rps_min"], ".0f"),
                           fmt(s["rps_max"], ".0f"), fmt(s["rps_ratio"], ".2f"),
                           fmt(s["rps_ratio_min"], ".2f"), fmt(s["rps_ratio_max"], ".2f"),
                           fmt(s["p50_ms"], ".3f"), fmt(s["p50_ratio"], ".2f"),
                           fmt(s["p99_ms"], ".3f"), fmt(s["p99_ratio"], ".2f"),
+                          fmt(s["nginx_cpu_us_per_req"], ".1f"), fmt(s["nginx_cpu_ratio"], ".2f"),
                           fmt(s["tracer_cpu_s_per_10k"], ".2f"), fmt(s["tracer_cpu_s_min"], ".2f"),
                           fmt(s["tracer_cpu_s_max"], ".2f"), fmt(s["tracer_peak_rss_mib"], ".1f"),
-                          comp, fmt(s["completeness_client"], ".4f"), lost))
+                          comp, fmt(s["completeness_client"], ".4f"), lost,
+                          fmt(s["unreported"], "d")))
     if sweep:
-        out.append("\n## rate sweep: httptrace capturing everything (jsonl), workload `json`\n")
+        out.append("\n## rate sweep: %s, workload `json`\n" % (
+            "httptrace `--port P` (both ends: nginx and wrk), jsonl" if args.sweep_config ==
+            "ht_port" else "httptrace capturing everything on the host, jsonl"))
         out.append("Paced steps: each wrk connection sends a request, reads the response, then "
                    "waits %d ms (a Lua `delay()`), so more connections offer more load; the rate "
                    "shown is what wrk achieved. Then unpaced steps past the limit. %d s per step; "
@@ -694,17 +724,17 @@ def markdown(summary, sweep, args, meta):
                    "are host-wide (other processes' HTTP too).\n" % (args.think_ms,
                                                                       args.sweep_secs))
         out.append("| connections | paced | req/s | served (nginx log) | recorded nginx side "
-                   "| recorded wrk side | session lost (reasons) | agent counters (loss) | "
-                   "status answers (under load, after) | complete? |")
-        out.append("|---|---|---|---|---|---|---|---|---|---|")
+                   "| recorded wrk side | session lost (reasons) | missing, not counted lost | "
+                   "agent counters (loss) | status answers (under load, after) | complete? |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in sorted(sweep, key=lambda r: (not r["paced"], r["connections"])):
             reasons = json.loads(r.get("loss_reasons") or "{}")
-            out.append("| %d | %s | %.0f | %d | %d | %d | %d%s | %s | %s | %s |" % (
+            out.append("| %d | %s | %.0f | %d | %d | %d | %d%s | %d | %s | %s | %s |" % (
                 r["connections"], "yes" if r["paced"] else "no", r["rps"], r["served"],
                 r["recorded"], r["recorded_client"], r["session_lost"],
                 " (" + "; ".join("%s: %d marker(s), %d exch." % (k, m, n)
                                  for k, (m, n) in reasons.items()) + ")" if reasons else "",
-                compact_counters(r["loss_counters"]),
+                r["unreported"], compact_counters(r["loss_counters"]),
                 ("yes, in %.2f s" % r["status_under_load_s"] if r["agent_healthy"] else "**no**"),
                 "yes" if r["complete"] else "**no**"))
         best = max((r["rps"] for r in sweep if r["complete"]), default=None)
@@ -817,6 +847,9 @@ def main():
                    help="sweep: extra paced steps bisecting the limit")
     p.add_argument("--sweep-unpaced", default="20,100", help="sweep: unpaced steps (connections)")
     p.add_argument("--sweep-secs", type=int, default=5)
+    p.add_argument("--sweep-config", default="ht_port", choices=["ht_port", "ht_jsonl"],
+                   help="sweep: httptrace on nginx's port (both ends), or everything on the host "
+                   "(other processes' HTTP then counts against the rate)")
     p.add_argument("--smoke", action="store_true",
                    help="CI: 1 round, 2 s, json, baseline + httptrace all (jsonl), no sweep")
     p.add_argument("--keep-temp", action="store_true")

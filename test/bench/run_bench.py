@@ -32,15 +32,15 @@ HZ = os.sysconf("SC_CLK_TCK")
 JSON_BODY = '{"status":"ok","service":"bench","value":12345}'  # 48 bytes, as in design.md
 BIG_BODY_BYTES = 64 * 1024
 
-# name -> (label, description). Order is the table's order.
+# name -> (label in the table, short label in the chart: "\n" breaks the line).
 CONFIGS = {
-    "baseline": ("baseline", "no tracing"),
-    "ht_text": ("httptrace all, text", "httptracectl start (no filter) -o FILE"),
-    "ht_jsonl": ("httptrace all, jsonl", "httptracectl start (no filter) --format jsonl -o FILE"),
-    "ht_nomatch": ("httptrace attached, no match", "httptracectl start --port UNUSED"),
-    "ht_port": ("httptrace --port P, jsonl", "httptracectl start --port P --format jsonl -o FILE"),
-    "tshark": ("tshark on lo", "tshark -i lo -f 'tcp port P' -Y http -T fields > FILE"),
-    "strace": ("strace -f on nginx", "strace -f -e trace=network,read,write,writev -p WORKER"),
+    "baseline": ("baseline", "baseline"),
+    "ht_text": ("httptrace all, text", "httptrace\\nall, text"),
+    "ht_jsonl": ("httptrace all, jsonl", "httptrace\\nall, jsonl"),
+    "ht_nomatch": ("httptrace attached, no match", "httptrace\\nno match"),
+    "ht_port": ("httptrace --port P, jsonl", "httptrace\\n--port P"),
+    "tshark": ("tshark on lo", "tshark\\non lo"),
+    "strace": ("strace -f on nginx", "strace -f\\non nginx"),
 }
 WORKLOADS = {"json": "/json", "64k": "/64k"}
 
@@ -785,7 +785,7 @@ def plot(outdir, summary, workloads):
             for s in summary:
                 if s["workload"] == w:
                     f.write('"%s" %s %s %s %s\n' % (
-                        s["label"].replace(", ", "\\n", 1).replace("attached, ", "attached\\n"),
+                        CONFIGS[s["config"]][1],
                         fmt(s["rps_ratio"], ".4f", "NaN"), fmt(s["rps_ratio_min"], ".4f", "NaN"),
                         fmt(s["rps_ratio_max"], ".4f", "NaN"),
                         fmt(s["completeness"], ".4f", "NaN")))
@@ -804,7 +804,7 @@ plot '{dat}' index {i} using 2:xtic(1) title "req/s ratio to baseline" lc rgb "#
 """)
     ymax = max([1.2] + [s["rps_ratio"] + 0.15 for s in summary if s["rps_ratio"]])
     with open(gp, "w") as f:
-        f.write(f"""set terminal pngcairo size {560 * len(workloads) + 200},600 font "sans,10"
+        f.write(f"""set terminal pngcairo size {760 * len(workloads) + 40},640 font "sans,10"
 set output '{png}'
 set style data histogram
 set style histogram cluster gap 1
@@ -813,8 +813,9 @@ set boxwidth 0.9
 set yrange [0:{ymax:.1f}]
 set ytics 0.1
 set grid ytics
-set key outside bottom center horizontal font ",9"
-set xtics font ",8" noenhanced
+set key inside top right vertical font ",9" box opaque
+set xtics font ",9" noenhanced
+set bmargin 4
 set datafile missing "NaN"
 set multiplot layout 1,{len(workloads)} title "httptrace benchmark: throughput and completeness per configuration"
 {''.join(panels)}
@@ -853,7 +854,17 @@ def main():
     p.add_argument("--smoke", action="store_true",
                    help="CI: 1 round, 2 s, json, baseline + httptrace all (jsonl), no sweep")
     p.add_argument("--keep-temp", action="store_true")
+    p.add_argument("--replot", action="store_true",
+                   help="only redraw OUT/bench.png from OUT/bench.csv")
     a = p.parse_args()
+    if a.replot:
+        with open(os.path.join(a.out, "bench.csv")) as f:
+            rows = list(csv.DictReader(f))
+        for r in rows:
+            for k in ("rps_ratio", "rps_ratio_min", "rps_ratio_max", "completeness"):
+                r[k] = float(r[k]) if r[k] else None
+        plot(a.out, rows, list(dict.fromkeys(r["workload"] for r in rows)))
+        return
     if a.smoke:
         a.rounds, a.duration, a.sweep = 1, 2, False
         a.configs, a.workloads = "baseline,ht_jsonl", "json"

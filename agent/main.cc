@@ -38,6 +38,13 @@ ABSL_FLAG(int32_t, ring_buffer_mb, 16, "Size of the kernel-to-agent ring buffer 
 ABSL_FLAG(int32_t, max_connections, 65536, "Connections tracked at once (kernel and agent).");
 ABSL_FLAG(std::string, node_name, "",
           "Name of this node in exchanges (default: $NODE_NAME, else the host name).");
+ABSL_FLAG(std::vector<std::string>, container_engine_socket,
+          (std::vector<std::string>{"/var/run/docker.sock", "/run/podman/podman.sock"}),
+          "Docker-compatible engine API sockets asked for container names (comma-separated; in a "
+          "container, mount the host's socket read-only). Container ids come from cgroups "
+          "without them.");
+ABSL_FLAG(bool, resolve_containers, true,
+          "Attribute connections to containers and pods (ids from /proc/<pid>/cgroup).");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 
 namespace {
@@ -90,6 +97,11 @@ int main(int argc, char** argv) {
       static_cast<uint32_t>(absl::GetFlag(FLAGS_max_connections));
   pipeline_options.max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections));
   pipeline_options.node_name = absl::GetFlag(FLAGS_node_name);
+  pipeline_options.resolve_containers = absl::GetFlag(FLAGS_resolve_containers);
+  pipeline_options.containers.engine_sockets.clear();
+  for (const std::string& socket : absl::GetFlag(FLAGS_container_engine_socket)) {
+    if (!socket.empty()) pipeline_options.containers.engine_sockets.push_back(socket);
+  }
 
   auto pipeline = httptrace::pipeline::Pipeline::Create(pipeline_options);
   if (!pipeline.ok()) return Fail(pipeline.status(), "cannot load the capture probes");

@@ -1,5 +1,5 @@
-// Capture probes: syscall tracepoints (or raw sys_enter/sys_exit as a fallback) that copy the
-// bytes of TCP connections carrying HTTP/1.x into a ring buffer, with stream positions.
+// Capture probes: a raw sys_exit tracepoint (default on x86_64) or per-syscall tracepoints that
+// copy the bytes of TCP connections carrying HTTP/1.x into a ring buffer, with stream positions.
 // Design note: bpf/README.md. Wire format: bpf/events.h.
 
 // vmlinux.h must come first (the libbpf headers use its __u32 etc.).
@@ -198,6 +198,7 @@ static __always_inline struct conn_state* conn_create(struct conn_key* key, stru
   struct conn_state c = {};
   c.generation = (__u32)__sync_fetch_and_add(&next_generation, 1) + 1;
   c.role = role;
+  c.tries_left = role == HT_ROLE_UNKNOWN ? HT_TRIES_MID_STREAM : HT_TRIES_FROM_START;
   c.opened_ns = bpf_ktime_get_boot_ns();
   read_addresses(sk, &c);
   struct task_struct* task = (struct task_struct*)bpf_get_current_task();
@@ -260,47 +261,55 @@ static __always_inline int call_end(struct call_args* out, struct ht_config* cfg
 // ---------------------------------------------------------------------------------------------
 // Entry: decide cheaply whether this syscall is worth pairing with its exit.
 
-static __always_inline int enter_data(__u8 sys, int fd, __u64 buf, __u64 cnt, __u64 flags) {
-  if (fd < 0) return 0;
-  __u64 id = bpf_get_current_pid_tgid();
-  __u32 tgid = id >> 32;
-  struct ht_config* cfg = get_config();
-  if (!cfg || !process_allowed(tgid, cfg)) return 0;
-  if (flags & MSG_PEEK) {
-    count(HT_CNT_PEEK_SKIPPED, 1);
-    return 0;
-  }
-  struct conn_key key = {.tgid = tgid, .fd = fd};
-  struct conn_state* c = bpf_map_lookup_elem(&conns, &key);
+// The connection to capture for (tgid, fd), or NULL: not TCP, not HTTP, filtered. Discovers
+// connections opened before capture started. The caller checked the process filters.
+static __always_inline struct conn_state* track_fd(struct conn_key* key, struct ht_config* cfg,
+                                                   __u32 tid) {
+  struct conn_state* c = bpf_map_lookup_elem(&conns, key);
   if (!c) {
     // Not seen before: a file, a pipe, or a connection opened before capture started. The
     // negative cache spares files and pipes the fd-table walk on every syscall.
     __u64 now = 0;
-    struct skip_fd* skip = bpf_map_lookup_elem(&skip_fds, &key);
+    struct skip_fd* skip = bpf_map_lookup_elem(&skip_fds, key);
     if (skip) {
-      now = bpf_ktime_get_ns();
-      if (now - skip->checked_ns < HT_SKIP_TTL_NS) {
+      now = bpf_jiffies64();
+      if (now - skip->checked_jiffies < HT_SKIP_TTL_JIFFIES) {
         count(skip->reason, 1);
-        return 0;
+        return NULL;
       }
     }
     __u32 reason;
-    struct sock* sk = fd_to_tcp_sock(fd, &reason);
+    struct sock* sk = fd_to_tcp_sock(key->fd, &reason);
     if (!sk) {
       if (reason) {
-        struct skip_fd v = {.checked_ns = now ? now : bpf_ktime_get_ns(), .reason = reason};
-        bpf_map_update_elem(&skip_fds, &key, &v, BPF_ANY);
+        struct skip_fd v = {.checked_jiffies = now ? now : bpf_jiffies64(), .reason = reason};
+        bpf_map_update_elem(&skip_fds, key, &v, BPF_ANY);
       }
-      return 0;
+      return NULL;
     }
-    c = conn_create(&key, sk, HT_ROLE_UNKNOWN, (__u32)id);
-    if (!c) return 0;
+    c = conn_create(key, sk, HT_ROLE_UNKNOWN, tid);
+    if (!c) return NULL;
   }
   if (c->http == HT_HTTP_NO) {
     count(HT_CNT_SKIP_NOT_HTTP, 1);
+    return NULL;
+  }
+  if (!conn_allowed(c, cfg)) return NULL;
+  return c;
+}
+
+static __always_inline int enter_data(__u8 sys, int fd, __u64 buf, __u64 cnt, __u64 flags) {
+  if (fd < 0) return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  struct ht_config* cfg = get_config();
+  if (!cfg || !process_allowed(id >> 32, cfg)) return 0;
+  if (flags & MSG_PEEK) {
+    count(HT_CNT_PEEK_SKIPPED, 1);
     return 0;
   }
-  if (!conn_allowed(c, cfg)) return 0;
+  struct conn_key key = {.tgid = id >> 32, .fd = fd};
+  struct conn_state* c = track_fd(&key, cfg, (__u32)id);
+  if (!c) return 0;
   struct call_args* a = call_begin(cfg);
   if (!a) return 0;
   a->buf = buf;
@@ -481,20 +490,12 @@ static long mmsg_copy_cb(__u32 i, void* unused) {
   return 0;
 }
 
-static __always_inline int exit_data(__u8 sys, long ret) {
-  struct ht_config* cfg = get_config();
-  struct call_args a;
-  if (!cfg || !call_end(&a, cfg)) return 0;
-  __u64 id = bpf_get_current_pid_tgid();
-  if (a.sys != sys) {
-    count(HT_CNT_STALE_CALL, 1);
-    return 0;
-  }
-  if (ret <= 0) return 0;
-
-  struct conn_key key = {.tgid = id >> 32, .fd = a.fd};
-  struct conn_state* c = bpf_map_lookup_elem(&conns, &key);
-  if (!c || c->generation != a.generation) return 0;
+// Copies the data of a finished syscall on connection `c`: `buf` and `cnt` are its buffer (or
+// iovec array, msghdr, mmsghdr array) and length (or count) arguments, ret > 0.
+static __always_inline int process_data(struct conn_state* c, struct conn_key* key,
+                                        struct ht_config* cfg, __u8 sys, long ret, __u64 buf,
+                                        __u64 cnt, __u32 tid) {
+  struct call_args a = {.buf = buf, .count = cnt};
   struct scratch* s = get_scratch();
   if (!s) return 0;
   struct copy_ctx* x = &s->x;
@@ -559,14 +560,19 @@ static __always_inline int exit_data(__u8 sys, long ret) {
   }
 
   __u8 dir = is_ingress(sys) ? HT_INGRESS : HT_EGRESS;
-  __u32 tid = (__u32)id;
   __u64 now = bpf_ktime_get_boot_ns();
   if (c->http == HT_HTTP_UNKNOWN && sys != HT_SYS_SENDFILE) {
     int kind = http_kind(first, first_len);
     if (kind == 0) {
+      // Not the start of a message. Positions do not move: they count from the first byte of
+      // the first HTTP message the probes see.
+      count(HT_CNT_SKIP_NOT_HTTP, 1);
+      if (c->tries_left > 1) {
+        c->tries_left--;
+        return 0;
+      }
       c->http = HT_HTTP_NO;
       count(HT_CNT_CONN_NOT_HTTP, 1);
-      count(HT_CNT_SKIP_NOT_HTTP, 1);
       return 0;
     }
     if (kind > 0) {
@@ -576,13 +582,13 @@ static __always_inline int exit_data(__u8 sys, long ret) {
         c->role = ((kind == 1) == (dir == HT_EGRESS)) ? HT_ROLE_CLIENT : HT_ROLE_SERVER;
     }
   }
-  if (!c->open_sent) emit_open(&key, c, tid, c->opened_ns);
-  if (c->lost[dir & 1]) emit_loss(&key, c, tid, dir, now);
+  if (!c->open_sent) emit_open(key, c, tid, c->opened_ns);
+  if (c->lost[dir & 1]) emit_loss(key, c, tid, dir, now);
 
   x->ev_pos = __sync_fetch_and_add(&c->pos[dir & 1], total);
   x->ts = now;
-  x->tgid = key.tgid;
-  x->fd = key.fd;
+  x->tgid = key->tgid;
+  x->fd = key->fd;
   x->generation = c->generation;
   x->tid = tid;
   x->dir = dir;
@@ -646,6 +652,23 @@ static __always_inline int exit_data(__u8 sys, long ret) {
   return 0;
 }
 
+// Tracepoint mode: the exit pairs with what the entry recorded for this thread.
+static __always_inline int exit_data(__u8 sys, long ret) {
+  struct ht_config* cfg = get_config();
+  struct call_args a;
+  if (!cfg || !call_end(&a, cfg)) return 0;
+  if (a.sys != sys) {
+    count(HT_CNT_STALE_CALL, 1);
+    return 0;
+  }
+  if (ret <= 0) return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  struct conn_key key = {.tgid = id >> 32, .fd = a.fd};
+  struct conn_state* c = bpf_map_lookup_elem(&conns, &key);
+  if (!c || c->generation != a.generation) return 0;
+  return process_data(c, &key, cfg, sys, ret, a.buf, a.count, (__u32)id);
+}
+
 static __always_inline int exit_connect(long ret) {
   struct ht_config* cfg = get_config();
   struct call_args a;
@@ -674,8 +697,8 @@ static __always_inline int exit_accept(long ret) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Attach mode 1: one tracepoint per syscall (needs tracefs). Only the syscalls we handle run a
-// program at all.
+// Attach mode "tracepoints": one tracepoint per syscall (needs tracefs). Only the syscalls we
+// handle run a program at all.
 
 #define TP_ENTER(name)                        \
   SEC("tracepoint/syscalls/sys_enter_" #name) \
@@ -718,16 +741,17 @@ TP_EXIT(accept) { return exit_accept(ctx->ret); }
 TP_EXIT(accept4) { return exit_accept(ctx->ret); }
 
 // ---------------------------------------------------------------------------------------------
-// Attach mode 2: raw sys_enter/sys_exit (no tracefs needed), dispatching on the x86_64 syscall
-// number. Runs for every syscall on the host, so the switch comes first.
+// Attach mode "raw tracepoints": one raw sys_exit tracepoint (no tracefs needed), dispatching on
+// the x86_64 syscall number. At exit the argument registers are still in pt_regs, so nothing is
+// paired: no entry program, no per-thread state, and a read that returns EAGAIN costs one switch.
+// close()/dup2()/dup3() are handled at their exit; see README ("Known limits") for the race.
 
 #define NR_read 0
 #define NR_write 1
 #define NR_close 3
 #define NR_readv 19
-#define NR_dup2 33
-#define NR_dup3 292
 #define NR_writev 20
+#define NR_dup2 33
 #define NR_sendfile 40
 #define NR_connect 42
 #define NR_accept 43
@@ -736,98 +760,108 @@ TP_EXIT(accept4) { return exit_accept(ctx->ret); }
 #define NR_sendmsg 46
 #define NR_recvmsg 47
 #define NR_accept4 288
+#define NR_dup3 292
 #define NR_recvmmsg 299
 #define NR_sendmmsg 307
 
-SEC("raw_tp/sys_enter")
-int BPF_PROG(raw_sys_enter, struct pt_regs* regs, long nr) {
+// The syscall's arguments as the x86_64 syscall ABI passes them.
+struct syscall_regs {
+  __u64 di, si, dx, r10;
+};
+
+// 64-bit user code segment: 32-bit (ia32) tasks number their syscalls differently (3 is read
+// there, close here), so their syscalls are not interpreted at all.
+#define USER64_CS 0x33
+
+static __always_inline int raw_exit_data(__u8 sys, struct syscall_regs* r, long ret, __u64 flags) {
+  if (ret <= 0) return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  struct ht_config* cfg = get_config();
+  if (!cfg || !process_allowed(id >> 32, cfg)) return 0;
+  if (flags & MSG_PEEK) {
+    count(HT_CNT_PEEK_SKIPPED, 1);
+    return 0;
+  }
+  int fd = r->di;
+  if (fd < 0) return 0;
+  struct conn_key key = {.tgid = id >> 32, .fd = fd};
+  struct conn_state* c = track_fd(&key, cfg, (__u32)id);
+  if (!c) return 0;
+  __u64 cnt = sys == HT_SYS_SENDFILE ? r->r10 : r->dx;
+  return process_data(c, &key, cfg, sys, ret, r->si, cnt, (__u32)id);
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(raw_sys_exit, struct pt_regs* unused, long ret) {
+  // The task's user registers as a BTF pointer: plain loads, no helper call per syscall (this
+  // program runs for every syscall on the host).
+  struct pt_regs* regs = bpf_task_pt_regs(bpf_get_current_task_btf());
+  if (regs->cs != USER64_CS) return 0;
+  const long nr = regs->orig_ax;
   switch (nr) {
     case NR_read:
     case NR_write:
     case NR_close:
     case NR_readv:
     case NR_writev:
+    case NR_dup2:
     case NR_sendfile:
     case NR_connect:
+    case NR_accept:
     case NR_sendto:
     case NR_recvfrom:
     case NR_sendmsg:
     case NR_recvmsg:
+    case NR_accept4:
+    case NR_dup3:
     case NR_recvmmsg:
     case NR_sendmmsg:
-    case NR_dup2:
-    case NR_dup3:
       break;
     default:
       return 0;
   }
-  // Syscall arguments on x86_64: di, si, dx, r10, r8, r9.
-  int fd = BPF_CORE_READ(regs, di);
-  __u64 a1 = BPF_CORE_READ(regs, si);
-  __u64 a2 = BPF_CORE_READ(regs, dx);
-  __u64 a3 = BPF_CORE_READ(regs, r10);
+  struct syscall_regs r = {.di = regs->di, .si = regs->si, .dx = regs->dx, .r10 = regs->r10};
   switch (nr) {
     case NR_read:
-      return enter_data(HT_SYS_READ, fd, a1, a2, 0);
+      return raw_exit_data(HT_SYS_READ, &r, ret, 0);
     case NR_write:
-      return enter_data(HT_SYS_WRITE, fd, a1, a2, 0);
+      return raw_exit_data(HT_SYS_WRITE, &r, ret, 0);
     case NR_readv:
-      return enter_data(HT_SYS_READV, fd, a1, a2, 0);
+      return raw_exit_data(HT_SYS_READV, &r, ret, 0);
     case NR_writev:
-      return enter_data(HT_SYS_WRITEV, fd, a1, a2, 0);
+      return raw_exit_data(HT_SYS_WRITEV, &r, ret, 0);
     case NR_recvfrom:
-      return enter_data(HT_SYS_RECVFROM, fd, a1, a2, a3);
+      return raw_exit_data(HT_SYS_RECVFROM, &r, ret, r.r10);
     case NR_sendto:
-      return enter_data(HT_SYS_SENDTO, fd, a1, a2, 0);
+      return raw_exit_data(HT_SYS_SENDTO, &r, ret, 0);
     case NR_recvmsg:
-      return enter_data(HT_SYS_RECVMSG, fd, a1, 0, a2);
+      return raw_exit_data(HT_SYS_RECVMSG, &r, ret, r.dx);
     case NR_sendmsg:
-      return enter_data(HT_SYS_SENDMSG, fd, a1, 0, 0);
+      return raw_exit_data(HT_SYS_SENDMSG, &r, ret, 0);
     case NR_recvmmsg:
-      return enter_data(HT_SYS_RECVMMSG, fd, a1, a2, a3);
+      return raw_exit_data(HT_SYS_RECVMMSG, &r, ret, r.r10);
     case NR_sendmmsg:
-      return enter_data(HT_SYS_SENDMMSG, fd, a1, a2, 0);
+      return raw_exit_data(HT_SYS_SENDMMSG, &r, ret, 0);
     case NR_sendfile:
-      return enter_data(HT_SYS_SENDFILE, fd, 0, a3, 0);
-    case NR_connect:
-      return enter_connect(fd);
+      return raw_exit_data(HT_SYS_SENDFILE, &r, ret, 0);
     case NR_close:
-      return enter_close(fd);
+      return ret == 0 ? enter_close(r.di) : 0;
     case NR_dup2:
     case NR_dup3:
-      return enter_close(a1);
-  }
-  return 0;
-}
-
-SEC("raw_tp/sys_exit")
-int BPF_PROG(raw_sys_exit, struct pt_regs* regs, long ret) {
-  long nr = BPF_CORE_READ(regs, orig_ax);
-  switch (nr) {
-    case NR_read:
-      return exit_data(HT_SYS_READ, ret);
-    case NR_write:
-      return exit_data(HT_SYS_WRITE, ret);
-    case NR_readv:
-      return exit_data(HT_SYS_READV, ret);
-    case NR_writev:
-      return exit_data(HT_SYS_WRITEV, ret);
-    case NR_recvfrom:
-      return exit_data(HT_SYS_RECVFROM, ret);
-    case NR_sendto:
-      return exit_data(HT_SYS_SENDTO, ret);
-    case NR_recvmsg:
-      return exit_data(HT_SYS_RECVMSG, ret);
-    case NR_sendmsg:
-      return exit_data(HT_SYS_SENDMSG, ret);
-    case NR_recvmmsg:
-      return exit_data(HT_SYS_RECVMMSG, ret);
-    case NR_sendmmsg:
-      return exit_data(HT_SYS_SENDMMSG, ret);
-    case NR_sendfile:
-      return exit_data(HT_SYS_SENDFILE, ret);
-    case NR_connect:
-      return exit_connect(ret);
+      return ret >= 0 ? enter_close(r.si) : 0;
+    case NR_connect: {
+      if (ret != 0 && ret != -EINPROGRESS) return 0;
+      __u64 id = bpf_get_current_pid_tgid();
+      struct ht_config* cfg = get_config();
+      if (!cfg || !process_allowed(id >> 32, cfg)) return 0;
+      int fd = r.di;
+      __u32 reason;
+      struct sock* sk = fd_to_tcp_sock(fd, &reason);
+      if (!sk) return 0;
+      struct conn_key key = {.tgid = id >> 32, .fd = fd};
+      conn_create(&key, sk, HT_ROLE_CLIENT, (__u32)id);
+      return 0;
+    }
     case NR_accept:
     case NR_accept4:
       return exit_accept(ret);

@@ -10,18 +10,26 @@
 #define HT_HTTP_YES 1
 #define HT_HTTP_NO 2
 
+// A connection seen from its start (connect/accept) is judged on its first bytes. One found
+// mid-stream (opened before capture started) may be in the middle of a body: its syscalls are
+// checked for the start of a message this many times before it is declared not HTTP.
+#define HT_TRIES_FROM_START 1
+#define HT_TRIES_MID_STREAM 16
+
 struct conn_key {
   __u32 tgid;
   __s32 fd;
 };
 
-// A negative cache: (tgid, fd) found not to be a TCP socket. Entries expire after this long,
-// because an fd can change meaning without a close() the probes see (exec, close_range).
-#define HT_SKIP_TTL_NS 1000000000ULL
+// A negative cache: (tgid, fd) found not to be a TCP socket. Entries expire after this many
+// jiffies (0.25 s at HZ=1000, 1 s at HZ=250), because an fd can change meaning without a close()
+// the probes see (exec, close_range). Jiffies, not bpf_ktime_get_ns(): reading the TSC was ~10%
+// of a traced pipe write on this VM.
+#define HT_SKIP_TTL_JIFFIES 250ULL
 
 struct skip_fd {
-  __u64 checked_ns;  // bpf_ktime_get_ns() of the fd-table walk
-  __u32 reason;      // enum ht_counter to count hits under
+  __u64 checked_jiffies;  // bpf_jiffies64() at the fd-table walk
+  __u32 reason;           // enum ht_counter to count hits under
   __u32 reserved;
 };
 
@@ -39,7 +47,7 @@ struct conn_state {
   __u8 allowed;        // verdict of the port and mount-ns filters
   __u8 open_sent;      // the open event went out (close events follow only then)
   __u8 family;
-  __u8 reserved;
+  __u8 tries_left;  // first-bytes checks left before a connection is declared not HTTP
   __u16 local_port;
   __u16 remote_port;
   __u16 reserved2;

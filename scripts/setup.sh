@@ -12,7 +12,7 @@ PACKAGES=(
   libbpf-dev bpftool libelf-dev
   # API and libraries.
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libabsl-dev
-  libhttp-parser-dev zlib1g-dev libssl-dev
+  libhttp-parser-dev zlib1g-dev libssl-dev nlohmann-json3-dev
   # Tests, sanitizers, fuzzing, benchmarks.
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev libfuzzer-14-dev
   # Real traffic for tests, the demo and benchmarks.
@@ -21,6 +21,9 @@ PACKAGES=(
   tshark strace gnuplot-nox
   # Formatting.
   clang-format
+  # Containers: podman with runc (see deploy/container/containers.conf), compose, and debootstrap
+  # for base images when no registry can be reached.
+  podman runc podman-compose debootstrap
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

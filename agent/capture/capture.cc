@@ -97,6 +97,7 @@ class Capture::Poller {
     Drain();
   }
   void Drain() { ring_buffer__consume(rb_.get()); }
+  void RefreshClock() { decoder_.set_boot_to_realtime_ns(BootToRealtimeOffsetNs()); }
 
   const EventDecoder& decoder() const { return decoder_; }
 
@@ -281,9 +282,14 @@ bool Capture::attached() const {
 void Capture::PollLoop() {
   const int timeout_ms =
       std::max<int>(1, static_cast<int>(absl::ToInt64Milliseconds(config_.poll_interval)));
+  absl::Time next_clock = absl::Now() + absl::Seconds(1);
   while (running_.load(std::memory_order_relaxed)) {
     poller_->PollOnce(timeout_ms);
     completed_polls_.fetch_add(1, std::memory_order_release);
+    if (const absl::Time now = absl::Now(); now >= next_clock) {
+      poller_->RefreshClock();
+      next_clock = now + absl::Seconds(1);
+    }
   }
   poller_->Drain();
 }

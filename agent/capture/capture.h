@@ -27,8 +27,8 @@ struct ring_buffer;
 namespace httptrace::capture {
 
 struct CaptureConfig {
-  AttachMode attach_mode = AttachMode::kAuto;
-  bool mount_tracefs = true;              // mount tracefs on /sys/kernel/tracing when it is missing
+  AttachMode attach_mode = AttachMode::kAuto;  // kAuto: raw sys_exit on x86_64 (bpf/README.md)
+  bool mount_tracefs = true;  // tracepoint mode: mount tracefs on /sys/kernel/tracing if missing
   uint32_t ring_buffer_bytes = 16 << 20;  // power of two, multiple of the page size
   uint32_t copy_limit = 16384;            // payload bytes per data event, 1..16384
   uint64_t connection_budget = 0;         // payload bytes copied per connection; 0 = unlimited
@@ -54,8 +54,9 @@ struct ProbeInfo {
 class Capture {
  public:
   // Checks BTF and privileges, chooses the attach mode, opens and loads the probes. `sink` must
-  // outlive the Capture. Errors: FailedPrecondition (no BTF, no usable tracefs when tracepoints
-  // were requested), PermissionDenied (privileges), Internal (verifier or map errors).
+  // outlive the Capture. Errors: FailedPrecondition (no BTF; no usable tracefs when tracepoints
+  // were requested), PermissionDenied (privileges), InvalidArgument (config), others from
+  // libbpf with the operation named (verifier log at debug level).
   static absl::StatusOr<std::unique_ptr<Capture>> Create(const CaptureConfig& config,
                                                          CaptureSink* sink);
   ~Capture();

@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -50,14 +51,31 @@ class CountingSink : public CaptureSink {
   std::atomic<uint64_t> bytes{0};
 };
 
-// Seconds for `writes` write()s of `size` bytes into a fresh loopback TCP connection whose other
+// Wall time, and CPU time of the writing thread: the probes run in its syscalls, so its CPU time
+// shows their cost even when other jobs on the machine take the CPUs away (wall time does not).
+struct Timing {
+  double wall = 1e9;
+  double cpu = 1e9;
+  void Keep(const Timing& t) {
+    wall = std::min(wall, t.wall);
+    cpu = std::min(cpu, t.cpu);
+  }
+};
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// Timing of `writes` write()s of `size` bytes into a fresh loopback TCP connection whose other
 // end a thread drains.
-double TcpLoop(int writes, int size) {
+Timing TcpLoop(int writes, int size) {
   auto listener = testing::Listen(AF_INET);
   auto pair = testing::Connect(*listener);
   if (!pair.ok()) {
     HT_LOG(ERROR) << pair.status();
-    return 0;
+    return {};
   }
   std::string message = "GET /bench HTTP/1.1\r\nHost: x\r\n";
   message.resize(size, 'x');
@@ -67,18 +85,19 @@ double TcpLoop(int writes, int size) {
     }
   });
   const absl::Time start = absl::Now();
+  const double cpu_start = ThreadCpuSeconds();
   for (int i = 0; i < writes; ++i) {
     if (write(pair->client.get(), message.data(), message.size()) <= 0) break;
   }
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  const Timing t{absl::ToDoubleSeconds(absl::Now() - start), ThreadCpuSeconds() - cpu_start};
   shutdown(pair->client.get(), SHUT_WR);
   reader.join();
-  return seconds;
+  return t;
 }
 
-double PipeLoop(int writes, int size) {
+Timing PipeLoop(int writes, int size) {
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return 0;
+  if (pipe2(fds, O_CLOEXEC) != 0) return {};
   UniqueFd r(fds[0]), w(fds[1]);
   std::string message(size, 'p');
   std::thread reader([fd = r.get()] {
@@ -87,13 +106,14 @@ double PipeLoop(int writes, int size) {
     }
   });
   const absl::Time start = absl::Now();
+  const double cpu_start = ThreadCpuSeconds();
   for (int i = 0; i < writes; ++i) {
     if (write(w.get(), message.data(), message.size()) <= 0) break;
   }
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  const Timing t{absl::ToDoubleSeconds(absl::Now() - start), ThreadCpuSeconds() - cpu_start};
   w.reset();
   reader.join();
-  return seconds;
+  return t;
 }
 
 int Run() {
@@ -133,13 +153,13 @@ int Run() {
   absl::PrintF("loop: %d write()s of %d bytes, %d interleaved rounds; best of each kept\n", writes,
                size, rounds);
 
-  double tcp_off = 1e9, tcp_on = 1e9, pipe_off = 1e9, pipe_on = 1e9;
+  Timing tcp_off, tcp_on, pipe_off, pipe_on;
   double attach_s = 0, detach_s = 0;
   uint64_t events_on = 0;
   double seconds_on = 0;
   for (int round = 0; round < rounds; ++round) {
-    tcp_off = std::min(tcp_off, TcpLoop(writes, size));
-    pipe_off = std::min(pipe_off, PipeLoop(writes, size));
+    tcp_off.Keep(TcpLoop(writes, size));
+    pipe_off.Keep(PipeLoop(writes, size));
     absl::Time t = absl::Now();
     if (absl::Status s = c.Attach(); !s.ok()) {
       HT_LOG(ERROR) << s;
@@ -147,20 +167,25 @@ int Run() {
     }
     attach_s = absl::ToDoubleSeconds(absl::Now() - t);
     const uint64_t before = sink.events.load();
-    const double on = TcpLoop(writes, size);
-    tcp_on = std::min(tcp_on, on);
-    pipe_on = std::min(pipe_on, PipeLoop(writes, size));
+    const Timing on = TcpLoop(writes, size);
+    tcp_on.Keep(on);
+    pipe_on.Keep(PipeLoop(writes, size));
     t = absl::Now();
     c.Detach();
     detach_s = absl::ToDoubleSeconds(absl::Now() - t);
     events_on += sink.events.load() - before;
-    seconds_on += on;
+    seconds_on += on.wall;
   }
   absl::PrintF("attach %.3f s, detach %.3f s\n", attach_s, detach_s);
-  absl::PrintF("tcp  write loop: %9.0f writes/s without, %9.0f with probes: ratio %.3f\n",
-               writes / tcp_off, writes / tcp_on, tcp_off / tcp_on);
-  absl::PrintF("pipe write loop: %9.0f writes/s without, %9.0f with probes: ratio %.3f\n",
-               writes / pipe_off, writes / pipe_on, pipe_off / pipe_on);
+  const auto report = [writes](const char* what, const Timing& off, const Timing& on) {
+    absl::PrintF(
+        "%s: wall %8.0f -> %8.0f writes/s (ratio %.3f); writer CPU %.3f -> %.3f us/write "
+        "(ratio %.3f, +%.3f us)\n",
+        what, writes / off.wall, writes / on.wall, off.wall / on.wall, off.cpu * 1e6 / writes,
+        on.cpu * 1e6 / writes, off.cpu / on.cpu, (on.cpu - off.cpu) * 1e6 / writes);
+  };
+  report("tcp  write loop (HTTP bytes, copied)", tcp_off, tcp_on);
+  report("pipe write loop (rejected early)    ", pipe_off, pipe_on);
   absl::PrintF("events delivered while tracing the tcp loop: %llu (%.0f/s)\n", events_on,
                events_on / seconds_on);
 

@@ -9,10 +9,12 @@
 #include <signal.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -71,6 +73,17 @@ pid_t Spawn(const std::vector<std::string>& argv) {
   return pid;
 }
 
+// Kills (SIGTERM) and reaps a child when the test ends, however it ends.
+struct ChildGuard {
+  pid_t pid = -1;
+  ~ChildGuard() {
+    if (pid > 0) {
+      kill(pid, SIGTERM);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
 int WaitExit(pid_t pid) {
   int status = 0;
   waitpid(pid, &status, 0);
@@ -83,7 +96,8 @@ bool BothClosed(const RecordingSink::Conns& conns, uint32_t tgid, int a, int b) 
   return x != nullptr && y != nullptr && x->closed && y->closed;
 }
 
-class CaptureTest : public ::testing::Test {
+// Every test runs in both attach modes.
+class CaptureTest : public ::testing::TestWithParam<AttachMode> {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "the capture probes need root";
@@ -92,6 +106,7 @@ class CaptureTest : public ::testing::Test {
   // A capture that may trace this very process (the tests are their own traffic).
   void Start(CaptureConfig config = {}, bool attach = true) {
     config.exclude_self = false;
+    config.attach_mode = GetParam();
     auto capture = Capture::Create(config, &sink_);
     ASSERT_TRUE(capture.ok()) << capture.status();
     capture_ = std::move(*capture);
@@ -120,7 +135,7 @@ class CaptureTest : public ::testing::Test {
 
 // python3 http.server and curl, two real processes: every byte each one sent is what the other
 // one received, with the right pids, roles, addresses, positions and closes.
-void RealServerAndCurl(RecordingSink& sink, int family, CaptureTest* test,
+void RealServerAndCurl(RecordingSink& sink, int family, AttachMode mode,
                        std::unique_ptr<Capture>& capture) {
   const std::string dir = absl::StrCat(TempDir(), "/www", family);
   mkdir(dir.c_str(), 0755);
@@ -138,6 +153,7 @@ void RealServerAndCurl(RecordingSink& sink, int family, CaptureTest* test,
   const pid_t server = Spawn(
       {"python3", "-m", "http.server", "--bind", ip, "--directory", dir, std::to_string(port)});
   ASSERT_GT(server, 0);
+  ChildGuard server_guard{server};
   // Wait until it accepts (bounded).
   bool ready = false;
   for (int i = 0; i < 200 && !ready; ++i) {
@@ -164,6 +180,7 @@ void RealServerAndCurl(RecordingSink& sink, int family, CaptureTest* test,
   ASSERT_TRUE(ready) << "python3 http.server did not start";
 
   CaptureConfig config;
+  config.attach_mode = mode;
   auto created = Capture::Create(config, &sink);
   ASSERT_TRUE(created.ok()) << created.status();
   capture = std::move(*created);
@@ -189,8 +206,6 @@ void RealServerAndCurl(RecordingSink& sink, int family, CaptureTest* test,
       },
       kWait);
   capture->Detach();
-  kill(server, SIGTERM);
-  WaitExit(server);
 
   conns = sink.Snapshot();
   for (const auto& [key, conn] : conns) {
@@ -234,15 +249,15 @@ void RealServerAndCurl(RecordingSink& sink, int family, CaptureTest* test,
   EXPECT_EQ(srv->egress().pid, static_cast<uint32_t>(server));
 }
 
-TEST_F(CaptureTest, RealHttpServerAndCurlOverIpv4) {
-  RealServerAndCurl(sink_, AF_INET, this, capture_);
+TEST_P(CaptureTest, RealHttpServerAndCurlOverIpv4) {
+  RealServerAndCurl(sink_, AF_INET, GetParam(), capture_);
 }
 
-TEST_F(CaptureTest, RealHttpServerAndCurlOverIpv6) {
-  RealServerAndCurl(sink_, AF_INET6, this, capture_);
+TEST_P(CaptureTest, RealHttpServerAndCurlOverIpv6) {
+  RealServerAndCurl(sink_, AF_INET6, GetParam(), capture_);
 }
 
-TEST_F(CaptureTest, WritevAndSendmsgWithManyIovecsAreCapturedWhole) {
+TEST_P(CaptureTest, WritevAndSendmsgWithManyIovecsAreCapturedWhole) {
   Start();
   auto listener = Listen(AF_INET);
   ASSERT_TRUE(listener.ok());
@@ -307,7 +322,7 @@ TEST_F(CaptureTest, WritevAndSendmsgWithManyIovecsAreCapturedWhole) {
   EXPECT_EQ(server->close.egress_bytes, response.size());
 }
 
-TEST_F(CaptureTest, OneMebibyteWriteIsChunkedWithRightPositionsAndLength) {
+TEST_P(CaptureTest, OneMebibyteWriteIsChunkedWithRightPositionsAndLength) {
   Start();
   auto listener = Listen(AF_INET);
   ASSERT_TRUE(listener.ok());
@@ -339,7 +354,7 @@ TEST_F(CaptureTest, OneMebibyteWriteIsChunkedWithRightPositionsAndLength) {
   EXPECT_EQ(Counter("kernel.ringbuf_full"), 0u);
 }
 
-TEST_F(CaptureTest, ConnectionBudgetAndCopyLimitTruncateButKeepTrueLength) {
+TEST_P(CaptureTest, ConnectionBudgetAndCopyLimitTruncateButKeepTrueLength) {
   CaptureConfig config;
   config.copy_limit = 1000;
   config.connection_budget = 4096;
@@ -367,7 +382,7 @@ TEST_F(CaptureTest, ConnectionBudgetAndCopyLimitTruncateButKeepTrueLength) {
   EXPECT_GT(Counter("kernel.trunc_budget_bytes"), 0u);
 }
 
-TEST_F(CaptureTest, SendfileIsReportedSizeOnlyWithRightPositions) {
+TEST_P(CaptureTest, SendfileIsReportedSizeOnlyWithRightPositions) {
   Start();
   const std::string path = TempDir() + "/sendfile.bin";
   const std::string content = Pattern(50000, 9);
@@ -410,7 +425,112 @@ TEST_F(CaptureTest, SendfileIsReportedSizeOnlyWithRightPositions) {
   EXPECT_EQ(RecordingSink::Find(conns, self(), cfd)->ingress().bytes, header + content);
 }
 
-TEST_F(CaptureTest, ConnectionOpenedBeforeCaptureStartedGetsInferredRoles) {
+TEST_P(CaptureTest, SendmmsgRecvmmsgAndReadvAreCaptured) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  // Three messages of two iovecs each in one sendmmsg.
+  std::string parts[6] = {"GET /m HTTP/1.1\r\n", "Host: a\r\n",
+                          "X-A: 1\r\n",          "X-B: " + Pattern(300, 1) + "\r\n",
+                          "X-C: 3\r\n",          "\r\n"};
+  std::string request;
+  iovec iov[6];
+  for (int i = 0; i < 6; ++i) {
+    iov[i] = {parts[i].data(), parts[i].size()};
+    request += parts[i];
+  }
+  mmsghdr msgs[3] = {};
+  for (int m = 0; m < 3; ++m) {
+    msgs[m].msg_hdr.msg_iov = &iov[2 * m];
+    msgs[m].msg_hdr.msg_iovlen = 2;
+  }
+  ASSERT_EQ(sendmmsg(pair->client.get(), msgs, 3, 0), 3);
+  // Server: readv into three buffers until everything arrived.
+  std::string got;
+  while (got.size() < request.size()) {
+    char a[7], b[50], c[1000];
+    iovec riov[3] = {{a, sizeof(a)}, {b, sizeof(b)}, {c, sizeof(c)}};
+    const ssize_t n = readv(pair->server.get(), riov, 3);
+    ASSERT_GT(n, 0);
+    size_t left = n;
+    for (auto& v : riov) {
+      const size_t take = std::min(left, v.iov_len);
+      got.append(static_cast<char*>(v.iov_base), take);
+      left -= take;
+    }
+  }
+  ASSERT_EQ(got, request);
+  // Response: write, then recvmmsg on the client (one message of two iovecs).
+  const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  ASSERT_TRUE(WriteAll(pair->server.get(), response.data(), response.size()));
+  std::string rgot;
+  while (rgot.size() < response.size()) {
+    char a[10], b[100];
+    iovec riov[2] = {{a, sizeof(a)}, {b, sizeof(b)}};
+    mmsghdr rm = {};
+    rm.msg_hdr.msg_iov = riov;
+    rm.msg_hdr.msg_iovlen = 2;
+    ASSERT_EQ(recvmmsg(pair->client.get(), &rm, 1, 0, nullptr), 1);
+    size_t left = rm.msg_len;
+    for (auto& v : riov) {
+      const size_t take = std::min(left, v.iov_len);
+      rgot.append(static_cast<char*>(v.iov_base), take);
+      left -= take;
+    }
+  }
+  ASSERT_EQ(rgot, response);
+  const int cfd = pair->client.get(), sfd = pair->server.get();
+  pair->client.reset();
+  pair->server.reset();
+  ASSERT_TRUE(
+      sink_.WaitUntil([&](const auto& c) { return BothClosed(c, self(), cfd, sfd); }, kWait));
+  const auto conns = sink_.Snapshot();
+  const auto* client = RecordingSink::Find(conns, self(), cfd);
+  const auto* server = RecordingSink::Find(conns, self(), sfd);
+  EXPECT_EQ(client->egress().bytes, request);
+  EXPECT_TRUE(client->egress().contiguous);
+  EXPECT_EQ(server->ingress().bytes, request);
+  EXPECT_EQ(client->ingress().bytes, response);
+  EXPECT_TRUE(client->ingress().contiguous);
+}
+
+TEST_P(CaptureTest, RingBufferOverflowIsCountedAndReportedAsLossWithGaps) {
+  CaptureConfig config;
+  config.ring_buffer_bytes = 4096 * 4;      // tiny: 16 KiB
+  config.poll_interval = absl::Seconds(1);  // and drained slowly
+  Start(config);
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  const std::string request = "POST /flood HTTP/1.1\r\n\r\n" + Pattern(2000, 5);
+  std::string body(request.size(), '\0');
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
+    ASSERT_TRUE(ReadExactly(pair->server.get(), body.data(), body.size()));
+  }
+  const int cfd = pair->client.get();
+  // One more write after the drain carries the loss report.
+  absl::SleepFor(absl::Milliseconds(1500));
+  ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
+  ASSERT_TRUE(ReadExactly(pair->server.get(), body.data(), body.size()));
+  pair->client.reset();
+  pair->server.reset();
+  absl::SleepFor(absl::Milliseconds(1500));
+  capture_->Detach();
+  EXPECT_GT(Counter("kernel.ringbuf_full"), 0u);
+  EXPECT_GT(Counter("kernel.ringbuf_full_bytes"), 0u);
+  EXPECT_GT(sink_.losses(), 0u);
+  const auto conns = sink_.Snapshot();
+  const auto* client = RecordingSink::Find(conns, self(), cfd);
+  ASSERT_NE(client, nullptr);
+  EXPECT_FALSE(client->egress().contiguous);  // the gap shows in the positions
+  EXPECT_LT(client->egress().total_length, request.size() * 51);
+}
+
+TEST_P(CaptureTest, ConnectionOpenedBeforeCaptureStartedGetsInferredRoles) {
   auto listener = Listen(AF_INET6);
   ASSERT_TRUE(listener.ok());
   auto pair = Connect(*listener);
@@ -441,7 +561,48 @@ TEST_F(CaptureTest, ConnectionOpenedBeforeCaptureStartedGetsInferredRoles) {
   EXPECT_TRUE(client->egress().contiguous);  // positions start at 0 for what the probes saw
 }
 
-TEST_F(CaptureTest, NonHttpTcpUnixSocketsAndFilesAreNotCopied) {
+TEST_P(CaptureTest, ConnectionFoundMidBodyIsPickedUpAtTheNextMessage) {
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  const std::string head = "POST /up HTTP/1.1\r\nContent-Length: 6000\r\n\r\n";
+  ASSERT_TRUE(WriteAll(pair->client.get(), head.data(), head.size()));
+  std::string sink(head.size(), '\0');
+  ASSERT_TRUE(ReadExactly(pair->server.get(), sink.data(), sink.size()));
+  Start();  // capture starts in the middle of the body
+  const std::string body = Pattern(6000, 2);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(WriteAll(pair->client.get(), body.data() + i * 2000, 2000));
+    std::string part(2000, '\0');
+    ASSERT_TRUE(ReadExactly(pair->server.get(), part.data(), part.size()));
+  }
+  const std::string response = "HTTP/1.1 201 Created\r\n\r\n";
+  const std::string next = "GET /next HTTP/1.1\r\n\r\n";
+  ASSERT_TRUE(WriteAll(pair->server.get(), response.data(), response.size()));
+  std::string rs(response.size(), '\0');
+  ASSERT_TRUE(ReadExactly(pair->client.get(), rs.data(), rs.size()));
+  ASSERT_TRUE(WriteAll(pair->client.get(), next.data(), next.size()));
+  std::string rq(next.size(), '\0');
+  ASSERT_TRUE(ReadExactly(pair->server.get(), rq.data(), rq.size()));
+  const int cfd = pair->client.get(), sfd = pair->server.get();
+  pair->client.reset();
+  pair->server.reset();
+  ASSERT_TRUE(
+      sink_.WaitUntil([&](const auto& c) { return BothClosed(c, self(), cfd, sfd); }, kWait));
+  const auto conns = sink_.Snapshot();
+  const auto* client = RecordingSink::Find(conns, self(), cfd);
+  const auto* server = RecordingSink::Find(conns, self(), sfd);
+  // The body's tail was never copied; the next message was, from its first byte.
+  EXPECT_EQ(client->egress().bytes, next);
+  EXPECT_EQ(client->ingress().bytes, response);
+  EXPECT_EQ(server->egress().bytes, response);
+  EXPECT_EQ(client->open.role, Role::kClient);
+  EXPECT_EQ(server->open.role, Role::kServer);
+  EXPECT_EQ(Counter("kernel.conn_not_http"), 0u);
+}
+
+TEST_P(CaptureTest, NonHttpTcpUnixSocketsAndFilesAreNotCopied) {
   Start();
   const uint64_t bytes_before = Counter("kernel.data_bytes");
   const uint64_t not_tcp_before = Counter("kernel.skip_not_tcp");
@@ -483,7 +644,7 @@ TEST_F(CaptureTest, NonHttpTcpUnixSocketsAndFilesAreNotCopied) {
   EXPECT_TRUE(sink_.Snapshot().empty());
 }
 
-TEST_F(CaptureTest, PidFilterRejectsOtherProcessesInKernel) {
+TEST_P(CaptureTest, PidFilterRejectsOtherProcessesInKernel) {
   Start();
   KernelFilter filter;
   filter.tgids = {0x7ffffff0};  // no such process
@@ -515,7 +676,7 @@ TEST_F(CaptureTest, PidFilterRejectsOtherProcessesInKernel) {
       kWait));
 }
 
-TEST_F(CaptureTest, PortFilterKeepsOnlyMatchingConnectionsInKernel) {
+TEST_P(CaptureTest, PortFilterKeepsOnlyMatchingConnectionsInKernel) {
   Start();
   auto a = Listen(AF_INET);
   auto b = Listen(AF_INET);
@@ -546,44 +707,113 @@ TEST_F(CaptureTest, PortFilterKeepsOnlyMatchingConnectionsInKernel) {
   EXPECT_GT(Counter("kernel.skip_conn_filter"), 0u);
 }
 
-TEST_F(CaptureTest, ProbeInfoNamesModeAndPrograms) {
+// cgroup v2 id of this process (the inode of its unified-hierarchy directory), or 0.
+uint64_t OwnCgroupId() {
+  std::ifstream mounts("/proc/self/mounts");
+  std::string dev, dir, type, rest, root;
+  while (mounts >> dev >> dir >> type && std::getline(mounts, rest)) {
+    if (type == "cgroup2") root = dir;
+  }
+  std::ifstream cgroup("/proc/self/cgroup");
+  std::string line, path;
+  while (std::getline(cgroup, line)) {
+    if (line.rfind("0::", 0) == 0) path = line.substr(3);
+  }
+  struct stat st {};
+  if (root.empty() || stat((root + path).c_str(), &st) != 0) return 0;
+  return st.st_ino;
+}
+
+TEST_P(CaptureTest, MountNamespaceAndCgroupFiltersWorkInKernel) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  // One exchange on a fresh connection; true when the probes reported its request.
+  const auto exchange = [&]() {
+    const size_t before = sink_.Snapshot().size();  // fd numbers repeat: count connections
+    auto pair = Connect(*listener);
+    EXPECT_TRUE(pair.ok());
+    const std::string request = "GET /ns HTTP/1.1\r\n\r\n";
+    EXPECT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
+    std::string rq(request.size(), '\0');
+    EXPECT_TRUE(ReadExactly(pair->server.get(), rq.data(), rq.size()));
+    const int cfd = pair->client.get();
+    return sink_.WaitUntil(
+        [&](const auto& c) {
+          const auto* conn = RecordingSink::Find(c, self(), cfd);
+          return c.size() > before && conn != nullptr && conn->egress().bytes == request;
+        },
+        absl::Milliseconds(300));
+  };
+  struct stat st {};
+  ASSERT_EQ(stat("/proc/self/ns/mnt", &st), 0);
+  const uint32_t mntns = st.st_ino;
+  KernelFilter filter;
+  filter.tgids = {self()};
+  filter.mount_namespaces = {mntns + 12345};
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  EXPECT_FALSE(exchange());
+  EXPECT_GT(Counter("kernel.skip_conn_filter"), 0u);
+  filter.mount_namespaces = {mntns};
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  EXPECT_TRUE(exchange());
+
+  const uint64_t cgroup = OwnCgroupId();
+  if (cgroup == 0) GTEST_SKIP() << "no cgroup v2 hierarchy to take this process's id from";
+  filter.mount_namespaces.clear();
+  filter.cgroup_ids = {cgroup + 777};
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  const uint64_t skipped = Counter("kernel.skip_process");
+  EXPECT_FALSE(exchange());
+  EXPECT_GT(Counter("kernel.skip_process"), skipped);
+  filter.cgroup_ids = {cgroup};
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  EXPECT_TRUE(exchange());
+}
+
+TEST_P(CaptureTest, DetachStopsCaptureAndAttachAgainResumesIt) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  const std::string request = "GET /again HTTP/1.1\r\n\r\n";
+  const auto exchange = [&](int* fd) {
+    auto pair = Connect(*listener);
+    ASSERT_TRUE(pair.ok());
+    ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
+    std::string rq(request.size(), '\0');
+    ASSERT_TRUE(ReadExactly(pair->server.get(), rq.data(), rq.size()));
+    *fd = pair->client.get();
+  };
+  int fd = -1;
+  exchange(&fd);
+  ASSERT_TRUE(sink_.WaitUntil([&](const auto& c) { return c.size() == 2; }, kWait));
+  capture_->Detach();
+  EXPECT_FALSE(capture_->attached());
+  const uint64_t events = Counter("kernel.data_events");
+  exchange(&fd);
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(Counter("kernel.data_events"), events);  // nothing runs while detached
+  EXPECT_EQ(sink_.Snapshot().size(), 2u);
+  ASSERT_TRUE(capture_->Attach().ok());
+  exchange(&fd);
+  EXPECT_TRUE(sink_.WaitUntil([&](const auto& c) { return c.size() == 4; }, kWait));
+}
+
+TEST_P(CaptureTest, ProbeInfoNamesModeAndPrograms) {
   Start();
   const ProbeInfo info = capture_->probe_info();
-  EXPECT_NE(info.mode, AttachMode::kAuto);
-  EXPECT_FALSE(info.programs.empty());
+  EXPECT_EQ(info.mode, GetParam());
+  // Tracepoints: 15 entries and 14 exits; raw tracepoints: sys_exit alone.
+  EXPECT_EQ(info.programs.size(), GetParam() == AttachMode::kTracepoints ? 29u : 1u);
   EXPECT_FALSE(info.detail.empty());
   capture_->Detach();
   EXPECT_TRUE(capture_->probe_info().programs.empty());
   EXPECT_FALSE(capture_->attached());
 }
 
-TEST_F(CaptureTest, RawTracepointModeCapturesTraffic) {
-  CaptureConfig config;
-  config.attach_mode = AttachMode::kRawTracepoints;
-  Start(config);
-  EXPECT_EQ(capture_->probe_info().mode, AttachMode::kRawTracepoints);
-  EXPECT_EQ(capture_->probe_info().programs.size(), 2u);
-  auto listener = Listen(AF_INET);
-  ASSERT_TRUE(listener.ok());
-  auto pair = Connect(*listener);
-  ASSERT_TRUE(pair.ok());
-  const std::string request = "GET /raw HTTP/1.1\r\n\r\n";
-  ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
-  std::string rq(request.size(), '\0');
-  ASSERT_TRUE(ReadExactly(pair->server.get(), rq.data(), rq.size()));
-  const int cfd = pair->client.get(), sfd = pair->server.get();
-  pair->client.reset();
-  pair->server.reset();
-  ASSERT_TRUE(
-      sink_.WaitUntil([&](const auto& c) { return BothClosed(c, self(), cfd, sfd); }, kWait));
-  const auto conns = sink_.Snapshot();
-  EXPECT_EQ(RecordingSink::Find(conns, self(), cfd)->open.role, Role::kClient);
-  EXPECT_EQ(RecordingSink::Find(conns, self(), sfd)->open.role, Role::kServer);
-  EXPECT_EQ(RecordingSink::Find(conns, self(), sfd)->ingress().bytes, request);
-}
-
-TEST_F(CaptureTest, AgentNeverTracesItsOwnTraffic) {
+TEST_P(CaptureTest, AgentNeverTracesItsOwnTraffic) {
   CaptureConfig config;  // exclude_self stays true, as in the agent
+  config.attach_mode = GetParam();
   auto created = Capture::Create(config, &sink_);
   ASSERT_TRUE(created.ok()) << created.status();
   capture_ = std::move(*created);
@@ -603,6 +833,13 @@ TEST_F(CaptureTest, AgentNeverTracesItsOwnTraffic) {
   EXPECT_EQ(RecordingSink::Find(sink_.Snapshot(), self(), cfd), nullptr);
   EXPECT_GE(Counter("kernel.skip_self"), 2u);
 }
+
+INSTANTIATE_TEST_SUITE_P(AttachModes, CaptureTest,
+                         ::testing::Values(AttachMode::kTracepoints, AttachMode::kRawTracepoints),
+                         [](const ::testing::TestParamInfo<AttachMode>& info) {
+                           return info.param == AttachMode::kTracepoints ? "Tracepoints"
+                                                                         : "RawTracepoints";
+                         });
 
 TEST(CaptureConfigTest, RejectsBadLimitsBeforeTouchingTheKernel) {
   RecordingSink sink;

@@ -30,6 +30,10 @@ class EventDecoder {
   // Decodes one record and calls the sink. Returns false (and counts it) for a malformed one.
   bool Decode(const void* data, size_t size);
 
+  // Re-reads the clock offset (the poll thread calls it about once a second, so a stepped
+  // realtime clock is followed).
+  void set_boot_to_realtime_ns(int64_t offset) { boot_to_realtime_ns_ = offset; }
+
   // Poller counters by name ("data_events", "malformed", ...), safe from any thread.
   void AddCounters(absl::flat_hash_map<std::string, uint64_t>& out) const;
 

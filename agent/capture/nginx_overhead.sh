@@ -37,36 +37,37 @@ hz=$(getconf CLK_TCK)
 
 # One run: prints "req/s cpu_us_per_request".
 run() {
-  local mode=$1 agent_pid="" before after wrk_out agent_cpu=0
+  local mode=$1 agent_pid="" before after wrk_out agent_cpu=0 agent_before=0 agent_after=0
   if [[ $mode != none ]]; then
-    /usr/bin/time -f "%U %S" -o "$dir/agent.time" "$bench" --hold=$((secs + 2)) --mode="$mode" \
-      >"$dir/agent.out" 2>&1 &
+    "$bench" --hold=$((secs + 2)) --mode="$mode" >"$dir/agent.out" 2>&1 &
     agent_pid=$!
-    sleep 1
+    sleep 1  # loaded and attached; its CPU is counted only while wrk runs (not the verifier's)
+    agent_before=$(ticks "$agent_pid")
   fi
   before=$(ticks "$worker")
   wrk_out=$(/usr/bin/time -f "CPU %U %S" wrk -t1 -c20 -d"${secs}s" "http://127.0.0.1:$port/" 2>&1)
   after=$(ticks "$worker")
   if [[ -n $agent_pid ]]; then
+    agent_after=$(ticks "$agent_pid")
     wait "$agent_pid"
-    agent_cpu=$(awk '{print $1 + $2}' "$dir/agent.time")
+    agent_cpu=$(awk -v a="$agent_before" -v b="$agent_after" -v hz="$hz" 'BEGIN {print (b - a) / hz}')
   fi
   local rps requests wrk_cpu
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$wrk_out")
   requests=$(awk '/requests in/ {print $1}' <<<"$wrk_out")
   wrk_cpu=$(awk '/^CPU/ {print $2 + $3}' <<<"$wrk_out")
   awk -v r="$rps" -v n="$requests" -v w="$wrk_cpu" -v a="$agent_cpu" -v t=$((after - before)) \
-    -v hz="$hz" 'BEGIN { printf "%.0f %.2f\n", r, (t / hz + w + a) * 1e6 / n }'
+    -v hz="$hz" 'BEGIN { printf "%.0f %.2f %.2f\n", r, (t / hz + w + a) * 1e6 / n, a * 1e6 / n }'
 }
 
 declare -A rps cpu
 for mode in none tracepoints raw_tracepoints; do rps[$mode]=""; cpu[$mode]=""; done
 for r in $(seq "$rounds"); do
   for mode in none tracepoints raw_tracepoints; do
-    read -r x y < <(run "$mode")
+    read -r x y z < <(run "$mode")
     rps[$mode]+="$x "
     cpu[$mode]+="$y "
-    echo "round $r $mode: $x req/s, $y us CPU/request" >&2
+    echo "round $r $mode: $x req/s, $y us CPU/request (agent $z)" >&2
   done
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -14,9 +14,9 @@
 namespace httptrace::capture {
 
 enum class AttachMode {
-  kAuto = 0,            // tracepoints when tracefs is (or can be) mounted, else raw tracepoints
+  kAuto = 0,            // raw tracepoints on x86_64, else tracepoints
   kTracepoints = 1,     // tracepoint/syscalls/sys_{enter,exit}_*: one program per syscall
-  kRawTracepoints = 2,  // raw_tp/sys_enter + raw_tp/sys_exit, dispatching on the syscall number
+  kRawTracepoints = 2,  // raw_tp/sys_exit alone, dispatching on the syscall number (x86_64)
 };
 absl::string_view AttachModeName(AttachMode mode);  // "auto", "tracepoints", "raw_tracepoints"
 
@@ -38,8 +38,9 @@ struct ResolvedAttachMode {
   std::string detail;  // why this mode, for logs and ProbeInfo
 };
 
-// kAuto picks tracepoints when FindOrMountTracefs succeeds, else raw tracepoints. An explicit
-// kTracepoints fails with the tracefs error; kRawTracepoints always resolves (x86_64 only).
+// kAuto picks raw tracepoints on x86_64 (cheaper, no tracefs), tracepoints elsewhere.
+// kTracepoints needs FindOrMountTracefs and fails with its error; kRawTracepoints fails off
+// x86_64.
 absl::StatusOr<ResolvedAttachMode> ResolveAttachMode(AttachMode requested, bool allow_mount);
 
 }  // namespace httptrace::capture

@@ -70,9 +70,19 @@ TEST(ProbeEnvironmentTest, RawTracepointsNeedNoTracefs) {
   EXPECT_EQ(AttachModeName(mode->mode), "raw_tracepoints");
 }
 
-TEST(ProbeEnvironmentTest, AutoPicksTracepointsOnThisMachine) {
+TEST(ProbeEnvironmentTest, AutoPicksRawTracepointsOnX86) {
+  auto mode = ResolveAttachMode(AttachMode::kAuto, false);
+  ASSERT_TRUE(mode.ok()) << mode.status();
+#if defined(__x86_64__)
+  EXPECT_EQ(mode->mode, AttachMode::kRawTracepoints) << mode->detail;
+#else
+  EXPECT_EQ(mode->mode, AttachMode::kTracepoints) << mode->detail;
+#endif
+}
+
+TEST(ProbeEnvironmentTest, TracepointsResolveWhereTracefsIsOrCanBeMounted) {
   if (geteuid() != 0) GTEST_SKIP() << "tracefs may need mounting, which needs root";
-  auto mode = ResolveAttachMode(AttachMode::kAuto, true);
+  auto mode = ResolveAttachMode(AttachMode::kTracepoints, true);
   ASSERT_TRUE(mode.ok()) << mode.status();
   EXPECT_EQ(mode->mode, AttachMode::kTracepoints) << mode->detail;
   EXPECT_TRUE(CheckKernelSupport().ok());

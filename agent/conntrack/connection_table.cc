@@ -132,6 +132,12 @@ bool ConnectionTable::OnClose(const capture::ConnectionCloseEvent& event) {
   return true;
 }
 
+void ConnectionTable::OnKernelLoss(const capture::KernelLossEvent& event) {
+  counters_.kernel_lost_bytes += event.bytes;
+  if (Connection* conn = Find(event.conn))
+    conn->stream(event.direction).kernel_lost_bytes += event.bytes;
+}
+
 size_t ConnectionTable::EvictIdle(uint64_t now_ns) {
   const int64_t timeout = absl::ToInt64Nanoseconds(options_.idle_timeout);
   size_t evicted = 0;

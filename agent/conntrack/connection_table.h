@@ -36,11 +36,12 @@ enum class EndReason : uint8_t {
 absl::string_view EndReasonName(EndReason reason);  // "closed", "idle", "evicted", "cleared"
 
 struct StreamState {
-  uint64_t next_position = 0;   // where the next event should start
-  uint64_t bytes = 0;           // stream bytes accounted (sum of event lengths)
-  uint64_t captured_bytes = 0;  // payload bytes received
-  uint64_t gaps = 0;            // times a position jumped forward (events lost)
-  uint64_t gap_bytes = 0;       // bytes in those jumps
+  uint64_t next_position = 0;      // where the next event should start
+  uint64_t bytes = 0;              // stream bytes accounted (sum of event lengths)
+  uint64_t captured_bytes = 0;     // payload bytes received
+  uint64_t gaps = 0;               // times a position jumped forward (events lost)
+  uint64_t gap_bytes = 0;          // bytes in those jumps
+  uint64_t kernel_lost_bytes = 0;  // bytes the kernel reported dropped (OnKernelLoss)
 };
 
 struct Connection {
@@ -77,6 +78,7 @@ struct TableCounters {
   uint64_t gaps = 0;
   uint64_t gap_bytes = 0;
   uint64_t overlaps = 0;
+  uint64_t kernel_lost_bytes = 0;
 };
 
 class ConnectionTable {
@@ -100,12 +102,20 @@ class ConnectionTable {
   // Checks the final byte counts for a trailing gap, ends the entry (kClosed) and frees it.
   // Returns false when the connection is unknown.
   bool OnClose(const capture::ConnectionCloseEvent& event);
+  // Records bytes the kernel could not queue for a connection (the same bytes also show as a gap
+  // at the next DataEvent or the close). Unknown connections are only counted in total.
+  void OnKernelLoss(const capture::KernelLossEvent& event);
   // Ends every entry whose last event is older than now_ns - idle_timeout. Returns how many.
   size_t EvictIdle(uint64_t now_ns);
   // Ends every entry (kCleared).
   void Clear();
 
   Connection* Find(const capture::ConnectionKey& key);
+  // Calls fn(const Connection&) for every entry, most recently seen first.
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    for (const Connection& connection : lru_) fn(connection);
+  }
   size_t size() const { return index_.size(); }
   const TableCounters& counters() const { return counters_; }
 

@@ -120,6 +120,21 @@ TEST(ConnectionTableTest, DetectsGapsOverlapsAndTrailingLoss) {
   EXPECT_EQ(table.counters().overlaps, 1u);
 }
 
+TEST(ConnectionTableTest, KernelLossIsRecordedPerStream) {
+  ConnectionTable table({});
+  const ConnectionKey key{1, 3, 9};
+  table.OnOpen(Open(key));
+  capture::KernelLossEvent loss;
+  loss.conn = key;
+  loss.direction = Direction::kIngress;
+  loss.bytes = 4096;
+  table.OnKernelLoss(loss);
+  loss.conn = {9, 9, 9};  // unknown: counted in total only
+  table.OnKernelLoss(loss);
+  EXPECT_EQ(table.Find(key)->stream(Direction::kIngress).kernel_lost_bytes, 4096u);
+  EXPECT_EQ(table.counters().kernel_lost_bytes, 8192u);
+}
+
 TEST(ConnectionTableTest, DataBeforeOpenCreatesEntryThenOpenFillsIt) {
   ConnectionTable table({});
   const ConnectionKey key{5, 6, 7};

@@ -16,6 +16,8 @@ namespace httptrace::http {
 namespace {
 
 constexpr uint64_t kUnbounded = std::numeric_limits<uint64_t>::max();
+// One allocation for the header list of most messages instead of growing 1, 2, 4, 8, 16.
+constexpr size_t kTypicalHeaders = 16;
 
 std::string VersionString(const http_parser& p) {
   return absl::StrCat("HTTP/", p.http_major, ".", p.http_minor);
@@ -218,6 +220,10 @@ void HttpConnection::SetRoles(Direction request_dir) {
 
 void HttpConnection::StartParser(Stream& s) {
   http_parser_init(&s.parser, s.carries_requests ? HTTP_REQUEST : HTTP_RESPONSE);
+  // An observer, not a server: accept what the peers accepted (obs-text in header values,
+  // Content-Length next to chunked, where chunked wins as RFC 7230 says).
+  s.parser.lenient_http_headers = 1;
+  s.parser.allow_chunked_length = 1;
   s.parser.data = &s;
   s.mode = Mode::kParsing;
   s.in_message = false;
@@ -318,6 +324,7 @@ void HttpConnection::OnStreamGap(Stream& s, uint64_t bytes, uint64_t ts) {
     s.mode = Mode::kResync;
     s.lost_message_start = true;
     s.lost_message_ts = ts;
+    s.lost_before_next += bytes;
     return;
   }
   uint64_t remaining = BodyRemaining(s);
@@ -397,6 +404,7 @@ void HttpConnection::DropMessage(Stream& s, absl::string_view reason) {
 }
 
 void HttpConnection::AccountLostMessage(Stream& s) {
+  s.lost_before_next = 0;  // the loss is accounted as a cut message
   if (!s.lost_message_start || !roles_known_) return;
   s.lost_message_start = false;
   ++counters_.messages_dropped_gap;
@@ -473,6 +481,14 @@ void HttpConnection::BeginMessage(Stream& s) {
   } else {
     BeginResponse(s);
   }
+  if (s.lost_before_next > 0 && s.target != nullptr) {
+    // The gap ended exactly where this message starts: nothing was visibly cut, but whole
+    // messages may have been lost, and with them the pairing of what follows.
+    s.target->notes.push_back(
+        absl::StrCat(s.carries_requests ? "request" : "response", ": ", s.lost_before_next,
+                     " bytes were lost just before it; earlier messages may be missing"));
+  }
+  s.lost_before_next = 0;
 }
 
 bool HttpConnection::MakeRoomForRequest(Stream& s) {
@@ -510,6 +526,7 @@ void HttpConnection::BeginRequest(Stream& s) {
   PendingExchange& entry = pending_.emplace_back();
   entry.exchange.request_direction = s.direction;
   entry.exchange.has_request = true;
+  entry.exchange.request.headers.reserve(kTypicalHeaders);
   entry.exchange.start_time_ns = s.begin_ts;
   s.pending = &entry;
   s.target = &entry.exchange;
@@ -537,6 +554,7 @@ void HttpConnection::BeginResponse(Stream& s) {
     s.target = &*orphan_;
   }
   s.target->has_response = true;
+  s.target->response.headers.reserve(kTypicalHeaders);
   s.target->response_start_time_ns = s.begin_ts;
 }
 

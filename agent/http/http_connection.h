@@ -114,6 +114,7 @@ class HttpConnection {
   using ExchangeCallback = std::function<void(Exchange&&)>;
 
   // `on_exchange` is called from inside OnData/OnClose and must not call back into this object.
+  // Not copyable or movable (the parsers point back into it): hold it by std::unique_ptr.
   HttpConnection(const EngineOptions& options, RoleHint hint, ExchangeCallback on_exchange);
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
@@ -180,6 +181,8 @@ class HttpConnection {
     // was cut, and the exchange it belongs to must say so (keeps requests and responses paired).
     bool lost_message_start = false;
     uint64_t lost_message_ts = 0;
+    // Bytes lost right before the next message start (whole messages may have been in them).
+    uint64_t lost_before_next = 0;
     uint64_t ts = 0;        // timestamp of the bytes being parsed
     uint64_t begin_ts = 0;  // timestamp to use for a message's first byte
     uint64_t last_ts = 0;   // timestamp of the last byte delivered

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -28,9 +29,13 @@ using httptrace::http::Exchange;
 using httptrace::http::HttpConnection;
 using httptrace::http::RoleHint;
 
-void Check(bool condition) {
-  if (!condition) std::abort();
-}
+#define Check(condition)                                          \
+  do {                                                            \
+    if (!(condition)) {                                           \
+      std::fprintf(stderr, "invariant failed: %s\n", #condition); \
+      std::abort();                                               \
+    }                                                             \
+  } while (0)
 
 struct Chunk {
   Direction direction;

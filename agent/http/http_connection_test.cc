@@ -239,6 +239,23 @@ std::vector<Case> Cases() {
          EXPECT_EQ(o.counters.parse_errors, 0u);
        }});
 
+  cases.push_back(
+      {"UpgradeWhileRequestBodyInFlight",
+       {RoleHint::kClient,
+        {Out("POST /p HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc", 1),
+         In("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n", 2),
+         Out("defg", 3)}},
+       [](const Outcome& o) {
+         ASSERT_EQ(o.exchanges.size(), 1u);
+         const Exchange& e = o.exchanges[0];
+         EXPECT_EQ(e.response.status, 101u);
+         EXPECT_EQ(e.request.body.data, "abc");
+         EXPECT_EQ(e.request.body.encoded_size, 3u);
+         EXPECT_TRUE(HasNote(e, "connection upgraded to x"));
+         EXPECT_TRUE(HasNote(e, "request incomplete: connection closed"));
+         EXPECT_EQ(o.counters.bytes_not_parsed, 4u);
+       }});
+
   cases.push_back({"ConnectTunnelStopsParsing",
                    {RoleHint::kClient,
                     {Out("CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n", 1),
@@ -513,6 +530,24 @@ std::vector<Case> Cases() {
          EXPECT_TRUE(o.exchanges[2].complete);
        }});
 
+  cases.push_back(
+      {"GapEndingAtAMessageStartIsNoted",
+       {RoleHint::kClient,
+        {Out(Get("/a"), 1, 20), In(Ok("a"), 2), In(Ok("b"), 3), Out(Get("/c"), 4), In(Ok("c"), 5)}},
+       [](const Outcome& o) {
+         // The 20 lost bytes held a request (/b): its response is recognised as answering a
+         // request never seen (it came before /c was sent), and /c says bytes were lost.
+         ASSERT_EQ(o.exchanges.size(), 3u);
+         EXPECT_TRUE(o.exchanges[0].complete);
+         EXPECT_FALSE(o.exchanges[1].has_request);
+         EXPECT_EQ(o.exchanges[1].response.body.data, "b");
+         EXPECT_EQ(o.exchanges[2].request.target, "/c");
+         EXPECT_EQ(o.exchanges[2].response.body.data, "c");
+         EXPECT_TRUE(HasNote(
+             o.exchanges[2],
+             "request: 20 bytes were lost just before it; earlier messages may be missing"));
+       }});
+
   cases.push_back({"GapInCloseDelimitedBodyKeepsFraming",
                    {RoleHint::kClient,
                     {Out("GET / HTTP/1.0\r\n\r\n", 1), In("HTTP/1.0 200 OK\r\n\r\nbegin", 2, 1000),
@@ -603,6 +638,20 @@ std::vector<Case> Cases() {
          EXPECT_EQ(h[2].value, "");
          EXPECT_EQ(h[3].name, "B");
          EXPECT_EQ(h[3].value, "3");
+       }});
+
+  cases.push_back(
+      {"LenientHeaderValuesAndChunkedWithContentLength",
+       {RoleHint::kClient,
+        {Out("GET / HTTP/1.1\r\nX-Name: caf\xc3\xa9\r\n\r\n", 1),
+         In("HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "2\r\nok\r\n0\r\n\r\n",
+            2)}},
+       [](const Outcome& o) {
+         ASSERT_EQ(o.exchanges.size(), 1u);
+         EXPECT_EQ(o.exchanges[0].request.headers[0].value, "caf\xc3\xa9");
+         EXPECT_EQ(o.exchanges[0].response.body.data, "ok");
+         EXPECT_TRUE(o.exchanges[0].complete);
        }});
 
   cases.push_back(

@@ -1,10 +1,12 @@
 #include "agent/pipeline/pipeline.h"
 
 #include <algorithm>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "agent/pipeline/exchange_converter.h"
 #include "common/log.h"
@@ -15,6 +17,9 @@ namespace httptrace::pipeline {
 // connection and its process.
 struct Pipeline::HttpState final : conntrack::ConnectionAttachment {
   ConnectionContext context;
+  // The container as first looked up; its name may become known later (the engine is asked in
+  // the background), so exchanges published before that are completed then.
+  std::optional<container::ContainerInfo> container;
   std::unique_ptr<http::HttpConnection> engine;
 };
 
@@ -36,6 +41,17 @@ http::RoleHint ToHint(capture::Role role) {
 }
 
 constexpr uint64_t kHousekeepingPeriodNs = 1'000'000'000;
+
+v1::Container ToProtoContainer(const container::ContainerInfo& info) {
+  v1::Container out;
+  out.set_id(info.id);
+  out.set_name(info.name);
+  out.set_runtime(info.runtime);
+  out.set_pod_namespace(info.pod_namespace);
+  out.set_pod_name(info.pod_name);
+  out.set_pod_uid(info.pod_uid);
+  return out;
+}
 
 uint64_t NowNs() { return static_cast<uint64_t>(absl::GetCurrentTimeNanos()); }
 
@@ -89,11 +105,13 @@ Pipeline::Pipeline(const PipelineOptions& options)
         if (!options.node_name.empty()) info.node = options.node_name;
         return info;
       }()),
-      connections_({.max_connections = options.max_connections,
-                    .idle_timeout = options.idle_timeout},
-                   [this](conntrack::Connection& c, conntrack::EndReason why) {
-                     OnConnectionEnd(c, why);
-                   }) {}
+      connections_(
+          {.max_connections = options.max_connections, .idle_timeout = options.idle_timeout},
+          [this](conntrack::Connection& c, conntrack::EndReason why) { OnConnectionEnd(c, why); }) {
+  if (options.resolve_containers) {
+    containers_ = std::make_unique<container::ContainerResolver>(options.containers);
+  }
+}
 
 Pipeline::~Pipeline() { Shutdown(); }
 
@@ -103,6 +121,10 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(const PipelineOptions
       capture::Capture::Create(options.capture, pipeline.get());
   if (!capture.ok()) return capture.status();
   pipeline->capture_ = *std::move(capture);
+  if (pipeline->containers_ != nullptr) {
+    Pipeline* raw = pipeline.get();
+    pipeline->container_refresh_ = std::thread([raw] { raw->ContainerFilterLoop(); });
+  }
   const capture::ProbeInfo info = pipeline->capture_->probe_info();
   HT_LOG(INFO) << "probes loaded (" << capture::AttachModeName(info.mode) << ": " << info.detail
                << "); kernel " << pipeline->node_.kernel_release;
@@ -114,6 +136,13 @@ std::unique_ptr<Pipeline> Pipeline::CreateForTest(const PipelineOptions& options
 }
 
 void Pipeline::Shutdown() {
+  if (container_refresh_.joinable()) {
+    {
+      absl::MutexLock lock(&filter_mu_);
+      stop_container_refresh_ = true;
+    }
+    container_refresh_.join();
+  }
   if (capture_ != nullptr) capture_->Detach();
   // The poll thread has stopped: its state is ours now.
   connections_.Clear();
@@ -129,6 +158,11 @@ Pipeline::HttpState* Pipeline::Attach(conntrack::Connection& connection) {
   context.pid = connection.pid;
   context.comm = connection.comm;
   context.node = node_.node;
+  if (containers_ != nullptr) {
+    // Reads /proc/<pid>/cgroup once per process (cached); never waits for an engine.
+    state->container = containers_->Lookup(connection.pid);
+    if (state->container) context.container = ToProtoContainer(*state->container);
+  }
   if (connection.local.family != 0) {
     context.local_address = connection.local.AddressString();
     context.local_port = connection.local.port;
@@ -140,6 +174,10 @@ Pipeline::HttpState* Pipeline::Attach(conntrack::Connection& connection) {
   state->engine = std::make_unique<http::HttpConnection>(
       options_.engine, ToHint(connection.role), [this, raw](http::Exchange&& exchange) {
         ++counters_.exchanges_published;
+        if (raw->container && raw->container->name.empty() &&
+            containers_->FillKnownNames(*raw->container)) {
+          raw->context.container = ToProtoContainer(*raw->container);
+        }
         if (sessions_ == nullptr) return;
         sessions_->PublishExchange(ToProtoExchange(std::move(exchange), raw->context));
       });
@@ -153,8 +191,8 @@ void Pipeline::OnConnectionEnd(conntrack::Connection& connection, conntrack::End
   // Flushes what is pending: close-delimited bodies complete, unanswered requests get a note.
   state->engine->OnClose(connection.last_seen_ns);
   closed_engine_counters_ += state->engine->counters();
-  HT_LOG(DEBUG) << "connection " << connection.key.ToString() << " ended: "
-                << conntrack::EndReasonName(reason);
+  HT_LOG(DEBUG) << "connection " << connection.key.ToString()
+                << " ended: " << conntrack::EndReasonName(reason);
 }
 
 void Pipeline::OnOpen(const capture::ConnectionOpenEvent& event) {
@@ -180,6 +218,7 @@ void Pipeline::OnClose(const capture::ConnectionCloseEvent& event) {
 }
 
 void Pipeline::OnKernelLoss(const capture::KernelLossEvent& event) {
+  connections_.OnKernelLoss(event);
   ++counters_.kernel_loss_events;
   counters_.kernel_loss_bytes += event.bytes;
   ++pending_loss_events_;
@@ -216,6 +255,11 @@ void Pipeline::Housekeeping(uint64_t now_ns) {
 
 void Pipeline::SnapshotCounters() {
   http::EngineCounters engine = closed_engine_counters_;
+  connections_.ForEach([&engine](const conntrack::Connection& connection) {
+    if (connection.attachment != nullptr) {
+      engine += static_cast<const HttpState*>(connection.attachment.get())->engine->counters();
+    }
+  });
   absl::flat_hash_map<std::string, uint64_t> snapshot;
   engine.ForEach([&](const char* name, uint64_t value) { snapshot[name] = value; });
   const conntrack::TableCounters& table = connections_.counters();
@@ -228,6 +272,7 @@ void Pipeline::SnapshotCounters() {
   snapshot["conntrack.gaps"] = table.gaps;
   snapshot["conntrack.gap_bytes"] = table.gap_bytes;
   snapshot["conntrack.overlaps"] = table.overlaps;
+  snapshot["conntrack.kernel_lost_bytes"] = table.kernel_lost_bytes;
   snapshot["conntrack.connections"] = connections_.size();
   snapshot["pipeline.kernel_loss_events"] = counters_.kernel_loss_events;
   snapshot["pipeline.kernel_loss_bytes"] = counters_.kernel_loss_bytes;
@@ -238,19 +283,87 @@ void Pipeline::SnapshotCounters() {
 
 absl::Status Pipeline::ApplyFilters(const std::vector<v1::Filter>& active_filters) {
   if (capture_ == nullptr) return absl::OkStatus();
+  absl::MutexLock lock(&filter_mu_);
   if (active_filters.empty()) {
+    container_selectors_.clear();
     capture_->Detach();
     HT_LOG(INFO) << "no active session: probes detached";
     return absl::OkStatus();
   }
-  if (absl::Status s = capture_->SetFilter(UnionKernelFilter(active_filters)); !s.ok()) return s;
+  kernel_filter_ = UnionKernelFilter(active_filters);
+  container_selectors_ = ContainerSelectors(active_filters);
+  if (!container_selectors_.empty()) {
+    absl::StatusOr<std::vector<uint32_t>> namespaces =
+        containers_->MountNamespacesOf(container_selectors_);
+    if (!namespaces.ok()) return namespaces.status();
+    kernel_filter_.mount_namespaces = *std::move(namespaces);
+    LogContainerFilter("");
+  }
+  if (absl::Status s = capture_->SetFilter(kernel_filter_); !s.ok()) return s;
   if (!capture_->attached()) {
+    if (containers_ != nullptr) {
+      // Containers started since the agent did: have their names asked for now, and give the
+      // engine a moment, so the first exchanges already carry them.
+      containers_->Prewarm();
+      containers_->WaitForNames(absl::Milliseconds(500));
+    }
     if (absl::Status s = capture_->Attach(); !s.ok()) return s;
     const capture::ProbeInfo info = capture_->probe_info();
     HT_LOG(INFO) << "probes attached: " << info.programs.size() << " programs ("
                  << capture::AttachModeName(info.mode) << ")";
   }
   return absl::OkStatus();
+}
+
+std::vector<std::string> Pipeline::ContainerSelectors(
+    const std::vector<v1::Filter>& filters) const {
+  // Like pids and ports: restricted in the kernel only when every session restricts it.
+  std::vector<std::string> selectors;
+  if (containers_ == nullptr || filters.empty()) return selectors;
+  for (const v1::Filter& f : filters) {
+    if (f.containers_size() == 0) return {};
+    selectors.insert(selectors.end(), f.containers().begin(), f.containers().end());
+  }
+  std::sort(selectors.begin(), selectors.end());
+  selectors.erase(std::unique(selectors.begin(), selectors.end()), selectors.end());
+  return selectors;
+}
+
+void Pipeline::LogContainerFilter(absl::string_view why) {
+  const std::string selectors = absl::StrJoin(container_selectors_, ", ");
+  if (kernel_filter_.mount_namespaces.empty()) {
+    // No running container matches: leave the kernel unrestricted rather than drop everything;
+    // the sessions still apply their exact container filter.
+    HT_LOG(INFO) << why << "no running container matches " << selectors
+                 << ": container filter applied in user space only";
+  } else {
+    HT_LOG(INFO) << why << "container filter " << selectors << ": "
+                 << kernel_filter_.mount_namespaces.size()
+                 << " mount namespace(s) in the kernel filter";
+  }
+}
+
+void Pipeline::ContainerFilterLoop() {
+  absl::MutexLock lock(&filter_mu_);
+  while (!filter_mu_.AwaitWithTimeout(absl::Condition(&stop_container_refresh_),
+                                      options_.container_refresh_period)) {
+    if (container_selectors_.empty() || !capture_->attached()) continue;
+    // Containers that started, restarted or stopped since the filter was set: their mount
+    // namespaces change, and the kernel must follow.
+    absl::StatusOr<std::vector<uint32_t>> namespaces =
+        containers_->MountNamespacesOf(container_selectors_);
+    if (!namespaces.ok()) {
+      HT_LOG_EVERY_N_SEC(WARNING, 60) << "container filter refresh: " << namespaces.status();
+      continue;
+    }
+    if (*namespaces == kernel_filter_.mount_namespaces) continue;
+    kernel_filter_.mount_namespaces = *std::move(namespaces);
+    if (absl::Status s = capture_->SetFilter(kernel_filter_); !s.ok()) {
+      HT_LOG_EVERY_N_SEC(WARNING, 60) << "container filter refresh: " << s;
+      continue;
+    }
+    LogContainerFilter("containers changed: ");
+  }
 }
 
 void Pipeline::Flush() {
@@ -272,6 +385,11 @@ void Pipeline::FillStatus(v1::GetStatusResponse* response) {
     for (const std::string& program : info.programs) probes->add_programs(program);
     probes->set_detail(info.detail);
     for (const auto& [name, value] : capture_->Counters()) {
+      (*response->mutable_counters())[name] = value;
+    }
+  }
+  if (containers_ != nullptr) {
+    for (const auto& [name, value] : containers_->Counters()) {
       (*response->mutable_counters())[name] = value;
     }
   }

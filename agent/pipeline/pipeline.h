@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -22,6 +23,7 @@
 #include "agent/capture/capture.h"
 #include "agent/capture/capture_events.h"
 #include "agent/conntrack/connection_table.h"
+#include "agent/container/container_resolver.h"
 #include "agent/http/http_connection.h"
 #include "agent/pipeline/node_info.h"
 #include "agent/service/http_trace_service.h"
@@ -40,6 +42,12 @@ struct PipelineOptions {
   // Kernel losses are summed and published to sessions at most this often.
   absl::Duration loss_report_period = absl::Milliseconds(200);
   std::string node_name;  // empty: $NODE_NAME or the host name
+  // Container attribution of every connection and the in-kernel container filter.
+  bool resolve_containers = true;
+  container::ResolverOptions containers;
+  // How often a container filter's mount namespaces are looked up again during a capture, so
+  // containers that (re)start are traced within this delay.
+  absl::Duration container_refresh_period = absl::Seconds(2);
 };
 
 // "auto", "tracepoints", "raw-tracepoints" (or "raw_tracepoints").
@@ -91,10 +99,25 @@ class Pipeline final : public capture::CaptureSink,
   void Housekeeping(uint64_t now_ns);
   void PublishPendingLoss(uint64_t now_ns);
   void SnapshotCounters();
+  // The containers every session names (none when some session names none): these restrict the
+  // kernel filter, by mount namespace.
+  std::vector<std::string> ContainerSelectors(const std::vector<v1::Filter>& filters) const;
+  void LogContainerFilter(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(filter_mu_);
+  // Follows containers that start, restart or stop during a capture (own thread).
+  void ContainerFilterLoop();
 
   const PipelineOptions options_;
   const NodeInfo node_;
   std::unique_ptr<capture::Capture> capture_;
+  // Null when container attribution is off.
+  std::unique_ptr<container::ContainerResolver> containers_;
+
+  // The kernel filter as last set; the container refresher updates its mount namespaces.
+  absl::Mutex filter_mu_;
+  capture::KernelFilter kernel_filter_ ABSL_GUARDED_BY(filter_mu_);
+  std::vector<std::string> container_selectors_ ABSL_GUARDED_BY(filter_mu_);
+  bool stop_container_refresh_ ABSL_GUARDED_BY(filter_mu_) = false;
+  std::thread container_refresh_;
   session::SessionManager* sessions_ = nullptr;
 
   // Poll-thread state.

@@ -197,6 +197,45 @@ class Sessions(E2ETestCase):
         self.assertIn("ended the session", ctl.stderr())
 
 
+class Limits(E2ETestCase):
+    def test_duration_and_max_exchanges_end_the_capture_by_themselves(self):
+        port = self.start_app()
+        started = time.monotonic()
+        code, _, err = self.ctl("start", "--port", str(port), "--duration", "2s", "-o",
+                                self.path("d.txt"))
+        self.assertEqual(code, 0, err)
+        self.assertGreaterEqual(time.monotonic() - started, 2.0)
+        self.assertIn("ended (stopped)", err)
+
+        ctl = self.start_ctl("start", "--port", str(port), "--role", "server",
+                             "--max-exchanges", "2", "--format", "jsonl",
+                             "-o", self.path("m.jsonl"))
+        for _ in range(4):
+            http("GET", "http://127.0.0.1:%d/health" % port)
+        self.assertEqual(ctl.wait(), 0, ctl.stderr())
+        self.assertIn("ended (max_exchanges): 2 exchange(s)", ctl.stderr())
+        events = read_jsonl(self.path("m.jsonl"))
+        self.assertEqual(len([e for e in events if "request" in e]), 2)
+        self.assertEqual(events[-1]["end"]["reason"], "max_exchanges")
+
+    def test_unread_session_over_its_queue_reports_the_drop_instead_of_hiding_it(self):
+        port = self.start_app()
+        code, out, err = self.ctl("start", "--detach", "--port", str(port), "--role", "server",
+                                  "--queue", "3")
+        self.assertEqual(code, 0, err)
+        session = out.strip()
+        for _ in range(8):
+            http("GET", "http://127.0.0.1:%d/health" % port)
+        self.assertEqual(self.ctl("stop", session)[0], 0)
+        code, out, err = self.ctl("attach", session, "--format", "jsonl")
+        self.assertEqual(code, 0, err)
+        lines = [line for line in out.splitlines() if line]
+        self.assertEqual(len([l for l in lines if '"request"' in l]), 3)
+        self.assertIn('"loss":{"exchanges":5,', lines[3])
+        self.assertIn('"reason":"slow_reader"', lines[3])
+        self.assertIn("5 lost", err)
+
+
 class BadInput(E2ETestCase):
     def test_usage_errors_exit_2_and_runtime_errors_exit_1(self):
         cases = [

@@ -1,0 +1,416 @@
+#include "agent/container/container_resolver.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/log.h"
+#include "common/unique_fd.h"
+
+namespace httptrace::container {
+namespace {
+
+// /proc/<pid>/cgroup is a few hundred bytes even with every v1 controller and a deep path.
+constexpr size_t kMaxProcFile = 64 * 1024;
+
+// Reads a small /proc file in one go. std::nullopt when it cannot be opened (process gone).
+std::optional<std::string> ReadProcFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  std::string contents;
+  char buffer[4096];
+  while (contents.size() < kMaxProcFile) {
+    const ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    contents.append(buffer, static_cast<size_t>(n));
+  }
+  return contents;
+}
+
+bool IsHexPrefix(absl::string_view s) {
+  if (s.size() < 4 || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return absl::ascii_isxdigit(static_cast<unsigned char>(c)) && !absl::ascii_isupper(c);
+  });
+}
+
+enum EngineState { kUnknown = 0, kReachable = 1, kUnreachable = 2 };
+
+absl::StatusOr<std::vector<uint32_t>> ListPids(const std::string& proc_root) {
+  DIR* dir = ::opendir(proc_root.c_str());
+  if (dir == nullptr) return absl::ErrnoToStatus(errno, absl::StrCat("cannot list ", proc_root));
+  std::vector<uint32_t> pids;
+  while (const dirent* entry = ::readdir(dir)) {
+    uint32_t pid = 0;
+    if (absl::SimpleAtoi(entry->d_name, &pid) && pid > 0) pids.push_back(pid);
+  }
+  ::closedir(dir);
+  return pids;
+}
+
+}  // namespace
+
+std::optional<uint64_t> ParseStartTime(absl::string_view stat) {
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so count from the last ')'.
+  const size_t paren = stat.rfind(')');
+  if (paren == absl::string_view::npos) return std::nullopt;
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(stat.substr(paren + 1), ' ', absl::SkipEmpty());
+  // fields[0] is field 3 (state), so field 22 is fields[19].
+  uint64_t start = 0;
+  if (fields.size() < 20 || !absl::SimpleAtoi(fields[19], &start)) return std::nullopt;
+  return start;
+}
+
+std::optional<uint32_t> ParseNamespaceLink(absl::string_view link) {
+  if (!absl::ConsumePrefix(&link, "mnt:[") || !absl::ConsumeSuffix(&link, "]")) {
+    return std::nullopt;
+  }
+  uint32_t inode = 0;
+  if (!absl::SimpleAtoi(link, &inode)) return std::nullopt;
+  return inode;
+}
+
+ContainerResolver::ContainerResolver(ResolverOptions options) : options_(std::move(options)) {
+  for (const std::string& socket : options_.engine_sockets) {
+    engines_.emplace_back(socket, options_.engine_timeout);
+  }
+  if (!engines_.empty()) name_thread_ = std::thread([this] { NameLoop(); });
+}
+
+ContainerResolver::~ContainerResolver() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (name_thread_.joinable()) name_thread_.join();
+}
+
+namespace {
+
+void ApplyEngineAnswer(const EngineContainer& engine, ContainerInfo& info) {
+  info.name = engine.name;
+  info.pod_name = engine.pod_name;
+  info.pod_namespace = engine.pod_namespace;
+  if (info.pod_uid.empty()) info.pod_uid = engine.pod_uid;
+}
+
+}  // namespace
+
+ContainerInfo ContainerResolver::ToInfo(const CgroupIdentity& identity) {
+  ContainerInfo info;
+  info.id = identity.id;
+  info.runtime = identity.runtime;
+  info.pod_uid = identity.pod_uid;
+  auto it = names_.find(identity.id);
+  if (it != names_.end() && it->second.engine.has_value()) {
+    ApplyEngineAnswer(*it->second.engine, info);
+  }
+  return info;
+}
+
+void ContainerResolver::RequestName(const CgroupIdentity& identity, absl::Time now) {
+  if (engines_.empty()) return;
+  if (names_.size() >= options_.max_containers && !names_.contains(identity.id)) {
+    // Containers come and go on a busy node: forget what is not in flight; a container seen
+    // again is asked for again.
+    const size_t before = names_.size();
+    absl::erase_if(names_, [](const auto& item) { return !item.second.queued; });
+    stats_.name_evictions += before - names_.size();
+  }
+  NameEntry& entry = names_[identity.id];
+  if (entry.engine.has_value() || entry.queued || now < entry.next_try) return;
+  entry.queued = true;
+  queue_.emplace_back(identity.id, identity.runtime);
+}
+
+bool ContainerResolver::FillKnownNames(ContainerInfo& info) const {
+  absl::MutexLock lock(&mu_);
+  auto it = names_.find(info.id);
+  if (it != names_.end() && it->second.engine.has_value()) {
+    ApplyEngineAnswer(*it->second.engine, info);
+  }
+  return !info.name.empty();
+}
+
+std::optional<ContainerInfo> ContainerResolver::Lookup(uint32_t pid) {
+  const std::string dir = absl::StrCat(options_.proc_root, "/", pid);
+  // A process that is gone (short-lived clients) keeps the answer cached for its pid.
+  uint64_t start_time = 0;
+  bool alive = false;
+  if (const std::optional<std::string> stat = ReadProcFile(dir + "/stat")) {
+    if (const std::optional<uint64_t> start = ParseStartTime(*stat)) {
+      start_time = *start;
+      alive = true;
+    }
+  }
+  const absl::Time now = absl::Now();
+  {
+    absl::MutexLock lock(&mu_);
+    ++stats_.lookups;
+    auto it = processes_.find(pid);
+    if (it != processes_.end()) {
+      const ProcessEntry& entry = it->second;
+      if (!alive || (start_time == entry.start_time && now - entry.read_at < options_.cache_ttl)) {
+        ++stats_.cache_hits;
+        if (!entry.identity.has_value()) return std::nullopt;
+        RequestName(*entry.identity, now);
+        return ToInfo(*entry.identity);
+      }
+    }
+  }
+  if (!alive) return std::nullopt;
+  const std::optional<std::string> cgroup = ReadProcFile(dir + "/cgroup");
+  if (!cgroup.has_value()) return std::nullopt;
+  std::optional<CgroupIdentity> identity = ParseProcCgroup(*cgroup);
+
+  absl::MutexLock lock(&mu_);
+  ++stats_.cgroup_reads;
+  if (processes_.size() >= options_.max_processes && !processes_.contains(pid)) {
+    // Drop answers older than the TTL (mostly processes that have exited); if every entry is
+    // fresh, start over: the next look-ups read /proc again, nothing is lost.
+    const size_t before = processes_.size();
+    absl::erase_if(processes_, [&](const auto& item) {
+      return now - item.second.read_at >= options_.cache_ttl;
+    });
+    if (processes_.size() >= options_.max_processes) processes_.clear();
+    stats_.cache_evictions += before - processes_.size();
+  }
+  processes_[pid] = ProcessEntry{start_time, identity, now};
+  if (!identity.has_value()) return std::nullopt;
+  RequestName(*identity, now);
+  return ToInfo(*identity);
+}
+
+absl::StatusOr<EngineContainer> ContainerResolver::AskEngines(const std::string& id_or_name,
+                                                              const std::string& runtime) {
+  // The runtime's own engine first: a podman container is not worth a question to Docker.
+  std::vector<const EngineClient*> order;
+  for (const EngineClient& engine : engines_) {
+    if (!runtime.empty() && absl::StrContains(engine.socket_path(), runtime)) {
+      order.insert(order.begin(), &engine);
+    } else {
+      order.push_back(&engine);
+    }
+  }
+  std::string answered;  // the first engine that answered at all
+  std::vector<std::string> failures;
+  for (const EngineClient* engine : order) {
+    if (::access(engine->socket_path().c_str(), F_OK) != 0) {
+      failures.push_back(absl::StrCat(engine->socket_path(), ": absent"));
+      continue;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      ++stats_.engine_requests;
+    }
+    absl::StatusOr<EngineContainer> container = engine->Inspect(id_or_name);
+    if (container.ok() || absl::IsNotFound(container.status())) {
+      if (answered.empty()) answered = engine->socket_path();
+      if (container.ok()) {
+        NoteEngineReachability(true, answered);
+        return container;
+      }
+      continue;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      ++stats_.engine_failures;
+    }
+    failures.push_back(std::string(container.status().message()));
+  }
+  if (!answered.empty()) {
+    NoteEngineReachability(true, answered);
+    return absl::NotFoundError(absl::StrCat("no container engine knows ", id_or_name));
+  }
+  const std::string detail = absl::StrJoin(failures, "; ");
+  NoteEngineReachability(false, detail);
+  return absl::UnavailableError(absl::StrCat("no container engine reachable (", detail, ")"));
+}
+
+void ContainerResolver::ProbeEngines() {
+  std::vector<std::string> failures;
+  for (const EngineClient& engine : engines_) {
+    if (::access(engine.socket_path().c_str(), F_OK) != 0) {
+      failures.push_back(absl::StrCat(engine.socket_path(), ": absent"));
+      continue;
+    }
+    absl::Status status = engine.Ping();
+    if (status.ok()) {
+      NoteEngineReachability(true, engine.socket_path());
+      return;
+    }
+    failures.push_back(std::string(status.message()));
+  }
+  NoteEngineReachability(false, absl::StrJoin(failures, "; "));
+}
+
+void ContainerResolver::NoteEngineReachability(bool any_reachable, const std::string& detail) {
+  absl::MutexLock lock(&mu_);
+  const int state = any_reachable ? kReachable : kUnreachable;
+  if (!any_reachable) engines_down_until_ = absl::Now() + options_.engine_retry;
+  if (state == engine_state_logged_) return;
+  engine_state_logged_ = state;
+  if (!any_reachable) {
+    HT_LOG(WARNING) << "no container engine API is reachable (" << detail
+                    << "): exchanges carry container ids but no names. Mount the engine's socket "
+                       "(read-only) into the agent, start `podman system service`, or set "
+                       "--container-engine-socket";
+  } else {
+    HT_LOG(INFO) << "container engine API reachable at " << detail << ": container names are shown";
+  }
+}
+
+void ContainerResolver::NameLoop() {
+  // Say at start-up, not at the first container, whether names will be available; and learn the
+  // names of the containers already running.
+  ProbeEngines();
+  Prewarm();
+  while (true) {
+    std::string id, runtime;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](ContainerResolver* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+            return self->stopping_ || !self->queue_.empty();
+          },
+          this));
+      if (stopping_) return;
+      std::tie(id, runtime) = queue_.front();
+      queue_.pop_front();
+      lookup_in_flight_ = true;
+      if (absl::Now() < engines_down_until_) {
+        // Nothing answered a moment ago: do not knock on every socket for every new id.
+        NameEntry& entry = names_[id];
+        entry.queued = false;
+        entry.next_try = engines_down_until_;
+        lookup_in_flight_ = false;
+        continue;
+      }
+    }
+    absl::StatusOr<EngineContainer> container = AskEngines(id, runtime);
+    absl::MutexLock lock(&mu_);
+    NameEntry& entry = names_[id];
+    entry.queued = false;
+    lookup_in_flight_ = false;
+    if (container.ok()) {
+      entry.engine = *std::move(container);
+      ++stats_.names_resolved;
+    } else {
+      entry.next_try = absl::Now() + options_.engine_retry;
+      HT_LOG(DEBUG) << "no name for container " << id.substr(0, 12) << ": "
+                    << container.status().message();
+    }
+  }
+}
+
+void ContainerResolver::Prewarm() {
+  absl::StatusOr<std::vector<uint32_t>> pids = ListPids(options_.proc_root);
+  if (!pids.ok()) {
+    HT_LOG(WARNING) << "container attribution: " << pids.status().message();
+    return;
+  }
+  for (uint32_t pid : *pids) Lookup(pid);
+}
+
+bool ContainerResolver::WaitForNames(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(
+      absl::Condition(
+          +[](ContainerResolver* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+            return self->queue_.empty() && !self->lookup_in_flight_;
+          },
+          this),
+      timeout);
+}
+
+absl::StatusOr<std::vector<uint32_t>> ContainerResolver::MountNamespacesOf(
+    const std::vector<std::string>& id_prefixes_or_names) {
+  std::vector<std::string> prefixes;
+  absl::flat_hash_set<std::string> names;
+  absl::flat_hash_set<std::string> ids;  // full ids the engines gave for names
+  for (const std::string& selector : id_prefixes_or_names) {
+    if (selector.empty()) return absl::InvalidArgumentError("empty container id or name");
+    if (IsHexPrefix(selector)) prefixes.push_back(selector);
+    names.insert(selector);
+  }
+  // Names the resolver has not learnt yet (a container whose processes it never looked up):
+  // the engines map them to ids. Hex-only selectors may be names too, so ask for them as well.
+  for (const std::string& name : names) {
+    bool known = false;
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& [id, entry] : names_) {
+        if (entry.engine.has_value() && entry.engine->name == name) {
+          ids.insert(id);
+          known = true;
+        }
+      }
+      if (known || engines_.empty() || absl::Now() < engines_down_until_) continue;
+    }
+    if (IsHexPrefix(name) && name.size() == 64) continue;  // a full id needs no engine
+    absl::StatusOr<EngineContainer> container = AskEngines(name, "");
+    if (container.ok()) {
+      if (container->name == name || absl::StartsWith(container->id, name)) {
+        ids.insert(container->id);
+      }
+      absl::MutexLock lock(&mu_);
+      NameEntry& entry = names_[container->id];
+      if (!entry.engine.has_value()) ++stats_.names_resolved;
+      entry.engine = *std::move(container);
+    }
+  }
+
+  absl::StatusOr<std::vector<uint32_t>> pids = ListPids(options_.proc_root);
+  if (!pids.ok()) return pids.status();
+  std::vector<uint32_t> inodes;
+  for (uint32_t pid : *pids) {
+    std::optional<ContainerInfo> info = Lookup(pid);
+    if (!info.has_value()) continue;
+    bool match = ids.contains(info->id) || (!info->name.empty() && names.contains(info->name));
+    for (const std::string& prefix : prefixes) match |= absl::StartsWith(info->id, prefix);
+    if (!match) continue;
+    char link[64];
+    const std::string path = absl::StrCat(options_.proc_root, "/", pid, "/ns/mnt");
+    const ssize_t n = ::readlink(path.c_str(), link, sizeof(link) - 1);
+    if (n <= 0) continue;  // exited meanwhile
+    if (std::optional<uint32_t> inode = ParseNamespaceLink(absl::string_view(link, n))) {
+      inodes.push_back(*inode);
+    }
+  }
+  std::sort(inodes.begin(), inodes.end());
+  inodes.erase(std::unique(inodes.begin(), inodes.end()), inodes.end());
+  return inodes;
+}
+
+std::map<std::string, uint64_t> ContainerResolver::Counters() const {
+  absl::MutexLock lock(&mu_);
+  return {
+      {"container.lookups", stats_.lookups},
+      {"container.cache_hits", stats_.cache_hits},
+      {"container.cgroup_reads", stats_.cgroup_reads},
+      {"container.cache_evictions", stats_.cache_evictions},
+      {"container.engine_requests", stats_.engine_requests},
+      {"container.engine_failures", stats_.engine_failures},
+      {"container.names_resolved", stats_.names_resolved},
+      {"container.name_evictions", stats_.name_evictions},
+      {"container.processes_cached", processes_.size()},
+  };
+}
+
+}  // namespace httptrace::container

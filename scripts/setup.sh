@@ -17,6 +17,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev libfuzzer-14-dev
   # Real traffic for tests, the demo and benchmarks.
   curl nginx-light wrk python3 iproute2 procps
+  # What the benchmark (test/bench) compares httptrace with, and its chart.
+  tshark strace gnuplot-nox
   # Formatting.
   clang-format
   # Kubernetes chart: rendered with Go's text/template + sprig (deploy/helm/render), offline from

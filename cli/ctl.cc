@@ -176,7 +176,7 @@ int Ctl::Stream(const std::string& session_id, int64_t from_seq, const StreamOpt
     if (event.seq() > 0) last_seq = event.seq();
     if (event.has_exchange()) ++exchanges;
     if (event.has_loss()) lost += event.loss().exchanges();
-    write_status = output->Write((*renderer)->Render(event));
+    write_status = output->Write((*renderer)->Render(event), event.seq());
     if (!write_status.ok()) {
       context.TryCancel();
       break;
@@ -190,11 +190,13 @@ int Ctl::Stream(const std::string& session_id, int64_t from_seq, const StreamOpt
   done.Notify();
   watcher.join();
   if (live_status) std::fputs("\r\033[K", stderr);
+  if (write_status.ok()) write_status = output->Flush();
 
   if (!write_status.ok()) {
+    // Only what surely reached the file counts: resume right after it.
     Say(absl::StrCat("httptracectl: ", write_status.message(),
                      "; the session keeps running: ", "resume with: httptracectl attach ",
-                     session_id, " --from-seq ", last_seq.load() + 1, " -o FILE"));
+                     session_id, " --from-seq ", output->durable_mark() + 1, " -o FILE"));
     return kExitFailure;
   }
   if (end != nullptr) {

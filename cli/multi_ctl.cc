@@ -247,10 +247,15 @@ int MultiCtl::Start(const v1::StartCaptureRequest& request, const StreamOptions&
     if (!ready.empty()) {
       mu.Unlock();
       for (const EventMerger::Item& item : ready) {
-        AgentRun* run = started[item.source];
-        write_status = output->Write(run->renderer->Render(item.event));
+        write_status = output->Write(started[item.source]->renderer->Render(item.event));
         if (!write_status.ok()) break;
-        if (item.event.seq() > 0) run->written_seq = item.event.seq();
+      }
+      // One write(2) per batch; the resume points advance only once the batch is in the file.
+      if (write_status.ok()) write_status = output->Flush();
+      if (write_status.ok()) {
+        for (const EventMerger::Item& item : ready) {
+          if (item.event.seq() > 0) started[item.source]->written_seq = item.event.seq();
+        }
       }
       mu.Lock();
       if (!write_status.ok()) break;

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "gtest/gtest.h"
 
@@ -26,7 +27,7 @@ TEST(OutputFile, CreatesWith0640AndAppendsAcrossOpens) {
     ASSERT_TRUE(out.ok()) << out.status();
     EXPECT_TRUE(out->was_empty());
     ASSERT_TRUE(out->Write("first\n").ok());
-  }
+  }  // closing flushes
   struct stat st;
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0640u);
@@ -39,11 +40,27 @@ TEST(OutputFile, CreatesWith0640AndAppendsAcrossOpens) {
   EXPECT_EQ(Slurp(path), "first\nsecond\n");
 }
 
-TEST(OutputFile, FullDiskIsReportedWithTheFileName) {
+TEST(OutputFile, BufferedBytesReachTheFileWithinTheFlushPeriodWithoutAnExplicitFlush) {
+  const std::string path = testing::TempDir() + "/trace_live.txt";
+  std::filesystem::remove(path);
+  auto out = OutputFile::Open(path);
+  ASSERT_TRUE(out.ok());
+  ASSERT_TRUE(out->Write("event 1\n", 1).ok());
+  for (int i = 0; i < 100 && Slurp(path).empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(Slurp(path), "event 1\n");
+  EXPECT_EQ(out->durable_mark(), 1u);
+}
+
+TEST(OutputFile, FullDiskIsReportedWithTheFileNameAndNothingIsMarkedDurable) {
   // /dev/full fails every write with ENOSPC, as a full disk does.
   auto out = OutputFile::Open("/dev/full");
   ASSERT_TRUE(out.ok()) << out.status();
-  const absl::Status status = out->Write("data");
+  ASSERT_TRUE(out->Write("data", 7).ok());  // buffered
+  const absl::Status status = out->Flush();
+  EXPECT_EQ(out->durable_mark(), 0u);
+  EXPECT_FALSE(out->Write("more", 8).ok());
   EXPECT_FALSE(status.ok());
   EXPECT_NE(status.message().find("writing /dev/full"), std::string::npos) << status;
   EXPECT_NE(status.message().find("No space left"), std::string::npos) << status;

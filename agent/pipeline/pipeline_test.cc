@@ -66,7 +66,12 @@ class PipelineTest : public testing::Test {
 
   std::vector<v1::Event> Events() {
     uint64_t next = 0;
-    return (*sessions_.Find(session_))->Read(&next, 100, absl::ZeroDuration()).events;
+    std::vector<v1::Event> events;
+    for (const auto& e :
+         (*sessions_.Find(session_))->Read(&next, 100, absl::ZeroDuration()).events) {
+      events.push_back(*e);
+    }
+    return events;
   }
 
   NoProbes control_;

@@ -83,7 +83,7 @@ grpc::Status HttpTraceService::StreamEvents(grpc::ServerContext* context,
     for (size_t i = 0; i < batch.events.size(); ++i) {
       grpc::WriteOptions options;
       if (i + 1 < batch.events.size()) options.set_buffer_hint();
-      if (!writer->Write(batch.events[i], options)) {
+      if (!writer->Write(*batch.events[i], options)) {
         return {grpc::StatusCode::CANCELLED, "the client went away"};
       }
     }

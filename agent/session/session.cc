@@ -112,7 +112,7 @@ Session::Session(std::string id, v1::Filter filter, v1::CaptureOptions options, 
 
 bool Session::MakeRoomLocked() {
   while (queue_.size() >= options_.queue_capacity()) {
-    if (queue_.front().seq() > delivered_through_) return false;
+    if (queue_.front()->seq() > delivered_through_) return false;
     queue_.pop_front();
   }
   return true;
@@ -121,7 +121,7 @@ bool Session::MakeRoomLocked() {
 bool Session::PushLocked(v1::Event event, bool force) {
   if (!MakeRoomLocked() && !force) return false;
   event.set_seq(next_seq_++);
-  queue_.push_back(std::move(event));
+  queue_.push_back(std::make_shared<const v1::Event>(std::move(event)));
   changed_.SignalAll();
   return true;
 }
@@ -174,13 +174,16 @@ void Session::OfferLoss(const v1::Loss& loss) {
   FlushPendingLossLocked(/*force=*/false);
   // Repeated losses while nobody reads merge into the newest unread marker, so a storm of
   // kernel drops cannot grow the queue past its capacity.
-  if (!queue_.empty() && queue_.back().seq() > delivered_through_ && queue_.back().has_loss() &&
-      queue_.back().loss().reason() == loss.reason()) {
-    v1::Loss* last = queue_.back().mutable_loss();
+  if (!queue_.empty() && queue_.back()->seq() > delivered_through_ && queue_.back()->has_loss() &&
+      queue_.back()->loss().reason() == loss.reason()) {
+    // Unread, so no reader holds it: replace it with the merged marker.
+    auto merged = std::make_shared<v1::Event>(*queue_.back());
+    v1::Loss* last = merged->mutable_loss();
     last->set_exchanges(last->exchanges() + loss.exchanges());
     last->set_bytes(last->bytes() + loss.bytes());
     last->set_events(last->events() + loss.events());
     last->set_detail(loss.detail());
+    queue_.back() = std::move(merged);
     return;
   }
   v1::Event event;
@@ -241,7 +244,7 @@ absl::Status Session::CheckResumePoint(uint64_t from_seq) const {
 Session::ReadResult Session::Read(uint64_t* next_seq, size_t max_events, absl::Duration timeout) {
   ReadResult result;
   absl::MutexLock lock(&mu_);
-  const uint64_t oldest = queue_.empty() ? next_seq_ : queue_.front().seq();
+  const uint64_t oldest = queue_.empty() ? next_seq_ : queue_.front()->seq();
   if (*next_seq == 0) *next_seq = oldest;
   if (*next_seq < oldest) {
     v1::Event gap;
@@ -251,19 +254,19 @@ Session::ReadResult Session::Read(uint64_t* next_seq, size_t max_events, absl::D
     loss->set_events(oldest - *next_seq);
     loss->set_detail(absl::StrCat("events ", *next_seq, "..", oldest - 1,
                                   " are no longer held by the agent; continuing at ", oldest));
-    result.events.push_back(std::move(gap));
+    result.events.push_back(std::make_shared<const v1::Event>(std::move(gap)));
     *next_seq = oldest;
   }
   if (result.events.empty() && *next_seq >= next_seq_) {
     changed_.WaitWithTimeout(&mu_, timeout);
   }
-  const uint64_t first = queue_.empty() ? next_seq_ : queue_.front().seq();
+  const uint64_t first = queue_.empty() ? next_seq_ : queue_.front()->seq();
   for (uint64_t seq = std::max(*next_seq, first); seq < next_seq_; ++seq) {
     if (result.events.size() >= max_events) break;
-    const v1::Event& event = queue_[seq - first];
+    const std::shared_ptr<const v1::Event>& event = queue_[seq - first];
     result.events.push_back(event);
     *next_seq = seq + 1;
-    if (event.kind_case() == v1::Event::kEnd) result.finished = true;
+    if (event->kind_case() == v1::Event::kEnd) result.finished = true;
   }
   if (*next_seq > 0) delivered_through_ = std::max(delivered_through_, *next_seq - 1);
   return result;
@@ -287,7 +290,7 @@ v1::SessionCounters Session::CountersLocked() const {
   counters.set_bytes_lost(bytes_lost_);
   counters.set_loss_events(loss_events_);
   counters.set_next_seq(next_seq_);
-  counters.set_oldest_retained_seq(queue_.empty() ? 0 : queue_.front().seq());
+  counters.set_oldest_retained_seq(queue_.empty() ? 0 : queue_.front()->seq());
   return counters;
 }
 

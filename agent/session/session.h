@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,7 +60,8 @@ class Session {
   absl::Time ended_at() const ABSL_LOCKS_EXCLUDED(mu_);
 
   struct ReadResult {
-    std::vector<v1::Event> events;
+    // Shared with the queue, never copied: events are immutable once queued.
+    std::vector<std::shared_ptr<const v1::Event>> events;
     bool finished = false;  // The SessionEnd event was delivered: the stream is over.
   };
   // Returns events with seq >= *next_seq (0: from the oldest retained), waiting up to `timeout`
@@ -93,7 +95,7 @@ class Session {
 
   mutable absl::Mutex mu_;
   absl::CondVar changed_;
-  std::deque<v1::Event> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::shared_ptr<const v1::Event>> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   // Highest sequence number any reader has received: older events may be evicted.
   uint64_t delivered_through_ ABSL_GUARDED_BY(mu_) = 0;

@@ -45,7 +45,10 @@ v1::Exchange ExchangeOnPort(uint32_t port) {
 std::vector<v1::Event> Drain(SessionManager& manager, const std::string& id) {
   std::shared_ptr<Session> session = *manager.Find(id);
   uint64_t next = 0;
-  return session->Read(&next, 1000, absl::ZeroDuration()).events;
+  std::vector<v1::Event> events;
+  for (const auto& e : session->Read(&next, 1000, absl::ZeroDuration()).events)
+    events.push_back(*e);
+  return events;
 }
 
 TEST(SessionManager, ProbesAttachWithFirstSessionAndDetachAfterLast) {

@@ -36,7 +36,7 @@ v1::Exchange Exchange(const std::string& target, const std::string& body = "") {
 
 std::vector<uint64_t> Seqs(const Session::ReadResult& result) {
   std::vector<uint64_t> seqs;
-  for (const auto& e : result.events) seqs.push_back(e.seq());
+  for (const auto& e : result.events) seqs.push_back(e->seq());
   return seqs;
 }
 
@@ -46,7 +46,7 @@ TEST(Session, SequenceNumbersStartAtOneWithoutHoles) {
   uint64_t next = 0;
   auto result = session.Read(&next, 100, absl::ZeroDuration());
   EXPECT_EQ(Seqs(result), (std::vector<uint64_t>{1, 2, 3}));
-  EXPECT_EQ(result.events[2].exchange().request().target(), "/2");
+  EXPECT_EQ(result.events[2]->exchange().request().target(), "/2");
   EXPECT_EQ(next, 4u);
 }
 
@@ -54,7 +54,7 @@ TEST(Session, DefaultRedactionHidesSecretsCaseInsensitively) {
   Session session("s", v1::Filter(), Options(), kStart);
   session.OfferExchange(Exchange("/"));
   uint64_t next = 0;
-  const v1::Exchange got = session.Read(&next, 1, absl::ZeroDuration()).events[0].exchange();
+  const v1::Exchange got = session.Read(&next, 1, absl::ZeroDuration()).events[0]->exchange();
   EXPECT_EQ(got.request().headers(0).value(), "[REDACTED]");
   EXPECT_TRUE(got.request().headers(0).redacted());
   EXPECT_EQ(got.request().headers(1).value(), "x");
@@ -68,7 +68,7 @@ TEST(Session, NoRedactKeepsValuesAndCustomListReplacesDefault) {
   plain.OfferExchange(Exchange("/"));
   uint64_t next = 0;
   EXPECT_EQ(
-      plain.Read(&next, 1, absl::ZeroDuration()).events[0].exchange().request().headers(0).value(),
+      plain.Read(&next, 1, absl::ZeroDuration()).events[0]->exchange().request().headers(0).value(),
       "Bearer secret");
 
   v1::CaptureOptions custom;
@@ -76,7 +76,7 @@ TEST(Session, NoRedactKeepsValuesAndCustomListReplacesDefault) {
   Session only_host("s", v1::Filter(), *NormalizeOptions(custom, SessionDefaults()), kStart);
   only_host.OfferExchange(Exchange("/"));
   next = 0;
-  const v1::Exchange got = only_host.Read(&next, 1, absl::ZeroDuration()).events[0].exchange();
+  const v1::Exchange got = only_host.Read(&next, 1, absl::ZeroDuration()).events[0]->exchange();
   EXPECT_EQ(got.request().headers(0).value(), "Bearer secret");
   EXPECT_EQ(got.request().headers(1).value(), "[REDACTED]");
 }
@@ -88,7 +88,7 @@ TEST(Session, BodyIsTrimmedToTheSessionLimitAndMarkedTruncated) {
   session.OfferExchange(Exchange("/", "0123456789"));
   uint64_t next = 0;
   const v1::Body body =
-      session.Read(&next, 1, absl::ZeroDuration()).events[0].exchange().request().body();
+      session.Read(&next, 1, absl::ZeroDuration()).events[0]->exchange().request().body();
   EXPECT_EQ(body.data(), "0123");
   EXPECT_EQ(body.size(), 10u);
   EXPECT_TRUE(body.truncated());
@@ -100,14 +100,14 @@ TEST(Session, FullQueueOfUnreadEventsDropsNewExchangesAndMarksTheLoss) {
   uint64_t next = 0;
   auto first = session.Read(&next, 100, absl::ZeroDuration());
   EXPECT_EQ(Seqs(first), (std::vector<uint64_t>{1, 2, 3}));
-  EXPECT_EQ(first.events[2].exchange().request().target(), "/2");
+  EXPECT_EQ(first.events[2]->exchange().request().target(), "/2");
   // Room now: the next exchange is preceded by the loss marker for the two dropped ones.
   session.OfferExchange(Exchange("/5"));
   auto second = session.Read(&next, 100, absl::ZeroDuration());
   ASSERT_EQ(Seqs(second), (std::vector<uint64_t>{4, 5}));
-  EXPECT_EQ(second.events[0].loss().reason(), v1::LOSS_REASON_SLOW_READER);
-  EXPECT_EQ(second.events[0].loss().exchanges(), 2u);
-  EXPECT_EQ(second.events[1].exchange().request().target(), "/5");
+  EXPECT_EQ(second.events[0]->loss().reason(), v1::LOSS_REASON_SLOW_READER);
+  EXPECT_EQ(second.events[0]->loss().exchanges(), 2u);
+  EXPECT_EQ(second.events[1]->exchange().request().target(), "/5");
   const v1::SessionCounters counters = session.Info().counters();
   EXPECT_EQ(counters.exchanges(), 4u);
   EXPECT_EQ(counters.exchanges_lost(), 2u);
@@ -121,9 +121,9 @@ TEST(Session, EndQueuesPendingLossThenEndEvenWhenFull) {
   uint64_t next = 0;
   auto result = session.Read(&next, 100, absl::ZeroDuration());
   ASSERT_EQ(Seqs(result), (std::vector<uint64_t>{1, 2, 3, 4}));
-  EXPECT_EQ(result.events[2].loss().exchanges(), 2u);
-  EXPECT_EQ(result.events[3].end().reason(), v1::END_REASON_STOPPED);
-  EXPECT_EQ(result.events[3].end().counters().exchanges(), 2u);
+  EXPECT_EQ(result.events[2]->loss().exchanges(), 2u);
+  EXPECT_EQ(result.events[3]->end().reason(), v1::END_REASON_STOPPED);
+  EXPECT_EQ(result.events[3]->end().counters().exchanges(), 2u);
   EXPECT_TRUE(result.finished);
   EXPECT_FALSE(session.active());
   // Nothing is accepted after the end.
@@ -145,8 +145,8 @@ TEST(Session, ResumeFromSequenceNumberAndGapWhenEvicted) {
   uint64_t old = 2;
   auto result = session.Read(&old, 100, absl::ZeroDuration());
   ASSERT_EQ(Seqs(result), (std::vector<uint64_t>{0, 4, 5, 6}));
-  EXPECT_EQ(result.events[0].loss().reason(), v1::LOSS_REASON_RESUME_GAP);
-  EXPECT_EQ(result.events[0].loss().events(), 2u);
+  EXPECT_EQ(result.events[0]->loss().reason(), v1::LOSS_REASON_RESUME_GAP);
+  EXPECT_EQ(result.events[0]->loss().events(), 2u);
   EXPECT_TRUE(session.CheckResumePoint(7).ok());
   EXPECT_EQ(session.CheckResumePoint(8).code(), absl::StatusCode::kOutOfRange);
 }
@@ -160,7 +160,7 @@ TEST(Session, UnreadLossesOfOneReasonMergeInsteadOfGrowingTheQueue) {
   uint64_t next = 0;
   auto result = session.Read(&next, 100, absl::ZeroDuration());
   ASSERT_EQ(result.events.size(), 1u);
-  EXPECT_EQ(result.events[0].loss().bytes(), 10000u);
+  EXPECT_EQ(result.events[0]->loss().bytes(), 10000u);
   // Once read, the next loss is a new marker.
   session.OfferLoss(loss);
   EXPECT_EQ(session.Read(&next, 100, absl::ZeroDuration()).events.size(), 1u);
@@ -177,7 +177,7 @@ TEST(Session, ReadWaitsForTheNextEvent) {
   auto result = session.Read(&next, 10, absl::Seconds(10));
   producer.join();
   ASSERT_EQ(result.events.size(), 1u);
-  EXPECT_EQ(result.events[0].exchange().request().target(), "/later");
+  EXPECT_EQ(result.events[0]->exchange().request().target(), "/later");
 }
 
 TEST(Session, DueToEndAfterMaxDurationOrIdleTimeout) {

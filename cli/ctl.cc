@@ -202,7 +202,7 @@ int Ctl::Stream(const std::string& session_id, int64_t from_seq, const StreamOpt
   if (end != nullptr) {
     Say(absl::StrCat("session ", session_id, " ended (", render::EndReasonName(end->reason()),
                      "): ", end->counters().exchanges(), " exchange(s), ",
-                     end->counters().exchanges_lost(), " lost",
+                     render::LostSummary(end->counters()),
                      end->detail().empty() ? "" : absl::StrCat(" — ", end->detail())));
     if (end->reason() == v1::END_REASON_AGENT_SHUTDOWN || end->reason() == v1::END_REASON_ERROR) {
       Say(absl::StrCat("httptracectl: the agent at ", agent_,
@@ -231,7 +231,7 @@ int Ctl::Stop(const std::string& session_id) {
   if (!StopSession(session_id, &info)) return kExitFailure;
   Say(absl::StrCat("session ", session_id, " ended (", render::EndReasonName(info.end_reason()),
                    "): ", info.counters().exchanges(), " exchange(s), ",
-                   info.counters().exchanges_lost(), " lost"));
+                   render::LostSummary(info.counters())));
   return kExitOk;
 }
 

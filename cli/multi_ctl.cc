@@ -288,7 +288,7 @@ int MultiCtl::Start(const v1::StartCaptureRequest& request, const StreamOptions&
     const v1::SessionEnd& end = run->end;
     Say(absl::StrCat("session ", run->session, " on ", run->node, " ended (",
                      render::EndReasonName(end.reason()), "): ", end.counters().exchanges(),
-                     " exchange(s), ", end.counters().exchanges_lost(), " lost",
+                     " exchange(s), ", render::LostSummary(end.counters()),
                      end.detail().empty() ? "" : absl::StrCat(" — ", end.detail())));
     if (end.reason() == v1::END_REASON_AGENT_SHUTDOWN || end.reason() == v1::END_REASON_ERROR) {
       Say(absl::StrCat("httptracectl: agent ", run->Label(), " ended the session: ", end.detail()));
@@ -320,7 +320,7 @@ int MultiCtl::Stop(const std::string& session_id) {
     const v1::SessionInfo& info = response.session();
     Say(absl::StrCat("session ", session_id, " on ", agent.address, " ended (",
                      render::EndReasonName(info.end_reason()), "): ", info.counters().exchanges(),
-                     " exchange(s), ", info.counters().exchanges_lost(), " lost"));
+                     " exchange(s), ", render::LostSummary(info.counters())));
   }
   if (stopped == 0 && !any_failed) {
     Say(absl::StrCat("httptracectl: no agent has a session ", session_id));

@@ -110,6 +110,9 @@ TEST(TextRenderer, BinaryBodyIsSummarizedAndLossAndEndAreMarked) {
   end.mutable_end()->set_reason(v1::END_REASON_STOPPED);
   end.mutable_end()->mutable_counters()->set_exchanges(5);
   EXPECT_EQ(TextRenderer(Utc()).Render(end), "-- session ended (stopped): 5 exchange(s), 0 lost\n");
+  end.mutable_end()->mutable_counters()->set_bytes_lost(4096);
+  EXPECT_EQ(TextRenderer(Utc()).Render(end),
+            "-- session ended (stopped): 5 exchange(s), 0 lost, 4096 bytes lost in the kernel\n");
 }
 
 TEST(JsonlRenderer, ExchangeHasTheDocumentedShape) {

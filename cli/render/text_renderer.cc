@@ -148,7 +148,7 @@ std::string TextRenderer::Render(const v1::Event& event) const {
       const v1::SessionEnd& end = event.end();
       absl::StrAppend(&out, "-- session ended (", EndReasonName(end.reason()),
                       "): ", end.counters().exchanges(), " exchange(s), ",
-                      end.counters().exchanges_lost(), " lost\n");
+                      LostSummary(end.counters()), "\n");
       return out;
     }
     default:

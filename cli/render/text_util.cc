@@ -46,6 +46,14 @@ std::string EndpointString(const v1::Endpoint& endpoint) {
   return absl::StrCat(endpoint.address(), ":", endpoint.port());
 }
 
+std::string LostSummary(const v1::SessionCounters& counters) {
+  std::string out = absl::StrCat(counters.exchanges_lost(), " lost");
+  if (counters.bytes_lost() > 0) {
+    absl::StrAppend(&out, ", ", counters.bytes_lost(), " bytes lost in the kernel");
+  }
+  return out;
+}
+
 absl::string_view RoleName(v1::Role role) {
   switch (role) {
     case v1::ROLE_CLIENT:

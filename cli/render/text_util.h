@@ -14,6 +14,9 @@ bool IsValidUtf8(absl::string_view bytes);
 
 // "127.0.0.1:8080", "[::1]:8080".
 std::string EndpointString(const v1::Endpoint& endpoint);
+// "3 lost" or, when the kernel dropped bytes it could not attribute to exchanges,
+// "3 lost, 40960 bytes lost in the kernel": exchanges that vanished whole are only known as bytes.
+std::string LostSummary(const v1::SessionCounters& counters);
 // "client", "server" or "unknown".
 absl::string_view RoleName(v1::Role role);
 // "kernel_buffer_full", "slow_reader", ... (the enum name without its prefix, lower case).

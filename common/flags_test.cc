@@ -21,15 +21,15 @@ std::vector<std::string> Normalize(std::vector<std::string> args) {
 }
 
 TEST(NormalizeFlagNames, DashesInFlagNamesBecomeUnderscores) {
-  EXPECT_THAT(Normalize({"ctl", "--tls-cert=/a-b.pem", "--body-limit", "10", "-no-redact"}),
-              testing::ElementsAre("ctl", "--tls_cert=/a-b.pem", "--body_limit", "10",
-                                   "-no_redact"));
+  EXPECT_THAT(
+      Normalize({"ctl", "--tls-cert=/a-b.pem", "--body-limit", "10", "-no-redact"}),
+      testing::ElementsAre("ctl", "--tls_cert=/a-b.pem", "--body_limit", "10", "-no_redact"));
 }
 
 TEST(NormalizeFlagNames, PositionalArgumentsAndValuesAfterTerminatorStayAsTyped) {
-  EXPECT_THAT(Normalize({"my-prog", "start", "--path-prefix=/x-y", "--", "--not-a-flag", "-"}),
-              testing::ElementsAre("my-prog", "start", "--path_prefix=/x-y", "--", "--not-a-flag",
-                                   "-"));
+  EXPECT_THAT(
+      Normalize({"my-prog", "start", "--path-prefix=/x-y", "--", "--not-a-flag", "-"}),
+      testing::ElementsAre("my-prog", "start", "--path_prefix=/x-y", "--", "--not-a-flag", "-"));
 }
 
 TEST(TryParseFlags, SetsFlagsInEveryFormAndKeepsPositionalOrder) {

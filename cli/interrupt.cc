@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "common/termination_signals.h"
+
 namespace httptrace::cli {
 namespace {
 
@@ -13,10 +15,7 @@ constexpr absl::Duration kWatchPeriod = absl::Milliseconds(250);
 
 bool WaitForInterrupt(absl::Time deadline, const absl::Notification& done,
                       const std::function<void()>& tick) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
+  const sigset_t signals = httptrace::TerminationSignals();
   while (!done.HasBeenNotified()) {
     if (absl::Now() >= deadline) return true;
     const absl::Duration wait = std::min(kWatchPeriod, deadline - absl::Now());

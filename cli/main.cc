@@ -15,6 +15,7 @@
 #include "cli/multi_ctl.h"
 #include "cli/request_builder.h"
 #include "common/flags.h"
+#include "common/termination_signals.h"
 
 ABSL_FLAG(std::vector<std::string>, agent, {},
           "Agent address, repeatable: unix:///path, /path, or host:port (TLS). Default: "
@@ -98,11 +99,7 @@ int Usage(const std::string& message) {
 int main(int argc, char** argv) {
   // Interrupts are handled by a thread that waits for them (cli/ctl.cc); block them everywhere
   // before gRPC starts threads of its own.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  [[maybe_unused]] const sigset_t signals = httptrace::BlockTerminationSignals();
 
   std::vector<std::string> raw(argv, argv + argc);
   for (std::string& arg : raw) {

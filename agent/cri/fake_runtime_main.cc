@@ -12,13 +12,10 @@
 
 #include "absl/strings/str_split.h"
 #include "agent/cri/fake_runtime.h"
+#include "common/termination_signals.h"
 
 int main(int argc, char** argv) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  [[maybe_unused]] const sigset_t signals = httptrace::BlockTerminationSignals();
   if (argc < 2) {
     std::fprintf(stderr, "usage: %s SOCKET [ID:NAME:POD:NAMESPACE:UID]...\n", argv[0]);
     return 2;

@@ -46,6 +46,13 @@ std::string Pattern(size_t n, int seed) {
   return s;
 }
 
+// One direction of a real exchange: writes all of `bytes` on `from` and reads as many on `to`.
+bool Transfer(int from, int to, absl::string_view bytes) {
+  std::string received(bytes.size(), '\0');
+  return WriteAll(from, bytes.data(), bytes.size()) &&
+         ReadExactly(to, received.data(), received.size());
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
@@ -392,9 +399,7 @@ TEST_P(CaptureTest, SendfileIsReportedSizeOnlyWithRightPositions) {
   auto pair = Connect(*listener);
   ASSERT_TRUE(pair.ok());
   const std::string request = "GET /file HTTP/1.1\r\n\r\n";
-  ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
-  std::string rq(request.size(), '\0');
-  ASSERT_TRUE(ReadExactly(pair->server.get(), rq.data(), rq.size()));
+  ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), request));
   const std::string header =
       absl::StrCat("HTTP/1.1 200 OK\r\nContent-Length: ", content.size(), "\r\n\r\n");
   std::string got(header.size() + content.size(), '\0');
@@ -538,12 +543,8 @@ TEST_P(CaptureTest, ConnectionOpenedBeforeCaptureStartedGetsInferredRoles) {
   Start();  // attach after connect/accept
   const std::string request = "GET /old HTTP/1.1\r\nHost: x\r\n\r\n";
   const std::string response = "HTTP/1.1 204 No Content\r\n\r\n";
-  ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
-  std::string rq(request.size(), '\0');
-  ASSERT_TRUE(ReadExactly(pair->server.get(), rq.data(), rq.size()));
-  ASSERT_TRUE(WriteAll(pair->server.get(), response.data(), response.size()));
-  std::string rs(response.size(), '\0');
-  ASSERT_TRUE(ReadExactly(pair->client.get(), rs.data(), rs.size()));
+  ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), request));
+  ASSERT_TRUE(Transfer(pair->server.get(), pair->client.get(), response));
   const int cfd = pair->client.get(), sfd = pair->server.get();
   pair->client.reset();
   pair->server.reset();
@@ -567,9 +568,7 @@ TEST_P(CaptureTest, ConnectionFoundMidBodyIsPickedUpAtTheNextMessage) {
   auto pair = Connect(*listener);
   ASSERT_TRUE(pair.ok());
   const std::string head = "POST /up HTTP/1.1\r\nContent-Length: 6000\r\n\r\n";
-  ASSERT_TRUE(WriteAll(pair->client.get(), head.data(), head.size()));
-  std::string sink(head.size(), '\0');
-  ASSERT_TRUE(ReadExactly(pair->server.get(), sink.data(), sink.size()));
+  ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), head));
   Start();  // capture starts in the middle of the body
   const std::string body = Pattern(6000, 2);
   for (int i = 0; i < 3; ++i) {
@@ -579,12 +578,8 @@ TEST_P(CaptureTest, ConnectionFoundMidBodyIsPickedUpAtTheNextMessage) {
   }
   const std::string response = "HTTP/1.1 201 Created\r\n\r\n";
   const std::string next = "GET /next HTTP/1.1\r\n\r\n";
-  ASSERT_TRUE(WriteAll(pair->server.get(), response.data(), response.size()));
-  std::string rs(response.size(), '\0');
-  ASSERT_TRUE(ReadExactly(pair->client.get(), rs.data(), rs.size()));
-  ASSERT_TRUE(WriteAll(pair->client.get(), next.data(), next.size()));
-  std::string rq(next.size(), '\0');
-  ASSERT_TRUE(ReadExactly(pair->server.get(), rq.data(), rq.size()));
+  ASSERT_TRUE(Transfer(pair->server.get(), pair->client.get(), response));
+  ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), next));
   const int cfd = pair->client.get(), sfd = pair->server.get();
   pair->client.reset();
   pair->server.reset();
@@ -779,9 +774,7 @@ TEST_P(CaptureTest, DetachStopsCaptureAndAttachAgainResumesIt) {
   const auto exchange = [&](int* fd) {
     auto pair = Connect(*listener);
     ASSERT_TRUE(pair.ok());
-    ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
-    std::string rq(request.size(), '\0');
-    ASSERT_TRUE(ReadExactly(pair->server.get(), rq.data(), rq.size()));
+    ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), request));
     *fd = pair->client.get();
   };
   int fd = -1;
@@ -823,9 +816,7 @@ TEST_P(CaptureTest, AgentNeverTracesItsOwnTraffic) {
   auto pair = Connect(*listener);
   ASSERT_TRUE(pair.ok());
   const std::string request = "GET /self HTTP/1.1\r\n\r\n";
-  ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
-  std::string rq(request.size(), '\0');
-  ASSERT_TRUE(ReadExactly(pair->server.get(), rq.data(), rq.size()));
+  ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), request));
   const int cfd = pair->client.get();
   pair->client.reset();
   pair->server.reset();

@@ -230,27 +230,52 @@ void Pipeline::OnKernelLoss(const capture::KernelLossEvent& event) {
   connections_.OnKernelLoss(event);
   ++counters_.kernel_loss_events;
   counters_.kernel_loss_bytes += event.bytes;
-  ++pending_loss_events_;
-  pending_loss_bytes_ += event.bytes;
+  PendingLoss& pending = pending_losses_[event.conn];
+  ++pending.events;
+  pending.bytes += event.bytes;
   PublishPendingLoss(event.timestamp_ns);
 }
 
 void Pipeline::PublishPendingLoss(uint64_t now_ns) {
-  if (pending_loss_events_ == 0 || sessions_ == nullptr) return;
+  if (pending_losses_.empty() || sessions_ == nullptr) return;
   if (now_ns - last_loss_report_ns_ <
       static_cast<uint64_t>(absl::ToInt64Nanoseconds(options_.loss_report_period))) {
     return;
   }
-  v1::Loss loss;
-  loss.set_reason(v1::LOSS_REASON_KERNEL_BUFFER_FULL);
-  loss.set_bytes(pending_loss_bytes_);
-  loss.set_detail(absl::StrCat(
-      pending_loss_bytes_, " byte(s) in ", pending_loss_events_,
-      " kernel event(s) dropped: the ring buffer was full. Affected exchanges carry notes; "
-      "narrow the capture (--pid, --port) or raise --ring-buffer-mb"));
-  sessions_->PublishLoss(loss);
-  pending_loss_bytes_ = 0;
-  pending_loss_events_ = 0;
+  for (const auto& [key, pending] : pending_losses_) {
+    v1::Loss loss;
+    loss.set_reason(v1::LOSS_REASON_KERNEL_BUFFER_FULL);
+    loss.set_bytes(pending.bytes);
+    // The scope: what is known of the connection, so sessions that cannot match it are spared.
+    v1::Exchange scope;
+    const conntrack::Connection* connection = connections_.Find(key);
+    const HttpState* state = connection == nullptr
+                                 ? nullptr
+                                 : static_cast<const HttpState*>(connection->attachment.get());
+    std::string where = absl::StrCat("connection ", key.ToString());
+    if (state != nullptr) {
+      const ConnectionContext& context = state->context;
+      scope.mutable_process()->set_pid(context.pid);
+      scope.mutable_process()->set_comm(context.comm);
+      if (context.container) *scope.mutable_process()->mutable_container() = *context.container;
+      scope.mutable_connection()->mutable_local()->set_port(context.local_port);
+      scope.mutable_connection()->mutable_remote()->set_port(context.remote_port);
+      scope.mutable_connection()->set_role(
+          connection->role == capture::Role::kClient   ? v1::ROLE_CLIENT
+          : connection->role == capture::Role::kServer ? v1::ROLE_SERVER
+                                                       : v1::ROLE_UNSPECIFIED);
+      where =
+          absl::StrCat("pid ", context.pid, " (", context.comm, ") ", context.local_address, ":",
+                       context.local_port, " - ", context.remote_address, ":", context.remote_port);
+    }
+    loss.set_detail(absl::StrCat(
+        pending.bytes, " byte(s) in ", pending.events, " kernel event(s) of ", where,
+        " dropped: the ring buffer was full. Affected exchanges carry notes; narrow the capture "
+        "(--pid, --port) or raise --ring-buffer-mb"));
+    // A connection the pipeline does not know (yet) could match any session: tell them all.
+    sessions_->PublishLoss(loss, state != nullptr ? &scope : nullptr);
+  }
+  pending_losses_.clear();
   last_loss_report_ns_ = now_ns;
 }
 

@@ -139,8 +139,13 @@ class Pipeline final : public capture::CaptureSink,
   conntrack::ConnectionTable connections_;
   uint64_t next_connection_id_ = 1;
   uint64_t last_housekeeping_ns_ = 0;
-  uint64_t pending_loss_bytes_ = 0;
-  uint64_t pending_loss_events_ = 0;
+  // Kernel losses not yet published, per connection so each reaches only the sessions whose
+  // filter may match it. At most one entry per tracked connection (plus unknown ones).
+  struct PendingLoss {
+    uint64_t bytes = 0;
+    uint64_t events = 0;
+  };
+  absl::flat_hash_map<capture::ConnectionKey, PendingLoss> pending_losses_;
   uint64_t last_loss_report_ns_ = 0;
   http::EngineCounters closed_engine_counters_;
 

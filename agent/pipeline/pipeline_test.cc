@@ -133,6 +133,26 @@ TEST_F(PipelineTest, KernelLossReachesTheSessionAndStatusCountsIt) {
   EXPECT_EQ(events[0].loss().bytes(), 4096u);
 }
 
+TEST_F(PipelineTest, KernelLossReachesOnlySessionsThatMayMatchItsConnection) {
+  v1::StartCaptureRequest other_port;
+  other_port.mutable_filter()->add_ports(9090);
+  const std::string other = sessions_.Start(other_port)->id();
+  const capture::ConnectionKey key{4213, 7, 1};
+  Open(key, capture::Role::kServer);  // local port 8080
+  capture::KernelLossEvent loss;
+  loss.conn = key;
+  loss.bytes = 512;
+  loss.timestamp_ns = 9'000'000'000;
+  pipeline_->OnKernelLoss(loss);
+  const std::vector<v1::Event> events = Events();  // the session without a filter
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].loss().bytes(), 512u);
+  EXPECT_NE(events[0].loss().detail().find("pid 4213 (server)"), std::string::npos)
+      << events[0].loss().detail();
+  uint64_t next = 0;
+  EXPECT_TRUE((*sessions_.Find(other))->Read(&next, 10, absl::ZeroDuration()).events.empty());
+}
+
 TEST(UnionKernelFilter, RestrictsADimensionOnlyWhenEverySessionDoes) {
   v1::Filter pid_only;
   pid_only.add_pids(10);

@@ -151,4 +151,12 @@ bool MatchesFilter(const v1::Filter& filter, const v1::Exchange& exchange) {
   return true;
 }
 
+bool MayMatchConnection(const v1::Filter& filter, const v1::Exchange& scope) {
+  v1::Filter known = filter;
+  known.clear_methods();
+  known.clear_path_prefix();
+  if (scope.connection().role() == v1::ROLE_UNSPECIFIED) known.set_role(v1::ROLE_UNSPECIFIED);
+  return MatchesFilter(known, scope);
+}
+
 }  // namespace httptrace::session

@@ -16,4 +16,9 @@ absl::Status ValidateFilter(const v1::Filter& filter);
 // True when every non-empty field of `filter` matches `exchange`.
 bool MatchesFilter(const v1::Filter& filter, const v1::Exchange& exchange);
 
+// For losses, where only the connection is known (`scope` carries process and connection, no
+// request): true unless a field the scope knows rules the connection out. Unknown parts (role,
+// method, path) never exclude, so a loss may be over-reported but never hidden from a session.
+bool MayMatchConnection(const v1::Filter& filter, const v1::Exchange& scope);
+
 }  // namespace httptrace::session

@@ -78,6 +78,22 @@ TEST(MatchesFilter, ContainerFilterNeverMatchesHostProcesses) {
   EXPECT_FALSE(MatchesFilter(filter, exchange));
 }
 
+TEST(MayMatchConnection, UnknownRequestAndRoleNeverExcludeButKnownFieldsDo) {
+  v1::Exchange scope;
+  scope.mutable_process()->set_pid(100);
+  scope.mutable_connection()->mutable_local()->set_port(8080);
+  v1::Filter method_and_role = F([](v1::Filter& f) {
+    f.add_methods("POST");
+    f.set_path_prefix("/api");
+    f.set_role(v1::ROLE_CLIENT);
+  });
+  EXPECT_TRUE(MayMatchConnection(method_and_role, scope));
+  EXPECT_FALSE(MayMatchConnection(F([](v1::Filter& f) { f.add_pids(7); }), scope));
+  EXPECT_FALSE(MayMatchConnection(F([](v1::Filter& f) { f.add_ports(9090); }), scope));
+  scope.mutable_connection()->set_role(v1::ROLE_SERVER);
+  EXPECT_FALSE(MayMatchConnection(method_and_role, scope));
+}
+
 TEST(ValidateFilter, RejectsBadValuesWithTheFieldNamed) {
   const struct {
     v1::Filter filter;

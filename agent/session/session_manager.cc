@@ -145,9 +145,12 @@ void SessionManager::PublishExchange(const v1::Exchange& exchange) {
   }
 }
 
-void SessionManager::PublishLoss(const v1::Loss& loss) {
+void SessionManager::PublishLoss(const v1::Loss& loss, const v1::Exchange* scope) {
   absl::ReaderMutexLock lock(&mu_);
-  for (const auto& [id, session] : sessions_) session->OfferLoss(loss);
+  for (const auto& [id, session] : sessions_) {
+    if (scope != nullptr && !MayMatchConnection(session->filter(), *scope)) continue;
+    session->OfferLoss(loss);
+  }
 }
 
 void SessionManager::Tick(absl::Time now) {

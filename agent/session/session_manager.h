@@ -62,8 +62,10 @@ class SessionManager {
 
   // Pipeline thread: an exchange finished; every active session that matches records it.
   void PublishExchange(const v1::Exchange& exchange) ABSL_LOCKS_EXCLUDED(mu_);
-  // Pipeline thread: a loss that may concern any active session.
-  void PublishLoss(const v1::Loss& loss) ABSL_LOCKS_EXCLUDED(mu_);
+  // Pipeline thread: a loss. With a `scope` (the process and connection it happened on), only
+  // sessions whose filter may match that connection get it; without, every active session.
+  void PublishLoss(const v1::Loss& loss, const v1::Exchange* scope = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Ends sessions due at `now`, forgets old ended ones, re-applies the kernel filter if the set
   // of active sessions changed. The reaper calls it; tests call it with their own clock.

@@ -26,7 +26,7 @@ PACKAGES=(
   golang-go golang-github-masterminds-sprig-dev
   # Containers: podman with runc (see deploy/container/containers.conf), compose, and debootstrap
   # for base images when no registry can be reached.
-  podman runc podman-compose debootstrap
+  podman runc podman-compose debootstrap uidmap slirp4netns fuse-overlayfs
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

@@ -40,6 +40,9 @@ ABSL_FLAG(std::string, attach_mode, "auto",
 ABSL_FLAG(bool, mount_tracefs, true, "Mount tracefs on /sys/kernel/tracing when it is missing.");
 ABSL_FLAG(int32_t, ring_buffer_mb, 16, "Size of the kernel-to-agent ring buffer (power of two).");
 ABSL_FLAG(int32_t, max_connections, 65536, "Connections tracked at once (kernel and agent).");
+ABSL_FLAG(int32_t, max_body_kb, 64,
+          "Body KiB the HTTP engine keeps per message (the true size is always counted); a "
+          "session's --body-limit above it gets this much, marked truncated. 1-16384.");
 ABSL_FLAG(std::string, node_name, "",
           "Name of this node in exchanges (default: $NODE_NAME, else the host name).");
 ABSL_FLAG(std::string, cri_endpoint, "",
@@ -124,6 +127,12 @@ int main(int argc, char** argv) {
   pipeline_options.capture.max_connections =
       static_cast<uint32_t>(absl::GetFlag(FLAGS_max_connections));
   pipeline_options.max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections));
+  if (absl::GetFlag(FLAGS_max_body_kb) < 1 || absl::GetFlag(FLAGS_max_body_kb) > 16384) {
+    HT_LOG(ERROR) << "--max-body-kb must be from 1 to 16384";
+    return 2;
+  }
+  pipeline_options.engine.max_body_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_body_kb))
+                                           << 10;
   pipeline_options.node_name = absl::GetFlag(FLAGS_node_name);
   pipeline_options.resolve_containers = absl::GetFlag(FLAGS_resolve_containers);
   pipeline_options.cri = cri.get();

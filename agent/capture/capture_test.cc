@@ -135,6 +135,17 @@ class CaptureTest : public ::testing::TestWithParam<AttachMode> {
   }
 
   uint32_t self() const { return static_cast<uint32_t>(getpid()); }
+  // Closes both ends of `pair` and waits until the probes reported both closes. The fds they had
+  // go to *cfd and *sfd, to find the recorded connections.
+  bool CloseBothAndWait(testing::TcpPair& pair, int* cfd, int* sfd) {
+    *cfd = pair.client.get();
+    *sfd = pair.server.get();
+    pair.client.reset();
+    pair.server.reset();
+    const int c = *cfd, s = *sfd;
+    return sink_.WaitUntil([&](const auto& conns) { return BothClosed(conns, self(), c, s); },
+                           kWait);
+  }
 
   RecordingSink sink_;
   std::unique_ptr<Capture> capture_;
@@ -309,11 +320,8 @@ TEST_P(CaptureTest, WritevAndSendmsgWithManyIovecsAreCapturedWhole) {
     ASSERT_GT(r, 0);
     off += r;
   }
-  const int cfd = pair->client.get(), sfd = pair->server.get();
-  pair->client.reset();
-  pair->server.reset();
-  ASSERT_TRUE(
-      sink_.WaitUntil([&](const auto& c) { return BothClosed(c, self(), cfd, sfd); }, kWait));
+  int cfd, sfd;
+  ASSERT_TRUE(CloseBothAndWait(*pair, &cfd, &sfd));
 
   const auto conns = sink_.Snapshot();
   const auto* client = RecordingSink::Find(conns, self(), cfd);
@@ -343,11 +351,8 @@ TEST_P(CaptureTest, OneMebibyteWriteIsChunkedWithRightPositionsAndLength) {
             static_cast<ssize_t>(request.size()));
   reader.join();
   ASSERT_EQ(got, request);
-  const int cfd = pair->client.get(), sfd = pair->server.get();
-  pair->client.reset();
-  pair->server.reset();
-  ASSERT_TRUE(
-      sink_.WaitUntil([&](const auto& c) { return BothClosed(c, self(), cfd, sfd); }, kWait));
+  int cfd, sfd;
+  ASSERT_TRUE(CloseBothAndWait(*pair, &cfd, &sfd));
 
   const auto conns = sink_.Snapshot();
   const auto& egress = RecordingSink::Find(conns, self(), cfd)->egress();
@@ -375,11 +380,8 @@ TEST_P(CaptureTest, ConnectionBudgetAndCopyLimitTruncateButKeepTrueLength) {
   std::thread reader([&] { ReadExactly(pair->server.get(), got.data(), got.size()); });
   ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
   reader.join();
-  const int cfd = pair->client.get(), sfd = pair->server.get();
-  pair->client.reset();
-  pair->server.reset();
-  ASSERT_TRUE(
-      sink_.WaitUntil([&](const auto& c) { return BothClosed(c, self(), cfd, sfd); }, kWait));
+  int cfd, sfd;
+  ASSERT_TRUE(CloseBothAndWait(*pair, &cfd, &sfd));
   const auto conns = sink_.Snapshot();
   const auto& egress = RecordingSink::Find(conns, self(), cfd)->egress();
   EXPECT_TRUE(egress.contiguous);
@@ -416,11 +418,8 @@ TEST_P(CaptureTest, SendfileIsReportedSizeOnlyWithRightPositions) {
   close(file);
   reader.join();
   ASSERT_EQ(got, header + content);
-  const int cfd = pair->client.get(), sfd = pair->server.get();
-  pair->client.reset();
-  pair->server.reset();
-  ASSERT_TRUE(
-      sink_.WaitUntil([&](const auto& c) { return BothClosed(c, self(), cfd, sfd); }, kWait));
+  int cfd, sfd;
+  ASSERT_TRUE(CloseBothAndWait(*pair, &cfd, &sfd));
   const auto conns = sink_.Snapshot();
   const auto& egress = RecordingSink::Find(conns, self(), sfd)->egress();
   EXPECT_TRUE(egress.contiguous);
@@ -486,11 +485,8 @@ TEST_P(CaptureTest, SendmmsgRecvmmsgAndReadvAreCaptured) {
     }
   }
   ASSERT_EQ(rgot, response);
-  const int cfd = pair->client.get(), sfd = pair->server.get();
-  pair->client.reset();
-  pair->server.reset();
-  ASSERT_TRUE(
-      sink_.WaitUntil([&](const auto& c) { return BothClosed(c, self(), cfd, sfd); }, kWait));
+  int cfd, sfd;
+  ASSERT_TRUE(CloseBothAndWait(*pair, &cfd, &sfd));
   const auto conns = sink_.Snapshot();
   const auto* client = RecordingSink::Find(conns, self(), cfd);
   const auto* server = RecordingSink::Find(conns, self(), sfd);
@@ -545,11 +541,8 @@ TEST_P(CaptureTest, ConnectionOpenedBeforeCaptureStartedGetsInferredRoles) {
   const std::string response = "HTTP/1.1 204 No Content\r\n\r\n";
   ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), request));
   ASSERT_TRUE(Transfer(pair->server.get(), pair->client.get(), response));
-  const int cfd = pair->client.get(), sfd = pair->server.get();
-  pair->client.reset();
-  pair->server.reset();
-  ASSERT_TRUE(
-      sink_.WaitUntil([&](const auto& c) { return BothClosed(c, self(), cfd, sfd); }, kWait));
+  int cfd, sfd;
+  ASSERT_TRUE(CloseBothAndWait(*pair, &cfd, &sfd));
   const auto conns = sink_.Snapshot();
   const auto* client = RecordingSink::Find(conns, self(), cfd);
   const auto* server = RecordingSink::Find(conns, self(), sfd);
@@ -580,11 +573,8 @@ TEST_P(CaptureTest, ConnectionFoundMidBodyIsPickedUpAtTheNextMessage) {
   const std::string next = "GET /next HTTP/1.1\r\n\r\n";
   ASSERT_TRUE(Transfer(pair->server.get(), pair->client.get(), response));
   ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), next));
-  const int cfd = pair->client.get(), sfd = pair->server.get();
-  pair->client.reset();
-  pair->server.reset();
-  ASSERT_TRUE(
-      sink_.WaitUntil([&](const auto& c) { return BothClosed(c, self(), cfd, sfd); }, kWait));
+  int cfd, sfd;
+  ASSERT_TRUE(CloseBothAndWait(*pair, &cfd, &sfd));
   const auto conns = sink_.Snapshot();
   const auto* client = RecordingSink::Find(conns, self(), cfd);
   const auto* server = RecordingSink::Find(conns, self(), sfd);

@@ -9,25 +9,9 @@
 namespace httptrace::http {
 namespace {
 
-constexpr absl::string_view kRedacted = "[REDACTED]";
-
-void RedactList(std::vector<Header>& headers, const std::vector<std::string>& names) {
-  for (Header& header : headers) {
-    if (header.redacted) continue;
-    for (const std::string& name : names) {
-      if (absl::EqualsIgnoreCase(header.name, name)) {
-        header.value = std::string(kRedacted);
-        header.redacted = true;
-        break;
-      }
-    }
-  }
-}
-
 void AppendHeaders(std::string& out, absl::string_view label, const std::vector<Header>& headers) {
   for (const Header& h : headers) {
-    absl::StrAppend(&out, "  ", label, " ", h.name, ": ", h.value, h.redacted ? " (redacted)" : "",
-                    "\n");
+    absl::StrAppend(&out, "  ", label, " ", h.name, ": ", h.value, "\n");
   }
 }
 
@@ -39,20 +23,6 @@ void AppendBody(std::string& out, absl::string_view label, const Body& body) {
 }
 
 }  // namespace
-
-void RedactHeaders(Exchange& exchange, const std::vector<std::string>& header_names) {
-  if (header_names.empty()) return;
-  RedactList(exchange.request.headers, header_names);
-  RedactList(exchange.request.trailers, header_names);
-  RedactList(exchange.response.headers, header_names);
-  RedactList(exchange.response.trailers, header_names);
-}
-
-const std::vector<std::string>& DefaultRedactedHeaders() {
-  static const auto* const kDefault =
-      new std::vector<std::string>{"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie"};
-  return *kDefault;
-}
 
 absl::string_view FindHeader(const std::vector<Header>& headers, absl::string_view name) {
   for (const Header& h : headers) {

@@ -1,6 +1,6 @@
 // What the HTTP/1.x engine produces: one request and its response (either may be missing), with
-// headers in wire order, bodies as kept, and notes for anything incomplete. Also the header
-// redaction helper, which each capture session applies with its own list.
+// headers in wire order, bodies as kept, and notes for anything incomplete. Redaction is not done
+// here: each capture session applies its own list to the API message (agent/session/session.h).
 
 #pragma once
 
@@ -20,9 +20,8 @@ inline Direction Opposite(Direction d) {
 }
 
 struct Header {
-  std::string name;   // As sent (case preserved).
-  std::string value;  // "[REDACTED]" once redacted.
-  bool redacted = false;
+  std::string name;  // As sent (case preserved).
+  std::string value;
 };
 
 struct Body {
@@ -92,13 +91,6 @@ struct Exchange {
   }
   bool traced_process_is_client() const { return request_direction == Direction::kEgress; }
 };
-
-// Replaces the values of the named headers (and trailers) of both messages by "[REDACTED]",
-// matching names case-insensitively.
-void RedactHeaders(Exchange& exchange, const std::vector<std::string>& header_names);
-
-// Authorization, Proxy-Authorization, Cookie, Set-Cookie.
-const std::vector<std::string>& DefaultRedactedHeaders();
 
 // Value of the first header named `name` (case-insensitive), or empty.
 absl::string_view FindHeader(const std::vector<Header>& headers, absl::string_view name);

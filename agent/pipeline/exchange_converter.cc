@@ -16,7 +16,6 @@ void MoveHeaders(std::vector<http::Header>& from,
     v1::Header* out = to->Add();
     out->set_name(std::move(header.name));
     out->set_value(std::move(header.value));
-    out->set_redacted(header.redacted);
   }
 }
 

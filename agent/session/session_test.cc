@@ -31,6 +31,12 @@ v1::Exchange Exchange(const std::string& target, const std::string& body = "") {
   v1::Header* cookie = exchange.mutable_response()->add_headers();
   cookie->set_name("Set-Cookie");
   cookie->set_value("id=1");
+  v1::Header* proxy = exchange.mutable_request()->add_trailers();
+  proxy->set_name("PROXY-AUTHORIZATION");
+  proxy->set_value("Basic x");
+  v1::Header* trailer_cookie = exchange.mutable_response()->add_trailers();
+  trailer_cookie->set_name("cookie");
+  trailer_cookie->set_value("a=b");
   return exchange;
 }
 
@@ -59,6 +65,9 @@ TEST(Session, DefaultRedactionHidesSecretsCaseInsensitively) {
   EXPECT_TRUE(got.request().headers(0).redacted());
   EXPECT_EQ(got.request().headers(1).value(), "x");
   EXPECT_EQ(got.response().headers(0).value(), "[REDACTED]");
+  EXPECT_EQ(got.request().trailers(0).value(), "[REDACTED]");
+  EXPECT_EQ(got.response().trailers(0).value(), "[REDACTED]");
+  EXPECT_FALSE(got.request().headers(1).redacted());
 }
 
 TEST(Session, NoRedactKeepsValuesAndCustomListReplacesDefault) {

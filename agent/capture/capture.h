@@ -53,6 +53,15 @@ struct ProbeInfo {
 
 class Capture {
  public:
+  // One in-kernel filter dimension as last written: restricted or not, and since which filter
+  // epoch each value (and, unrestricted, every other value) has been allowed.
+  template <typename T>
+  struct FilterDimension {
+    bool restricted = false;
+    uint32_t unrestricted_since = 0;
+    absl::flat_hash_map<T, uint32_t> since;
+  };
+
   // Checks BTF and privileges, chooses the attach mode, opens and loads the probes. `sink` must
   // outlive the Capture. Errors: FailedPrecondition (no BTF; no usable tracefs when tracepoints
   // were requested), PermissionDenied (privileges), InvalidArgument (config), others from
@@ -64,7 +73,8 @@ class Capture {
   Capture& operator=(const Capture&) = delete;
 
   // Attaches the probes and starts the poll thread; returns once attached. Clears the kernel's
-  // connection table first, so connections are rediscovered fresh. No-op when attached.
+  // connection tables first, so connections are rediscovered fresh: the sink must forget its
+  // own connections before (they would never see their close). No-op when attached.
   absl::Status Attach() ABSL_LOCKS_EXCLUDED(mu_);
   // Detaches the probes, drains what is left in the ring buffer, joins the poll thread.
   void Detach() ABSL_LOCKS_EXCLUDED(mu_);
@@ -73,7 +83,9 @@ class Capture {
   // (at most ~2 poll intervals). Must not be called from the sink, i.e. the poll thread.
   void Flush();
 
-  // Replaces the in-kernel filters; takes effect for the next syscall.
+  // Replaces the in-kernel filters; takes effect for the next syscall. Sets change by
+  // difference (a value in both filters is never missing), and a connection whose verdict
+  // changed, or that was excluded for a while, continues under a new connection id.
   absl::Status SetFilter(const KernelFilter& filter) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Every kernel counter ("kernel.ringbuf_full", "kernel.skip_not_socket", ...) and poller
@@ -111,6 +123,10 @@ class Capture {
   uint32_t filter_epoch_ ABSL_GUARDED_BY(mu_) = 1;
   uint32_t attach_epoch_ ABSL_GUARDED_BY(mu_) = 1;
   KernelFilter filter_ ABSL_GUARDED_BY(mu_);
+  FilterDimension<uint32_t> tgids_ ABSL_GUARDED_BY(mu_);
+  FilterDimension<uint64_t> cgroups_ ABSL_GUARDED_BY(mu_);
+  FilterDimension<uint32_t> mount_namespaces_ ABSL_GUARDED_BY(mu_);
+  FilterDimension<uint16_t> ports_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> running_{false};
   std::atomic<uint64_t> completed_polls_{0};
   std::thread poll_thread_;

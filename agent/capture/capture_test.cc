@@ -10,11 +10,13 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -227,8 +229,8 @@ void RealServerAndCurl(RecordingSink& sink, int family, AttachMode mode,
 
   conns = sink.Snapshot();
   for (const auto& [key, conn] : conns) {
-    if (key.tgid == static_cast<uint32_t>(curl)) client = &conn;
-    if (key.tgid == static_cast<uint32_t>(server)) srv = &conn;
+    if (conn.open.pid == static_cast<uint32_t>(curl)) client = &conn;
+    if (conn.open.pid == static_cast<uint32_t>(server)) srv = &conn;
   }
   ASSERT_NE(client, nullptr) << "no connection of curl (pid " << curl << ")";
   ASSERT_NE(srv, nullptr) << "no connection of the server (pid " << server << ")";
@@ -786,8 +788,8 @@ TEST_P(CaptureTest, ProbeInfoNamesModeAndPrograms) {
   Start();
   const ProbeInfo info = capture_->probe_info();
   EXPECT_EQ(info.mode, GetParam());
-  // Tracepoints: 15 entries and 14 exits; raw tracepoints: sys_exit alone.
-  EXPECT_EQ(info.programs.size(), GetParam() == AttachMode::kTracepoints ? 29u : 1u);
+  // Tracepoints: 15 entries and 17 exits; raw tracepoints: sys_exit. Both: the 2 socket ends.
+  EXPECT_EQ(info.programs.size(), GetParam() == AttachMode::kTracepoints ? 34u : 3u);
   EXPECT_FALSE(info.detail.empty());
   capture_->Detach();
   EXPECT_TRUE(capture_->probe_info().programs.empty());
@@ -813,6 +815,330 @@ TEST_P(CaptureTest, AgentNeverTracesItsOwnTraffic) {
   absl::SleepFor(absl::Milliseconds(50));
   EXPECT_EQ(RecordingSink::Find(sink_.Snapshot(), self(), cfd), nullptr);
   EXPECT_GE(Counter("kernel.skip_self"), 2u);
+}
+
+// The inetd pattern (busybox httpd, xinetd, CGI, s6-tcpserver, socat): the accepted socket goes
+// to a forked child, which dup2()s it onto other fds, reads the request on one and writes the
+// response on another (headers with write, the body with sendfile), shuts down its sending side
+// and exits without close(). One socket is one connection: one open (by the child), the request
+// and the response in one pair of streams, the shutdown at the response's end, the close when
+// the last holder exits.
+TEST_P(CaptureTest, ForkedChildWithDupedFdsIsOneConnectionEndedByShutdownAndExit) {
+  Start();
+  const std::string path = TempDir() + "/inetd_body.bin";
+  const std::string body = Pattern(5000, 3);
+  std::ofstream(path, std::ios::binary) << body;
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  const std::string request = "GET /inetd HTTP/1.0\r\n\r\n";
+  const std::string head = "HTTP/1.0 200 OK\r\n\r\n";  // close-delimited: ends at the FIN
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  const int server_fd = pair->server.get();
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char go;
+    if (read(pipe_fds[0], &go, 1) != 1) _exit(2);
+    // The fds an inetd child uses: never the one accept() returned.
+    if (dup2(server_fd, 20) != 20) _exit(3);
+    close(server_fd);
+    const int out = dup(20);
+    std::string got(request.size(), '\0');
+    if (!ReadExactly(20, got.data(), got.size()) || got != request) _exit(4);
+    if (!WriteAll(out, head.data(), head.size())) _exit(5);
+    const int file = open(path.c_str(), O_RDONLY);
+    off_t offset = 0;
+    while (offset < static_cast<off_t>(body.size())) {
+      if (sendfile(out, file, &offset, body.size() - offset) <= 0) _exit(6);
+    }
+    shutdown(out, SHUT_WR);
+    _exit(0);  // no close(): the exit ends the socket
+  }
+  ChildGuard guard{child};
+  KernelFilter filter;
+  filter.tgids = {self(), static_cast<uint32_t>(child)};
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  pair->server.reset();  // the parent's copy goes, as inetd does
+  ASSERT_EQ(write(pipe_fds[1], "x", 1), 1);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+  ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
+  std::string response;
+  char buf[4096];
+  for (ssize_t n; (n = read(pair->client.get(), buf, sizeof(buf))) > 0;) response.append(buf, n);
+  EXPECT_EQ(response, head + body);
+  EXPECT_EQ(WaitExit(child), 0);
+  guard.pid = -1;
+
+  // The child's side: one connection with both streams, shut down, then closed by the exit
+  // (while the client still holds its end).
+  const auto server_side = [&](const RecordingSink::Conns& conns) -> const RecordingSink::Conn* {
+    const RecordingSink::Conn* found = nullptr;
+    for (const auto& [key, conn] : conns) {
+      if (conn.opened && conn.open.pid == static_cast<uint32_t>(child)) {
+        if (found != nullptr) return nullptr;  // two halves: wrong
+        found = &conn;
+      }
+    }
+    return found;
+  };
+  const bool ended = sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = server_side(c);
+        return conn != nullptr && conn->closed;
+      },
+      kWait);
+  const auto conns = sink_.Snapshot();
+  if (!ended) {
+    for (const auto& [key, conn] : conns) {
+      ADD_FAILURE() << key.ToString() << " pid " << conn.open.pid << " fd " << conn.open.fd
+                    << " opened " << conn.opened << " shut " << conn.shut_down << " closed "
+                    << conn.closed << " in " << conn.ingress().total_length << " out "
+                    << conn.egress().total_length;
+    }
+  }
+  ASSERT_TRUE(ended);
+  int child_conns = 0;
+  for (const auto& [key, conn] : conns)
+    child_conns += conn.open.pid == static_cast<uint32_t>(child);
+  EXPECT_EQ(child_conns, 1);
+  const RecordingSink::Conn* srv = server_side(conns);
+  ASSERT_NE(srv, nullptr);
+  EXPECT_EQ(srv->open.role, Role::kServer);  // from the parent's accept
+  EXPECT_EQ(srv->ingress().bytes, request);
+  EXPECT_EQ(srv->egress().bytes, head);
+  EXPECT_EQ(srv->egress().size_only_bytes, body.size());
+  EXPECT_EQ(srv->egress().total_length, head.size() + body.size());
+  EXPECT_TRUE(srv->egress().contiguous);
+  EXPECT_EQ(srv->egress().pid, static_cast<uint32_t>(child));
+  ASSERT_TRUE(srv->shut_down);
+  EXPECT_EQ(srv->shutdown.egress_bytes, head.size() + body.size());
+  EXPECT_EQ(srv->close.egress_bytes, head.size() + body.size());
+  EXPECT_EQ(srv->close.ingress_bytes, request.size());
+}
+
+// Two fds of one socket (dup) written alternately: one connection, one ordered stream.
+TEST_P(CaptureTest, DupedFdsWriteOneOrderedStream) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  UniqueFd second(fcntl(pair->client.get(), F_DUPFD_CLOEXEC, 100));
+  ASSERT_TRUE(second);
+  const std::string a = "GET /a HTTP/1.1\r\nX: ", b = "1\r\n\r\n";
+  ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), a));
+  ASSERT_TRUE(Transfer(second.get(), pair->server.get(), b));
+  const int cfd = pair->client.get();
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), cfd);
+        return conn != nullptr && conn->egress().bytes.size() >= a.size() + b.size();
+      },
+      kWait));
+  const auto conns = sink_.Snapshot();
+  EXPECT_EQ(RecordingSink::Find(conns, self(), second.get()), nullptr);  // no second connection
+  const auto* conn = RecordingSink::Find(conns, self(), cfd);
+  EXPECT_EQ(conn->egress().bytes, a + b);
+  EXPECT_TRUE(conn->egress().contiguous);
+  // Closing one of the two fds ends nothing; closing the last one ends the connection.
+  second.reset();
+  pair->client.reset();
+  EXPECT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), cfd);
+        return conn != nullptr && conn->closed;
+      },
+      kWait));
+}
+
+// close_range() closes fds without a close() the probes see: a pipe that gets the number of a
+// socket fd this process used must not be taken for the socket (still open in another fd).
+TEST_P(CaptureTest, CloseRangeForgetsTheFdsItClosed) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  const int high = 200;
+  ASSERT_EQ(dup2(pair->client.get(), high), high);
+  const std::string request = "GET /range HTTP/1.1\r\n\r\n";
+  ASSERT_TRUE(Transfer(high, pair->server.get(), request));
+  const int cfd = pair->client.get();
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), high);
+        return conn != nullptr && conn->egress().bytes == request;
+      },
+      kWait));
+  ASSERT_EQ(syscall(SYS_close_range, high, high, 0), 0);
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  ASSERT_EQ(dup2(p[1], high), high);  // the pipe's write end now has the socket's old number
+  const std::string fake = "GET /not-the-socket HTTP/1.1\r\n\r\n";
+  ASSERT_EQ(write(high, fake.data(), fake.size()), static_cast<ssize_t>(fake.size()));
+  close(high);
+  close(p[0]);
+  close(p[1]);
+  // A barrier: one more byte on the real socket, then nothing else may have arrived.
+  ASSERT_TRUE(Transfer(cfd, pair->server.get(), "X"));
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), high);
+        return conn != nullptr && conn->egress().bytes.size() > request.size();
+      },
+      kWait));
+  const auto snapshot = sink_.Snapshot();
+  const auto* conn = RecordingSink::Find(snapshot, self(), high);
+  EXPECT_EQ(snapshot.size(), 2u);  // the socket's two ends, nothing for the pipe
+  EXPECT_EQ(conn->egress().bytes, request + "X");
+}
+
+// Every method libhttp-parser knows opens a traced connection (the kernel's classifier uses
+// the same generated list as the engine).
+TEST_P(CaptureTest, WebDavAndOtherMethodsAreClassifiedHttp) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  for (const std::string method : {"PROPFIND", "REPORT", "MKCOL", "PURGE", "SEARCH", "M-SEARCH"}) {
+    auto pair = Connect(*listener);
+    ASSERT_TRUE(pair.ok());
+    const std::string request = method + " /dav HTTP/1.1\r\n\r\n";
+    ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), request));
+    const int cfd = pair->client.get();
+    EXPECT_TRUE(sink_.WaitUntil(
+        [&](const auto& c) {
+          const auto* conn = RecordingSink::Find(c, self(), cfd);
+          return conn != nullptr && conn->egress().bytes == request;
+        },
+        kWait))
+        << method;
+    int a, b;
+    ASSERT_TRUE(CloseBothAndWait(*pair, &a, &b));
+  }
+}
+
+// The first non-empty iovec is what is classified: a writev of non-HTTP bytes behind an empty
+// iovec is not copied (it used to skip classification and open an unclassified connection).
+TEST_P(CaptureTest, EmptyFirstIovecDoesNotBypassClassification) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  char ssh[] = "SSH-2.0-OpenSSH_9.2\r\n";
+  iovec iov[2] = {{nullptr, 0}, {ssh, sizeof(ssh) - 1}};
+  ASSERT_EQ(writev(pair->client.get(), iov, 2), static_cast<ssize_t>(sizeof(ssh) - 1));
+  std::string got(sizeof(ssh) - 1, '\0');
+  ASSERT_TRUE(ReadExactly(pair->server.get(), got.data(), got.size()));
+  // Barrier: an HTTP connection after it is seen, then the first must still be absent.
+  auto barrier = Connect(*listener);
+  ASSERT_TRUE(barrier.ok());
+  const std::string request = "GET /after HTTP/1.1\r\n\r\n";
+  ASSERT_TRUE(Transfer(barrier->client.get(), barrier->server.get(), request));
+  const int bfd = barrier->client.get();
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) { return RecordingSink::Find(c, self(), bfd) != nullptr; }, kWait));
+  EXPECT_EQ(RecordingSink::Find(sink_.Snapshot(), self(), pair->client.get()), nullptr);
+  EXPECT_GT(Counter("kernel.conn_not_http"), 0u);
+}
+
+// A filter change must not splice a stream: while this process writes without pause, the filter
+// is changed again and again (another pid joins and leaves the set, this one always stays).
+// Every byte written must be in the stream, at its position: sets are updated by difference,
+// so this process is never missing from the kernel's set.
+TEST_P(CaptureTest, FilterChangesNeverSkipBytesOfAConnectionThatStaysAllowed) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  const std::string first = "POST /stream HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n";
+  ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), first));
+  std::atomic<bool> stop{false};
+  std::thread changer([&] {
+    KernelFilter filter;
+    for (int i = 0; i < 300 && !stop.load(); ++i) {
+      filter.tgids = {self()};
+      if (i % 2 == 0) filter.tgids.push_back(self() + 1 + i);
+      ASSERT_TRUE(capture_->SetFilter(filter).ok());
+    }
+  });
+  const std::string chunk(100, 'b');
+  size_t sent = first.size();
+  for (int i = 0; i < 3000; ++i) {
+    ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), chunk));
+    sent += chunk.size();
+  }
+  stop.store(true);
+  changer.join();
+  const int cfd = pair->client.get();
+  EXPECT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), cfd);
+        return conn != nullptr && conn->egress().total_length == sent;
+      },
+      kWait));
+  const auto snapshot = sink_.Snapshot();
+  const auto* conn = RecordingSink::Find(snapshot, self(), cfd);
+  ASSERT_NE(conn, nullptr);
+  EXPECT_TRUE(conn->egress().contiguous);
+  EXPECT_EQ(conn->egress().total_length, sent);
+}
+
+// A connection excluded for a while (its port left the filter and came back) has bytes the
+// probes never counted: it continues under a new connection id, from its next message, instead
+// of a stream that looks contiguous but is not.
+TEST_P(CaptureTest, AConnectionExcludedForAWhileContinuesUnderANewId) {
+  Start();
+  auto a = Listen(AF_INET);
+  auto other = Listen(AF_INET);
+  ASSERT_TRUE(a.ok() && other.ok());
+  KernelFilter filter;
+  filter.tgids = {self()};
+  filter.ports = {a->port};
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  auto pair = Connect(*a);
+  ASSERT_TRUE(pair.ok());
+  const std::string r1 = "GET /1 HTTP/1.1\r\n\r\n", r2 = "GET /2 HTTP/1.1\r\n\r\n",
+                    r3 = "GET /3 HTTP/1.1\r\n\r\n";
+  const int cfd = pair->client.get();
+  ASSERT_TRUE(Transfer(cfd, pair->server.get(), r1));
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), cfd);
+        return conn != nullptr && conn->egress().bytes == r1;
+      },
+      kWait));
+  filter.ports = {other->port};  // excluded
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  ASSERT_TRUE(Transfer(cfd, pair->server.get(), r2));  // not seen
+  filter.ports = {a->port, other->port};               // back
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  ASSERT_TRUE(Transfer(cfd, pair->server.get(), r3));
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), cfd);
+        return conn != nullptr && conn->egress().bytes == r3;
+      },
+      kWait));
+  const auto conns = sink_.Snapshot();
+  const auto* now = RecordingSink::Find(conns, self(), cfd);
+  EXPECT_EQ(now->egress().bytes, r3);
+  EXPECT_TRUE(now->egress().contiguous);  // from position 0 of its own id
+  int ids = 0, closed = 0;
+  for (const auto& [key, conn] : conns) {
+    if (conn.open.pid == self() && conn.open.local.port == now->open.local.port) {
+      ++ids;
+      closed += conn.closed;
+    }
+  }
+  EXPECT_EQ(ids, 2);     // the first id, ended when the filter excluded it, and the new one
+  EXPECT_EQ(closed, 1);  // the first
+  EXPECT_GT(Counter("kernel.verdict_changed"), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(AttachModes, CaptureTest,

@@ -51,6 +51,8 @@ class RecordingSink : public CaptureSink {
   struct Conn {
     bool opened = false;
     bool closed = false;
+    bool shut_down = false;  // a shutdown event (SHUT_WR) arrived
+    ConnectionShutdownEvent shutdown;
     ConnectionOpenEvent open;  // comm cleared; see open_comm
     std::string open_comm;
     ConnectionCloseEvent close;
@@ -62,6 +64,7 @@ class RecordingSink : public CaptureSink {
 
   void OnOpen(const ConnectionOpenEvent& event) override;
   void OnData(const DataEvent& event) override;
+  void OnShutdown(const ConnectionShutdownEvent& event) override;
   void OnClose(const ConnectionCloseEvent& event) override;
   void OnKernelLoss(const KernelLossEvent& event) override;
 
@@ -70,7 +73,7 @@ class RecordingSink : public CaptureSink {
   // Polls until `done(snapshot)` is true or `timeout` passes; returns the last verdict.
   bool WaitUntil(absl::FunctionRef<bool(const Conns&)> done, absl::Duration timeout) const;
 
-  // The latest connection of (tgid, fd) in `conns`, or nullptr.
+  // The latest connection (highest id) opened through (tgid, fd) in `conns`, or nullptr.
   static const Conn* Find(const Conns& conns, uint32_t tgid, int fd);
 
  private:

@@ -122,8 +122,15 @@ class HttpConnection {
   // `position` is the byte offset of captured[0] in this direction's stream; `length` is the
   // true number of bytes the syscall moved starting at `position` (>= captured.size(): the
   // missing tail is a known gap). Chunks may arrive slightly out of order or with holes.
+  // `from_file`: the bytes went from a file straight to the socket (sendfile): the missing tail
+  // is reported as "sent from a file", not as lost.
   void OnData(Direction direction, uint64_t position, absl::string_view captured, uint64_t length,
-              uint64_t timestamp_ns);
+              uint64_t timestamp_ns, bool from_file = false);
+  // The traced side sends nothing more in `direction` (shutdown(SHUT_WR)) but may still read.
+  // When that direction carries responses nothing more can be answered: a close-delimited body
+  // ends here and pending requests are emitted, as by OnClose. A direction that carries
+  // requests (a client's) ending changes nothing: responses may still come.
+  void OnEndOfStream(Direction direction, uint64_t timestamp_ns);
   // End of both streams: completes close-delimited bodies and emits whatever is pending, with
   // notes. Later calls to OnData are counted and ignored.
   void OnClose(uint64_t timestamp_ns);
@@ -159,7 +166,10 @@ class HttpConnection {
       conn->OnStreamBytes(*this, data, timestamp_ns);
     }
     void OnGap(uint64_t bytes, uint64_t timestamp_ns) override {
+      // The tail of a chunk sent from a file ends exactly where that chunk ends.
+      from_file = file_chunk_end != 0 && assembler.next_position() == file_chunk_end;
       conn->OnStreamGap(*this, bytes, timestamp_ns);
+      from_file = false;
     }
 
     HttpConnection* conn;
@@ -172,11 +182,13 @@ class HttpConnection {
     // while an upgrade request waits for its answer.
     std::string buffer;
     uint64_t buffer_ts = 0;
-    bool reprocess = false;      // buffer must be looked at again (roles or mode changed)
-    bool skip_first = false;     // after a parse error: a start at offset 0 is not accepted
-    bool await_upgrade = false;  // the request just parsed asked for an upgrade
-    bool seen_bytes = false;     // any byte of this stream was delivered
-    bool processing = false;     // Process() is running on this stream (no re-entry)
+    bool reprocess = false;       // buffer must be looked at again (roles or mode changed)
+    bool skip_first = false;      // after a parse error: a start at offset 0 is not accepted
+    bool await_upgrade = false;   // the request just parsed asked for an upgrade
+    bool seen_bytes = false;      // any byte of this stream was delivered
+    bool from_file = false;       // the gap being handled is bytes sent from a file (sendfile)
+    uint64_t file_chunk_end = 0;  // end of the chunk being added when it was sent from a file
+    bool processing = false;      // Process() is running on this stream (no re-entry)
     // A gap hid where the next message starts: if resynchronising has to skip bytes, a message
     // was cut, and the exchange it belongs to must say so (keeps requests and responses paired).
     bool lost_message_start = false;

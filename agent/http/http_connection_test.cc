@@ -339,7 +339,7 @@ std::vector<Case> Cases() {
                      ASSERT_EQ(o.exchanges.size(), 2u);
                      EXPECT_FALSE(o.exchanges[0].has_request);
                      EXPECT_EQ(o.exchanges[0].response.body.data, "orphan");
-                     EXPECT_TRUE(HasNote(o.exchanges[0], "request not seen"));
+                     EXPECT_TRUE(HasNote(o.exchanges[0], "request not captured"));
                      EXPECT_FALSE(o.exchanges[0].complete);
                      EXPECT_TRUE(o.exchanges[1].complete);
                      EXPECT_EQ(o.counters.responses_without_request, 1u);

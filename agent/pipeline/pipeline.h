@@ -81,6 +81,7 @@ class Pipeline final : public capture::CaptureSink,
   // capture::CaptureSink (poll thread).
   void OnOpen(const capture::ConnectionOpenEvent& event) override;
   void OnData(const capture::DataEvent& event) override;
+  void OnShutdown(const capture::ConnectionShutdownEvent& event) override;
   void OnClose(const capture::ConnectionCloseEvent& event) override;
   void OnKernelLoss(const capture::KernelLossEvent& event) override;
 
@@ -101,6 +102,9 @@ class Pipeline final : public capture::CaptureSink,
   // The HTTP state of a tracked connection, created on first use.
   HttpState* Attach(conntrack::Connection& connection);
   void OnConnectionEnd(conntrack::Connection& connection, conntrack::EndReason reason);
+  // Ends every tracked connection without publishing what they flush (counted): only while
+  // detached, when no session is active.
+  void ForgetConnections();
   void Housekeeping(uint64_t now_ns);
   void PublishPendingLoss(uint64_t now_ns);
   void SnapshotCounters();
@@ -139,6 +143,7 @@ class Pipeline final : public capture::CaptureSink,
   conntrack::ConnectionTable connections_;
   uint64_t next_connection_id_ = 1;
   uint64_t last_housekeeping_ns_ = 0;
+  bool forgetting_ = false;  // ForgetConnections is running
   // Kernel losses not yet published, per connection so each reaches only the sessions whose
   // filter may match it. At most one entry per tracked connection (plus unknown ones).
   struct PendingLoss {
@@ -153,6 +158,7 @@ class Pipeline final : public capture::CaptureSink,
     uint64_t kernel_loss_events = 0;
     uint64_t kernel_loss_bytes = 0;
     uint64_t exchanges_published = 0;
+    uint64_t exchanges_after_capture = 0;  // flushed by ForgetConnections, not published
   };
   Counters counters_;  // poll thread
 

@@ -74,9 +74,11 @@ void HttpConnection::OnData(Direction direction, uint64_t position, absl::string
   const StreamAssembler::Stats before = s.assembler.stats();
   // Only the tail of this very chunk is file bytes; a hole before it is a loss (Stream::OnGap
   // tells them apart by where the gap ends).
-  s.file_chunk_end = from_file ? position + length : 0;
+  if (from_file) {
+    s.file_chunk_ends[s.next_file_chunk] = position + length;
+    s.next_file_chunk = (s.next_file_chunk + 1) % s.file_chunk_ends.size();
+  }
   s.assembler.Add(position, captured, length, timestamp_ns, s);
-  s.file_chunk_end = 0;
   const StreamAssembler::Stats& after = s.assembler.stats();
   counters_.stale_chunks += after.stale_chunks - before.stale_chunks;
   counters_.reordered_chunks += after.held_chunks - before.held_chunks;

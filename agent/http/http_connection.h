@@ -11,6 +11,7 @@
 
 #include <http_parser.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -166,8 +167,11 @@ class HttpConnection {
       conn->OnStreamBytes(*this, data, timestamp_ns);
     }
     void OnGap(uint64_t bytes, uint64_t timestamp_ns) override {
-      // The tail of a chunk sent from a file ends exactly where that chunk ends.
-      from_file = file_chunk_end != 0 && assembler.next_position() == file_chunk_end;
+      // The tail of a chunk sent from a file ends exactly where that chunk ends (it may have
+      // been held for reordering: the last few such ends are remembered).
+      const uint64_t end = assembler.next_position();
+      from_file = false;
+      for (uint64_t e : file_chunk_ends) from_file |= e != 0 && e == end;
       conn->OnStreamGap(*this, bytes, timestamp_ns);
       from_file = false;
     }
@@ -182,13 +186,15 @@ class HttpConnection {
     // while an upgrade request waits for its answer.
     std::string buffer;
     uint64_t buffer_ts = 0;
-    bool reprocess = false;       // buffer must be looked at again (roles or mode changed)
-    bool skip_first = false;      // after a parse error: a start at offset 0 is not accepted
-    bool await_upgrade = false;   // the request just parsed asked for an upgrade
-    bool seen_bytes = false;      // any byte of this stream was delivered
-    bool from_file = false;       // the gap being handled is bytes sent from a file (sendfile)
-    uint64_t file_chunk_end = 0;  // end of the chunk being added when it was sent from a file
-    bool processing = false;      // Process() is running on this stream (no re-entry)
+    bool reprocess = false;      // buffer must be looked at again (roles or mode changed)
+    bool skip_first = false;     // after a parse error: a start at offset 0 is not accepted
+    bool await_upgrade = false;  // the request just parsed asked for an upgrade
+    bool seen_bytes = false;     // any byte of this stream was delivered
+    bool from_file = false;      // the gap being handled is bytes sent from a file (sendfile)
+    // Stream ends of the latest chunks sent from a file (a ring; 0: empty).
+    std::array<uint64_t, 4> file_chunk_ends{};
+    uint8_t next_file_chunk = 0;
+    bool processing = false;  // Process() is running on this stream (no re-entry)
     // A gap hid where the next message starts: if resynchronising has to skip bytes, a message
     // was cut, and the exchange it belongs to must say so (keeps requests and responses paired).
     bool lost_message_start = false;

@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace httptrace::pipeline {
@@ -119,6 +120,45 @@ TEST_F(PipelineTest, CloseEmitsAnUnansweredRequestWithANote) {
   EXPECT_FALSE(events[0].exchange().has_response());
   EXPECT_FALSE(events[0].exchange().complete());
   EXPECT_GT(events[0].exchange().notes_size(), 0);
+}
+
+// inetd-style: the parent accepted (its open), a forked child reads the request and writes a
+// close-delimited 404, then shuts down its sending side. One exchange, at the shutdown, naming
+// the child.
+TEST_F(PipelineTest, ShutdownEndsTheExchangeAndItNamesTheProcessThatServedIt) {
+  const capture::ConnectionKey key{9};
+  Open(key, capture::Role::kServer, /*pid=*/100);
+  const std::string request = "GET /nope HTTP/1.0\r\n\r\n";
+  const std::string response = "HTTP/1.0 404 Not Found\r\n\r\ngone";
+  Data(key, capture::Direction::kIngress, 0, request, 2'000'000'000, 0, /*pid=*/101);
+  Data(key, capture::Direction::kEgress, 0, response, 2'000'100'000, 0, /*pid=*/101);
+  EXPECT_TRUE(Events().empty());
+  capture::ConnectionShutdownEvent shutdown;
+  shutdown.conn = key;
+  shutdown.timestamp_ns = 2'000'200'000;
+  shutdown.egress_bytes = response.size();
+  shutdown.ingress_bytes = request.size();
+  pipeline_->OnShutdown(shutdown);
+  const std::vector<v1::Event> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  const v1::Exchange& x = events[0].exchange();
+  EXPECT_EQ(x.process().pid(), 101u);
+  EXPECT_EQ(x.response().status(), 404u);
+  EXPECT_EQ(x.response().body().data(), "gone");
+  EXPECT_TRUE(x.complete());
+}
+
+// A response with no request seen says so in the API (the ctl renders it).
+TEST_F(PipelineTest, ResponseWithoutRequestSaysRequestNotCaptured) {
+  const capture::ConnectionKey key{10};
+  Open(key, capture::Role::kServer);
+  const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  Data(key, capture::Direction::kEgress, 0, response, 5);
+  const std::vector<v1::Event> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_FALSE(events[0].exchange().has_request());
+  ASSERT_GT(events[0].exchange().notes_size(), 0);
+  EXPECT_THAT(events[0].exchange().notes(0), ::testing::StartsWith("request not captured"));
 }
 
 TEST_F(PipelineTest, KernelLossReachesTheSessionAndStatusCountsIt) {

@@ -92,8 +92,12 @@ absl::StatusOr<v1::CaptureOptions> NormalizeOptions(const v1::CaptureOptions& op
 
 void RedactHeaders(const std::vector<std::string>& lowercase_names, v1::Exchange* exchange) {
   if (lowercase_names.empty()) return;
-  RedactList(lowercase_names, exchange->mutable_request()->mutable_headers());
-  RedactList(lowercase_names, exchange->mutable_request()->mutable_trailers());
+  // mutable_request() would create an empty request where none was captured (rendered as an
+  // empty request line, and `"request":{}` instead of null in jsonl).
+  if (exchange->has_request()) {
+    RedactList(lowercase_names, exchange->mutable_request()->mutable_headers());
+    RedactList(lowercase_names, exchange->mutable_request()->mutable_trailers());
+  }
   if (exchange->has_response()) {
     RedactList(lowercase_names, exchange->mutable_response()->mutable_headers());
     RedactList(lowercase_names, exchange->mutable_response()->mutable_trailers());
@@ -155,7 +159,9 @@ bool Session::OfferExchange(const v1::Exchange& exchange) {
     v1::Event event;
     v1::Exchange* copy = event.mutable_exchange();
     *copy = exchange;
-    TrimBody(options_.body_limit_bytes(), copy->mutable_request()->mutable_body());
+    if (copy->has_request()) {
+      TrimBody(options_.body_limit_bytes(), copy->mutable_request()->mutable_body());
+    }
     if (copy->has_response()) {
       TrimBody(options_.body_limit_bytes(), copy->mutable_response()->mutable_body());
     }

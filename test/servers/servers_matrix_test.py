@@ -530,6 +530,13 @@ mimetype.assign = (".html" => "text/html", ".txt" => "text/plain", "" => "applic
                         e.row, e.target, x["local"], e.local_port))
             for x in servers:
                 check_fields(e, x, "server")
+                # Servers that sendfile() a 1 MiB file: counted exactly, named, not a loss.
+                if front.comm in ("nginx", "busybox") and front.name != "nginx (sendfile off)" \
+                        and e.body == self.big and e.method == "GET" and not e.via:
+                    if not any("bytes sent from a file, not captured" in n
+                               for n in x.get("notes", [])):
+                        problems.append("row %d %s: sendfile body not named: notes %s" % (
+                            e.row, e.target, x.get("notes")))
                 if port_of(x["local"]) != front.port:
                     problems.append("row %d: server local %s, want port %d" % (
                         e.row, x["local"], front.port))

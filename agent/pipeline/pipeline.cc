@@ -447,7 +447,9 @@ void Pipeline::ContainerFilterLoop() {
 }
 
 void Pipeline::Flush() {
-  if (capture_ != nullptr) capture_->Flush();
+  if (capture_ != nullptr && !capture_->Flush()) {
+    HT_LOG(WARNING) << "flush: the poll thread did not drain the ring buffer in time";
+  }
 }
 
 void Pipeline::FillStatus(v1::GetStatusResponse* response) {

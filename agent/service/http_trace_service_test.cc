@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "agent/service/api_server.h"
+#include "common/testing/test_support.h"
 #include "gtest/gtest.h"
 
 namespace httptrace::service {
@@ -37,9 +38,7 @@ class FixedStatus : public AgentStatusSource {
 class ServiceTest : public testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/httptrace_service_test.XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
+    dir_ = httptrace::test_support::MakeSocketDir("service_test");
     socket_ = dir_ + "/sub/agent.sock";
     auto server = ApiServer::Start({"unix://" + socket_}, TlsFiles(), &service_);
     ASSERT_TRUE(server.ok()) << server.status();

@@ -76,7 +76,7 @@ class PipelineTest : public testing::Test {
     std::vector<v1::Event> events;
     for (const auto& e :
          (*sessions_.Find(session_))->Read(&next, 100, absl::ZeroDuration()).events) {
-      events.push_back(*e);
+      events.push_back(session::WithSeq(e));
     }
     return events;
   }

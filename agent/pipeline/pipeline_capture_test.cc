@@ -56,8 +56,8 @@ TEST(PipelineCaptureTest, ConnectionsOfAnEndedCaptureNeverReachALaterSession) {
   auto stale = Connect(*listener);
   ASSERT_TRUE(stale.ok());
   // A request that is never answered: pending in the engine when the capture ends.
-  ASSERT_TRUE(Transfer(stale->client.get(), stale->server.get(),
-                       "GET /stale HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(
+      Transfer(stale->client.get(), stale->server.get(), "GET /stale HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_TRUE(manager.Stop(first->id()).ok());  // the last session: probes detach
 
   const auto second = manager.Start(request);

@@ -88,6 +88,18 @@ TEST(TextRenderer, ContainerNotesTruncationAndMissingResponse) {
   EXPECT_THAT(text, testing::Not(HasSubstr("Response")));
 }
 
+TEST(TextRenderer, ResponseWithoutRequestSaysRequestNotCaptured) {
+  v1::Event event = UsersExchange();
+  v1::Exchange* x = event.mutable_exchange();
+  x->clear_request();
+  x->clear_latency();
+  x->add_notes(
+      "request not captured: capture began mid-connection or the request's bytes were lost");
+  const std::string text = TextRenderer(Utc()).Render(event);
+  EXPECT_THAT(text, HasSubstr("  → (request not captured)\n  ← Response 200"));
+  EXPECT_THAT(text, testing::Not(HasSubstr("→ HTTP")));
+}
+
 TEST(TextRenderer, ControlCharactersFromThePeerAreEscaped) {
   v1::Event event = UsersExchange();
   event.mutable_exchange()->mutable_request()->mutable_headers(0)->set_value("x\x1b[2J\ny");

@@ -115,12 +115,17 @@ std::string TextRenderer::Render(const v1::Event& event) const {
       }
       if (x.has_latency()) absl::StrAppend(&out, " latency ", Latency(x.latency()));
       out.push_back('\n');
-      const v1::HttpRequest& req = x.request();
-      absl::StrAppend(&out, "  → HTTP ", Printable(req.method()), " ", Printable(req.target()),
-                      req.version().empty() ? "" : " ", Printable(req.version()), "\n");
-      AppendHeaders(&out, req.headers());
-      AppendBody(&out, req.body());
-      AppendHeaders(&out, req.trailers(), "(trailer) ");
+      if (x.has_request()) {
+        const v1::HttpRequest& req = x.request();
+        absl::StrAppend(&out, "  → HTTP ", Printable(req.method()), " ", Printable(req.target()),
+                        req.version().empty() ? "" : " ", Printable(req.version()), "\n");
+        AppendHeaders(&out, req.headers());
+        AppendBody(&out, req.body());
+        AppendHeaders(&out, req.trailers(), "(trailer) ");
+      } else {
+        // A response whose request the capture never saw (the notes say why).
+        absl::StrAppend(&out, "  → (request not captured)\n");
+      }
       if (x.has_response()) {
         const v1::HttpResponse& resp = x.response();
         absl::StrAppend(&out, "  ← Response ", resp.status(), " ", Printable(resp.reason()), "\n");

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -954,6 +955,74 @@ TEST_P(CaptureTest, DupedFdsWriteOneOrderedStream) {
         return conn != nullptr && conn->closed;
       },
       kWait));
+}
+
+// A socket passed to another process over a unix socket (SCM_RIGHTS) is still the one
+// connection: the other process's writes continue the same stream.
+TEST_P(CaptureTest, SocketPassedOverAUnixSocketIsTheSameConnection) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  int unix_pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, unix_pair), 0);
+  const std::string head = "POST /passed HTTP/1.1\r\nContent-Length: 4\r\n\r\n", tail = "body";
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char byte;
+    char control[CMSG_SPACE(sizeof(int))] = {};
+    iovec iov = {&byte, 1};
+    msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    if (recvmsg(unix_pair[1], &msg, 0) != 1) _exit(2);
+    int fd;
+    std::memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(fd));
+    _exit(WriteAll(fd, tail.data(), tail.size()) ? 0 : 3);
+  }
+  ChildGuard guard{child};
+  KernelFilter filter;
+  filter.tgids = {self(), static_cast<uint32_t>(child)};
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), head));
+  // Pass the client's socket to the child, which writes the body through it.
+  char byte = 'x';
+  char control[CMSG_SPACE(sizeof(int))] = {};
+  iovec iov = {&byte, 1};
+  msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  const int cfd = pair->client.get();
+  std::memcpy(CMSG_DATA(cmsg), &cfd, sizeof(cfd));
+  ASSERT_EQ(sendmsg(unix_pair[0], &msg, 0), 1);
+  EXPECT_EQ(WaitExit(child), 0);
+  guard.pid = -1;
+  close(unix_pair[0]);
+  close(unix_pair[1]);
+  std::string got(tail.size(), '\0');
+  ASSERT_TRUE(ReadExactly(pair->server.get(), got.data(), got.size()));
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), cfd);
+        return conn != nullptr && conn->egress().bytes.size() >= head.size() + tail.size();
+      },
+      kWait));
+  const auto snapshot = sink_.Snapshot();
+  const auto* conn = RecordingSink::Find(snapshot, self(), cfd);
+  EXPECT_EQ(conn->egress().bytes, head + tail);
+  EXPECT_TRUE(conn->egress().contiguous);
+  EXPECT_EQ(conn->egress().pid, static_cast<uint32_t>(child));  // the last write was the child's
+  for (const auto& [key, c] : snapshot) EXPECT_NE(c.open.pid, static_cast<uint32_t>(child));
 }
 
 // close_range() closes fds without a close() the probes see: a pipe that gets the number of a

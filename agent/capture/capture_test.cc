@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "agent/capture/capture_testing.h"
@@ -1025,7 +1026,73 @@ TEST_P(CaptureTest, SocketPassedOverAUnixSocketIsTheSameConnection) {
   for (const auto& [key, c] : snapshot) EXPECT_NE(c.open.pid, static_cast<uint32_t>(child));
 }
 
-// close_range() closes fds without a close() the probes see: a pipe that gets the number of a
+// exec closes O_CLOEXEC fds without a close() the probes see: after the exec, a file that gets
+// the number of a socket fd the process used before must not be taken for that socket (which
+// lives on in the parent).
+TEST_P(CaptureTest, ExecForgetsTheCloexecFdsItClosed) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  const std::string request = "GET /before-exec HTTP/1.1\r\n\r\n";
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  const int cfd = pair->client.get();
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char byte;
+    if (read(go[0], &byte, 1) != 1) _exit(2);
+    const int fd = fcntl(cfd, F_DUPFD_CLOEXEC, 0);  // the lowest free number
+    if (fd < 0) _exit(3);
+    if (!WriteAll(fd, request.data(), request.size())) _exit(4);
+    // After the exec (which closes fd), python opens /dev/null until it gets that very number
+    // (open(), not dup2: dup2 over a number is a close the probes see) and writes HTTP-looking
+    // bytes to it.
+    const std::string number = std::to_string(fd);
+    execl("/usr/bin/python3", "python3", "-c",
+          "import os, sys\n"
+          "want = int(sys.argv[1])\n"
+          "for _ in range(256):\n"
+          "    fd = os.open('/dev/null', os.O_WRONLY)\n"
+          "    if fd == want: break\n"
+          "assert fd == want, fd\n"
+          "os.write(fd, b'GET /not-the-socket HTTP/1.1\\r\\n\\r\\n')\n",
+          number.c_str(), nullptr);
+    _exit(5);
+  }
+  ChildGuard guard{child};
+  KernelFilter filter;
+  filter.tgids = {self(), static_cast<uint32_t>(child)};
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  ASSERT_EQ(write(go[1], "x", 1), 1);
+  close(go[0]);
+  close(go[1]);
+  EXPECT_EQ(WaitExit(child), 0);
+  guard.pid = -1;
+  std::string got(request.size(), '\0');
+  ASSERT_TRUE(ReadExactly(pair->server.get(), got.data(), got.size()));
+  // Barrier: one more byte on the socket from this process.
+  ASSERT_TRUE(Transfer(cfd, pair->server.get(), "X"));
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        for (const auto& [key, conn] : c) {
+          if (conn.open.pid == static_cast<uint32_t>(child) &&
+              absl::EndsWith(conn.egress().bytes, "X")) {
+            return true;
+          }
+        }
+        return false;
+      },
+      kWait));
+  for (const auto& [key, conn] : sink_.Snapshot()) {
+    if (conn.open.pid != static_cast<uint32_t>(child)) continue;
+    EXPECT_EQ(conn.egress().bytes, request + "X");
+  }
+}
+
+// close_range() closes fds without a close() the probes see: a file that gets the number of a
 // socket fd this process used must not be taken for the socket (still open in another fd).
 TEST_P(CaptureTest, CloseRangeForgetsTheFdsItClosed) {
   Start();
@@ -1033,8 +1100,10 @@ TEST_P(CaptureTest, CloseRangeForgetsTheFdsItClosed) {
   ASSERT_TRUE(listener.ok());
   auto pair = Connect(*listener);
   ASSERT_TRUE(pair.ok());
-  const int high = 200;
-  ASSERT_EQ(dup2(pair->client.get(), high), high);
+  // The lowest free number: after close_range, open() hands out that very number again (dup2
+  // onto a number would be a close the probes see).
+  const int high = fcntl(pair->client.get(), F_DUPFD_CLOEXEC, 0);
+  ASSERT_GE(high, 0);
   const std::string request = "GET /range HTTP/1.1\r\n\r\n";
   ASSERT_TRUE(Transfer(high, pair->server.get(), request));
   const int cfd = pair->client.get();
@@ -1045,14 +1114,11 @@ TEST_P(CaptureTest, CloseRangeForgetsTheFdsItClosed) {
       },
       kWait));
   ASSERT_EQ(syscall(SYS_close_range, high, high, 0), 0);
-  int p[2];
-  ASSERT_EQ(pipe(p), 0);
-  ASSERT_EQ(dup2(p[1], high), high);  // the pipe's write end now has the socket's old number
+  const int file = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  ASSERT_EQ(file, high);  // the socket's old number, now a file
   const std::string fake = "GET /not-the-socket HTTP/1.1\r\n\r\n";
-  ASSERT_EQ(write(high, fake.data(), fake.size()), static_cast<ssize_t>(fake.size()));
-  close(high);
-  close(p[0]);
-  close(p[1]);
+  ASSERT_EQ(write(file, fake.data(), fake.size()), static_cast<ssize_t>(fake.size()));
+  close(file);
   // A barrier: one more byte on the real socket, then nothing else may have arrived.
   ASSERT_TRUE(Transfer(cfd, pair->server.get(), "X"));
   ASSERT_TRUE(sink_.WaitUntil(
@@ -1063,7 +1129,7 @@ TEST_P(CaptureTest, CloseRangeForgetsTheFdsItClosed) {
       kWait));
   const auto snapshot = sink_.Snapshot();
   const auto* conn = RecordingSink::Find(snapshot, self(), high);
-  EXPECT_EQ(snapshot.size(), 2u);  // the socket's two ends, nothing for the pipe
+  EXPECT_EQ(snapshot.size(), 2u);  // the socket's two ends, nothing for the file
   EXPECT_EQ(conn->egress().bytes, request + "X");
 }
 

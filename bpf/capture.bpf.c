@@ -365,10 +365,11 @@ static __always_inline struct conn_state* track_fd(struct conn_key* key, struct 
     // Not seen before: a file, a pipe, a connection opened before capture started, or a socket
     // another fd or process already uses. The negative cache spares files and pipes the
     // fd-table walk on every syscall.
+    // (The negative cache is not checked against fd_epochs: that would cost every pipe and
+    // file syscall a lookup; its entries expire after HT_SKIP_TTL_JIFFIES instead.)
     __u64 now = 0;
-    __u32 epoch = fd_epoch_of(key->tgid);
     struct skip_fd* skip = bpf_map_lookup_elem(&skip_fds, key);
-    if (skip && skip->fd_epoch == epoch) {
+    if (skip) {
       now = bpf_jiffies64();
       if (now - skip->checked_jiffies < HT_SKIP_TTL_JIFFIES) {
         count(skip->reason, 1);
@@ -379,8 +380,7 @@ static __always_inline struct conn_state* track_fd(struct conn_key* key, struct 
     struct sock* sk = fd_to_tcp_sock(key->fd, &reason);
     if (!sk) {
       if (reason) {
-        struct skip_fd v = {
-            .checked_jiffies = now ? now : bpf_jiffies64(), .reason = reason, .fd_epoch = epoch};
+        struct skip_fd v = {.checked_jiffies = now ? now : bpf_jiffies64(), .reason = reason};
         bpf_map_update_elem(&skip_fds, key, &v, BPF_ANY);
       }
       return NULL;

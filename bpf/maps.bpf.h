@@ -42,7 +42,7 @@ struct fd_ref {
 struct skip_fd {
   __u64 checked_jiffies;  // bpf_jiffies64() at the fd-table walk
   __u32 reason;           // enum ht_counter to count hits under
-  __u32 fd_epoch;         // fd_epochs[tgid] at the walk
+  __u32 reserved;
 };
 
 // One TCP connection: one kernel socket, whichever processes and fds use it. Positions are per

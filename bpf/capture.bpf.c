@@ -140,8 +140,8 @@ static __always_inline void fill_header(struct ht_event_header* h, __u8 kind, __
   h->timestamp_ns = ts;
 }
 
-// Close and shutdown events: `kind` HT_EVENT_CLOSE or HT_EVENT_SHUTDOWN (same layout). tgid/fd
-// are 0/-1 when no syscall of a process is behind the end (the network stack, a timer).
+// Close events (kind HT_EVENT_CLOSE). tgid/fd are 0/-1 when no syscall of a process is behind
+// the end (the network stack, a timer).
 static __always_inline void emit_end(__u8 kind, struct conn_state* c, __u32 tgid, __s32 fd,
                                      __u32 tid) {
   struct ht_close_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -153,6 +153,22 @@ static __always_inline void emit_end(__u8 kind, struct conn_state* c, __u32 tgid
   fill_header(&e->hdr, kind, tid, tgid, fd, c->id, bpf_ktime_get_boot_ns());
   e->bytes[0] = c->pos[0];
   e->bytes[1] = c->pos[1];
+  bpf_ringbuf_submit(e, rb_flags());
+  count(HT_CNT_CONTROL_EVENTS, 1);
+}
+
+static __always_inline void emit_shutdown(struct conn_state* c, __u32 tgid, __s32 fd, __u32 tid,
+                                          __u8 dir) {
+  struct ht_shutdown_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count(HT_CNT_RINGBUF_FULL, 1);
+    return;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  fill_header(&e->hdr, HT_EVENT_SHUTDOWN, tid, tgid, fd, c->id, bpf_ktime_get_boot_ns());
+  e->bytes[0] = c->pos[0];
+  e->bytes[1] = c->pos[1];
+  e->direction = dir;
   bpf_ringbuf_submit(e, rb_flags());
   count(HT_CNT_CONTROL_EVENTS, 1);
 }
@@ -247,6 +263,7 @@ static __always_inline void conn_restart(struct conn_state* c, struct conn_key* 
   c->copied = 0;
   c->open_sent = 0;
   c->egress_shut = 0;
+  c->ingress_eof = 0;
   c->http = HT_HTTP_UNKNOWN;
   c->tries_left = HT_TRIES_MID_STREAM;
   c->opened_ns = bpf_ktime_get_boot_ns();
@@ -790,6 +807,26 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
   return 0;
 }
 
+// A read that returned 0 on a known connection: the end of the peer's stream, in the reading
+// process, after every byte before it was read (the peer's FIN arrives earlier, in softirq, when
+// the bytes in front of it may still be unread). Only cached fds: no fd-table walk for it.
+static __always_inline int read_eof(__u8 sys, int fd, __u64 cnt) {
+  // A zero-length read returns 0 too; recvmmsg counts messages.
+  if (((sys == HT_SYS_READ || sys == HT_SYS_RECVFROM) && cnt == 0) || sys == HT_SYS_RECVMMSG)
+    return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  struct conn_key key = {.tgid = id >> 32, .fd = fd};
+  struct fd_ref* ref = bpf_map_lookup_elem(&conns, &key);
+  if (!ref) return 0;
+  __u64 skey = ref->sk;
+  struct conn_state* c = bpf_map_lookup_elem(&socks, &skey);
+  if (!c || c->id != ref->id || !c->open_sent || c->ingress_eof) return 0;
+  c->ingress_eof = 1;
+  count(HT_CNT_CONN_READ_EOF, 1);
+  emit_shutdown(c, key.tgid, fd, (__u32)id, HT_INGRESS);
+  return 0;
+}
+
 // Tracepoint mode: the exit pairs with what the entry recorded for this thread.
 static __always_inline int exit_data(__u8 sys, long ret) {
   struct ht_config* cfg = get_config();
@@ -799,6 +836,7 @@ static __always_inline int exit_data(__u8 sys, long ret) {
     count(HT_CNT_STALE_CALL, 1);
     return 0;
   }
+  if (ret == 0 && is_ingress(sys)) return read_eof(sys, a.fd, a.count);
   if (ret <= 0) return 0;
   __u64 id = bpf_get_current_pid_tgid();
   struct conn_key key = {.tgid = id >> 32, .fd = a.fd};
@@ -875,7 +913,7 @@ int BPF_PROG(sock_set_state, struct sock* sk, int oldstate, int newstate) {
       !c->egress_shut) {
     c->egress_shut = 1;
     count(HT_CNT_CONN_SHUTDOWN, 1);
-    if (c->open_sent) emit_end(HT_EVENT_SHUTDOWN, c, 0, -1, 0);
+    if (c->open_sent) emit_shutdown(c, 0, -1, 0, HT_EGRESS);
   }
   return 0;
 }
@@ -974,6 +1012,7 @@ struct syscall_regs {
 #define USER64_CS 0x33
 
 static __always_inline int raw_exit_data(__u8 sys, struct syscall_regs* r, long ret, __u64 flags) {
+  if (ret == 0 && is_ingress(sys) && !(flags & MSG_PEEK)) return read_eof(sys, r->di, r->dx);
   if (ret <= 0) return 0;
   __u64 id = bpf_get_current_pid_tgid();
   struct ht_config* cfg = get_config();

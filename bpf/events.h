@@ -23,7 +23,7 @@ enum ht_event_kind {
   HT_EVENT_OPEN = 2,
   HT_EVENT_CLOSE = 3,
   HT_EVENT_LOSS = 4,
-  HT_EVENT_SHUTDOWN = 5,  // the traced side shut down its sending direction (shutdown(SHUT_WR))
+  HT_EVENT_SHUTDOWN = 5,  // one direction ended: shutdown(SHUT_WR), or end of stream read
 };
 
 enum ht_direction {
@@ -69,37 +69,38 @@ enum ht_syscall {
 // Per-CPU counters (array map "counters"), summed by the agent. Every drop and truncation has
 // its own cause. One list: the enum below and the agent's names ("kernel.<name>") both come from
 // it, so they cannot drift apart.
-#define HT_COUNTERS(X)                                                                            \
-  X(DATA_EVENTS, data_events)               /* data events written to the ring buffer */          \
-  X(DATA_BYTES, data_bytes)                 /* payload bytes copied into the ring buffer */       \
-  X(CONTROL_EVENTS, control_events)         /* open, close, shutdown and loss events written */   \
-  X(RINGBUF_FULL, ringbuf_full)             /* events dropped: bpf_ringbuf_output failed */       \
-  X(RINGBUF_FULL_BYTES, ringbuf_full_bytes) /* payload bytes in those dropped data events */      \
-  X(SKIP_SELF, skip_self)                   /* syscalls of the agent itself, skipped */           \
-  X(SKIP_PROCESS, skip_process)             /* syscalls rejected by the tgid or cgroup filter */  \
-  X(SKIP_CONN_FILTER, skip_conn_filter)     /* syscalls on connections rejected by the port or    \
-                                               mount-ns filter */                                 \
-  X(SKIP_NOT_SOCKET, skip_not_socket)       /* syscalls on fds that are not sockets */            \
-  X(SKIP_NOT_TCP, skip_not_tcp)             /* syscalls on sockets that are not TCP/IP */         \
-  X(SKIP_NOT_HTTP, skip_not_http)           /* syscalls on connections classified not HTTP */     \
-  X(CONN_NOT_HTTP, conn_not_http)           /* connections classified as not HTTP/1.x */          \
-  X(CONN_CREATED, conn_created)             /* connections entered into the kernel table */       \
-  X(CONN_TABLE_FULL, conn_table_full)       /* connection or fd table update failed */            \
-  X(CALL_TABLE_FULL, call_table_full)       /* no per-thread storage for enter/exit pairing */    \
-  X(STALE_CALL, stale_call)                 /* an entry did not match its exit: dropped */        \
-  X(TRUNC_LIMIT_BYTES, trunc_limit_bytes)   /* bytes not copied: > HT_MAX_EVENTS_PER_CALL */      \
-  X(TRUNC_BUDGET_BYTES, trunc_budget_bytes) /* bytes not copied: connection budget used up */     \
-  X(TRUNC_IOV, trunc_iov)                   /* syscalls with more iovecs/messages than walked */  \
-  X(READ_USER_FAILED, read_user_failed)     /* bpf_probe_read_user failures (size-only) */        \
-  X(SIZE_ONLY_BYTES, size_only_bytes)       /* bytes reported size-only by sendfile */            \
-  X(PEEK_SKIPPED, peek_skipped)             /* MSG_PEEK reads, skipped (read again later) */      \
-  X(CLASSIFY_READ_FAILED, classify_read_failed) /* first bytes unreadable: not classified, not    \
-                                                   copied, tried again at the next syscall */     \
-  X(FD_CACHE_STALE, fd_cache_stale)             /* (tgid, fd) cache entries whose socket ended or \
-                                                   whose fd table changed (exec, close_range) */  \
-  X(VERDICT_CHANGED, verdict_changed)           /* connections whose filter verdict changed: new  \
-                                                   generation, so no stream is spliced */         \
-  X(CONN_SHUTDOWN, conn_shutdown)               /* shutdown(SHUT_WR) of a traced connection */    \
+#define HT_COUNTERS(X)                                                                             \
+  X(DATA_EVENTS, data_events)               /* data events written to the ring buffer */           \
+  X(DATA_BYTES, data_bytes)                 /* payload bytes copied into the ring buffer */        \
+  X(CONTROL_EVENTS, control_events)         /* open, close, shutdown and loss events written */    \
+  X(RINGBUF_FULL, ringbuf_full)             /* events dropped: bpf_ringbuf_output failed */        \
+  X(RINGBUF_FULL_BYTES, ringbuf_full_bytes) /* payload bytes in those dropped data events */       \
+  X(SKIP_SELF, skip_self)                   /* syscalls of the agent itself, skipped */            \
+  X(SKIP_PROCESS, skip_process)             /* syscalls rejected by the tgid or cgroup filter */   \
+  X(SKIP_CONN_FILTER, skip_conn_filter)     /* syscalls on connections rejected by the port or     \
+                                               mount-ns filter */                                  \
+  X(SKIP_NOT_SOCKET, skip_not_socket)       /* syscalls on fds that are not sockets */             \
+  X(SKIP_NOT_TCP, skip_not_tcp)             /* syscalls on sockets that are not TCP/IP */          \
+  X(SKIP_NOT_HTTP, skip_not_http)           /* syscalls on connections classified not HTTP */      \
+  X(CONN_NOT_HTTP, conn_not_http)           /* connections classified as not HTTP/1.x */           \
+  X(CONN_CREATED, conn_created)             /* connections entered into the kernel table */        \
+  X(CONN_TABLE_FULL, conn_table_full)       /* connection or fd table update failed */             \
+  X(CALL_TABLE_FULL, call_table_full)       /* no per-thread storage for enter/exit pairing */     \
+  X(STALE_CALL, stale_call)                 /* an entry did not match its exit: dropped */         \
+  X(TRUNC_LIMIT_BYTES, trunc_limit_bytes)   /* bytes not copied: > HT_MAX_EVENTS_PER_CALL */       \
+  X(TRUNC_BUDGET_BYTES, trunc_budget_bytes) /* bytes not copied: connection budget used up */      \
+  X(TRUNC_IOV, trunc_iov)                   /* syscalls with more iovecs/messages than walked */   \
+  X(READ_USER_FAILED, read_user_failed)     /* bpf_probe_read_user failures (size-only) */         \
+  X(SIZE_ONLY_BYTES, size_only_bytes)       /* bytes reported size-only by sendfile */             \
+  X(PEEK_SKIPPED, peek_skipped)             /* MSG_PEEK reads, skipped (read again later) */       \
+  X(CLASSIFY_READ_FAILED, classify_read_failed) /* first bytes unreadable: not classified, not     \
+                                                   copied, tried again at the next syscall */      \
+  X(FD_CACHE_STALE, fd_cache_stale)             /* (tgid, fd) cache entries whose socket ended or  \
+                                                   whose fd table changed (exec, close_range) */   \
+  X(VERDICT_CHANGED, verdict_changed)           /* connections whose filter verdict changed: a new \
+                                                   id, so no stream is spliced */                  \
+  X(CONN_SHUTDOWN, conn_shutdown)               /* shutdown(SHUT_WR) of a traced connection */     \
+  X(CONN_READ_EOF, conn_read_eof)               /* end of stream read on a traced connection */    \
   X(CONN_ENDED, conn_ended)                     /* traced sockets ended (last close, exit, reset) */
 
 enum ht_counter {
@@ -163,11 +164,16 @@ struct ht_close_event {
   __u64 bytes[2];  // stream bytes seen per direction (egress, ingress)
 };
 
-// The traced side sent its FIN without closing: shutdown(SHUT_WR). Its sending direction ends
-// at `bytes[HT_EGRESS]` (a close-delimited response is complete); it may still read.
+// One direction of a connection ended while the socket lives on. Egress: the traced side sent
+// its FIN (shutdown(SHUT_WR)); its sending direction ends at bytes[HT_EGRESS] (a server's
+// close-delimited response is complete) and it may still read. Ingress: the traced side read
+// the end of the stream (read() returned 0 after the peer's FIN), at bytes[HT_INGRESS] (a
+// client's close-delimited response is complete).
 struct ht_shutdown_event {
   struct ht_event_header hdr;
   __u64 bytes[2];  // stream bytes seen per direction (egress, ingress)
+  __u8 direction;  // enum ht_direction: which one ended
+  __u8 reserved[7];
 };
 
 struct ht_loss_event {

@@ -67,7 +67,8 @@ struct conn_state {
   __u8 verdict_seen;  // `allowed` has been computed once (a later change starts a new id)
   __u16 local_port;
   __u16 remote_port;
-  __u32 reserved2;
+  __u8 ingress_eof;  // the end-of-stream (ingress shutdown) event went out
+  __u8 reserved2[3];
   __u8 local_addr[16];
   __u8 remote_addr[16];
 };

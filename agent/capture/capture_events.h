@@ -104,10 +104,13 @@ struct ConnectionCloseEvent {
   uint32_t tid = 0;
 };
 
-// The traced side shut down its sending direction (shutdown(SHUT_WR)) and may still read: its
-// egress stream ends at egress_bytes (a close-delimited response is complete there).
+// One direction ended while the socket lives on. Egress: the traced side shut down its sending
+// direction (shutdown(SHUT_WR)) and may still read; its egress stream ends at egress_bytes.
+// Ingress: the traced side read the end of the stream (read() returned 0), at ingress_bytes.
+// Either way a close-delimited message in that direction is complete.
 struct ConnectionShutdownEvent {
   ConnectionKey conn;
+  Direction direction = Direction::kEgress;
   uint64_t timestamp_ns = 0;
   uint64_t egress_bytes = 0;
   uint64_t ingress_bytes = 0;

@@ -918,7 +918,16 @@ TEST_P(CaptureTest, ForkedChildWithDupedFdsIsOneConnectionEndedByShutdownAndExit
   EXPECT_TRUE(srv->egress().contiguous);
   EXPECT_EQ(srv->egress().pid, static_cast<uint32_t>(child));
   ASSERT_TRUE(srv->shut_down);
+  EXPECT_EQ(srv->shutdown.direction, Direction::kEgress);
   EXPECT_EQ(srv->shutdown.egress_bytes, head.size() + body.size());
+  // The client read to the end of the stream while it still holds its socket: its side ends
+  // there (the close-delimited response is complete), not at its close.
+  const auto* client = RecordingSink::Find(conns, self(), pair->client.get());
+  ASSERT_NE(client, nullptr);
+  EXPECT_FALSE(client->closed);
+  ASSERT_TRUE(client->shut_down);
+  EXPECT_EQ(client->shutdown.direction, Direction::kIngress);
+  EXPECT_EQ(client->shutdown.ingress_bytes, head.size() + body.size());
   EXPECT_EQ(srv->close.egress_bytes, head.size() + body.size());
   EXPECT_EQ(srv->close.ingress_bytes, request.size());
 }

@@ -18,7 +18,7 @@ static_assert(sizeof(ht_data_event) == 72);
 static_assert(offsetof(ht_data_event, data) == 72);
 static_assert(sizeof(ht_open_event) == 96);
 static_assert(sizeof(ht_close_event) == 48);
-static_assert(sizeof(ht_shutdown_event) == sizeof(ht_close_event), "one emitter for both");
+static_assert(sizeof(ht_shutdown_event) == 56);
 static_assert(sizeof(ht_loss_event) == 48);
 static_assert(sizeof(ht_config) == 40);
 static_assert(static_cast<int>(Direction::kEgress) == HT_EGRESS);
@@ -129,8 +129,10 @@ bool EventDecoder::Decode(const void* data, size_t size) {
     case HT_EVENT_SHUTDOWN: {
       if (size < sizeof(ht_shutdown_event)) break;
       const auto* e = static_cast<const ht_shutdown_event*>(data);
+      if (e->direction > HT_INGRESS) break;
       ConnectionShutdownEvent out;
       out.conn = MakeKey(e->hdr.conn);
+      out.direction = static_cast<Direction>(e->direction);
       out.timestamp_ns = timestamp;
       out.egress_bytes = e->bytes[HT_EGRESS];
       out.ingress_bytes = e->bytes[HT_INGRESS];

@@ -126,10 +126,15 @@ TEST(EventDecoderTest, DecodesOpenCloseAndLoss) {
   shutdown.hdr.kind = HT_EVENT_SHUTDOWN;
   shutdown.hdr.conn = {.id = 2, .tgid = 0, .fd = -1};
   shutdown.bytes[HT_EGRESS] = 30;
+  shutdown.direction = HT_INGRESS;
   ASSERT_TRUE(decoder.Decode(&shutdown, sizeof(shutdown)));
   ASSERT_EQ(sink.shutdowns.size(), 1u);
   EXPECT_EQ(sink.shutdowns[0].conn, (ConnectionKey{2}));
   EXPECT_EQ(sink.shutdowns[0].egress_bytes, 30u);
+  EXPECT_EQ(sink.shutdowns[0].direction, Direction::kIngress);
+  shutdown.direction = 7;
+  EXPECT_FALSE(decoder.Decode(&shutdown, sizeof(shutdown)));
+  EXPECT_FALSE(decoder.Decode(&shutdown, sizeof(shutdown) - 8));
 
   ht_loss_event loss = {};
   loss.hdr.kind = HT_EVENT_LOSS;

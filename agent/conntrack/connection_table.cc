@@ -147,9 +147,15 @@ Connection* ConnectionTable::OnShutdown(const capture::ConnectionShutdownEvent& 
   Touch(found->second);
   Connection& conn = *found->second;
   conn.last_seen_ns = event.timestamp_ns;
-  CheckFinal(conn.stream(Direction::kEgress), event.egress_bytes, counters_);
-  conn.egress_shut = true;
-  ++counters_.shutdowns;
+  if (event.direction == Direction::kEgress) {
+    CheckFinal(conn.stream(Direction::kEgress), event.egress_bytes, counters_);
+    conn.egress_shut = true;
+    ++counters_.shutdowns;
+  } else {
+    CheckFinal(conn.stream(Direction::kIngress), event.ingress_bytes, counters_);
+    conn.ingress_ended = true;
+    ++counters_.read_eofs;
+  }
   return &conn;
 }
 

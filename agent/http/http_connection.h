@@ -127,10 +127,11 @@ class HttpConnection {
   // is reported as "sent from a file", not as lost.
   void OnData(Direction direction, uint64_t position, absl::string_view captured, uint64_t length,
               uint64_t timestamp_ns, bool from_file = false);
-  // The traced side sends nothing more in `direction` (shutdown(SHUT_WR)) but may still read.
-  // When that direction carries responses nothing more can be answered: a close-delimited body
-  // ends here and pending requests are emitted, as by OnClose. A direction that carries
-  // requests (a client's) ending changes nothing: responses may still come.
+  // Nothing more comes in `direction` (egress: shutdown(SHUT_WR); ingress: end of stream read)
+  // while the other direction may go on. When that direction carries responses nothing more
+  // can be answered: a close-delimited body ends here and pending requests are emitted, as by
+  // OnClose. A direction that carries requests ending changes nothing: responses may still
+  // come.
   void OnEndOfStream(Direction direction, uint64_t timestamp_ns);
   // End of both streams: completes close-delimited bodies and emits whatever is pending, with
   // notes. Later calls to OnData are counted and ignored.

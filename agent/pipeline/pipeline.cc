@@ -244,10 +244,11 @@ void Pipeline::OnData(const capture::DataEvent& event) {
 void Pipeline::OnShutdown(const capture::ConnectionShutdownEvent& event) {
   conntrack::Connection* connection = connections_.OnShutdown(event);
   if (connection != nullptr && connection->attachment != nullptr) {
-    // The traced side sends nothing more: a server's close-delimited response is complete and
-    // its unanswered requests are final now, not at an idle timeout.
+    // A direction ended: when it carried responses (a server's egress, a client's ingress) the
+    // close-delimited response is complete and unanswered requests are final now, not at an
+    // idle timeout.
     static_cast<HttpState*>(connection->attachment.get())
-        ->engine->OnEndOfStream(http::Direction::kEgress, event.timestamp_ns);
+        ->engine->OnEndOfStream(ToHttp(event.direction), event.timestamp_ns);
   }
   Housekeeping(event.timestamp_ns);
 }
@@ -344,6 +345,7 @@ void Pipeline::SnapshotCounters() {
   snapshot["pipeline.exchanges"] = counters_.exchanges_published;
   snapshot["pipeline.exchanges_after_capture"] = counters_.exchanges_after_capture;
   snapshot["conntrack.shutdowns"] = table.shutdowns;
+  snapshot["conntrack.read_eofs"] = table.read_eofs;
   snapshot["conntrack.process_changes"] = table.process_changes;
   absl::MutexLock lock(&snapshot_mu_);
   counter_snapshot_ = std::move(snapshot);

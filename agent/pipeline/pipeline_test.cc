@@ -155,6 +155,34 @@ TEST_F(PipelineTest, ShutdownEndsTheExchangeAndItNamesTheProcessThatServedIt) {
   EXPECT_TRUE(x.complete());
 }
 
+// A client reading a close-delimited response: the end of the stream it read completes the
+// exchange at once, while it still holds the socket.
+TEST_F(PipelineTest, ClientReadingTheEndOfTheStreamCompletesACloseDelimitedResponse) {
+  const capture::ConnectionKey key{11};
+  Open(key, capture::Role::kClient);
+  const std::string request = "GET /old HTTP/1.0\r\n\r\n";
+  const std::string response = "HTTP/1.0 200 OK\r\n\r\nuntil the end";
+  Data(key, capture::Direction::kEgress, 0, request, 2'000'000'000);
+  Data(key, capture::Direction::kIngress, 0, response, 2'000'100'000);
+  capture::ConnectionShutdownEvent egress;  // the client's own shutdown changes nothing
+  egress.conn = key;
+  egress.direction = capture::Direction::kEgress;
+  egress.egress_bytes = request.size();
+  pipeline_->OnShutdown(egress);
+  EXPECT_TRUE(Events().empty());
+  capture::ConnectionShutdownEvent eof;
+  eof.conn = key;
+  eof.direction = capture::Direction::kIngress;
+  eof.timestamp_ns = 2'000'200'000;
+  eof.egress_bytes = request.size();
+  eof.ingress_bytes = response.size();
+  pipeline_->OnShutdown(eof);
+  const std::vector<v1::Event> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].exchange().response().body().data(), "until the end");
+  EXPECT_TRUE(events[0].exchange().complete());
+}
+
 // A response with no request seen says so in the API (the ctl renders it).
 TEST_F(PipelineTest, ResponseWithoutRequestSaysRequestNotCaptured) {
   const capture::ConnectionKey key{10};

@@ -121,7 +121,9 @@ int Ctl::Stream(const std::string& session_id, int64_t from_seq, const StreamOpt
     return kExitFailure;
   }
   if (output->was_empty()) {
-    if (absl::Status s = output->Write((*renderer)->FileHeader()); !s.ok()) {
+    std::string header;
+    (*renderer)->Begin(&header);
+    if (absl::Status s = output->Write(header); !s.ok()) {
       Say(absl::StrCat("httptracectl: ", s.message()));
       return kExitFailure;
     }
@@ -176,7 +178,9 @@ int Ctl::Stream(const std::string& session_id, int64_t from_seq, const StreamOpt
     if (event.seq() > 0) last_seq = event.seq();
     if (event.has_exchange()) ++exchanges;
     if (event.has_loss()) lost += event.loss().exchanges();
-    write_status = output->Write((*renderer)->Render(event), event.seq());
+    std::string rendered;
+    (*renderer)->Render(event, "", &rendered);
+    write_status = output->Write(rendered, event.seq());
     if (!write_status.ok()) {
       context.TryCancel();
       break;

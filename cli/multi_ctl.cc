@@ -131,7 +131,6 @@ int MultiCtl::Start(const v1::StartCaptureRequest& request, const StreamOptions&
     if (run->renderer != nullptr) {
       render::RenderOptions render = options.render;
       render.show_node = true;
-      render.node = run->node;
       run->renderer = *render::MakeRenderer(options.format, render);
     }
     started.push_back(run.get());
@@ -152,7 +151,9 @@ int MultiCtl::Start(const v1::StartCaptureRequest& request, const StreamOptions&
   }
 
   if (output->was_empty()) {
-    if (absl::Status s = output->Write(started.front()->renderer->FileHeader()); !s.ok()) {
+    std::string header;
+    started.front()->renderer->Begin(&header);
+    if (absl::Status s = output->Write(header); !s.ok()) {
       Say(absl::StrCat("httptracectl: ", s.message()));
       for (AgentRun* run : started) run->stream_context.TryCancel();
       return kExitFailure;
@@ -247,7 +248,9 @@ int MultiCtl::Start(const v1::StartCaptureRequest& request, const StreamOptions&
     if (!ready.empty()) {
       mu.Unlock();
       for (const EventMerger::Item& item : ready) {
-        write_status = output->Write(started[item.source]->renderer->Render(item.event));
+        std::string rendered;
+        started[item.source]->renderer->Render(item.event, started[item.source]->node, &rendered);
+        write_status = output->Write(rendered);
         if (!write_status.ok()) break;
       }
       // One write(2) per batch; the resume points advance only once the batch is in the file.

@@ -121,4 +121,59 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> DialAgent(const std::string& addr
   return grpc::CreateCustomChannel(std::string(target), grpc::SslCredentials(options), args);
 }
 
+AgentDirectory::AgentDirectory(std::vector<std::string> addresses,
+                               std::vector<std::string> dns_names, ClientTls tls,
+                               DnsResolver resolver)
+    : dns_names_(std::move(dns_names)), tls_(std::move(tls)), resolver_(std::move(resolver)) {
+  for (std::string& address : addresses) {
+    if (!address.empty()) addresses_.push_back(std::move(address));
+  }
+  if (addresses_.empty() && dns_names_.empty()) addresses_ = ResolveAgentAddresses({});
+}
+
+absl::StatusOr<std::vector<AgentSpec>> AgentDirectory::Resolve() const {
+  std::vector<AgentSpec> out;
+  auto known = [&](const std::string& address) {
+    return std::any_of(out.begin(), out.end(),
+                       [&](const AgentSpec& a) { return a.address == address; });
+  };
+  for (const std::string& address : addresses_) {
+    if (!known(address)) out.push_back({address, tls_.server_name});
+  }
+  for (const std::string& name_port : dns_names_) {
+    absl::StatusOr<std::vector<std::string>> resolved = resolver_(name_port);
+    if (!resolved.ok()) return resolved.status();
+    // Addresses resolved from a name are checked against that name's certificate.
+    const std::string name =
+        tls_.server_name.empty()
+            ? std::string(absl::StripSuffix(
+                  absl::StripPrefix(name_port.substr(0, name_port.rfind(':')), "["), "]"))
+            : tls_.server_name;
+    for (std::string& address : *resolved) {
+      if (!known(address)) out.push_back({std::move(address), name});
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> AgentDirectory::Dial(const AgentSpec& agent) const {
+  ClientTls tls = tls_;
+  tls.server_name = agent.server_name;
+  return DialAgent(agent.address, tls);
+}
+
+EventStream::EventStream(v1::HttpTrace::StubInterface& stub, const std::string& session_id,
+                         int64_t from_seq) {
+  v1::StreamEventsRequest request;
+  request.set_session_id(session_id);
+  if (from_seq >= 0) request.set_from_seq(static_cast<uint64_t>(from_seq));
+  reader_ = stub.StreamEvents(&context_, request);
+}
+
+bool EventStream::Next(v1::Event* event) { return reader_->Read(event); }
+
+grpc::Status EventStream::Finish() { return reader_->Finish(); }
+
+void EventStream::Cancel() { context_.TryCancel(); }
+
 }  // namespace httptrace::cli

@@ -25,6 +25,11 @@ void EventMerger::Push(size_t source, v1::Event event, absl::Time now) {
   arrivals_.emplace_back(order, now);
 }
 
+size_t EventMerger::AddSource() {
+  last_key_.push_back(absl::InfinitePast());
+  return last_key_.size() - 1;
+}
+
 void EventMerger::PopTop(std::vector<Item>* out) {
   // priority_queue::top is const; the event is moved out through a const_cast, which is safe
   // because the entry is popped right after and the heap order does not depend on the event.

@@ -33,6 +33,8 @@ class EventMerger {
   // markers, session ends) carry no time and sort by `now`, never before their source's
   // earlier events.
   void Push(size_t source, v1::Event event, absl::Time now);
+  // A source that joined (an agent found by a later DNS resolution); returns its number.
+  size_t AddSource();
 
   // Appends to `out`, in merge order, every event that may go out at `now`.
   void PopReady(absl::Time now, std::vector<Item>* out);

@@ -180,7 +180,7 @@ struct Ctl::Capture {
     const grpc::Status status = a->stream->Finish();
     if (!has_end && !cancelling) {
       // Said at once, so the user knows mid-capture that this agent's trace stopped.
-      Say(absl::StrCat("httptracectl: agent ", a->Label(), ": lost the stream of session ",
+      Say(absl::StrCat("httptracectl: agent ", a->Label(), " failed: lost the stream of session ",
                        a->session, ": ", Describe(status, a->address()),
                        several() ? "; the other agents go on" : ""));
     }

@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -406,6 +407,128 @@ class Har(E2ETestCase):
         code, _, err = self.ctl("start", "--format", "har", "-o", self.path("killed.har"))
         self.assertEqual(code, 1)
         self.assertIn("not empty", err)
+
+
+# A server with known latencies for `top`: /slow/<ms> answers after <ms> milliseconds,
+# /users/<id> at once, anything else 404.
+TIMED_SERVER = r"""
+import sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        parts = self.path.split("/")
+        status, body = 404, b"no"
+        if len(parts) == 3 and parts[1] == "slow":
+            time.sleep(int(parts[2]) / 1000.0)
+            status, body = 200, b"slow"
+        elif len(parts) == 3 and parts[1] == "users":
+            status, body = 200, b'{"id":%s}' % parts[2].encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+sys.stderr.write("listening\n"); sys.stderr.flush()
+server.serve_forever()
+"""
+
+
+def parse_top(text):
+    """{(method, route): {column: value}} from top's table."""
+    rows = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 9 and fields[0] != "METHOD":
+            rows[(fields[0], fields[1])] = dict(zip(
+                ("reqs", "rate", "err", "p50", "p90", "p99", "bytes"), fields[2:]))
+    return rows
+
+
+def millis(text):
+    for unit, scale in (("µs", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if text.endswith(unit):
+            return float(text[:-len(unit)]) * scale
+    raise ValueError(text)
+
+
+class Top(E2ETestCase):
+    def start_timed_server(self):
+        port = harness.free_port()
+        server = harness.Process([sys.executable, "-c", TIMED_SERVER, str(port)], self.workdir,
+                                 "timed-server")
+        self.processes.append(server)
+        wait_until(lambda: "listening" in server.stderr(), what="the timed server")
+        return port
+
+    def known_load(self, port):
+        base = "http://127.0.0.1:%d" % port
+        for i in range(20):
+            self.assertEqual(http("GET", "%s/users/%d" % (base, i + 1))[0], 200)
+        for _ in range(10):
+            self.assertEqual(http("GET", base + "/slow/100")[0], 200)
+        for _ in range(5):
+            self.assertEqual(http("GET", base + "/missing")[0], 404)
+
+    def check_known_load(self, rows):
+        self.assertEqual(rows[("GET", "/users/{id}")]["reqs"], "20", rows)
+        self.assertEqual(rows[("GET", "/users/{id}")]["err"], "0.0%")
+        slow = rows[("GET", "/slow/{id}")]
+        self.assertEqual(slow["reqs"], "10")
+        for column in ("p50", "p90", "p99"):
+            self.assertGreaterEqual(millis(slow[column]), 100.0, slow)
+            self.assertLess(millis(slow[column]), 250.0, slow)
+        self.assertLess(millis(rows[("GET", "/users/{id}")]["p50"]), 100.0)
+        self.assertEqual(rows[("GET", "/missing")]["err"], "100.0%")
+
+    def test_top_once_prints_rates_and_percentiles_of_a_known_load(self):
+        port = self.start_timed_server()
+        top = harness.Process([harness.CTL_BIN, "--agent", "unix://" + self.socket, "top",
+                               "--port", str(port), "--role", "server", "--once",
+                               "--duration", "6s", "--sort", "requests"], self.workdir, "top")
+        self.processes.append(top)
+        wait_until(lambda: "started session" in top.stderr() or top.proc.poll() is not None,
+                   what="top's session")
+        self.known_load(port)
+        self.assertEqual(top.wait(timeout=60), 0, top.stderr())
+        out = top.stdout()
+        self.assertEqual(out.count("httptracectl top:"), 1, out)  # once: one table
+        rows = parse_top(out)
+        self.check_known_load(rows)
+        # 20 requests over the 6 s the table covers.
+        self.assertAlmostEqual(float(rows[("GET", "/users/{id}")]["rate"]), 20 / 6.0, delta=0.5)
+        # Sorted by requests, largest first.
+        self.assertEqual(list(rows)[0], ("GET", "/users/{id}"))
+
+    def test_top_in_a_real_terminal_refreshes_and_ends_on_ctrl_c(self):
+        port = self.start_timed_server()
+        tmux = ["tmux", "-L", "httptrace-top-%d" % os.getpid(), "-f", "/dev/null"]
+        rc_file = self.path("top.rc")
+        # The shell catches Ctrl-C (and lives to write top's exit status); top gets it too.
+        command = ("trap true INT; %s --agent unix://%s top --port %d --role server "
+                   "--interval 300ms; echo $? > %s" % (harness.CTL_BIN, self.socket, port,
+                                                       rc_file))
+        subprocess.run(tmux + ["new-session", "-d", "-s", "top", "-x", "150", "-y", "30",
+                               "sh", "-c", command], check=True, timeout=30)
+        self.addCleanup(subprocess.run, tmux + ["kill-server"], capture_output=True)
+
+        def screen():
+            return subprocess.run(tmux + ["capture-pane", "-p", "-t", "top"],
+                                  capture_output=True, timeout=30).stdout.decode()
+
+        wait_until(lambda: "httptracectl top:" in screen(), timeout=30, what="top's table")
+        self.known_load(port)
+        wait_until(lambda: parse_top(screen()).get(("GET", "/missing"), {}).get("reqs") == "5",
+                   timeout=20, what="the table to show the load")
+        rows = parse_top(screen())
+        self.check_known_load(rows)
+        self.assertEqual(screen().count("httptracectl top:"), 1, "the screen is redrawn in place")
+        subprocess.run(tmux + ["send-keys", "-t", "top", "C-c"], check=True, timeout=30)
+        wait_until(lambda: os.path.exists(rc_file) and open(rc_file).read().strip(), timeout=40,
+                   what="top to end after Ctrl-C")
+        with open(rc_file) as f:
+            self.assertEqual(f.read().strip(), "0")
 
 
 class BadInput(E2ETestCase):

@@ -233,6 +233,24 @@ void HarRenderer::Render(const v1::Event& event, absl::string_view node, std::st
   }
 }
 
+void HarRenderer::AppendBodyText(std::string* out, const v1::Body& body,
+                                 absl::string_view encoding_key) {
+  if (!body.data().empty()) {
+    out->append(",\"text\":");
+    if (IsValidUtf8(body.data())) {
+      AppendJsonString(out, body.data());
+    } else {
+      absl::Base64Escape(body.data(), &scratch_);
+      AppendJsonString(out, scratch_);
+      absl::StrAppend(out, ",\"", encoding_key, "\":\"base64\"");
+    }
+  }
+  if (body.truncated()) {
+    absl::StrAppend(out, ",\"comment\":\"", body.data().size(), " of ", body.size(),
+                    " bytes kept\"");
+  }
+}
+
 void HarRenderer::AppendEntry(const v1::Exchange& x, uint64_t seq, absl::string_view node,
                               std::string* out) {
   const v1::HttpRequest& req = x.request();
@@ -268,19 +286,8 @@ void HarRenderer::AppendEntry(const v1::Exchange& x, uint64_t seq, absl::string_
   if (req_body.size() > 0 || !req_body.data().empty()) {
     out->append(",\"postData\":{\"mimeType\":");
     AppendJsonString(out, FindHeader(req.headers(), "Content-Type"));
-    out->append(",\"text\":");
-    if (IsValidUtf8(req_body.data())) {
-      AppendJsonString(out, req_body.data());
-    } else {
-      // HAR 1.2 has no encoding for post data; the text is base64, and `_encoding` says so.
-      absl::Base64Escape(req_body.data(), &scratch_);
-      AppendJsonString(out, scratch_);
-      out->append(",\"_encoding\":\"base64\"");
-    }
-    if (req_body.truncated()) {
-      absl::StrAppend(out, ",\"comment\":\"", req_body.data().size(), " of ", req_body.size(),
-                      " bytes kept\"");
-    }
+    // HAR 1.2 has no encoding for post data; binary text is base64 and `_encoding` says so.
+    AppendBodyText(out, req_body, "_encoding");
     out->push_back('}');
   }
   absl::StrAppend(out, ",\"headersSize\":-1,\"bodySize\":",
@@ -308,20 +315,7 @@ void HarRenderer::AppendEntry(const v1::Exchange& x, uint64_t seq, absl::string_
     }
     out->append(",\"mimeType\":");
     AppendJsonString(out, mime.empty() ? "x-unknown" : mime);
-    if (!body.data().empty()) {
-      out->append(",\"text\":");
-      if (IsValidUtf8(body.data())) {
-        AppendJsonString(out, body.data());
-      } else {
-        absl::Base64Escape(body.data(), &scratch_);
-        AppendJsonString(out, scratch_);
-        out->append(",\"encoding\":\"base64\"");
-      }
-    }
-    if (body.truncated()) {
-      absl::StrAppend(out, ",\"comment\":\"", body.data().size(), " of ", body.size(),
-                      " bytes kept\"");
-    }
+    AppendBodyText(out, body, "encoding");
     out->append("},\"redirectURL\":");
     AppendJsonString(out, FindHeader(resp.headers(), "Location"));
     absl::StrAppend(out, ",\"headersSize\":-1,\"bodySize\":",
@@ -348,26 +342,7 @@ void HarRenderer::AppendEntry(const v1::Exchange& x, uint64_t seq, absl::string_
   // What HAR has no field for.
   absl::StrAppend(out, ",\"_httptrace\":{\"seq\":", seq, ",\"node\":");
   AppendJsonString(out, node);
-  absl::StrAppend(out, ",\"pid\":", x.process().pid(), ",\"tid\":", x.process().tid(),
-                  ",\"comm\":");
-  AppendJsonString(out, x.process().comm());
-  absl::StrAppend(out, ",\"role\":\"", RoleName(x.connection().role()), "\",\"local\":\"");
-  AppendEndpoint(out, x.connection().local());
-  out->append("\",\"remote\":\"");
-  AppendEndpoint(out, x.connection().remote());
-  out->push_back('"');
-  if (x.process().has_container()) {
-    const v1::Container& c = x.process().container();
-    out->append(",\"container\":{\"id\":");
-    AppendJsonString(out, c.id());
-    out->append(",\"name\":");
-    AppendJsonString(out, c.name());
-    out->append(",\"pod\":");
-    AppendJsonString(out, c.pod_name());
-    out->append(",\"namespace\":");
-    AppendJsonString(out, c.pod_namespace());
-    out->push_back('}');
-  }
+  AppendProcessAndConnection(out, x);
   absl::StrAppend(out, ",\"complete\":", x.complete() ? "true" : "false", ",\"notes\":[");
   for (int i = 0; i < x.notes_size(); ++i) {
     if (i > 0) out->push_back(',');

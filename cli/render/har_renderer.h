@@ -29,6 +29,8 @@ class HarRenderer final : public Renderer {
   bool appends() const override { return false; }
 
  private:
+  // The body as `"text"` (base64 under `encoding_key` when not UTF-8) and a truncation comment.
+  void AppendBodyText(std::string* out, const v1::Body& body, absl::string_view encoding_key);
   void AppendEntry(const v1::Exchange& x, uint64_t seq, absl::string_view node, std::string* out);
 
   RenderOptions options_;

@@ -2,22 +2,22 @@
 
 #include <array>
 
+#include "absl/strings/str_cat.h"
 #include "cli/render/text_util.h"
 
 namespace httptrace::render {
 namespace {
 
-// Per byte: 0 copies as is, 1 needs an escape, 2 starts a multi-byte UTF-8 sequence.
-constexpr std::array<unsigned char, 256> MakeClasses() {
-  std::array<unsigned char, 256> classes{};
-  for (int c = 0; c < 0x20; ++c) classes[c] = 1;
-  classes['"'] = 1;
-  classes['\\'] = 1;
-  classes[0x7f] = 1;
-  for (int c = 0x80; c < 0x100; ++c) classes[c] = 2;
-  return classes;
+// The ASCII bytes JSON strings cannot hold as they are.
+constexpr std::array<bool, 128> MakeNeedsEscape() {
+  std::array<bool, 128> needs{};
+  for (int c = 0; c < 0x20; ++c) needs[c] = true;
+  needs['"'] = true;
+  needs['\\'] = true;
+  needs[0x7f] = true;
+  return needs;
 }
-constexpr std::array<unsigned char, 256> kClasses = MakeClasses();
+constexpr std::array<bool, 128> kNeedsEscape = MakeNeedsEscape();
 
 void AppendEscape(std::string* out, unsigned char c) {
   switch (c) {
@@ -49,35 +49,33 @@ void AppendEscape(std::string* out, unsigned char c) {
 void AppendJsonString(std::string* out, absl::string_view text) {
   out->reserve(out->size() + text.size() + 2);
   out->push_back('"');
-  const char* data = text.data();
-  const size_t n = text.size();
-  size_t run = 0;  // start of the bytes not yet appended
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char c = static_cast<unsigned char>(data[i]);
-    const unsigned char kind = kClasses[c];
-    if (kind == 0) {
-      ++i;
-      continue;
-    }
-    if (kind == 2) {
-      const int length = Utf8Sequence(text.substr(i));
-      if (length > 0) {
-        i += static_cast<size_t>(length);
-        continue;
-      }
-      out->append(data + run, i - run);
-      out->append("\\ufffd");
-      i += static_cast<size_t>(-length);
-      run = i;
-      continue;
-    }
-    out->append(data + run, i - run);
-    AppendEscape(out, c);
-    run = ++i;
-  }
-  out->append(data + run, n - run);
+  AppendEscapedRuns(
+      out, text, [](unsigned char c) { return kNeedsEscape[c]; }, AppendEscape,
+      [](std::string* o, absl::string_view) { o->append("\\ufffd"); });
   out->push_back('"');
+}
+
+void AppendProcessAndConnection(std::string* out, const v1::Exchange& x) {
+  absl::StrAppend(out, ",\"pid\":", x.process().pid(), ",\"tid\":", x.process().tid(),
+                  ",\"comm\":");
+  AppendJsonString(out, x.process().comm());
+  absl::StrAppend(out, ",\"role\":\"", RoleName(x.connection().role()), "\",\"local\":\"");
+  // Endpoints are addresses and ports the agent formatted: nothing in them needs escaping.
+  AppendEndpoint(out, x.connection().local());
+  out->append("\",\"remote\":\"");
+  AppendEndpoint(out, x.connection().remote());
+  absl::StrAppend(out, "\",\"connection_id\":", x.connection().id());
+  if (!x.process().has_container()) return;
+  const v1::Container& c = x.process().container();
+  out->append(",\"container\":{\"id\":");
+  AppendJsonString(out, c.id());
+  out->append(",\"name\":");
+  AppendJsonString(out, c.name());
+  out->append(",\"pod\":");
+  AppendJsonString(out, c.pod_name());
+  out->append(",\"namespace\":");
+  AppendJsonString(out, c.pod_namespace());
+  out->push_back('}');
 }
 
 }  // namespace httptrace::render

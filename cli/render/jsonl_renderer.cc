@@ -70,27 +70,8 @@ void JsonlRenderer::Render(const v1::Event& event, absl::string_view source_node
       const v1::Exchange& x = event.exchange();
       out->append(",\"time\":\"");
       times_.Append(out, x.start_time(), 6);
-      absl::StrAppend(out, "Z\",\"pid\":", x.process().pid(), ",\"tid\":", x.process().tid(),
-                      ",\"comm\":");
-      AppendJsonString(out, x.process().comm());
-      absl::StrAppend(out, ",\"role\":\"", RoleName(x.connection().role()), "\",\"local\":\"");
-      // Endpoints are addresses and ports the agent formatted: nothing in them needs escaping.
-      AppendEndpoint(out, x.connection().local());
-      out->append("\",\"remote\":\"");
-      AppendEndpoint(out, x.connection().remote());
-      absl::StrAppend(out, "\",\"connection_id\":", x.connection().id());
-      if (x.process().has_container()) {
-        const v1::Container& c = x.process().container();
-        out->append(",\"container\":{\"id\":");
-        AppendJsonString(out, c.id());
-        out->append(",\"name\":");
-        AppendJsonString(out, c.name());
-        out->append(",\"pod\":");
-        AppendJsonString(out, c.pod_name());
-        out->append(",\"namespace\":");
-        AppendJsonString(out, c.pod_namespace());
-        out->push_back('}');
-      }
+      out->append("Z\"");
+      AppendProcessAndConnection(out, x);
       AppendMicros(out, "latency_us", x.has_latency() ? ToMicros(x.latency()) : -1);
       AppendMicros(
           out, "ttfb_us",

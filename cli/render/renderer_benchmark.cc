@@ -6,6 +6,7 @@
 #include <string>
 
 #include "benchmark/benchmark.h"
+#include "cli/render/example_events.h"
 #include "cli/render/renderer.h"
 
 namespace httptrace::render {
@@ -20,34 +21,18 @@ void AddHeader(google::protobuf::RepeatedPtrField<v1::Header>* headers, const ch
 
 // What nginx answers wrk with, as the agent reports it on the server side.
 v1::Event NginxExchange() {
-  v1::Event event;
-  event.set_seq(123456);
+  v1::Event event = UsersExchange();
   v1::Exchange* x = event.mutable_exchange();
-  x->mutable_start_time()->set_seconds(1795800705);
-  x->mutable_start_time()->set_nanos(123456789);
   x->mutable_latency()->set_nanos(87000);
-  x->set_complete(true);
-  x->mutable_process()->set_pid(4213);
-  x->mutable_process()->set_tid(4213);
-  x->mutable_process()->set_comm("nginx");
-  x->mutable_connection()->mutable_local()->set_address("127.0.0.1");
-  x->mutable_connection()->mutable_local()->set_port(8080);
-  x->mutable_connection()->mutable_remote()->set_address("127.0.0.1");
-  x->mutable_connection()->mutable_remote()->set_port(51234);
-  x->mutable_connection()->set_role(v1::ROLE_SERVER);
   x->mutable_connection()->set_id(77);
   v1::HttpRequest* req = x->mutable_request();
-  req->set_method("GET");
+  req->mutable_headers(0)->set_value("127.0.0.1:8080");
   req->set_target("/api/users?page=2&sort=name");
-  req->set_version("HTTP/1.1");
-  AddHeader(req->mutable_headers(), "Host", "127.0.0.1:8080");
   AddHeader(req->mutable_headers(), "User-Agent", "wrk/4.2.0 (Linux; x86_64)");
   AddHeader(req->mutable_headers(), "Accept", "application/json");
   AddHeader(req->mutable_headers(), "Authorization", "[REDACTED]");
   v1::HttpResponse* resp = x->mutable_response();
-  resp->set_version("HTTP/1.1");
-  resp->set_status(200);
-  resp->set_reason("OK");
+  resp->clear_headers();
   AddHeader(resp->mutable_headers(), "Server", "nginx/1.22.1");
   AddHeader(resp->mutable_headers(), "Date", "Fri, 27 Nov 2026 17:31:45 GMT");
   AddHeader(resp->mutable_headers(), "Content-Type", "application/json");

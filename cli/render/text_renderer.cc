@@ -83,33 +83,12 @@ void AppendBody(std::string* out, const v1::Body& body) {
 }  // namespace
 
 void AppendPrintable(std::string* out, absl::string_view text) {
-  const char* data = text.data();
-  const size_t n = text.size();
-  size_t run = 0;
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char c = static_cast<unsigned char>(data[i]);
-    if ((c >= 0x20 && c < 0x7f) || c == '\t') {
-      ++i;
-      continue;
-    }
-    if (c >= 0x80) {
-      const int length = Utf8Sequence(text.substr(i));
-      if (length > 0) {
-        i += static_cast<size_t>(length);
-        continue;
-      }
-      out->append(data + run, i - run);
-      for (int k = 0; k < -length; ++k) AppendEscaped(out, static_cast<unsigned char>(data[i + k]));
-      i += static_cast<size_t>(-length);
-      run = i;
-      continue;
-    }
-    out->append(data + run, i - run);
-    AppendEscaped(out, c);
-    run = ++i;
-  }
-  out->append(data + run, n - run);
+  AppendEscapedRuns(
+      out, text, [](unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; },
+      AppendEscaped,
+      [](std::string* o, absl::string_view bytes) {
+        for (const char b : bytes) AppendEscaped(o, static_cast<unsigned char>(b));
+      });
 }
 
 void TextRenderer::Begin(std::string* out) {

@@ -19,6 +19,42 @@ namespace httptrace::render {
 // browsers and Python do.
 int Utf8Sequence(absl::string_view bytes);
 
+// Appends `text` to `out`, copying runs of bytes that need nothing at once (per-byte appends
+// were the ctl's hottest code): `escape(out, c)` for each ASCII byte for which `needs_escape(c)`,
+// and `invalid(out, bytes)` for each ill-formed UTF-8 sequence (its maximal subpart); valid
+// multi-byte sequences are copied.
+template <typename NeedsEscape, typename Escape, typename Invalid>
+void AppendEscapedRuns(std::string* out, absl::string_view text, NeedsEscape needs_escape,
+                       Escape escape, Invalid invalid) {
+  const char* data = text.data();
+  const size_t n = text.size();
+  size_t run = 0;  // start of the bytes not yet appended
+  size_t i = 0;
+  while (i < n) {
+    const unsigned char c = static_cast<unsigned char>(data[i]);
+    if (c < 0x80) {
+      if (!needs_escape(c)) {
+        ++i;
+        continue;
+      }
+      out->append(data + run, i - run);
+      escape(out, c);
+      run = ++i;
+      continue;
+    }
+    const int length = Utf8Sequence(text.substr(i));
+    if (length > 0) {
+      i += static_cast<size_t>(length);
+      continue;
+    }
+    out->append(data + run, i - run);
+    invalid(out, text.substr(i, static_cast<size_t>(-length)));
+    i += static_cast<size_t>(-length);
+    run = i;
+  }
+  out->append(data + run, n - run);
+}
+
 // True when `bytes` is well-formed UTF-8.
 bool IsValidUtf8(absl::string_view bytes);
 

@@ -61,20 +61,27 @@ class MultiAgent(unittest.TestCase):
         self.ports = {}
         self.agents = {}
         for node in NODES:
-            port = free_port()
-            agent = Process([harness.AGENT_BIN, "--listen", "tcp://127.0.0.1:%d" % port,
+            self.ports[node] = free_port()
+        self.agents = self.start_agents(
+            {node: "127.0.0.1:%d" % port for node, port in self.ports.items()})
+
+    def start_agents(self, listen):
+        """One mTLS agent per {node: "ip:port"}; returns {node: Process} once all serve."""
+        agents = {}
+        for node, address in listen.items():
+            agent = Process([harness.AGENT_BIN, "--listen", "tcp://" + address,
                              "--tls-cert", self.path("server.crt"),
                              "--tls-key", self.path("server.key"),
                              "--tls-client-ca", self.path("ca.crt"),
                              "--node-name", node, "--log-level", "debug"],
                             self.workdir, "agent-" + node)
             self.processes.append(agent)
-            self.ports[node] = port
-            self.agents[node] = agent
-        for node, agent in self.agents.items():
+            agents[node] = agent
+        for node, agent in agents.items():
             wait_until(lambda: "serving on" in agent.stderr() or agent.proc.poll() is not None,
                        what="agent %s serving" % node)
             self.assertIsNone(agent.proc.poll(), "agent exited: " + agent.stderr())
+        return agents
 
     def tearDown(self):
         for p in reversed(self.processes):
@@ -258,20 +265,7 @@ class MultiAgent(unittest.TestCase):
         resolves first to one agent, then to two; loopback addresses only."""
         app_port = self.start_app()
         port = free_port()
-        joined = {}
-        for node, address in (("node-x", "127.0.0.1"), ("node-y", "127.0.0.2")):
-            agent = Process([harness.AGENT_BIN, "--listen", "tcp://%s:%d" % (address, port),
-                             "--tls-cert", self.path("server.crt"),
-                             "--tls-key", self.path("server.key"),
-                             "--tls-client-ca", self.path("ca.crt"),
-                             "--node-name", node, "--log-level", "debug"],
-                            self.workdir, "agent-" + node)
-            self.processes.append(agent)
-            joined[node] = agent
-        for node, agent in joined.items():
-            wait_until(lambda: "serving on" in agent.stderr() or agent.proc.poll() is not None,
-                       what="agent %s serving" % node)
-            self.assertIsNone(agent.proc.poll(), "agent exited: " + agent.stderr())
+        self.start_agents({"node-x": "127.0.0.1:%d" % port, "node-y": "127.0.0.2:%d" % port})
         hosts = self.path("hosts")
         name = "agents.httptrace.test"
         with open(hosts, "w") as f:

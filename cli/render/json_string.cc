@@ -8,16 +8,8 @@
 namespace httptrace::render {
 namespace {
 
-// The ASCII bytes JSON strings cannot hold as they are.
-constexpr std::array<bool, 128> MakeNeedsEscape() {
-  std::array<bool, 128> needs{};
-  for (int c = 0; c < 0x20; ++c) needs[c] = true;
-  needs['"'] = true;
-  needs['\\'] = true;
-  needs[0x7f] = true;
-  return needs;
-}
-constexpr std::array<bool, 128> kNeedsEscape = MakeNeedsEscape();
+// What a JSON string holds as it is; controls, DEL, '"' and '\\' are escaped.
+constexpr PlainBytes kJsonPlain = MakePlainBytes("\"\\");
 
 void AppendEscape(std::string* out, unsigned char c) {
   switch (c) {
@@ -49,9 +41,8 @@ void AppendEscape(std::string* out, unsigned char c) {
 void AppendJsonString(std::string* out, absl::string_view text) {
   out->reserve(out->size() + text.size() + 2);
   out->push_back('"');
-  AppendEscapedRuns(
-      out, text, [](unsigned char c) { return kNeedsEscape[c]; }, AppendEscape,
-      [](std::string* o, absl::string_view) { o->append("\\ufffd"); });
+  AppendEscapedRuns(out, text, kJsonPlain, AppendEscape,
+                    [](std::string* o, absl::string_view) { o->append("\\ufffd"); });
   out->push_back('"');
 }
 

@@ -23,6 +23,9 @@ void AppendDuration(std::string* out, int64_t us) {
   }
 }
 
+// What a terminal shows as it is: printable ASCII and tab; other controls are escaped.
+constexpr PlainBytes kTerminalPlain = MakePlainBytes("", "\t");
+
 void AppendEscaped(std::string* out, unsigned char c) {
   static constexpr char kHex[] = "0123456789abcdef";
   const char escape[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 0xf]};
@@ -83,12 +86,10 @@ void AppendBody(std::string* out, const v1::Body& body) {
 }  // namespace
 
 void AppendPrintable(std::string* out, absl::string_view text) {
-  AppendEscapedRuns(
-      out, text, [](unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; },
-      AppendEscaped,
-      [](std::string* o, absl::string_view bytes) {
-        for (const char b : bytes) AppendEscaped(o, static_cast<unsigned char>(b));
-      });
+  AppendEscapedRuns(out, text, kTerminalPlain, AppendEscaped,
+                    [](std::string* o, absl::string_view bytes) {
+                      for (const char b : bytes) AppendEscaped(o, static_cast<unsigned char>(b));
+                    });
 }
 
 void TextRenderer::Begin(std::string* out) {

@@ -3,6 +3,7 @@
 
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -19,40 +20,50 @@ namespace httptrace::render {
 // browsers and Python do.
 int Utf8Sequence(absl::string_view bytes);
 
-// Appends `text` to `out`, copying runs of bytes that need nothing at once (per-byte appends
-// were the ctl's hottest code): `escape(out, c)` for each ASCII byte for which `needs_escape(c)`,
-// and `invalid(out, bytes)` for each ill-formed UTF-8 sequence (its maximal subpart); valid
-// multi-byte sequences are copied.
-template <typename NeedsEscape, typename Escape, typename Invalid>
-void AppendEscapedRuns(std::string* out, absl::string_view text, NeedsEscape needs_escape,
+// Bytes a format copies as they are (`plain[c]`): everything else is an ASCII byte to escape or
+// the start of a multi-byte UTF-8 sequence.
+using PlainBytes = std::array<bool, 256>;
+
+// Appends `text` to `out`, copying runs of plain bytes at once (per-byte appends were the ctl's
+// hottest code): `escape(out, c)` for each other ASCII byte, valid multi-byte UTF-8 sequences
+// as they are, and `invalid(out, bytes)` for each ill-formed sequence (its maximal subpart).
+template <typename Escape, typename Invalid>
+void AppendEscapedRuns(std::string* out, absl::string_view text, const PlainBytes& plain,
                        Escape escape, Invalid invalid) {
   const char* data = text.data();
   const size_t n = text.size();
   size_t run = 0;  // start of the bytes not yet appended
   size_t i = 0;
-  while (i < n) {
+  while (true) {
+    while (i < n && plain[static_cast<unsigned char>(data[i])]) ++i;
+    if (i == n) break;
     const unsigned char c = static_cast<unsigned char>(data[i]);
-    if (c < 0x80) {
-      if (!needs_escape(c)) {
-        ++i;
+    if (c >= 0x80) {
+      const int length = Utf8Sequence(text.substr(i));
+      if (length > 0) {
+        i += static_cast<size_t>(length);
         continue;
       }
       out->append(data + run, i - run);
+      invalid(out, text.substr(i, static_cast<size_t>(-length)));
+      i += static_cast<size_t>(-length);
+    } else {
+      out->append(data + run, i - run);
       escape(out, c);
-      run = ++i;
-      continue;
+      ++i;
     }
-    const int length = Utf8Sequence(text.substr(i));
-    if (length > 0) {
-      i += static_cast<size_t>(length);
-      continue;
-    }
-    out->append(data + run, i - run);
-    invalid(out, text.substr(i, static_cast<size_t>(-length)));
-    i += static_cast<size_t>(-length);
     run = i;
   }
   out->append(data + run, n - run);
+}
+
+// Plain bytes: printable ASCII (0x20..0x7e) but `except`, plus `also`.
+constexpr PlainBytes MakePlainBytes(absl::string_view except, absl::string_view also = {}) {
+  PlainBytes plain{};
+  for (int c = 0x20; c < 0x7f; ++c) plain[c] = true;
+  for (char c : except) plain[static_cast<unsigned char>(c)] = false;
+  for (char c : also) plain[static_cast<unsigned char>(c)] = true;
+  return plain;
 }
 
 // True when `bytes` is well-formed UTF-8.

@@ -43,7 +43,7 @@ class EventMerger {
 
   // When the next event becomes ready; InfiniteFuture when nothing is held.
   absl::Time NextDeadline() const;
-  size_t held() const { return heap_.size(); }
+  size_t held() const { return heap_.size() + fifo_.size(); }
 
  private:
   struct Entry {
@@ -59,6 +59,8 @@ class EventMerger {
     }
   };
   void PopTop(std::vector<Item>* out);
+  void PushToHeap(Entry entry);
+  bool single_source() const { return last_key_.size() <= 1; }
 
   const absl::Duration window_;
   const size_t max_held_;
@@ -68,6 +70,10 @@ class EventMerger {
   // Push order of held events with their arrival time; the front is the oldest arrival.
   std::deque<std::pair<uint64_t, absl::Time>> arrivals_;
   absl::flat_hash_set<uint64_t> released_;  // popped by time before reaching the deque's front
+  // One source (one agent): its own order is the merge order, so its events wait in a FIFO,
+  // not the heap; the N=1 case costs one move per event. Moved to the heap when a second
+  // source joins.
+  std::deque<Entry> fifo_;
 };
 
 }  // namespace httptrace::cli

@@ -167,12 +167,27 @@ EventStream::EventStream(v1::HttpTrace::StubInterface& stub, const std::string& 
   v1::StreamEventsRequest request;
   request.set_session_id(session_id);
   if (from_seq >= 0) request.set_from_seq(static_cast<uint64_t>(from_seq));
-  reader_ = stub.StreamEvents(&context_, request);
+  reader_ = stub.StreamEventBatches(&context_, request);
 }
 
-bool EventStream::Next(v1::Event* event) { return reader_->Read(event); }
+bool EventStream::Next(v1::Event* event) {
+  while (next_ == batch_.events_size()) {
+    next_ = 0;
+    if (!reader_->Read(&batch_)) return false;
+  }
+  if (!event->ParseFromString(batch_.events(next_++))) {
+    parse_error_ =
+        grpc::Status(grpc::StatusCode::DATA_LOSS, "an event from the agent did not parse");
+    context_.TryCancel();
+    return false;
+  }
+  return true;
+}
 
-grpc::Status EventStream::Finish() { return reader_->Finish(); }
+grpc::Status EventStream::Finish() {
+  grpc::Status status = reader_->Finish();
+  return parse_error_.ok() ? status : parse_error_;
+}
 
 void EventStream::Cancel() { context_.TryCancel(); }
 

@@ -74,9 +74,10 @@ class AgentDirectory {
   DnsResolver resolver_;
 };
 
-// One session's events from one agent, in sequence order. Everything the ctl knows about how
-// StreamEvents carries events is here (today one event per message: when the API carries
-// batches, only Next changes). Next and Finish from one thread; Cancel from any.
+// One session's events from one agent, in sequence order. Everything the ctl knows about how the
+// API carries events is here: StreamEventBatches, several serialized events per gRPC message
+// (one message per event cost the agent more than building the event). Next and Finish from one
+// thread; Cancel from any.
 class EventStream {
  public:
   // from_seq < 0: from the oldest event the agent still holds.
@@ -89,7 +90,10 @@ class EventStream {
 
  private:
   grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderInterface<v1::Event>> reader_;
+  std::unique_ptr<grpc::ClientReaderInterface<v1::EventBatch>> reader_;
+  v1::EventBatch batch_;
+  int next_ = 0;  // the next event of batch_
+  grpc::Status parse_error_;
 };
 
 }  // namespace httptrace::cli

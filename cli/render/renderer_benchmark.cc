@@ -1,7 +1,9 @@
 // Google Benchmark of the ctl's renderers: the CPU one exchange costs to render, per format, for
 // the exchange the load benchmarks use (nginx serving 48 bytes of JSON to wrk, both ends traced).
 //   bazel run -c opt //cli/render:renderer_benchmark
-// The figure that matters is "time" per iteration: µs of ctl CPU per exchange, before the write.
+// The figure that matters is "CPU" per iteration: µs of ctl CPU per exchange, before the write.
+// BM_Render is the renderer alone; BM_ParseAndRender adds parsing the event from the bytes the
+// agent sent; BM_Parse is the parse alone.
 
 #include <string>
 
@@ -68,7 +70,35 @@ void BM_Render(benchmark::State& state, const char* format) {
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
 }
 
+// The ctl's whole CPU per exchange short of gRPC and write(2): parse the event from the bytes the
+// agent sent (one element of an EventBatch), render it into the batch.
+void BM_ParseAndRender(benchmark::State& state, const char* format) {
+  auto renderer = MakeRenderer(format, RenderOptions{});
+  const std::string wire = NginxExchange().SerializeAsString();
+  v1::Event event;
+  std::string out;
+  for (auto _ : state) {
+    if (!event.ParseFromString(wire)) state.SkipWithError("parse");
+    out.clear();
+    (*renderer)->Render(event, "", &out);
+    benchmark::DoNotOptimize(out.data());
+  }
+}
+
 BENCHMARK_CAPTURE(BM_Render, jsonl, "jsonl")->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_ParseAndRender, jsonl, "jsonl")->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_ParseAndRender, text, "text")->Unit(benchmark::kMicrosecond);
+
+// The parse alone (protobuf's share of the figures above).
+void BM_Parse(benchmark::State& state) {
+  const std::string wire = NginxExchange().SerializeAsString();
+  for (auto _ : state) {
+    v1::Event event;
+    if (!event.ParseFromString(wire)) state.SkipWithError("parse");
+    benchmark::DoNotOptimize(&event);
+  }
+}
+BENCHMARK(BM_Parse)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_Render, text, "text")->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_Render, har, "har")->Unit(benchmark::kMicrosecond);
 

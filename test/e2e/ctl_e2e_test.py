@@ -542,6 +542,8 @@ class BadInput(E2ETestCase):
             (["stop", "--format", "jsonl", "x"], 2, "not expected"),
             (["status", "extra"], 2, "not expected: extra"),
             (["start", "--from-seq", "3"], 2, "not expected"),
+            (["--port", "80", "start"], 2, "not expected"),  # a filter before the command
+            (["start", "--agent"], 2, "--agent"),
             (["start", "--role", "proxy"], 2, "--role: proxy not in"),
             (["start", "--format", "xml"], 2, "--format: xml not in"),
             # Every number is range-checked before anything is asked of an agent.
@@ -577,6 +579,22 @@ class BadInput(E2ETestCase):
         self.assertEqual(proc.returncode, 1)
         self.assertIn(b"is httptrace-agent running", proc.stderr)
         self.assertEqual(self.ctl("status")[0], 0, "the agent survives bad requests")
+
+    def test_timeout_bounds_each_call_to_an_agent_that_never_answers(self):
+        # A real TCP listener that accepts and never speaks: the call waits --timeout, not 60 s.
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(8)
+            address = "127.0.0.1:%d" % silent.getsockname()[1]
+            started = time.monotonic()
+            proc = subprocess.run([harness.CTL_BIN, "--agent", address, "--insecure",
+                                   "--timeout", "700ms", "status"], capture_output=True,
+                                  timeout=60)
+            elapsed = time.monotonic() - started
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(b"no answer within --timeout", proc.stderr)
+        self.assertGreaterEqual(elapsed, 0.7)
+        self.assertLess(elapsed, 10)
 
     def test_global_options_after_the_subcommand_help_per_subcommand_and_version(self):
         # --agent after the subcommand works as before it.

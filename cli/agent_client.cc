@@ -170,16 +170,19 @@ EventStream::EventStream(v1::HttpTrace::StubInterface& stub, const std::string& 
   reader_ = stub.StreamEventBatches(&context_, request);
 }
 
-bool EventStream::Next(v1::Event* event) {
-  while (next_ == batch_.events_size()) {
-    next_ = 0;
+bool EventStream::Next(std::vector<v1::Event>* events) {
+  events->clear();
+  while (events->empty()) {
     if (!reader_->Read(&batch_)) return false;
-  }
-  if (!event->ParseFromString(batch_.events(next_++))) {
-    parse_error_ =
-        grpc::Status(grpc::StatusCode::DATA_LOSS, "an event from the agent did not parse");
-    context_.TryCancel();
-    return false;
+    events->resize(static_cast<size_t>(batch_.events_size()));
+    for (int i = 0; i < batch_.events_size(); ++i) {
+      if (!(*events)[i].ParseFromString(batch_.events(i))) {
+        parse_error_ =
+            grpc::Status(grpc::StatusCode::DATA_LOSS, "an event from the agent did not parse");
+        context_.TryCancel();
+        return false;
+      }
+    }
   }
   return true;
 }

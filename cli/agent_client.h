@@ -82,8 +82,9 @@ class EventStream {
  public:
   // from_seq < 0: from the oldest event the agent still holds.
   EventStream(v1::HttpTrace::StubInterface& stub, const std::string& session_id, int64_t from_seq);
-  // The next event; false when the stream ended (then call Finish).
-  bool Next(v1::Event* event);
+  // Replaces `*events` with the events of the next message (at least one); false when the
+  // stream ended (then call Finish).
+  bool Next(std::vector<v1::Event>* events);
   grpc::Status Finish();
   // Ends the stream early: Next returns false soon.
   void Cancel();
@@ -92,7 +93,6 @@ class EventStream {
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReaderInterface<v1::EventBatch>> reader_;
   v1::EventBatch batch_;
-  int next_ = 0;  // the next event of batch_
   grpc::Status parse_error_;
 };
 

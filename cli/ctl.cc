@@ -164,17 +164,20 @@ struct Ctl::Capture {
   }
 
   void Read(Agent* a) {
-    v1::Event event;
+    std::vector<v1::Event> events;
     bool has_end = false;
-    while (a->stream->Next(&event)) {
-      if (event.has_exchange()) ++exchanges;
-      if (event.has_loss()) lost += event.loss().exchanges();
-      absl::MutexLock lock(&mu);
-      if (event.has_end()) {
-        a->end = event.end();
-        a->has_end = has_end = true;
+    while (a->stream->Next(&events)) {
+      const absl::Time now = absl::Now();
+      absl::MutexLock lock(&mu);  // once per message of the stream, not per event
+      for (v1::Event& event : events) {
+        if (event.has_exchange()) ++exchanges;
+        if (event.has_loss()) lost += event.loss().exchanges();
+        if (event.has_end()) {
+          a->end = event.end();
+          a->has_end = has_end = true;
+        }
+        merger.Push(a->source, std::move(event), now);
       }
-      merger.Push(a->source, std::move(event), absl::Now());
       cv.Signal();
     }
     const grpc::Status status = a->stream->Finish();

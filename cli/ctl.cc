@@ -130,8 +130,9 @@ struct Ctl::Capture {
   EventMerger merger ABSL_GUARDED_BY(mu);
   size_t finished ABSL_GUARDED_BY(mu) = 0;
   bool closing ABSL_GUARDED_BY(mu) = false;  // the output loop is done: nobody may join
-  size_t agents_total;                       // agents asked, including those that failed to start
-  size_t failed_starts = 0;
+  // Agents asked, including those that failed to start; grows when agents join (watcher thread).
+  std::atomic<size_t> agents_total;
+  std::atomic<size_t> failed_starts{0};
   std::set<std::string> tried;  // addresses a session was started on (DNS refresh only)
 
   std::atomic<uint64_t> exchanges{0}, lost{0};

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "google/protobuf/arena.h"
 
 namespace httptrace::cli {
 namespace {
@@ -170,18 +171,26 @@ EventStream::EventStream(v1::HttpTrace::StubInterface& stub, const std::string& 
   reader_ = stub.StreamEventBatches(&context_, request);
 }
 
-bool EventStream::Next(std::vector<v1::Event>* events) {
+bool EventStream::Next(std::vector<std::shared_ptr<const v1::Event>>* events) {
   events->clear();
   while (events->empty()) {
     if (!reader_->Read(&batch_)) return false;
-    events->resize(static_cast<size_t>(batch_.events_size()));
-    for (int i = 0; i < batch_.events_size(); ++i) {
-      if (!(*events)[i].ParseFromString(batch_.events(i))) {
+    size_t bytes = 0;
+    for (const std::string& serialized : batch_.events()) bytes += serialized.size();
+    // One arena per message, its first block about what the events take once parsed.
+    google::protobuf::ArenaOptions options;
+    options.start_block_size = std::clamp<size_t>(2 * bytes, 4096, 1 << 20);
+    options.max_block_size = 1 << 20;
+    auto arena = std::make_shared<google::protobuf::Arena>(options);
+    for (const std::string& serialized : batch_.events()) {
+      v1::Event* event = google::protobuf::Arena::CreateMessage<v1::Event>(arena.get());
+      if (!event->ParseFromString(serialized)) {
         parse_error_ =
             grpc::Status(grpc::StatusCode::DATA_LOSS, "an event from the agent did not parse");
         context_.TryCancel();
         return false;
       }
+      events->emplace_back(arena, event);  // shares the arena's lifetime
     }
   }
   return true;

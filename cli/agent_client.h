@@ -82,9 +82,9 @@ class EventStream {
  public:
   // from_seq < 0: from the oldest event the agent still holds.
   EventStream(v1::HttpTrace::StubInterface& stub, const std::string& session_id, int64_t from_seq);
-  // Replaces `*events` with the events of the next message (at least one); false when the
-  // stream ended (then call Finish).
-  bool Next(std::vector<v1::Event>* events);
+  // Replaces `*events` with the events of the next message (at least one), parsed onto one
+  // arena that they share; false when the stream ended (then call Finish).
+  bool Next(std::vector<std::shared_ptr<const v1::Event>>* events);
   grpc::Status Finish();
   // Ends the stream early: Next returns false soon.
   void Cancel();

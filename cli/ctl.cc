@@ -23,8 +23,11 @@
 namespace httptrace::cli {
 namespace {
 
-// Events held at most while waiting for slower agents; beyond it the oldest go out early.
-constexpr size_t kMaxHeldEvents = 65536;
+// Events the merger holds at most: beyond it the oldest go out early (a merge window shrinks
+// under load), and an agent's reader waits while the output loop catches up, so the ctl's
+// memory stays bounded (about this many events held plus one batch being written) and a ctl
+// that cannot keep up shows as the agent's slow_reader loss, never as unbounded growth.
+constexpr size_t kMaxHeldEvents = 8192;
 // The output loop wakes at least this often (top's refresh, the end of a merge window).
 constexpr absl::Duration kMaxWait = absl::Milliseconds(100);
 
@@ -122,7 +125,8 @@ struct Ctl::Agent {
 // The sessions being streamed: the agents' readers push into the merger, the output loop pops.
 struct Ctl::Capture {
   Capture(absl::Duration window, size_t agents_total)
-      : merger(0, window, kMaxHeldEvents), agents_total(agents_total) {}
+      // The merge releases its oldest beyond half the bound, so readers rarely wait on it.
+      : merger(0, window, kMaxHeldEvents / 2), agents_total(agents_total) {}
 
   absl::Mutex mu;
   absl::CondVar cv;  // signalled on every event and every stream's end
@@ -165,16 +169,17 @@ struct Ctl::Capture {
   }
 
   void Read(Agent* a) {
-    std::vector<v1::Event> events;
+    std::vector<EventPtr> events;
     bool has_end = false;
     while (a->stream->Next(&events)) {
       const absl::Time now = absl::Now();
-      absl::MutexLock lock(&mu);  // once per message of the stream, not per event
-      for (v1::Event& event : events) {
-        if (event.has_exchange()) ++exchanges;
-        if (event.has_loss()) lost += event.loss().exchanges();
-        if (event.has_end()) {
-          a->end = event.end();
+      // Once per message of the stream, not per event; waits while the merger is full.
+      absl::MutexLock lock(&mu, absl::Condition(this, &Capture::HasRoom));
+      for (EventPtr& event : events) {
+        if (event->has_exchange()) ++exchanges;
+        if (event->has_loss()) lost += event->loss().exchanges();
+        if (event->has_end()) {
+          a->end = event->end();
           a->has_end = has_end = true;
         }
         merger.Push(a->source, std::move(event), now);
@@ -192,6 +197,10 @@ struct Ctl::Capture {
     a->finished = true;
     ++finished;
     cv.Signal();
+  }
+
+  bool HasRoom() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return merger.held() < kMaxHeldEvents || closing;
   }
 
   void CancelAll() {
@@ -251,9 +260,10 @@ class Ctl::FileSink final : public Sink {
     const uint64_t mark = ++marks_;
     for (size_t i = 0; i < batch.size(); ++i) {
       Agent& agent = *agents[i];
-      renderer_->Render(batch[i].event, agent.NodeOrAddress(), &buffer_);
-      if (batch[i].event.seq() > 0) {
-        agent.last_seq = batch[i].event.seq();
+      const v1::Event& event = *batch[i].event;
+      renderer_->Render(event, agent.NodeOrAddress(), &buffer_);
+      if (event.seq() > 0) {
+        agent.last_seq = event.seq();
         if (agent.pending.empty() || agent.pending.back().first != mark) {
           agent.pending.emplace_back(mark, agent.last_seq);
         } else {
@@ -311,8 +321,8 @@ class Ctl::TopSink final : public Sink {
                      const std::vector<Agent*>&) override {
     const absl::Time now = absl::Now();
     for (const EventMerger::Item& item : batch) {
-      if (item.event.has_exchange()) table_.Add(item.event.exchange(), now);
-      if (item.event.has_loss()) table_.AddLoss(item.event.loss().exchanges());
+      if (item.event->has_exchange()) table_.Add(item.event->exchange(), now);
+      if (item.event->has_loss()) table_.AddLoss(item.event->loss().exchanges());
     }
     return absl::OkStatus();
   }

@@ -9,10 +9,10 @@ EventMerger::EventMerger(size_t sources, absl::Duration window, size_t max_held)
       max_held_(std::max<size_t>(max_held, 1)),
       last_key_(sources, absl::InfinitePast()) {}
 
-void EventMerger::Push(size_t source, v1::Event event, absl::Time now) {
+void EventMerger::Push(size_t source, EventPtr event, absl::Time now) {
   absl::Time key = now;
-  if (event.has_exchange() && event.exchange().has_start_time()) {
-    const auto& ts = event.exchange().start_time();
+  if (event->has_exchange() && event->exchange().has_start_time()) {
+    const auto& ts = event->exchange().start_time();
     key = absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
   }
   // An agent emits exchanges as they complete, so start times within one stream may go
@@ -43,8 +43,8 @@ size_t EventMerger::AddSource() {
 }
 
 void EventMerger::PopTop(std::vector<Item>* out) {
-  // priority_queue::top is const; the event is moved out through a const_cast, which is safe
-  // because the entry is popped right after and the heap order does not depend on the event.
+  // priority_queue::top is const; the event pointer is moved out through a const_cast, which is
+  // safe because the entry is popped right after and the heap order does not depend on it.
   Entry& top = const_cast<Entry&>(heap_.top());
   out->push_back(Item{top.source, std::move(top.event)});
   released_.insert(top.order);

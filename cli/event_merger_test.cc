@@ -29,8 +29,8 @@ v1::Event End(uint64_t seq) {
 std::vector<std::string> Names(const std::vector<EventMerger::Item>& items) {
   std::vector<std::string> out;
   for (const auto& item : items) {
-    out.push_back(item.event.has_end() ? "end" + std::to_string(item.source)
-                                       : item.event.exchange().request().target());
+    out.push_back(item.event->has_end() ? "end" + std::to_string(item.source)
+                                        : item.event->exchange().request().target());
   }
   return out;
 }

@@ -177,10 +177,11 @@ bool EventStream::Next(std::vector<std::shared_ptr<const v1::Event>>* events) {
     if (!reader_->Read(&batch_)) return false;
     size_t bytes = 0;
     for (const std::string& serialized : batch_.events()) bytes += serialized.size();
-    // One arena per message, its first block about what the events take once parsed.
+    // One arena per message, its first block about the message's size (parsed objects take
+    // more; the arena grows by blocks of at most 256 KiB, and long strings live on the heap).
     google::protobuf::ArenaOptions options;
-    options.start_block_size = std::clamp<size_t>(2 * bytes, 4096, 1 << 20);
-    options.max_block_size = 1 << 20;
+    options.start_block_size = std::clamp<size_t>(bytes, 4096, 256 << 10);
+    options.max_block_size = 256 << 10;
     auto arena = std::make_shared<google::protobuf::Arena>(options);
     for (const std::string& serialized : batch_.events()) {
       v1::Event* event = google::protobuf::Arena::CreateMessage<v1::Event>(arena.get());

@@ -91,6 +91,25 @@ void ForEachAtOnce(size_t n, Fn fn) {
   for (std::thread& t : threads) t.join();
 }
 
+// One unary call to every agent at once, each with its own deadline: (*results)[i] and
+// (*responses)[i] answer agents[i]. `call(stub, context, response)` returns the call's status.
+template <typename Agents, typename Response, typename Call>
+void AskEvery(const Agents& agents, absl::Duration timeout, Call call,
+              std::vector<grpc::Status>* results, std::vector<Response>* responses) {
+  results->assign(agents.size(), grpc::Status());
+  responses->assign(agents.size(), Response());
+  ForEachAtOnce(agents.size(), [&](size_t i) {
+    grpc::ClientContext context;
+    SetDeadline(context, timeout);
+    (*results)[i] = call(*agents[i]->stub, &context, &(*responses)[i]);
+  });
+}
+
+grpc::Status GetStatus(v1::HttpTrace::StubInterface& stub, grpc::ClientContext* context,
+                       v1::GetStatusResponse* response) {
+  return stub.GetStatus(context, {}, response);
+}
+
 }  // namespace
 
 // One agent, and its part of a capture.
@@ -690,15 +709,17 @@ int Ctl::Stream(Capture& capture, Sink& sink, absl::Duration duration, OnInterru
 int Ctl::Stop(const std::string& session_id) {
   auto agents = Connect();
   if (!agents.ok()) return ConnectFailure(agents.status());
-  std::vector<grpc::Status> results(agents->size());
-  std::vector<v1::StopCaptureResponse> responses(agents->size());
-  ForEachAtOnce(agents->size(), [&](size_t i) {
-    v1::StopCaptureRequest request;
-    request.set_session_id(session_id);
-    grpc::ClientContext context;
-    SetDeadline(context, options_.timeout);
-    results[i] = (*agents)[i]->stub->StopCapture(&context, request, &responses[i]);
-  });
+  v1::StopCaptureRequest request;
+  request.set_session_id(session_id);
+  std::vector<grpc::Status> results;
+  std::vector<v1::StopCaptureResponse> responses;
+  AskEvery(
+      *agents, options_.timeout,
+      [&](v1::HttpTrace::StubInterface& stub, grpc::ClientContext* context,
+          v1::StopCaptureResponse* response) {
+        return stub.StopCapture(context, request, response);
+      },
+      &results, &responses);
   bool any_failed = false;
   int stopped = 0;
   std::string not_found;
@@ -731,21 +752,19 @@ int Ctl::Stop(const std::string& session_id) {
 int Ctl::List() {
   auto agents = Connect();
   if (!agents.ok()) return ConnectFailure(agents.status());
-  std::vector<grpc::Status> results(agents->size());
-  std::vector<v1::ListSessionsResponse> responses(agents->size());
-  std::vector<v1::GetStatusResponse> statuses(agents->size());
-  ForEachAtOnce(agents->size(), [&](size_t i) {
-    grpc::ClientContext context;
-    SetDeadline(context, options_.timeout);
-    results[i] = (*agents)[i]->stub->ListSessions(&context, {}, &responses[i]);
-    if (results[i].ok()) {
-      grpc::ClientContext status_context;
-      SetDeadline(status_context, options_.timeout);
-      if ((*agents)[i]->stub->GetStatus(&status_context, {}, &statuses[i]).ok()) {
-        (*agents)[i]->node = statuses[i].node();
-      }
-    }
-  });
+  std::vector<grpc::Status> results, status_results;
+  std::vector<v1::ListSessionsResponse> responses;
+  std::vector<v1::GetStatusResponse> statuses;
+  AskEvery(
+      *agents, options_.timeout,
+      [](v1::HttpTrace::StubInterface& stub, grpc::ClientContext* context,
+         v1::ListSessionsResponse* response) { return stub.ListSessions(context, {}, response); },
+      &results, &responses);
+  // The node names, for the table's first column.
+  AskEvery(*agents, options_.timeout, GetStatus, &status_results, &statuses);
+  for (size_t i = 0; i < agents->size(); ++i) {
+    if (status_results[i].ok()) (*agents)[i]->node = statuses[i].node();
+  }
   int rc = kExitOk;
   std::printf("%-16s %-10s %-7s %-20s %10s %8s %7s  %s\n", "NODE", "SESSION", "STATE", "STARTED",
               "EXCHANGES", "LOST", "READERS", "FILTER");
@@ -772,13 +791,9 @@ int Ctl::List() {
 int Ctl::Status() {
   auto agents = Connect();
   if (!agents.ok()) return ConnectFailure(agents.status());
-  std::vector<grpc::Status> results(agents->size());
-  std::vector<v1::GetStatusResponse> responses(agents->size());
-  ForEachAtOnce(agents->size(), [&](size_t i) {
-    grpc::ClientContext context;
-    SetDeadline(context, options_.timeout);
-    results[i] = (*agents)[i]->stub->GetStatus(&context, {}, &responses[i]);
-  });
+  std::vector<grpc::Status> results;
+  std::vector<v1::GetStatusResponse> responses;
+  AskEvery(*agents, options_.timeout, GetStatus, &results, &responses);
   int rc = kExitOk;
   bool first = true;
   for (size_t i = 0; i < agents->size(); ++i) {

@@ -194,6 +194,22 @@ class MultiAgent(unittest.TestCase):
         headers = re.findall(r"^\[[^\]]+\] PID \d+ .* node (\S+) ", text, flags=re.M)
         self.assertEqual(sorted(headers), sorted(["node-a"] * 5 + ["node-b"] * 5 + ["node-c"] * 3))
 
+    def test_top_counts_every_agents_exchanges(self):
+        app_port = self.start_app()
+        top = Process(self.ctl_argv() + ["top", "--port", str(app_port), "--role", "server",
+                                         "--once", "--duration", "5s"], self.workdir, "top")
+        self.processes.append(top)
+        wait_until(lambda: "started 3 session(s)" in top.stderr() or top.proc.poll() is not None,
+                   timeout=60, what="top's sessions")
+        for _ in range(4):
+            self.assertEqual(http("GET", "http://127.0.0.1:%d/users" % app_port)[0], 200)
+        self.assertEqual(top.wait(timeout=60), 0, top.stderr())
+        # Every agent sees the same server exchanges (one host): 3 agents x 4 requests.
+        row = [line.split() for line in top.stdout().splitlines()
+               if line.split()[:2] == ["GET", "/users"]]
+        self.assertEqual(len(row), 1, top.stdout())
+        self.assertEqual(row[0][2], "12", top.stdout())
+
     def test_list_and_status_ask_every_agent_and_mtls_refuses_strangers(self):
         code, out, err = self.ctl("status")
         self.assertEqual(code, 0, err)

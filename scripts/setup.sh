@@ -13,6 +13,8 @@ PACKAGES=(
   # API and libraries.
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libabsl-dev
   libhttp-parser-dev zlib1g-dev libssl-dev nlohmann-json3-dev
+  # httptracectl's command line (header-only).
+  libcli11-dev
   # Tests, sanitizers, fuzzing, benchmarks.
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev libfuzzer-14-dev
   # Real traffic for tests, the demo and benchmarks.
@@ -20,6 +22,8 @@ PACKAGES=(
   # The real-servers matrix (test/servers): more servers and clients. busybox-static, not
   # busybox: the qemu kernel tests need a static busybox too, and the two packages conflict.
   apache2 lighttpd busybox-static apache2-utils wget nodejs
+  # httptracectl's e2e tests: `top` in a real terminal; HAR opened in Chromium (Playwright).
+  tmux chromium
   # What the benchmark (test/bench) compares httptrace with, and its chart.
   tshark strace gnuplot-nox
   # Formatting.

@@ -54,6 +54,14 @@ ABSL_FLAG(std::vector<std::string>, container_engine_socket,
           "Docker-compatible engine API sockets asked for container names (comma-separated; in a "
           "container, mount the host's socket read-only). Container ids come from cgroups "
           "without them.");
+ABSL_FLAG(std::vector<std::string>, container_store,
+          (std::vector<std::string>{"/var/lib/containers/storage", "/var/lib/docker",
+                                    "/home/*/.local/share/containers/storage",
+                                    "/root/.local/share/containers/storage"}),
+          "Engine storage roots read for container names, no engine API needed (comma-separated, "
+          "globs allowed): containers/storage's (podman, rootful and rootless) "
+          "<root>/*-containers/containers.json, Docker's <root>/containers/*/config.v2.json. In a "
+          "container, mount them read-only at the same paths.");
 ABSL_FLAG(bool, resolve_containers, true,
           "Attribute connections to containers and pods (ids from /proc/<pid>/cgroup).");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
@@ -146,6 +154,10 @@ int main(int argc, char** argv) {
       return httptrace::container::EngineContainer{id, pod->container_name, pod->pod_name,
                                                    pod->pod_namespace, pod->pod_uid};
     };
+  }
+  pipeline_options.containers.store_roots.clear();
+  for (const std::string& root : absl::GetFlag(FLAGS_container_store)) {
+    if (!root.empty()) pipeline_options.containers.store_roots.push_back(root);
   }
   pipeline_options.containers.engine_sockets.clear();
   for (const std::string& socket : absl::GetFlag(FLAGS_container_engine_socket)) {

@@ -54,6 +54,7 @@ ResolverOptions OptionsFor(const FakeProc& proc, std::vector<std::string> socket
   ResolverOptions options;
   options.proc_root = proc.proc();
   options.engine_sockets = std::move(sockets);
+  options.store_roots.clear();  // not this machine's podman or Docker
   options.engine_timeout = absl::Milliseconds(300);
   return options;
 }

@@ -20,11 +20,19 @@ absl::StatusOr<std::vector<uint32_t>> PodFilter::MountNamespacesOf(
   if (namespaces.empty() && pods.empty()) {
     return absl::InvalidArgumentError("a pod filter needs a namespace or a pod name");
   }
-  absl::StatusOr<std::vector<std::string>> uids = cri_->PodUidsOf(namespaces, pods);
-  if (!uids.ok()) return uids.status();
+  absl::StatusOr<std::vector<PodMetadata>> matching = cri_->PodsOf(namespaces, pods);
+  if (!matching.ok()) return matching.status();
   std::vector<uint32_t> out;
-  if (uids->empty()) return out;
-  const absl::flat_hash_set<std::string> wanted(uids->begin(), uids->end());
+  if (matching->empty()) return out;
+  absl::flat_hash_set<std::string> wanted;
+  {
+    absl::MutexLock lock(&mu_);
+    if (matched_.size() > 4096) matched_.clear();
+    for (const PodMetadata& pod : *matching) {
+      wanted.insert(pod.pod_uid);
+      matched_[pod.pod_uid] = pod;
+    }
+  }
 
   DIR* dir = opendir(proc_root_.c_str());
   if (dir == nullptr) {
@@ -44,6 +52,17 @@ absl::StatusOr<std::vector<uint32_t>> PodFilter::MountNamespacesOf(
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
+}
+
+}  // namespace httptrace::cri
+
+namespace httptrace::cri {
+
+std::optional<PodMetadata> PodFilter::MatchedPod(const std::string& pod_uid) const {
+  absl::MutexLock lock(&mu_);
+  auto it = matched_.find(pod_uid);
+  if (it == matched_.end()) return std::nullopt;
+  return it->second;
 }
 
 }  // namespace httptrace::cri

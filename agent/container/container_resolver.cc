@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -429,6 +430,13 @@ absl::StatusOr<std::vector<uint32_t>> ContainerResolver::MountNamespacesOf(
     char link[64];
     const std::string path = absl::StrCat(options_.proc_root, "/", pid, "/ns/mnt");
     const ssize_t n = ::readlink(path.c_str(), link, sizeof(link) - 1);
+    if (n < 0 && (errno == EACCES || errno == EPERM)) {
+      // The kernel's ptrace access check: a process whose capabilities are not a subset of the
+      // agent's (any container's) needs CAP_SYS_PTRACE. A filter missing it would miss traffic.
+      return absl::PermissionDeniedError(absl::StrCat(
+          "container filter: cannot read ", path, " (container ", info->id.substr(0, 12),
+          "): ", strerror(errno), "; reading other processes' namespaces needs CAP_SYS_PTRACE"));
+    }
     if (n <= 0) continue;  // exited meanwhile
     if (std::optional<uint32_t> inode = ParseNamespaceLink(absl::string_view(link, n))) {
       inodes.push_back(*inode);

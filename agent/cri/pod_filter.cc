@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
@@ -44,8 +46,16 @@ absl::StatusOr<std::vector<uint32_t>> PodFilter::MountNamespacesOf(
     if (!wanted.contains(pod_uid_of_pid_(pid))) continue;
     // A process that exits between the listing and here is simply not counted.
     struct stat st;
-    if (stat(absl::StrCat(proc_root_, "/", pid, "/ns/mnt").c_str(), &st) == 0) {
+    const std::string path = absl::StrCat(proc_root_, "/", pid, "/ns/mnt");
+    if (stat(path.c_str(), &st) == 0) {
       out.push_back(static_cast<uint32_t>(st.st_ino));
+    } else if (errno == EACCES || errno == EPERM) {
+      // The kernel's ptrace access check (see ContainerResolver::MountNamespacesOf).
+      const int err = errno;
+      closedir(dir);
+      return absl::PermissionDeniedError(
+          absl::StrCat("pod filter: cannot read ", path, ": ", strerror(err),
+                       "; reading other processes' namespaces needs CAP_SYS_PTRACE"));
     }
   }
   closedir(dir);

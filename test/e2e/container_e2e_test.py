@@ -24,6 +24,8 @@ import tempfile
 import time
 import unittest
 
+import harness
+
 RUNFILES = os.path.join(os.environ.get("TEST_SRCDIR", "."), os.environ.get("TEST_WORKSPACE", ""))
 DEPLOY = os.path.join(RUNFILES, "deploy", "container")
 IMAGE = "localhost/httptrace:e2e"
@@ -34,39 +36,7 @@ AGENT_BIN = os.environ.get("HTTPTRACE_AGENT_BIN", "bazel-bin/agent/httptrace-age
 CTL_BIN = os.environ.get("HTTPTRACE_CTL_BIN", "bazel-bin/cli/httptracectl")
 
 
-CHART_DAEMONSET = os.path.join(RUNFILES, "deploy", "helm", "httptrace", "templates",
-                               "daemonset.yaml")
-# Where podman keeps its container records (ids and names), mounted read-only into the agent.
-PODMAN_STORE_ROOT = "/var/lib/containers/storage"
-
-
-def yaml_list_after(path, key):
-    """The `- ITEM` entries of the first block list under `key:` (comments skipped)."""
-    items, inside, indent = [], False, None
-    with open(path) as f:
-        for line in f:
-            stripped = line.strip()
-            if not inside:
-                inside = stripped == key + ":"
-                continue
-            if not stripped or stripped.startswith("#"):
-                continue
-            if not stripped.startswith("- "):
-                break
-            if indent is None:
-                indent = len(line) - len(line.lstrip())
-            elif len(line) - len(line.lstrip()) != indent:
-                break
-            items.append(stripped[2:].strip())
-    return items
-
-
-def chart_capabilities():
-    """The capabilities the Helm chart's DaemonSet adds (after dropping ALL)."""
-    caps = yaml_list_after(CHART_DAEMONSET, "add")
-    if not caps:
-        raise AssertionError("no capability list in " + CHART_DAEMONSET)
-    return caps
+chart_capabilities, yaml_list_after = harness.chart_capabilities, harness.yaml_list_after
 
 
 def free_port():

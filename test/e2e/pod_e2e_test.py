@@ -7,10 +7,12 @@ traffic stays on loopback. It builds two images with podman from the debootstrap
 `ctr -n k8s.io images import`. //agent/cri:cri_driver plays the kubelet: pod sandboxes with a
 kubepods cgroup parent and containers with the kubelet's labels, created over CRI.
 
-The agent runs on the node with --cri-endpoint on that socket. Exchanges of an app in a pod must
+The agent runs on the node with --cri-endpoint on that socket and exactly the Helm chart's
+capabilities (everything else dropped from its bounding set). Exchanges of an app in a pod must
 carry the pod's name and namespace and the container's name as containerd tells them;
 --namespace and --pod must filter in the kernel (by the pods' mount namespaces); a container
-restarted in its pod (a new container id, attempt 1) must be followed by a running capture.
+restarted in its pod (a new container id, attempt 1) must be followed by a running capture; an
+agent without CAP_SYS_PTRACE must refuse a pod filter and name the capability.
 """
 
 import os
@@ -194,15 +196,9 @@ class PodsOnContainerd(unittest.TestCase):
             cls.web = cls.make_pod("shop-7d9f", "prod", "web")
             cls.api = cls.make_pod("billing-5c4", "dev", "api")
 
+            cls.capabilities = harness.chart_capabilities()
             cls.agent_socket = os.path.join(cls.work, "agent.sock")
-            cls.agent = Process([harness.AGENT_BIN, "--listen", "unix://" + cls.agent_socket,
-                                 "--cri-endpoint", cls.endpoint, "--log-level", "debug"],
-                                cls.work, "agent")
-            cls.processes.append(cls.agent)
-            wait_until(lambda: os.path.exists(cls.agent_socket) or
-                       cls.agent.proc.poll() is not None, what="the agent's socket")
-            if cls.agent.proc.poll() is not None:
-                raise AssertionError("agent exited:\n" + cls.agent.stderr())
+            cls.agent = cls.start_agent("agent", cls.agent_socket, cls.capabilities)
         except BaseException:
             cls.tearDownClass()
             raise
@@ -220,6 +216,22 @@ class PodsOnContainerd(unittest.TestCase):
             sys.stderr.write("pod e2e: kept %s\n" % cls.work)
         elif not mounts_under(cls.work):
             shutil.rmtree(cls.work, ignore_errors=True)
+
+    @classmethod
+    def start_agent(cls, name, socket, capabilities):
+        agent = Process(harness.with_only_capabilities(
+            [harness.AGENT_BIN, "--listen", "unix://" + socket, "--cri-endpoint", cls.endpoint,
+             "--log-level", "debug"], capabilities), cls.work, name)
+        cls.processes.append(agent)
+        wait_until(lambda: os.path.exists(socket) or agent.proc.poll() is not None,
+                   what="the agent's socket")
+        if agent.proc.poll() is not None:
+            raise AssertionError("agent exited:\n" + agent.stderr())
+        with open("/proc/%d/status" % agent.pid) as f:
+            bounding = re.search(r"^CapBnd:\s*([0-9a-f]+)", f.read(), re.M).group(1)
+        if int(bounding, 16).bit_count() != len(capabilities):
+            raise AssertionError("agent's bounding set %s is not %s" % (bounding, capabilities))
+        return agent
 
     @classmethod
     def driver(cls, verb, *args, pod=None, check=True):
@@ -322,6 +334,19 @@ class PodsOnContainerd(unittest.TestCase):
     def test_the_driver_reads_the_container_back_as_the_agent_does(self):
         self.assertEqual(self.driver("inspect", self.api["container"]).split(),
                          ["api", "billing-5c4", "dev", self.api["uid"]])
+
+    def test_without_cap_sys_ptrace_a_pod_filter_fails_and_names_it(self):
+        socket = os.path.join(self.work, "agent-no-ptrace.sock")
+        agent = self.start_agent("agent-no-ptrace", socket,
+                                 [c for c in self.capabilities if c != "SYS_PTRACE"])
+        try:
+            result = subprocess.run([harness.CTL_BIN, "--agent", "unix://" + socket, "start",
+                                     "--namespace", "prod", "--duration", "2s"],
+                                    capture_output=True, text=True, timeout=60)
+            self.assertNotEqual(result.returncode, 0, result.stderr)
+            self.assertIn("CAP_SYS_PTRACE", result.stderr)
+        finally:
+            agent.stop()
 
     def test_a_container_restarted_in_its_pod_is_followed(self):
         ctl = self.capture("restart", "--namespace", "prod")

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "bpf/capture.skel.h"
+#include "common/testing/test_support.h"
 #include "gtest/gtest.h"
 
 namespace {
@@ -23,12 +24,12 @@ void LoadAll(bool raw) {
 }
 
 TEST(CaptureBpfLoadTest, TracepointProgramsPassVerifier) {
-  if (geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
+  HT_SKIP_UNLESS_CAPABLE(httptrace::test_support::RootAbsentReason("loading BPF programs"));
   LoadAll(false);
 }
 
 TEST(CaptureBpfLoadTest, RawTracepointProgramsPassVerifier) {
-  if (geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
+  HT_SKIP_UNLESS_CAPABLE(httptrace::test_support::RootAbsentReason("loading BPF programs"));
   LoadAll(true);
 }
 

@@ -21,7 +21,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import uuid
@@ -175,10 +174,8 @@ class Containerd:
 class PodsOnContainerd(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        reason = unavailable_reason()
-        if reason:
-            raise unittest.SkipTest(reason)
-        cls.work = tempfile.mkdtemp(prefix="ht-ctrd-", dir="/tmp")  # short: socket paths
+        harness.skip_unless_capable(unavailable_reason())
+        cls.work = harness.scratch_dir("ht-ctrd", sockets=True)
         cls.processes = []
         cls.pods = []
         try:

@@ -319,8 +319,15 @@ void ContainerResolver::NoteEngineReachability(bool any_reachable, const std::st
 }
 
 void ContainerResolver::NameLoop() {
-  // Say at start-up, not at the first container, whether names will be available; and learn the
-  // names of the containers already running.
+  // Say at start-up, not at the first container, whether names will be available and whether
+  // container filters can work; and learn the names of the containers already running.
+  char link[64];
+  const std::string init_ns = options_.proc_root + "/1/ns/mnt";
+  if (::readlink(init_ns.c_str(), link, sizeof(link)) < 0 && (errno == EACCES || errno == EPERM)) {
+    HT_LOG(WARNING) << "cannot read " << init_ns << " (" << strerror(errno)
+                    << "): --container, --namespace and --pod captures will fail; reading other "
+                       "processes' namespaces needs CAP_SYS_PTRACE";
+  }
   ProbeEngines();
   Prewarm();
   while (true) {

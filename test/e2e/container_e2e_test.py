@@ -240,6 +240,8 @@ class ContainerE2E(unittest.TestCase):
                                     "--duration", "2s", check=False)
                     self.assertNotEqual(result.returncode, 0, result.stdout)
                     error = result.stdout
+                    # ...and the agent said so at start already.
+                    self.assertIn("CAP_" + cap, container_logs(name))
                 self.assertIn("CAP_" + cap, error)
                 line = next(l for l in error.splitlines() if "CAP_" + cap in l)
                 sys.stderr.write("without %s: %s\n" % (cap, line.strip()))

@@ -52,6 +52,9 @@ bool IsHexPrefix(absl::string_view s) {
 
 enum EngineState { kUnknown = 0, kReachable = 1, kUnreachable = 2 };
 
+// The runtime hint of a container in a Kubernetes pod (its cgroup path names a pod UID).
+constexpr char kKubernetesRuntimeHint[] = "kubernetes";
+
 absl::StatusOr<std::vector<uint32_t>> ListPids(const std::string& proc_root) {
   DIR* dir = ::opendir(proc_root.c_str());
   if (dir == nullptr) return absl::ErrnoToStatus(errno, absl::StrCat("cannot list ", proc_root));
@@ -138,7 +141,8 @@ void ContainerResolver::RequestName(const CgroupIdentity& identity, absl::Time n
   NameEntry& entry = names_[identity.id];
   if (entry.engine.has_value() || entry.queued || now < entry.next_try) return;
   entry.queued = true;
-  queue_.emplace_back(identity.id, identity.runtime);
+  queue_.emplace_back(identity.id,
+                      identity.pod_uid.empty() ? identity.runtime : kKubernetesRuntimeHint);
 }
 
 bool ContainerResolver::FillKnownNames(ContainerInfo& info) const {
@@ -212,6 +216,21 @@ absl::StatusOr<EngineContainer> ContainerResolver::AskEngines(const std::string&
   }
   std::string answered;  // the first source that answered at all
   std::vector<std::string> failures;
+  // A Kubernetes container: the CRI runtime first, for its pod's name and namespace. (CRI-O
+  // keeps its containers in containers/storage too, under names that are not the pod's.)
+  const bool cri_first = runtime == kKubernetesRuntimeHint && options_.cri_inspect;
+  if (cri_first) {
+    absl::StatusOr<EngineContainer> container = options_.cri_inspect(id_or_name);
+    if (container.ok()) {
+      NoteEngineReachability(true, "the CRI runtime");
+      return container;
+    }
+    if (absl::IsNotFound(container.status())) {
+      answered = "the CRI runtime";
+    } else {
+      failures.push_back(std::string(container.status().message()));
+    }
+  }
   if (store_.configured()) {
     // The engines' own files first: no daemon needed, and a stat when nothing changed.
     absl::StatusOr<EngineContainer> container = store_.Find(id_or_name);
@@ -220,7 +239,7 @@ absl::StatusOr<EngineContainer> ContainerResolver::AskEngines(const std::string&
       return container;
     }
     if (absl::IsNotFound(container.status())) {
-      answered = "the engines' container stores";
+      if (answered.empty()) answered = "the engines' container stores";
     } else {
       failures.push_back(std::string(container.status().message()));
     }
@@ -249,7 +268,7 @@ absl::StatusOr<EngineContainer> ContainerResolver::AskEngines(const std::string&
     }
     failures.push_back(std::string(container.status().message()));
   }
-  if (options_.cri_inspect) {
+  if (options_.cri_inspect && !cri_first) {
     absl::StatusOr<EngineContainer> container = options_.cri_inspect(id_or_name);
     if (container.ok()) {
       NoteEngineReachability(true, "the CRI runtime");

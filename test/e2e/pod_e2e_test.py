@@ -311,8 +311,16 @@ class PodsOnContainerd(unittest.TestCase):
         log = self.agent.stderr()
         match = re.findall(r"pod filter: (\d+) mount namespace\(s\) in the kernel filter", log)
         self.assertTrue(match and int(match[-1]) >= 1, log[-2000:])
-        self.request(self.web)
+        # In the kernel: the other pod's connection is refused there (kernel counters are read
+        # from the probes' map at the moment asked, after the request has completed), and none
+        # of its bytes reach the ring buffer.
+        events = self.agent_counter("kernel.data_events")
+        refused = self.agent_counter("kernel.skip_conn_filter")
         self.request(self.api)
+        self.assertGreater(self.agent_counter("kernel.skip_conn_filter"), refused)
+        self.assertEqual(self.agent_counter("kernel.data_events"), events)
+        self.request(self.web)
+        self.assertGreater(self.agent_counter("kernel.data_events"), events)
         exchanges = self.finish(ctl, "by-namespace")
         self.assertEqual(len(exchanges), 1, exchanges)
         self.assert_from(exchanges[0], self.web)

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "agent/container/container_resolver.h"
 #include "agent/container/engine_client.h"
 #include "agent/cri/cri_client.h"
 #include "agent/pipeline/pipeline.h"
@@ -53,14 +54,12 @@ ABSL_FLAG(std::string, cri_endpoint, "",
           "unix:///var/run/crio/crio.sock), asked for pod names, namespaces and container names. "
           "Empty: not asked (pod UIDs still come from cgroup paths).");
 ABSL_FLAG(std::vector<std::string>, container_engine_socket,
-          (std::vector<std::string>{"/var/run/docker.sock", "/run/podman/podman.sock"}),
+          httptrace::container::ResolverOptions().engine_sockets,
           "Docker-compatible engine API sockets asked for container names (comma-separated; in a "
           "container, mount the host's socket read-only). Container ids come from cgroups "
           "without them.");
 ABSL_FLAG(std::vector<std::string>, container_store,
-          (std::vector<std::string>{"/var/lib/containers/storage", "/var/lib/docker",
-                                    "/home/*/.local/share/containers/storage",
-                                    "/root/.local/share/containers/storage"}),
+          httptrace::container::ResolverOptions().store_roots,
           "Engine storage roots read for container names, no engine API needed (comma-separated, "
           "globs allowed): containers/storage's (podman, rootful and rootless) "
           "<root>/*-containers/containers.json, Docker's <root>/containers/*/config.v2.json. In a "

@@ -48,9 +48,9 @@ struct ContainerInfo {
 struct ResolverOptions {
   // Engine storage roots read for names before any API is asked (glob patterns allowed; absent
   // ones are skipped quietly): podman's rootful and rootless containers/storage, Docker's root.
-  std::vector<std::string> store_roots = {"/var/lib/containers/storage", "/var/lib/docker",
-                                          "/home/*/.local/share/containers/storage",
-                                          "/root/.local/share/containers/storage"};
+  std::vector<std::string> store_roots = {
+      "/var/lib/containers/storage", "/run/containers/storage", "/var/lib/docker",
+      "/home/*/.local/share/containers/storage", "/root/.local/share/containers/storage"};
   // Docker-compatible engine API sockets, asked in this order (the runtime's own first). Paths
   // that do not exist are skipped quietly; an empty list turns name look-ups off.
   std::vector<std::string> engine_sockets = {"/var/run/docker.sock", "/run/podman/podman.sock"};

@@ -209,8 +209,12 @@ void ContainerStore::Refresh(std::vector<std::string>& errors) {
   std::map<std::string, Store> seen;
   for (const std::string& root : options_.roots) {
     std::vector<std::pair<std::string, bool>> candidates;  // path, docker
-    for (const std::string& path : Glob(root + "/*-containers/containers.json", errors)) {
-      candidates.emplace_back(path, false);
+    // volatile-containers.json: containers/storage's records of containers it keeps off disk
+    // (transient stores, volatile containers), under the run root (/run/containers/storage).
+    for (const char* file : {"containers.json", "volatile-containers.json"}) {
+      for (const std::string& path : Glob(absl::StrCat(root, "/*-containers/", file), errors)) {
+        candidates.emplace_back(path, false);
+      }
     }
     for (const std::string& path : Glob(root + "/containers", errors)) {
       candidates.emplace_back(path, true);

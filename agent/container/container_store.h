@@ -4,7 +4,8 @@
 //
 //  - containers/storage (podman, buildah, CRI-O): <root>/<driver>-containers/containers.json, a
 //    JSON array of {"id", "names": [...]}; rootful under /var/lib/containers/storage, rootless
-//    under ~/.local/share/containers/storage.
+//    under ~/.local/share/containers/storage; volatile-containers.json (same format) under the
+//    run root /run/containers/storage for containers kept off disk.
 //  - Docker: <root>/containers/<id>/config.v2.json, {"ID", "Name": "/name", "Config": {"Labels"}}.
 //
 // Roots may be glob patterns (/home/*/.local/share/containers/storage). Files are read again when

@@ -129,6 +129,16 @@ TEST_F(ContainerStoreTest, AContainerAddedLaterIsFoundAndTheFileIsReadOnlyWhenIt
   EXPECT_TRUE(absl::IsNotFound(store.Find("web").status()));
 }
 
+TEST_F(ContainerStoreTest, VolatileContainersUnderTheRunRootAreFoundToo) {
+  const std::string run_root = root_ + "/run/containers/storage";
+  WriteAtomically(run_root + "/overlay-containers/volatile-containers.json",
+                  ContainersJson({{kDbId, "db"}}));
+  WriteAtomically(PodmanJson(), ContainersJson({{kWebId, "web"}}));
+  ContainerStore store({.roots = {Podman(), run_root}});
+  EXPECT_EQ(store.Find("db")->id, kDbId);
+  EXPECT_EQ(store.Find("web")->id, kWebId);
+}
+
 TEST_F(ContainerStoreTest, FindsDockerContainersWithLabelsAndFollowsARename) {
   AddDocker(kWebId, "web");
   ContainerStore store({.roots = {Docker()}});

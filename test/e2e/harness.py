@@ -22,7 +22,6 @@ AGENT_BIN = os.environ.get("HTTPTRACE_AGENT_BIN", "bazel-bin/agent/httptrace-age
 RUNFILES = os.path.join(os.environ.get("TEST_SRCDIR", "."), os.environ.get("TEST_WORKSPACE", ""))
 CHART_DAEMONSET = os.path.join(RUNFILES, "deploy", "helm", "httptrace", "templates",
                                "daemonset.yaml")
-CAPSH = "/usr/sbin/capsh"  # absolute: Bazel's test PATH has no /usr/sbin
 CTL_BIN = os.environ.get("HTTPTRACE_CTL_BIN", "bazel-bin/cli/httptracectl")
 DEMO_APP = os.environ.get("HTTPTRACE_DEMO_APP", "test/apps/demo_app.py")
 
@@ -232,16 +231,3 @@ def chart_capabilities():
         raise AssertionError("no capability list in " + CHART_DAEMONSET)
     return caps
 
-
-def with_only_capabilities(argv, capabilities):
-    """`argv` run (through capsh) with every capability but `capabilities` dropped from its
-    bounding set, as a container with --cap-drop=ALL --cap-add=... would be. Root's exec then
-    keeps only those."""
-    with open("/proc/sys/kernel/cap_last_cap") as f:
-        last = int(f.read())
-    decoded = subprocess.run([CAPSH, "--decode=%x" % ((1 << (last + 1)) - 1)],
-                             capture_output=True, text=True, check=True).stdout
-    every = decoded.strip().split("=", 1)[1].split(",")
-    keep = {"cap_" + c.lower() for c in capabilities}
-    drop = [c for c in every if c not in keep]
-    return [CAPSH, "--drop=" + ",".join(drop), "--", "-c", 'exec "$0" "$@"'] + list(argv)

@@ -7,8 +7,10 @@ traffic stays on loopback. It builds two images with podman from the debootstrap
 `ctr -n k8s.io images import`. //agent/cri:cri_driver plays the kubelet: pod sandboxes with a
 kubepods cgroup parent and containers with the kubelet's labels, created over CRI.
 
-The agent runs on the node with --cri-endpoint on that socket and exactly the Helm chart's
-capabilities (everything else dropped from its bounding set). Exchanges of an app in a pod must
+The agent runs as the DaemonSet runs it: in a container (the project's image, built here too)
+with host PID, exactly the Helm chart's capabilities (--cap-drop=ALL --cap-add=..., seccomp
+unconfined, no privilege escalation) and the chart's mounts, containerd's socket among them at
+the chart's path. Exchanges of an app in a pod must
 carry the pod's name and namespace and the container's name as containerd tells them;
 --namespace and --pod must filter in the kernel (by the pods' mount namespaces); a container
 restarted in its pod (a new container id, attempt 1) must be followed by a running capture; an
@@ -30,11 +32,15 @@ from harness import Process, free_port, http, read_jsonl, wait_until
 
 RUNFILES = os.path.join(os.environ.get("TEST_SRCDIR", "."), os.environ.get("TEST_WORKSPACE", ""))
 DEPLOY = os.path.join(RUNFILES, "deploy", "container")
+CONTAINER_PREFIX = "httptrace-e2e-pod-"  # removed by name (and by the container test's sweep)
 CRI_DRIVER = os.environ.get("HTTPTRACE_CRI_DRIVER_BIN", "bazel-bin/agent/cri/cri_driver")
 # Absolute paths: Bazel's test PATH has no /usr/sbin (runc, debootstrap).
 CONTAINERD, CTR, RUNC = "/usr/bin/containerd", "/usr/bin/ctr", "/usr/sbin/runc"
 PAUSE_IMAGE = "localhost/httptrace-pause:e2e"
 APP_IMAGE = "localhost/httptrace-demo-app:e2e"
+AGENT_IMAGE = "localhost/httptrace:e2e"
+# Where the chart mounts the CRI socket (cri.socket's default) inside the agent's container.
+CRI_SOCKET_IN_AGENT = "/run/containerd/containerd.sock"
 ENV = dict(os.environ, CONTAINERS_CONF=os.path.join(DEPLOY, "containers.conf"),
            PATH=os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin")
 
@@ -97,24 +103,28 @@ def unavailable_reason():
     return None
 
 
+def podman(*args, check=True, timeout=300):
+    return run(["podman"] + list(args), timeout=timeout, check=check)
+
+
 def build_and_save_images(work):
-    """Builds the pause and demo-app images with podman and saves them as docker archives."""
+    """Builds the agent, demo-app and pause images with podman (the agent and demo app as
+    deploy/container/run.sh builds them, from the binaries under test) and saves the two that
+    containerd runs as docker archives."""
     start = time.monotonic()
-    run([os.path.join(DEPLOY, "base-image.sh"), "--engine", "podman"], timeout=600)
-    context = os.path.join(work, "context")
-    os.makedirs(context)
-    shutil.copy(harness.DEMO_APP, os.path.join(context, "demo_app.py"))
-    shutil.copy(os.path.join(DEPLOY, "demo_client.py"), context)
-    with open(os.path.join(context, "Containerfile.pause"), "w") as f:
+    env = dict(ENV, AGENT_BIN=os.path.abspath(harness.AGENT_BIN),
+               CTL_BIN=os.path.abspath(harness.CTL_BIN), IMAGE_TAG="e2e",
+               IMAGE_CONTEXT=os.path.join(work, "context"))
+    run([os.path.join(DEPLOY, "run.sh"), "--engine", "podman", "build"], timeout=900, env=env)
+    pause_context = os.path.join(work, "pause-context")
+    os.makedirs(pause_context)
+    with open(os.path.join(pause_context, "Containerfile"), "w") as f:
         f.write(PAUSE_CONTAINERFILE)
-    run(["podman", "build", "--network", "host", "--layers", "-q", "-t", APP_IMAGE,
-         "-f", os.path.join(DEPLOY, "Containerfile.demo-app"), context], timeout=600)
-    run(["podman", "build", "-q", "-t", PAUSE_IMAGE,
-         "-f", os.path.join(context, "Containerfile.pause"), context])
+    podman("build", "-q", "-t", PAUSE_IMAGE, pause_context)
     archives = []
     for image in (PAUSE_IMAGE, APP_IMAGE):
         archive = os.path.join(work, image.split("/")[-1].replace(":", "_") + ".tar")
-        run(["podman", "save", "--format", "docker-archive", "-o", archive, image])
+        podman("save", "--format", "docker-archive", "-o", archive, image)
         archives.append(archive)
     sys.stderr.write("pod e2e: images built and saved in %.1f s\n" % (time.monotonic() - start))
     return archives
@@ -139,6 +149,41 @@ def mount_namespace_of(container_id):
         except OSError:
             continue  # exited meanwhile
     raise AssertionError("no process of container %s" % container_id)
+
+
+class AgentContainer:
+    """The agent in its image, as the chart's DaemonSet runs it (see start_agent)."""
+
+    def __init__(self, name, run_dir, capabilities, cri_socket):
+        self.name = name
+        podman("rm", "-f", name, check=False)
+        args = ["run", "-d", "--name", name, "--pid=host", "--cgroupns=host", "--network", "host",
+                "--cap-drop=ALL", "--cap-add=" + ",".join(capabilities),
+                "--security-opt", "seccomp=unconfined", "--security-opt", "no-new-privileges",
+                # The chart's mounts: the API socket's directory, tracefs, cgroups (read-only),
+                # the CRI socket (read-only).
+                "-v", "%s:/run/httptrace" % run_dir,
+                "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
+                "-v", "%s:%s:ro" % (cri_socket, CRI_SOCKET_IN_AGENT)]
+        if os.path.isdir("/sys/kernel/tracing/events"):
+            args += ["-v", "/sys/kernel/tracing:/sys/kernel/tracing"]
+        podman(*(args + [AGENT_IMAGE, "httptrace-agent", "--listen=unix:///run/httptrace/agent.sock",
+                         "--cri-endpoint=unix://" + CRI_SOCKET_IN_AGENT, "--log-level=debug"]))
+
+    def stderr(self):
+        return podman("logs", self.name, check=False).stdout
+
+    def running(self):
+        state = podman("inspect", "-f", "{{.State.Running}}", self.name, check=False)
+        return state.stdout.strip() == "true"
+
+    def effective_capabilities(self):
+        pid = podman("inspect", "-f", "{{.State.Pid}}", self.name).stdout.strip()
+        with open("/proc/%s/status" % pid) as f:
+            return int(re.search(r"^CapEff:\s*([0-9a-f]+)", f.read(), re.M).group(1), 16)
+
+    def stop(self):
+        podman("rm", "-f", "-t", "10", self.name, check=False)
 
 
 class Containerd:
@@ -175,6 +220,10 @@ class PodsOnContainerd(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         harness.skip_unless_capable(unavailable_reason())
+        # Agent containers an interrupted run left behind.
+        for name in podman("ps", "-a", "--format", "{{.Names}}", check=False).stdout.split():
+            if name.startswith(CONTAINER_PREFIX):
+                podman("rm", "-f", name, check=False)
         cls.work = harness.scratch_dir("ht-ctrd", sockets=True)
         cls.processes = []
         cls.pods = []
@@ -194,8 +243,8 @@ class PodsOnContainerd(unittest.TestCase):
             cls.api = cls.make_pod("billing-5c4", "dev", "api")
 
             cls.capabilities = harness.chart_capabilities()
-            cls.agent_socket = os.path.join(cls.work, "agent.sock")
-            cls.agent = cls.start_agent("agent", cls.agent_socket, cls.capabilities)
+            cls.agents = []
+            cls.agent, cls.agent_socket = cls.start_agent("agent", cls.capabilities)
         except BaseException:
             cls.tearDownClass()
             raise
@@ -204,6 +253,8 @@ class PodsOnContainerd(unittest.TestCase):
     def tearDownClass(cls):
         for p in reversed(cls.processes):
             p.stop()
+        for agent in getattr(cls, "agents", []):
+            agent.stop()
         for pod in getattr(cls, "pods", []):
             cls.driver("stop-pod", pod["sandbox"], check=False)
             cls.driver("remove-pod", pod["sandbox"], check=False)
@@ -215,20 +266,22 @@ class PodsOnContainerd(unittest.TestCase):
             shutil.rmtree(cls.work, ignore_errors=True)
 
     @classmethod
-    def start_agent(cls, name, socket, capabilities):
-        agent = Process(harness.with_only_capabilities(
-            [harness.AGENT_BIN, "--listen", "unix://" + socket, "--cri-endpoint", cls.endpoint,
-             "--log-level", "debug"], capabilities), cls.work, name)
-        cls.processes.append(agent)
-        wait_until(lambda: os.path.exists(socket) or agent.proc.poll() is not None,
+    def start_agent(cls, name, capabilities):
+        """The agent container with `capabilities`; returns it and its API socket's host path."""
+        run_dir = os.path.join(cls.work, "run-" + name)
+        os.makedirs(run_dir)
+        socket = os.path.join(run_dir, "agent.sock")
+        agent = AgentContainer(CONTAINER_PREFIX + name, run_dir, capabilities,
+                               cls.containerd.socket)
+        cls.agents.append(agent)
+        wait_until(lambda: os.path.exists(socket) or not agent.running(), timeout=30,
                    what="the agent's socket")
-        if agent.proc.poll() is not None:
+        if not os.path.exists(socket):
             raise AssertionError("agent exited:\n" + agent.stderr())
-        with open("/proc/%d/status" % agent.pid) as f:
-            bounding = re.search(r"^CapBnd:\s*([0-9a-f]+)", f.read(), re.M).group(1)
-        if int(bounding, 16).bit_count() != len(capabilities):
-            raise AssertionError("agent's bounding set %s is not %s" % (bounding, capabilities))
-        return agent
+        caps = agent.effective_capabilities()
+        if caps.bit_count() != len(capabilities):
+            raise AssertionError("agent's capabilities %x are not %s" % (caps, capabilities))
+        return agent, socket
 
     @classmethod
     def driver(cls, verb, *args, pod=None, check=True):
@@ -303,7 +356,7 @@ class PodsOnContainerd(unittest.TestCase):
         outcome = getattr(self, "_outcome", None)
         result = getattr(outcome, "result", None)
         if result is not None and any(t is self for t, _ in result.failures + result.errors):
-            for p in self.processes + [self.containerd.process]:
+            for p in self.processes + self.agents + [self.containerd.process]:
                 sys.stderr.write("---- %s stderr ----\n%s\n" % (p.name, p.stderr()[-3000:]))
 
     def test_exchanges_carry_the_runtimes_names_and_namespace_filters_in_the_kernel(self):
@@ -341,9 +394,8 @@ class PodsOnContainerd(unittest.TestCase):
                          ["api", "billing-5c4", "dev", self.api["uid"]])
 
     def test_without_cap_sys_ptrace_a_pod_filter_fails_and_names_it(self):
-        socket = os.path.join(self.work, "agent-no-ptrace.sock")
-        agent = self.start_agent("agent-no-ptrace", socket,
-                                 [c for c in self.capabilities if c != "SYS_PTRACE"])
+        agent, socket = self.start_agent("agent-no-ptrace",
+                                         [c for c in self.capabilities if c != "SYS_PTRACE"])
         try:
             result = subprocess.run([harness.CTL_BIN, "--agent", "unix://" + socket, "start",
                                      "--namespace", "prod", "--duration", "2s"],

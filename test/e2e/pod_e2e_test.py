@@ -151,6 +151,22 @@ def mount_namespace_of(container_id):
     raise AssertionError("no process of container %s" % container_id)
 
 
+def pod_mount_namespaces(pod_uid):
+    """The mount-namespace links of every process of the pod (by its cgroup path)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cgroup" % entry) as f:
+                if "pod" + pod_uid not in f.read():
+                    continue
+            found.add(os.readlink("/proc/%s/ns/mnt" % entry))
+        except OSError:
+            continue  # exited meanwhile
+    return found
+
+
 class AgentContainer:
     """The agent in its image, as the chart's DaemonSet runs it (see start_agent)."""
 
@@ -418,12 +434,20 @@ class PodsOnContainerd(unittest.TestCase):
         self.web["attempt"] += 1
         self.start_container(self.web)
         self.assertNotEqual(self.web["container"], old["container"])
-        # The agent looks the pods' mount namespaces up again every 2 s. The kernel often gives
-        # the new container the inode number the old one's mount namespace had (seen here): the
-        # kernel filter then holds it already and nothing changes.
-        if mount_namespace_of(self.web["container"]) != old_namespace:
-            wait_until(lambda: self.agent.stderr().count("pods changed") > changes, timeout=15,
-                       what="the agent to see the pod's new container")
+        # The agent looks the pods' mount namespaces up again every 2 s: wait until its kernel
+        # filter holds the pod's namespaces as they are now (the sandbox's and the new
+        # container's). The kernel often gives the new container the inode number the old one's
+        # mount namespace had (seen here): then the filter may hold it already, unless a look-up
+        # fell between the two containers and took it out for a while.
+        expected = len(pod_mount_namespaces(self.web["uid"]))
+        renamed = mount_namespace_of(self.web["container"]) != old_namespace
+
+        def filter_follows():
+            log = self.agent.stderr()
+            sizes = re.findall(r"pod filter(?::| has) (\d+) mount namespace", log)
+            return (sizes and int(sizes[-1]) == expected and
+                    (not renamed or log.count("pods changed") > changes))
+        wait_until(filter_follows, timeout=15, what="the agent to see the pod's new container")
         # At once: its pod is known from the pod listing (by the pod UID of its cgroup path),
         # whether or not containerd has been asked about the new container yet.
         self.request(self.web)

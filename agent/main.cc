@@ -25,6 +25,7 @@
 #include "common/flags.h"
 #include "common/log.h"
 #include "common/termination_signals.h"
+#include "common/version.h"
 
 ABSL_FLAG(std::vector<std::string>, listen, {"unix:///run/httptrace/agent.sock"},
           "Where to serve the API: unix:///path or tcp://host:port (repeatable). TCP needs "
@@ -69,8 +70,6 @@ ABSL_FLAG(bool, resolve_containers, true,
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 
 namespace {
-
-constexpr char kVersion[] = "0.1.0";
 
 int Fail(const absl::Status& status, absl::string_view what) {
   HT_LOG(ERROR) << what << ": " << status.message();
@@ -181,14 +180,14 @@ int main(int argc, char** argv) {
   (*pipeline)->SetSessions(&sessions);
   sessions.StartReaper(absl::Milliseconds(250));
 
-  httptrace::service::HttpTraceService service({kVersion, (*pipeline)->node_name()}, &sessions,
+  httptrace::service::HttpTraceService service({httptrace::kVersion, (*pipeline)->node_name()}, &sessions,
                                                pipeline->get());
   httptrace::service::TlsFiles tls{absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                                    absl::GetFlag(FLAGS_tls_client_ca),
                                    absl::GetFlag(FLAGS_insecure_tcp)};
   auto server = httptrace::service::ApiServer::Start(absl::GetFlag(FLAGS_listen), tls, &service);
   if (!server.ok()) return Fail(server.status(), "cannot serve the API");
-  HT_LOG(INFO) << "httptrace-agent " << kVersion << " serving on "
+  HT_LOG(INFO) << "httptrace-agent " << httptrace::kVersion << " serving on "
                << absl::StrJoin(absl::GetFlag(FLAGS_listen), ", ") << "; probes attach when a "
                << "capture starts";
 

@@ -13,10 +13,14 @@ PACKAGES=(
   # API and libraries.
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libabsl-dev
   libhttp-parser-dev zlib1g-dev libssl-dev nlohmann-json3-dev
+  # httptracectl's command line (header-only).
+  libcli11-dev
   # Tests, sanitizers, fuzzing, benchmarks.
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev libfuzzer-14-dev
   # Real traffic for tests, the demo and benchmarks.
   curl nginx-light wrk python3 iproute2 procps
+  # httptracectl's e2e tests: `top` in a real terminal; HAR opened in Chromium (Playwright).
+  tmux chromium
   # What the benchmark (test/bench) compares httptrace with, and its chart.
   tshark strace gnuplot-nox
   # Formatting.

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "agent/container/container_resolver.h"
 #include "agent/container/engine_client.h"
 #include "agent/cri/cri_client.h"
 #include "agent/pipeline/pipeline.h"
@@ -54,10 +55,16 @@ ABSL_FLAG(std::string, cri_endpoint, "",
           "unix:///var/run/crio/crio.sock), asked for pod names, namespaces and container names. "
           "Empty: not asked (pod UIDs still come from cgroup paths).");
 ABSL_FLAG(std::vector<std::string>, container_engine_socket,
-          (std::vector<std::string>{"/var/run/docker.sock", "/run/podman/podman.sock"}),
+          httptrace::container::ResolverOptions().engine_sockets,
           "Docker-compatible engine API sockets asked for container names (comma-separated; in a "
           "container, mount the host's socket read-only). Container ids come from cgroups "
           "without them.");
+ABSL_FLAG(std::vector<std::string>, container_store,
+          httptrace::container::ResolverOptions().store_roots,
+          "Engine storage roots read for container names, no engine API needed (comma-separated, "
+          "globs allowed): containers/storage's (podman, rootful and rootless) "
+          "<root>/*-containers/containers.json, Docker's <root>/containers/*/config.v2.json. In a "
+          "container, mount them read-only at the same paths.");
 ABSL_FLAG(bool, resolve_containers, true,
           "Attribute connections to containers and pods (ids from /proc/<pid>/cgroup).");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
@@ -152,6 +159,10 @@ int main(int argc, char** argv) {
       return httptrace::container::EngineContainer{id, pod->container_name, pod->pod_name,
                                                    pod->pod_namespace, pod->pod_uid};
     };
+  }
+  pipeline_options.containers.store_roots.clear();
+  for (const std::string& root : absl::GetFlag(FLAGS_container_store)) {
+    if (!root.empty()) pipeline_options.containers.store_roots.push_back(root);
   }
   pipeline_options.containers.engine_sockets.clear();
   for (const std::string& socket : absl::GetFlag(FLAGS_container_engine_socket)) {

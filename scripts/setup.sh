@@ -34,6 +34,9 @@ PACKAGES=(
   # Containers: podman with runc (see deploy/container/containers.conf), compose, and debootstrap
   # for base images when no registry can be reached.
   podman runc podman-compose debootstrap uidmap slirp4netns fuse-overlayfs
+  # Kubernetes' runtime for the pod tests: containerd with its CRI plugin (and ctr), started by
+  # the test itself with its own config and socket (the package's own service is not used).
+  containerd
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

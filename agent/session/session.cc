@@ -194,36 +194,40 @@ EventPtr Session::Variant(const EventPtr& event) const {
   return copy;
 }
 
+bool Session::PushLossMarkerLocked(v1::LossReason reason, uint64_t* pending, std::string detail,
+                                   bool force) {
+  std::shared_ptr<v1::Event> event = NewEvent();
+  v1::Loss* loss = event->mutable_loss();
+  loss->set_reason(reason);
+  loss->set_exchanges(*pending);
+  loss->set_detail(std::move(detail));
+  // Like the exchanges it reports, a marker waits for room in the queue and the memory budget
+  // (one marker, its count growing), except when the session ends.
+  if (!PushLocked(std::move(event), force)) return false;
+  ++loss_events_;
+  *pending = 0;
+  return true;
+}
+
 void Session::FlushPendingLossLocked(bool force) {
-  if (pending_dropped_exchanges_ > 0) {
-    std::shared_ptr<v1::Event> event = NewEvent();
-    v1::Loss* loss = event->mutable_loss();
-    loss->set_reason(v1::LOSS_REASON_SLOW_READER);
-    loss->set_exchanges(pending_dropped_exchanges_);
-    loss->set_detail(absl::StrCat(
-        pending_dropped_exchanges_, " exchange(s) dropped: the session queue (",
-        options_.queue_capacity(),
-        " events) was full of events no reader had received; read faster, narrow the filter or "
-        "raise the queue capacity"));
-    if (!PushLocked(std::move(event), force)) return;
-    ++loss_events_;
-    pending_dropped_exchanges_ = 0;
+  if (pending_dropped_exchanges_ > 0 &&
+      !PushLossMarkerLocked(
+          v1::LOSS_REASON_SLOW_READER, &pending_dropped_exchanges_,
+          absl::StrCat(pending_dropped_exchanges_, " exchange(s) dropped: the session queue (",
+                       options_.queue_capacity(),
+                       " events) was full of events no reader had received; read faster, narrow "
+                       "the filter or raise the queue capacity"),
+          force)) {
+    return;
   }
   if (pending_budget_refused_ > 0) {
-    std::shared_ptr<v1::Event> event = NewEvent();
-    v1::Loss* loss = event->mutable_loss();
-    loss->set_reason(v1::LOSS_REASON_LIMIT);
-    loss->set_exchanges(pending_budget_refused_);
-    loss->set_detail(absl::StrCat(
-        pending_budget_refused_, " exchange(s) dropped: the agent's memory budget (",
-        budget_->limit() >> 20,
-        " MiB for what sessions hold) was spent; read faster, lower --body-limit, narrow the "
-        "filter or raise the agent's --memory-budget-mb"));
-    // Like the exchanges it reports, the marker waits for room (one marker, its count growing),
-    // except when the session ends.
-    if (!PushLocked(std::move(event), force)) return;
-    ++loss_events_;
-    pending_budget_refused_ = 0;
+    PushLossMarkerLocked(
+        v1::LOSS_REASON_LIMIT, &pending_budget_refused_,
+        absl::StrCat(pending_budget_refused_, " exchange(s) dropped: the agent's memory budget (",
+                     budget_->limit() >> 20,
+                     " MiB for what sessions hold) was spent; read faster, lower --body-limit, "
+                     "narrow the filter or raise the agent's --memory-budget-mb"),
+        force);
   }
 }
 

@@ -338,6 +338,7 @@ void Capture::PollLoop() {
   absl::Time next_clock = absl::Now() + absl::Seconds(1);
   while (running_.load(std::memory_order_relaxed)) {
     poller_->PollOnce(timeout_ms);
+    if (flush_waiters_.load(std::memory_order_acquire) > 0) sink_->OnFlush();
     completed_polls_.fetch_add(1, std::memory_order_release);
     if (const absl::Time now = absl::Now(); now >= next_clock) {
       poller_->RefreshClock();
@@ -351,14 +352,20 @@ bool Capture::Flush() {
   if (!running_.load(std::memory_order_acquire)) return true;  // detached: already drained
   // Two completed polls after this point: the second started after the call, so it drained
   // everything the kernel had queued by then.
+  flush_waiters_.fetch_add(1, std::memory_order_acq_rel);
   const uint64_t start = completed_polls_.load(std::memory_order_acquire);
   const absl::Time deadline = absl::Now() + absl::Seconds(2) + 3 * config_.poll_interval;
+  bool done = true;
   while (completed_polls_.load(std::memory_order_acquire) < start + 2) {
-    if (!running_.load(std::memory_order_acquire)) return true;  // Detach drains
-    if (absl::Now() >= deadline) return false;
+    if (!running_.load(std::memory_order_acquire)) break;  // Detach drains
+    if (absl::Now() >= deadline) {
+      done = false;
+      break;
+    }
     absl::SleepFor(absl::Microseconds(200));
   }
-  return true;
+  flush_waiters_.fetch_sub(1, std::memory_order_acq_rel);
+  return done;
 }
 
 absl::flat_hash_map<std::string, uint64_t> Capture::Counters() const {

@@ -79,10 +79,11 @@ class Capture {
   // Detaches the probes, drains what is left in the ring buffer, joins the poll thread.
   void Detach() ABSL_LOCKS_EXCLUDED(mu_);
   bool attached() const ABSL_LOCKS_EXCLUDED(mu_);
-  // Returns once the poll thread has handed every event queued before the call to the sink
-  // (about 2 poll intervals): true then, and when detached (Detach drained everything); false if
-  // the poll thread did not get there within 2 s + 3 poll intervals. Tests use it as the barrier
-  // before asserting that nothing arrived. Must not be called from the sink (the poll thread).
+  // Returns once the poll thread has handed every event queued before the call to the sink and
+  // called its OnFlush (about 2 poll intervals): true then, and when detached (Detach drained
+  // everything); false if the poll thread did not get there within 2 s + 3 poll intervals. Tests
+  // use it as the barrier before asserting that nothing arrived. Must not be called from the sink
+  // (the poll thread).
   bool Flush();
 
   // Replaces the in-kernel filters; takes effect for the next syscall. Sets change by
@@ -131,6 +132,7 @@ class Capture {
   FilterDimension<uint16_t> ports_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> running_{false};
   std::atomic<uint64_t> completed_polls_{0};
+  std::atomic<int> flush_waiters_{0};  // Flush calls in progress: the poll thread calls OnFlush
   std::thread poll_thread_;
   int num_cpus_ = 1;
 };

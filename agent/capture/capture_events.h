@@ -141,6 +141,10 @@ class CaptureSink {
   virtual void OnShutdown(const ConnectionShutdownEvent& event) = 0;
   virtual void OnClose(const ConnectionCloseEvent& event) = 0;
   virtual void OnKernelLoss(const KernelLossEvent& event) = 0;
+  // Called on the poll thread after a poll that a Capture::Flush waits for: everything queued
+  // before the Flush has been handed over, so what the sink holds back (losses it batches)
+  // should go out now.
+  virtual void OnFlush() {}
 };
 
 }  // namespace httptrace::capture

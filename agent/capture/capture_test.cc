@@ -762,6 +762,13 @@ TEST_P(CaptureTest, MountNamespaceAndCgroupFiltersWorkInKernel) {
   EXPECT_TRUE(exchange());
 }
 
+TEST_P(CaptureTest, FlushCallsTheSinksOnFlushFromThePollThread) {
+  Start();
+  const uint64_t before = sink_.flushes();
+  ASSERT_TRUE(capture_->Flush());
+  EXPECT_GT(sink_.flushes(), before);
+}
+
 TEST_P(CaptureTest, DetachStopsCaptureAndAttachAgainResumesIt) {
   Start();
   auto listener = Listen(AF_INET);

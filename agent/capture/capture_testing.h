@@ -3,6 +3,7 @@
 
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -67,6 +68,8 @@ class RecordingSink : public CaptureSink {
   void OnShutdown(const ConnectionShutdownEvent& event) override;
   void OnClose(const ConnectionCloseEvent& event) override;
   void OnKernelLoss(const KernelLossEvent& event) override;
+  void OnFlush() override { flushes_.fetch_add(1); }
+  uint64_t flushes() const { return flushes_.load(); }
 
   Conns Snapshot() const;
   uint64_t losses() const;
@@ -77,6 +80,7 @@ class RecordingSink : public CaptureSink {
   static const Conn* Find(const Conns& conns, uint32_t tgid, int fd);
 
  private:
+  std::atomic<uint64_t> flushes_{0};
   mutable absl::Mutex mu_;
   Conns conns_ ABSL_GUARDED_BY(mu_);
   uint64_t losses_ ABSL_GUARDED_BY(mu_) = 0;

@@ -278,10 +278,16 @@ void Pipeline::OnKernelLoss(const capture::KernelLossEvent& event) {
   PublishPendingLoss(event.timestamp_ns);
 }
 
-void Pipeline::PublishPendingLoss(uint64_t now_ns) {
+void Pipeline::OnFlush() {
+  // A loss just before a stop must reach the session before its end (and so its summary).
+  PublishPendingLoss(NowNs(), /*now_or_never=*/true);
+}
+
+void Pipeline::PublishPendingLoss(uint64_t now_ns, bool now_or_never) {
   if (pending_losses_.empty() || sessions_ == nullptr) return;
-  if (now_ns - last_loss_report_ns_ <
-      static_cast<uint64_t>(absl::ToInt64Nanoseconds(options_.loss_report_period))) {
+  if (!now_or_never &&
+      now_ns - last_loss_report_ns_ <
+          static_cast<uint64_t>(absl::ToInt64Nanoseconds(options_.loss_report_period))) {
     return;
   }
   for (const auto& [key, pending] : pending_losses_) {

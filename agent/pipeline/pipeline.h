@@ -84,6 +84,7 @@ class Pipeline final : public capture::CaptureSink,
   void OnShutdown(const capture::ConnectionShutdownEvent& event) override;
   void OnClose(const capture::ConnectionCloseEvent& event) override;
   void OnKernelLoss(const capture::KernelLossEvent& event) override;
+  void OnFlush() override;
 
   // session::CaptureControl.
   absl::Status ApplyFilters(const std::vector<v1::Filter>& active_filters) override;
@@ -106,7 +107,9 @@ class Pipeline final : public capture::CaptureSink,
   // detached, when no session is active.
   void ForgetConnections();
   void Housekeeping(uint64_t now_ns);
-  void PublishPendingLoss(uint64_t now_ns);
+  // Publishes the kernel losses gathered since the last report, at most once per
+  // loss_report_period unless `now_or_never` (a flush).
+  void PublishPendingLoss(uint64_t now_ns, bool now_or_never = false);
   void SnapshotCounters();
   // The containers every session names (none when some session names none): these restrict the
   // kernel filter, by mount namespace.

@@ -208,6 +208,24 @@ TEST_F(PipelineTest, KernelLossReachesTheSessionAndStatusCountsIt) {
   EXPECT_EQ(events[0].loss().bytes(), 4096u);
 }
 
+TEST_F(PipelineTest, AKernelLossHeldBackForTheReportPeriodGoesOutOnFlush) {
+  capture::KernelLossEvent loss;
+  loss.conn = {3};
+  loss.bytes = 100;
+  loss.timestamp_ns = 5'000'000'000;
+  pipeline_->OnKernelLoss(loss);  // the first is reported at once
+  loss.bytes = 200;
+  loss.timestamp_ns += 1'000'000;  // 1 ms later: within the report period, held back
+  pipeline_->OnKernelLoss(loss);
+  ASSERT_EQ(Events().size(), 1u);
+  // A stop flushes the capture, whose poll thread calls OnFlush: the held loss goes out before
+  // the session ends, so its summary counts it.
+  pipeline_->OnFlush();
+  const std::vector<v1::Event> events = Events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].loss().bytes(), 200u);
+}
+
 TEST_F(PipelineTest, KernelLossReachesOnlySessionsThatMayMatchItsConnection) {
   v1::StartCaptureRequest other_port;
   other_port.mutable_filter()->add_ports(9090);

@@ -12,6 +12,8 @@
 // clang-format on
 
 #include "bpf/maps.bpf.h"
+// After the maps: the fallbacks use `calls`.
+#include "bpf/compat.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -181,7 +183,7 @@ static __always_inline void emit_loss(struct conn_key* key, struct conn_state* c
   if (!e) return;  // still pending; reported with the next successful event
   __builtin_memset(e, 0, sizeof(*e));
   fill_header(&e->hdr, HT_EVENT_LOSS, tid, key, c->generation, ts);
-  e->bytes = __sync_lock_test_and_set(&c->lost[dir & 1], 0);
+  e->bytes = ht_exchange(&c->lost[dir & 1], 0);
   e->direction = dir;
   e->cause = HT_LOSS_RINGBUF_FULL;
   bpf_ringbuf_submit(e, rb_flags());
@@ -196,7 +198,7 @@ static __always_inline struct conn_state* conn_create(struct conn_key* key, stru
   struct conn_state* old = bpf_map_lookup_elem(&conns, key);
   if (old && old->open_sent) emit_close(key, old, tid);
   struct conn_state c = {};
-  c.generation = (__u32)__sync_fetch_and_add(&next_generation, 1) + 1;
+  c.generation = (__u32)ht_fetch_add(&next_generation, 1) + 1;
   c.role = role;
   c.tries_left = role == HT_ROLE_UNKNOWN ? HT_TRIES_MID_STREAM : HT_TRIES_FROM_START;
   c.opened_ns = bpf_ktime_get_boot_ns();
@@ -236,8 +238,7 @@ static __always_inline int conn_allowed(struct conn_state* c, struct ht_config* 
 // Enter/exit pairing lives in task-local storage: the exit of every read/write on the host must
 // find out cheaply that its entry recorded nothing (a flag in the task, not a hash lookup).
 static __always_inline struct call_args* call_begin(struct ht_config* cfg) {
-  struct call_args* a =
-      bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  struct call_args* a = calls_lookup(1);
   if (!a) {
     count(HT_CNT_CALL_TABLE_FULL, 1);
     return NULL;
@@ -249,7 +250,7 @@ static __always_inline struct call_args* call_begin(struct ht_config* cfg) {
 // Copies out and clears the pending call of this thread; false when there is none, or when it
 // was entered under an earlier attach (its exit was never seen).
 static __always_inline int call_end(struct call_args* out, struct ht_config* cfg) {
-  struct call_args* a = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, 0);
+  struct call_args* a = calls_lookup(0);
   if (!a || !a->sys) return 0;
   *out = *a;
   a->sys = 0;
@@ -447,6 +448,7 @@ static long piece_cb(__u32 i, void* unused) {
   x->run_left -= len;
   return 0;
 }
+HT_LOOP_FUNCTION(piece_cb, HT_MAX_EVENTS_PER_CALL + 2)
 
 static long iov_cb(__u32 i, void* unused) {
   struct scratch* s = get_scratch();
@@ -462,9 +464,10 @@ static long iov_cb(__u32 i, void* unused) {
     x->base = (__u64)v.iov_base;
     x->rem = v.iov_len;
   }
-  bpf_loop(HT_MAX_EVENTS_PER_CALL + 2, piece_cb, NULL, 0);
+  HT_LOOP(piece_cb, HT_MAX_EVENTS_PER_CALL + 2);
   return 0;
 }
+HT_LOOP_FUNCTION(iov_cb, HT_MAX_IOV)
 
 static long mmsg_size_cb(__u32 i, void* unused) {
   struct scratch* s = get_scratch();
@@ -475,6 +478,7 @@ static long mmsg_size_cb(__u32 i, void* unused) {
   s->x.total += h.msg_len;
   return 0;
 }
+HT_LOOP_FUNCTION(mmsg_size_cb, HT_MAX_MMSG)
 
 static long mmsg_copy_cb(__u32 i, void* unused) {
   struct scratch* s = get_scratch();
@@ -486,9 +490,10 @@ static long mmsg_copy_cb(__u32 i, void* unused) {
   s->x.run_left = h.msg_len;
   __u64 iovlen = h.msg_hdr.msg_iovlen;
   if (iovlen > HT_MAX_IOV) iovlen = HT_MAX_IOV;
-  bpf_loop(iovlen, iov_cb, NULL, 0);
+  HT_LOOP(iov_cb, iovlen);
   return 0;
 }
+HT_LOOP_FUNCTION(mmsg_copy_cb, HT_MAX_MMSG)
 
 // Copies the data of a finished syscall on connection `c`: `buf` and `cnt` are its buffer (or
 // iovec array, msghdr, mmsghdr array) and length (or count) arguments, ret > 0.
@@ -536,7 +541,7 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
         nmsg = HT_MAX_MMSG;
       }
       x->vec = a.buf;
-      bpf_loop(nmsg, mmsg_size_cb, NULL, 0);
+      HT_LOOP(mmsg_size_cb, nmsg);
       total = x->total;
       x->src = x->first_iov;
       iovcnt = nmsg;  // messages, for the copy loop below
@@ -585,7 +590,7 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
   if (!c->open_sent) emit_open(key, c, tid, c->opened_ns);
   if (c->lost[dir & 1]) emit_loss(key, c, tid, dir, now);
 
-  x->ev_pos = __sync_fetch_and_add(&c->pos[dir & 1], total);
+  x->ev_pos = ht_fetch_add(&c->pos[dir & 1], total);
   x->ts = now;
   x->tgid = key->tgid;
   x->fd = key->fd;
@@ -639,9 +644,9 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
   }
 
   if (sys == HT_SYS_RECVMMSG || sys == HT_SYS_SENDMMSG)
-    bpf_loop(iovcnt, mmsg_copy_cb, NULL, 0);
+    HT_LOOP(mmsg_copy_cb, iovcnt);
   else
-    bpf_loop(x->single ? 1 : iovcnt, iov_cb, NULL, 0);
+    HT_LOOP(iov_cb, x->single ? 1 : iovcnt);
 
   // Bytes the loops did not reach (an iovec walk cut short) join the size-only tail, so the
   // events of one syscall always add up to its true length.
@@ -764,15 +769,6 @@ TP_EXIT(accept4) { return exit_accept(ctx->ret); }
 #define NR_recvmmsg 299
 #define NR_sendmmsg 307
 
-// The syscall's arguments as the x86_64 syscall ABI passes them.
-struct syscall_regs {
-  __u64 di, si, dx, r10;
-};
-
-// 64-bit user code segment: 32-bit (ia32) tasks number their syscalls differently (3 is read
-// there, close here), so their syscalls are not interpreted at all.
-#define USER64_CS 0x33
-
 static __always_inline int raw_exit_data(__u8 sys, struct syscall_regs* r, long ret, __u64 flags) {
   if (ret <= 0) return 0;
   __u64 id = bpf_get_current_pid_tgid();
@@ -792,12 +788,11 @@ static __always_inline int raw_exit_data(__u8 sys, struct syscall_regs* r, long 
 }
 
 SEC("raw_tp/sys_exit")
-int BPF_PROG(raw_sys_exit, struct pt_regs* unused, long ret) {
+int BPF_PROG(raw_sys_exit, struct pt_regs* arg_regs, long ret) {
   // The task's user registers as a BTF pointer: plain loads, no helper call per syscall (this
-  // program runs for every syscall on the host).
-  struct pt_regs* regs = bpf_task_pt_regs(bpf_get_current_task_btf());
-  if (regs->cs != USER64_CS) return 0;
-  const long nr = regs->orig_ax;
+  // program runs for every syscall on the host). compat.bpf.h has the fallback.
+  struct pt_regs* regs = task_regs();
+  const long nr = regs_syscall_nr(regs, arg_regs);
   switch (nr) {
     case NR_read:
     case NR_write:
@@ -820,7 +815,8 @@ int BPF_PROG(raw_sys_exit, struct pt_regs* unused, long ret) {
     default:
       return 0;
   }
-  struct syscall_regs r = {.di = regs->di, .si = regs->si, .dx = regs->dx, .r10 = regs->r10};
+  struct syscall_regs r;
+  regs_syscall_args(regs, arg_regs, &r);
   switch (nr) {
     case NR_read:
       return raw_exit_data(HT_SYS_READ, &r, ret, 0);

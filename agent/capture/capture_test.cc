@@ -20,6 +20,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -103,9 +104,13 @@ bool BothClosed(const RecordingSink::Conns& conns, uint32_t tgid, int a, int b) 
   return x != nullptr && y != nullptr && x->closed && y->closed;
 }
 
-// Every test runs in both attach modes.
-class CaptureTest : public ::testing::TestWithParam<AttachMode> {
+// Every test runs in both attach modes, each with the features of this kernel and with every
+// fallback of an older one (bpf/compat.bpf.h): the results must be the same.
+class CaptureTest : public ::testing::TestWithParam<std::tuple<AttachMode, bool>> {
  protected:
+  static AttachMode mode() { return std::get<0>(GetParam()); }
+  static bool fallbacks() { return std::get<1>(GetParam()); }
+
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "the capture probes need root";
   }
@@ -113,7 +118,8 @@ class CaptureTest : public ::testing::TestWithParam<AttachMode> {
   // A capture that may trace this very process (the tests are their own traffic).
   void Start(CaptureConfig config = {}, bool attach = true) {
     config.exclude_self = false;
-    config.attach_mode = GetParam();
+    config.attach_mode = mode();
+    config.use_fallbacks = fallbacks();
     auto capture = Capture::Create(config, &sink_);
     ASSERT_TRUE(capture.ok()) << capture.status();
     capture_ = std::move(*capture);
@@ -268,11 +274,11 @@ void RealServerAndCurl(RecordingSink& sink, int family, AttachMode mode,
 }
 
 TEST_P(CaptureTest, RealHttpServerAndCurlOverIpv4) {
-  RealServerAndCurl(sink_, AF_INET, GetParam(), capture_);
+  RealServerAndCurl(sink_, AF_INET, mode(), capture_);
 }
 
 TEST_P(CaptureTest, RealHttpServerAndCurlOverIpv6) {
-  RealServerAndCurl(sink_, AF_INET6, GetParam(), capture_);
+  RealServerAndCurl(sink_, AF_INET6, mode(), capture_);
 }
 
 TEST_P(CaptureTest, WritevAndSendmsgWithManyIovecsAreCapturedWhole) {
@@ -785,10 +791,17 @@ TEST_P(CaptureTest, DetachStopsCaptureAndAttachAgainResumesIt) {
 TEST_P(CaptureTest, ProbeInfoNamesModeAndPrograms) {
   Start();
   const ProbeInfo info = capture_->probe_info();
-  EXPECT_EQ(info.mode, GetParam());
+  EXPECT_EQ(info.mode, mode());
   // Tracepoints: 15 entries and 14 exits; raw tracepoints: sys_exit alone.
-  EXPECT_EQ(info.programs.size(), GetParam() == AttachMode::kTracepoints ? 29u : 1u);
+  EXPECT_EQ(info.programs.size(), mode() == AttachMode::kTracepoints ? 29u : 1u);
   EXPECT_FALSE(info.detail.empty());
+  // The detail says which kernel features the probes use (status and the start-up log show it).
+  EXPECT_THAT(info.detail, ::testing::HasSubstr("kernel features: "));
+  if (fallbacks()) {
+    EXPECT_TRUE(info.features.compat_object());
+    EXPECT_THAT(info.detail, ::testing::HasSubstr("bpf_loop no: bounded loops"));
+    EXPECT_THAT(info.detail, ::testing::HasSubstr("compat object"));
+  }
   capture_->Detach();
   EXPECT_TRUE(capture_->probe_info().programs.empty());
   EXPECT_FALSE(capture_->attached());
@@ -796,7 +809,8 @@ TEST_P(CaptureTest, ProbeInfoNamesModeAndPrograms) {
 
 TEST_P(CaptureTest, AgentNeverTracesItsOwnTraffic) {
   CaptureConfig config;  // exclude_self stays true, as in the agent
-  config.attach_mode = GetParam();
+  config.attach_mode = mode();
+  config.use_fallbacks = fallbacks();
   auto created = Capture::Create(config, &sink_);
   ASSERT_TRUE(created.ok()) << created.status();
   capture_ = std::move(*created);
@@ -815,12 +829,15 @@ TEST_P(CaptureTest, AgentNeverTracesItsOwnTraffic) {
   EXPECT_GE(Counter("kernel.skip_self"), 2u);
 }
 
-INSTANTIATE_TEST_SUITE_P(AttachModes, CaptureTest,
-                         ::testing::Values(AttachMode::kTracepoints, AttachMode::kRawTracepoints),
-                         [](const ::testing::TestParamInfo<AttachMode>& info) {
-                           return info.param == AttachMode::kTracepoints ? "Tracepoints"
-                                                                         : "RawTracepoints";
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    AttachModes, CaptureTest,
+    ::testing::Combine(::testing::Values(AttachMode::kTracepoints, AttachMode::kRawTracepoints),
+                       ::testing::Bool()),
+    [](const ::testing::TestParamInfo<std::tuple<AttachMode, bool>>& info) {
+      return absl::StrCat(
+          std::get<0>(info.param) == AttachMode::kTracepoints ? "Tracepoints" : "RawTracepoints",
+          std::get<1>(info.param) ? "WithFallbacks" : "");
+    });
 
 TEST(CaptureConfigTest, RejectsBadLimitsBeforeTouchingTheKernel) {
   RecordingSink sink;

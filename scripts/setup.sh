@@ -27,6 +27,8 @@ PACKAGES=(
   # Containers: podman with runc (see deploy/container/containers.conf), compose, and debootstrap
   # for base images when no registry can be reached.
   podman runc podman-compose debootstrap uidmap slirp4netns fuse-overlayfs
+  # The kernel matrix (test/kernels): Debian's kernels under qemu with a busybox initramfs.
+  qemu-system-x86 busybox-static cpio xz-utils kmod
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

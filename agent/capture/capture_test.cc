@@ -39,7 +39,14 @@ using testing::RecordingSink;
 using ::testing::StartsWith;
 using testing::WriteAll;
 
-constexpr absl::Duration kWait = absl::Seconds(10);
+// Waits are multiplied by $HTTPTRACE_TEST_TIMEOUT_SCALE: the kernel matrix (test/kernels) runs
+// these tests under qemu's TCG, ~10x slower than this machine.
+double TimeoutScale() {
+  const char* s = getenv("HTTPTRACE_TEST_TIMEOUT_SCALE");
+  const double scale = s != nullptr ? atof(s) : 1.0;
+  return scale >= 1.0 ? scale : 1.0;
+}
+const absl::Duration kWait = absl::Seconds(10) * TimeoutScale();
 
 std::string Pattern(size_t n, int seed) {
   std::string s(n, '\0');
@@ -180,7 +187,7 @@ void RealServerAndCurl(RecordingSink& sink, int family, AttachMode mode,
   ChildGuard server_guard{server};
   // Wait until it accepts (bounded).
   bool ready = false;
-  for (int i = 0; i < 200 && !ready; ++i) {
+  for (int i = 0; i < 200 * TimeoutScale() && !ready; ++i) {
     const int fd = socket(family, SOCK_STREAM, 0);
     sockaddr_storage ss{};
     socklen_t len;
@@ -829,15 +836,16 @@ TEST_P(CaptureTest, AgentNeverTracesItsOwnTraffic) {
   EXPECT_GE(Counter("kernel.skip_self"), 2u);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AttachModes, CaptureTest,
-    ::testing::Combine(::testing::Values(AttachMode::kTracepoints, AttachMode::kRawTracepoints),
-                       ::testing::Bool()),
-    [](const ::testing::TestParamInfo<std::tuple<AttachMode, bool>>& info) {
-      return absl::StrCat(
-          std::get<0>(info.param) == AttachMode::kTracepoints ? "Tracepoints" : "RawTracepoints",
-          std::get<1>(info.param) ? "WithFallbacks" : "");
-    });
+INSTANTIATE_TEST_SUITE_P(AttachModes, CaptureTest,
+                         ::testing::Combine(::testing::Values(AttachMode::kTracepoints,
+                                                              AttachMode::kRawTracepoints),
+                                            ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<std::tuple<AttachMode, bool>>& info) {
+                           return absl::StrCat(std::get<0>(info.param) == AttachMode::kTracepoints
+                                                   ? "Tracepoints"
+                                                   : "RawTracepoints",
+                                               std::get<1>(info.param) ? "WithFallbacks" : "");
+                         });
 
 TEST(CaptureConfigTest, RejectsBadLimitsBeforeTouchingTheKernel) {
   RecordingSink sink;

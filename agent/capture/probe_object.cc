@@ -33,7 +33,8 @@ absl::StatusOr<CaptureObject> OpenCaptureObject(const KernelFeatures& features) 
     return OpenError(err, "creating the capture skeleton");
   }
   if (features.compat_object()) {
-    skel->skeleton->data = const_cast<void*>(capture_compat_bpf__elf_bytes(&skel->skeleton->data_sz));
+    skel->skeleton->data =
+        const_cast<void*>(capture_compat_bpf__elf_bytes(&skel->skeleton->data_sz));
   }
   if (int err = bpf_object__open_skeleton(skel->skeleton, nullptr); err != 0) {
     return OpenError(err, "opening the capture probes (bpf_object__open_skeleton)");

@@ -87,7 +87,9 @@ status_check() {
   cat \$dir/agent.log
   [[ \$status == 0 ]] && grep -q "kernel features: " \$dir/agent.log
 }
-check probe_load $load_test
+# The fallback variants of the load test are left to the build machine: on 5.10 they are what the
+# kernel uses anyway, on 6.x they would only add a minute of TCG.
+check probe_load $load_test --gtest_filter='-*WithEveryFallback*'
 check capture_tp $capture_test --gtest_filter='AttachModes/CaptureTest.*/Tracepoints:CaptureConfigTest.*'
 check capture_raw $capture_test --gtest_filter='AttachModes/CaptureTest.*/RawTracepoints'
 check ctl_e2e env HTTPTRACE_AGENT_BIN=$agent HTTPTRACE_CTL_BIN=$ctl HTTPTRACE_DEMO_APP=$demo_app \

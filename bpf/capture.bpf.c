@@ -237,6 +237,7 @@ static __always_inline int conn_allowed(struct conn_state* c, struct ht_config* 
 
 // Enter/exit pairing lives in task-local storage: the exit of every read/write on the host must
 // find out cheaply that its entry recorded nothing (a flag in the task, not a hash lookup).
+// Kernels without task storage (before 5.11) take a hash lookup instead (compat.bpf.h).
 static __always_inline struct call_args* call_begin(struct ht_config* cfg) {
   struct call_args* a = calls_lookup(1);
   if (!a) {
@@ -448,7 +449,7 @@ static long piece_cb(__u32 i, void* unused) {
   x->run_left -= len;
   return 0;
 }
-HT_LOOP_FUNCTION(piece_cb, HT_MAX_EVENTS_PER_CALL + 2)
+HT_LOOP_FUNCTION(piece_cb, HT_MAX_EVENTS_PER_CALL + 2, 2)
 
 static long iov_cb(__u32 i, void* unused) {
   struct scratch* s = get_scratch();
@@ -467,7 +468,7 @@ static long iov_cb(__u32 i, void* unused) {
   HT_LOOP(piece_cb, HT_MAX_EVENTS_PER_CALL + 2);
   return 0;
 }
-HT_LOOP_FUNCTION(iov_cb, HT_MAX_IOV)
+HT_LOOP_FUNCTION(iov_cb, HT_MAX_IOV, 8)
 
 static long mmsg_size_cb(__u32 i, void* unused) {
   struct scratch* s = get_scratch();
@@ -478,7 +479,7 @@ static long mmsg_size_cb(__u32 i, void* unused) {
   s->x.total += h.msg_len;
   return 0;
 }
-HT_LOOP_FUNCTION(mmsg_size_cb, HT_MAX_MMSG)
+HT_LOOP_FUNCTION(mmsg_size_cb, HT_MAX_MMSG, 4)
 
 static long mmsg_copy_cb(__u32 i, void* unused) {
   struct scratch* s = get_scratch();
@@ -493,7 +494,7 @@ static long mmsg_copy_cb(__u32 i, void* unused) {
   HT_LOOP(iov_cb, iovlen);
   return 0;
 }
-HT_LOOP_FUNCTION(mmsg_copy_cb, HT_MAX_MMSG)
+HT_LOOP_FUNCTION(mmsg_copy_cb, HT_MAX_MMSG, 4)
 
 // Copies the data of a finished syscall on connection `c`: `buf` and `cnt` are its buffer (or
 // iovec array, msghdr, mmsghdr array) and length (or count) arguments, ret > 0.

@@ -28,7 +28,7 @@ PACKAGES=(
   # for base images when no registry can be reached.
   podman runc podman-compose debootstrap uidmap slirp4netns fuse-overlayfs
   # The kernel matrix (test/kernels): Debian's kernels under qemu with a busybox initramfs.
-  qemu-system-x86 busybox-static cpio xz-utils kmod
+  qemu-system-x86 busybox-static cpio xz-utils zstd kmod
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

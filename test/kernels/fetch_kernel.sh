@@ -82,17 +82,23 @@ if [[ ! -e $dir/modules/order ]]; then
   dpkg-deb -x "$deb" "$dir.tmp/root"
   # The package ships no modules.dep (its postinst runs depmod): make one for modprobe -d.
   depmod -b "$dir.tmp/root" "$version"
-  # vmlinuz is a bzImage whose payload is one xz stream: find its magic and decompress (xz
-  # complains about the bytes after the stream; the output is complete).
+  # vmlinuz is a bzImage whose payload is one compressed stream (xz up to 6.1, zstd in 6.12): find
+  # its magic and decompress (the tools complain about the bytes after the stream; the output is
+  # complete, and checked to be an ELF).
   vmlinuz=$dir.tmp/root/boot/vmlinuz-$version
-  offset=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$vmlinuz" | head -n 1 | cut -d: -f1)
-  if [[ -z $offset ]]; then
-    echo "fetch_kernel.sh: no xz stream in $vmlinuz" >&2
-    exit 1
-  fi
-  tail -c +$((offset + 1)) "$vmlinuz" | xz -dc >"$dir.tmp/vmlinux" 2>/dev/null || true
-  if [[ $(head -c 4 "$dir.tmp/vmlinux" | od -An -c | tr -d ' ') != '177ELF' ]]; then
-    echo "fetch_kernel.sh: $vmlinuz did not decompress to an ELF vmlinux" >&2
+  decompressed=""
+  for format in 'xz:\xfd7zXZ\x00' 'zstd:\x28\xb5\x2f\xfd'; do
+    tool=${format%%:*}
+    offset=$(LC_ALL=C grep -obUaP "${format#*:}" "$vmlinuz" | head -n 1 | cut -d: -f1 || true)
+    [[ -n $offset ]] || continue
+    tail -c +$((offset + 1)) "$vmlinuz" | "$tool" -dc >"$dir.tmp/vmlinux" 2>/dev/null || true
+    if [[ $(head -c 4 "$dir.tmp/vmlinux" | od -An -c | tr -d ' ') == '177ELF' ]]; then
+      decompressed=$tool
+      break
+    fi
+  done
+  if [[ -z $decompressed ]]; then
+    echo "fetch_kernel.sh: found no xz or zstd stream in $vmlinuz that decompresses to an ELF" >&2
     exit 1
   fi
   # Only the modules the initramfs loads are kept (the package unpacks to ~400 MB): virtio-pci and

@@ -40,6 +40,9 @@ ABSL_FLAG(std::string, attach_mode, "auto",
 ABSL_FLAG(bool, mount_tracefs, true, "Mount tracefs on /sys/kernel/tracing when it is missing.");
 ABSL_FLAG(int32_t, ring_buffer_mb, 16, "Size of the kernel-to-agent ring buffer (power of two).");
 ABSL_FLAG(int32_t, max_connections, 65536, "Connections tracked at once (kernel and agent).");
+ABSL_FLAG(int32_t, memory_budget_mb, 64,
+          "Memory for the events all sessions hold for their readers; past it new exchanges are "
+          "dropped and counted (LIMIT losses). 0: unlimited.");
 ABSL_FLAG(int32_t, max_body_kb, 64,
           "Body KiB the HTTP engine keeps per message (the true size is always counted); a "
           "session's --body-limit above it gets this much, marked truncated. 1-16384.");
@@ -91,6 +94,10 @@ int main(int argc, char** argv) {
   httptrace::SetLogLevel(*level);
   if (absl::GetFlag(FLAGS_max_sessions) < 1) {
     HT_LOG(ERROR) << "--max-sessions must be at least 1";
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_memory_budget_mb) < 0 || absl::GetFlag(FLAGS_memory_budget_mb) > 65536) {
+    HT_LOG(ERROR) << "--memory-budget-mb must be 0 (unlimited) to 65536";
     return 2;
   }
 
@@ -157,6 +164,8 @@ int main(int argc, char** argv) {
 
   httptrace::session::SessionManagerOptions session_options;
   session_options.max_sessions = static_cast<size_t>(absl::GetFlag(FLAGS_max_sessions));
+  session_options.memory_budget_bytes = static_cast<uint64_t>(absl::GetFlag(FLAGS_memory_budget_mb))
+                                        << 20;
   httptrace::session::SessionManager sessions(session_options, pipeline->get());
   (*pipeline)->SetSessions(&sessions);
   sessions.StartReaper(absl::Milliseconds(250));

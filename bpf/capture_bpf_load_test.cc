@@ -10,6 +10,7 @@
 #include "agent/capture/kernel_features.h"
 #include "agent/capture/probe_object.h"
 #include "bpf/capture.skel.h"
+#include "common/testing/test_support.h"
 #include "gtest/gtest.h"
 
 namespace httptrace::capture {
@@ -30,7 +31,7 @@ void LoadAll(bool raw, const KernelFeatures& features) {
 class CaptureBpfLoadTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root";
+    HT_SKIP_UNLESS_CAPABLE(httptrace::test_support::RootAbsentReason("loading BPF programs"));
     features_ = ProbeKernelFeatures();
     ASSERT_TRUE(CheckRequiredFeatures(features_).ok()) << CheckRequiredFeatures(features_);
   }

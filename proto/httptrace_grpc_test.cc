@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/testing/test_support.h"
 #include "gtest/gtest.h"
 #include "proto/httptrace.grpc.pb.h"
 
@@ -62,9 +63,7 @@ class FixedEventsService final : public HttpTrace::Service {
 class HttpTraceGrpcTest : public testing::Test {
  protected:
   void SetUp() override {
-    char dir_template[] = "/tmp/httptrace_grpc_test.XXXXXX";
-    ASSERT_NE(mkdtemp(dir_template), nullptr);
-    dir_ = dir_template;
+    dir_ = httptrace::test_support::MakeSocketDir("httptrace_grpc_test");
     address_ = "unix://" + dir_ + "/agent.sock";
     grpc::ServerBuilder builder;
     builder.AddListeningPort(address_, grpc::InsecureServerCredentials());

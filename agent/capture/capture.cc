@@ -298,16 +298,18 @@ void Capture::PollLoop() {
   poller_->Drain();
 }
 
-void Capture::Flush() {
-  if (!running_.load(std::memory_order_acquire)) return;  // detached: already drained
+bool Capture::Flush() {
+  if (!running_.load(std::memory_order_acquire)) return true;  // detached: already drained
   // Two completed polls after this point: the second started after the call, so it drained
   // everything the kernel had queued by then.
   const uint64_t start = completed_polls_.load(std::memory_order_acquire);
-  const absl::Time deadline = absl::Now() + absl::Seconds(2);
-  while (completed_polls_.load(std::memory_order_acquire) < start + 2 &&
-         running_.load(std::memory_order_acquire) && absl::Now() < deadline) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(2) + 3 * config_.poll_interval;
+  while (completed_polls_.load(std::memory_order_acquire) < start + 2) {
+    if (!running_.load(std::memory_order_acquire)) return true;  // Detach drains
+    if (absl::Now() >= deadline) return false;
     absl::SleepFor(absl::Microseconds(200));
   }
+  return true;
 }
 
 absl::flat_hash_map<std::string, uint64_t> Capture::Counters() const {

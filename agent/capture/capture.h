@@ -77,8 +77,10 @@ class Capture {
   void Detach() ABSL_LOCKS_EXCLUDED(mu_);
   bool attached() const ABSL_LOCKS_EXCLUDED(mu_);
   // Returns once the poll thread has handed every event queued before the call to the sink
-  // (at most ~2 poll intervals). Must not be called from the sink, i.e. the poll thread.
-  void Flush();
+  // (about 2 poll intervals): true then, and when detached (Detach drained everything); false if
+  // the poll thread did not get there within 2 s + 3 poll intervals. Tests use it as the barrier
+  // before asserting that nothing arrived. Must not be called from the sink (the poll thread).
+  bool Flush();
 
   // Replaces the in-kernel filters; takes effect for the next syscall.
   absl::Status SetFilter(const KernelFilter& filter) ABSL_LOCKS_EXCLUDED(mu_);

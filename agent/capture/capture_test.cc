@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "agent/capture/capture_testing.h"
+#include "common/testing/test_support.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -68,9 +69,11 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-std::string TempDir() {
-  const char* t = getenv("TEST_TMPDIR");
-  return t != nullptr ? t : "/tmp";
+// One scratch directory per test binary, under $TEST_TMPDIR.
+const std::string& TempDir() {
+  static const std::string* dir =
+      new std::string(httptrace::test_support::MakeScratchDir("capture"));
+  return *dir;
 }
 
 pid_t Spawn(const std::vector<std::string>& argv) {
@@ -119,7 +122,7 @@ class CaptureTest : public ::testing::TestWithParam<std::tuple<AttachMode, bool>
   static bool fallbacks() { return std::get<1>(GetParam()); }
 
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "the capture probes need root";
+    HT_SKIP_UNLESS_CAPABLE(httptrace::test_support::RootAbsentReason("the capture probes"));
   }
 
   // A capture that may trace this very process (the tests are their own traffic).
@@ -527,13 +530,12 @@ TEST_P(CaptureTest, RingBufferOverflowIsCountedAndReportedAsLossWithGaps) {
   }
   const int cfd = pair->client.get();
   // One more write after the drain carries the loss report.
-  absl::SleepFor(absl::Milliseconds(1500));
+  ASSERT_TRUE(capture_->Flush());
   ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
   ASSERT_TRUE(ReadExactly(pair->server.get(), body.data(), body.size()));
   pair->client.reset();
   pair->server.reset();
-  absl::SleepFor(absl::Milliseconds(1500));
-  capture_->Detach();
+  capture_->Detach();  // drains what the probes queued
   EXPECT_GT(Counter("kernel.ringbuf_full"), 0u);
   EXPECT_GT(Counter("kernel.ringbuf_full_bytes"), 0u);
   EXPECT_GT(sink_.losses(), 0u);
@@ -632,7 +634,7 @@ TEST_P(CaptureTest, NonHttpTcpUnixSocketsAndFilesAreNotCopied) {
   close(file);
   pair->client.reset();
   pair->server.reset();
-  absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_TRUE(capture_->Flush());  // the barrier: whatever the probes queued has been delivered
 
   EXPECT_EQ(Counter("kernel.data_bytes"), bytes_before);
   EXPECT_EQ(Counter("kernel.conn_not_http"), 2u);  // both ends of the TCP connection
@@ -656,7 +658,7 @@ TEST_P(CaptureTest, PidFilterRejectsOtherProcessesInKernel) {
   ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
   std::string rq(request.size(), '\0');
   ASSERT_TRUE(ReadExactly(pair->server.get(), rq.data(), rq.size()));
-  absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_TRUE(capture_->Flush());
   EXPECT_TRUE(sink_.Snapshot().empty());
   EXPECT_GE(Counter("kernel.skip_process") - skipped, 2u);
 
@@ -699,7 +701,7 @@ TEST_P(CaptureTest, PortFilterKeepsOnlyMatchingConnectionsInKernel) {
         return conn != nullptr && conn->egress().bytes == request;
       },
       kWait));
-  absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_TRUE(capture_->Flush());
   const auto conns = sink_.Snapshot();
   EXPECT_EQ(RecordingSink::Find(conns, self(), bfd), nullptr);
   EXPECT_GT(Counter("kernel.skip_conn_filter"), 0u);
@@ -726,7 +728,8 @@ TEST_P(CaptureTest, MountNamespaceAndCgroupFiltersWorkInKernel) {
   Start();
   auto listener = Listen(AF_INET);
   ASSERT_TRUE(listener.ok());
-  // One exchange on a fresh connection; true when the probes reported its request.
+  // One exchange on a fresh connection; true when the probes reported its request (checked
+  // after the flush barrier, so false means not captured rather than late).
   const auto exchange = [&]() {
     const size_t before = sink_.Snapshot().size();  // fd numbers repeat: count connections
     auto pair = Connect(*listener);
@@ -736,12 +739,10 @@ TEST_P(CaptureTest, MountNamespaceAndCgroupFiltersWorkInKernel) {
     std::string rq(request.size(), '\0');
     EXPECT_TRUE(ReadExactly(pair->server.get(), rq.data(), rq.size()));
     const int cfd = pair->client.get();
-    return sink_.WaitUntil(
-        [&](const auto& c) {
-          const auto* conn = RecordingSink::Find(c, self(), cfd);
-          return c.size() > before && conn != nullptr && conn->egress().bytes == request;
-        },
-        absl::Milliseconds(300));
+    EXPECT_TRUE(capture_->Flush());
+    const auto c = sink_.Snapshot();
+    const auto* conn = RecordingSink::Find(c, self(), cfd);
+    return c.size() > before && conn != nullptr && conn->egress().bytes == request;
   };
   struct stat st {};
   ASSERT_EQ(stat("/proc/self/ns/mnt", &st), 0);
@@ -757,7 +758,8 @@ TEST_P(CaptureTest, MountNamespaceAndCgroupFiltersWorkInKernel) {
   EXPECT_TRUE(exchange());
 
   const uint64_t cgroup = OwnCgroupId();
-  if (cgroup == 0) GTEST_SKIP() << "no cgroup v2 hierarchy to take this process's id from";
+  HT_SKIP_UNLESS_CAPABLE(cgroup == 0 ? "no cgroup v2 hierarchy to take this process's id from"
+                                     : "");
   filter.mount_namespaces.clear();
   filter.cgroup_ids = {cgroup + 777};
   ASSERT_TRUE(capture_->SetFilter(filter).ok());
@@ -786,8 +788,7 @@ TEST_P(CaptureTest, DetachStopsCaptureAndAttachAgainResumesIt) {
   capture_->Detach();
   EXPECT_FALSE(capture_->attached());
   const uint64_t events = Counter("kernel.data_events");
-  exchange(&fd);
-  absl::SleepFor(absl::Milliseconds(50));
+  exchange(&fd);  // the syscalls have returned: probes that ran would have counted by now
   EXPECT_EQ(Counter("kernel.data_events"), events);  // nothing runs while detached
   EXPECT_EQ(sink_.Snapshot().size(), 2u);
   ASSERT_TRUE(capture_->Attach().ok());
@@ -831,7 +832,7 @@ TEST_P(CaptureTest, AgentNeverTracesItsOwnTraffic) {
   const int cfd = pair->client.get();
   pair->client.reset();
   pair->server.reset();
-  absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_TRUE(capture_->Flush());
   EXPECT_EQ(RecordingSink::Find(sink_.Snapshot(), self(), cfd), nullptr);
   EXPECT_GE(Counter("kernel.skip_self"), 2u);
 }

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 
+#include "common/testing/test_support.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -18,10 +19,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string TempDir() {
-  const char* t = getenv("TEST_TMPDIR");
-  return t != nullptr ? t : "/tmp";
-}
+std::string TempDir() { return httptrace::test_support::MakeScratchDir("probe_environment"); }
 
 TEST(ProbeEnvironmentTest, MissingBtfIsAFailedPreconditionNamingTheConfig) {
   const absl::Status s = CheckKernelSupport("/nonexistent/btf/vmlinux");
@@ -81,7 +79,7 @@ TEST(ProbeEnvironmentTest, AutoPicksRawTracepointsOnX86) {
 }
 
 TEST(ProbeEnvironmentTest, TracepointsResolveWhereTracefsIsOrCanBeMounted) {
-  if (geteuid() != 0) GTEST_SKIP() << "tracefs may need mounting, which needs root";
+  HT_SKIP_UNLESS_CAPABLE(httptrace::test_support::RootAbsentReason("mounting tracefs"));
   auto mode = ResolveAttachMode(AttachMode::kTracepoints, true);
   ASSERT_TRUE(mode.ok()) << mode.status();
   EXPECT_EQ(mode->mode, AttachMode::kTracepoints) << mode->detail;

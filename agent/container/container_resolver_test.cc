@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "agent/container/fake_engine.h"
+#include "common/testing/test_support.h"
 #include "gtest/gtest.h"
 
 namespace httptrace::container {
@@ -20,13 +21,10 @@ const std::string kWebId(64, 'a');
 const std::string kDbId = "b" + std::string(63, '0');
 constexpr char kUid[] = "5c8a1d2e-3f4b-4c5d-8e9f-0a1b2c3d4e5f";
 
-// A fake /proc (and engine socket) under a short temp dir; removed when the test ends.
+// A fake /proc (and engine socket) in a test directory; removed when the test ends.
 class FakeProc {
  public:
-  FakeProc() {
-    char name[] = "/tmp/ht-resolver-XXXXXX";
-    root_ = ::mkdtemp(name);
-  }
+  FakeProc() : root_(httptrace::test_support::MakeSocketDir("resolver")) {}
   ~FakeProc() { std::filesystem::remove_all(root_); }
 
   const std::string& root() const { return root_; }

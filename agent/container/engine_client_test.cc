@@ -7,6 +7,7 @@
 #include <string>
 
 #include "agent/container/fake_engine.h"
+#include "common/testing/test_support.h"
 #include "gtest/gtest.h"
 
 namespace httptrace::container {
@@ -14,14 +15,10 @@ namespace {
 
 constexpr char kId[] = "3f4e5d6c7b8a99887766554433221100ffeeddccbbaa00112233445566778899";
 
-// Unix socket paths must fit in 108 bytes: Bazel's TEST_TMPDIR is often longer. Removed with
-// everything in it when the test ends.
+// A directory for the engine's unix socket, removed with everything in it when the test ends.
 class ShortTempDir {
  public:
-  ShortTempDir() {
-    char name[] = "/tmp/ht-engine-XXXXXX";
-    path_ = ::mkdtemp(name);
-  }
+  ShortTempDir() : path_(httptrace::test_support::MakeSocketDir("engine")) {}
   ~ShortTempDir() { std::filesystem::remove_all(path_); }
   std::string operator+(const char* file) const { return path_ + file; }
 

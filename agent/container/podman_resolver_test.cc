@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "agent/container/container_resolver.h"
+#include "common/testing/test_support.h"
 #include "gtest/gtest.h"
 
 namespace httptrace::container {
@@ -50,15 +51,14 @@ class PodmanResolverTest : public testing::Test {
           absl::StrCat(srcdir, "/", workspace, "/deploy/container/containers.conf");
       if (std::filesystem::exists(conf)) ::setenv("CONTAINERS_CONF", conf.c_str(), 1);
     }
-    if (Shell("command -v podman").exit_code != 0) {
-      GTEST_SKIP() << "podman is not installed here (scripts/setup.sh installs it)";
-    }
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root: the agent resolves containers as root";
+    HT_SKIP_UNLESS_CAPABLE(Shell("command -v podman").exit_code != 0
+                               ? "podman is not installed here (scripts/setup.sh installs it)"
+                               : "");
+    HT_SKIP_UNLESS_CAPABLE(httptrace::test_support::RootAbsentReason("resolving containers"));
     CommandResult info = Shell("podman info --format '{{.Host.OCIRuntime.Name}}'");
-    if (info.exit_code != 0) GTEST_SKIP() << "podman cannot run here: " << info.output;
+    HT_SKIP_UNLESS_CAPABLE(info.exit_code != 0 ? "podman cannot run here: " + info.output : "");
 
-    char name[] = "/tmp/ht-podman-XXXXXX";
-    dir_ = ::mkdtemp(name);
+    dir_ = httptrace::test_support::MakeSocketDir("podman");
     // A rootfs with just `sleep`: no image, no registry, nothing to build.
     const std::string rootfs = dir_ + "/rootfs";
     ASSERT_EQ(Shell(absl::StrCat("mkdir -p ", rootfs, "/bin ", rootfs, "/lib64 ", rootfs,

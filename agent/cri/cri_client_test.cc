@@ -6,6 +6,7 @@
 #include <string>
 
 #include "agent/cri/fake_runtime.h"
+#include "common/testing/test_support.h"
 #include "gtest/gtest.h"
 
 namespace httptrace::cri {
@@ -20,9 +21,7 @@ constexpr char kCgroupUid[] = "11111111-2222-3333-4444-555555555555";
 class CriClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/cri_client_test.XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
+    dir_ = httptrace::test_support::MakeSocketDir("cri_client_test");
     socket_ = dir_ + "/runtime.sock";
   }
   void TearDown() override {

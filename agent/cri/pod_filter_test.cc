@@ -9,6 +9,7 @@
 #include <string>
 
 #include "agent/cri/fake_runtime.h"
+#include "common/testing/test_support.h"
 #include "gtest/gtest.h"
 
 namespace httptrace::cri {
@@ -19,9 +20,7 @@ namespace {
 class PodFilterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/pod_filter_test.XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
+    dir_ = httptrace::test_support::MakeSocketDir("pod_filter_test");
     proc_ = dir_ + "/proc";
     mkdir(proc_.c_str(), 0755);
     auto runtime = FakeRuntime::Start(dir_ + "/runtime.sock");

@@ -29,8 +29,9 @@ void MoveBody(http::Body& from, v1::Body* to) {
 
 }  // namespace
 
-v1::Exchange ToProtoExchange(http::Exchange&& exchange, const ConnectionContext& context) {
-  v1::Exchange out;
+void ToProtoExchange(http::Exchange&& exchange, const ConnectionContext& context,
+                     v1::Exchange* exchange_out) {
+  v1::Exchange& out = *exchange_out;
   *out.mutable_start_time() =
       TimeUtil::NanosecondsToTimestamp(static_cast<int64_t>(exchange.start_time_ns));
   if (exchange.has_request && exchange.has_response) {
@@ -76,7 +77,6 @@ v1::Exchange ToProtoExchange(http::Exchange&& exchange, const ConnectionContext&
   out.set_complete(exchange.complete);
   for (std::string& note : exchange.notes) out.add_notes(std::move(note));
   out.set_node(context.node);
-  return out;
 }
 
 }  // namespace httptrace::pipeline

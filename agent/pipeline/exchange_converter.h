@@ -25,6 +25,9 @@ struct ConnectionContext {
   std::optional<v1::Container> container;
 };
 
-v1::Exchange ToProtoExchange(http::Exchange&& exchange, const ConnectionContext& context);
+// Fills *out (empty; typically on an event's arena, so nothing is copied twice): strings and
+// bodies are moved out of `exchange`.
+void ToProtoExchange(http::Exchange&& exchange, const ConnectionContext& context,
+                     v1::Exchange* out);
 
 }  // namespace httptrace::pipeline

@@ -188,7 +188,10 @@ Pipeline::HttpState* Pipeline::Attach(conntrack::Connection& connection) {
           raw->context.container = ToProtoContainer(*raw->container);
         }
         if (sessions_ == nullptr) return;
-        sessions_->PublishExchange(ToProtoExchange(std::move(exchange), raw->context));
+        // Built once, on its own arena; the sessions share it (agent/session/event.h).
+        std::shared_ptr<v1::Event> event = session::NewEvent();
+        ToProtoExchange(std::move(exchange), raw->context, event->mutable_exchange());
+        sessions_->PublishExchange(std::move(event));
       });
   connection.attachment = std::move(state);
   return raw;
@@ -447,7 +450,9 @@ void Pipeline::ContainerFilterLoop() {
 }
 
 void Pipeline::Flush() {
-  if (capture_ != nullptr) capture_->Flush();
+  if (capture_ != nullptr && !capture_->Flush()) {
+    HT_LOG(WARNING) << "flush: the poll thread did not drain the ring buffer in time";
+  }
 }
 
 void Pipeline::FillStatus(v1::GetStatusResponse* response) {

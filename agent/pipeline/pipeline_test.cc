@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "common/testing/test_support.h"
 #include "gtest/gtest.h"
 
 namespace httptrace::pipeline {
@@ -31,7 +32,13 @@ capture::SocketAddress V4(const char* ip, uint16_t port) {
 class PipelineTest : public testing::Test {
  protected:
   void SetUp() override {
-    pipeline_ = Pipeline::CreateForTest(PipelineOptions());
+    PipelineOptions options;
+    // Hermetic: container attribution reads an empty test directory instead of the host's /proc
+    // and asks no container engine.
+    options.containers.proc_root = httptrace::test_support::MakeScratchDir("proc");
+    options.containers.engine_sockets.clear();
+    options.node_name = "test-node";
+    pipeline_ = Pipeline::CreateForTest(options);
     pipeline_->SetSessions(&sessions_);
     session_ = sessions_.Start(v1::StartCaptureRequest())->id();
   }
@@ -69,7 +76,7 @@ class PipelineTest : public testing::Test {
     std::vector<v1::Event> events;
     for (const auto& e :
          (*sessions_.Find(session_))->Read(&next, 100, absl::ZeroDuration()).events) {
-      events.push_back(*e);
+      events.push_back(session::WithSeq(e));
     }
     return events;
   }

@@ -12,7 +12,9 @@ namespace {
 
 // How long a stream waits for new events before it checks whether the client went away.
 constexpr absl::Duration kReadPoll = absl::Milliseconds(200);
-constexpr size_t kEventsPerRead = 256;
+// Events per stream message at most, and how long a batch waits for more after its first event.
+constexpr size_t kMaxBatch = 256;
+constexpr absl::Duration kBatchLinger = absl::Milliseconds(2);
 
 class ReaderRegistration {
  public:
@@ -58,38 +60,80 @@ grpc::Status HttpTraceService::StopCapture(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status HttpTraceService::StreamEvents(grpc::ServerContext* context,
-                                            const v1::StreamEventsRequest* request,
-                                            grpc::ServerWriter<v1::Event>* writer) {
-  if (request->session_id().empty()) {
+grpc::Status HttpTraceService::StreamSession(
+    grpc::ServerContext* context, const v1::StreamEventsRequest& request, absl::Duration linger,
+    absl::FunctionRef<void()> opened,
+    absl::FunctionRef<bool(const std::vector<session::SequencedEvent>&)> send) {
+  if (request.session_id().empty()) {
     return {grpc::StatusCode::INVALID_ARGUMENT, "session_id is required"};
   }
-  absl::StatusOr<std::shared_ptr<session::Session>> found = sessions_->Find(request->session_id());
+  absl::StatusOr<std::shared_ptr<session::Session>> found = sessions_->Find(request.session_id());
   if (!found.ok()) return ToGrpcStatus(found.status());
   session::Session& session = **found;
   uint64_t next_seq = 0;
-  if (request->has_from_seq()) {
-    if (absl::Status s = session.CheckResumePoint(request->from_seq()); !s.ok()) {
+  if (request.has_from_seq()) {
+    if (absl::Status s = session.CheckResumePoint(request.from_seq()); !s.ok()) {
       return ToGrpcStatus(s);
     }
     // from_seq 0 means the same as unset: the oldest retained event.
-    next_seq = request->from_seq();
+    next_seq = request.from_seq();
   }
   ReaderRegistration registration(&session);
   // Tell the client the stream is open before the first event, so it can report "attached".
-  writer->SendInitialMetadata();
+  opened();
   while (!context->IsCancelled()) {
-    session::Session::ReadResult batch = session.Read(&next_seq, kEventsPerRead, kReadPoll);
-    for (size_t i = 0; i < batch.events.size(); ++i) {
-      grpc::WriteOptions options;
-      if (i + 1 < batch.events.size()) options.set_buffer_hint();
-      if (!writer->Write(*batch.events[i], options)) {
-        return {grpc::StatusCode::CANCELLED, "the client went away"};
+    session::Session::ReadResult batch = session.Read(&next_seq, kMaxBatch, kReadPoll);
+    if (!batch.events.empty() && !batch.finished && linger > absl::ZeroDuration()) {
+      // Under load more events follow within microseconds: one message for all of them costs
+      // far less than one each. At low rates this adds at most `linger` of delay.
+      const absl::Time deadline = absl::Now() + linger;
+      while (batch.events.size() < kMaxBatch && !batch.finished) {
+        const absl::Duration left = deadline - absl::Now();
+        if (left <= absl::ZeroDuration()) break;
+        session::Session::ReadResult more =
+            session.Read(&next_seq, kMaxBatch - batch.events.size(), left);
+        if (more.events.empty()) break;
+        batch.events.insert(batch.events.end(), std::make_move_iterator(more.events.begin()),
+                            std::make_move_iterator(more.events.end()));
+        batch.finished = more.finished;
       }
+    }
+    if (!batch.events.empty() && !send(batch.events)) {
+      return {grpc::StatusCode::CANCELLED, "the client went away"};
     }
     if (batch.finished) return grpc::Status::OK;
   }
   return {grpc::StatusCode::CANCELLED, "the client cancelled the stream"};
+}
+
+grpc::Status HttpTraceService::StreamEvents(grpc::ServerContext* context,
+                                            const v1::StreamEventsRequest* request,
+                                            grpc::ServerWriter<v1::Event>* writer) {
+  return StreamSession(
+      context, *request, absl::ZeroDuration(), [&] { writer->SendInitialMetadata(); },
+      [&](const std::vector<session::SequencedEvent>& events) {
+        for (size_t i = 0; i < events.size(); ++i) {
+          grpc::WriteOptions options;
+          if (i + 1 < events.size()) options.set_buffer_hint();
+          if (!writer->Write(session::WithSeq(events[i]), options)) return false;
+        }
+        return true;
+      });
+}
+
+grpc::Status HttpTraceService::StreamEventBatches(grpc::ServerContext* context,
+                                                  const v1::StreamEventsRequest* request,
+                                                  grpc::ServerWriter<v1::EventBatch>* writer) {
+  v1::EventBatch batch;
+  return StreamSession(
+      context, *request, kBatchLinger, [&] { writer->SendInitialMetadata(); },
+      [&](const std::vector<session::SequencedEvent>& events) {
+        batch.Clear();
+        for (const session::SequencedEvent& e : events) {
+          session::AppendSerialized(e, batch.add_events());
+        }
+        return writer->Write(batch);
+      });
 }
 
 grpc::Status HttpTraceService::ListSessions(grpc::ServerContext*, const v1::ListSessionsRequest*,
@@ -105,6 +149,13 @@ grpc::Status HttpTraceService::GetStatus(grpc::ServerContext*, const v1::GetStat
   *response->mutable_started_at() =
       google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(started_at_));
   if (status_source_ != nullptr) status_source_->FillStatus(response);
+  const session::MemoryBudget& budget = sessions_->memory_budget();
+  auto& counters = *response->mutable_counters();
+  counters["memory.budget_bytes"] = budget.limit();
+  counters["memory.used_bytes"] = budget.used();
+  counters["memory.peak_bytes"] = budget.peak();
+  counters["memory.refused_bytes"] = budget.refused_bytes();
+  counters["memory.refused_exchanges"] = budget.refused_charges();
   for (v1::SessionInfo& info : sessions_->List()) *response->add_sessions() = std::move(info);
   return grpc::Status::OK;
 }

@@ -4,6 +4,11 @@
 
 #pragma once
 
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/time/time.h"
+#include "agent/session/event.h"
 #include "agent/session/session_manager.h"
 #include "proto/httptrace.grpc.pb.h"
 
@@ -32,12 +37,25 @@ class HttpTraceService final : public v1::HttpTrace::Service {
                            v1::StopCaptureResponse* response) override;
   grpc::Status StreamEvents(grpc::ServerContext* context, const v1::StreamEventsRequest* request,
                             grpc::ServerWriter<v1::Event>* writer) override;
+  grpc::Status StreamEventBatches(grpc::ServerContext* context,
+                                  const v1::StreamEventsRequest* request,
+                                  grpc::ServerWriter<v1::EventBatch>* writer) override;
   grpc::Status ListSessions(grpc::ServerContext* context, const v1::ListSessionsRequest* request,
                             v1::ListSessionsResponse* response) override;
   grpc::Status GetStatus(grpc::ServerContext* context, const v1::GetStatusRequest* request,
                          v1::GetStatusResponse* response) override;
 
  private:
+  // Both streams: reads the session from the request's resume point, calls `opened` once it is
+  // valid (to send the initial metadata), and hands `send` the events
+  // in order, several at a time when `linger` > 0 (up to kMaxBatch, waiting at most `linger`
+  // after the first for more), until the SessionEnd event or the client goes away. `send`
+  // returns false when the client is gone.
+  grpc::Status StreamSession(
+      grpc::ServerContext* context, const v1::StreamEventsRequest& request, absl::Duration linger,
+      absl::FunctionRef<void()> opened,
+      absl::FunctionRef<bool(const std::vector<session::SequencedEvent>&)> send);
+
   const ServiceInfo info_;
   session::SessionManager* const sessions_;
   AgentStatusSource* const status_source_;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "agent/service/api_server.h"
+#include "common/testing/test_support.h"
 #include "gtest/gtest.h"
 
 namespace httptrace::service {
@@ -37,9 +38,7 @@ class FixedStatus : public AgentStatusSource {
 class ServiceTest : public testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/httptrace_service_test.XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
+    dir_ = httptrace::test_support::MakeSocketDir("service_test");
     socket_ = dir_ + "/sub/agent.sock";
     auto server = ApiServer::Start({"unix://" + socket_}, TlsFiles(), &service_);
     ASSERT_TRUE(server.ok()) << server.status();
@@ -134,6 +133,115 @@ TEST_F(ServiceTest, AttachLaterResumesFromASequenceNumber) {
   while (reader->Read(&event)) seqs.push_back(event.seq());
   ASSERT_TRUE(reader->Finish().ok());
   EXPECT_EQ(seqs, (std::vector<uint64_t>{4, 5, 6}));
+}
+
+// Every event of a batch stream, parsed, in order.
+std::vector<v1::Event> ReadBatches(grpc::ClientReader<v1::EventBatch>* reader,
+                                   size_t* messages = nullptr) {
+  std::vector<v1::Event> events;
+  v1::EventBatch batch;
+  while (reader->Read(&batch)) {
+    if (messages != nullptr) ++*messages;
+    for (const std::string& bytes : batch.events()) {
+      v1::Event event;
+      EXPECT_TRUE(event.ParseFromString(bytes));
+      events.push_back(std::move(event));
+    }
+  }
+  return events;
+}
+
+TEST_F(ServiceTest, BatchStreamCarriesEveryEventInOrderInFewMessages) {
+  const std::string id = StartSession();
+  constexpr int kExchanges = 600;  // more than one batch (at most 256 events each)
+  for (int i = 0; i < kExchanges; ++i) manager_.PublishExchange(ExchangeOnPort(1));
+  ASSERT_TRUE(manager_.Stop(id).ok());
+  grpc::ClientContext context;
+  v1::StreamEventsRequest request;
+  request.set_session_id(id);
+  auto reader = stub_->StreamEventBatches(&context, request);
+  size_t messages = 0;
+  const std::vector<v1::Event> events = ReadBatches(reader.get(), &messages);
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(events.size(), kExchanges + 1u);
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].seq(), i + 1);
+  EXPECT_EQ(events.back().end().counters().exchanges(), static_cast<uint64_t>(kExchanges));
+  EXPECT_EQ(events[0].exchange().request().target(), "/users");
+  EXPECT_EQ(messages, 3u);  // 256 + 256 + 89
+}
+
+TEST_F(ServiceTest, BatchStreamResumesFromASequenceNumberAndSaysWhatWasDropped) {
+  v1::StartCaptureRequest start;
+  start.mutable_options()->set_queue_capacity(4);
+  const std::string id = (*manager_.Start(start)).id();
+  for (int i = 0; i < 3; ++i) manager_.PublishExchange(ExchangeOnPort(1));
+  {
+    // A reader takes 1..3, so the queue may drop them to make room for 4..7.
+    grpc::ClientContext context;
+    v1::StreamEventsRequest request;
+    request.set_session_id(id);
+    auto reader = stub_->StreamEventBatches(&context, request);
+    v1::EventBatch batch;
+    ASSERT_TRUE(reader->Read(&batch));
+    EXPECT_EQ(batch.events_size(), 3);
+    context.TryCancel();
+    reader->Finish();
+  }
+  // The server side notices the cancellation on its own time: publish only once it has gone, so
+  // it cannot take (and so deliver) any of the next events.
+  std::shared_ptr<session::Session> session = *manager_.Find(id);
+  for (int i = 0; i < 1000 && session->Info().readers() > 0; ++i)
+    absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_EQ(session->Info().readers(), 0u);
+  for (int i = 0; i < 4; ++i) manager_.PublishExchange(ExchangeOnPort(1));
+  ASSERT_TRUE(manager_.Stop(id).ok());
+  grpc::ClientContext context;
+  v1::StreamEventsRequest request;
+  request.set_session_id(id);
+  request.set_from_seq(2);
+  auto reader = stub_->StreamEventBatches(&context, request);
+  const std::vector<v1::Event> events = ReadBatches(reader.get());
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events[0].seq(), 0u);
+  EXPECT_EQ(events[0].loss().reason(), v1::LOSS_REASON_RESUME_GAP);
+  std::vector<uint64_t> seqs;
+  for (size_t i = 1; i < events.size(); ++i) seqs.push_back(events[i].seq());
+  EXPECT_EQ(seqs, (std::vector<uint64_t>{4, 5, 6, 7, 8}));
+}
+
+TEST_F(ServiceTest, BytesAPeerSentThatAreNotUtf8ReachTheClientIntact) {
+  // A proto3 `string` with invalid UTF-8 fails to parse on the client, which would end the
+  // stream: header values, targets and reasons are `bytes`.
+  const std::string id = StartSession();
+  v1::Exchange exchange = ExchangeOnPort(1);
+  exchange.mutable_request()->set_target("/caf\xe9?q=\xff");
+  v1::Header* header = exchange.mutable_request()->add_headers();
+  header->set_name("X-Latin1");
+  header->set_value("na\xefve");
+  exchange.mutable_response()->set_reason("\xc3(");
+  manager_.PublishExchange(exchange);
+  ASSERT_TRUE(manager_.Stop(id).ok());
+  for (bool batches : {false, true}) {
+    grpc::ClientContext context;
+    v1::StreamEventsRequest request;
+    request.set_session_id(id);
+    std::vector<v1::Event> events;
+    if (batches) {
+      auto reader = stub_->StreamEventBatches(&context, request);
+      events = ReadBatches(reader.get());
+      EXPECT_TRUE(reader->Finish().ok());
+    } else {
+      auto reader = stub_->StreamEvents(&context, request);
+      v1::Event event;
+      while (reader->Read(&event)) events.push_back(event);
+      EXPECT_TRUE(reader->Finish().ok());
+    }
+    ASSERT_EQ(events.size(), 2u) << batches;
+    EXPECT_EQ(events[0].exchange().request().target(), "/caf\xe9?q=\xff");
+    EXPECT_EQ(events[0].exchange().request().headers().rbegin()->value(), "na\xefve");
+    EXPECT_EQ(events[0].exchange().response().reason(), "\xc3(");
+  }
 }
 
 TEST_F(ServiceTest, BadRequestsGetPreciseStatusCodes) {

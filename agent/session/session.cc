@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/session/filter.h"
 #include "google/protobuf/util/time_util.h"
@@ -49,6 +50,30 @@ void TrimBody(uint32_t limit, v1::Body* body) {
     body->mutable_data()->resize(limit);
     body->set_truncated(true);
   }
+}
+
+bool AnyListed(const std::vector<std::string>& lowercase_names,
+               const google::protobuf::RepeatedPtrField<v1::Header>& headers) {
+  for (const v1::Header& header : headers) {
+    for (const std::string& name : lowercase_names) {
+      if (absl::EqualsIgnoreCase(header.name(), name)) return true;
+    }
+  }
+  return false;
+}
+
+// Whether a session with this body limit and redaction list would change `exchange`.
+bool NeedsVariant(uint32_t body_limit, const std::vector<std::string>& redacted,
+                  const v1::Exchange& exchange) {
+  if (exchange.request().body().data().size() > body_limit ||
+      exchange.response().body().data().size() > body_limit) {
+    return true;
+  }
+  if (redacted.empty()) return false;
+  return AnyListed(redacted, exchange.request().headers()) ||
+         AnyListed(redacted, exchange.request().trailers()) ||
+         AnyListed(redacted, exchange.response().headers()) ||
+         AnyListed(redacted, exchange.response().trailers());
 }
 
 }  // namespace
@@ -100,7 +125,8 @@ void RedactHeaders(const std::vector<std::string>& lowercase_names, v1::Exchange
   }
 }
 
-Session::Session(std::string id, v1::Filter filter, v1::CaptureOptions options, absl::Time now)
+Session::Session(std::string id, v1::Filter filter, v1::CaptureOptions options, absl::Time now,
+                 MemoryBudget* budget)
     : id_(std::move(id)),
       filter_(std::move(filter)),
       options_(std::move(options)),
@@ -108,59 +134,107 @@ Session::Session(std::string id, v1::Filter filter, v1::CaptureOptions options, 
       max_duration_(ToAbslDuration(options_.max_duration())),
       idle_timeout_(ToAbslDuration(options_.idle_timeout())),
       redacted_lowercase_(LowercaseRedactionList(options_)),
-      last_reader_seen_(now) {}
+      last_reader_seen_(now),
+      budget_(budget) {}
+
+Session::~Session() {
+  absl::MutexLock lock(&mu_);
+  while (!queue_.empty()) PopFrontLocked();
+}
+
+void Session::PopFrontLocked() {
+  if (budget_ != nullptr) budget_->Release(queue_.front().charged);
+  queue_.pop_front();
+}
 
 bool Session::MakeRoomLocked() {
   while (queue_.size() >= options_.queue_capacity()) {
-    if (queue_.front()->seq() > delivered_through_) return false;
-    queue_.pop_front();
+    if (queue_.front().event.seq > delivered_through_) return false;
+    PopFrontLocked();
   }
   return true;
 }
 
-bool Session::PushLocked(v1::Event event, bool force) {
+bool Session::PushLocked(EventPtr event, bool force) {
   if (!MakeRoomLocked() && !force) return false;
-  event.set_seq(next_seq_++);
-  queue_.push_back(std::make_shared<const v1::Event>(std::move(event)));
+  uint64_t charged = 0;
+  if (budget_ != nullptr) {
+    // The serialized size: what holding and sending it costs (and cached for the send).
+    charged = event->ByteSizeLong();
+    if (force) {
+      budget_->ForceCharge(charged);
+    } else if (!budget_->TryCharge(charged)) {
+      return false;
+    }
+  }
+  queue_.push_back({{next_seq_++, std::move(event)}, charged});
   changed_.SignalAll();
   return true;
 }
 
+EventPtr Session::Variant(const EventPtr& event) const {
+  if (!NeedsVariant(options_.body_limit_bytes(), redacted_lowercase_, event->exchange())) {
+    return event;
+  }
+  std::shared_ptr<v1::Event> copy = NewEvent();
+  *copy = *event;
+  v1::Exchange* exchange = copy->mutable_exchange();
+  TrimBody(options_.body_limit_bytes(), exchange->mutable_request()->mutable_body());
+  if (exchange->has_response()) {
+    TrimBody(options_.body_limit_bytes(), exchange->mutable_response()->mutable_body());
+  }
+  RedactHeaders(redacted_lowercase_, exchange);
+  return copy;
+}
+
 void Session::FlushPendingLossLocked(bool force) {
-  if (pending_dropped_exchanges_ == 0) return;
-  v1::Event event;
-  v1::Loss* loss = event.mutable_loss();
-  loss->set_reason(v1::LOSS_REASON_SLOW_READER);
-  loss->set_exchanges(pending_dropped_exchanges_);
-  loss->set_detail(absl::StrCat(
-      pending_dropped_exchanges_, " exchange(s) dropped: the session queue (",
-      options_.queue_capacity(),
-      " events) was full of events no reader had received; read faster, narrow the filter or "
-      "raise the queue capacity"));
-  if (PushLocked(std::move(event), force)) {
+  if (pending_dropped_exchanges_ > 0) {
+    std::shared_ptr<v1::Event> event = NewEvent();
+    v1::Loss* loss = event->mutable_loss();
+    loss->set_reason(v1::LOSS_REASON_SLOW_READER);
+    loss->set_exchanges(pending_dropped_exchanges_);
+    loss->set_detail(absl::StrCat(
+        pending_dropped_exchanges_, " exchange(s) dropped: the session queue (",
+        options_.queue_capacity(),
+        " events) was full of events no reader had received; read faster, narrow the filter or "
+        "raise the queue capacity"));
+    if (!PushLocked(std::move(event), force)) return;
     ++loss_events_;
     pending_dropped_exchanges_ = 0;
   }
+  if (pending_budget_refused_ > 0) {
+    std::shared_ptr<v1::Event> event = NewEvent();
+    v1::Loss* loss = event->mutable_loss();
+    loss->set_reason(v1::LOSS_REASON_LIMIT);
+    loss->set_exchanges(pending_budget_refused_);
+    loss->set_detail(absl::StrCat(
+        pending_budget_refused_, " exchange(s) dropped: the agent's memory budget (",
+        budget_->limit() >> 20,
+        " MiB for what sessions hold) was spent; read faster, lower --body-limit, narrow the "
+        "filter or raise the agent's --memory-budget-mb"));
+    // Like the exchanges it reports, the marker waits for room (one marker, its count growing),
+    // except when the session ends.
+    if (!PushLocked(std::move(event), force)) return;
+    ++loss_events_;
+    pending_budget_refused_ = 0;
+  }
 }
 
-bool Session::OfferExchange(const v1::Exchange& exchange) {
-  if (!MatchesFilter(filter_, exchange)) return false;
+bool Session::OfferExchange(const EventPtr& event) {
+  if (!MatchesFilter(filter_, event->exchange())) return false;
+  // Outside the lock: a variant copies, and readers must not wait for it.
+  EventPtr kept = Variant(event);
   absl::MutexLock lock(&mu_);
   if (!active_) return false;
   FlushPendingLossLocked(/*force=*/false);
   if (pending_dropped_exchanges_ > 0 || !MakeRoomLocked()) {
     ++pending_dropped_exchanges_;
     ++exchanges_lost_;
+  } else if (pending_budget_refused_ > 0 || !PushLocked(std::move(kept), /*force=*/false)) {
+    // Room in the queue but not in the memory budget.
+    ++pending_budget_refused_;
+    ++exchanges_lost_;
   } else {
-    v1::Event event;
-    v1::Exchange* copy = event.mutable_exchange();
-    *copy = exchange;
-    TrimBody(options_.body_limit_bytes(), copy->mutable_request()->mutable_body());
-    if (copy->has_response()) {
-      TrimBody(options_.body_limit_bytes(), copy->mutable_response()->mutable_body());
-    }
-    RedactHeaders(redacted_lowercase_, copy);
-    PushLocked(std::move(event), /*force=*/false);
     ++exchanges_;
   }
   return options_.max_exchanges() > 0 && exchanges_ >= options_.max_exchanges();
@@ -174,20 +248,22 @@ void Session::OfferLoss(const v1::Loss& loss) {
   FlushPendingLossLocked(/*force=*/false);
   // Repeated losses while nobody reads merge into the newest unread marker, so a storm of
   // kernel drops cannot grow the queue past its capacity.
-  if (!queue_.empty() && queue_.back()->seq() > delivered_through_ && queue_.back()->has_loss() &&
-      queue_.back()->loss().reason() == loss.reason()) {
+  if (!queue_.empty() && queue_.back().event.seq > delivered_through_ &&
+      queue_.back().event.event->has_loss() &&
+      queue_.back().event.event->loss().reason() == loss.reason()) {
     // Unread, so no reader holds it: replace it with the merged marker.
-    auto merged = std::make_shared<v1::Event>(*queue_.back());
+    std::shared_ptr<v1::Event> merged = NewEvent();
+    *merged = *queue_.back().event.event;
     v1::Loss* last = merged->mutable_loss();
     last->set_exchanges(last->exchanges() + loss.exchanges());
     last->set_bytes(last->bytes() + loss.bytes());
     last->set_events(last->events() + loss.events());
     last->set_detail(loss.detail());
-    queue_.back() = std::move(merged);
+    queue_.back().event.event = std::move(merged);
     return;
   }
-  v1::Event event;
-  *event.mutable_loss() = loss;
+  std::shared_ptr<v1::Event> event = NewEvent();
+  *event->mutable_loss() = loss;
   // A loss marker matters more than the exchange it would displace: it may exceed the capacity.
   PushLocked(std::move(event), /*force=*/true);
   ++loss_events_;
@@ -200,8 +276,8 @@ void Session::End(v1::EndReason reason, std::string detail, absl::Time now) {
   active_ = false;
   ended_at_ = now;
   end_reason_ = reason;
-  v1::Event event;
-  v1::SessionEnd* end = event.mutable_end();
+  std::shared_ptr<v1::Event> event = NewEvent();
+  v1::SessionEnd* end = event->mutable_end();
   end->set_reason(reason);
   end->set_detail(std::move(detail));
   // The end event's own sequence number is counted in next_seq.
@@ -244,29 +320,28 @@ absl::Status Session::CheckResumePoint(uint64_t from_seq) const {
 Session::ReadResult Session::Read(uint64_t* next_seq, size_t max_events, absl::Duration timeout) {
   ReadResult result;
   absl::MutexLock lock(&mu_);
-  const uint64_t oldest = queue_.empty() ? next_seq_ : queue_.front()->seq();
+  const uint64_t oldest = queue_.empty() ? next_seq_ : queue_.front().event.seq;
   if (*next_seq == 0) *next_seq = oldest;
   if (*next_seq < oldest) {
-    v1::Event gap;
-    gap.set_seq(0);
-    v1::Loss* loss = gap.mutable_loss();
+    std::shared_ptr<v1::Event> gap = NewEvent();
+    v1::Loss* loss = gap->mutable_loss();
     loss->set_reason(v1::LOSS_REASON_RESUME_GAP);
     loss->set_events(oldest - *next_seq);
     loss->set_detail(absl::StrCat("events ", *next_seq, "..", oldest - 1,
                                   " are no longer held by the agent; continuing at ", oldest));
-    result.events.push_back(std::make_shared<const v1::Event>(std::move(gap)));
+    result.events.push_back({0, std::move(gap)});
     *next_seq = oldest;
   }
   if (result.events.empty() && *next_seq >= next_seq_) {
     changed_.WaitWithTimeout(&mu_, timeout);
   }
-  const uint64_t first = queue_.empty() ? next_seq_ : queue_.front()->seq();
+  const uint64_t first = queue_.empty() ? next_seq_ : queue_.front().event.seq;
   for (uint64_t seq = std::max(*next_seq, first); seq < next_seq_; ++seq) {
     if (result.events.size() >= max_events) break;
-    const std::shared_ptr<const v1::Event>& event = queue_[seq - first];
+    const SequencedEvent& event = queue_[seq - first].event;
     result.events.push_back(event);
     *next_seq = seq + 1;
-    if (event->kind_case() == v1::Event::kEnd) result.finished = true;
+    if (event.event->kind_case() == v1::Event::kEnd) result.finished = true;
   }
   if (*next_seq > 0) delivered_through_ = std::max(delivered_through_, *next_seq - 1);
   return result;
@@ -290,7 +365,7 @@ v1::SessionCounters Session::CountersLocked() const {
   counters.set_bytes_lost(bytes_lost_);
   counters.set_loss_events(loss_events_);
   counters.set_next_seq(next_seq_);
-  counters.set_oldest_retained_seq(queue_.empty() ? 0 : queue_.front()->seq());
+  counters.set_oldest_retained_seq(queue_.empty() ? 0 : queue_.front().event.seq);
   return counters;
 }
 

@@ -2,6 +2,10 @@
 // and the readers streaming it. Thread-safe: the pipeline thread offers exchanges while gRPC
 // threads read.
 //
+// Events are shared (agent/session/event.h): an exchange offered to several sessions is one
+// object unless a session must trim or redact it; the session's sequence number is kept beside
+// each event.
+//
 // Retention: the queue holds at most `capacity` events. Events some reader has received make room
 // for new ones; when every retained event is still unread, new exchanges are dropped, counted and
 // marked by one SLOW_READER Loss event as soon as there is room, so nothing vanishes silently.
@@ -20,6 +24,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/session/event.h"
+#include "agent/session/memory_budget.h"
 #include "proto/httptrace.pb.h"
 
 namespace httptrace::session {
@@ -34,16 +40,20 @@ struct SessionDefaults {
 
 class Session {
  public:
-  // `options` must be normalized (see NormalizeOptions).
-  Session(std::string id, v1::Filter filter, v1::CaptureOptions options, absl::Time now);
+  // `options` must be normalized (see NormalizeOptions). Retained events are charged to
+  // `budget` (not owned; null: not accounted), which must outlive the session.
+  Session(std::string id, v1::Filter filter, v1::CaptureOptions options, absl::Time now,
+          MemoryBudget* budget = nullptr);
+  ~Session();
 
   const std::string& id() const { return id_; }
   const v1::Filter& filter() const { return filter_; }
   const v1::CaptureOptions& options() const { return options_; }
 
-  // Filters, trims and redacts a copy of `exchange` and queues it. Returns true when the session
+  // Queues `event` (an exchange, seq 0) when it matches the filter: shared as it is when the
+  // session keeps it whole, else a trimmed and/or redacted copy. Returns true when the session
   // reached max_exchanges with this exchange (the caller then ends it).
-  bool OfferExchange(const v1::Exchange& exchange) ABSL_LOCKS_EXCLUDED(mu_);
+  bool OfferExchange(const EventPtr& event) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Queues a Loss that concerns this session (e.g. events lost in the kernel).
   void OfferLoss(const v1::Loss& loss) ABSL_LOCKS_EXCLUDED(mu_);
@@ -61,7 +71,7 @@ class Session {
 
   struct ReadResult {
     // Shared with the queue, never copied: events are immutable once queued.
-    std::vector<std::shared_ptr<const v1::Event>> events;
+    std::vector<SequencedEvent> events;
     bool finished = false;  // The SessionEnd event was delivered: the stream is over.
   };
   // Returns events with seq >= *next_seq (0: from the oldest retained), waiting up to `timeout`
@@ -80,7 +90,11 @@ class Session {
  private:
   // Appends an event with the next sequence number; `force` ignores the capacity (used for the
   // end-of-session events so a full queue still ends cleanly).
-  bool PushLocked(v1::Event event, bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool PushLocked(EventPtr event, bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PopFrontLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The exchange as this session keeps it: `event` itself, or a copy with bodies trimmed to the
+  // body limit and listed headers redacted when that changes anything.
+  EventPtr Variant(const EventPtr& event) const;
   bool MakeRoomLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FlushPendingLossLocked(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::SessionCounters CountersLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -95,11 +109,18 @@ class Session {
 
   mutable absl::Mutex mu_;
   absl::CondVar changed_;
-  std::deque<std::shared_ptr<const v1::Event>> queue_ ABSL_GUARDED_BY(mu_);
+  MemoryBudget* const budget_;
+  struct Queued {
+    SequencedEvent event;
+    uint64_t charged = 0;  // bytes charged to budget_
+  };
+  std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   // Highest sequence number any reader has received: older events may be evicted.
   uint64_t delivered_through_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t pending_dropped_exchanges_ ABSL_GUARDED_BY(mu_) = 0;
+  // Exchanges refused by the memory budget, not yet reported by a LIMIT loss marker.
+  uint64_t pending_budget_refused_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t exchanges_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t exchanges_lost_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t bytes_lost_ ABSL_GUARDED_BY(mu_) = 0;

@@ -12,7 +12,7 @@
 namespace httptrace::session {
 
 SessionManager::SessionManager(SessionManagerOptions options, CaptureControl* control)
-    : options_(std::move(options)), control_(control) {}
+    : options_(std::move(options)), budget_(options_.memory_budget_bytes), control_(control) {}
 
 SessionManager::~SessionManager() {
   if (reaper_.joinable()) {
@@ -81,7 +81,8 @@ absl::StatusOr<v1::SessionInfo> SessionManager::Start(const v1::StartCaptureRequ
                        options_.max_sessions, "); stop one (httptracectl list / stop) and retry"));
     }
     std::string id = NewIdLocked();
-    session = std::make_shared<Session>(id, request.filter(), *std::move(options), absl::Now());
+    session =
+        std::make_shared<Session>(id, request.filter(), *std::move(options), absl::Now(), &budget_);
     sessions_[id] = session;
   }
   if (absl::Status s = SyncFiltersLocked(); !s.ok()) {
@@ -130,12 +131,19 @@ std::vector<v1::SessionInfo> SessionManager::List() const {
   return infos;
 }
 
-void SessionManager::PublishExchange(const v1::Exchange& exchange) {
+void SessionManager::PublishExchange(v1::Exchange exchange) {
+  // On the heap, not an arena, so the exchange moves rather than copies.
+  auto event = std::make_shared<v1::Event>();
+  *event->mutable_exchange() = std::move(exchange);
+  PublishExchange(EventPtr(std::move(event)));
+}
+
+void SessionManager::PublishExchange(EventPtr event) {
   std::vector<std::shared_ptr<Session>> reached_limit;
   {
     absl::ReaderMutexLock lock(&mu_);
     for (const auto& [id, session] : sessions_) {
-      if (session->OfferExchange(exchange)) reached_limit.push_back(session);
+      if (session->OfferExchange(event)) reached_limit.push_back(session);
     }
   }
   for (const auto& session : reached_limit) {

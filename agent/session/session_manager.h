@@ -43,6 +43,8 @@ struct SessionManagerOptions {
   absl::Duration ended_retention = absl::Minutes(5);
   size_t max_ended_sessions = 32;
   SessionDefaults defaults;
+  // Bytes all session queues together may hold (see memory_budget.h); 0: unlimited.
+  uint64_t memory_budget_bytes = 64 << 20;
 };
 
 class SessionManager {
@@ -60,8 +62,11 @@ class SessionManager {
       ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<v1::SessionInfo> List() const ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Pipeline thread: an exchange finished; every active session that matches records it.
-  void PublishExchange(const v1::Exchange& exchange) ABSL_LOCKS_EXCLUDED(mu_);
+  // Pipeline thread: an exchange finished (`event` holds it, seq 0; see event.h); every active
+  // session that matches records it, sharing the one object where it keeps it whole.
+  void PublishExchange(EventPtr event) ABSL_LOCKS_EXCLUDED(mu_);
+  // The same for an exchange built by value (tests, tools): moved onto an event of its own.
+  void PublishExchange(v1::Exchange exchange) ABSL_LOCKS_EXCLUDED(mu_);
   // Pipeline thread: a loss. With a `scope` (the process and connection it happened on), only
   // sessions whose filter may match that connection get it; without, every active session.
   void PublishLoss(const v1::Loss& loss, const v1::Exchange* scope = nullptr)
@@ -70,6 +75,9 @@ class SessionManager {
   // Ends sessions due at `now`, forgets old ended ones, re-applies the kernel filter if the set
   // of active sessions changed. The reaper calls it; tests call it with their own clock.
   void Tick(absl::Time now) ABSL_LOCKS_EXCLUDED(control_mu_, mu_);
+
+  // The budget every session's queue is charged to, for status counters.
+  const MemoryBudget& memory_budget() const { return budget_; }
 
   // Starts/stops a thread calling Tick(absl::Now()) every `period`.
   void StartReaper(absl::Duration period);
@@ -84,6 +92,8 @@ class SessionManager {
   std::string NewIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const SessionManagerOptions options_;
+  // Declared before the sessions, so it outlives every session charged to it.
+  MemoryBudget budget_;
   CaptureControl* const control_;
 
   // Serializes changes of the probes' state. Taken before mu_, never while the pipeline thread

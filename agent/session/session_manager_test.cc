@@ -47,7 +47,7 @@ std::vector<v1::Event> Drain(SessionManager& manager, const std::string& id) {
   uint64_t next = 0;
   std::vector<v1::Event> events;
   for (const auto& e : session->Read(&next, 1000, absl::ZeroDuration()).events)
-    events.push_back(*e);
+    events.push_back(WithSeq(e));
   return events;
 }
 

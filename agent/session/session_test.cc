@@ -16,8 +16,10 @@ v1::CaptureOptions Options(uint32_t queue_capacity = 8) {
   return *NormalizeOptions(options, SessionDefaults());
 }
 
-v1::Exchange Exchange(const std::string& target, const std::string& body = "") {
-  v1::Exchange exchange;
+// An exchange event as the pipeline publishes it (seq 0, shared).
+EventPtr Exchange(const std::string& target, const std::string& body = "") {
+  std::shared_ptr<v1::Event> event = NewEvent();
+  v1::Exchange& exchange = *event->mutable_exchange();
   exchange.mutable_request()->set_method("GET");
   exchange.mutable_request()->set_target(target);
   exchange.mutable_request()->mutable_body()->set_data(body);
@@ -37,12 +39,12 @@ v1::Exchange Exchange(const std::string& target, const std::string& body = "") {
   v1::Header* trailer_cookie = exchange.mutable_response()->add_trailers();
   trailer_cookie->set_name("cookie");
   trailer_cookie->set_value("a=b");
-  return exchange;
+  return event;
 }
 
 std::vector<uint64_t> Seqs(const Session::ReadResult& result) {
   std::vector<uint64_t> seqs;
-  for (const auto& e : result.events) seqs.push_back(e->seq());
+  for (const auto& e : result.events) seqs.push_back(e.seq);
   return seqs;
 }
 
@@ -52,7 +54,7 @@ TEST(Session, SequenceNumbersStartAtOneWithoutHoles) {
   uint64_t next = 0;
   auto result = session.Read(&next, 100, absl::ZeroDuration());
   EXPECT_EQ(Seqs(result), (std::vector<uint64_t>{1, 2, 3}));
-  EXPECT_EQ(result.events[2]->exchange().request().target(), "/2");
+  EXPECT_EQ(result.events[2].event->exchange().request().target(), "/2");
   EXPECT_EQ(next, 4u);
 }
 
@@ -60,7 +62,7 @@ TEST(Session, DefaultRedactionHidesSecretsCaseInsensitively) {
   Session session("s", v1::Filter(), Options(), kStart);
   session.OfferExchange(Exchange("/"));
   uint64_t next = 0;
-  const v1::Exchange got = session.Read(&next, 1, absl::ZeroDuration()).events[0]->exchange();
+  const v1::Exchange got = session.Read(&next, 1, absl::ZeroDuration()).events[0].event->exchange();
   EXPECT_EQ(got.request().headers(0).value(), "[REDACTED]");
   EXPECT_TRUE(got.request().headers(0).redacted());
   EXPECT_EQ(got.request().headers(1).value(), "x");
@@ -76,16 +78,21 @@ TEST(Session, NoRedactKeepsValuesAndCustomListReplacesDefault) {
   Session plain("s", v1::Filter(), *NormalizeOptions(keep, SessionDefaults()), kStart);
   plain.OfferExchange(Exchange("/"));
   uint64_t next = 0;
-  EXPECT_EQ(
-      plain.Read(&next, 1, absl::ZeroDuration()).events[0]->exchange().request().headers(0).value(),
-      "Bearer secret");
+  EXPECT_EQ(plain.Read(&next, 1, absl::ZeroDuration())
+                .events[0]
+                .event->exchange()
+                .request()
+                .headers(0)
+                .value(),
+            "Bearer secret");
 
   v1::CaptureOptions custom;
   custom.add_redact_headers("HOST");
   Session only_host("s", v1::Filter(), *NormalizeOptions(custom, SessionDefaults()), kStart);
   only_host.OfferExchange(Exchange("/"));
   next = 0;
-  const v1::Exchange got = only_host.Read(&next, 1, absl::ZeroDuration()).events[0]->exchange();
+  const v1::Exchange got =
+      only_host.Read(&next, 1, absl::ZeroDuration()).events[0].event->exchange();
   EXPECT_EQ(got.request().headers(0).value(), "Bearer secret");
   EXPECT_EQ(got.request().headers(1).value(), "[REDACTED]");
 }
@@ -97,7 +104,7 @@ TEST(Session, BodyIsTrimmedToTheSessionLimitAndMarkedTruncated) {
   session.OfferExchange(Exchange("/", "0123456789"));
   uint64_t next = 0;
   const v1::Body body =
-      session.Read(&next, 1, absl::ZeroDuration()).events[0]->exchange().request().body();
+      session.Read(&next, 1, absl::ZeroDuration()).events[0].event->exchange().request().body();
   EXPECT_EQ(body.data(), "0123");
   EXPECT_EQ(body.size(), 10u);
   EXPECT_TRUE(body.truncated());
@@ -109,14 +116,14 @@ TEST(Session, FullQueueOfUnreadEventsDropsNewExchangesAndMarksTheLoss) {
   uint64_t next = 0;
   auto first = session.Read(&next, 100, absl::ZeroDuration());
   EXPECT_EQ(Seqs(first), (std::vector<uint64_t>{1, 2, 3}));
-  EXPECT_EQ(first.events[2]->exchange().request().target(), "/2");
+  EXPECT_EQ(first.events[2].event->exchange().request().target(), "/2");
   // Room now: the next exchange is preceded by the loss marker for the two dropped ones.
   session.OfferExchange(Exchange("/5"));
   auto second = session.Read(&next, 100, absl::ZeroDuration());
   ASSERT_EQ(Seqs(second), (std::vector<uint64_t>{4, 5}));
-  EXPECT_EQ(second.events[0]->loss().reason(), v1::LOSS_REASON_SLOW_READER);
-  EXPECT_EQ(second.events[0]->loss().exchanges(), 2u);
-  EXPECT_EQ(second.events[1]->exchange().request().target(), "/5");
+  EXPECT_EQ(second.events[0].event->loss().reason(), v1::LOSS_REASON_SLOW_READER);
+  EXPECT_EQ(second.events[0].event->loss().exchanges(), 2u);
+  EXPECT_EQ(second.events[1].event->exchange().request().target(), "/5");
   const v1::SessionCounters counters = session.Info().counters();
   EXPECT_EQ(counters.exchanges(), 4u);
   EXPECT_EQ(counters.exchanges_lost(), 2u);
@@ -130,9 +137,9 @@ TEST(Session, EndQueuesPendingLossThenEndEvenWhenFull) {
   uint64_t next = 0;
   auto result = session.Read(&next, 100, absl::ZeroDuration());
   ASSERT_EQ(Seqs(result), (std::vector<uint64_t>{1, 2, 3, 4}));
-  EXPECT_EQ(result.events[2]->loss().exchanges(), 2u);
-  EXPECT_EQ(result.events[3]->end().reason(), v1::END_REASON_STOPPED);
-  EXPECT_EQ(result.events[3]->end().counters().exchanges(), 2u);
+  EXPECT_EQ(result.events[2].event->loss().exchanges(), 2u);
+  EXPECT_EQ(result.events[3].event->end().reason(), v1::END_REASON_STOPPED);
+  EXPECT_EQ(result.events[3].event->end().counters().exchanges(), 2u);
   EXPECT_TRUE(result.finished);
   EXPECT_FALSE(session.active());
   // Nothing is accepted after the end.
@@ -154,8 +161,8 @@ TEST(Session, ResumeFromSequenceNumberAndGapWhenEvicted) {
   uint64_t old = 2;
   auto result = session.Read(&old, 100, absl::ZeroDuration());
   ASSERT_EQ(Seqs(result), (std::vector<uint64_t>{0, 4, 5, 6}));
-  EXPECT_EQ(result.events[0]->loss().reason(), v1::LOSS_REASON_RESUME_GAP);
-  EXPECT_EQ(result.events[0]->loss().events(), 2u);
+  EXPECT_EQ(result.events[0].event->loss().reason(), v1::LOSS_REASON_RESUME_GAP);
+  EXPECT_EQ(result.events[0].event->loss().events(), 2u);
   EXPECT_TRUE(session.CheckResumePoint(7).ok());
   EXPECT_EQ(session.CheckResumePoint(8).code(), absl::StatusCode::kOutOfRange);
 }
@@ -169,7 +176,7 @@ TEST(Session, UnreadLossesOfOneReasonMergeInsteadOfGrowingTheQueue) {
   uint64_t next = 0;
   auto result = session.Read(&next, 100, absl::ZeroDuration());
   ASSERT_EQ(result.events.size(), 1u);
-  EXPECT_EQ(result.events[0]->loss().bytes(), 10000u);
+  EXPECT_EQ(result.events[0].event->loss().bytes(), 10000u);
   // Once read, the next loss is a new marker.
   session.OfferLoss(loss);
   EXPECT_EQ(session.Read(&next, 100, absl::ZeroDuration()).events.size(), 1u);
@@ -186,7 +193,7 @@ TEST(Session, ReadWaitsForTheNextEvent) {
   auto result = session.Read(&next, 10, absl::Seconds(10));
   producer.join();
   ASSERT_EQ(result.events.size(), 1u);
-  EXPECT_EQ(result.events[0]->exchange().request().target(), "/later");
+  EXPECT_EQ(result.events[0].event->exchange().request().target(), "/later");
 }
 
 TEST(Session, DueToEndAfterMaxDurationOrIdleTimeout) {
@@ -208,6 +215,62 @@ TEST(Session, MaxExchangesIsReportedToTheCaller) {
   Session session("s", v1::Filter(), *NormalizeOptions(options, SessionDefaults()), kStart);
   EXPECT_FALSE(session.OfferExchange(Exchange("/a")));
   EXPECT_TRUE(session.OfferExchange(Exchange("/b")));
+}
+
+// Options under which a session keeps exchanges as published (no redaction, 4 KiB bodies).
+v1::CaptureOptions KeepWhole(uint32_t queue_capacity = 8) {
+  v1::CaptureOptions options;
+  options.set_queue_capacity(queue_capacity);
+  options.set_no_redact(true);
+  return *NormalizeOptions(options, SessionDefaults());
+}
+
+TEST(Session, AnExchangeKeptWholeIsSharedNotCopied) {
+  Session session("s", v1::Filter(), KeepWhole(), kStart);
+  const EventPtr event = Exchange("/shared", "small body");
+  session.OfferExchange(event);
+  uint64_t next = 0;
+  const auto result = session.Read(&next, 10, absl::ZeroDuration());
+  ASSERT_EQ(result.events.size(), 1u);
+  EXPECT_EQ(result.events[0].event.get(), event.get());
+  EXPECT_EQ(result.events[0].seq, 1u);
+  EXPECT_EQ(event->seq(), 0u);
+}
+
+TEST(Session, MemoryBudgetRefusalsAreCountedAndMarkedAsLimitLosses) {
+  const size_t one = Exchange("/x")->ByteSizeLong();
+  MemoryBudget budget(one * 3 + one / 2);  // room for three exchanges
+  Session session("s", v1::Filter(), KeepWhole(/*queue_capacity=*/100), kStart, &budget);
+  for (int i = 0; i < 5; ++i) session.OfferExchange(Exchange("/x"));
+  EXPECT_EQ(budget.refused_charges(), 2u);
+  EXPECT_EQ(session.Info().counters().exchanges(), 3u);
+  EXPECT_EQ(session.Info().counters().exchanges_lost(), 2u);
+  session.End(v1::END_REASON_STOPPED, "", kStart);
+  uint64_t next = 0;
+  const auto result = session.Read(&next, 100, absl::ZeroDuration());
+  ASSERT_EQ(result.events.size(), 5u);  // three exchanges, the LIMIT marker, the end
+  EXPECT_EQ(result.events[3].event->loss().reason(), v1::LOSS_REASON_LIMIT);
+  EXPECT_EQ(result.events[3].event->loss().exchanges(), 2u);
+  EXPECT_EQ(result.events[4].event->end().counters().exchanges_lost(), 2u);
+  EXPECT_LE(budget.used(), budget.peak());
+}
+
+TEST(Session, BudgetIsReleasedAsReadersMakeRoomAndWhenTheSessionGoes) {
+  const size_t one = Exchange("/x")->ByteSizeLong();
+  MemoryBudget budget(one * 2 + one / 2);
+  {
+    Session session("s", v1::Filter(), KeepWhole(/*queue_capacity=*/2), kStart, &budget);
+    session.OfferExchange(Exchange("/x"));
+    session.OfferExchange(Exchange("/x"));
+    uint64_t next = 0;
+    session.Read(&next, 10, absl::ZeroDuration());  // delivered: may be evicted for new ones
+    session.OfferExchange(Exchange("/x"));
+    session.OfferExchange(Exchange("/x"));
+    EXPECT_EQ(budget.refused_charges(), 0u);
+    EXPECT_EQ(session.Info().counters().exchanges(), 4u);
+    EXPECT_GT(budget.used(), 0u);
+  }
+  EXPECT_EQ(budget.used(), 0u);
 }
 
 TEST(NormalizeOptions, FillsDefaultsAndRejectsNonsense) {

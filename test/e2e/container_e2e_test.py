@@ -17,9 +17,10 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
+
+import harness
 
 RUNFILES = os.path.join(os.environ.get("TEST_SRCDIR", "."), os.environ.get("TEST_WORKSPACE", ""))
 DEPLOY = os.path.join(RUNFILES, "deploy", "container")
@@ -88,11 +89,9 @@ def container_logs(name):
 class ContainerE2E(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        reason = podman_unavailable_reason()
-        if reason:
-            raise unittest.SkipTest(reason)
+        harness.skip_unless_capable(podman_unavailable_reason())
         remove_test_containers()
-        cls.work = tempfile.mkdtemp(prefix="ht-e2e-")
+        cls.work = harness.scratch_dir("ht-e2e", sockets=True)
         os.chmod(cls.work, 0o755)
         cls.run_dir = os.path.join(cls.work, "run")
         cls.traces = os.path.join(cls.work, "traces")
@@ -181,8 +180,9 @@ class ContainerE2E(unittest.TestCase):
         wait_until(lambda: "started session" in container_logs(name), 20,
                    "the capture to start (%s)" % name)
         traffic()
-        time.sleep(1.0)  # exchanges complete on the agent's poll thread
-        podman("stop", "-t", "15", name)  # SIGTERM: stop the session, flush, summary
+        # SIGTERM: the ctl stops the session; the agent flushes the probes' ring buffer first, so
+        # every exchange completed by now is in the trace and the summary.
+        podman("stop", "-t", "15", name)
         logs = container_logs(name)
         podman("rm", "-f", name, check=False)
         return logs
@@ -198,11 +198,15 @@ class ContainerE2E(unittest.TestCase):
 
         def start_late_container_then_send():
             # The kernel filter holds the app's mount namespace only; the agent looks the
-            # filter's namespaces up again every 2 s and adds the new container's.
+            # filter's namespaces up again every 2 s and adds the new container's: wait until it
+            # says so, then send.
+            logged_before = len(container_logs(self.agent))
             podman("run", "-d", "--name", late, "--network", "host",
                    "-e", "DEMO_PORT=%d" % late_port, DEMO_IMAGE)
             wait_until(lambda: self.port_open(late_port), 20, "the late app")
-            time.sleep(3)
+            wait_until(lambda: "2 mount namespace(s) in the kernel filter"
+                       in container_logs(self.agent)[logged_before:], 20,
+                       "the agent to add the late container's mount namespace")
             self.client(late_port, rounds=1)
 
         logs = self.capture(PREFIX + "ctl-late",

@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import unittest
 
 import harness
@@ -52,10 +51,8 @@ def make_certificates(directory):
 
 class MultiAgent(unittest.TestCase):
     def setUp(self):
-        reason = harness.bpf_unavailable_reason()
-        if reason:
-            self.skipTest(reason)
-        self.workdir = tempfile.mkdtemp(prefix="httptrace-multi.")
+        harness.skip_unless_capable(harness.bpf_unavailable_reason())
+        self.workdir = harness.scratch_dir("httptrace-multi", sockets=True)
         self.processes = []
         make_certificates(self.workdir)
         self.ports = {}

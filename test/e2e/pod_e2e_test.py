@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import unittest
 import uuid
 
@@ -32,15 +31,12 @@ def cgroup_root():
 
 class PodMetadataAndFilter(unittest.TestCase):
     def setUp(self):
-        reason = harness.bpf_unavailable_reason()
-        if reason:
-            self.skipTest(reason)
-        if shutil.which("unshare") is None:
-            self.skipTest("needs unshare (util-linux)")
+        harness.skip_unless_capable(harness.bpf_unavailable_reason())
+        harness.skip_unless_capable(
+            "needs unshare (util-linux)" if shutil.which("unshare") is None else None)
         root = cgroup_root()
-        if root is None:
-            self.skipTest("no writable cgroup hierarchy")
-        self.workdir = tempfile.mkdtemp(prefix="httptrace-pod.")
+        harness.skip_unless_capable("no writable cgroup hierarchy" if root is None else None)
+        self.workdir = harness.scratch_dir("httptrace-pod", sockets=True)
         self.processes = []
         self.pod_uid = str(uuid.uuid4())
         self.container_id = uuid.uuid4().hex + uuid.uuid4().hex

@@ -42,9 +42,16 @@ for v in load_test capture_test agent ctl e2e_test demo_app; do
   fi
 done
 
+# The one skip rule (README "Tests"): skip only where the capability is truly absent, and fail
+# instead where capabilities are required (CI). Missing tools are a setup failure, never a skip.
 if [[ $(id -u) != 0 ]]; then
-  echo "run_matrix.sh: needs root (qemu's 9p share of / and the probes in the guest)" >&2
-  exit 1
+  absent="needs root (qemu shares this machine's / with the guest; the probes load in it)"
+  if [[ ${HTTPTRACE_REQUIRE_CAPABILITIES:-} == 1 ]]; then
+    echo "FAIL: capability missing where it is required (HTTPTRACE_REQUIRE_CAPABILITIES=1): $absent"
+    exit 1
+  fi
+  echo "SKIP: $absent"
+  exit 0
 fi
 for tool in qemu-system-x86_64 busybox cpio apt-get dpkg-deb depmod modprobe xz; do
   if ! PATH=$PATH:/usr/sbin:/sbin command -v "$tool" >/dev/null; then
@@ -80,12 +87,14 @@ status_check() {
   $agent --listen unix://\$dir/agent.sock >\$dir/agent.log 2>&1 &
   local pid=\$!
   for _ in \$(seq 1200); do [[ -S \$dir/agent.sock ]] && break; sleep 0.1; done
-  $ctl --agent unix://\$dir/agent.sock status
+  $ctl --agent unix://\$dir/agent.sock status >\$dir/status.txt
   local status=\$?
   kill \$pid
   wait \$pid
-  cat \$dir/agent.log
-  [[ \$status == 0 ]] && grep -q "kernel features: " \$dir/agent.log
+  cat \$dir/status.txt \$dir/agent.log
+  # Both the start-up log and httptracectl status name the features the probes use.
+  [[ \$status == 0 ]] && grep -q "^probes: .*kernel features: " \$dir/status.txt &&
+    grep -q "kernel features: " \$dir/agent.log
 }
 # The fallback variants of the load test are left to the build machine: on 5.10 they are what the
 # kernel uses anyway, on 6.x they would only add a minute of TCG.

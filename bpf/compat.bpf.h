@@ -45,20 +45,20 @@ const volatile bool have_task_pt_regs = true;
 // their iterations to verify, not the product. Each loop is split in blocks: an outer loop of
 // max / block calls (a few instructions each to verify) of a function running `block` iterations
 // of the callback (its whole body each), so an expensive body gets a small block. Per compat exit
-// program: 287k instructions verified unsplit, 55k with blocks of 32, 8k with the blocks below (raw: 49k). Define it
-// right after the callback; HT_LOOP(cb, n) calls it.
-#define HT_LOOP_FUNCTION(cb, max, block)                                   \
-  __attribute__((noinline)) int cb##_block(__u32 start, __u32 n) {        \
-    for (__u32 j = 0; j < (block); j++) {                                  \
-      if (start + j >= n || cb(start + j, (void*)0)) return 1;             \
-    }                                                                      \
-    return 0;                                                              \
-  }                                                                        \
-  __attribute__((noinline)) int cb##_bounded(__u32 n) {                   \
-    for (__u32 b = 0; b < ((max) + (block) - 1) / (block); b++) {          \
-      if (cb##_block(b * (block), n < (max) ? n : (max))) break;           \
-    }                                                                      \
-    return 0;                                                              \
+// program: 287k instructions verified unsplit, 55k with blocks of 32, 8k with the blocks below
+// (raw: 49k). Define it right after the callback; HT_LOOP(cb, n) calls it.
+#define HT_LOOP_FUNCTION(cb, max, block)                           \
+  __attribute__((noinline)) int cb##_block(__u32 start, __u32 n) { \
+    for (__u32 j = 0; j < (block); j++) {                          \
+      if (start + j >= n || cb(start + j, (void*)0)) return 1;     \
+    }                                                              \
+    return 0;                                                      \
+  }                                                                \
+  __attribute__((noinline)) int cb##_bounded(__u32 n) {            \
+    for (__u32 b = 0; b < ((max) + (block)-1) / (block); b++) {    \
+      if (cb##_block(b * (block), n < (max) ? n : (max))) break;   \
+    }                                                              \
+    return 0;                                                      \
   }
 #define HT_LOOP(cb, n) cb##_bounded(n)
 #else

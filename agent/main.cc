@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "agent/container/container_resolver.h"
 #include "agent/container/engine_client.h"
 #include "agent/cri/cri_client.h"
 #include "agent/pipeline/pipeline.h"
@@ -24,6 +25,7 @@
 #include "common/flags.h"
 #include "common/log.h"
 #include "common/termination_signals.h"
+#include "common/version.h"
 
 ABSL_FLAG(std::vector<std::string>, listen, {"unix:///run/httptrace/agent.sock"},
           "Where to serve the API: unix:///path or tcp://host:port (repeatable). TCP needs "
@@ -53,17 +55,21 @@ ABSL_FLAG(std::string, cri_endpoint, "",
           "unix:///var/run/crio/crio.sock), asked for pod names, namespaces and container names. "
           "Empty: not asked (pod UIDs still come from cgroup paths).");
 ABSL_FLAG(std::vector<std::string>, container_engine_socket,
-          (std::vector<std::string>{"/var/run/docker.sock", "/run/podman/podman.sock"}),
+          httptrace::container::ResolverOptions().engine_sockets,
           "Docker-compatible engine API sockets asked for container names (comma-separated; in a "
           "container, mount the host's socket read-only). Container ids come from cgroups "
           "without them.");
+ABSL_FLAG(std::vector<std::string>, container_store,
+          httptrace::container::ResolverOptions().store_roots,
+          "Engine storage roots read for container names, no engine API needed (comma-separated, "
+          "globs allowed): containers/storage's (podman, rootful and rootless) "
+          "<root>/*-containers/containers.json, Docker's <root>/containers/*/config.v2.json. In a "
+          "container, mount them read-only at the same paths.");
 ABSL_FLAG(bool, resolve_containers, true,
           "Attribute connections to containers and pods (ids from /proc/<pid>/cgroup).");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 
 namespace {
-
-constexpr char kVersion[] = "0.1.0";
 
 int Fail(const absl::Status& status, absl::string_view what) {
   HT_LOG(ERROR) << what << ": " << status.message();
@@ -154,6 +160,10 @@ int main(int argc, char** argv) {
                                                    pod->pod_namespace, pod->pod_uid};
     };
   }
+  pipeline_options.containers.store_roots.clear();
+  for (const std::string& root : absl::GetFlag(FLAGS_container_store)) {
+    if (!root.empty()) pipeline_options.containers.store_roots.push_back(root);
+  }
   pipeline_options.containers.engine_sockets.clear();
   for (const std::string& socket : absl::GetFlag(FLAGS_container_engine_socket)) {
     if (!socket.empty()) pipeline_options.containers.engine_sockets.push_back(socket);
@@ -170,14 +180,14 @@ int main(int argc, char** argv) {
   (*pipeline)->SetSessions(&sessions);
   sessions.StartReaper(absl::Milliseconds(250));
 
-  httptrace::service::HttpTraceService service({kVersion, (*pipeline)->node_name()}, &sessions,
+  httptrace::service::HttpTraceService service({httptrace::kVersion, (*pipeline)->node_name()}, &sessions,
                                                pipeline->get());
   httptrace::service::TlsFiles tls{absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                                    absl::GetFlag(FLAGS_tls_client_ca),
                                    absl::GetFlag(FLAGS_insecure_tcp)};
   auto server = httptrace::service::ApiServer::Start(absl::GetFlag(FLAGS_listen), tls, &service);
   if (!server.ok()) return Fail(server.status(), "cannot serve the API");
-  HT_LOG(INFO) << "httptrace-agent " << kVersion << " serving on "
+  HT_LOG(INFO) << "httptrace-agent " << httptrace::kVersion << " serving on "
                << absl::StrJoin(absl::GetFlag(FLAGS_listen), ", ") << "; probes attach when a "
                << "capture starts";
 

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "google/protobuf/arena.h"
 
 namespace httptrace::cli {
 namespace {
@@ -120,5 +121,87 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> DialAgent(const std::string& addr
   }
   return grpc::CreateCustomChannel(std::string(target), grpc::SslCredentials(options), args);
 }
+
+AgentDirectory::AgentDirectory(std::vector<std::string> addresses,
+                               std::vector<std::string> dns_names, ClientTls tls,
+                               DnsResolver resolver)
+    : dns_names_(std::move(dns_names)), tls_(std::move(tls)), resolver_(std::move(resolver)) {
+  for (std::string& address : addresses) {
+    if (!address.empty()) addresses_.push_back(std::move(address));
+  }
+  if (addresses_.empty() && dns_names_.empty()) addresses_ = ResolveAgentAddresses({});
+}
+
+absl::StatusOr<std::vector<AgentSpec>> AgentDirectory::Resolve() const {
+  std::vector<AgentSpec> out;
+  auto known = [&](const std::string& address) {
+    return std::any_of(out.begin(), out.end(),
+                       [&](const AgentSpec& a) { return a.address == address; });
+  };
+  for (const std::string& address : addresses_) {
+    if (!known(address)) out.push_back({address, tls_.server_name});
+  }
+  for (const std::string& name_port : dns_names_) {
+    absl::StatusOr<std::vector<std::string>> resolved = resolver_(name_port);
+    if (!resolved.ok()) return resolved.status();
+    // Addresses resolved from a name are checked against that name's certificate.
+    const std::string name =
+        tls_.server_name.empty()
+            ? std::string(absl::StripSuffix(
+                  absl::StripPrefix(name_port.substr(0, name_port.rfind(':')), "["), "]"))
+            : tls_.server_name;
+    for (std::string& address : *resolved) {
+      if (!known(address)) out.push_back({std::move(address), name});
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> AgentDirectory::Dial(const AgentSpec& agent) const {
+  ClientTls tls = tls_;
+  tls.server_name = agent.server_name;
+  return DialAgent(agent.address, tls);
+}
+
+EventStream::EventStream(v1::HttpTrace::StubInterface& stub, const std::string& session_id,
+                         int64_t from_seq) {
+  v1::StreamEventsRequest request;
+  request.set_session_id(session_id);
+  if (from_seq >= 0) request.set_from_seq(static_cast<uint64_t>(from_seq));
+  reader_ = stub.StreamEventBatches(&context_, request);
+}
+
+bool EventStream::Next(std::vector<std::shared_ptr<const v1::Event>>* events) {
+  events->clear();
+  while (events->empty()) {
+    if (!reader_->Read(&batch_)) return false;
+    size_t bytes = 0;
+    for (const std::string& serialized : batch_.events()) bytes += serialized.size();
+    // One arena per message, its first block about the message's size (parsed objects take
+    // more; the arena grows by blocks of at most 256 KiB, and long strings live on the heap).
+    google::protobuf::ArenaOptions options;
+    options.start_block_size = std::clamp<size_t>(bytes, 4096, 256 << 10);
+    options.max_block_size = 256 << 10;
+    auto arena = std::make_shared<google::protobuf::Arena>(options);
+    for (const std::string& serialized : batch_.events()) {
+      v1::Event* event = google::protobuf::Arena::CreateMessage<v1::Event>(arena.get());
+      if (!event->ParseFromString(serialized)) {
+        parse_error_ =
+            grpc::Status(grpc::StatusCode::DATA_LOSS, "an event from the agent did not parse");
+        context_.TryCancel();
+        return false;
+      }
+      events->emplace_back(arena, event);  // shares the arena's lifetime
+    }
+  }
+  return true;
+}
+
+grpc::Status EventStream::Finish() {
+  grpc::Status status = reader_->Finish();
+  return parse_error_.ok() ? status : parse_error_;
+}
+
+void EventStream::Cancel() { context_.TryCancel(); }
 
 }  // namespace httptrace::cli

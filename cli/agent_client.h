@@ -1,15 +1,21 @@
-// Finds and dials httptrace agents: the address list (--agent, else $HTTPTRACE_AGENT, else the
-// default unix socket) and a gRPC channel per address, with TLS for TCP unless told otherwise.
+// Finds, dials and reads httptrace agents: the address list (--agent, else $HTTPTRACE_AGENT, else
+// the default unix socket, plus every address of --agents-dns names, resolved again on demand so
+// agents on nodes that join are found), a gRPC channel per address with TLS for TCP unless told
+// otherwise, and EventStream, the one place that knows how StreamEvents carries a session's
+// events.
 
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "proto/httptrace.grpc.pb.h"
 
 namespace httptrace::cli {
 
@@ -36,5 +42,58 @@ absl::StatusOr<std::vector<std::string>> ResolveAgentsDns(absl::string_view name
 // Accepts "unix:///path", "/path", "tcp://host:port" and "host:port".
 absl::StatusOr<std::shared_ptr<grpc::Channel>> DialAgent(const std::string& address,
                                                          const ClientTls& tls);
+
+// Resolves "NAME:PORT" to agent addresses; ResolveAgentsDns unless a test injects another.
+using DnsResolver =
+    std::function<absl::StatusOr<std::vector<std::string>>(absl::string_view name_port)>;
+
+// One agent to dial: its address, and the name its TLS certificate must carry.
+struct AgentSpec {
+  std::string address;
+  std::string server_name;
+};
+
+// Where the agents are: addresses given as they are, and names whose every address is an agent.
+class AgentDirectory {
+ public:
+  // `addresses` empty and no `dns_names`: $HTTPTRACE_AGENT, else the default socket.
+  // `tls.server_name`, when set, overrides the name checked for every agent.
+  AgentDirectory(std::vector<std::string> addresses, std::vector<std::string> dns_names,
+                 ClientTls tls, DnsResolver resolver = ResolveAgentsDns);
+
+  // Every agent known now, addresses first, without duplicates. Errors of the resolver
+  // (INVALID_ARGUMENT for a malformed name, NOT_FOUND for one that does not resolve).
+  absl::StatusOr<std::vector<AgentSpec>> Resolve() const;
+  bool has_dns_names() const { return !dns_names_.empty(); }
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> Dial(const AgentSpec& agent) const;
+
+ private:
+  std::vector<std::string> addresses_;
+  std::vector<std::string> dns_names_;
+  ClientTls tls_;
+  DnsResolver resolver_;
+};
+
+// One session's events from one agent, in sequence order. Everything the ctl knows about how the
+// API carries events is here: StreamEventBatches, several serialized events per gRPC message
+// (one message per event cost the agent more than building the event). Next and Finish from one
+// thread; Cancel from any.
+class EventStream {
+ public:
+  // from_seq < 0: from the oldest event the agent still holds.
+  EventStream(v1::HttpTrace::StubInterface& stub, const std::string& session_id, int64_t from_seq);
+  // Replaces `*events` with the events of the next message (at least one), parsed onto one
+  // arena that they share; false when the stream ended (then call Finish).
+  bool Next(std::vector<std::shared_ptr<const v1::Event>>* events);
+  grpc::Status Finish();
+  // Ends the stream early: Next returns false soon.
+  void Cancel();
+
+ private:
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderInterface<v1::EventBatch>> reader_;
+  v1::EventBatch batch_;
+  grpc::Status parse_error_;
+};
 
 }  // namespace httptrace::cli

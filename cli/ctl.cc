@@ -1,28 +1,58 @@
 #include "cli/ctl.h"
 
-#include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <deque>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "cli/endpoint_table.h"
+#include "cli/event_merger.h"
 #include "cli/interrupt.h"
 #include "cli/output_file.h"
 #include "cli/render/text_util.h"
-#include "google/protobuf/util/time_util.h"
 
 namespace httptrace::cli {
 namespace {
 
+// Events the merger holds at most: beyond it the oldest go out early (a merge window shrinks
+// under load), and an agent's reader waits while the output loop catches up, so the ctl's
+// memory stays bounded (about this many events held plus one batch being written) and a ctl
+// that cannot keep up shows as the agent's slow_reader loss, never as unbounded growth.
+constexpr size_t kMaxHeldEvents = 8192;
+// The output loop wakes at least this often (top's refresh, the end of a merge window).
+constexpr absl::Duration kMaxWait = absl::Milliseconds(100);
+
 void Say(const std::string& text) { std::fprintf(stderr, "%s\n", text.c_str()); }
 
-absl::Time ToTime(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+size_t TerminalRows() {
+  winsize size{};
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) != 0 || size.ws_row == 0) return 24;
+  return size.ws_row;
+}
+
+void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
+// An agent's error for a person, with what to check when the cause is a common one.
+std::string Describe(const grpc::Status& status, const std::string& address) {
+  std::string text = status.error_message();
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    absl::StrAppend(&text, " (is httptrace-agent running and listening on ", address,
+                    "? set --agent or HTTPTRACE_AGENT)");
+  } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    absl::StrAppend(&text, " (no answer within --timeout)");
+  }
+  return text;
 }
 
 std::string FilterSummary(const v1::Filter& f) {
@@ -47,259 +77,770 @@ std::string FilterSummary(const v1::Filter& f) {
   return parts.empty() ? "all" : absl::StrJoin(parts, " ");
 }
 
+std::string LocalTime(const google::protobuf::Timestamp& ts) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", render::ToTime(ts), absl::LocalTimeZone());
+}
+
+// Runs fn(i) for every i < n at once, one thread each: agents answer in parallel, so one slow
+// or unreachable agent costs the command one --timeout, not one per agent.
+template <typename Fn>
+void ForEachAtOnce(size_t n, Fn fn) {
+  std::vector<std::thread> threads;
+  threads.reserve(n);
+  for (size_t i = 0; i < n; ++i) threads.emplace_back([&fn, i] { fn(i); });
+  for (std::thread& t : threads) t.join();
+}
+
+// One unary call to every agent at once, each with its own deadline: (*results)[i] and
+// (*responses)[i] answer agents[i]. `call(stub, context, response)` returns the call's status.
+template <typename Agents, typename Response, typename Call>
+void AskEvery(const Agents& agents, absl::Duration timeout, Call call,
+              std::vector<grpc::Status>* results, std::vector<Response>* responses) {
+  results->assign(agents.size(), grpc::Status());
+  responses->assign(agents.size(), Response());
+  ForEachAtOnce(agents.size(), [&](size_t i) {
+    grpc::ClientContext context;
+    SetDeadline(context, timeout);
+    (*results)[i] = call(*agents[i]->stub, &context, &(*responses)[i]);
+  });
+}
+
+grpc::Status GetStatus(v1::HttpTrace::StubInterface& stub, grpc::ClientContext* context,
+                       v1::GetStatusResponse* response) {
+  return stub.GetStatus(context, {}, response);
+}
+
 }  // namespace
 
-Ctl::Ctl(std::string agent_address, std::unique_ptr<v1::HttpTrace::StubInterface> stub)
-    : agent_(std::move(agent_address)), stub_(std::move(stub)) {}
+// One agent, and its part of a capture.
+struct Ctl::Agent {
+  AgentSpec spec;
+  std::unique_ptr<v1::HttpTrace::StubInterface> stub;
+  std::string node;  // the agent's node name, once it said
+  std::string session;
+  std::string error;  // why the session could not be started
+  bool invalid_request = false;
+  std::unique_ptr<EventStream> stream;
+  std::thread reader;
+  size_t source = 0;  // in the capture's merger
+  // Written by the reader thread under Capture::mu.
+  bool finished = false;
+  bool has_end = false;
+  v1::SessionEnd end;
+  // Written by the output loop only: the last sequence number handed to the sink, and the
+  // sequence numbers of the batches the output has not yet confirmed as written, by mark.
+  uint64_t last_seq = 0;
+  uint64_t durable_seq = 0;
+  std::deque<std::pair<uint64_t, uint64_t>> pending;
 
-void Ctl::Fail(const std::string& what, const grpc::Status& status) {
-  std::string hint;
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    hint = absl::StrCat(" (is httptrace-agent running and listening on ", agent_,
-                        "? set --agent or HTTPTRACE_AGENT)");
+  const std::string& address() const { return spec.address; }
+  std::string Label() const {
+    return node.empty() || node == spec.address ? spec.address
+                                                : absl::StrCat(node, " (", spec.address, ")");
   }
-  Say(absl::StrCat("httptracectl: ", what, ": ", status.error_message(), hint));
-}
+  const std::string& NodeOrAddress() const { return node.empty() ? spec.address : node; }
+};
 
-int Ctl::Start(const v1::StartCaptureRequest& request, const StreamOptions& options, bool detach) {
-  // Check the output before starting the session: a bad path must not leave a session running.
-  if (!detach) {
+// The sessions being streamed: the agents' readers push into the merger, the output loop pops.
+struct Ctl::Capture {
+  Capture(absl::Duration window, size_t agents_total)
+      // The merge releases its oldest beyond half the bound, so readers rarely wait on it.
+      : merger(0, window, kMaxHeldEvents / 2), agents_total(agents_total) {}
+
+  absl::Mutex mu;
+  absl::CondVar cv;  // signalled on every event and every stream's end
+  std::vector<std::unique_ptr<Agent>> agents ABSL_GUARDED_BY(mu);
+  EventMerger merger ABSL_GUARDED_BY(mu);
+  size_t finished ABSL_GUARDED_BY(mu) = 0;
+  bool closing ABSL_GUARDED_BY(mu) = false;  // the output loop is done: nobody may join
+  // Agents asked, including those that failed to start; grows when agents join (watcher thread).
+  std::atomic<size_t> agents_total;
+  std::atomic<size_t> failed_starts{0};
+  std::set<std::string> tried;  // addresses a session was started on (DNS refresh only)
+
+  std::atomic<uint64_t> exchanges{0}, lost{0};
+  std::atomic<bool> cancelling{false};  // streams end on purpose: not a failure to report
+
+  std::vector<Agent*> Snapshot() {
+    absl::MutexLock lock(&mu);
+    std::vector<Agent*> out;
+    for (auto& a : agents) out.push_back(a.get());
+    return out;
+  }
+  bool several() {
+    absl::MutexLock lock(&mu);
+    return agents.size() > 1 || agents_total > 1;
+  }
+
+  // Adds a started agent and starts reading its stream; false (and nothing added) when the
+  // capture is already closing.
+  bool Add(std::unique_ptr<Agent> agent, int64_t from_seq) {
+    Agent* a = agent.get();
+    {
+      absl::MutexLock lock(&mu);
+      if (closing) return false;
+      a->source = merger.AddSource();
+      a->stream = std::make_unique<EventStream>(*a->stub, a->session, from_seq);
+      agents.push_back(std::move(agent));
+    }
+    a->reader = std::thread([this, a] { Read(a); });
+    return true;
+  }
+
+  void Read(Agent* a) {
+    std::vector<EventPtr> events;
+    bool has_end = false;
+    while (a->stream->Next(&events)) {
+      const absl::Time now = absl::Now();
+      // Once per message of the stream, not per event; waits while the merger is full.
+      absl::MutexLock lock(&mu, absl::Condition(this, &Capture::HasRoom));
+      for (EventPtr& event : events) {
+        if (event->has_exchange()) ++exchanges;
+        if (event->has_loss()) lost += event->loss().exchanges();
+        if (event->has_end()) {
+          a->end = event->end();
+          a->has_end = has_end = true;
+        }
+        merger.Push(a->source, std::move(event), now);
+      }
+      cv.Signal();
+    }
+    const grpc::Status status = a->stream->Finish();
+    if (!has_end && !cancelling) {
+      // Said at once, so the user knows mid-capture that this agent's trace stopped.
+      Say(absl::StrCat("httptracectl: agent ", a->Label(), " failed: lost the stream of session ",
+                       a->session, ": ", Describe(status, a->address()),
+                       several() ? "; the other agents go on" : ""));
+    }
+    absl::MutexLock lock(&mu);
+    a->finished = true;
+    ++finished;
+    cv.Signal();
+  }
+
+  bool HasRoom() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return merger.held() < kMaxHeldEvents || closing;
+  }
+
+  void CancelAll() {
+    cancelling = true;
+    for (Agent* a : Snapshot()) a->stream->Cancel();
+  }
+};
+
+// Where a capture's events go.
+class Ctl::Sink {
+ public:
+  virtual ~Sink() = default;
+  // A batch of events in merge order, `agents[i]` the agent of `batch[i]`.
+  virtual absl::Status Write(const std::vector<EventMerger::Item>& batch,
+                             const std::vector<Agent*>& agents) = 0;
+  // Called by the output loop at least every kMaxWait.
+  virtual void Tick(absl::Time now) {}
+  virtual absl::Time NextTick() const { return absl::InfiniteFuture(); }
+  // Once, however the capture ended.
+  virtual absl::Status Finish() = 0;
+  // The sequence number to resume `agent`'s session from: after what surely reached the output.
+  virtual uint64_t ResumeSeq(Agent& agent) { return agent.last_seq + 1; }
+  virtual bool live_status() const { return false; }
+};
+
+// Renders events into the trace file (or standard output).
+class Ctl::FileSink final : public Sink {
+ public:
+  static absl::StatusOr<std::unique_ptr<FileSink>> Open(const StreamOptions& options,
+                                                        bool several) {
+    render::RenderOptions render = options.render;
+    render.show_node = several;
+    absl::StatusOr<std::unique_ptr<render::Renderer>> renderer =
+        render::MakeRenderer(options.format, render);
+    if (!renderer.ok()) return renderer.status();
     absl::StatusOr<OutputFile> output = OutputFile::Open(options.output_path);
-    if (!output.ok()) {
-      Say(absl::StrCat("httptracectl: ", output.status().message()));
-      return kExitFailure;
+    if (!output.ok()) return output.status();
+    auto sink = absl::WrapUnique(new FileSink(*std::move(renderer), *std::move(output)));
+    const bool is_file = !options.output_path.empty() && options.output_path != "-";
+    if (!sink->renderer_->appends() && is_file && !sink->output_.was_empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("--format ", options.format, " writes one document per file and ",
+                       options.output_path, " is not empty: give a new file"));
+    }
+    if (sink->output_.was_empty() || !sink->renderer_->appends()) {
+      std::string header;
+      sink->renderer_->Begin(&header);
+      if (absl::Status s = sink->output_.Write(header); !s.ok()) return s;
+    }
+    sink->live_status_ = is_file && isatty(STDERR_FILENO);
+    return sink;
+  }
+
+  absl::Status Write(const std::vector<EventMerger::Item>& batch,
+                     const std::vector<Agent*>& agents) override {
+    buffer_.clear();
+    const uint64_t mark = ++marks_;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      Agent& agent = *agents[i];
+      const v1::Event& event = *batch[i].event;
+      renderer_->Render(event, agent.NodeOrAddress(), &buffer_);
+      if (event.seq() > 0) {
+        agent.last_seq = event.seq();
+        if (agent.pending.empty() || agent.pending.back().first != mark) {
+          agent.pending.emplace_back(mark, agent.last_seq);
+        } else {
+          agent.pending.back().second = agent.last_seq;
+        }
+      }
+    }
+    absl::Status status = output_.Write(buffer_, mark);
+    const uint64_t durable = output_.durable_mark();
+    for (Agent* agent : agents) Settle(*agent, durable);
+    return status;
+  }
+
+  absl::Status Finish() override {
+    buffer_.clear();
+    renderer_->End(&buffer_);
+    absl::Status status = output_.Write(buffer_);
+    if (status.ok()) status = output_.Flush();
+    return status;
+  }
+
+  uint64_t ResumeSeq(Agent& agent) override {
+    Settle(agent, output_.durable_mark());
+    return agent.durable_seq + 1;
+  }
+  bool live_status() const override { return live_status_; }
+
+ private:
+  FileSink(std::unique_ptr<render::Renderer> renderer, OutputFile output)
+      : renderer_(std::move(renderer)), output_(std::move(output)) {}
+
+  static void Settle(Agent& agent, uint64_t durable_mark) {
+    while (!agent.pending.empty() && agent.pending.front().first <= durable_mark) {
+      agent.durable_seq = agent.pending.front().second;
+      agent.pending.pop_front();
     }
   }
-  v1::StartCaptureResponse response;
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
-  if (grpc::Status status = stub_->StartCapture(&context, request, &response); !status.ok()) {
-    Fail("cannot start capture", status);
-    return status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ? kExitUsage : kExitFailure;
+
+  std::unique_ptr<render::Renderer> renderer_;
+  OutputFile output_;
+  std::string buffer_;  // one batch's rendering: one copy into the output, no string per event
+  uint64_t marks_ = 0;
+  bool live_status_ = false;
+};
+
+// Aggregates exchanges into the endpoint table and shows it.
+class Ctl::TopSink final : public Sink {
+ public:
+  explicit TopSink(const TopOptions& options)
+      : options_(options), screen_(!options.once && isatty(STDOUT_FILENO)) {
+    next_ = absl::Now() + options_.interval;
   }
-  const std::string& id = response.session().id();
-  // Scripts wait for this exact line: the probes are attached when it appears.
-  Say(absl::StrCat("started session ", id));
-  if (detach) {
-    std::printf("%s\n", id.c_str());
+
+  absl::Status Write(const std::vector<EventMerger::Item>& batch,
+                     const std::vector<Agent*>&) override {
+    const absl::Time now = absl::Now();
+    for (const EventMerger::Item& item : batch) {
+      if (item.event->has_exchange()) table_.Add(item.event->exchange(), now);
+      if (item.event->has_loss()) table_.AddLoss(item.event->loss().exchanges());
+    }
+    return absl::OkStatus();
+  }
+
+  void Tick(absl::Time now) override {
+    if (now < next_) return;
+    next_ = now + options_.interval;
+    if (options_.once) return;
+    Show(now);
+  }
+  absl::Time NextTick() const override { return next_; }
+
+  absl::Status Finish() override {
+    if (options_.once || !screen_) Show(absl::Now());
+    return absl::OkStatus();
+  }
+
+ private:
+  void Show(absl::Time now) {
+    EndpointTable::Format format;
+    format.sort = options_.sort;
+    format.rows = options_.rows;
+    if (screen_) {
+      if (format.rows == 0) format.rows = TerminalRows() > 6 ? TerminalRows() - 5 : 10;
+      // Home and clear: the table replaces the last one, like top(1).
+      std::string out = "\033[H\033[2J";
+      out.append(table_.Render(now, format));
+      std::fwrite(out.data(), 1, out.size(), stdout);
+    } else {
+      const std::string out = table_.Render(now, format) + "\n";
+      std::fwrite(out.data(), 1, out.size(), stdout);
+    }
     std::fflush(stdout);
-    return kExitOk;
   }
-  return Stream(id, /*from_seq=*/-1, options, OnInterrupt::kStopSession);
+
+  TopOptions options_;
+  bool screen_;
+  absl::Time next_;
+  EndpointTable table_;
+};
+
+Ctl::Ctl(AgentDirectory directory, CtlOptions options)
+    : directory_(std::move(directory)), options_(options) {}
+Ctl::~Ctl() = default;
+
+absl::StatusOr<std::vector<std::unique_ptr<Ctl::Agent>>> Ctl::Connect() {
+  absl::StatusOr<std::vector<AgentSpec>> specs = directory_.Resolve();
+  if (!specs.ok()) return specs.status();
+  std::vector<std::unique_ptr<Agent>> agents;
+  for (AgentSpec& spec : *specs) {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = directory_.Dial(spec);
+    if (!channel.ok()) return channel.status();
+    auto agent = std::make_unique<Agent>();
+    agent->spec = std::move(spec);
+    agent->stub = v1::HttpTrace::NewStub(*channel);
+    agents.push_back(std::move(agent));
+  }
+  return agents;
 }
 
-int Ctl::Attach(const std::string& session_id, int64_t from_seq, const StreamOptions& options) {
-  return Stream(session_id, from_seq, options, OnInterrupt::kDetach);
+namespace {
+int ConnectFailure(const absl::Status& status) {
+  Say(absl::StrCat("httptracectl: ", status.message()));
+  return status.code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
 }
+}  // namespace
 
-bool Ctl::StopSession(const std::string& session_id, v1::SessionInfo* info) {
-  v1::StopCaptureRequest request;
-  request.set_session_id(session_id);
-  v1::StopCaptureResponse response;
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
-  grpc::Status status = stub_->StopCapture(&context, request, &response);
-  if (!status.ok()) {
-    Fail(absl::StrCat("cannot stop session ", session_id), status);
+bool Ctl::StartOne(const v1::StartCaptureRequest& request, Agent& agent) {
+  v1::GetStatusResponse status;
+  grpc::ClientContext status_context;
+  SetDeadline(status_context, options_.timeout);
+  if (grpc::Status s = agent.stub->GetStatus(&status_context, {}, &status); !s.ok()) {
+    agent.error = absl::StrCat("cannot reach the agent: ", Describe(s, agent.address()));
     return false;
   }
-  if (info != nullptr) *info = response.session();
+  agent.node = status.node();
+  v1::StartCaptureResponse response;
+  grpc::ClientContext context;
+  SetDeadline(context, options_.timeout);
+  if (grpc::Status s = agent.stub->StartCapture(&context, request, &response); !s.ok()) {
+    agent.error = absl::StrCat("cannot start capture: ", Describe(s, agent.address()));
+    agent.invalid_request = s.error_code() == grpc::StatusCode::INVALID_ARGUMENT;
+    return false;
+  }
+  agent.session = response.session().id();
   return true;
 }
 
-int Ctl::Stream(const std::string& session_id, int64_t from_seq, const StreamOptions& options,
-                OnInterrupt on_interrupt) {
-  absl::StatusOr<std::unique_ptr<render::Renderer>> renderer =
-      render::MakeRenderer(options.format, options.render);
-  if (!renderer.ok()) {
-    Say(absl::StrCat("httptracectl: ", renderer.status().message()));
-    return kExitUsage;
-  }
-  absl::StatusOr<OutputFile> output = OutputFile::Open(options.output_path);
-  if (!output.ok()) {
-    Say(absl::StrCat("httptracectl: ", output.status().message()));
-    return kExitFailure;
-  }
-  if (output->was_empty()) {
-    if (absl::Status s = output->Write((*renderer)->FileHeader()); !s.ok()) {
-      Say(absl::StrCat("httptracectl: ", s.message()));
-      return kExitFailure;
+bool Ctl::StartSessions(const v1::StartCaptureRequest& request,
+                        std::vector<std::unique_ptr<Agent>>& agents, int* exit_code) {
+  // Attaching probes takes each agent a moment: start every session at once.
+  ForEachAtOnce(agents.size(), [&](size_t i) { StartOne(request, *agents[i]); });
+  const size_t asked = agents.size();
+  bool any_invalid = false;
+  std::vector<std::unique_ptr<Agent>> started;
+  for (auto& agent : agents) {
+    if (agent->session.empty()) {
+      Say(absl::StrCat("httptracectl: agent ", agent->Label(), ": ", agent->error));
+      any_invalid = any_invalid || agent->invalid_request;
+    } else {
+      started.push_back(std::move(agent));
     }
   }
+  agents = std::move(started);
+  // A request one agent rejects as invalid is invalid everywhere: a usage error.
+  if (agents.empty()) {
+    *exit_code = any_invalid ? kExitUsage : kExitFailure;
+    return false;
+  }
+  // Scripts wait for these lines: the probes are attached when they appear.
+  for (auto& agent : agents) {
+    Say(absl::StrCat("started session ", agent->session, " on ", agent->Label()));
+  }
+  if (asked > 1) {
+    Say(absl::StrCat("started ", agents.size(), " session(s) on ", agents.size(), " of ", asked,
+                     " agent(s)"));
+  }
+  *exit_code = agents.size() == asked ? kExitOk : kExitFailure;
+  return true;
+}
 
-  v1::StreamEventsRequest request;
-  request.set_session_id(session_id);
-  if (from_seq >= 0) request.set_from_seq(static_cast<uint64_t>(from_seq));
-  grpc::ClientContext context;
-  std::unique_ptr<grpc::ClientReaderInterface<v1::Event>> reader =
-      stub_->StreamEvents(&context, request);
+int Ctl::Start(const v1::StartCaptureRequest& request, const StreamOptions& options, bool detach) {
+  auto agents = Connect();
+  if (!agents.ok()) return ConnectFailure(agents.status());
+  const size_t asked = agents->size();
+  // Open the output before starting sessions: a bad path must not leave sessions running.
+  std::unique_ptr<FileSink> sink;
+  if (!detach) {
+    auto opened = FileSink::Open(options, asked > 1 || directory_.has_dns_names());
+    if (!opened.ok()) {
+      Say(absl::StrCat("httptracectl: ", opened.status().message()));
+      return opened.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage
+                                                                          : kExitFailure;
+    }
+    sink = *std::move(opened);
+  }
+  int exit_code = kExitOk;
+  if (!StartSessions(request, *agents, &exit_code)) return exit_code;
+  if (detach) {
+    for (auto& agent : *agents) {
+      if (asked == 1) {
+        std::printf("%s\n", agent->session.c_str());
+      } else {
+        std::printf("%s %s\n", agent->address().c_str(), agent->session.c_str());
+      }
+    }
+    std::fflush(stdout);
+    return exit_code;
+  }
+  Capture capture(asked > 1 ? options_.merge_window : absl::ZeroDuration(), asked);
+  capture.failed_starts = asked - agents->size();
+  for (auto& agent : *agents) {
+    capture.tried.insert(agent->address());
+    capture.Add(std::move(agent), -1);
+  }
+  return Stream(capture, *sink, options.duration, OnInterrupt::kStopSessions, &request);
+}
 
-  std::atomic<uint64_t> exchanges{0}, lost{0}, last_seq{0};
+int Ctl::Attach(const std::string& session_id, int64_t from_seq, const StreamOptions& options) {
+  auto agents = Connect();
+  if (!agents.ok()) return ConnectFailure(agents.status());
+  if (agents->size() != 1) {
+    Say("httptracectl: attach reads one agent's session: give one --agent");
+    return kExitUsage;
+  }
+  auto sink = FileSink::Open(options, /*several=*/false);
+  if (!sink.ok()) {
+    Say(absl::StrCat("httptracectl: ", sink.status().message()));
+    return sink.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
+  }
+  Capture capture(absl::ZeroDuration(), 1);
+  (*agents)[0]->session = session_id;
+  capture.Add(std::move((*agents)[0]), from_seq);
+  return Stream(capture, **sink, options.duration, OnInterrupt::kDetach, nullptr);
+}
+
+int Ctl::Top(const v1::StartCaptureRequest& request, const TopOptions& options) {
+  auto agents = Connect();
+  if (!agents.ok()) return ConnectFailure(agents.status());
+  const size_t asked = agents->size();
+  int exit_code = kExitOk;
+  if (!StartSessions(request, *agents, &exit_code)) return exit_code;
+  TopSink sink(options);
+  // top aggregates; the order across agents does not matter, so nothing waits for a window.
+  Capture capture(absl::ZeroDuration(), asked);
+  capture.failed_starts = asked - agents->size();
+  for (auto& agent : *agents) {
+    capture.tried.insert(agent->address());
+    capture.Add(std::move(agent), -1);
+  }
+  return Stream(capture, sink, options.duration, OnInterrupt::kStopSessions, &request);
+}
+
+void Ctl::JoinNewAgents(Capture& capture, const v1::StartCaptureRequest& request) {
+  absl::StatusOr<std::vector<AgentSpec>> specs = directory_.Resolve();
+  if (!specs.ok()) {
+    Say(absl::StrCat("httptracectl: ", specs.status().message(), " (keeping the agents known)"));
+    return;
+  }
+  for (AgentSpec& spec : *specs) {
+    if (capture.tried.count(spec.address) > 0) continue;
+    capture.tried.insert(spec.address);
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = directory_.Dial(spec);
+    if (!channel.ok()) continue;
+    auto agent = std::make_unique<Agent>();
+    agent->spec = std::move(spec);
+    agent->stub = v1::HttpTrace::NewStub(*channel);
+    ++capture.agents_total;
+    if (!StartOne(request, *agent)) {
+      Say(absl::StrCat("httptracectl: agent ", agent->Label(), " joined: ", agent->error));
+      ++capture.failed_starts;
+      continue;
+    }
+    const std::string line =
+        absl::StrCat("started session ", agent->session, " on ", agent->Label(), " (joined)");
+    const std::string session = agent->session;
+    if (!capture.Add(std::move(agent), -1)) {
+      // The capture ended meanwhile: the session just started must not be left running.
+      v1::StopCaptureRequest stop;
+      stop.set_session_id(session);
+      v1::StopCaptureResponse response;
+      grpc::ClientContext context;
+      SetDeadline(context, options_.timeout);
+      (void)v1::HttpTrace::NewStub(*channel)->StopCapture(&context, stop, &response);
+      return;
+    }
+    Say(line);
+  }
+}
+
+int Ctl::Stream(Capture& capture, Sink& sink, absl::Duration duration, OnInterrupt on_interrupt,
+                const v1::StartCaptureRequest* request) {
   std::atomic<bool> interrupted{false};
-  absl::Notification done;
-  const bool live_status =
-      isatty(STDERR_FILENO) && options.output_path != "" && options.output_path != "-";
+  absl::Notification all_done;
+  const bool live_status = sink.live_status();
   std::thread watcher([&] {
-    const absl::Time deadline = options.duration > absl::ZeroDuration()
-                                    ? absl::Now() + options.duration
-                                    : absl::InfiniteFuture();
-    auto status_line = [&] {
-      if (!live_status) return;
-      std::fprintf(stderr, "\r\033[K%s: %llu exchange(s), %llu lost", session_id.c_str(),
-                   static_cast<unsigned long long>(exchanges.load()),
-                   static_cast<unsigned long long>(lost.load()));
+    const absl::Time deadline =
+        duration > absl::ZeroDuration() ? absl::Now() + duration : absl::InfiniteFuture();
+    absl::Time next_refresh = absl::Now() + options_.dns_refresh;
+    auto tick = [&] {
+      if (live_status) {
+        std::fprintf(stderr, "\r\033[K%llu exchange(s), %llu lost",
+                     static_cast<unsigned long long>(capture.exchanges.load()),
+                     static_cast<unsigned long long>(capture.lost.load()));
+      }
+      if (request != nullptr && directory_.has_dns_names() && absl::Now() >= next_refresh) {
+        JoinNewAgents(capture, *request);
+        next_refresh = absl::Now() + options_.dns_refresh;
+      }
     };
-    if (!WaitForInterrupt(deadline, done, status_line)) return;
+    if (!WaitForInterrupt(deadline, all_done, tick)) return;
     interrupted = true;
     if (live_status) std::fputs("\r\033[K", stderr);
     if (on_interrupt == OnInterrupt::kDetach) {
-      context.TryCancel();
+      capture.CancelAll();
       return;
     }
-    // Stop the session and let the stream deliver everything up to SessionEnd; a second
-    // interrupt or the drain timeout gives up waiting.
-    if (!StopSession(session_id, nullptr)) {
-      context.TryCancel();
-      return;
-    }
-    if (WaitForInterrupt(absl::Now() + options.drain_timeout, done, [] {})) {
-      Say("httptracectl: gave up waiting for the session's last events");
-      context.TryCancel();
+    // Stop every session still streaming; each stream then drains up to its SessionEnd. A
+    // second interrupt or the drain timeout gives up waiting.
+    std::vector<Agent*> agents = capture.Snapshot();
+    ForEachAtOnce(agents.size(), [&](size_t i) {
+      Agent& agent = *agents[i];
+      {
+        absl::MutexLock lock(&capture.mu);
+        if (agent.finished) return;
+      }
+      v1::StopCaptureRequest stop;
+      stop.set_session_id(agent.session);
+      v1::StopCaptureResponse response;
+      grpc::ClientContext context;
+      SetDeadline(context, options_.timeout);
+      if (grpc::Status s = agent.stub->StopCapture(&context, stop, &response); !s.ok()) {
+        Say(absl::StrCat("httptracectl: agent ", agent.Label(), ": cannot stop session ",
+                         agent.session, ": ", Describe(s, agent.address())));
+        agent.stream->Cancel();
+      }
+    });
+    if (WaitForInterrupt(absl::Now() + options_.drain_timeout, all_done, [] {})) {
+      Say("httptracectl: gave up waiting for the sessions' last events");
+      capture.CancelAll();
     }
   });
 
-  v1::Event event;
-  const v1::SessionEnd* end = nullptr;
-  v1::SessionEnd end_storage;
+  // The output loop: whatever the merger releases goes to the sink in one batch.
   absl::Status write_status;
-  while (reader->Read(&event)) {
-    if (event.seq() > 0) last_seq = event.seq();
-    if (event.has_exchange()) ++exchanges;
-    if (event.has_loss()) lost += event.loss().exchanges();
-    write_status = output->Write((*renderer)->Render(event), event.seq());
-    if (!write_status.ok()) {
-      context.TryCancel();
-      break;
+  std::vector<EventMerger::Item> ready;
+  std::vector<Agent*> sources;
+  while (true) {
+    ready.clear();
+    sources.clear();
+    bool done = false;
+    {
+      absl::MutexLock lock(&capture.mu);
+      while (true) {
+        done = capture.finished == capture.agents.size();
+        if (done) {
+          capture.merger.PopAll(&ready);
+          capture.closing = true;
+          break;
+        }
+        capture.merger.PopReady(absl::Now(), &ready);
+        if (!ready.empty()) break;
+        const absl::Time wake =
+            std::min({capture.merger.NextDeadline(), absl::Now() + kMaxWait, sink.NextTick()});
+        if (capture.cv.WaitWithDeadline(&capture.mu, wake)) break;  // timed out: tick
+      }
+      for (const EventMerger::Item& item : ready) {
+        sources.push_back(capture.agents[item.source].get());
+      }
     }
-    if (event.has_end()) {
-      end_storage = event.end();
-      end = &end_storage;
-    }
+    if (!ready.empty()) write_status = sink.Write(ready, sources);
+    sink.Tick(absl::Now());
+    if (done || !write_status.ok()) break;
   }
-  const grpc::Status status = reader->Finish();
-  done.Notify();
+  if (!write_status.ok()) {
+    {
+      absl::MutexLock lock(&capture.mu);
+      capture.closing = true;
+    }
+    capture.CancelAll();
+  }
+  for (Agent* agent : capture.Snapshot()) agent->reader.join();
+  all_done.Notify();
   watcher.join();
   if (live_status) std::fputs("\r\033[K", stderr);
-  if (write_status.ok()) write_status = output->Flush();
+  // Closing the output (HAR's end of document) happens however the capture ended.
+  const absl::Status finish_status = sink.Finish();
+  if (write_status.ok()) write_status = finish_status;
 
+  std::vector<Agent*> agents = capture.Snapshot();
   if (!write_status.ok()) {
-    // Only what surely reached the file counts: resume right after it.
-    Say(absl::StrCat("httptracectl: ", write_status.message(),
-                     "; the session keeps running: ", "resume with: httptracectl attach ",
-                     session_id, " --from-seq ", output->durable_mark() + 1, " -o FILE"));
+    Say(absl::StrCat("httptracectl: ", write_status.message(), "; the session(s) keep running"));
+    for (Agent* agent : agents) {
+      Say(absl::StrCat("  resume with: httptracectl --agent ", agent->address(), " attach ",
+                       agent->session, " --from-seq ", sink.ResumeSeq(*agent), " -o FILE"));
+    }
     return kExitFailure;
   }
-  if (end != nullptr) {
-    Say(absl::StrCat("session ", session_id, " ended (", render::EndReasonName(end->reason()),
-                     "): ", end->counters().exchanges(), " exchange(s), ",
-                     render::LostSummary(end->counters()),
-                     end->detail().empty() ? "" : absl::StrCat(" — ", end->detail())));
-    if (end->reason() == v1::END_REASON_AGENT_SHUTDOWN || end->reason() == v1::END_REASON_ERROR) {
-      Say(absl::StrCat("httptracectl: the agent at ", agent_,
-                       " ended the session: ", end->detail()));
-      return kExitFailure;
+  bool any_failed = capture.failed_starts > 0;
+  for (Agent* agent : agents) {
+    if (!agent->has_end) {
+      if (interrupted && on_interrupt == OnInterrupt::kDetach) {
+        Say(absl::StrCat("detached from session ", agent->session,
+                         "; resume with: httptracectl --agent ", agent->address(), " attach ",
+                         agent->session, " --from-seq ", sink.ResumeSeq(*agent)));
+      } else {
+        any_failed = true;  // reported when its stream broke
+      }
+      continue;
     }
-    return kExitOk;
+    const v1::SessionEnd& end = agent->end;
+    Say(absl::StrCat("session ", agent->session, " on ", agent->NodeOrAddress(), " ended (",
+                     render::EndReasonName(end.reason()), "): ", end.counters().exchanges(),
+                     " exchange(s), ", render::LostSummary(end.counters()),
+                     end.detail().empty() ? "" : absl::StrCat(" — ", end.detail())));
+    if (end.reason() == v1::END_REASON_AGENT_SHUTDOWN || end.reason() == v1::END_REASON_ERROR) {
+      Say(absl::StrCat("httptracectl: agent ", agent->Label(),
+                       " ended the session: ", end.detail()));
+      any_failed = true;
+    }
   }
-  if (interrupted && on_interrupt == OnInterrupt::kDetach) {
-    Say(absl::StrCat("detached from session ", session_id, " after ", exchanges.load(),
-                     " exchange(s); resume with: httptracectl attach ", session_id, " --from-seq ",
-                     last_seq.load() + 1));
-    return kExitOk;
-  }
-  if (!status.ok()) {
-    Fail(absl::StrCat("lost the stream of session ", session_id, " from ", agent_), status);
-  } else {
-    Say(absl::StrCat("httptracectl: the stream of session ", session_id,
-                     " ended without a session end"));
-  }
-  return kExitFailure;
+  return any_failed ? kExitFailure : kExitOk;
 }
 
 int Ctl::Stop(const std::string& session_id) {
-  v1::SessionInfo info;
-  if (!StopSession(session_id, &info)) return kExitFailure;
-  Say(absl::StrCat("session ", session_id, " ended (", render::EndReasonName(info.end_reason()),
-                   "): ", info.counters().exchanges(), " exchange(s), ",
-                   render::LostSummary(info.counters())));
-  return kExitOk;
+  auto agents = Connect();
+  if (!agents.ok()) return ConnectFailure(agents.status());
+  v1::StopCaptureRequest request;
+  request.set_session_id(session_id);
+  std::vector<grpc::Status> results;
+  std::vector<v1::StopCaptureResponse> responses;
+  AskEvery(
+      *agents, options_.timeout,
+      [&](v1::HttpTrace::StubInterface& stub, grpc::ClientContext* context,
+          v1::StopCaptureResponse* response) {
+        return stub.StopCapture(context, request, response);
+      },
+      &results, &responses);
+  bool any_failed = false;
+  int stopped = 0;
+  std::string not_found;
+  for (size_t i = 0; i < agents->size(); ++i) {
+    const Agent& agent = *(*agents)[i];
+    if (results[i].error_code() == grpc::StatusCode::NOT_FOUND) {  // session ids are per agent
+      not_found = results[i].error_message();
+      continue;
+    }
+    if (!results[i].ok()) {
+      Say(absl::StrCat("httptracectl: agent ", agent.Label(), ": cannot stop session ", session_id,
+                       ": ", Describe(results[i], agent.address())));
+      any_failed = true;
+      continue;
+    }
+    ++stopped;
+    const v1::SessionInfo& info = responses[i].session();
+    Say(absl::StrCat("session ", session_id, " on ", agent.address(), " ended (",
+                     render::EndReasonName(info.end_reason()), "): ", info.counters().exchanges(),
+                     " exchange(s), ", render::LostSummary(info.counters())));
+  }
+  if (stopped == 0 && !any_failed) {
+    Say(absl::StrCat("httptracectl: no session ", session_id, " on ",
+                     agents->size() == 1 ? "the agent" : "any agent", " (", not_found, ")"));
+    return kExitFailure;
+  }
+  return any_failed ? kExitFailure : kExitOk;
 }
 
 int Ctl::List() {
-  v1::ListSessionsResponse response;
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-  if (grpc::Status status = stub_->ListSessions(&context, {}, &response); !status.ok()) {
-    Fail("cannot list sessions", status);
-    return kExitFailure;
+  auto agents = Connect();
+  if (!agents.ok()) return ConnectFailure(agents.status());
+  std::vector<grpc::Status> results, status_results;
+  std::vector<v1::ListSessionsResponse> responses;
+  std::vector<v1::GetStatusResponse> statuses;
+  AskEvery(
+      *agents, options_.timeout,
+      [](v1::HttpTrace::StubInterface& stub, grpc::ClientContext* context,
+         v1::ListSessionsResponse* response) { return stub.ListSessions(context, {}, response); },
+      &results, &responses);
+  // The node names, for the table's first column.
+  AskEvery(*agents, options_.timeout, GetStatus, &status_results, &statuses);
+  for (size_t i = 0; i < agents->size(); ++i) {
+    if (status_results[i].ok()) (*agents)[i]->node = statuses[i].node();
   }
-  std::printf("%-10s %-7s %-20s %10s %8s %7s  %s\n", "SESSION", "STATE", "STARTED", "EXCHANGES",
-              "LOST", "READERS", "FILTER");
-  for (const v1::SessionInfo& s : response.sessions()) {
-    std::printf("%-10s %-7s %-20s %10llu %8llu %7u  %s\n", s.id().c_str(),
-                s.state() == v1::SESSION_STATE_ACTIVE ? "active" : "ended",
-                absl::FormatTime("%Y-%m-%d %H:%M:%S", ToTime(s.started_at()), absl::LocalTimeZone())
-                    .c_str(),
-                static_cast<unsigned long long>(s.counters().exchanges()),
-                static_cast<unsigned long long>(s.counters().exchanges_lost()), s.readers(),
-                FilterSummary(s.filter()).c_str());
+  int rc = kExitOk;
+  std::printf("%-16s %-10s %-7s %-20s %10s %8s %7s  %s\n", "NODE", "SESSION", "STATE", "STARTED",
+              "EXCHANGES", "LOST", "READERS", "FILTER");
+  for (size_t i = 0; i < agents->size(); ++i) {
+    const Agent& agent = *(*agents)[i];
+    if (!results[i].ok()) {
+      Say(absl::StrCat("httptracectl: agent ", agent.Label(),
+                       ": cannot list sessions: ", Describe(results[i], agent.address())));
+      rc = kExitFailure;
+      continue;
+    }
+    for (const v1::SessionInfo& s : responses[i].sessions()) {
+      std::printf("%-16s %-10s %-7s %-20s %10llu %8llu %7u  %s\n", agent.NodeOrAddress().c_str(),
+                  s.id().c_str(), s.state() == v1::SESSION_STATE_ACTIVE ? "active" : "ended",
+                  LocalTime(s.started_at()).c_str(),
+                  static_cast<unsigned long long>(s.counters().exchanges()),
+                  static_cast<unsigned long long>(s.counters().exchanges_lost()), s.readers(),
+                  FilterSummary(s.filter()).c_str());
+    }
   }
-  return kExitOk;
+  return rc;
 }
 
 int Ctl::Status() {
-  v1::GetStatusResponse response;
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-  if (grpc::Status status = stub_->GetStatus(&context, {}, &response); !status.ok()) {
-    Fail("cannot get the agent's status", status);
-    return kExitFailure;
+  auto agents = Connect();
+  if (!agents.ok()) return ConnectFailure(agents.status());
+  std::vector<grpc::Status> results;
+  std::vector<v1::GetStatusResponse> responses;
+  AskEvery(*agents, options_.timeout, GetStatus, &results, &responses);
+  int rc = kExitOk;
+  bool first = true;
+  for (size_t i = 0; i < agents->size(); ++i) {
+    const Agent& agent = *(*agents)[i];
+    if (!results[i].ok()) {
+      Say(absl::StrCat("httptracectl: agent ", agent.address(),
+                       ": cannot get the agent's status: ", Describe(results[i], agent.address())));
+      rc = kExitFailure;
+      continue;
+    }
+    if (!first) std::printf("\n");
+    first = false;
+    const v1::GetStatusResponse& response = responses[i];
+    std::printf("agent:    %s (version %s) on node %s, up since %s\n", agent.address().c_str(),
+                response.version().c_str(), response.node().c_str(),
+                LocalTime(response.started_at()).c_str());
+    std::printf(
+        "kernel:   %s, BTF %s, tracefs %s\n", response.kernel().release().c_str(),
+        response.kernel().btf() ? "yes" : "no",
+        response.kernel().tracefs().empty() ? "not mounted" : response.kernel().tracefs().c_str());
+    const v1::ProbeStatus& probes = response.probes();
+    std::string probe_text = "not attached (no active session)";
+    if (probes.attached()) {
+      probe_text = probes.mode() == v1::ATTACH_MODE_RAW_TRACEPOINTS
+                       ? "attached via raw tracepoints"
+                       : "attached via syscall tracepoints";
+      absl::StrAppend(&probe_text, ", ", probes.programs_size(), " programs");
+    }
+    if (!probes.detail().empty()) absl::StrAppend(&probe_text, " (", probes.detail(), ")");
+    std::printf("probes:   %s\n", probe_text.c_str());
+    std::printf("sessions: %d\n", response.sessions_size());
+    for (const v1::SessionInfo& s : response.sessions()) {
+      std::printf("  %s %s: %llu exchange(s), %llu lost, filter %s\n", s.id().c_str(),
+                  s.state() == v1::SESSION_STATE_ACTIVE ? "active" : "ended",
+                  static_cast<unsigned long long>(s.counters().exchanges()),
+                  static_cast<unsigned long long>(s.counters().exchanges_lost()),
+                  FilterSummary(s.filter()).c_str());
+    }
+    std::vector<std::pair<std::string, uint64_t>> counters(response.counters().begin(),
+                                                           response.counters().end());
+    std::sort(counters.begin(), counters.end());
+    std::printf("counters:\n");
+    for (const auto& [name, value] : counters) {
+      std::printf("  %-44s %llu\n", name.c_str(), static_cast<unsigned long long>(value));
+    }
   }
-  std::printf(
-      "agent:    %s (version %s) on node %s, up since %s\n", agent_.c_str(),
-      response.version().c_str(), response.node().c_str(),
-      absl::FormatTime("%Y-%m-%d %H:%M:%S", ToTime(response.started_at()), absl::LocalTimeZone())
-          .c_str());
-  std::printf(
-      "kernel:   %s, BTF %s, tracefs %s\n", response.kernel().release().c_str(),
-      response.kernel().btf() ? "yes" : "no",
-      response.kernel().tracefs().empty() ? "not mounted" : response.kernel().tracefs().c_str());
-  const v1::ProbeStatus& probes = response.probes();
-  std::string probe_text = "not attached (no active session)";
-  if (probes.attached()) {
-    probe_text = probes.mode() == v1::ATTACH_MODE_RAW_TRACEPOINTS
-                     ? "attached via raw tracepoints"
-                     : "attached via syscall tracepoints";
-    absl::StrAppend(&probe_text, ", ", probes.programs_size(), " programs");
-  }
-  if (!probes.detail().empty()) absl::StrAppend(&probe_text, " (", probes.detail(), ")");
-  std::printf("probes:   %s\n", probe_text.c_str());
-  std::printf("sessions: %d\n", response.sessions_size());
-  for (const v1::SessionInfo& s : response.sessions()) {
-    std::printf("  %s %s: %llu exchange(s), %llu lost, filter %s\n", s.id().c_str(),
-                s.state() == v1::SESSION_STATE_ACTIVE ? "active" : "ended",
-                static_cast<unsigned long long>(s.counters().exchanges()),
-                static_cast<unsigned long long>(s.counters().exchanges_lost()),
-                FilterSummary(s.filter()).c_str());
-  }
-  std::vector<std::pair<std::string, uint64_t>> counters(response.counters().begin(),
-                                                         response.counters().end());
-  std::sort(counters.begin(), counters.end());
-  std::printf("counters:\n");
-  for (const auto& [name, value] : counters) {
-    std::printf("  %-44s %llu\n", name.c_str(), static_cast<unsigned long long>(value));
-  }
-  return kExitOk;
+  return rc;
 }
 
 }  // namespace httptrace::cli

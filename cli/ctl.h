@@ -1,5 +1,10 @@
-// httptracectl's commands: start, attach, stop, list, status. Each returns the process exit code
-// (0 success, 1 runtime failure, 2 usage) and writes messages for people on stderr.
+// httptracectl's commands over one or many agents: start, attach, stop, list, status, top. One
+// agent is the N=1 case of the fan-out: every command runs the same code for one agent as for
+// a Kubernetes cluster's worth, started at once, merged by time (a window only when there are
+// several), with one summary, one hint per failure and one deadline (--timeout) per call.
+//
+// Each command returns the process exit code (0 success, 1 runtime failure, 2 usage) and writes
+// messages for people on stderr; data (traces, tables) goes to stdout or the output file.
 
 #pragma once
 
@@ -7,6 +12,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "cli/agent_client.h"
 #include "cli/render/renderer.h"
 #include "proto/httptrace.grpc.pb.h"
 
@@ -16,35 +22,74 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
+struct CtlOptions {
+  // Deadline of each call that starts, stops or asks an agent (not of the event streams).
+  absl::Duration timeout = absl::Seconds(30);
+  // How long to wait for the sessions' last events after asking the agents to stop.
+  absl::Duration drain_timeout = absl::Seconds(30);
+  // Several agents: how long an event waits for older events of slower agents.
+  absl::Duration merge_window = absl::Seconds(1);
+  // With --agents-dns: how often a running capture resolves the names again for new agents.
+  absl::Duration dns_refresh = absl::Seconds(30);
+};
+
 struct StreamOptions {
   std::string format = "text";
-  std::string output_path;                         // empty: standard output
-  absl::Duration duration = absl::ZeroDuration();  // zero: until Ctrl-C or the session ends
+  std::string output_path;                         // empty or "-": standard output
+  absl::Duration duration = absl::ZeroDuration();  // zero: until Ctrl-C or the sessions end
   render::RenderOptions render;
-  // How long to wait for the session's last events after asking the agent to stop.
-  absl::Duration drain_timeout = absl::Seconds(30);
+};
+
+struct TopOptions {
+  absl::Duration duration = absl::ZeroDuration();  // zero: until Ctrl-C
+  absl::Duration interval = absl::Seconds(1);      // refresh period
+  std::string sort = "rate";                       // a column of the table
+  size_t rows = 0;                                 // 0: as many as the terminal shows
+  // Print the table once at the end instead of refreshing the screen; set also when stdout is
+  // not a terminal (then a plain table every interval, for logs and pipes).
+  bool once = false;
 };
 
 class Ctl {
  public:
-  Ctl(std::string agent_address, std::unique_ptr<v1::HttpTrace::StubInterface> stub);
+  Ctl(AgentDirectory directory, CtlOptions options);
+  ~Ctl();
 
+  // Starts one session per agent and streams them into the output until Ctrl-C, --duration or
+  // the sessions' end; then stops them, drains their last events and prints a summary. Prints
+  // "started session ID on NODE (ADDRESS)" per agent on stderr, and with several agents
+  // "started N session(s) on N of M agent(s)" once every agent answered (scripts wait for it).
+  // With `detach`: prints the session id (one agent) or "ADDRESS SESSION" lines and returns.
   int Start(const v1::StartCaptureRequest& request, const StreamOptions& options, bool detach);
+  // Streams an existing session (one agent: session ids are per agent) until it ends or Ctrl-C.
   int Attach(const std::string& session_id, int64_t from_seq, const StreamOptions& options);
+  // Stops the session on the agent that has it.
   int Stop(const std::string& session_id);
   int List();
   int Status();
+  // A live table of endpoints (method + route), refreshed every interval, across agents.
+  int Top(const v1::StartCaptureRequest& request, const TopOptions& options);
 
  private:
-  enum class OnInterrupt { kStopSession, kDetach };
-  // Streams `session_id` into the output until the session ends or the user interrupts.
-  int Stream(const std::string& session_id, int64_t from_seq, const StreamOptions& options,
-             OnInterrupt on_interrupt);
-  bool StopSession(const std::string& session_id, v1::SessionInfo* info);
-  void Fail(const std::string& what, const grpc::Status& status);
+  struct Capture;
+  class Sink;
+  class FileSink;
+  class TopSink;
+  struct Agent;
 
-  const std::string agent_;
-  std::unique_ptr<v1::HttpTrace::StubInterface> stub_;
+  enum class OnInterrupt { kStopSessions, kDetach };
+  absl::StatusOr<std::vector<std::unique_ptr<Agent>>> Connect();
+  // Starts a session on each agent at once; false when none started (`*exit_code` set).
+  bool StartSessions(const v1::StartCaptureRequest& request,
+                     std::vector<std::unique_ptr<Agent>>& agents, int* exit_code);
+  bool StartOne(const v1::StartCaptureRequest& request, Agent& agent);
+  int Stream(Capture& capture, Sink& sink, absl::Duration duration, OnInterrupt on_interrupt,
+             const v1::StartCaptureRequest* request);
+  void JoinNewAgents(Capture& capture, const v1::StartCaptureRequest& request);
+  int Summarize(Capture& capture, bool interrupted, OnInterrupt on_interrupt);
+
+  AgentDirectory directory_;
+  CtlOptions options_;
 };
 
 }  // namespace httptrace::cli

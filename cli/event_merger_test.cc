@@ -29,8 +29,8 @@ v1::Event End(uint64_t seq) {
 std::vector<std::string> Names(const std::vector<EventMerger::Item>& items) {
   std::vector<std::string> out;
   for (const auto& item : items) {
-    out.push_back(item.event.has_end() ? "end" + std::to_string(item.source)
-                                       : item.event.exchange().request().target());
+    out.push_back(item.event->has_end() ? "end" + std::to_string(item.source)
+                                        : item.event->exchange().request().target());
   }
   return out;
 }
@@ -92,6 +92,31 @@ TEST(EventMergerTest, AFullWindowReleasesTheOldestEarly) {
   merger.PopReady(kT0, &out);
   EXPECT_EQ(Names(out), (std::vector<std::string>{"/1"}));
   EXPECT_EQ(merger.held(), 2u);
+}
+
+TEST(EventMergerTest, OneSourceWithoutWindowPassesEventsAtOnceInOrder) {
+  EventMerger merger(0, absl::ZeroDuration(), 100);
+  EXPECT_EQ(merger.AddSource(), 0u);
+  merger.Push(0, Exchange(1, absl::Seconds(5), "/late-start"), kT0);
+  merger.Push(0, Exchange(2, absl::Seconds(1), "/early-start"), kT0);
+  merger.Push(0, End(3), kT0);
+  std::vector<EventMerger::Item> out;
+  merger.PopReady(kT0, &out);
+  // A source's own order is kept, even when start times go backwards.
+  EXPECT_EQ(Names(out), (std::vector<std::string>{"/late-start", "/early-start", "end0"}));
+  EXPECT_EQ(merger.held(), 0u);
+}
+
+TEST(EventMergerTest, ASourceThatJoinsMergesWithWhatTheFirstStillHolds) {
+  EventMerger merger(1, absl::Seconds(1), 100);
+  merger.Push(0, Exchange(1, absl::Seconds(3), "/a3"), kT0);
+  EXPECT_EQ(merger.AddSource(), 1u);
+  merger.Push(1, Exchange(1, absl::Seconds(2), "/b2"), kT0);
+  std::vector<EventMerger::Item> out;
+  merger.PopReady(kT0 + absl::Milliseconds(500), &out);
+  EXPECT_TRUE(out.empty());
+  merger.PopReady(kT0 + absl::Seconds(1), &out);
+  EXPECT_EQ(Names(out), (std::vector<std::string>{"/b2", "/a3"}));
 }
 
 }  // namespace

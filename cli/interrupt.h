@@ -1,5 +1,5 @@
 // Waiting for the user's Ctrl-C (SIGINT/SIGTERM, blocked in every thread by main) with a deadline
-// and a way to stop waiting early. Shared by the single- and multi-agent commands.
+// and a way to stop waiting early. Used by the ctl's capture loop (cli/ctl.cc).
 
 #pragma once
 

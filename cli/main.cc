@@ -1,5 +1,7 @@
 // httptracectl: starts, streams and stops capture sessions on httptrace agents and renders the
-// exchanges as a readable trace (text) or JSON lines (jsonl).
+// exchanges as a readable trace (text), JSON lines (jsonl) or HAR; `top` shows a live table of
+// endpoints. A git/kubectl-style command line (CLI11): global options (agents, TLS, deadlines)
+// before or after the subcommand, each subcommand with its own flags and --help.
 
 #include <signal.h>
 
@@ -7,202 +9,306 @@
 #include <string>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/strings/numbers.h"
+#include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "cli/agent_client.h"
+#include "cli/completion.h"
 #include "cli/ctl.h"
-#include "cli/multi_ctl.h"
+#include "cli/endpoint_table.h"
 #include "cli/request_builder.h"
-#include "common/flags.h"
 #include "common/termination_signals.h"
+#include "common/version.h"
 
-ABSL_FLAG(std::vector<std::string>, agent, {},
-          "Agent address, repeatable: unix:///path, /path, or host:port (TLS). Default: "
-          "$HTTPTRACE_AGENT, else unix:///run/httptrace/agent.sock.");
-ABSL_FLAG(std::vector<std::string>, agents_dns, {},
-          "NAME:PORT whose every address (A and AAAA) is an agent, e.g. the chart's headless "
-          "Service httptrace.httptrace.svc:7443 (repeatable). TLS certificates are checked "
-          "against NAME unless --tls-server-name says otherwise.");
-ABSL_FLAG(std::string, tls_server_name, "",
-          "Name the agents' TLS certificates must carry (default: the host dialled, or the "
-          "--agents-dns NAME).");
-ABSL_FLAG(absl::Duration, merge_window, absl::Seconds(1),
-          "Several agents: how long an exchange waits for older ones from slower agents before "
-          "it is written (output is merged by time within this window).");
-ABSL_FLAG(std::string, tls_ca, "", "PEM bundle that signs the agents' TLS certificates.");
-ABSL_FLAG(std::string, tls_cert, "", "Client certificate (PEM) for agents that require mTLS.");
-ABSL_FLAG(std::string, tls_key, "", "Private key (PEM) of --tls-cert.");
-ABSL_FLAG(bool, insecure, false, "Talk plaintext to TCP agents (only for agents on loopback).");
-
-ABSL_FLAG(std::string, format, "text", "Output format: text (readable trace) or jsonl.");
-ABSL_FLAG(std::string, output, "",
-          "Append the trace to this file (created 0640); -o for short. "
-          "Default: standard output.");
-ABSL_FLAG(absl::Duration, duration, absl::ZeroDuration(),
-          "start: stop the session after this long (e.g. 30s, 5m). Default: until Ctrl-C.");
-ABSL_FLAG(bool, detach, false, "start: print the session id and leave the session running.");
-ABSL_FLAG(int64_t, from_seq, -1, "attach: first sequence number to stream (default: oldest held).");
-
-ABSL_FLAG(std::vector<std::string>, pid, {}, "Filter: process ids (repeatable).");
-ABSL_FLAG(std::vector<std::string>, comm, {}, "Filter: process names (repeatable).");
-ABSL_FLAG(std::vector<std::string>, container, {},
-          "Filter: container id prefix or name (repeatable).");
-ABSL_FLAG(std::vector<std::string>, namespace, {}, "Filter: pod namespaces (repeatable).");
-ABSL_FLAG(std::vector<std::string>, pod, {}, "Filter: pod names (repeatable).");
-ABSL_FLAG(std::vector<std::string>, port, {}, "Filter: port on either side (repeatable).");
-ABSL_FLAG(std::vector<std::string>, local_port, {},
-          "Filter: port on the traced process's side (repeatable).");
-ABSL_FLAG(std::vector<std::string>, remote_port, {}, "Filter: port of the peer (repeatable).");
-ABSL_FLAG(std::vector<std::string>, method, {}, "Filter: HTTP methods (repeatable).");
-ABSL_FLAG(std::string, path_prefix, "", "Filter: request targets starting with this prefix.");
-ABSL_FLAG(std::string, role, "both", "Filter: client, server or both.");
-
-ABSL_FLAG(int64_t, body_limit, -1, "Body bytes kept per message (default: the agent's, 4096).");
-ABSL_FLAG(std::vector<std::string>, redact, {},
-          "Header whose value is hidden (repeatable); replaces the default list "
-          "(Authorization, Proxy-Authorization, Cookie, Set-Cookie).");
-ABSL_FLAG(bool, no_redact, false, "Show every header value as sent, secrets included.");
-ABSL_FLAG(int64_t, max_exchanges, 0, "End the session after this many exchanges (0: no limit).");
-ABSL_FLAG(int64_t, queue, 0, "Events the agent holds for this session (default: 4096).");
-ABSL_FLAG(absl::Duration, idle_timeout, absl::ZeroDuration(),
-          "End a detached session nobody reads after this long (default: 10m).");
-
+namespace httptrace::cli {
 namespace {
 
-constexpr char kUsage[] =
-    "httptracectl: capture HTTP/1.x traffic through httptrace agents.\n"
-    "\n"
-    "Usage:\n"
-    "  httptracectl [AGENTS] start [FILTERS] [OPTIONS] [--format text|jsonl] [-o FILE]\n"
-    "                       [--duration D] [--detach]\n"
-    "  httptracectl [--agent ADDR] attach SESSION [--from-seq N] [--format F] [-o FILE]\n"
-    "  httptracectl [AGENTS] stop SESSION\n"
-    "  httptracectl [AGENTS] list\n"
-    "  httptracectl [AGENTS] status\n"
-    "AGENTS: --agent ADDR (repeatable) and/or --agents-dns NAME:PORT (every address of NAME)\n"
-    "\n"
-    "start prints \"started session ID\" on stderr once the probes are attached, streams until\n"
-    "Ctrl-C, --duration or the session's end, then stops the session and prints a summary.\n"
-    "With several agents (--agent repeated, or --agents-dns), start runs one session per agent\n"
-    "and writes one trace merged by time, each exchange labelled with its node; an agent that\n"
-    "fails is reported and the others go on. stop, list and status ask every agent.\n"
-    "Exit status: 0 success, 1 failure, 2 usage error.";
+constexpr int64_t kMaxBodyLimit = 1 << 30;
+constexpr int64_t kMaxQueue = 1 << 20;
 
-int Usage(const std::string& message) {
+// A duration flag ("30s", "5m", "1h30m") with a range; out of range or malformed is a usage error.
+CLI::Option* AddDuration(CLI::App* app, const std::string& name, absl::Duration* out,
+                         const std::string& help, absl::Duration min, absl::Duration max) {
+  const std::string flag = name.substr(name.rfind(',') + 1);
+  return app
+      ->add_option_function<std::string>(
+          name,
+          [out, flag, min, max](const std::string& value) {
+            absl::Duration d;
+            if (!absl::ParseDuration(value, &d)) {
+              throw CLI::ValidationError(flag, value + ": want a duration such as 30s, 5m, 1h");
+            }
+            if (d < min || d > max) {
+              throw CLI::ValidationError(
+                  flag, absl::StrCat(value, ": want ", absl::FormatDuration(min), " to ",
+                                     absl::FormatDuration(max)));
+            }
+            *out = d;
+          },
+          help)
+      ->type_name("DURATION");
+}
+
+// A repeatable flag: one value per occurrence ("--port 80 --port 443"); commas are not split,
+// so values that contain them (paths, container names) arrive whole.
+CLI::Option* AddList(CLI::App* app, const std::string& name, std::vector<std::string>* out,
+                     const std::string& help) {
+  return app->add_option(name, *out, help)->allow_extra_args(false)->type_name("VALUE");
+}
+
+struct Globals {
+  std::vector<std::string> agents;
+  std::vector<std::string> agents_dns;
+  ClientTls tls;
+  CtlOptions ctl;
+};
+
+void AddGlobals(CLI::App& app, Globals* g) {
+  const std::string group = "Agents (before or after the command)";
+  AddList(&app, "--agent", &g->agents,
+          "Agent address, repeatable: unix:///path, /path, or host:port (TLS). Default: "
+          "$HTTPTRACE_AGENT, else unix:///run/httptrace/agent.sock.")
+      ->group(group)
+      ->type_name("ADDR");
+  AddList(&app, "--agents-dns", &g->agents_dns,
+          "NAME:PORT whose every address (A and AAAA) is an agent, e.g. the chart's headless "
+          "Service httptrace.httptrace.svc:7443 (repeatable); resolved again every "
+          "--dns-refresh during a capture, so agents on nodes that join are picked up.")
+      ->group(group)
+      ->type_name("NAME:PORT");
+  app.add_option("--tls-server-name", g->tls.server_name,
+                 "Name the agents' TLS certificates must carry (default: the host dialled, or "
+                 "the --agents-dns NAME).")
+      ->group(group);
+  app.add_option("--tls-ca", g->tls.ca, "PEM bundle that signs the agents' TLS certificates.")
+      ->check(CLI::ExistingFile)
+      ->group(group);
+  app.add_option("--tls-cert", g->tls.cert, "Client certificate (PEM) for agents that want mTLS.")
+      ->check(CLI::ExistingFile)
+      ->group(group);
+  app.add_option("--tls-key", g->tls.key, "Private key (PEM) of --tls-cert.")
+      ->check(CLI::ExistingFile)
+      ->group(group);
+  app.add_flag("--insecure", g->tls.insecure,
+               "Talk plaintext to TCP agents (only for agents on loopback).")
+      ->group(group);
+  AddDuration(&app, "--timeout", &g->ctl.timeout,
+              "Deadline of each call that starts, stops or asks an agent (default 30s).",
+              absl::Milliseconds(100), absl::Hours(1))
+      ->group(group);
+  AddDuration(&app, "--merge-window", &g->ctl.merge_window,
+              "Several agents: how long an exchange waits for older ones from slower agents "
+              "before it is written (output is merged by time within this window; default 1s).",
+              absl::ZeroDuration(), absl::Minutes(1))
+      ->group(group);
+  AddDuration(&app, "--dns-refresh", &g->ctl.dns_refresh,
+              "How often a capture resolves --agents-dns names again (default 30s).",
+              absl::Milliseconds(200), absl::Hours(24))
+      ->group(group);
+}
+
+void AddFilters(CLI::App* app, RequestFlags* f) {
+  const std::string group = "Filters (in the kernel where possible)";
+  AddList(app, "-p,--pid", &f->pids, "Process id (repeatable).")->group(group);
+  AddList(app, "--comm", &f->comms, "Process name (repeatable).")->group(group);
+  AddList(app, "--container", &f->containers, "Container id prefix or name (repeatable).")
+      ->group(group);
+  AddList(app, "-n,--namespace", &f->namespaces, "Pod namespace (repeatable).")->group(group);
+  AddList(app, "--pod", &f->pods, "Pod name (repeatable).")->group(group);
+  AddList(app, "--port", &f->ports, "Port on either side (repeatable).")->group(group);
+  AddList(app, "--local-port", &f->local_ports, "Port on the traced process's side (repeatable).")
+      ->group(group);
+  AddList(app, "--remote-port", &f->remote_ports, "Port of the peer (repeatable).")->group(group);
+  AddList(app, "--method", &f->methods, "HTTP method (repeatable).")->group(group);
+  app->add_option("--path-prefix", f->path_prefix, "Request targets starting with this prefix.")
+      ->group(group);
+  app->add_option("--role", f->role, "client, server or both (default both).")
+      ->check(CLI::IsMember({"client", "server", "both"}))
+      ->group(group);
+}
+
+void AddSessionOptions(CLI::App* app, RequestFlags* f) {
+  const std::string group = "Session";
+  app->add_option("--body-limit", f->body_limit,
+                  "Body bytes kept per message (default: the agent's, 4096).")
+      ->check(CLI::Range(int64_t{0}, kMaxBodyLimit))
+      ->group(group);
+  AddList(app, "--redact", &f->redact,
+          "Header whose value is hidden (repeatable); replaces the default list "
+          "(Authorization, Proxy-Authorization, Cookie, Set-Cookie).")
+      ->group(group);
+  app->add_flag("--no-redact", f->no_redact, "Show every header value as sent, secrets included.")
+      ->group(group);
+  app->add_option("--max-exchanges", f->max_exchanges,
+                  "End the session after this many exchanges (default: no limit).")
+      ->check(CLI::Range(int64_t{1}, INT64_MAX))
+      ->group(group);
+  app->add_option("--queue", f->queue, "Events the agent holds for this session (default: 4096).")
+      ->check(CLI::Range(int64_t{1}, kMaxQueue))
+      ->group(group);
+  AddDuration(app, "--idle-timeout", &f->idle_timeout,
+              "End a detached session nobody reads after this long (default: 10m).",
+              absl::Seconds(1), absl::Hours(24 * 7))
+      ->group(group);
+}
+
+void AddOutput(CLI::App* app, StreamOptions* s) {
+  const std::string group = "Output";
+  app->add_option("--format", s->format, "text (readable trace), jsonl or har (HAR 1.2).")
+      ->check(CLI::IsMember(render::FormatNames()))
+      ->group(group);
+  app->add_option("-o,--output", s->output_path,
+                  "Append the trace to this file (created 0640; har: a new or empty file). "
+                  "Default: standard output.")
+      ->type_name("FILE")
+      ->group(group);
+}
+
+int UsageError(const std::string& message) {
   std::fprintf(stderr, "httptracectl: %s (see --help)\n", message.c_str());
-  return httptrace::cli::kExitUsage;
+  return kExitUsage;
+}
+
+// Why no subcommand was found: the first word that is neither a flag nor a flag's value.
+std::string MissingCommand(const CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> commands;
+  for (const CLI::App* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
+  const std::string choices = absl::StrCat("want ", absl::StrJoin(commands, ", "));
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.empty() || arg[0] != '-') {
+      return absl::StrCat("unknown command \"", arg, "\" (", choices, ")");
+    }
+    const CLI::Option* option = app.get_option_no_throw(arg.substr(0, arg.find('=')));
+    if (option != nullptr && option->get_type_size() > 0 && arg.find('=') == std::string::npos) {
+      ++i;  // the flag's value
+    }
+  }
+  return absl::StrCat("missing command (", choices, ")");
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"httptracectl: capture HTTP/1.x traffic through httptrace agents.", "httptracectl"};
+  app.fallthrough();  // global options also after the subcommand
+  app.require_subcommand(1);
+  app.footer(
+      "start prints \"started session ID on NODE (ADDRESS)\" per agent on stderr once the probes\n"
+      "are attached (with several agents then \"started N session(s) on N of M agent(s)\"),\n"
+      "streams until Ctrl-C, --duration or the session's end, then stops the sessions and prints\n"
+      "a summary. Several agents (--agent repeated, or --agents-dns): one session per agent, one\n"
+      "trace merged by time, each exchange labelled with its node; an agent that fails is\n"
+      "reported and the others go on.\n"
+      "Exit status: 0 success, 1 failure, 2 usage error.\n"
+      "Shell completion: source <(httptracectl completion bash)");
+  Globals globals;
+  AddGlobals(app, &globals);
+
+  RequestFlags request_flags;
+  StreamOptions stream;
+  stream.render.version = kVersion;
+  bool detach = false;
+  std::string session_id;
+  int64_t from_seq = -1;
+
+  CLI::App* start = app.add_subcommand("start", "Start a capture and stream it (or --detach).");
+  AddFilters(start, &request_flags);
+  AddSessionOptions(start, &request_flags);
+  AddOutput(start, &stream);
+  AddDuration(start, "-d,--duration", &stream.duration,
+              "Stop after this long (e.g. 30s, 5m). Default: until Ctrl-C.", absl::Milliseconds(1),
+              absl::Hours(24 * 365))
+      ->group("Output");
+  start->add_flag("--detach", detach, "Print the session id and leave the session running.")
+      ->group("Output");
+
+  CLI::App* attach = app.add_subcommand("attach", "Stream a running or ended session.");
+  attach->add_option("session", session_id, "Session id (from start --detach or list).")
+      ->required();
+  attach->add_option("--from-seq", from_seq, "First sequence number (default: the oldest held).")
+      ->check(CLI::Range(int64_t{1}, INT64_MAX));
+  AddOutput(attach, &stream);
+  AddDuration(attach, "-d,--duration", &stream.duration, "Detach after this long.",
+              absl::Milliseconds(1), absl::Hours(24 * 365));
+
+  CLI::App* stop = app.add_subcommand("stop", "End a session.");
+  stop->add_option("session", session_id, "Session id.")->required();
+  CLI::App* list = app.add_subcommand("list", "List the agents' sessions.");
+  CLI::App* status = app.add_subcommand("status", "Show the agents' version, probes, counters.");
+
+  TopOptions top_options;
+  CLI::App* top = app.add_subcommand(
+      "top", "A live table of endpoints: requests/s, errors, latency percentiles, bytes.");
+  AddFilters(top, &request_flags);
+  top->add_option("--sort", top_options.sort, "Column to sort by (largest first).")
+      ->check(CLI::IsMember(EndpointTable::SortKeys()));
+  AddDuration(top, "-d,--duration", &top_options.duration, "Stop after this long.",
+              absl::Milliseconds(1), absl::Hours(24 * 365));
+  AddDuration(top, "--interval", &top_options.interval, "Refresh period (default 1s).",
+              absl::Milliseconds(100), absl::Hours(1));
+  top->add_option("--rows", top_options.rows, "Endpoints shown (default: what the terminal fits).")
+      ->check(CLI::Range(size_t{1}, size_t{100000}));
+  top->add_flag("--once", top_options.once,
+                "Print the table once, at the end (Ctrl-C or --duration), instead of refreshing.");
+
+  CLI::App* version = app.add_subcommand("version", "Print httptracectl's version.");
+  std::string shell;
+  CLI::App* completion =
+      app.add_subcommand("completion", "Print a shell completion script: bash or zsh.");
+  completion->add_option("shell", shell, "bash or zsh")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh"}));
+  for (CLI::App* sub : {list, status, version, completion}) sub->fallthrough();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::RequiredError& e) {
+    if (app.get_subcommands().empty()) return UsageError(MissingCommand(app, argc, argv));
+    return UsageError(e.what());
+  } catch (const CLI::ParseError& e) {
+    return UsageError(e.what());
+  }
+
+  if (version->parsed()) {
+    std::printf("httptracectl %s\n", kVersion);
+    return kExitOk;
+  }
+  if (completion->parsed()) {
+    const FlagValues values = {{"--format", render::FormatNames()},
+                               {"--sort", EndpointTable::SortKeys()},
+                               {"--role", {"client", "server", "both"}}};
+    const std::string script =
+        shell == "bash" ? BashCompletion(app, values) : ZshCompletion(app, values);
+    std::fwrite(script.data(), 1, script.size(), stdout);
+    return kExitOk;
+  }
+
+  Ctl ctl(AgentDirectory(globals.agents, globals.agents_dns, globals.tls), globals.ctl);
+  if (start->parsed() || top->parsed()) {
+    if (top->parsed()) request_flags.body_limit = 0;  // top reads only status and timings
+    if (start->parsed() && detach) request_flags.max_duration = stream.duration;
+    absl::StatusOr<v1::StartCaptureRequest> request = BuildStartRequest(request_flags);
+    if (!request.ok()) return UsageError(std::string(request.status().message()));
+    if (top->parsed()) return ctl.Top(*request, top_options);
+    return ctl.Start(*request, stream, detach);
+  }
+  if (attach->parsed()) return ctl.Attach(session_id, from_seq, stream);
+  if (stop->parsed()) return ctl.Stop(session_id);
+  if (list->parsed()) return ctl.List();
+  if (status->parsed()) return ctl.Status();
+  return UsageError("missing command");
 }
 
 }  // namespace
+}  // namespace httptrace::cli
 
 int main(int argc, char** argv) {
-  // Interrupts are handled by a thread that waits for them (cli/ctl.cc); block them everywhere
-  // before gRPC starts threads of its own.
+  // Interrupts are handled by a thread that waits for them (cli/interrupt.h); block them
+  // everywhere before gRPC starts threads of its own.
   [[maybe_unused]] const sigset_t signals = httptrace::BlockTerminationSignals();
-
-  std::vector<std::string> raw(argv, argv + argc);
-  for (std::string& arg : raw) {
-    if (arg == "-o") arg = "--output";
-    if (arg.rfind("-o=", 0) == 0) arg = "--output=" + arg.substr(3);
-  }
-  std::vector<char*> pointers;
-  for (std::string& arg : raw) pointers.push_back(arg.data());
-  const std::vector<std::string> args =
-      httptrace::ParseFlags(static_cast<int>(pointers.size()), pointers.data(), kUsage);
-  if (args.size() < 2) return Usage("missing command: start, attach, stop, list or status");
-  const std::string& command = args[1];
-  const std::vector<std::string> operands(args.begin() + 2, args.end());
-
-  std::vector<std::string> agents;
-  for (const std::string& address : absl::GetFlag(FLAGS_agent)) {
-    if (!address.empty()) agents.push_back(address);
-  }
-  // Addresses resolved from --agents-dns are checked against the resolved name's certificate.
-  std::vector<std::string> server_names(agents.size(), absl::GetFlag(FLAGS_tls_server_name));
-  for (const std::string& name_port : absl::GetFlag(FLAGS_agents_dns)) {
-    auto resolved = httptrace::cli::ResolveAgentsDns(name_port);
-    if (!resolved.ok()) {
-      std::fprintf(stderr, "httptracectl: %s\n", std::string(resolved.status().message()).c_str());
-      return resolved.status().code() == absl::StatusCode::kInvalidArgument
-                 ? httptrace::cli::kExitUsage
-                 : httptrace::cli::kExitFailure;
-    }
-    const std::string name = name_port.substr(0, name_port.rfind(':'));
-    for (std::string& address : *resolved) {
-      agents.push_back(std::move(address));
-      server_names.push_back(absl::GetFlag(FLAGS_tls_server_name).empty()
-                                 ? name
-                                 : absl::GetFlag(FLAGS_tls_server_name));
-    }
-  }
-  if (agents.empty()) {
-    agents = httptrace::cli::ResolveAgentAddresses({});
-    server_names.assign(agents.size(), absl::GetFlag(FLAGS_tls_server_name));
-  }
-  std::vector<httptrace::cli::AgentChannel> channels;
-  for (size_t i = 0; i < agents.size(); ++i) {
-    httptrace::cli::ClientTls tls{absl::GetFlag(FLAGS_tls_ca), absl::GetFlag(FLAGS_tls_cert),
-                                  absl::GetFlag(FLAGS_tls_key), absl::GetFlag(FLAGS_insecure),
-                                  server_names[i]};
-    auto channel = httptrace::cli::DialAgent(agents[i], tls);
-    if (!channel.ok()) return Usage(std::string(channel.status().message()));
-    channels.push_back({agents[i], *std::move(channel)});
-  }
-  const bool several = channels.size() > 1;
-  httptrace::cli::Ctl ctl(agents[0], httptrace::v1::HttpTrace::NewStub(channels[0].channel));
-  httptrace::cli::MultiOptions multi_options;
-  multi_options.merge_window = absl::GetFlag(FLAGS_merge_window);
-  httptrace::cli::MultiCtl multi(channels, multi_options);
-  if (multi_options.merge_window < absl::ZeroDuration()) {
-    return Usage("--merge-window must not be negative");
-  }
-
-  httptrace::cli::StreamOptions stream;
-  stream.format = absl::GetFlag(FLAGS_format);
-  stream.output_path = absl::GetFlag(FLAGS_output);
-  stream.duration = absl::GetFlag(FLAGS_duration);
-  if (stream.format != "text" && stream.format != "jsonl") {
-    return Usage(absl::StrCat("--format ", stream.format, ": want text or jsonl"));
-  }
-  if (stream.duration < absl::ZeroDuration()) return Usage("--duration must not be negative");
-
-  if (command == "start") {
-    if (!operands.empty()) return Usage(absl::StrCat("start takes no operand: ", operands[0]));
-    httptrace::cli::RequestFlags flags;
-    flags.pids = absl::GetFlag(FLAGS_pid);
-    flags.comms = absl::GetFlag(FLAGS_comm);
-    flags.containers = absl::GetFlag(FLAGS_container);
-    flags.namespaces = absl::GetFlag(FLAGS_namespace);
-    flags.pods = absl::GetFlag(FLAGS_pod);
-    flags.ports = absl::GetFlag(FLAGS_port);
-    flags.local_ports = absl::GetFlag(FLAGS_local_port);
-    flags.remote_ports = absl::GetFlag(FLAGS_remote_port);
-    flags.methods = absl::GetFlag(FLAGS_method);
-    flags.path_prefix = absl::GetFlag(FLAGS_path_prefix);
-    flags.role = absl::GetFlag(FLAGS_role);
-    flags.body_limit = absl::GetFlag(FLAGS_body_limit);
-    flags.redact = absl::GetFlag(FLAGS_redact);
-    flags.no_redact = absl::GetFlag(FLAGS_no_redact);
-    flags.max_exchanges = absl::GetFlag(FLAGS_max_exchanges);
-    flags.queue = absl::GetFlag(FLAGS_queue);
-    flags.idle_timeout = absl::GetFlag(FLAGS_idle_timeout);
-    flags.max_duration = absl::GetFlag(FLAGS_detach) ? stream.duration : absl::ZeroDuration();
-    auto request = httptrace::cli::BuildStartRequest(flags);
-    if (!request.ok()) return Usage(std::string(request.status().message()));
-    if (several) return multi.Start(*request, stream, absl::GetFlag(FLAGS_detach));
-    return ctl.Start(*request, stream, absl::GetFlag(FLAGS_detach));
-  }
-  if (command == "attach") {
-    if (operands.size() != 1) return Usage("attach takes one session id");
-    if (several) return Usage("attach reads one agent's session: give one --agent");
-    return ctl.Attach(operands[0], absl::GetFlag(FLAGS_from_seq), stream);
-  }
-  if (command == "stop") {
-    if (operands.size() != 1) return Usage("stop takes one session id");
-    return several ? multi.Stop(operands[0]) : ctl.Stop(operands[0]);
-  }
-  if (command == "list") return several ? multi.List() : ctl.List();
-  if (command == "status") return several ? multi.Status() : ctl.Status();
-  return Usage(absl::StrCat("unknown command \"", command, "\""));
+  return httptrace::cli::Main(argc, argv);
 }

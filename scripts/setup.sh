@@ -13,10 +13,14 @@ PACKAGES=(
   # API and libraries.
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libabsl-dev
   libhttp-parser-dev zlib1g-dev libssl-dev nlohmann-json3-dev
+  # httptracectl's command line (header-only).
+  libcli11-dev
   # Tests, sanitizers, fuzzing, benchmarks.
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev libfuzzer-14-dev
   # Real traffic for tests, the demo and benchmarks.
   curl nginx-light wrk python3 iproute2 procps
+  # httptracectl's e2e tests: `top` in a real terminal; HAR opened in Chromium (Playwright).
+  tmux chromium
   # What the benchmark (test/bench) compares httptrace with, and its chart.
   tshark strace gnuplot-nox
   # Formatting.
@@ -27,6 +31,9 @@ PACKAGES=(
   # Containers: podman with runc (see deploy/container/containers.conf), compose, and debootstrap
   # for base images when no registry can be reached.
   podman runc podman-compose debootstrap uidmap slirp4netns fuse-overlayfs
+  # Kubernetes' runtime for the pod tests: containerd with its CRI plugin (and ctr), started by
+  # the test itself with its own config and socket (the package's own service is not used).
+  containerd
   # The kernel matrix (test/kernels): Debian's kernels under qemu with a busybox initramfs.
   qemu-system-x86 busybox-static cpio xz-utils zstd kmod
 )

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -51,6 +52,9 @@ bool IsHexPrefix(absl::string_view s) {
 
 enum EngineState { kUnknown = 0, kReachable = 1, kUnreachable = 2 };
 
+// The runtime hint of a container in a Kubernetes pod (its cgroup path names a pod UID).
+constexpr char kKubernetesRuntimeHint[] = "kubernetes";
+
 absl::StatusOr<std::vector<uint32_t>> ListPids(const std::string& proc_root) {
   DIR* dir = ::opendir(proc_root.c_str());
   if (dir == nullptr) return absl::ErrnoToStatus(errno, absl::StrCat("cannot list ", proc_root));
@@ -86,7 +90,8 @@ std::optional<uint32_t> ParseNamespaceLink(absl::string_view link) {
   return inode;
 }
 
-ContainerResolver::ContainerResolver(ResolverOptions options) : options_(std::move(options)) {
+ContainerResolver::ContainerResolver(ResolverOptions options)
+    : options_(std::move(options)), store_(StoreOptions{.roots = options_.store_roots}) {
   for (const std::string& socket : options_.engine_sockets) {
     engines_.emplace_back(socket, options_.engine_timeout);
   }
@@ -136,7 +141,8 @@ void ContainerResolver::RequestName(const CgroupIdentity& identity, absl::Time n
   NameEntry& entry = names_[identity.id];
   if (entry.engine.has_value() || entry.queued || now < entry.next_try) return;
   entry.queued = true;
-  queue_.emplace_back(identity.id, identity.runtime);
+  queue_.emplace_back(identity.id,
+                      identity.pod_uid.empty() ? identity.runtime : kKubernetesRuntimeHint);
 }
 
 bool ContainerResolver::FillKnownNames(ContainerInfo& info) const {
@@ -208,8 +214,36 @@ absl::StatusOr<EngineContainer> ContainerResolver::AskEngines(const std::string&
       order.push_back(&engine);
     }
   }
-  std::string answered;  // the first engine that answered at all
+  std::string answered;  // the first source that answered at all
   std::vector<std::string> failures;
+  // A Kubernetes container: the CRI runtime first, for its pod's name and namespace. (CRI-O
+  // keeps its containers in containers/storage too, under names that are not the pod's.)
+  const bool cri_first = runtime == kKubernetesRuntimeHint && options_.cri_inspect;
+  if (cri_first) {
+    absl::StatusOr<EngineContainer> container = options_.cri_inspect(id_or_name);
+    if (container.ok()) {
+      NoteEngineReachability(true, "the CRI runtime");
+      return container;
+    }
+    if (absl::IsNotFound(container.status())) {
+      answered = "the CRI runtime";
+    } else {
+      failures.push_back(std::string(container.status().message()));
+    }
+  }
+  if (store_.configured()) {
+    // The engines' own files first: no daemon needed, and a stat when nothing changed.
+    absl::StatusOr<EngineContainer> container = store_.Find(id_or_name);
+    if (container.ok()) {
+      NoteEngineReachability(true, "the engines' container stores");
+      return container;
+    }
+    if (absl::IsNotFound(container.status())) {
+      if (answered.empty()) answered = "the engines' container stores";
+    } else {
+      failures.push_back(std::string(container.status().message()));
+    }
+  }
   for (const EngineClient* engine : order) {
     if (::access(engine->socket_path().c_str(), F_OK) != 0) {
       failures.push_back(absl::StrCat(engine->socket_path(), ": absent"));
@@ -234,7 +268,7 @@ absl::StatusOr<EngineContainer> ContainerResolver::AskEngines(const std::string&
     }
     failures.push_back(std::string(container.status().message()));
   }
-  if (options_.cri_inspect) {
+  if (options_.cri_inspect && !cri_first) {
     absl::StatusOr<EngineContainer> container = options_.cri_inspect(id_or_name);
     if (container.ok()) {
       NoteEngineReachability(true, "the CRI runtime");
@@ -257,6 +291,14 @@ absl::StatusOr<EngineContainer> ContainerResolver::AskEngines(const std::string&
 
 void ContainerResolver::ProbeEngines() {
   std::vector<std::string> failures;
+  if (store_.configured()) {
+    absl::StatusOr<std::string> stores = store_.Describe();
+    if (stores.ok()) {
+      NoteEngineReachability(true, *stores);
+      return;
+    }
+    failures.push_back(std::string(stores.status().message()));
+  }
   for (const EngineClient& engine : engines_) {
     if (::access(engine.socket_path().c_str(), F_OK) != 0) {
       failures.push_back(absl::StrCat(engine.socket_path(), ": absent"));
@@ -285,18 +327,26 @@ void ContainerResolver::NoteEngineReachability(bool any_reachable, const std::st
   if (state == engine_state_logged_) return;
   engine_state_logged_ = state;
   if (!any_reachable) {
-    HT_LOG(WARNING) << "no container engine API is reachable (" << detail
-                    << "): exchanges carry container ids but no names. Mount the engine's socket "
-                       "(read-only) into the agent, start `podman system service`, or set "
-                       "--container-engine-socket";
+    HT_LOG(WARNING) << "no source of container names is readable (" << detail
+                    << "): exchanges carry container ids but no names. Mount the engine's "
+                       "storage (e.g. /var/lib/containers/storage/overlay-containers, "
+                       "/var/lib/docker/containers) or its API socket read-only into the agent "
+                       "(--container-store, --container-engine-socket)";
   } else {
-    HT_LOG(INFO) << "container engine API reachable at " << detail << ": container names are shown";
+    HT_LOG(INFO) << "container names from " << detail;
   }
 }
 
 void ContainerResolver::NameLoop() {
-  // Say at start-up, not at the first container, whether names will be available; and learn the
-  // names of the containers already running.
+  // Say at start-up, not at the first container, whether names will be available and whether
+  // container filters can work; and learn the names of the containers already running.
+  char link[64];
+  const std::string init_ns = options_.proc_root + "/1/ns/mnt";
+  if (::readlink(init_ns.c_str(), link, sizeof(link)) < 0 && (errno == EACCES || errno == EPERM)) {
+    HT_LOG(WARNING) << "cannot read " << init_ns << " (" << strerror(errno)
+                    << "): --container, --namespace and --pod captures will fail; reading other "
+                       "processes' namespaces needs CAP_SYS_PTRACE";
+  }
   ProbeEngines();
   Prewarm();
   while (true) {
@@ -406,6 +456,13 @@ absl::StatusOr<std::vector<uint32_t>> ContainerResolver::MountNamespacesOf(
     char link[64];
     const std::string path = absl::StrCat(options_.proc_root, "/", pid, "/ns/mnt");
     const ssize_t n = ::readlink(path.c_str(), link, sizeof(link) - 1);
+    if (n < 0 && (errno == EACCES || errno == EPERM)) {
+      // The kernel's ptrace access check: a process whose capabilities are not a subset of the
+      // agent's (any container's) needs CAP_SYS_PTRACE. A filter missing it would miss traffic.
+      return absl::PermissionDeniedError(absl::StrCat(
+          "container filter: cannot read ", path, " (container ", info->id.substr(0, 12),
+          "): ", strerror(errno), "; reading other processes' namespaces needs CAP_SYS_PTRACE"));
+    }
     if (n <= 0) continue;  // exited meanwhile
     if (std::optional<uint32_t> inode = ParseNamespaceLink(absl::string_view(link, n))) {
       inodes.push_back(*inode);
@@ -417,8 +474,9 @@ absl::StatusOr<std::vector<uint32_t>> ContainerResolver::MountNamespacesOf(
 }
 
 std::map<std::string, uint64_t> ContainerResolver::Counters() const {
+  std::map<std::string, uint64_t> store = store_.Counters();
   absl::MutexLock lock(&mu_);
-  return {
+  std::map<std::string, uint64_t> out = {
       {"container.lookups", stats_.lookups},
       {"container.cache_hits", stats_.cache_hits},
       {"container.cgroup_reads", stats_.cgroup_reads},
@@ -429,6 +487,8 @@ std::map<std::string, uint64_t> ContainerResolver::Counters() const {
       {"container.name_evictions", stats_.name_evictions},
       {"container.processes_cached", processes_.size()},
   };
+  out.insert(store.begin(), store.end());
+  return out;
 }
 
 }  // namespace httptrace::container

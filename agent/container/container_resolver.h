@@ -2,10 +2,11 @@
 // namespaces of the containers a capture filter names, for the in-kernel filter.
 //
 // Ids, runtimes and pod UIDs come from /proc/<pid>/cgroup (no engine needed). Names, and pod names
-// and namespaces for containers with Kubernetes labels, come from the container engine's
-// Docker-compatible API, asked on a background thread: Lookup never waits for an engine, and a
-// name appears in exchanges once it is known. Without a reachable engine the resolver says so
-// once in the log and keeps giving ids.
+// and namespaces for containers with Kubernetes labels, come from the engines' own records on the
+// node (containers/storage's containers.json, Docker's config.v2.json: see container_store.h),
+// else a Docker-compatible engine API, else the CRI runtime; asked on a background thread: Lookup
+// never waits for an engine, and a name appears in exchanges once it is known. Without any source
+// of names the resolver says so once in the log and keeps giving ids.
 //
 //   ContainerResolver resolver(ResolverOptions{});
 //   if (std::optional<ContainerInfo> c = resolver.Lookup(pid)) ... c->id, c->name ...
@@ -28,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/container/cgroup_parser.h"
+#include "agent/container/container_store.h"
 #include "agent/container/engine_client.h"
 
 namespace httptrace::container {
@@ -44,6 +46,11 @@ struct ContainerInfo {
 };
 
 struct ResolverOptions {
+  // Engine storage roots read for names before any API is asked (glob patterns allowed; absent
+  // ones are skipped quietly): podman's rootful and rootless containers/storage, Docker's root.
+  std::vector<std::string> store_roots = {
+      "/var/lib/containers/storage", "/run/containers/storage", "/var/lib/docker",
+      "/home/*/.local/share/containers/storage", "/root/.local/share/containers/storage"};
   // Docker-compatible engine API sockets, asked in this order (the runtime's own first). Paths
   // that do not exist are skipped quietly; an empty list turns name look-ups off.
   std::vector<std::string> engine_sockets = {"/var/run/docker.sock", "/run/podman/podman.sock"};
@@ -118,18 +125,21 @@ class ContainerResolver {
   ContainerInfo ToInfo(const CgroupIdentity& identity) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RequestName(const CgroupIdentity& identity, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Asks the engines (blocking). NotFound when every reachable one said so; Unavailable when
-  // none was reachable.
+  // Asks the stores, then the engines (blocking). NotFound when every reachable source said so;
+  // Unavailable when none was reachable.
   absl::StatusOr<EngineContainer> AskEngines(const std::string& id_or_name,
                                              const std::string& runtime);
   void NameLoop();
-  // Whether names are asked for at all: some engine socket or the CRI runtime is configured.
-  bool AsksNames() const { return !engines_.empty() || options_.cri_inspect != nullptr; }
+  // Whether names are asked for at all: some store, engine socket or the CRI runtime is configured.
+  bool AsksNames() const {
+    return store_.configured() || !engines_.empty() || options_.cri_inspect != nullptr;
+  }
   // Pings the engines once and logs whether any answers.
   void ProbeEngines();
   void NoteEngineReachability(bool any_reachable, const std::string& detail);
 
   const ResolverOptions options_;
+  ContainerStore store_;
   std::vector<EngineClient> engines_;
 
   mutable absl::Mutex mu_;

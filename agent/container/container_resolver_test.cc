@@ -52,6 +52,7 @@ ResolverOptions OptionsFor(const FakeProc& proc, std::vector<std::string> socket
   ResolverOptions options;
   options.proc_root = proc.proc();
   options.engine_sockets = std::move(sockets);
+  options.store_roots.clear();  // not this machine's podman or Docker
   options.engine_timeout = absl::Milliseconds(300);
   return options;
 }
@@ -133,6 +134,44 @@ TEST(ContainerResolverTest, KubernetesNamesComeFromTheCriRuntimeWhenNoEngineKnow
   EXPECT_EQ(info.pod_name, "shop-7d9f");
   EXPECT_EQ(info.pod_namespace, "prod");
   EXPECT_EQ(info.pod_uid, kUid);
+}
+
+TEST(ContainerResolverTest, APodsContainerAsksTheCriRuntimeBeforeTheStoreThatAlsoKeepsIt) {
+  // CRI-O keeps its containers in containers/storage, under names that are not the pod's.
+  FakeProc proc;
+  proc.AddProcess(210, 7, absl::StrCat("/kubepods/burstable/pod", kUid, "/crio-", kWebId));
+  const std::string store = proc.root() + "/storage";
+  std::filesystem::create_directories(store + "/overlay-containers");
+  std::ofstream(store + "/overlay-containers/containers.json")
+      << R"([{"id":")" << kWebId << R"(","names":["k8s_web_shop-7d9f_prod_0"]}])";
+  ResolverOptions options = OptionsFor(proc, {});
+  options.store_roots = {store};
+  options.cri_inspect = [](const std::string& id) -> absl::StatusOr<EngineContainer> {
+    if (id != kWebId) return absl::NotFoundError("unknown container");
+    return EngineContainer{kWebId, "web", "shop-7d9f", "prod", kUid};
+  };
+  ContainerResolver resolver(options);
+  resolver.Lookup(210);
+  ASSERT_TRUE(resolver.WaitForNames(absl::Seconds(5)));
+  const ContainerInfo info = *resolver.Lookup(210);
+  EXPECT_EQ(info.name, "web");
+  EXPECT_EQ(info.pod_namespace, "prod");
+}
+
+TEST(ContainerResolverTest, PodmanNamesComeFromItsStoreWithoutAnyEngineApi) {
+  FakeProc proc;
+  proc.AddProcess(220, 7, "/machine.slice/libpod-" + kWebId + ".scope");
+  const std::string store = proc.root() + "/storage";
+  std::filesystem::create_directories(store + "/overlay-containers");
+  std::ofstream(store + "/overlay-containers/containers.json")
+      << R"([{"id":")" << kWebId << R"(","names":["web"]}])";
+  ResolverOptions options = OptionsFor(proc, {proc.root() + "/absent.sock"});
+  options.store_roots = {store};
+  ContainerResolver resolver(options);
+  resolver.Lookup(220);
+  ASSERT_TRUE(resolver.WaitForNames(absl::Seconds(5)));
+  EXPECT_EQ(resolver.Lookup(220)->name, "web");
+  EXPECT_EQ(resolver.Counters()["container.engine_requests"], 0u);
 }
 
 TEST(ContainerResolverTest, NamesOfRunningContainersAreLearntAtStart) {

@@ -1,6 +1,7 @@
 // ContainerResolver against a real podman: a container started here is found by its cgroup, gets
-// its name from `podman system service` over the Docker-compatible API, and its mount namespace
-// is what a filter by name or id prefix yields. Skips (saying why) only where podman cannot run.
+// its name from podman's own containers.json with no API service running, and from `podman
+// system service` over the Docker-compatible API when only that is given; its mount namespace is
+// what a filter by name or id prefix yields. Skips (saying why) only where podman cannot run.
 
 #include <signal.h>
 #include <stdio.h>
@@ -90,11 +91,16 @@ class PodmanResolverTest : public testing::Test {
     ASSERT_TRUE(std::filesystem::exists(socket_)) << "podman system service did not start";
   }
 
-  void TearDown() override {
+  void StopService() {
     if (service_ > 0) {
       ::kill(service_, SIGTERM);
       ::waitpid(service_, nullptr, 0);
+      service_ = -1;
     }
+  }
+
+  void TearDown() override {
+    StopService();
     if (!container_.empty()) Shell("podman rm -f -t 0 " + container_);
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
@@ -104,8 +110,26 @@ class PodmanResolverTest : public testing::Test {
   pid_t service_ = -1;
 };
 
-TEST_F(PodmanResolverTest, ContainerProcessGetsIdRuntimeAndName) {
+TEST_F(PodmanResolverTest, NameAndFilterFromContainersJsonWithNoApiServiceRunning) {
+  StopService();
   ResolverOptions options;
+  options.engine_sockets = {"/run/podman/podman.sock", "/nonexistent/docker.sock"};
+  const std::string graph_root =
+      Trimmed(Shell("podman info --format '{{.Store.GraphRoot}}'").output);
+  options.store_roots = {graph_root};
+  ContainerResolver resolver(options);
+  ASSERT_TRUE(resolver.Lookup(pid_).has_value());
+  ASSERT_TRUE(resolver.WaitForNames(absl::Seconds(10)));
+  EXPECT_EQ(resolver.Lookup(pid_)->name, container_);
+  auto inodes = resolver.MountNamespacesOf({container_});
+  ASSERT_TRUE(inodes.ok()) << inodes.status();
+  EXPECT_EQ(inodes->size(), 1u);
+  EXPECT_EQ(resolver.Counters()["container.engine_requests"], 0u);
+}
+
+TEST_F(PodmanResolverTest, ContainerProcessGetsIdRuntimeAndNameFromTheApiService) {
+  ResolverOptions options;
+  options.store_roots.clear();  // the API alone
   options.engine_sockets = {"/nonexistent/docker.sock", socket_};
   options.engine_timeout = absl::Seconds(3);
   ContainerResolver resolver(options);
@@ -122,6 +146,7 @@ TEST_F(PodmanResolverTest, ContainerProcessGetsIdRuntimeAndName) {
 
 TEST_F(PodmanResolverTest, MountNamespaceOfContainerByNameAndByIdPrefix) {
   ResolverOptions options;
+  options.store_roots.clear();
   options.engine_sockets = {socket_};
   options.engine_timeout = absl::Seconds(3);
   ContainerResolver resolver(options);

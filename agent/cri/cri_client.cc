@@ -104,6 +104,15 @@ absl::StatusOr<std::string> CriClient::Version() {
 
 absl::StatusOr<std::vector<std::string>> CriClient::PodUidsOf(
     const std::vector<std::string>& namespaces, const std::vector<std::string>& pods) {
+  absl::StatusOr<std::vector<PodMetadata>> matching = PodsOf(namespaces, pods);
+  if (!matching.ok()) return matching.status();
+  std::vector<std::string> uids;
+  for (const PodMetadata& pod : *matching) uids.push_back(pod.pod_uid);
+  return uids;
+}
+
+absl::StatusOr<std::vector<PodMetadata>> CriClient::PodsOf(
+    const std::vector<std::string>& namespaces, const std::vector<std::string>& pods) {
   runtime::v1::ListPodSandboxRequest request;
   request.mutable_filter()->mutable_state()->set_state(runtime::v1::SANDBOX_READY);
   runtime::v1::ListPodSandboxResponse response;
@@ -114,19 +123,23 @@ absl::StatusOr<std::vector<std::string>> CriClient::PodUidsOf(
   auto matches = [](const std::vector<std::string>& wanted, const std::string& value) {
     return wanted.empty() || std::find(wanted.begin(), wanted.end(), value) != wanted.end();
   };
-  std::vector<std::string> uids;
+  std::vector<PodMetadata> out;
   for (const runtime::v1::PodSandbox& pod : response.items()) {
     // Runtimes that ignore the state filter still say the state.
     if (pod.state() != runtime::v1::SANDBOX_READY) continue;
     const runtime::v1::PodSandboxMetadata& meta = pod.metadata();
     if (matches(namespaces, meta.namespace_()) && matches(pods, meta.name()) &&
         !meta.uid().empty()) {
-      uids.push_back(meta.uid());
+      out.push_back(PodMetadata{meta.name(), meta.namespace_(), meta.uid(), "", true});
     }
   }
-  std::sort(uids.begin(), uids.end());
-  uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
-  return uids;
+  std::sort(out.begin(), out.end(),
+            [](const PodMetadata& a, const PodMetadata& b) { return a.pod_uid < b.pod_uid; });
+  out.erase(std::unique(
+                out.begin(), out.end(),
+                [](const PodMetadata& a, const PodMetadata& b) { return a.pod_uid == b.pod_uid; }),
+            out.end());
+  return out;
 }
 
 PodMetadata CriClient::Lookup(const std::string& container_id, const std::string& cgroup_pod_uid) {

@@ -84,6 +84,9 @@ class CriClient {
   // namespaces go into the in-kernel filter. Errors as Query's; no match is an empty list.
   absl::StatusOr<std::vector<std::string>> PodUidsOf(const std::vector<std::string>& namespaces,
                                                      const std::vector<std::string>& pods);
+  // The same pods with their names and namespaces (container_name empty), sorted by UID.
+  absl::StatusOr<std::vector<PodMetadata>> PodsOf(const std::vector<std::string>& namespaces,
+                                                  const std::vector<std::string>& pods);
 
   // "cri.lookups", "cri.cache_hits", "cri.errors.deadline", "cri.errors.unavailable",
   // "cri.errors.not_found", "cri.errors.other", "cri.fallbacks".

@@ -1,6 +1,9 @@
-// A CRI runtime for tests: a real gRPC server on a unix socket serving runtime.v1
+// A CRI runtime for unit tests: a real gRPC server on a unix socket serving runtime.v1
 // RuntimeService's ContainerStatus and PodSandboxStatus from tables the test fills, answering
 // after a configurable delay (a slow runtime) and countable (to see what the client cached).
+// Kept only for what a real runtime cannot be made to do on cue: answer slowly, vanish between
+// calls, count the calls it got. Real answers are tested against containerd itself
+// (test/e2e/pod_e2e_test.py).
 
 #pragma once
 

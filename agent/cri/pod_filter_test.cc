@@ -79,6 +79,20 @@ TEST_F(PodFilterTest, MountNamespacesOfEveryProcessOfTheNamedPods) {
             std::vector<uint32_t>{static_cast<uint32_t>(shop2)});
 }
 
+TEST_F(PodFilterTest, MatchedPodsAreKnownByUidWithoutAskingTheRuntimeAgain) {
+  AddProcess(100, "uid-shop-1", "ns-shop-1");
+  PodFilter filter = Filter();
+  EXPECT_FALSE(filter.MatchedPod("uid-shop-1").has_value()) << "nothing matched yet";
+  ASSERT_TRUE(filter.MountNamespacesOf({"shop"}, {}).ok());
+  const int calls = runtime_->calls();
+  std::optional<PodMetadata> pod = filter.MatchedPod("uid-shop-2");  // matched, no process yet
+  ASSERT_TRUE(pod.has_value());
+  EXPECT_EQ(pod->pod_name, "shop-2");
+  EXPECT_EQ(pod->pod_namespace, "shop");
+  EXPECT_FALSE(filter.MatchedPod("uid-dns").has_value()) << "not selected by the filter";
+  EXPECT_EQ(runtime_->calls(), calls);
+}
+
 TEST_F(PodFilterTest, NoMatchingPodOrProcessIsAnEmptyList) {
   AddProcess(100, "uid-shop-1", "ns-shop-1");
   EXPECT_TRUE(Filter().MountNamespacesOf({"nowhere"}, {})->empty());

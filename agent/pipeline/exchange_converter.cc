@@ -60,6 +60,10 @@ void ToProtoExchange(http::Exchange&& exchange, const ConnectionContext& context
     MoveHeaders(exchange.request.headers, request->mutable_headers());
     MoveHeaders(exchange.request.trailers, request->mutable_trailers());
     MoveBody(exchange.request.body, request->mutable_body());
+    if (exchange.request_end_time_ns != 0) {
+      *request->mutable_end_time() =
+          TimeUtil::NanosecondsToTimestamp(static_cast<int64_t>(exchange.request_end_time_ns));
+    }
   }
   if (exchange.has_response) {
     v1::HttpResponse* response = out.mutable_response();
@@ -69,6 +73,10 @@ void ToProtoExchange(http::Exchange&& exchange, const ConnectionContext& context
     MoveHeaders(exchange.response.headers, response->mutable_headers());
     MoveHeaders(exchange.response.trailers, response->mutable_trailers());
     MoveBody(exchange.response.body, response->mutable_body());
+    if (exchange.response_start_time_ns != 0) {
+      *response->mutable_start_time() =
+          TimeUtil::NanosecondsToTimestamp(static_cast<int64_t>(exchange.response_start_time_ns));
+    }
     if (exchange.end_time_ns != 0) {
       *response->mutable_end_time() =
           TimeUtil::NanosecondsToTimestamp(static_cast<int64_t>(exchange.end_time_ns));

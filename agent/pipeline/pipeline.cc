@@ -187,6 +187,16 @@ Pipeline::HttpState* Pipeline::Attach(conntrack::Connection& connection) {
             containers_->FillKnownNames(*raw->container)) {
           raw->context.container = ToProtoContainer(*raw->container);
         }
+        // A container started in a pod moments ago: its runtime has not been asked yet, but its
+        // pod is known from the pod filter's listing, so --namespace/--pod match at once.
+        if (raw->container && raw->container->pod_namespace.empty() &&
+            !raw->container->pod_uid.empty() && pods_ != nullptr) {
+          if (std::optional<cri::PodMetadata> pod = pods_->MatchedPod(raw->container->pod_uid)) {
+            raw->container->pod_name = pod->pod_name;
+            raw->container->pod_namespace = pod->pod_namespace;
+            raw->context.container = ToProtoContainer(*raw->container);
+          }
+        }
         if (sessions_ == nullptr) return;
         // Built once, on its own arena; the sessions share it (agent/session/event.h).
         std::shared_ptr<v1::Event> event = session::NewEvent();

@@ -4,17 +4,22 @@
 #pragma once
 
 #include "cli/render/renderer.h"
+#include "cli/render/text_util.h"
 
 namespace httptrace::render {
 
 class JsonlRenderer final : public Renderer {
  public:
-  explicit JsonlRenderer(RenderOptions options) : options_(std::move(options)) {}
-  std::string FileHeader() const override { return ""; }
-  std::string Render(const v1::Event& event) const override;
+  explicit JsonlRenderer(RenderOptions options)
+      : options_(std::move(options)), times_("%Y-%m-%dT%H:%M:%S", absl::UTCTimeZone()) {}
+  void Render(const v1::Event& event, absl::string_view node, std::string* out) override;
 
  private:
+  void AppendBody(std::string* out, const v1::Body& body);
+
   RenderOptions options_;
+  SecondsFormatter times_;
+  std::string scratch_;  // base64 of binary bodies
 };
 
 }  // namespace httptrace::render

@@ -1,51 +1,19 @@
 #include <string>
 
+#include "cli/render/example_events.h"
+#include "cli/render/har_renderer.h"
+#include "cli/render/json_string.h"
 #include "cli/render/jsonl_renderer.h"
 #include "cli/render/text_renderer.h"
 #include "cli/render/text_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace httptrace::render {
 namespace {
 
 using testing::HasSubstr;
-
-v1::Event UsersExchange() {
-  v1::Event event;
-  event.set_seq(12);
-  v1::Exchange* x = event.mutable_exchange();
-  x->mutable_start_time()->set_seconds(1795800705);  // 2026-11-27 17:31:45 UTC
-  x->mutable_start_time()->set_nanos(123456789);
-  x->mutable_latency()->set_nanos(532000);
-  x->set_complete(true);
-  x->mutable_process()->set_pid(4213);
-  x->mutable_process()->set_tid(4213);
-  x->mutable_process()->set_comm("nginx");
-  x->mutable_connection()->mutable_local()->set_address("127.0.0.1");
-  x->mutable_connection()->mutable_local()->set_port(8080);
-  x->mutable_connection()->mutable_remote()->set_address("127.0.0.1");
-  x->mutable_connection()->mutable_remote()->set_port(51234);
-  x->mutable_connection()->set_role(v1::ROLE_SERVER);
-  x->mutable_connection()->set_id(7);
-  v1::HttpRequest* req = x->mutable_request();
-  req->set_method("GET");
-  req->set_target("/users");
-  req->set_version("HTTP/1.1");
-  v1::Header* host = req->add_headers();
-  host->set_name("Host");
-  host->set_value("localhost:8080");
-  v1::HttpResponse* resp = x->mutable_response();
-  resp->set_version("HTTP/1.1");
-  resp->set_status(200);
-  resp->set_reason("OK");
-  v1::Header* type = resp->add_headers();
-  type->set_name("Content-Type");
-  type->set_value("application/json");
-  resp->mutable_body()->set_data("[{\"id\":1,\"name\":\"Alice\"}]");
-  resp->mutable_body()->set_size(26);
-  return event;
-}
 
 RenderOptions Utc() {
   RenderOptions options;
@@ -53,8 +21,26 @@ RenderOptions Utc() {
   return options;
 }
 
+std::string RenderText(const v1::Event& event) {
+  std::string out;
+  TextRenderer(Utc()).Render(event, "", &out);
+  return out;
+}
+
+std::string RenderJsonl(const v1::Event& event) {
+  std::string out;
+  JsonlRenderer(Utc()).Render(event, "", &out);
+  return out;
+}
+
+std::string JsonString(absl::string_view text) {
+  std::string out;
+  AppendJsonString(&out, text);
+  return out;
+}
+
 TEST(TextRenderer, ExchangeBlockFollowsTheSeedFormatWithRoleAddressesAndLatency) {
-  const std::string text = TextRenderer(Utc()).Render(UsersExchange());
+  const std::string text = RenderText(UsersExchange());
   EXPECT_EQ(text,
             "[2026-11-27 17:31:45.123] PID 4213 (nginx) server 127.0.0.1:8080 ← 127.0.0.1:51234 "
             "latency 532 µs\n"
@@ -80,7 +66,7 @@ TEST(TextRenderer, ContainerNotesTruncationAndMissingResponse) {
   x->clear_latency();
   x->set_complete(false);
   x->add_notes("response missing: connection closed");
-  const std::string text = TextRenderer(Utc()).Render(event);
+  const std::string text = RenderText(event);
   EXPECT_THAT(text,
               HasSubstr("client 127.0.0.1:8080 → [::1]:51234 container web (4f2a9c0e11aa)\n"));
   EXPECT_THAT(text, HasSubstr("     Body: abcd\n           … [4 of 10 bytes shown]\n"));
@@ -91,7 +77,7 @@ TEST(TextRenderer, ContainerNotesTruncationAndMissingResponse) {
 TEST(TextRenderer, ControlCharactersFromThePeerAreEscaped) {
   v1::Event event = UsersExchange();
   event.mutable_exchange()->mutable_request()->mutable_headers(0)->set_value("x\x1b[2J\ny");
-  const std::string text = TextRenderer(Utc()).Render(event);
+  const std::string text = RenderText(event);
   EXPECT_THAT(text, HasSubstr("Host: x\\x1b[2J\\x0ay\n"));
 }
 
@@ -99,27 +85,28 @@ TEST(TextRenderer, BinaryBodyIsSummarizedAndLossAndEndAreMarked) {
   v1::Event event = UsersExchange();
   event.mutable_exchange()->mutable_response()->mutable_body()->set_data(
       std::string("\xff\x00", 2));
-  EXPECT_THAT(TextRenderer(Utc()).Render(event), HasSubstr("Body: [binary, 26 bytes]"));
+  EXPECT_THAT(RenderText(event), HasSubstr("Body: [binary, 26 bytes]"));
   v1::Event loss;
   loss.mutable_loss()->set_reason(v1::LOSS_REASON_KERNEL_BUFFER_FULL);
   loss.mutable_loss()->set_exchanges(3);
   loss.mutable_loss()->set_detail("ring buffer full");
-  EXPECT_EQ(TextRenderer(Utc()).Render(loss),
+  EXPECT_EQ(RenderText(loss),
             "!! LOSS (kernel_buffer_full): 3 exchange(s) lost — ring buffer full\n\n");
   v1::Event end;
   end.mutable_end()->set_reason(v1::END_REASON_STOPPED);
   end.mutable_end()->mutable_counters()->set_exchanges(5);
-  EXPECT_EQ(TextRenderer(Utc()).Render(end), "-- session ended (stopped): 5 exchange(s), 0 lost\n");
+  EXPECT_EQ(RenderText(end), "-- session ended (stopped): 5 exchange(s), 0 lost\n");
   end.mutable_end()->mutable_counters()->set_bytes_lost(4096);
-  EXPECT_EQ(TextRenderer(Utc()).Render(end),
+  EXPECT_EQ(RenderText(end),
             "-- session ended (stopped): 5 exchange(s), 0 lost, 4096 bytes lost in the kernel\n");
 }
 
 TEST(JsonlRenderer, ExchangeHasTheDocumentedShape) {
-  EXPECT_EQ(JsonlRenderer(Utc()).Render(UsersExchange()),
+  EXPECT_EQ(RenderJsonl(UsersExchange()),
             "{\"seq\":12,\"time\":\"2026-11-27T17:31:45.123456Z\",\"pid\":4213,\"tid\":4213,"
             "\"comm\":\"nginx\",\"role\":\"server\",\"local\":\"127.0.0.1:8080\","
             "\"remote\":\"127.0.0.1:51234\",\"connection_id\":7,\"latency_us\":532,"
+            "\"ttfb_us\":null,"
             "\"complete\":true,\"notes\":[],"
             "\"request\":{\"method\":\"GET\",\"target\":\"/users\",\"version\":\"HTTP/1.1\","
             "\"headers\":[[\"Host\",\"localhost:8080\"]],\"body\":\"\",\"body_encoding\":\"text\","
@@ -137,7 +124,7 @@ TEST(JsonlRenderer, BinaryBodiesAreBase64AndBadUtf8InHeadersIsReplaced) {
   x->mutable_request()->mutable_headers(0)->set_value("a\xff\"b");
   x->mutable_connection()->mutable_local()->set_address("::1");
   x->mutable_process()->mutable_container()->set_id("abc");
-  const std::string json = JsonlRenderer(Utc()).Render(event);
+  const std::string json = RenderJsonl(event);
   EXPECT_THAT(json, HasSubstr("\"body\":\"AP8=\",\"body_encoding\":\"base64\""));
   EXPECT_THAT(json, HasSubstr("[\"Host\",\"a\\ufffd\\\"b\"]"));
   EXPECT_THAT(json, HasSubstr("\"local\":\"[::1]:8080\""));
@@ -152,13 +139,13 @@ TEST(JsonlRenderer, LossAndEndLines) {
   loss.mutable_loss()->set_exchanges(2);
   loss.mutable_loss()->set_bytes(100);
   loss.mutable_loss()->set_reason(v1::LOSS_REASON_SLOW_READER);
-  EXPECT_EQ(JsonlRenderer(Utc()).Render(loss),
+  EXPECT_EQ(RenderJsonl(loss),
             "{\"seq\":3,\"loss\":{\"exchanges\":2,\"bytes\":100,\"events\":0,"
             "\"reason\":\"slow_reader\",\"detail\":\"\"}}\n");
   v1::Event end;
   end.set_seq(4);
   end.mutable_end()->set_reason(v1::END_REASON_MAX_EXCHANGES);
-  EXPECT_THAT(JsonlRenderer(Utc()).Render(end), HasSubstr("\"end\":{\"reason\":\"max_exchanges\""));
+  EXPECT_THAT(RenderJsonl(end), HasSubstr("\"end\":{\"reason\":\"max_exchanges\""));
 }
 
 TEST(IsValidUtf8, AcceptsUtf8AndRejectsMalformedSequences) {
@@ -171,12 +158,172 @@ TEST(IsValidUtf8, AcceptsUtf8AndRejectsMalformedSequences) {
   EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // beyond U+10FFFF
 }
 
+// Request first byte at .123456789, request end 20 µs later, response first byte 480 µs after
+// the start, last byte 532 µs after it.
+void SetPhases(v1::Exchange* x) {
+  x->mutable_request()->mutable_end_time()->set_seconds(1795800705);
+  x->mutable_request()->mutable_end_time()->set_nanos(123476789);
+  x->mutable_response()->mutable_start_time()->set_seconds(1795800705);
+  x->mutable_response()->mutable_start_time()->set_nanos(123936789);
+  x->mutable_response()->mutable_end_time()->set_seconds(1795800705);
+  x->mutable_response()->mutable_end_time()->set_nanos(123988789);
+}
+
+TEST(TextRenderer, TimeToFirstByteStandsBesideLatency) {
+  v1::Event event = UsersExchange();
+  SetPhases(event.mutable_exchange());
+  EXPECT_THAT(RenderText(event), HasSubstr("latency 532 µs ttfb 480 µs\n"));
+  EXPECT_THAT(RenderJsonl(event), HasSubstr("\"latency_us\":532,\"ttfb_us\":480,"));
+}
+
+TEST(TextRenderer, MissingRequestIsSaidSo) {
+  v1::Event event = UsersExchange();
+  event.mutable_exchange()->clear_request();
+  const std::string text = RenderText(event);
+  EXPECT_THAT(text, HasSubstr("\n  → (request not captured)\n  ← Response 200 OK\n"));
+}
+
+TEST(TextRenderer, InvalidUtf8IsEscapedByteByByteAndValidCharactersStay) {
+  v1::Event event = UsersExchange();
+  event.mutable_exchange()->mutable_request()->mutable_headers(0)->set_value("Zoë\xff Müller");
+  EXPECT_THAT(RenderText(event), HasSubstr("Host: Zoë\\xff Müller\n"));
+}
+
+TEST(TextRenderer, TimesFollowTheZoneAcrossSecondsWithTheCache) {
+  RenderOptions options;
+  options.time_zone = absl::FixedTimeZone(3600);
+  TextRenderer renderer(options);
+  v1::Event event = UsersExchange();
+  std::string out;
+  renderer.Render(event, "", &out);
+  event.mutable_exchange()->mutable_start_time()->set_nanos(999000000);
+  renderer.Render(event, "", &out);
+  event.mutable_exchange()->mutable_start_time()->set_seconds(1795800706);
+  event.mutable_exchange()->mutable_start_time()->set_nanos(5000000);
+  renderer.Render(event, "", &out);
+  EXPECT_THAT(out, HasSubstr("[2026-11-27 18:31:45.123]"));
+  EXPECT_THAT(out, HasSubstr("[2026-11-27 18:31:45.999]"));
+  EXPECT_THAT(out, HasSubstr("[2026-11-27 18:31:46.005]"));
+}
+
+TEST(JsonString, EscapesAndReplacesEachIllFormedSequenceOnce) {
+  struct Case {
+    std::string in, want;
+  } cases[] = {
+      {"plain", "\"plain\""},
+      {"q\"b\\s/", "\"q\\\"b\\\\s/\""},
+      {"\n\r\t\x01\x7f", "\"\\n\\r\\t\\u0001\\u007f\""},
+      {"µs → ✓ 😀", "\"µs → ✓ 😀\""},
+      // One bad byte no longer turns the value's other characters into U+FFFD.
+      {"Zoë\xff Müller", "\"Zoë\\ufffd Müller\""},
+      {"\xc0\xaf", "\"\\ufffd\\ufffd\""},                        // overlong: two maximal subparts
+      {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},             // surrogate
+      {"\xe2\x82", "\"\\ufffd\""},                               // truncated at the end: one
+      {"\xe2\x82x", "\"\\ufffdx\""},                             // truncated mid-value: one
+      {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""},  // beyond U+10FFFF
+      {"\xf0\x9f\x98", "\"\\ufffd\""},
+  };
+  for (const Case& c : cases) EXPECT_EQ(JsonString(c.in), c.want) << c.in;
+}
+
+TEST(Utf8Sequence, LengthsAndMaximalSubparts) {
+  EXPECT_EQ(Utf8Sequence("\xc3\xa9"), 2);
+  EXPECT_EQ(Utf8Sequence("\xe2\x86\x92"), 3);
+  EXPECT_EQ(Utf8Sequence("\xf0\x9f\x98\x80"), 4);
+  EXPECT_EQ(Utf8Sequence("\x80"), -1);
+  EXPECT_EQ(Utf8Sequence("\xe0\x80\x80"), -1);  // E0 needs A0..BF next
+  EXPECT_EQ(Utf8Sequence("\xe2\x86"), -2);
+  EXPECT_EQ(Utf8Sequence("\xf0\x9f\x98"), -3);
+}
+
+nlohmann::json RenderHar(const std::vector<v1::Event>& events) {
+  RenderOptions options = Utc();
+  options.version = "test";
+  HarRenderer har(options);
+  std::string out;
+  har.Begin(&out);
+  for (const v1::Event& e : events) har.Render(e, "node-a", &out);
+  har.End(&out);
+  return nlohmann::json::parse(out);
+}
+
+TEST(HarRenderer, EntryHasTimingsHeadersQueryCookiesAndExtensions) {
+  v1::Event event = UsersExchange();
+  v1::Exchange* x = event.mutable_exchange();
+  SetPhases(x);
+  x->mutable_request()->set_target("/users?id=1&name=Zo%C3%AB+M");
+  v1::Header* cookie = x->mutable_request()->add_headers();
+  cookie->set_name("Cookie");
+  cookie->set_value("a=1; b=2");
+  v1::Header* set_cookie = x->mutable_response()->add_headers();
+  set_cookie->set_name("Set-Cookie");
+  set_cookie->set_value("sid=xyz; Path=/; HttpOnly");
+  const nlohmann::json har = RenderHar({event});
+  EXPECT_EQ(har["log"]["version"], "1.2");
+  EXPECT_EQ(har["log"]["creator"]["version"], "test");
+  ASSERT_EQ(har["log"]["entries"].size(), 1u);
+  const nlohmann::json& entry = har["log"]["entries"][0];
+  EXPECT_EQ(entry["startedDateTime"], "2026-11-27T17:31:45.123456Z");
+  EXPECT_DOUBLE_EQ(entry["timings"]["send"].get<double>(), 0.020);
+  EXPECT_DOUBLE_EQ(entry["timings"]["wait"].get<double>(), 0.460);
+  EXPECT_DOUBLE_EQ(entry["timings"]["receive"].get<double>(), 0.052);
+  EXPECT_DOUBLE_EQ(entry["time"].get<double>(), 0.532);
+  EXPECT_EQ(entry["request"]["url"], "http://localhost:8080/users?id=1&name=Zo%C3%AB+M");
+  EXPECT_EQ(entry["request"]["queryString"][1]["value"], "Zoë M");
+  EXPECT_EQ(entry["request"]["cookies"][1]["name"], "b");
+  EXPECT_EQ(entry["response"]["cookies"][0]["value"], "xyz");
+  EXPECT_EQ(entry["response"]["cookies"][0]["httpOnly"], true);
+  EXPECT_EQ(entry["response"]["content"]["mimeType"], "application/json");
+  EXPECT_EQ(entry["response"]["content"]["text"], "[{\"id\":1,\"name\":\"Alice\"}]");
+  EXPECT_EQ(entry["serverIPAddress"], "127.0.0.1");
+  EXPECT_EQ(entry["_httptrace"]["pid"], 4213);
+  EXPECT_EQ(entry["_httptrace"]["role"], "server");
+  EXPECT_EQ(entry["_httptrace"]["node"], "node-a");
+}
+
+TEST(HarRenderer, BinaryGzipMissingResponseAndLossesStayOneDocument) {
+  v1::Event binary = UsersExchange();
+  v1::Body* body = binary.mutable_exchange()->mutable_response()->mutable_body();
+  body->set_data(std::string("\x00\xff", 2));
+  body->set_size(2);
+  v1::Event gzip = UsersExchange();
+  body = gzip.mutable_exchange()->mutable_response()->mutable_body();
+  body->set_decoded_from("gzip");
+  body->set_encoded_size(20);
+  v1::Event no_response = UsersExchange();
+  no_response.mutable_exchange()->clear_response();
+  no_response.mutable_exchange()->clear_latency();
+  v1::Event loss;
+  loss.set_seq(9);
+  loss.mutable_loss()->set_reason(v1::LOSS_REASON_SLOW_READER);
+  loss.mutable_loss()->set_exchanges(4);
+  v1::Event end;
+  end.mutable_end()->set_reason(v1::END_REASON_STOPPED);
+  const nlohmann::json har = RenderHar({binary, loss, gzip, no_response, end});
+  const nlohmann::json& entries = har["log"]["entries"];
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0]["response"]["content"]["encoding"], "base64");
+  EXPECT_EQ(entries[0]["response"]["content"]["text"], "AP8=");
+  EXPECT_EQ(entries[1]["response"]["content"]["compression"], 6);
+  EXPECT_EQ(entries[1]["response"]["bodySize"], 20);
+  EXPECT_EQ(entries[2]["response"]["status"], 0);
+  EXPECT_EQ(har["log"]["_httptrace"]["losses"][0]["exchanges"], 4);
+  EXPECT_EQ(har["log"]["_httptrace"]["sessions"][0]["reason"], "stopped");
+}
+
+TEST(HarRenderer, NothingCapturedIsAnEmptyValidDocument) {
+  const nlohmann::json har = RenderHar({});
+  EXPECT_TRUE(har["log"]["entries"].is_array());
+  EXPECT_TRUE(har["log"]["entries"].empty());
+}
+
 TEST(MakeRenderer, UnknownFormatIsRejectedWithTheChoices) {
   EXPECT_TRUE(MakeRenderer("text", Utc()).ok());
   EXPECT_TRUE(MakeRenderer("jsonl", Utc()).ok());
+  EXPECT_TRUE(MakeRenderer("har", Utc()).ok());
   const auto bad = MakeRenderer("xml", Utc());
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("text or jsonl"));
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("text, jsonl, har"));
 }
 
 }  // namespace

@@ -4,10 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "cli/render/text_util.h"
-#include "google/protobuf/util/time_util.h"
 
 namespace httptrace::render {
 namespace {
@@ -16,34 +13,33 @@ constexpr absl::string_view kHeaderIndent = "     ";
 // Body lines beyond this are elided in the text format (the jsonl format keeps everything).
 constexpr size_t kMaxBodyLines = 200;
 
-std::string Latency(const google::protobuf::Duration& latency) {
-  const int64_t us = google::protobuf::util::TimeUtil::DurationToMicroseconds(latency);
-  if (us < 1000) return absl::StrCat(us, " µs");
-  if (us < 10'000'000) return absl::StrFormat("%.3f ms", us / 1000.0);
-  return absl::StrFormat("%.3f s", us / 1e6);
+void AppendDuration(std::string* out, int64_t us) {
+  if (us < 1000) {
+    absl::StrAppend(out, us, " µs");
+  } else if (us < 10'000'000) {
+    absl::StrAppendFormat(out, "%.3f ms", us / 1000.0);
+  } else {
+    absl::StrAppendFormat(out, "%.3f s", us / 1e6);
+  }
 }
 
-// Printable rendering of header values and text bodies: control characters (other than tab)
-// are shown escaped so a hostile peer cannot rewrite the terminal or forge trace lines.
-std::string Printable(absl::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (c == '\t' || (u >= 0x20 && u != 0x7f)) {
-      out.push_back(c);
-    } else {
-      absl::StrAppendFormat(&out, "\\x%02x", u);
-    }
-  }
-  return out;
+// What a terminal shows as it is: printable ASCII and tab; other controls are escaped.
+constexpr PlainBytes kTerminalPlain = MakePlainBytes("", "\t");
+
+void AppendEscaped(std::string* out, unsigned char c) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const char escape[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 0xf]};
+  out->append(escape, sizeof(escape));
 }
 
 void AppendHeaders(std::string* out, const google::protobuf::RepeatedPtrField<v1::Header>& headers,
                    absl::string_view label = "") {
   for (const v1::Header& header : headers) {
-    absl::StrAppend(out, kHeaderIndent, label, Printable(header.name()), ": ",
-                    Printable(header.value()), "\n");
+    absl::StrAppend(out, kHeaderIndent, label);
+    AppendPrintable(out, header.name());
+    out->append(": ");
+    AppendPrintable(out, header.value());
+    out->push_back('\n');
   }
 }
 
@@ -66,96 +62,147 @@ void AppendBody(std::string* out, const v1::Body& body) {
                     "\n");
     return;
   }
-  std::vector<absl::string_view> lines = absl::StrSplit(body.data(), '\n');
-  if (lines.size() > 1 && lines.back().empty()) lines.pop_back();
+  absl::string_view rest = body.data();
+  if (absl::EndsWith(rest, "\n")) rest.remove_suffix(1);
   absl::StrAppend(out, kHeaderIndent, "Body: ");
-  for (size_t i = 0; i < lines.size(); ++i) {
+  for (size_t i = 0;; ++i) {
+    const size_t newline = rest.find('\n');
+    absl::string_view line = rest.substr(0, newline);
     if (i == kMaxBodyLines) {
-      absl::StrAppend(out, kHeaderIndent, "      … ", lines.size() - i, " more lines\n");
+      size_t more = 1;
+      for (char c : rest) more += c == '\n';
+      absl::StrAppend(out, kHeaderIndent, "      … ", more, " more lines\n");
       break;
     }
-    absl::string_view line = absl::StripSuffix(lines[i], "\r");
     if (i > 0) absl::StrAppend(out, kHeaderIndent, "      ");
-    absl::StrAppend(out, Printable(line), "\n");
+    AppendPrintable(out, absl::StripSuffix(line, "\r"));
+    out->push_back('\n');
+    if (newline == absl::string_view::npos) break;
+    rest.remove_prefix(newline + 1);
   }
   if (!suffix.empty()) absl::StrAppend(out, kHeaderIndent, "     ", suffix, "\n");
 }
 
 }  // namespace
 
-std::string TextRenderer::FileHeader() const {
-  return "httptrace HTTP trace\n====================\n\n";
+void AppendPrintable(std::string* out, absl::string_view text) {
+  AppendEscapedRuns(out, text, kTerminalPlain, AppendEscaped,
+                    [](std::string* o, absl::string_view bytes) {
+                      for (const char b : bytes) AppendEscaped(o, static_cast<unsigned char>(b));
+                    });
 }
 
-std::string TextRenderer::Render(const v1::Event& event) const {
-  std::string out;
+void TextRenderer::Begin(std::string* out) {
+  out->append("httptrace HTTP trace\n====================\n\n");
+}
+
+void TextRenderer::Render(const v1::Event& event, absl::string_view source_node, std::string* out) {
   switch (event.kind_case()) {
     case v1::Event::kExchange: {
       const v1::Exchange& x = event.exchange();
-      const absl::Time start = absl::FromUnixSeconds(x.start_time().seconds()) +
-                               absl::Nanoseconds(x.start_time().nanos());
       const v1::Connection& conn = x.connection();
-      absl::StrAppend(&out, "[", absl::FormatTime("%Y-%m-%d %H:%M:%E3S", start, options_.time_zone),
-                      "] PID ", x.process().pid(), " (", Printable(x.process().comm()), ") ",
-                      RoleName(conn.role()), " ", EndpointString(conn.local()),
-                      conn.role() == v1::ROLE_CLIENT ? " → " : " ← ",
-                      EndpointString(conn.remote()));
-      const std::string& node = x.node().empty() ? options_.node : x.node();
-      if (options_.show_node && !node.empty()) absl::StrAppend(&out, " node ", Printable(node));
+      out->push_back('[');
+      times_.Append(out, x.start_time(), 3);
+      absl::StrAppend(out, "] PID ", x.process().pid(), " (");
+      AppendPrintable(out, x.process().comm());
+      absl::StrAppend(out, ") ", RoleName(conn.role()), " ");
+      AppendEndpoint(out, conn.local());
+      out->append(conn.role() == v1::ROLE_CLIENT ? " → " : " ← ");
+      AppendEndpoint(out, conn.remote());
+      const absl::string_view node = x.node().empty() ? source_node : x.node();
+      if (options_.show_node && !node.empty()) {
+        out->append(" node ");
+        AppendPrintable(out, node);
+      }
       if (x.process().has_container()) {
         const v1::Container& c = x.process().container();
-        const std::string short_id = c.id().substr(0, 12);
+        const absl::string_view short_id = absl::string_view(c.id()).substr(0, 12);
         if (!c.pod_name().empty()) {
-          absl::StrAppend(&out, " pod ", Printable(c.pod_namespace()), "/",
-                          Printable(c.pod_name()));
+          out->append(" pod ");
+          AppendPrintable(out, c.pod_namespace());
+          out->push_back('/');
+          AppendPrintable(out, c.pod_name());
         }
-        absl::StrAppend(
-            &out, " container ",
-            c.name().empty() ? short_id : absl::StrCat(Printable(c.name()), " (", short_id, ")"));
+        out->append(" container ");
+        if (c.name().empty()) {
+          AppendPrintable(out, short_id);
+        } else {
+          AppendPrintable(out, c.name());
+          out->append(" (");
+          AppendPrintable(out, short_id);
+          out->push_back(')');
+        }
       }
-      if (x.has_latency()) absl::StrAppend(&out, " latency ", Latency(x.latency()));
-      out.push_back('\n');
-      const v1::HttpRequest& req = x.request();
-      absl::StrAppend(&out, "  → HTTP ", Printable(req.method()), " ", Printable(req.target()),
-                      req.version().empty() ? "" : " ", Printable(req.version()), "\n");
-      AppendHeaders(&out, req.headers());
-      AppendBody(&out, req.body());
-      AppendHeaders(&out, req.trailers(), "(trailer) ");
+      if (x.has_latency()) {
+        out->append(" latency ");
+        AppendDuration(out, ToMicros(x.latency()));
+      }
+      if (x.has_response()) {
+        const int64_t ttfb = MicrosBetween(x.start_time(), x.response().start_time());
+        if (ttfb >= 0) {
+          out->append(" ttfb ");
+          AppendDuration(out, ttfb);
+        }
+      }
+      out->push_back('\n');
+      if (x.has_request()) {
+        const v1::HttpRequest& req = x.request();
+        out->append("  → HTTP ");
+        AppendPrintable(out, req.method());
+        out->push_back(' ');
+        AppendPrintable(out, req.target());
+        if (!req.version().empty()) {
+          out->push_back(' ');
+          AppendPrintable(out, req.version());
+        }
+        out->push_back('\n');
+        AppendHeaders(out, req.headers());
+        AppendBody(out, req.body());
+        AppendHeaders(out, req.trailers(), "(trailer) ");
+      } else {
+        out->append("  → (request not captured)\n");
+      }
       if (x.has_response()) {
         const v1::HttpResponse& resp = x.response();
-        absl::StrAppend(&out, "  ← Response ", resp.status(), " ", Printable(resp.reason()), "\n");
-        AppendHeaders(&out, resp.headers());
-        AppendBody(&out, resp.body());
-        AppendHeaders(&out, resp.trailers(), "(trailer) ");
+        absl::StrAppend(out, "  ← Response ", resp.status(), " ");
+        AppendPrintable(out, resp.reason());
+        out->push_back('\n');
+        AppendHeaders(out, resp.headers());
+        AppendBody(out, resp.body());
+        AppendHeaders(out, resp.trailers(), "(trailer) ");
       }
       for (const std::string& note : x.notes()) {
-        absl::StrAppend(&out, "  ! ", Printable(note), "\n");
+        out->append("  ! ");
+        AppendPrintable(out, note);
+        out->push_back('\n');
       }
       break;
     }
     case v1::Event::kLoss: {
       const v1::Loss& loss = event.loss();
-      absl::StrAppend(&out, "!! LOSS (", LossReasonName(loss.reason()), "):");
-      if (loss.exchanges() > 0) absl::StrAppend(&out, " ", loss.exchanges(), " exchange(s)");
-      if (loss.bytes() > 0) absl::StrAppend(&out, " ", loss.bytes(), " byte(s)");
-      if (loss.events() > 0) absl::StrAppend(&out, " ", loss.events(), " event(s)");
-      absl::StrAppend(&out, " lost");
-      if (!loss.detail().empty()) absl::StrAppend(&out, " — ", Printable(loss.detail()));
-      out.push_back('\n');
+      absl::StrAppend(out, "!! LOSS (", LossReasonName(loss.reason()), "):");
+      if (loss.exchanges() > 0) absl::StrAppend(out, " ", loss.exchanges(), " exchange(s)");
+      if (loss.bytes() > 0) absl::StrAppend(out, " ", loss.bytes(), " byte(s)");
+      if (loss.events() > 0) absl::StrAppend(out, " ", loss.events(), " event(s)");
+      out->append(" lost");
+      if (!loss.detail().empty()) {
+        out->append(" — ");
+        AppendPrintable(out, loss.detail());
+      }
+      out->push_back('\n');
       break;
     }
     case v1::Event::kEnd: {
       const v1::SessionEnd& end = event.end();
-      absl::StrAppend(&out, "-- session ended (", EndReasonName(end.reason()),
+      absl::StrAppend(out, "-- session ended (", EndReasonName(end.reason()),
                       "): ", end.counters().exchanges(), " exchange(s), ",
                       LostSummary(end.counters()), "\n");
-      return out;
+      return;
     }
     default:
-      return "";
+      return;
   }
-  out.push_back('\n');
-  return out;
+  out->push_back('\n');
 }
 
 }  // namespace httptrace::render

@@ -6,44 +6,95 @@
 
 namespace httptrace::render {
 
+int Utf8Sequence(absl::string_view bytes) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(bytes[i]); };
+  const unsigned char c = byte(0);
+  // The second byte's range depends on the lead byte (this is what excludes overlongs,
+  // surrogates and code points past U+10FFFF); later bytes are 80..BF.
+  int length;
+  unsigned char lo = 0x80, hi = 0xbf;
+  if (c >= 0xc2 && c <= 0xdf) {
+    length = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    length = 3;
+    if (c == 0xe0) lo = 0xa0;
+    if (c == 0xed) hi = 0x9f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    length = 4;
+    if (c == 0xf0) lo = 0x90;
+    if (c == 0xf4) hi = 0x8f;
+  } else {
+    return -1;
+  }
+  for (int i = 1; i < length; ++i) {
+    if (static_cast<size_t>(i) >= bytes.size()) return -i;
+    const unsigned char cc = byte(i);
+    if (cc < lo || cc > hi) return -i;
+    lo = 0x80, hi = 0xbf;
+  }
+  return length;
+}
+
 bool IsValidUtf8(absl::string_view bytes) {
   size_t i = 0;
-  const size_t n = bytes.size();
-  while (i < n) {
-    const unsigned char c = bytes[i];
-    if (c < 0x80) {
+  while (i < bytes.size()) {
+    if (static_cast<unsigned char>(bytes[i]) < 0x80) {
       ++i;
       continue;
     }
-    size_t length;
-    uint32_t min;
-    uint32_t code;
-    if ((c & 0xe0) == 0xc0) {
-      length = 2, min = 0x80, code = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      length = 3, min = 0x800, code = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      length = 4, min = 0x10000, code = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + length > n) return false;
-    for (size_t j = 1; j < length; ++j) {
-      const unsigned char cc = bytes[i + j];
-      if ((cc & 0xc0) != 0x80) return false;
-      code = (code << 6) | (cc & 0x3f);
-    }
-    if (code < min || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return false;
-    i += length;
+    const int n = Utf8Sequence(bytes.substr(i));
+    if (n < 0) return false;
+    i += static_cast<size_t>(n);
   }
   return true;
 }
 
-std::string EndpointString(const v1::Endpoint& endpoint) {
+void AppendEndpoint(std::string* out, const v1::Endpoint& endpoint) {
   if (endpoint.address().find(':') != std::string::npos) {
-    return absl::StrCat("[", endpoint.address(), "]:", endpoint.port());
+    absl::StrAppend(out, "[", endpoint.address(), "]:", endpoint.port());
+  } else {
+    absl::StrAppend(out, endpoint.address(), ":", endpoint.port());
   }
-  return absl::StrCat(endpoint.address(), ":", endpoint.port());
+}
+
+std::string EndpointString(const v1::Endpoint& endpoint) {
+  std::string out;
+  AppendEndpoint(&out, endpoint);
+  return out;
+}
+
+absl::Time ToTime(const google::protobuf::Timestamp& ts) {
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
+int64_t ToMicros(const google::protobuf::Duration& d) {
+  return d.seconds() * 1'000'000 + d.nanos() / 1000;
+}
+
+int64_t MicrosBetween(const google::protobuf::Timestamp& from,
+                      const google::protobuf::Timestamp& to) {
+  if ((from.seconds() == 0 && from.nanos() == 0) || (to.seconds() == 0 && to.nanos() == 0)) {
+    return -1;
+  }
+  const int64_t ns = (to.seconds() - from.seconds()) * 1'000'000'000 + (to.nanos() - from.nanos());
+  return ns < 0 ? -1 : ns / 1000;
+}
+
+void SecondsFormatter::Append(std::string* out, const google::protobuf::Timestamp& ts,
+                              int fraction_digits) {
+  if (ts.seconds() != cached_second_) {
+    cached_second_ = ts.seconds();
+    cached_ = absl::FormatTime(format_, absl::FromUnixSeconds(ts.seconds()), zone_);
+  }
+  out->append(cached_);
+  char digits[7];
+  int32_t fraction = ts.nanos() / (fraction_digits == 3 ? 1'000'000 : 1000);
+  for (int i = fraction_digits - 1; i >= 0; --i) {
+    digits[i] = static_cast<char>('0' + fraction % 10);
+    fraction /= 10;
+  }
+  out->push_back('.');
+  out->append(digits, static_cast<size_t>(fraction_digits));
 }
 
 std::string LostSummary(const v1::SessionCounters& counters) {

@@ -1,19 +1,101 @@
-// Small text helpers the renderers share: UTF-8 validation and display names of enum values.
+// Small text helpers the renderers share: UTF-8 sequences, endpoints, times without a time-zone
+// lookup per event, and display names of enum values.
 
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "proto/httptrace.pb.h"
 
 namespace httptrace::render {
 
-// True when `bytes` is well-formed UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF).
+// The UTF-8 sequence at the start of `bytes` (which is not empty and starts with a byte >= 0x80):
+// its length when it is well-formed (no overlongs, no surrogates, nothing past U+10FFFF), else
+// minus the length of its maximal ill-formed subpart (Unicode 15, §3.9 "U+FFFD substitution of
+// maximal subparts"), so a caller that replaces each such subpart with one U+FFFD does what
+// browsers and Python do.
+int Utf8Sequence(absl::string_view bytes);
+
+// Bytes a format copies as they are (`plain[c]`): everything else is an ASCII byte to escape or
+// the start of a multi-byte UTF-8 sequence.
+using PlainBytes = std::array<bool, 256>;
+
+// Appends `text` to `out`, copying runs of plain bytes at once (per-byte appends were the ctl's
+// hottest code): `escape(out, c)` for each other ASCII byte, valid multi-byte UTF-8 sequences
+// as they are, and `invalid(out, bytes)` for each ill-formed sequence (its maximal subpart).
+template <typename Escape, typename Invalid>
+void AppendEscapedRuns(std::string* out, absl::string_view text, const PlainBytes& plain,
+                       Escape escape, Invalid invalid) {
+  const char* data = text.data();
+  const size_t n = text.size();
+  size_t run = 0;  // start of the bytes not yet appended
+  size_t i = 0;
+  while (true) {
+    while (i < n && plain[static_cast<unsigned char>(data[i])]) ++i;
+    if (i == n) break;
+    const unsigned char c = static_cast<unsigned char>(data[i]);
+    if (c >= 0x80) {
+      const int length = Utf8Sequence(text.substr(i));
+      if (length > 0) {
+        i += static_cast<size_t>(length);
+        continue;
+      }
+      out->append(data + run, i - run);
+      invalid(out, text.substr(i, static_cast<size_t>(-length)));
+      i += static_cast<size_t>(-length);
+    } else {
+      out->append(data + run, i - run);
+      escape(out, c);
+      ++i;
+    }
+    run = i;
+  }
+  out->append(data + run, n - run);
+}
+
+// Plain bytes: printable ASCII (0x20..0x7e) but `except`, plus `also`.
+constexpr PlainBytes MakePlainBytes(absl::string_view except, absl::string_view also = {}) {
+  PlainBytes plain{};
+  for (int c = 0x20; c < 0x7f; ++c) plain[c] = true;
+  for (char c : except) plain[static_cast<unsigned char>(c)] = false;
+  for (char c : also) plain[static_cast<unsigned char>(c)] = true;
+  return plain;
+}
+
+// True when `bytes` is well-formed UTF-8.
 bool IsValidUtf8(absl::string_view bytes);
 
 // "127.0.0.1:8080", "[::1]:8080".
+void AppendEndpoint(std::string* out, const v1::Endpoint& endpoint);
 std::string EndpointString(const v1::Endpoint& endpoint);
+
+absl::Time ToTime(const google::protobuf::Timestamp& ts);
+int64_t ToMicros(const google::protobuf::Duration& d);
+// Microseconds from `from` to `to`; -1 when either is unset or `to` is earlier.
+int64_t MicrosBetween(const google::protobuf::Timestamp& from,
+                      const google::protobuf::Timestamp& to);
+
+// Formats times to `format` (seconds resolution) in one zone, then appends the fraction. The
+// zone's rules are looked up once per distinct second, not per event: a trace's events come in
+// runs within the same second, and the lookup was the costliest part of a text line.
+class SecondsFormatter {
+ public:
+  SecondsFormatter(std::string format, absl::TimeZone zone)
+      : format_(std::move(format)), zone_(zone) {}
+  // Appends the time formatted to whole seconds, then "." and `fraction_digits` (3 or 6) digits.
+  void Append(std::string* out, const google::protobuf::Timestamp& ts, int fraction_digits);
+
+ private:
+  std::string format_;
+  absl::TimeZone zone_;
+  int64_t cached_second_ = INT64_MIN;
+  std::string cached_;
+};
+
 // "3 lost" or, when the kernel dropped bytes it could not attribute to exchanges,
 // "3 lost, 40960 bytes lost in the kernel": exchanges that vanished whole are only known as bytes.
 std::string LostSummary(const v1::SessionCounters& counters);

@@ -19,6 +19,9 @@ while (($#)); do
   shift
 done
 
+# debootstrap, and the chroot and mknod it runs, live in /usr/sbin, which is not on every PATH
+# (Bazel's test PATH is /bin:/usr/bin:/usr/local/bin).
+export PATH=$PATH:/usr/sbin:/sbin
 NAME=localhost/debian:bookworm-slim
 log() { printf 'base-image: %s\n' "$*" >&2; }
 

@@ -8,7 +8,9 @@
 #   deploy/container/run.sh [--engine docker|podman] down    # stop and remove everything
 #
 # The engine defaults to $ENGINE, else Docker when its daemon answers, else Podman. Run as root
-# (the agent is privileged; rootful Podman). Variables: see compose.yaml; IMAGE_TAG (latest),
+# (the agent gets CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE, as in the Helm chart; rootful
+# Podman). No engine API service is needed: container names come from the engine's own records.
+# Variables: see compose.yaml; IMAGE_TAG (latest),
 # AGENT_BIN/CTL_BIN (use these binaries instead of building with Bazel), IMAGE_CONTEXT (where the
 # build context is staged; default .cache/image-context).
 set -euo pipefail
@@ -18,8 +20,6 @@ REPO=$(cd "$HERE/../.." && pwd)
 PROJECT=httptrace
 IMAGE=localhost/httptrace:${IMAGE_TAG:-latest}
 DEMO_IMAGE=localhost/httptrace-demo-app:${IMAGE_TAG:-latest}
-STATE_DIR=/run/httptrace-compose  # pid of the podman API service run.sh started
-PODMAN_SOCKET=/run/podman/podman.sock
 
 log() { printf 'run.sh: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -69,15 +69,28 @@ compose() {
   fi
 }
 
-# Host path of the engine's API socket, for container names (mounted read-only into the agent).
+# Host path of the engine's API socket (optional; Docker's when it runs), mounted read-only.
 engine_socket() {
   if [[ $ENGINE == docker ]]; then
     local docker_host=${DOCKER_HOST:-unix:///var/run/docker.sock}
     [[ $docker_host == unix://* ]] || docker_host=unix:///var/run/docker.sock
     echo "${ENGINE_SOCKET:-${docker_host#unix://}}"
   else
-    echo "${ENGINE_SOCKET:-$PODMAN_SOCKET}"
+    echo "${ENGINE_SOCKET:-/run/podman/podman.sock}"
   fi
+}
+
+# The engine's storage root and its directory of container records (names, no API needed).
+export_container_store() {
+  if [[ $ENGINE == docker ]]; then
+    CONTAINER_STORE_ROOT=${CONTAINER_STORE_ROOT:-$(docker info --format '{{.DockerRootDir}}')}
+    CONTAINER_STORE_DIR=${CONTAINER_STORE_DIR:-$CONTAINER_STORE_ROOT/containers}
+  else
+    CONTAINER_STORE_ROOT=${CONTAINER_STORE_ROOT:-$(podman info --format '{{.Store.GraphRoot}}')}
+    CONTAINER_STORE_DIR=${CONTAINER_STORE_DIR:-$CONTAINER_STORE_ROOT/$(podman info --format '{{.Store.GraphDriverName}}')-containers}
+  fi
+  mkdir -p "$CONTAINER_STORE_DIR"  # a fresh engine writes it with its first container
+  export CONTAINER_STORE_ROOT CONTAINER_STORE_DIR
 }
 
 runtime_packages() {  # the Debian packages that hold the libraries the binaries link
@@ -127,30 +140,14 @@ build() {
   log "built $IMAGE and $DEMO_IMAGE in $(($(date +%s) - start)) s"
 }
 
-start_podman_service() {
-  local socket=$1
-  [[ $socket == "$PODMAN_SOCKET" ]] || return 0  # the caller's own socket: theirs to run
-  if [[ -S $socket ]] && curl -sf --unix-socket "$socket" http://d/_ping >/dev/null 2>&1; then
-    return 0
-  fi
-  mkdir -p "$(dirname "$socket")" "$STATE_DIR"
-  podman system service --time=0 "unix://$socket" >"$STATE_DIR/podman-service.log" 2>&1 &
-  echo $! >"$STATE_DIR/podman-service.pid"
-  for _ in $(seq 50); do [[ -S $socket ]] && return 0; sleep 0.1; done
-  die "podman system service did not create $socket (see $STATE_DIR/podman-service.log)"
-}
-
 up() {
   "$ENGINE" image inspect "$IMAGE" >/dev/null 2>&1 || die "no image $IMAGE: run '$0 --engine $ENGINE build' first"
   local socket
   socket=$(engine_socket)
-  [[ $ENGINE == podman ]] && start_podman_service "$socket"
-  if [[ ! -S $socket ]]; then
-    # Compose would create a directory in its place; the agent then shows ids without names.
-    log "warning: no engine API socket at $socket: container names will be missing"
-    socket=/dev/null
-  fi
+  # Compose would create a directory in place of a missing socket.
+  [[ -S $socket ]] || socket=/dev/null
   export ENGINE_SOCKET=$socket
+  export_container_store
   mkdir -p "$TRACES_DIR" "$HTTPTRACE_RUN_DIR"
   compose up -d
   log "up: the trace goes to $TRACES_DIR/$(basename "$OUTPUT_FILE"); '$0 test' sends demo requests"
@@ -159,6 +156,7 @@ up() {
 run_test() {
   local trace=$TRACES_DIR/$(basename "$OUTPUT_FILE")
   export ENGINE_SOCKET=${ENGINE_SOCKET:-/dev/null}
+  export_container_store
   # Inside the demo app's container: the requests stay on that container's loopback.
   compose exec -T demo-app python3 /app/demo_client.py --port "$DEMO_PORT" --rounds "${ROUNDS:-2}"
   for _ in $(seq 50); do
@@ -172,20 +170,17 @@ run_test() {
 
 down() {
   export ENGINE_SOCKET=${ENGINE_SOCKET:-/dev/null}
+  export_container_store
   compose down || true
   # podman-compose 1.0.3 leaves the project's network behind.
   [[ $ENGINE == podman ]] && podman network rm -f "${PROJECT}_default" >/dev/null 2>&1 || true
-  if [[ -f $STATE_DIR/podman-service.pid ]]; then
-    kill "$(cat "$STATE_DIR/podman-service.pid")" 2>/dev/null || true
-    rm -f "$STATE_DIR/podman-service.pid"
-  fi
 }
 
 case $COMMAND in
   build) build ;;
   up) up ;;
   test) run_test ;;
-  logs) export ENGINE_SOCKET=${ENGINE_SOCKET:-/dev/null}; compose logs ;;
+  logs) export ENGINE_SOCKET=${ENGINE_SOCKET:-/dev/null}; export_container_store; compose logs ;;
   down) down ;;
   *) die "unknown command '$COMMAND' (build, up, test, logs, down)" ;;
 esac

@@ -41,6 +41,10 @@ CONFIGS = {
     "ht_port": ("httptrace --port P, jsonl", "httptrace\\n--port P"),
     "tshark": ("tshark on lo", "tshark\\non lo"),
     "strace": ("strace -f on nginx", "strace -f\\non nginx"),
+    # The same captures with other binaries (--before-agent-bin/--before-ctl-bin), in the same
+    # interleaved run: before/after figures of one change under the same noise.
+    "ht_jsonl_before": ("httptrace all, jsonl (before)", "before\\nall, jsonl"),
+    "ht_text_before": ("httptrace all, text (before)", "before\\nall, text"),
 }
 WORKLOADS = {"json": "/json", "64k": "/64k"}
 
@@ -400,7 +404,7 @@ class Bench:
         if config == "baseline":
             return None, out
         if config.startswith("ht_"):
-            fmt = "text" if config == "ht_text" else "jsonl"
+            fmt = "text" if config.startswith("ht_text") else "jsonl"
             argv = ["start", "--format", fmt, "-o", out]
             if config == "ht_nomatch":
                 argv += ["--port", str(self.unused_port)]
@@ -437,7 +441,9 @@ class Bench:
         ht = config.startswith("ht_")
         if ht:
             a = self.args
-            self.agent = Agent(a.agent_bin, a.ctl_bin, self.work, a.agent_arg)
+            before = config.endswith("_before")
+            self.agent = Agent(a.before_agent_bin if before else a.agent_bin,
+                               a.before_ctl_bin if before else a.ctl_bin, self.work, a.agent_arg)
             _, counters_before, _ = self.agent.status()
             agent_cpu0 = cpu_seconds(self.agent.pid)
         tracer, out = self.start_tracer(config, tag)
@@ -478,7 +484,7 @@ class Bench:
         row["tracer_hwm_kib"] = hwm
         row["recorded"] = row["loss_markers"] = ""
         if ht:
-            fmt = "text" if config == "ht_text" else "jsonl"
+            fmt = "text" if config.startswith("ht_text") else "jsonl"
             reasons = {}
             row["recorded"], row["recorded_client"], row["loss_markers"] = count_exchanges(
                 out, fmt, self.port, reasons)
@@ -831,13 +837,16 @@ def main():
     p.add_argument("--out", default=os.path.join(HERE, "out"), help="output directory")
     p.add_argument("--agent-bin", default=os.path.join(REPO, "bazel-bin/agent/httptrace-agent"))
     p.add_argument("--ctl-bin", default=os.path.join(REPO, "bazel-bin/cli/httptracectl"))
+    p.add_argument("--before-agent-bin", help="agent for the *_before configurations")
+    p.add_argument("--before-ctl-bin", help="httptracectl for the *_before configurations")
     p.add_argument("--agent-arg", action="append", default=[],
                    help="extra httptrace-agent flag (repeatable), e.g. --agent-arg=--ring-buffer-mb=1")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     p.add_argument("--connections", type=int, default=20)
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
-    p.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated: " +
+    p.add_argument("--configs", default=",".join(c for c in CONFIGS if not c.endswith("_before")),
+                   help="comma-separated: " +
                    ",".join(CONFIGS))
     p.add_argument("--workloads", default="json,64k")
     p.add_argument("--no-sweep", dest="sweep", action="store_false")
@@ -885,6 +894,9 @@ def main():
     for tool in ["nginx", "wrk"] + [t for t in ("tshark", "strace") if t in a.configs]:
         if not shutil.which(tool):
             p.error("%s is not installed (scripts/setup.sh installs it)" % tool)
+    if any(c.endswith("_before") for c in a.configs) and not (a.before_agent_bin and
+                                                               a.before_ctl_bin):
+        p.error("*_before configurations need --before-agent-bin and --before-ctl-bin")
     for b in (a.agent_bin, a.ctl_bin):
         if not os.access(b, os.X_OK):
             p.error("%s missing: bazel build //agent:httptrace-agent //cli:httptracectl" % b)

@@ -1,11 +1,14 @@
 """End-to-end under podman: the agent image, an app container, a client container, the ctl image.
 
 Builds the images from the binaries under test (deploy/container/run.sh build; the base image and
-the apt layer are reused when present), runs the agent privileged with host PID and host network,
-then checks that exchanges carry the app container's id and name, that a --container filter keeps
-another container's traffic out (in the kernel, by mount namespace), that the agent's own gRPC
-traffic is never traced, that the trace file appears on the host in the seed's format, and what the
-agent says without tracefs, without privileges and without the engine's socket.
+the apt layer are reused when present), runs the agent with host PID and host network and exactly
+the Helm chart's capabilities (--cap-drop=ALL --cap-add=..., not privileged) and mounts, plus
+podman's container records read-only, with no podman API service running. Then checks that
+exchanges carry the app container's id and name, that a --container filter by name keeps another
+container's traffic out (in the kernel, by mount namespace), that the agent's own gRPC traffic is
+never traced, that the trace file appears on the host in the seed's format, that each of the
+chart's capabilities is needed and named by the agent when it is missing, and what the agent says
+without tracefs, without privileges and without any source of container names.
 
 Every container runs with --network host and talks to 127.0.0.1 only. Containers are named
 httptrace-e2e-* and removed by name when the test ends.
@@ -30,6 +33,9 @@ PREFIX = "httptrace-e2e-"
 ENV = dict(os.environ, CONTAINERS_CONF=os.path.join(DEPLOY, "containers.conf"))
 AGENT_BIN = os.environ.get("HTTPTRACE_AGENT_BIN", "bazel-bin/agent/httptrace-agent")
 CTL_BIN = os.environ.get("HTTPTRACE_CTL_BIN", "bazel-bin/cli/httptracectl")
+
+
+chart_capabilities, yaml_list_after = harness.chart_capabilities, harness.yaml_list_after
 
 
 def free_port():
@@ -109,17 +115,16 @@ class ContainerE2E(unittest.TestCase):
             raise AssertionError("image build failed:\n" + build.stdout[-4000:])
         sys.stderr.write("container e2e: images built in %.1f s\n" % (time.monotonic() - start))
 
-        # The engine's Docker-compatible API, for container names (the agent mounts it read-only).
-        cls.engine_socket = os.path.join(cls.work, "podman.sock")
-        cls.engine_log = open(os.path.join(cls.work, "podman-service.log"), "wb")
-        cls.engine = subprocess.Popen(
-            ["podman", "system", "service", "--time=0", "unix://" + cls.engine_socket], env=ENV,
-            stdin=subprocess.DEVNULL, stdout=cls.engine_log, stderr=cls.engine_log)
-        wait_until(lambda: os.path.exists(cls.engine_socket), 15, "podman system service")
-
+        # No podman API service: names come from podman's own records. The chart's capabilities.
+        store = podman("info", "--format",
+                       "{{.Store.GraphRoot}} {{.Store.GraphDriverName}}").stdout.split()
+        cls.store_root = store[0]
+        cls.store_dir = os.path.join(store[0], store[1] + "-containers")
+        os.makedirs(cls.store_dir, exist_ok=True)
+        cls.capabilities = chart_capabilities()
         cls.api_port = free_port()
         cls.agent = PREFIX + "agent"
-        cls.start_agent(cls.agent, engine_socket=cls.engine_socket,
+        cls.start_agent(cls.agent, capabilities=cls.capabilities,
                         extra=["--listen=tcp://127.0.0.1:%d" % cls.api_port, "--insecure-tcp"])
         cls.wait_for_agent(cls.agent, os.path.join(cls.run_dir, "agent.sock"))
 
@@ -136,24 +141,31 @@ class ContainerE2E(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         remove_test_containers()
-        if getattr(cls, "engine", None) is not None:
-            cls.engine.terminate()
-            cls.engine.wait(timeout=15)
-            cls.engine_log.close()
         if getattr(cls, "work", None):
             shutil.rmtree(cls.work, ignore_errors=True)
 
     @classmethod
-    def start_agent(cls, name, engine_socket=None, privileged=True, run_dir=None, extra=()):
+    def start_agent(cls, name, capabilities=None, privileged=False, store=True, tracefs=True,
+                    run_dir=None, extra=()):
+        """The agent as the chart runs it: host PID, the chart's mounts (the API socket's
+        directory, tracefs, cgroups read-only), seccomp unconfined and no privilege escalation,
+        with `capabilities` only (--cap-drop=ALL), or podman's defaults when None; plus podman's
+        container records read-only (compose's mount) when `store`."""
         args = ["run", "-d", "--name", name, "--pid=host", "--cgroupns=host", "--network", "host",
                 "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
                 "-v", "%s:/run/httptrace" % (run_dir or cls.run_dir)]
+        if tracefs and os.path.isdir("/sys/kernel/tracing/events"):
+            args += ["-v", "/sys/kernel/tracing:/sys/kernel/tracing"]
         if privileged:
             args.append("--privileged")
-        if engine_socket:
-            args += ["-v", "%s:/run/container-engine.sock:ro" % engine_socket]
+        elif capabilities is not None:
+            args += ["--cap-drop=ALL", "--cap-add=" + ",".join(capabilities),
+                     "--security-opt", "seccomp=unconfined",
+                     "--security-opt", "no-new-privileges"]
+        if store:
+            args += ["-v", "%s:%s:ro" % (cls.store_dir, cls.store_dir)]
         args += [IMAGE, "httptrace-agent", "--listen=unix:///run/httptrace/agent.sock",
-                 "--container-engine-socket=/run/container-engine.sock"] + list(extra)
+                 "--container-store=" + cls.store_root] + list(extra)
         podman(*args)
 
     @classmethod
@@ -192,6 +204,48 @@ class ContainerE2E(unittest.TestCase):
         for port in ports:
             podman("run", "--rm", "--name", PREFIX + "client", "--network", "host", DEMO_IMAGE,
                    "python3", "/app/demo_client.py", "--port", str(port), "--rounds", str(rounds))
+
+    def test_compose_grants_the_agent_exactly_the_charts_capabilities(self):
+        compose = os.path.join(DEPLOY, "compose.yaml")
+        self.assertEqual(yaml_list_after(compose, "cap_drop"), ["ALL"])
+        self.assertEqual(sorted(yaml_list_after(compose, "cap_add")), sorted(self.capabilities))
+        with open(compose) as f:
+            self.assertNotIn("privileged: true", f.read())
+
+    def test_each_of_the_charts_capabilities_is_needed_and_named_when_missing(self):
+        # The shared agent runs with exactly the chart's list and captures (the other tests);
+        # here each one is taken away in turn.
+        for cap in self.capabilities:
+            with self.subTest(dropped=cap):
+                name = PREFIX + "agent-no-" + cap.lower().replace("_", "-")
+                run_dir = os.path.join(self.work, "run-no-" + cap)
+                os.makedirs(run_dir)
+                self.start_agent(name, capabilities=[c for c in self.capabilities if c != cap],
+                                 run_dir=run_dir)
+                socket_path = os.path.join(run_dir, "agent.sock")
+                wait_until(lambda: os.path.exists(socket_path) or podman(
+                    "inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "false",
+                    20, "the agent without %s to serve or exit" % cap)
+                if not os.path.exists(socket_path):
+                    # Missing at start: the agent exits and says which capability it lacks.
+                    self.assertNotEqual(
+                        podman("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip(), "0")
+                    error = container_logs(name)
+                else:
+                    # Missing at run time: a container filter cannot be set, and the error the
+                    # agent returns says why.
+                    result = podman("run", "--rm", "--name", PREFIX + "ctl-no-cap",
+                                    "--network", "host", "-v", "%s:/run/httptrace" % run_dir,
+                                    IMAGE, "httptracectl", "start", "--container", self.app,
+                                    "--duration", "2s", check=False)
+                    self.assertNotEqual(result.returncode, 0, result.stdout)
+                    error = result.stdout
+                    # ...and the agent said so at start already.
+                    self.assertIn("CAP_" + cap, container_logs(name))
+                self.assertIn("CAP_" + cap, error)
+                line = next(l for l in error.splitlines() if "CAP_" + cap in l)
+                sys.stderr.write("without %s: %s\n" % (cap, line.strip()))
+                podman("rm", "-f", "-t", "5", name, check=False)
 
     def test_container_filter_follows_containers_that_start_during_the_capture(self):
         late, late_port = PREFIX + "late", free_port()
@@ -278,7 +332,7 @@ class ContainerE2E(unittest.TestCase):
         name = PREFIX + "agent-unprivileged"
         run_dir = os.path.join(self.work, "run-unprivileged")
         os.makedirs(run_dir)
-        self.start_agent(name, privileged=False, run_dir=run_dir)
+        self.start_agent(name, run_dir=run_dir)
         wait_until(lambda: podman("inspect", "-f", "{{.State.Running}}", name).stdout.strip()
                    == "false", 20, "the unprivileged agent to exit")
         self.assertNotEqual(podman("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip(),
@@ -287,7 +341,7 @@ class ContainerE2E(unittest.TestCase):
 
         # tracefs not mounted and not mountable: tracepoints cannot attach, said clearly...
         name = PREFIX + "agent-no-tracefs"
-        self.start_agent(name, run_dir=run_dir,
+        self.start_agent(name, privileged=True, tracefs=False, run_dir=run_dir,
                          extra=["--mount-tracefs=false", "--attach-mode=tracepoints"])
         wait_until(lambda: podman("inspect", "-f", "{{.State.Running}}", name).stdout.strip()
                    == "false", 20, "the agent without tracefs to exit")
@@ -296,25 +350,28 @@ class ContainerE2E(unittest.TestCase):
         name = PREFIX + "agent-raw"
         run_dir_raw = os.path.join(self.work, "run-raw")
         os.makedirs(run_dir_raw)
-        self.start_agent(name, run_dir=run_dir_raw, extra=["--mount-tracefs=false"])
+        self.start_agent(name, capabilities=self.capabilities, tracefs=False,
+                         run_dir=run_dir_raw, extra=["--mount-tracefs=false"])
         self.wait_for_agent(name, os.path.join(run_dir_raw, "agent.sock"))
         self.assertIn("raw tracepoint", container_logs(name))
         podman("rm", "-f", "-t", "5", name)
 
-        # No engine socket: one clear warning, and exchanges still carry the container id.
+        # No source of names (no records mounted, no socket): one clear warning, and exchanges
+        # still carry the container id.
         name = PREFIX + "agent-no-engine"
         run_dir_ne = os.path.join(self.work, "run-no-engine")
         os.makedirs(run_dir_ne)
         podman("stop", "-t", "10", self.agent)  # one agent at a time attaches the probes
         try:
-            self.start_agent(name, run_dir=run_dir_ne)
+            self.start_agent(name, capabilities=self.capabilities, store=False,
+                             run_dir=run_dir_ne)
             self.wait_for_agent(name, os.path.join(run_dir_ne, "agent.sock"))
             self.capture(PREFIX + "ctl-no-engine",
                          ["--port", str(self.app_port), "--role", "server", "--format", "jsonl",
                           "-o", "/traces/no-engine.jsonl"],
                          lambda: self.client(self.app_port, rounds=1), run_dir=run_dir_ne)
             logs = container_logs(name)
-            self.assertEqual(logs.count("no container engine API is reachable"), 1, logs)
+            self.assertEqual(logs.count("no source of container names is readable"), 1, logs)
             exchanges = [e for e in read_jsonl(os.path.join(self.traces, "no-engine.jsonl"))
                          if "request" in e]
             self.assertGreaterEqual(len(exchanges), 2)

@@ -4,10 +4,17 @@ Each test starts its own agent on a private unix socket and its own demo app on 
 port, and filters on that port so other traffic on the machine cannot disturb it.
 """
 
+import base64
+import gzip
+import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
+import sys
+import tempfile
 import time
 import unittest
 
@@ -15,6 +22,7 @@ import harness
 from harness import E2ETestCase, http, read_jsonl, wait_until
 
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
+HAR_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "har")
 
 
 def curl(*args):
@@ -35,6 +43,7 @@ def send_known_sequence(port):
 def normalize_text(text, port, pid):
     text = re.sub(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\]", "[TIME]", text, flags=re.M)
     text = re.sub(r"latency [0-9.]+ (µs|ms|s)", "latency LATENCY", text)
+    text = re.sub(r"ttfb [0-9.]+ (µs|ms|s)", "ttfb TTFB", text)
     text = text.replace("PID %d " % pid, "PID APP ")
     text = text.replace(":%d" % port, ":PORT")
     text = re.sub(r"127\.0\.0\.1:\d+\b(?!.*:PORT)", "127.0.0.1:CLIENT", text)
@@ -64,7 +73,8 @@ class KnownSequence(E2ETestCase):
         for ctl in (text_ctl, json_ctl):
             ctl.send(signal.SIGINT)
             self.assertEqual(ctl.wait(), 0, ctl.stderr())
-            self.assertRegex(ctl.stderr(), r"session \S+ ended \(stopped\): 5 exchange\(s\), 0 lost")
+            self.assertRegex(ctl.stderr(),
+                             r"session \S+ on \S+ ended \(stopped\): 5 exchange\(s\), 0 lost")
 
         events = read_jsonl(self.path("trace.jsonl"))
         exchanges = [e for e in events if "request" in e]
@@ -82,6 +92,9 @@ class KnownSequence(E2ETestCase):
             self.assertEqual(e["local"], "127.0.0.1:%d" % port)
             self.assertTrue(e["complete"], e)
             self.assertGreater(e["latency_us"], 0)
+            # Time to first byte: after the request's first byte, not after the response's last.
+            self.assertGreater(e["ttfb_us"], 0)
+            self.assertLessEqual(e["ttfb_us"], e["latency_us"])
         self.assertEqual(exchanges[0]["response"]["body"],
                          '[{"id":1,"name":"Alice"},{"id":2,"name":"Bob"},{"id":3,"name":"Carol"}]')
         self.assertEqual(exchanges[1]["request"]["body"], '{"name":"New User"}')
@@ -236,15 +249,321 @@ class Limits(E2ETestCase):
         self.assertIn("5 lost", err)
 
 
+def install_har_consumers():
+    """npm ci of har-validator and playwright-core into a scratch dir, from nothing."""
+    scratch = tempfile.mkdtemp(prefix="httptrace-har.", dir=os.environ.get("TEST_TMPDIR"))
+    for name in ("package.json", "package-lock.json", "validate.js", "replay.js"):
+        shutil.copy(os.path.join(HAR_DIR, name), scratch)
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=scratch,
+                   check=True, timeout=300, stdin=subprocess.DEVNULL)
+    return scratch
+
+
+def pipelined(port, *targets):
+    """Sends every request in one write on one connection (HTTP/1.1 pipelining)."""
+    payload = b"".join(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (t.encode(), port)
+                       for t in targets)
+    def complete(data):  # every response whole, by its Content-Length (the app sends one)
+        for _ in targets:
+            head_end = data.find(b"\r\n\r\n")
+            match = re.search(rb"Content-Length: (\d+)", data[:head_end])
+            if head_end < 0 or not match:
+                return False
+            data = data[head_end + 4 + int(match.group(1)):]
+        return True
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(payload)
+        data = b""
+        while not complete(data):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+class Har(E2ETestCase):
+    consumers = None
+
+    @classmethod
+    def setUpClass(cls):
+        if harness.bpf_unavailable_reason() is None:
+            cls.consumers = install_har_consumers()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.consumers:
+            shutil.rmtree(cls.consumers, ignore_errors=True)
+
+    def validate(self, path):
+        proc = subprocess.run(["node", os.path.join(self.consumers, "validate.js"), path],
+                              capture_output=True, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr.decode() + proc.stdout.decode())
+        with open(path) as f:
+            return json.load(f)
+
+    def test_har_of_gzip_chunked_binary_redacted_and_pipelined_exchanges_validates_and_replays(
+            self):
+        port = self.start_app()
+        base = "http://127.0.0.1:%d" % port
+        pid = app_pid(self, port)
+        ctl = self.start_ctl("start", "-p", str(pid), "--role", "server", "--format", "har",
+                             "-o", self.path("trace.har"))
+        # The demo app answers 404 to a query string: fine, the entry has one all the same.
+        not_found = http("GET", base + "/users?page=2&name=Zo%C3%AB")[1]
+        curl("-H", "Authorization: Bearer secret-token", base + "/users/42")
+        gz = http("GET", base + "/users.gz")[1]
+        chunked = http("GET", base + "/chunked")[1]
+        binary = bytes(range(256))
+        self.assertEqual(http("POST", base + "/user", binary,
+                              {"Content-Type": "application/octet-stream"})[0], 400)
+        answers = pipelined(port, "/health", "/users")
+        self.assertEqual(answers.count(b"HTTP/1.1 200"), 2)
+        ctl.send(signal.SIGINT)
+        self.assertEqual(ctl.wait(), 0, ctl.stderr())
+
+        har = self.validate(self.path("trace.har"))
+        entries = har["log"]["entries"]
+        self.assertEqual(har["log"]["creator"]["name"], "httptracectl")
+        self.assertEqual([(e["request"]["method"], e["request"]["url"], e["response"]["status"])
+                          for e in entries],
+                         [("GET", base + "/users?page=2&name=Zo%C3%AB", 404),
+                          ("GET", base + "/users/42", 404),
+                          ("GET", base + "/users.gz", 200),
+                          ("GET", base + "/chunked", 200),
+                          ("POST", base + "/user", 400),
+                          ("GET", base + "/health", 200),
+                          ("GET", base + "/users", 200)])
+        by_url = {e["request"]["url"]: e for e in entries}
+        first = entries[0]
+        self.assertEqual(first["request"]["queryString"],
+                         [{"name": "page", "value": "2"}, {"name": "name", "value": "Zoë"}])
+        self.assertEqual(first["response"]["content"]["text"], not_found.decode())
+        self.assertEqual(first["response"]["content"]["mimeType"], "application/json")
+        self.assertEqual(first["_httptrace"]["pid"], pid)
+        self.assertEqual(first["_httptrace"]["role"], "server")
+        for e in entries:
+            t = e["timings"]
+            self.assertGreaterEqual(t["wait"], 0)
+            self.assertGreaterEqual(t["receive"], 0)
+            self.assertAlmostEqual(e["time"], t["send"] + t["wait"] + t["receive"], places=2)
+            self.assertGreater(e["time"], 0)
+        self.assertIn({"name": "Authorization", "value": "[REDACTED]"},
+                      by_url[base + "/users/42"]["request"]["headers"])
+        gz_content = by_url[base + "/users.gz"]["response"]["content"]
+        users = gzip.decompress(gz)
+        self.assertEqual(gz_content["text"], users.decode())
+        self.assertEqual(gz_content["compression"], len(users) - len(gz))
+        self.assertEqual(by_url[base + "/chunked"]["response"]["content"]["text"],
+                         chunked.decode())
+        post = by_url[base + "/user"]["request"]["postData"]
+        self.assertEqual(post["mimeType"], "application/octet-stream")
+        self.assertEqual(base64.b64decode(post["text"]), binary)
+        self.assertEqual(har["log"]["_httptrace"]["sessions"][0]["reason"], "stopped")
+
+        # Opened where users open HAR: Playwright replays it into Chromium, network cut off.
+        requests = [{"url": base + "/users?page=2&name=Zo%C3%AB", "method": "GET"},
+                    {"url": base + "/chunked", "method": "GET"},
+                    {"url": base + "/health", "method": "GET"},
+                    {"url": base + "/users.gz", "method": "GET"}]
+        proc = subprocess.run(["node", os.path.join(self.consumers, "replay.js"),
+                               self.path("trace.har"), json.dumps(requests)],
+                              capture_output=True, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr.decode())
+        lines = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+        self.assertEqual(lines[0]["status"], 404, lines)
+        replayed = {r["url"]: r for r in lines[1:]}
+        self.assertEqual(base64.b64decode(replayed[base + "/users?page=2&name=Zo%C3%AB"]
+                                          ["body_base64"]), not_found, replayed)
+        self.assertEqual(base64.b64decode(replayed[base + "/chunked"]["body_base64"]), chunked)
+        self.assertEqual(base64.b64decode(replayed[base + "/health"]["body_base64"]), b"ok\n")
+        self.assertEqual(replayed[base + "/users.gz"]["status"], 200, replayed)
+        self.assertEqual(base64.b64decode(replayed[base + "/users.gz"]["body_base64"]), users)
+
+    def test_har_cut_by_interrupts_or_a_dying_agent_is_still_one_valid_document(self):
+        port = self.start_app()
+        base = "http://127.0.0.1:%d" % port
+        # Two interrupts at once: the second gives up draining, the document is still closed.
+        ctl = self.start_ctl("start", "--port", str(port), "--role", "server", "--format",
+                             "har", "-o", self.path("cut.har"))
+        for _ in range(3):
+            http("GET", base + "/users")
+        ctl.send(signal.SIGINT)
+        ctl.send(signal.SIGINT)
+        ctl.wait()
+        har = self.validate(self.path("cut.har"))
+        self.assertLessEqual(len(har["log"]["entries"]), 3)
+        # The agent killed mid-stream: exit 1, and the document still ends.
+        ctl = self.start_ctl("start", "--port", str(port), "--role", "server", "--format",
+                             "har", "-o", self.path("killed.har"), name="ctl_killed")
+        http("GET", base + "/health")
+        wait_until(lambda: re.search(r"active\s+\S+\s+\S+\s+1\s", self.ctl("list")[1]),
+                   what="the exchange counted")
+        self.agent.send(signal.SIGKILL)
+        self.assertEqual(ctl.wait(), 1, ctl.stderr())
+        self.validate(self.path("killed.har"))
+        # A HAR file is one document: appending to one is refused before anything starts.
+        code, _, err = self.ctl("start", "--format", "har", "-o", self.path("killed.har"))
+        self.assertEqual(code, 1)
+        self.assertIn("not empty", err)
+
+
+# A server with known latencies for `top`: /slow/<ms> answers after <ms> milliseconds,
+# /users/<id> at once, anything else 404.
+TIMED_SERVER = r"""
+import sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        parts = self.path.split("/")
+        status, body = 404, b"no"
+        if len(parts) == 3 and parts[1] == "slow":
+            time.sleep(int(parts[2]) / 1000.0)
+            status, body = 200, b"slow"
+        elif len(parts) == 3 and parts[1] == "users":
+            status, body = 200, b'{"id":%s}' % parts[2].encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+sys.stderr.write("listening\n"); sys.stderr.flush()
+server.serve_forever()
+"""
+
+
+def parse_top(text):
+    """{(method, route): {column: value}} from top's table."""
+    rows = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 9 and fields[0] != "METHOD":
+            rows[(fields[0], fields[1])] = dict(zip(
+                ("reqs", "rate", "err", "p50", "p90", "p99", "bytes"), fields[2:]))
+    return rows
+
+
+def millis(text):
+    for unit, scale in (("µs", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if text.endswith(unit):
+            return float(text[:-len(unit)]) * scale
+    raise ValueError(text)
+
+
+class Top(E2ETestCase):
+    def start_timed_server(self):
+        port = harness.free_port()
+        server = harness.Process([sys.executable, "-c", TIMED_SERVER, str(port)], self.workdir,
+                                 "timed-server")
+        self.processes.append(server)
+        wait_until(lambda: "listening" in server.stderr(), what="the timed server")
+        return port
+
+    def known_load(self, port):
+        base = "http://127.0.0.1:%d" % port
+        for i in range(20):
+            self.assertEqual(http("GET", "%s/users/%d" % (base, i + 1))[0], 200)
+        for _ in range(10):
+            self.assertEqual(http("GET", base + "/slow/100")[0], 200)
+        for _ in range(5):
+            self.assertEqual(http("GET", base + "/missing")[0], 404)
+
+    def check_known_load(self, rows):
+        self.assertEqual(rows[("GET", "/users/{id}")]["reqs"], "20", rows)
+        self.assertEqual(rows[("GET", "/users/{id}")]["err"], "0.0%")
+        slow = rows[("GET", "/slow/{id}")]
+        self.assertEqual(slow["reqs"], "10")
+        for column in ("p50", "p90", "p99"):
+            self.assertGreaterEqual(millis(slow[column]), 100.0, slow)
+            self.assertLess(millis(slow[column]), 250.0, slow)
+        self.assertLess(millis(rows[("GET", "/users/{id}")]["p50"]), 100.0)
+        self.assertEqual(rows[("GET", "/missing")]["err"], "100.0%")
+
+    def test_top_once_prints_rates_and_percentiles_of_a_known_load(self):
+        port = self.start_timed_server()
+        top = harness.Process([harness.CTL_BIN, "--agent", "unix://" + self.socket, "top",
+                               "--port", str(port), "--role", "server", "--once",
+                               "--duration", "6s", "--sort", "requests"], self.workdir, "top")
+        self.processes.append(top)
+        wait_until(lambda: "started session" in top.stderr() or top.proc.poll() is not None,
+                   what="top's session")
+        self.known_load(port)
+        self.assertEqual(top.wait(timeout=60), 0, top.stderr())
+        out = top.stdout()
+        self.assertEqual(out.count("httptracectl top:"), 1, out)  # once: one table
+        rows = parse_top(out)
+        self.check_known_load(rows)
+        # 20 requests over the 6 s the table covers.
+        self.assertAlmostEqual(float(rows[("GET", "/users/{id}")]["rate"]), 20 / 6.0, delta=0.5)
+        # Sorted by requests, largest first.
+        self.assertEqual(list(rows)[0], ("GET", "/users/{id}"))
+
+    def test_top_in_a_real_terminal_refreshes_and_ends_on_ctrl_c(self):
+        port = self.start_timed_server()
+        tmux = ["tmux", "-L", "httptrace-top-%d" % os.getpid(), "-f", "/dev/null"]
+        rc_file = self.path("top.rc")
+        # The shell catches Ctrl-C (and lives to write top's exit status); top gets it too.
+        command = ("trap true INT; %s --agent unix://%s top --port %d --role server "
+                   "--interval 300ms; echo $? > %s" % (harness.CTL_BIN, self.socket, port,
+                                                       rc_file))
+        subprocess.run(tmux + ["new-session", "-d", "-s", "top", "-x", "150", "-y", "30",
+                               "sh", "-c", command], check=True, timeout=30)
+        self.addCleanup(subprocess.run, tmux + ["kill-server"], capture_output=True)
+
+        def screen():
+            return subprocess.run(tmux + ["capture-pane", "-p", "-t", "top"],
+                                  capture_output=True, timeout=30).stdout.decode()
+
+        wait_until(lambda: "httptracectl top:" in screen(), timeout=30, what="top's table")
+        self.known_load(port)
+        wait_until(lambda: parse_top(screen()).get(("GET", "/missing"), {}).get("reqs") == "5",
+                   timeout=20, what="the table to show the load")
+        rows = parse_top(screen())
+        self.check_known_load(rows)
+        self.assertEqual(screen().count("httptracectl top:"), 1, "the screen is redrawn in place")
+        subprocess.run(tmux + ["send-keys", "-t", "top", "C-c"], check=True, timeout=30)
+        wait_until(lambda: os.path.exists(rc_file) and open(rc_file).read().strip(), timeout=40,
+                   what="top to end after Ctrl-C")
+        with open(rc_file) as f:
+            self.assertEqual(f.read().strip(), "0")
+
+
 class BadInput(E2ETestCase):
     def test_usage_errors_exit_2_and_runtime_errors_exit_1(self):
         cases = [
             (["start", "--port", "abc"], 2, "--port abc"),
-            (["start", "--bogus"], 2, "unknown flag --bogus"),
-            (["start", "--role", "proxy"], 2, "--role proxy"),
-            (["start", "--format", "xml"], 2, "text or jsonl"),
-            (["attach"], 2, "attach takes one session id"),
-            (["frobnicate"], 2, "unknown command"),
+            (["start", "--port", "0"], 2, "--port 0"),
+            (["start", "--bogus"], 2, "not expected: --bogus"),
+            # A flag of another subcommand, or one in the wrong place, is refused.
+            (["list", "--port", "80"], 2, "not expected"),
+            (["stop", "--format", "jsonl", "x"], 2, "not expected"),
+            (["status", "extra"], 2, "not expected: extra"),
+            (["start", "--from-seq", "3"], 2, "not expected"),
+            (["--port", "80", "start"], 2, "not expected"),  # a filter before the command
+            (["start", "--agent"], 2, "--agent"),
+            (["start", "--role", "proxy"], 2, "--role: proxy not in"),
+            (["start", "--format", "xml"], 2, "--format: xml not in"),
+            # Every number is range-checked before anything is asked of an agent.
+            (["start", "--body-limit", "-5"], 2, "--body-limit: Value -5 not in range"),
+            (["start", "--body-limit", "2000000000"], 2, "--body-limit"),
+            (["start", "--queue", "0"], 2, "--queue: Value 0 not in range"),
+            (["start", "--max-exchanges", "-1"], 2, "--max-exchanges"),
+            (["start", "--pid", "-3"], 2, "--pid"),
+            (["attach", "s", "--from-seq", "0"], 2, "--from-seq"),
+            (["top", "--rows", "0"], 2, "--rows"),
+            (["top", "--sort", "latency"], 2, "--sort: latency not in"),
+            (["start", "--duration", "soon"], 2, "--duration: soon: want a duration"),
+            (["start", "--duration", "-1s"], 2, "--duration"),
+            (["--timeout", "0s", "list"], 2, "--timeout"),
+            (["--merge-window", "-1s", "list"], 2, "--merge-window"),
+            (["start", "-o"], 2, "-o"),
+            (["attach"], 2, "session is required"),
+            (["stop"], 2, "session is required"),
+            (["frobnicate"], 2, 'unknown command "frobnicate"'),
+            ([], 2, "missing command"),
             (["stop", "nosuchsession"], 1, "no session"),
             (["attach", "nosuchsession"], 1, "no session"),
             (["start", "--path-prefix", "api"], 2, "must start with /"),
@@ -260,6 +579,67 @@ class BadInput(E2ETestCase):
         self.assertEqual(proc.returncode, 1)
         self.assertIn(b"is httptrace-agent running", proc.stderr)
         self.assertEqual(self.ctl("status")[0], 0, "the agent survives bad requests")
+
+    def test_timeout_bounds_each_call_to_an_agent_that_never_answers(self):
+        # A real TCP listener that accepts and never speaks: the call waits --timeout, not 60 s.
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(8)
+            address = "127.0.0.1:%d" % silent.getsockname()[1]
+            started = time.monotonic()
+            proc = subprocess.run([harness.CTL_BIN, "--agent", address, "--insecure",
+                                   "--timeout", "700ms", "status"], capture_output=True,
+                                  timeout=60)
+            elapsed = time.monotonic() - started
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn(b"no answer within --timeout", proc.stderr)
+        self.assertGreaterEqual(elapsed, 0.7)
+        self.assertLess(elapsed, 10)
+
+    def test_global_options_after_the_subcommand_help_per_subcommand_and_version(self):
+        # --agent after the subcommand works as before it.
+        proc = subprocess.run([harness.CTL_BIN, "status", "--agent", "unix://" + self.socket],
+                              capture_output=True, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn(b"probes:", proc.stdout)
+        for command, has, lacks in [("start", "--body-limit", "--from-seq"),
+                                    ("attach", "--from-seq", "--body-limit"),
+                                    ("top", "--sort", "--detach"),
+                                    ("list", "--agent", "--port")]:
+            proc = subprocess.run([harness.CTL_BIN, command, "--help"], capture_output=True,
+                                  timeout=60)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn(has.encode(), proc.stdout, command)
+            self.assertNotIn(lacks.encode(), proc.stdout, command)
+        proc = subprocess.run([harness.CTL_BIN, "version"], capture_output=True, timeout=60)
+        self.assertRegex(proc.stdout.decode(), r"^httptracectl \d+\.\d+\.\d+\n$")
+
+    def test_generated_bash_completion_completes_commands_flags_and_values(self):
+        script = self.path("completion.bash")
+        with open(script, "w") as f:
+            f.write(subprocess.run([harness.CTL_BIN, "completion", "bash"], capture_output=True,
+                                   check=True, timeout=60).stdout.decode())
+
+        def complete(*words):
+            # What bash does on <TAB>: COMP_WORDS/COMP_CWORD set, the function fills COMPREPLY.
+            line = " ".join(["httptracectl"] + list(words))
+            program = ('source %s; COMP_WORDS=(%s); COMP_CWORD=%d; _httptracectl; '
+                       'printf "%%s\\n" "${COMPREPLY[@]}"' %
+                       (script, line if words[-1] else line + " ''", len(words)))
+            out = subprocess.run(["bash", "-c", program], capture_output=True, check=True,
+                                 timeout=60).stdout.decode()
+            return sorted(out.split())
+
+        self.assertEqual(complete("st"), ["start", "status", "stop"])
+        self.assertEqual(complete("start", "--for"), ["--format"])
+        self.assertEqual(complete("start", "--format", ""), ["har", "jsonl", "text"])
+        self.assertEqual(complete("top", "--so"), ["--sort"])
+        self.assertIn("--from-seq", complete("attach", "--"))
+        self.assertNotIn("--from-seq", complete("start", "--"))
+        self.assertIn("--agent", complete("list", "--ag"))
+        zsh = subprocess.run([harness.CTL_BIN, "completion", "zsh"], capture_output=True,
+                             check=True, timeout=60).stdout.decode()
+        self.assertTrue(zsh.startswith("#compdef httptracectl"))
 
     def test_agent_refuses_plaintext_tcp_and_bad_flags(self):
         proc = subprocess.run([harness.AGENT_BIN, "--listen", "tcp://127.0.0.1:0"],

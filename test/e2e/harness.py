@@ -19,6 +19,9 @@ import unittest
 import urllib.request
 
 AGENT_BIN = os.environ.get("HTTPTRACE_AGENT_BIN", "bazel-bin/agent/httptrace-agent")
+RUNFILES = os.path.join(os.environ.get("TEST_SRCDIR", "."), os.environ.get("TEST_WORKSPACE", ""))
+CHART_DAEMONSET = os.path.join(RUNFILES, "deploy", "helm", "httptrace", "templates",
+                               "daemonset.yaml")
 CTL_BIN = os.environ.get("HTTPTRACE_CTL_BIN", "bazel-bin/cli/httptracectl")
 DEMO_APP = os.environ.get("HTTPTRACE_DEMO_APP", "test/apps/demo_app.py")
 
@@ -203,3 +206,33 @@ def http(method, url, body=None, headers=None):
 def read_jsonl(path):
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+def yaml_list_after(path, key):
+    """The `- ITEM` entries of the first block list under `key:` (comments skipped)."""
+    items, inside, indent = [], False, None
+    with open(path) as f:
+        for line in f:
+            stripped = line.strip()
+            if not inside:
+                inside = stripped == key + ":"
+                continue
+            if not stripped or stripped.startswith("#"):
+                continue
+            if not stripped.startswith("- "):
+                break
+            if indent is None:
+                indent = len(line) - len(line.lstrip())
+            elif len(line) - len(line.lstrip()) != indent:
+                break
+            items.append(stripped[2:].strip())
+    return items
+
+
+def chart_capabilities():
+    """The capabilities the Helm chart's DaemonSet adds after dropping ALL ("BPF", ...)."""
+    caps = yaml_list_after(CHART_DAEMONSET, "add")
+    if not caps:
+        raise AssertionError("no capability list in " + CHART_DAEMONSET)
+    return caps
+

@@ -58,20 +58,27 @@ class MultiAgent(unittest.TestCase):
         self.ports = {}
         self.agents = {}
         for node in NODES:
-            port = free_port()
-            agent = Process([harness.AGENT_BIN, "--listen", "tcp://127.0.0.1:%d" % port,
+            self.ports[node] = free_port()
+        self.agents = self.start_agents(
+            {node: "127.0.0.1:%d" % port for node, port in self.ports.items()})
+
+    def start_agents(self, listen):
+        """One mTLS agent per {node: "ip:port"}; returns {node: Process} once all serve."""
+        agents = {}
+        for node, address in listen.items():
+            agent = Process([harness.AGENT_BIN, "--listen", "tcp://" + address,
                              "--tls-cert", self.path("server.crt"),
                              "--tls-key", self.path("server.key"),
                              "--tls-client-ca", self.path("ca.crt"),
                              "--node-name", node, "--log-level", "debug"],
                             self.workdir, "agent-" + node)
             self.processes.append(agent)
-            self.ports[node] = port
-            self.agents[node] = agent
-        for node, agent in self.agents.items():
+            agents[node] = agent
+        for node, agent in agents.items():
             wait_until(lambda: "serving on" in agent.stderr() or agent.proc.poll() is not None,
                        what="agent %s serving" % node)
             self.assertIsNone(agent.proc.poll(), "agent exited: " + agent.stderr())
+        return agents
 
     def tearDown(self):
         for p in reversed(self.processes):
@@ -187,16 +194,38 @@ class MultiAgent(unittest.TestCase):
         headers = re.findall(r"^\[[^\]]+\] PID \d+ .* node (\S+) ", text, flags=re.M)
         self.assertEqual(sorted(headers), sorted(["node-a"] * 5 + ["node-b"] * 5 + ["node-c"] * 3))
 
+    def test_top_counts_every_agents_exchanges(self):
+        app_port = self.start_app()
+        top = Process(self.ctl_argv() + ["top", "--port", str(app_port), "--role", "server",
+                                         "--once", "--duration", "5s"], self.workdir, "top")
+        self.processes.append(top)
+        wait_until(lambda: "started 3 session(s)" in top.stderr() or top.proc.poll() is not None,
+                   timeout=60, what="top's sessions")
+        for _ in range(4):
+            self.assertEqual(http("GET", "http://127.0.0.1:%d/users" % app_port)[0], 200)
+        self.assertEqual(top.wait(timeout=60), 0, top.stderr())
+        # Every agent sees the same server exchanges (one host): 3 agents x 4 requests.
+        row = [line.split() for line in top.stdout().splitlines()
+               if line.split()[:2] == ["GET", "/users"]]
+        self.assertEqual(len(row), 1, top.stdout())
+        self.assertEqual(row[0][2], "12", top.stdout())
+
     def test_list_and_status_ask_every_agent_and_mtls_refuses_strangers(self):
         code, out, err = self.ctl("status")
         self.assertEqual(code, 0, err)
         for node in NODES:
             self.assertIn("on node %s," % node, out)
+        # list: one table over every agent, a row per session with its node.
+        code, out, err = self.ctl("start", "--detach", "--port", "1", "--idle-timeout", "60s")
+        self.assertEqual(code, 0, err)
+        detached = dict(line.split() for line in out.splitlines())
+        self.assertEqual(sorted(detached), sorted("127.0.0.1:%d" % p for p in self.ports.values()))
         code, out, err = self.ctl("list")
         self.assertEqual(code, 0, err)
-        self.assertEqual(out.count("SESSION"), 3)
+        self.assertEqual(out.count("SESSION"), 1)
         for node in NODES:
-            self.assertIn("== 127.0.0.1:%d ==" % self.ports[node], out)
+            session = detached["127.0.0.1:%d" % self.ports[node]]
+            self.assertRegex(out, r"(?m)^%s\s+%s\s+active\s" % (node, session))
 
         # One agent gone: the others still answer, the failure is reported, exit 1.
         self.agents["node-b"].stop(signal.SIGKILL)
@@ -242,6 +271,50 @@ class MultiAgent(unittest.TestCase):
         events = read_jsonl(self.path("trace.jsonl"))
         self.assertEqual(sorted(e["node"] for e in events if "request" in e),
                          ["node-a", "node-b"])
+
+    def test_agents_dns_is_resolved_again_and_an_agent_that_joins_is_picked_up(self):
+        """A name whose answers change: the ctl runs in a mount namespace of its own where
+        /etc/hosts is a file this test rewrites (glibc reads it on every lookup), so the name
+        resolves first to one agent, then to two; loopback addresses only."""
+        app_port = self.start_app()
+        port = free_port()
+        self.start_agents({"node-x": "127.0.0.1:%d" % port, "node-y": "127.0.0.2:%d" % port})
+        hosts = self.path("hosts")
+        name = "agents.httptrace.test"
+        with open(hosts, "w") as f:
+            f.write("127.0.0.1 %s\n" % name)
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'mount --bind "$0" /etc/hosts && exec "$@"', hosts,
+                harness.CTL_BIN, "--tls-ca", self.path("ca.crt"),
+                "--tls-cert", self.path("client.crt"), "--tls-key", self.path("client.key"),
+                "--agents-dns", "%s:%d" % (name, port), "--tls-server-name", "localhost",
+                "--dns-refresh", "300ms",
+                "start", "--port", str(app_port), "--role", "server", "--format", "jsonl",
+                "-o", self.path("dns.jsonl")]
+        ctl = Process(argv, self.workdir, "ctl-dns-refresh")
+        self.processes.append(ctl)
+        wait_until(lambda: "started session" in ctl.stderr() or ctl.proc.poll() is not None,
+                   timeout=60, what="the first session")
+        self.assertRegex(ctl.stderr(), r"started session \S+ on node-x \(127\.0\.0\.1:%d\)" % port)
+        self.assertEqual(http("GET", "http://127.0.0.1:%d/users" % app_port)[0], 200)
+        # The name now answers with a second agent: rewritten in place (the bind mount holds
+        # the inode).
+        with open(hosts, "w") as f:
+            f.write("127.0.0.1 %s\n127.0.0.2 %s\n" % (name, name))
+        wait_until(lambda: "(joined)" in ctl.stderr() or ctl.proc.poll() is not None,
+                   timeout=30, what="the new agent picked up")
+        self.assertRegex(ctl.stderr(),
+                         r"started session \S+ on node-y \(127\.0\.0\.2:%d\) \(joined\)" % port)
+        self.assertEqual(http("GET", "http://127.0.0.1:%d/health" % app_port)[0], 200)
+        ctl.send(signal.SIGINT)
+        self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
+        events = read_jsonl(self.path("dns.jsonl"))
+        seen = sorted((e["node"], e["request"]["target"]) for e in events if "request" in e)
+        self.assertEqual(seen, [("node-x", "/health"), ("node-x", "/users"),
+                                ("node-y", "/health")])
+        self.assertEqual(sorted(e["node"] for e in events if "end" in e), ["node-x", "node-y"])
+        self.assertNotIn("(joined)", ctl.stderr().split("(joined)", 1)[1],
+                         "each agent joins once")
 
 
 if __name__ == "__main__":

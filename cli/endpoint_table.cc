@@ -1,0 +1,201 @@
+#include "cli/endpoint_table.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "cli/render/text_renderer.h"
+
+namespace httptrace::cli {
+namespace {
+
+bool IsUuid(absl::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !absl::ascii_isxdigit(s[i])) return false;
+  }
+  return true;
+}
+
+// A segment that names one object rather than a kind of them.
+absl::string_view IdPlaceholder(absl::string_view segment) {
+  if (segment.empty()) return {};
+  if (std::all_of(segment.begin(), segment.end(), absl::ascii_isdigit)) return "{id}";
+  if (IsUuid(segment)) return "{uuid}";
+  // Long hex strings (hashes, object ids) with at least one digit: "a3f9c0e1d2b4".
+  if (segment.size() >= 12 && std::all_of(segment.begin(), segment.end(), absl::ascii_isxdigit) &&
+      std::any_of(segment.begin(), segment.end(), absl::ascii_isdigit)) {
+    return "{hex}";
+  }
+  return {};
+}
+
+int64_t Percentile(const std::vector<int64_t>& sorted, double p) {
+  if (sorted.empty()) return -1;
+  // Nearest rank: the smallest value with at least p% of the values at or below it.
+  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
+  rank = std::clamp<size_t>(rank, 1, sorted.size());
+  return sorted[rank - 1];
+}
+
+std::string Duration(int64_t us) {
+  if (us < 0) return "-";
+  if (us < 1000) return absl::StrCat(us, "µs");
+  if (us < 1'000'000) return absl::StrFormat("%.1fms", us / 1000.0);
+  return absl::StrFormat("%.2fs", us / 1e6);
+}
+
+std::string Bytes(uint64_t bytes) {
+  if (bytes < 1024) return absl::StrCat(bytes, "B");
+  if (bytes < (1 << 20)) return absl::StrFormat("%.1fK", bytes / 1024.0);
+  if (bytes < (1ull << 30)) return absl::StrFormat("%.1fM", bytes / 1048576.0);
+  return absl::StrFormat("%.1fG", bytes / 1073741824.0);
+}
+
+}  // namespace
+
+std::string EndpointTable::Route(absl::string_view target) {
+  target = target.substr(0, target.find_first_of("?#"));
+  if (target.empty() || target[0] != '/') return std::string(target.empty() ? "/" : target);
+  std::vector<std::string> segments;
+  for (absl::string_view segment : absl::StrSplit(target.substr(1), '/')) {
+    const absl::string_view id = IdPlaceholder(segment);
+    segments.emplace_back(id.empty() ? segment : id);
+  }
+  return absl::StrCat("/", absl::StrJoin(segments, "/"));
+}
+
+const std::vector<std::string>& EndpointTable::SortKeys() {
+  static const auto* keys = new std::vector<std::string>{"rate", "requests", "errors", "p50",
+                                                         "p90",  "p99",      "bytes",  "route"};
+  return *keys;
+}
+
+absl::Status EndpointTable::CheckSortKey(absl::string_view sort) {
+  const auto& keys = SortKeys();
+  if (std::find(keys.begin(), keys.end(), sort) != keys.end()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("--sort ", sort, ": want one of ", absl::StrJoin(keys, ", ")));
+}
+
+void EndpointTable::Add(const v1::Exchange& x, absl::Time now) {
+  ++exchanges_;
+  const std::string method = x.has_request() ? x.request().method() : "?";
+  std::string route = x.has_request() ? Route(x.request().target()) : "(request not captured)";
+  std::string key = absl::StrCat(method, " ", route);
+  auto it = endpoints_.find(key);
+  if (it == endpoints_.end()) {
+    if (endpoints_.size() >= kMaxEndpoints) {
+      key = "* (other)";
+      it = endpoints_.find(key);
+    }
+    if (it == endpoints_.end()) {
+      it = endpoints_.emplace(key, Stats{}).first;
+      it->second.method = key == "* (other)" ? "*" : method;
+      it->second.route = key == "* (other)" ? "(other)" : std::move(route);
+    }
+  }
+  Stats& stats = it->second;
+  ++stats.requests;
+  if (x.has_response() && x.response().status() >= 400) ++stats.errors;
+  stats.bytes += x.request().body().size() + x.response().body().size();
+  if (x.has_latency()) {
+    stats.latencies_us.push_back(x.latency().seconds() * 1'000'000 + x.latency().nanos() / 1000);
+    if (stats.latencies_us.size() > kLatencySamples) stats.latencies_us.pop_front();
+  }
+  const int64_t second = absl::ToUnixSeconds(now);
+  if (stats.per_second.empty() || stats.per_second.back().first != second) {
+    stats.per_second.emplace_back(second, 0);
+  }
+  ++stats.per_second.back().second;
+  while (stats.per_second.front().first <= second - kRateSeconds) stats.per_second.pop_front();
+}
+
+std::vector<EndpointTable::Row> EndpointTable::Rows(absl::Time now, absl::string_view sort) const {
+  const int64_t second = absl::ToUnixSeconds(now);
+  // The rate's window: the last kRateSeconds, or the time since the start when shorter.
+  const double window =
+      std::clamp(absl::ToDoubleSeconds(now - start_), 1e-3, static_cast<double>(kRateSeconds));
+  std::vector<Row> rows;
+  rows.reserve(endpoints_.size());
+  std::vector<int64_t> sorted;
+  for (const auto& [key, stats] : endpoints_) {
+    Row row;
+    row.method = stats.method;
+    row.route = stats.route;
+    row.requests = stats.requests;
+    row.errors = stats.errors;
+    row.bytes = stats.bytes;
+    uint64_t recent = 0;
+    for (const auto& [s, count] : stats.per_second) {
+      if (s > second - kRateSeconds) recent += count;
+    }
+    row.rate = static_cast<double>(recent) / window;
+    sorted.assign(stats.latencies_us.begin(), stats.latencies_us.end());
+    std::sort(sorted.begin(), sorted.end());
+    row.p50_us = Percentile(sorted, 50);
+    row.p90_us = Percentile(sorted, 90);
+    row.p99_us = Percentile(sorted, 99);
+    rows.push_back(std::move(row));
+  }
+  auto by = [&](auto field) {
+    std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
+      const auto fa = field(a), fb = field(b);
+      return fa != fb ? fa > fb : std::tie(a.route, a.method) < std::tie(b.route, b.method);
+    });
+  };
+  if (sort == "requests") {
+    by([](const Row& r) { return static_cast<double>(r.requests); });
+  } else if (sort == "errors") {
+    by([](const Row& r) { return r.requests == 0 ? 0.0 : double(r.errors) / double(r.requests); });
+  } else if (sort == "p50") {
+    by([](const Row& r) { return static_cast<double>(r.p50_us); });
+  } else if (sort == "p90") {
+    by([](const Row& r) { return static_cast<double>(r.p90_us); });
+  } else if (sort == "p99") {
+    by([](const Row& r) { return static_cast<double>(r.p99_us); });
+  } else if (sort == "bytes") {
+    by([](const Row& r) { return static_cast<double>(r.bytes); });
+  } else if (sort == "route") {
+    std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+      return std::tie(a.route, a.method) < std::tie(b.route, b.method);
+    });
+  } else {
+    by([](const Row& r) { return r.rate; });
+  }
+  return rows;
+}
+
+std::string EndpointTable::Render(absl::Time now, const Format& format) const {
+  const std::vector<Row> rows = Rows(now, format.sort);
+  std::string out = absl::StrFormat(
+      "httptracectl top: %u exchange(s), %u lost, %u endpoint(s), %.0fs, sorted by %s\n",
+      exchanges_, lost_, endpoints_.size(), absl::ToDoubleSeconds(now - start_), format.sort);
+  absl::StrAppendFormat(&out, "%-7s %-40s %8s %8s %6s %9s %9s %9s %8s\n", "METHOD", "ROUTE", "REQS",
+                        "REQ/S", "ERR%", "P50", "P90", "P99", "BYTES");
+  size_t shown = 0;
+  for (const Row& row : rows) {
+    if (format.rows > 0 && shown == format.rows) {
+      absl::StrAppend(&out, "... ", rows.size() - shown, " more endpoint(s)\n");
+      break;
+    }
+    ++shown;
+    const double error_percent =
+        row.requests == 0 ? 0.0 : 100.0 * static_cast<double>(row.errors) / row.requests;
+    // Methods and routes come from the peer: shown escaped, like the text trace.
+    std::string method, route;
+    render::AppendPrintable(&method, row.method);
+    render::AppendPrintable(&route, row.route.size() > 40 ? row.route.substr(0, 40) : row.route);
+    absl::StrAppendFormat(&out, "%-7s %-40s %8u %8.1f %5.1f%% %9s %9s %9s %8s\n", method, route,
+                          row.requests, row.rate, error_percent, Duration(row.p50_us),
+                          Duration(row.p90_us), Duration(row.p99_us), Bytes(row.bytes));
+  }
+  return out;
+}
+
+}  // namespace httptrace::cli

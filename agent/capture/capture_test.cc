@@ -380,6 +380,9 @@ TEST_P(CaptureTest, OneMebibyteWriteIsChunkedWithRightPositionsAndLength) {
   EXPECT_TRUE(ingress.contiguous);
   EXPECT_EQ(ingress.bytes, request);
   EXPECT_EQ(Counter("kernel.ringbuf_full"), 0u);
+  // A piece bpf_probe_read_user could not read (page not present at that instant) is sent
+  // size-only: positions stay right but the bytes differ. Seen once under qemu on 6.1.
+  EXPECT_EQ(Counter("kernel.read_user_failed"), 0u);
 }
 
 TEST_P(CaptureTest, ConnectionBudgetAndCopyLimitTruncateButKeepTrueLength) {

@@ -13,6 +13,8 @@
 
 #include "bpf/maps.bpf.h"
 #include "http_methods.h"  // generated beside vmlinux.h (bpf/BUILD.bazel)
+// After the maps: the fallbacks use `calls`.
+#include "bpf/compat.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -201,7 +203,7 @@ static __always_inline void emit_loss(struct conn_key* key, struct conn_state* c
   if (!e) return;  // still pending; reported with the next successful event
   __builtin_memset(e, 0, sizeof(*e));
   fill_header(&e->hdr, HT_EVENT_LOSS, tid, key->tgid, key->fd, c->id, ts);
-  e->bytes = __sync_lock_test_and_set(&c->lost[dir & 1], 0);
+  e->bytes = ht_exchange(&c->lost[dir & 1], 0);
   e->direction = dir;
   e->cause = HT_LOSS_RINGBUF_FULL;
   bpf_ringbuf_submit(e, rb_flags());
@@ -209,7 +211,14 @@ static __always_inline void emit_loss(struct conn_key* key, struct conn_state* c
 }
 
 static __always_inline __u64 new_conn_id(void) {
+#if HT_COMPAT
+  // No atomic fetch-and-add on these kernels (compat.bpf.h), and two CPUs must never hand out
+  // the same id: the boot-time nanosecond (one CPU cannot create two sockets in one) with the
+  // CPU number in the low byte. Unique for 2^56 ns (2.2 years) of uptime; only equality counts.
+  return ((bpf_ktime_get_boot_ns() + 1) << 8) | (bpf_get_smp_processor_id() & 0xff);
+#else
   return __sync_fetch_and_add(&next_conn_id, 1) + 1;
+#endif
 }
 
 // The fd-table generation of a process: bumped by exec and close_range (see fd_epochs).
@@ -334,9 +343,9 @@ static __always_inline int conn_allowed(struct conn_state* c, struct conn_key* k
 
 // Enter/exit pairing lives in task-local storage: the exit of every read/write on the host must
 // find out cheaply that its entry recorded nothing (a flag in the task, not a hash lookup).
+// Kernels without task storage (before 5.11) take a hash lookup instead (compat.bpf.h).
 static __always_inline struct call_args* call_begin(struct ht_config* cfg) {
-  struct call_args* a =
-      bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  struct call_args* a = calls_lookup(1);
   if (!a) {
     count(HT_CNT_CALL_TABLE_FULL, 1);
     return NULL;
@@ -348,7 +357,7 @@ static __always_inline struct call_args* call_begin(struct ht_config* cfg) {
 // Copies out and clears the pending call of this thread; false when there is none, or when it
 // was entered under an earlier attach (its exit was never seen).
 static __always_inline int call_end(struct call_args* out, struct ht_config* cfg) {
-  struct call_args* a = bpf_task_storage_get(&calls, bpf_get_current_task_btf(), 0, 0);
+  struct call_args* a = calls_lookup(0);
   if (!a || !a->sys) return 0;
   *out = *a;
   a->sys = 0;
@@ -585,6 +594,7 @@ static long piece_cb(__u32 i, void* unused) {
   x->run_left -= len;
   return 0;
 }
+HT_LOOP_FUNCTION(piece_cb, HT_MAX_EVENTS_PER_CALL + 2, 2)
 
 static long iov_cb(__u32 i, void* unused) {
   struct scratch* s = get_scratch();
@@ -600,9 +610,10 @@ static long iov_cb(__u32 i, void* unused) {
     x->base = (__u64)v.iov_base;
     x->rem = v.iov_len;
   }
-  bpf_loop(HT_MAX_EVENTS_PER_CALL + 2, piece_cb, NULL, 0);
+  HT_LOOP(piece_cb, HT_MAX_EVENTS_PER_CALL + 2);
   return 0;
 }
+HT_LOOP_FUNCTION(iov_cb, HT_MAX_IOV, 8)
 
 static long mmsg_size_cb(__u32 i, void* unused) {
   struct scratch* s = get_scratch();
@@ -613,6 +624,7 @@ static long mmsg_size_cb(__u32 i, void* unused) {
   s->x.total += h.msg_len;
   return 0;
 }
+HT_LOOP_FUNCTION(mmsg_size_cb, HT_MAX_MMSG, 4)
 
 static long mmsg_copy_cb(__u32 i, void* unused) {
   struct scratch* s = get_scratch();
@@ -624,9 +636,10 @@ static long mmsg_copy_cb(__u32 i, void* unused) {
   s->x.run_left = h.msg_len;
   __u64 iovlen = h.msg_hdr.msg_iovlen;
   if (iovlen > HT_MAX_IOV) iovlen = HT_MAX_IOV;
-  bpf_loop(iovlen, iov_cb, NULL, 0);
+  HT_LOOP(iov_cb, iovlen);
   return 0;
 }
+HT_LOOP_FUNCTION(mmsg_copy_cb, HT_MAX_MMSG, 4)
 
 // Copies the data of a finished syscall on connection `c`: `buf` and `cnt` are its buffer (or
 // iovec array, msghdr, mmsghdr array) and length (or count) arguments, ret > 0.
@@ -674,7 +687,7 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
         nmsg = HT_MAX_MMSG;
       }
       x->vec = a.buf;
-      bpf_loop(nmsg, mmsg_size_cb, NULL, 0);
+      HT_LOOP(mmsg_size_cb, nmsg);
       total = x->total;
       x->src = x->first_iov;
       iovcnt = nmsg;  // messages, for the copy loop below
@@ -740,7 +753,7 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
   if (!c->open_sent) emit_open(key, c, tid, c->opened_ns);
   if (c->lost[dir & 1]) emit_loss(key, c, tid, dir, now);
 
-  x->ev_pos = __sync_fetch_and_add(&c->pos[dir & 1], total);
+  x->ev_pos = ht_fetch_add(&c->pos[dir & 1], total);
   x->ts = now;
   x->tgid = key->tgid;
   x->fd = key->fd;
@@ -794,9 +807,9 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
   }
 
   if (sys == HT_SYS_RECVMMSG || sys == HT_SYS_SENDMMSG)
-    bpf_loop(iovcnt, mmsg_copy_cb, NULL, 0);
+    HT_LOOP(mmsg_copy_cb, iovcnt);
   else
-    bpf_loop(x->single ? 1 : iovcnt, iov_cb, NULL, 0);
+    HT_LOOP(iov_cb, x->single ? 1 : iovcnt);
 
   // Bytes the loops did not reach (an iovec walk cut short) join the size-only tail, so the
   // events of one syscall always add up to its true length.
@@ -1002,15 +1015,6 @@ TP_EXIT(close_range) { return ctx->ret == 0 ? fd_table_changed() : 0; }
 #define NR_execveat 322
 #define NR_close_range 436
 
-// The syscall's arguments as the x86_64 syscall ABI passes them.
-struct syscall_regs {
-  __u64 di, si, dx, r10;
-};
-
-// 64-bit user code segment: 32-bit (ia32) tasks number their syscalls differently (3 is read
-// there, close here), so their syscalls are not interpreted at all.
-#define USER64_CS 0x33
-
 static __always_inline int raw_exit_data(__u8 sys, struct syscall_regs* r, long ret, __u64 flags) {
   if (ret == 0 && is_ingress(sys) && !(flags & MSG_PEEK)) return read_eof(sys, r->di, r->dx);
   if (ret <= 0) return 0;
@@ -1031,12 +1035,11 @@ static __always_inline int raw_exit_data(__u8 sys, struct syscall_regs* r, long 
 }
 
 SEC("raw_tp/sys_exit")
-int BPF_PROG(raw_sys_exit, struct pt_regs* unused, long ret) {
+int BPF_PROG(raw_sys_exit, struct pt_regs* arg_regs, long ret) {
   // The task's user registers as a BTF pointer: plain loads, no helper call per syscall (this
-  // program runs for every syscall on the host).
-  struct pt_regs* regs = bpf_task_pt_regs(bpf_get_current_task_btf());
-  if (regs->cs != USER64_CS) return 0;
-  const long nr = regs->orig_ax;
+  // program runs for every syscall on the host). compat.bpf.h has the fallback.
+  struct pt_regs* regs = task_regs();
+  const long nr = regs_syscall_nr(regs, arg_regs);
   switch (nr) {
     case NR_read:
     case NR_write:
@@ -1062,7 +1065,8 @@ int BPF_PROG(raw_sys_exit, struct pt_regs* unused, long ret) {
     default:
       return 0;
   }
-  struct syscall_regs r = {.di = regs->di, .si = regs->si, .dx = regs->dx, .r10 = regs->r10};
+  struct syscall_regs r;
+  regs_syscall_args(regs, arg_regs, &r);
   switch (nr) {
     case NR_read:
       return raw_exit_data(HT_SYS_READ, &r, ret, 0);

@@ -159,6 +159,8 @@ struct {
 } skip_fds SEC(".maps");
 
 // The syscall in flight on a tracked socket, per thread (task-local storage; sys == 0: none).
+// Where the kernel has no task storage the agent makes it an LRU hash keyed by thread id
+// (agent/capture/probe_object.cc; compat.bpf.h reads it either way).
 struct {
   __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
   __uint(map_flags, BPF_F_NO_PREALLOC);

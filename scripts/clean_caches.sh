@@ -6,7 +6,8 @@
 #
 # Only this project's things: podman images and containers named httptrace*, the base image
 # deploy/container/base-image.sh makes and the build layers on top of it, the chart validator's
-# node_modules, the repository's .cache/, and the chart renderer's Go cache.
+# node_modules, the repository's .cache/, the chart renderer's Go cache, and the kernel matrix's
+# downloaded kernels (test/kernels/fetch_kernel.sh; ~1-2 min to fetch again).
 # Each cache a test reuses is listed here, once.
 #
 # Usage: scripts/clean_caches.sh   (as root, like the tests)
@@ -61,7 +62,8 @@ fi
 for path in \
   "$root/deploy/validate/node_modules" \
   "$root/.cache" \
-  "${XDG_CACHE_HOME:-$HOME/.cache}/httptrace-render"; do
+  "${XDG_CACHE_HOME:-$HOME/.cache}/httptrace-render" \
+  "${HTTPTRACE_KERNEL_CACHE:-/var/cache/httptrace-kernels}"; do
   if [[ -e $path ]]; then
     log "removing $path"
     rm -rf "$path"

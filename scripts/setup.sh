@@ -37,6 +37,8 @@ PACKAGES=(
   # Kubernetes' runtime for the pod tests: containerd with its CRI plugin (and ctr), started by
   # the test itself with its own config and socket (the package's own service is not used).
   containerd
+  # The kernel matrix (test/kernels): Debian's kernels under qemu with a busybox initramfs.
+  qemu-system-x86 busybox-static cpio xz-utils zstd kmod
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

@@ -99,7 +99,6 @@ absl::Status UpdateSet(int fd, Capture::FilterDimension<T>& dim, const std::vect
 
 }  // namespace
 
-void Capture::SkeletonDeleter::operator()(capture_bpf* skel) const { capture_bpf__destroy(skel); }
 void Capture::LinkDeleter::operator()(bpf_link* link) const { bpf_link__destroy(link); }
 void Capture::RingBufferDeleter::operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
 
@@ -156,6 +155,10 @@ absl::StatusOr<std::unique_ptr<Capture>> Capture::Create(const CaptureConfig& co
         absl::StrCat("ring_buffer_bytes must be a power of two >= 4096, got ", ring));
   }
   if (absl::Status s = CheckKernelSupport(); !s.ok()) return s;
+  // Chosen by what the kernel has, not by its version (kernel_features.h, bpf/compat.bpf.h).
+  KernelFeatures features = ProbeKernelFeatures();
+  if (config.use_fallbacks) features = features.WithoutOptional();
+  if (absl::Status s = CheckRequiredFeatures(features); !s.ok()) return s;
   absl::StatusOr<ResolvedAttachMode> mode =
       ResolveAttachMode(config.attach_mode, config.mount_tracefs);
   if (!mode.ok()) return mode.status();
@@ -167,17 +170,18 @@ absl::StatusOr<std::unique_ptr<Capture>> Capture::Create(const CaptureConfig& co
   {
     absl::MutexLock lock(&capture->mu_);
     capture->info_.mode = mode->mode;
-    capture->info_.detail = mode->detail;
+    capture->info_.detail = absl::StrCat(mode->detail, "; ", DescribeFeatures(features));
+    capture->info_.features = features;
   }
-  if (absl::Status s = capture->Load(mode->mode); !s.ok()) return s;
-  HT_LOG(INFO) << "capture probes loaded: " << mode->detail;
+  if (absl::Status s = capture->Load(mode->mode, features); !s.ok()) return s;
+  HT_LOG(INFO) << "capture probes loaded: " << capture->probe_info().detail;
   return capture;
 }
 
-absl::Status Capture::Load(AttachMode mode) {
-  capture_bpf* raw = capture_bpf__open();
-  if (raw == nullptr) return BpfError(errno, "opening the capture probes (capture_bpf__open)");
-  skel_.reset(raw);
+absl::Status Capture::Load(AttachMode mode, const KernelFeatures& features) {
+  absl::StatusOr<CaptureObject> skel = OpenCaptureObject(features);
+  if (!skel.ok()) return skel.status();
+  skel_ = std::move(*skel);
 
   num_cpus_ = libbpf_num_possible_cpus();
   if (num_cpus_ <= 0) return BpfError(num_cpus_, "libbpf_num_possible_cpus");

@@ -18,7 +18,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/capture/capture_events.h"
+#include "agent/capture/kernel_features.h"
 #include "agent/capture/probe_environment.h"
+#include "agent/capture/probe_object.h"
 
 struct capture_bpf;
 struct bpf_link;
@@ -35,6 +37,10 @@ struct CaptureConfig {
   uint32_t max_connections = 65536;       // kernel connection table (LRU)
   absl::Duration poll_interval = absl::Milliseconds(5);  // drain period (wakeups are batched)
   bool exclude_self = true;  // never trace this process (tests that trace themselves set false)
+  // Take every fallback of an older kernel (hash for task storage, bounded loops, registers from
+  // the tracepoint argument, plain updates) even where the kernel has the feature: tests prove
+  // the paths of 5.8-5.16 kernels on the build machine.
+  bool use_fallbacks = false;
 };
 
 // In-kernel filters. Empty means all; a connection passes when it passes every non-empty set.
@@ -48,7 +54,8 @@ struct KernelFilter {
 struct ProbeInfo {
   AttachMode mode = AttachMode::kAuto;  // resolved: kTracepoints or kRawTracepoints
   std::vector<std::string> programs;    // attached programs (empty while detached)
-  std::string detail;                   // why this mode
+  std::string detail;                   // why this mode, and the kernel features used
+  KernelFeatures features;              // as probed (less what use_fallbacks turned off)
 };
 
 class Capture {
@@ -98,9 +105,6 @@ class Capture {
   ProbeInfo probe_info() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  struct SkeletonDeleter {
-    void operator()(capture_bpf* skel) const;
-  };
   struct LinkDeleter {
     void operator()(bpf_link* link) const;
   };
@@ -110,7 +114,7 @@ class Capture {
   class Poller;
 
   Capture(const CaptureConfig& config, CaptureSink* sink);
-  absl::Status Load(AttachMode mode);
+  absl::Status Load(AttachMode mode, const KernelFeatures& features);
   absl::Status WriteConfig(uint32_t epoch, const KernelFilter& filter)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PollLoop();
@@ -119,7 +123,7 @@ class Capture {
   const CaptureConfig config_;
   CaptureSink* const sink_;
   ProbeInfo info_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<capture_bpf, SkeletonDeleter> skel_;
+  CaptureObject skel_;
   std::unique_ptr<Poller> poller_;  // ring buffer + decoder, used by the poll thread only
   mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_ ABSL_GUARDED_BY(mu_);

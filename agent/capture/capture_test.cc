@@ -23,6 +23,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -43,7 +44,14 @@ using testing::RecordingSink;
 using ::testing::StartsWith;
 using testing::WriteAll;
 
-constexpr absl::Duration kWait = absl::Seconds(10);
+// Waits are multiplied by $HTTPTRACE_TEST_TIMEOUT_SCALE: the kernel matrix (test/kernels) runs
+// these tests under qemu's TCG, ~10x slower than this machine.
+double TimeoutScale() {
+  const char* s = getenv("HTTPTRACE_TEST_TIMEOUT_SCALE");
+  const double scale = s != nullptr ? atof(s) : 1.0;
+  return scale >= 1.0 ? scale : 1.0;
+}
+const absl::Duration kWait = absl::Seconds(10) * TimeoutScale();
 
 std::string Pattern(size_t n, int seed) {
   std::string s(n, '\0');
@@ -110,9 +118,13 @@ bool BothClosed(const RecordingSink::Conns& conns, uint32_t tgid, int a, int b) 
   return x != nullptr && y != nullptr && x->closed && y->closed;
 }
 
-// Every test runs in both attach modes.
-class CaptureTest : public ::testing::TestWithParam<AttachMode> {
+// Every test runs in both attach modes, each with the features of this kernel and with every
+// fallback of an older one (bpf/compat.bpf.h): the results must be the same.
+class CaptureTest : public ::testing::TestWithParam<std::tuple<AttachMode, bool>> {
  protected:
+  static AttachMode mode() { return std::get<0>(GetParam()); }
+  static bool fallbacks() { return std::get<1>(GetParam()); }
+
   void SetUp() override {
     HT_SKIP_UNLESS_CAPABLE(httptrace::test_support::RootAbsentReason("the capture probes"));
   }
@@ -120,7 +132,8 @@ class CaptureTest : public ::testing::TestWithParam<AttachMode> {
   // A capture that may trace this very process (the tests are their own traffic).
   void Start(CaptureConfig config = {}, bool attach = true) {
     config.exclude_self = false;
-    config.attach_mode = GetParam();
+    config.attach_mode = mode();
+    config.use_fallbacks = fallbacks();
     auto capture = Capture::Create(config, &sink_);
     ASSERT_TRUE(capture.ok()) << capture.status();
     capture_ = std::move(*capture);
@@ -181,7 +194,7 @@ void RealServerAndCurl(RecordingSink& sink, int family, AttachMode mode,
   ChildGuard server_guard{server};
   // Wait until it accepts (bounded).
   bool ready = false;
-  for (int i = 0; i < 200 && !ready; ++i) {
+  for (int i = 0; i < 200 * TimeoutScale() && !ready; ++i) {
     const int fd = socket(family, SOCK_STREAM, 0);
     sockaddr_storage ss{};
     socklen_t len;
@@ -275,11 +288,11 @@ void RealServerAndCurl(RecordingSink& sink, int family, AttachMode mode,
 }
 
 TEST_P(CaptureTest, RealHttpServerAndCurlOverIpv4) {
-  RealServerAndCurl(sink_, AF_INET, GetParam(), capture_);
+  RealServerAndCurl(sink_, AF_INET, mode(), capture_);
 }
 
 TEST_P(CaptureTest, RealHttpServerAndCurlOverIpv6) {
-  RealServerAndCurl(sink_, AF_INET6, GetParam(), capture_);
+  RealServerAndCurl(sink_, AF_INET6, mode(), capture_);
 }
 
 TEST_P(CaptureTest, WritevAndSendmsgWithManyIovecsAreCapturedWhole) {
@@ -371,6 +384,9 @@ TEST_P(CaptureTest, OneMebibyteWriteIsChunkedWithRightPositionsAndLength) {
   EXPECT_TRUE(ingress.contiguous);
   EXPECT_EQ(ingress.bytes, request);
   EXPECT_EQ(Counter("kernel.ringbuf_full"), 0u);
+  // A piece bpf_probe_read_user could not read (page not present at that instant) is sent
+  // size-only: positions stay right but the bytes differ. Seen once under qemu on 6.1.
+  EXPECT_EQ(Counter("kernel.read_user_failed"), 0u);
 }
 
 TEST_P(CaptureTest, ConnectionBudgetAndCopyLimitTruncateButKeepTrueLength) {
@@ -797,10 +813,17 @@ TEST_P(CaptureTest, DetachStopsCaptureAndAttachAgainResumesIt) {
 TEST_P(CaptureTest, ProbeInfoNamesModeAndPrograms) {
   Start();
   const ProbeInfo info = capture_->probe_info();
-  EXPECT_EQ(info.mode, GetParam());
+  EXPECT_EQ(info.mode, mode());
   // Tracepoints: 15 entries and 17 exits; raw tracepoints: sys_exit. Both: the 2 socket ends.
-  EXPECT_EQ(info.programs.size(), GetParam() == AttachMode::kTracepoints ? 34u : 3u);
+  EXPECT_EQ(info.programs.size(), mode() == AttachMode::kTracepoints ? 34u : 3u);
   EXPECT_FALSE(info.detail.empty());
+  // The detail says which kernel features the probes use (status and the start-up log show it).
+  EXPECT_THAT(info.detail, ::testing::HasSubstr("kernel features: "));
+  if (fallbacks()) {
+    EXPECT_TRUE(info.features.compat_object());
+    EXPECT_THAT(info.detail, ::testing::HasSubstr("bpf_loop no: bounded loops"));
+    EXPECT_THAT(info.detail, ::testing::HasSubstr("compat object"));
+  }
   capture_->Detach();
   EXPECT_TRUE(capture_->probe_info().programs.empty());
   EXPECT_FALSE(capture_->attached());
@@ -808,7 +831,8 @@ TEST_P(CaptureTest, ProbeInfoNamesModeAndPrograms) {
 
 TEST_P(CaptureTest, AgentNeverTracesItsOwnTraffic) {
   CaptureConfig config;  // exclude_self stays true, as in the agent
-  config.attach_mode = GetParam();
+  config.attach_mode = mode();
+  config.use_fallbacks = fallbacks();
   auto created = Capture::Create(config, &sink_);
   ASSERT_TRUE(created.ok()) << created.status();
   capture_ = std::move(*created);
@@ -1295,10 +1319,14 @@ TEST_P(CaptureTest, AConnectionExcludedForAWhileContinuesUnderANewId) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AttachModes, CaptureTest,
-                         ::testing::Values(AttachMode::kTracepoints, AttachMode::kRawTracepoints),
-                         [](const ::testing::TestParamInfo<AttachMode>& info) {
-                           return info.param == AttachMode::kTracepoints ? "Tracepoints"
-                                                                         : "RawTracepoints";
+                         ::testing::Combine(::testing::Values(AttachMode::kTracepoints,
+                                                              AttachMode::kRawTracepoints),
+                                            ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<std::tuple<AttachMode, bool>>& info) {
+                           return absl::StrCat(std::get<0>(info.param) == AttachMode::kTracepoints
+                                                   ? "Tracepoints"
+                                                   : "RawTracepoints",
+                                               std::get<1>(info.param) ? "WithFallbacks" : "");
                          });
 
 TEST(CaptureConfigTest, RejectsBadLimitsBeforeTouchingTheKernel) {

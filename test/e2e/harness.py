@@ -70,7 +70,12 @@ def free_port(family=socket.AF_INET, host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+# Waits are multiplied by this (the kernel matrix runs these tests under qemu's TCG, ~10x slower).
+TIMEOUT_SCALE = float(os.environ.get("HTTPTRACE_TEST_TIMEOUT_SCALE", "1"))
+
+
 def wait_until(predicate, timeout=10.0, what="condition"):
+    timeout *= TIMEOUT_SCALE
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -108,7 +113,7 @@ class Process:
             self.proc.send_signal(sig)
 
     def wait(self, timeout=30.0):
-        return self.proc.wait(timeout=timeout)
+        return self.proc.wait(timeout=timeout * TIMEOUT_SCALE)
 
     def stop(self, sig=signal.SIGTERM, timeout=15.0):
         if self.proc.poll() is None:

@@ -14,6 +14,14 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 log() { printf 'clean_caches: %s\n' "$*" >&2; }
+# The images of "$@" that still exist (a function, so that set -e does not end the script at the
+# first one that is gone).
+still_there() {
+  local id
+  for id in "$@"; do
+    if podman image exists "$id" 2>/dev/null; then echo "$id"; fi
+  done
+}
 
 # --- podman: containers, images, the base image and the layers built on it -----------------
 if command -v podman >/dev/null; then
@@ -27,9 +35,9 @@ if command -v podman >/dev/null; then
   # them (podman build --layers keeps intermediate layers as untagged images: a build cache).
   ours=$(podman images -a --format '{{.Repository}}:{{.Tag}} {{.ID}}' 2>/dev/null |
     awk '$1 ~ /^localhost\/httptrace/ || $1 == "localhost/debian:bookworm-slim" {print $2}' |
-    sort -u)
+    sort -u || true)
   if [[ -n $ours ]]; then
-    ids=$(podman images -aq --no-trunc 2>/dev/null | sort -u)
+    ids=$(podman images -aq --no-trunc 2>/dev/null | sort -u || true)
     # "id parent" for every image, then the closure of ours under "is a child of".
     doomed=$(podman image inspect --format '{{.Id}} {{.Parent}}' $ids 2>/dev/null |
       awk -v ours="$ours" '
@@ -44,16 +52,16 @@ if command -v podman >/dev/null; then
             for (id in all) if (!(id in keep) && (parent[id] in keep)) { keep[id] = 1; changed = 1 }
           }
           for (id in keep) print id
-        }')
+        }' || true)
     count=$(echo "$doomed" | grep -c . || true)
     log "removing $count podman image(s): ours, the base image and layers built on it"
     # Children before parents: repeat until nothing more goes (bounded by the count).
     for ((i = 0; i <= count; i++)); do
-      left=$(for id in $doomed; do podman image exists "$id" 2>/dev/null && echo "$id"; done)
+      left=$(still_there $doomed)
       [[ -z $left ]] && break
       podman rmi -f $left >/dev/null 2>&1 || true
     done
-    left=$(for id in $doomed; do podman image exists "$id" 2>/dev/null && echo "$id"; done)
+    left=$(still_there $doomed)
     [[ -z $left ]] || { log "could not remove image(s): $left"; exit 1; }
   fi
 fi

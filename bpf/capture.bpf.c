@@ -12,6 +12,7 @@
 // clang-format on
 
 #include "bpf/maps.bpf.h"
+#include "http_methods.h"  // generated beside vmlinux.h (bpf/BUILD.bazel)
 // After the maps: the fallbacks use `calls`.
 #include "bpf/compat.bpf.h"
 
@@ -30,7 +31,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 self_tgid = 0;           // the agent never traces itself
 const volatile __u64 wakeup_bytes = 1 << 20;  // wake the consumer once this much is pending
 
-__u64 next_generation = 0;
+__u64 next_conn_id = 0;  // connection ids: unique on the host while the probes stay loaded
 
 static __always_inline void count(__u32 idx, __u64 n) {
   __u64* v = bpf_map_lookup_elem(&counters, &idx);
@@ -131,26 +132,45 @@ static __always_inline void read_addresses(struct sock* sk, struct conn_state* c
   }
 }
 
-static __always_inline void fill_header(struct ht_event_header* h, __u8 kind, __u32 tid,
-                                        struct conn_key* key, __u32 generation, __u64 ts) {
+static __always_inline void fill_header(struct ht_event_header* h, __u8 kind, __u32 tid, __u32 tgid,
+                                        __s32 fd, __u64 id, __u64 ts) {
   h->kind = kind;
   h->tid = tid;
-  h->conn.tgid = key->tgid;
-  h->conn.fd = key->fd;
-  h->conn.generation = generation;
+  h->conn.id = id;
+  h->conn.tgid = tgid;
+  h->conn.fd = fd;
   h->timestamp_ns = ts;
 }
 
-static __always_inline void emit_close(struct conn_key* key, struct conn_state* c, __u32 tid) {
+// Close events (kind HT_EVENT_CLOSE). tgid/fd are 0/-1 when no syscall of a process is behind
+// the end (the network stack, a timer).
+static __always_inline void emit_end(__u8 kind, struct conn_state* c, __u32 tgid, __s32 fd,
+                                     __u32 tid) {
   struct ht_close_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) {
     count(HT_CNT_RINGBUF_FULL, 1);
     return;
   }
   __builtin_memset(e, 0, sizeof(*e));
-  fill_header(&e->hdr, HT_EVENT_CLOSE, tid, key, c->generation, bpf_ktime_get_boot_ns());
+  fill_header(&e->hdr, kind, tid, tgid, fd, c->id, bpf_ktime_get_boot_ns());
   e->bytes[0] = c->pos[0];
   e->bytes[1] = c->pos[1];
+  bpf_ringbuf_submit(e, rb_flags());
+  count(HT_CNT_CONTROL_EVENTS, 1);
+}
+
+static __always_inline void emit_shutdown(struct conn_state* c, __u32 tgid, __s32 fd, __u32 tid,
+                                          __u8 dir) {
+  struct ht_shutdown_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count(HT_CNT_RINGBUF_FULL, 1);
+    return;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  fill_header(&e->hdr, HT_EVENT_SHUTDOWN, tid, tgid, fd, c->id, bpf_ktime_get_boot_ns());
+  e->bytes[0] = c->pos[0];
+  e->bytes[1] = c->pos[1];
+  e->direction = dir;
   bpf_ringbuf_submit(e, rb_flags());
   count(HT_CNT_CONTROL_EVENTS, 1);
 }
@@ -163,7 +183,7 @@ static __always_inline void emit_open(struct conn_key* key, struct conn_state* c
     return;
   }
   __builtin_memset(e, 0, sizeof(*e));
-  fill_header(&e->hdr, HT_EVENT_OPEN, tid, key, c->generation, ts);
+  fill_header(&e->hdr, HT_EVENT_OPEN, tid, key->tgid, key->fd, c->id, ts);
   e->role = c->role;
   e->family = c->family;
   e->local_port = c->local_port;
@@ -182,7 +202,7 @@ static __always_inline void emit_loss(struct conn_key* key, struct conn_state* c
   struct ht_loss_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) return;  // still pending; reported with the next successful event
   __builtin_memset(e, 0, sizeof(*e));
-  fill_header(&e->hdr, HT_EVENT_LOSS, tid, key, c->generation, ts);
+  fill_header(&e->hdr, HT_EVENT_LOSS, tid, key->tgid, key->fd, c->id, ts);
   e->bytes = ht_exchange(&c->lost[dir & 1], 0);
   e->direction = dir;
   e->cause = HT_LOSS_RINGBUF_FULL;
@@ -190,49 +210,135 @@ static __always_inline void emit_loss(struct conn_key* key, struct conn_state* c
   count(HT_CNT_CONTROL_EVENTS, 1);
 }
 
-// A new connection for (tgid, fd). A record still there for the same key belongs to an earlier
-// connection whose close() the probes did not see (attached later, LRU): it is closed first.
+static __always_inline __u64 new_conn_id(void) {
+#if HT_COMPAT
+  // No atomic fetch-and-add on these kernels (compat.bpf.h), and two CPUs must never hand out
+  // the same id: the boot-time nanosecond (one CPU cannot create two sockets in one) with the
+  // CPU number in the low byte. Unique for 2^56 ns (2.2 years) of uptime; only equality counts.
+  return ((bpf_ktime_get_boot_ns() + 1) << 8) | (bpf_get_smp_processor_id() & 0xff);
+#else
+  return __sync_fetch_and_add(&next_conn_id, 1) + 1;
+#endif
+}
+
+// The fd-table generation of a process: bumped by exec and close_range (see fd_epochs).
+static __always_inline __u32 fd_epoch_of(__u32 tgid) {
+  __u32* e = bpf_map_lookup_elem(&fd_epochs, &tgid);
+  return e ? *e : 0;
+}
+
+static __always_inline void fd_cache_put(struct conn_key* key, __u64 sk, __u64 id) {
+  struct fd_ref ref = {.sk = sk, .id = id, .fd_epoch = fd_epoch_of(key->tgid)};
+  if (bpf_map_update_elem(&conns, key, &ref, BPF_ANY)) count(HT_CNT_CONN_TABLE_FULL, 1);
+}
+
+// A new connection on socket `sk`, reached through (tgid, fd). A record still there for the
+// same socket address belongs to a socket whose end the probes did not see (ended while
+// detached, LRU): it is closed first.
 static __always_inline struct conn_state* conn_create(struct conn_key* key, struct sock* sk,
                                                       __u8 role, __u32 tid) {
+  __u64 skey = (__u64)sk;
   bpf_map_delete_elem(&skip_fds, key);
-  struct conn_state* old = bpf_map_lookup_elem(&conns, key);
-  if (old && old->open_sent) emit_close(key, old, tid);
+  struct conn_state* old = bpf_map_lookup_elem(&socks, &skey);
+  if (old && old->open_sent) emit_end(HT_EVENT_CLOSE, old, key->tgid, key->fd, tid);
+  struct ht_config* cfg = get_config();
   struct conn_state c = {};
-  c.generation = (__u32)ht_fetch_add(&next_generation, 1) + 1;
+  c.id = new_conn_id();
+  c.sk = skey;
   c.role = role;
   c.tries_left = role == HT_ROLE_UNKNOWN ? HT_TRIES_MID_STREAM : HT_TRIES_FROM_START;
   c.opened_ns = bpf_ktime_get_boot_ns();
+  // Born in this epoch: nothing of it can have been skipped by an earlier filter.
+  c.passed_epoch = cfg ? cfg->filter_epoch : 0;
   read_addresses(sk, &c);
   struct task_struct* task = (struct task_struct*)bpf_get_current_task();
   c.mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
-  if (bpf_map_update_elem(&conns, key, &c, BPF_ANY)) {
+  if (bpf_map_update_elem(&socks, &skey, &c, BPF_ANY)) {
     count(HT_CNT_CONN_TABLE_FULL, 1);
     return NULL;
   }
   count(HT_CNT_CONN_CREATED, 1);
-  return bpf_map_lookup_elem(&conns, key);
+  fd_cache_put(key, skey, c.id);
+  return bpf_map_lookup_elem(&socks, &skey);
 }
 
-// Port and mount-namespace filters are decided once per connection and filter epoch.
-static __always_inline int conn_allowed(struct conn_state* c, struct ht_config* cfg) {
+// The connection starts over under a new id, as if discovered now in the middle of its streams:
+// its filter verdict changed, so bytes may have gone by uncounted (or will). The old id ends.
+static __always_inline void conn_restart(struct conn_state* c, struct conn_key* key, __u32 tid) {
+  if (c->open_sent) emit_end(HT_EVENT_CLOSE, c, key->tgid, key->fd, tid);
+  c->id = new_conn_id();
+  c->pos[0] = c->pos[1] = 0;
+  c->lost[0] = c->lost[1] = 0;
+  c->copied = 0;
+  c->open_sent = 0;
+  c->egress_shut = 0;
+  c->ingress_eof = 0;
+  c->http = HT_HTTP_UNKNOWN;
+  c->tries_left = HT_TRIES_MID_STREAM;
+  c->opened_ns = bpf_ktime_get_boot_ns();
+  count(HT_CNT_VERDICT_CHANGED, 1);
+  // Every other (tgid, fd) cached for this socket names the old id: they re-resolve.
+  fd_cache_put(key, c->sk, c->id);
+}
+
+// Since when `value` has been allowed in one filter dimension (see ht_config): its set entry,
+// else (unrestricted dimension) unrestricted_since. Returns -1 when not allowed at all.
+static __always_inline long allowed_since(void* set, void* value, __u8 restricted,
+                                          __u32 unrestricted_since) {
+  __u32* since = bpf_map_lookup_elem(set, value);
+  if (since) return *since;
+  if (restricted) return -1;
+  return unrestricted_since;
+}
+
+static __always_inline __u32 max_u32(__u32 a, __u32 b) { return a > b ? a : b; }
+
+// The filters' verdict on a connection, decided once per connection and filter epoch. The
+// process filters (tgid, cgroup) ran before: this syscall's process passes them now.
+static __always_inline int conn_allowed(struct conn_state* c, struct conn_key* key,
+                                        struct ht_config* cfg, __u32 tid) {
   if (c->filter_epoch != cfg->filter_epoch) {
     __u8 ok = 1;
-    if (cfg->filter_port) {
-      __u16 port = c->local_port;
-      if (!bpf_map_lookup_elem(&filter_ports, &port)) {
-        port = c->remote_port;
-        if (!bpf_map_lookup_elem(&filter_ports, &port)) ok = 0;
-      }
+    __u32 since = 0;  // the latest epoch since which every dimension has let it through
+    long v;
+    __u32 tgid = key->tgid;
+    v = allowed_since(&filter_tgids, &tgid, cfg->filter_tgid, cfg->unrestricted_since[HT_DIM_TGID]);
+    if (v >= 0) since = max_u32(since, v);
+    __u64 cg = bpf_get_current_cgroup_id();
+    v = allowed_since(&filter_cgroups, &cg, cfg->filter_cgroup,
+                      cfg->unrestricted_since[HT_DIM_CGROUP]);
+    if (v >= 0) since = max_u32(since, v);
+    __u16 port = c->local_port;
+    v = allowed_since(&filter_ports, &port, cfg->filter_port, cfg->unrestricted_since[HT_DIM_PORT]);
+    if (v < 0) {
+      port = c->remote_port;
+      v = allowed_since(&filter_ports, &port, cfg->filter_port,
+                        cfg->unrestricted_since[HT_DIM_PORT]);
     }
-    if (ok && cfg->filter_mntns) {
-      __u32 ns = c->mntns;
-      if (!bpf_map_lookup_elem(&filter_mntns, &ns)) ok = 0;
-    }
+    if (v < 0)
+      ok = 0;
+    else
+      since = max_u32(since, v);
+    __u32 ns = c->mntns;
+    v = allowed_since(&filter_mntns, &ns, cfg->filter_mntns, cfg->unrestricted_since[HT_DIM_MNTNS]);
+    if (v < 0)
+      ok = 0;
+    else
+      since = max_u32(since, v);
+    // Excluded now, or excluded at some point since it last passed (its bytes then were not
+    // counted): the stream as the probes numbered it has a hole. Start over under a new id.
+    if ((c->verdict_seen && ok != c->allowed) || (ok && since > c->passed_epoch))
+      conn_restart(c, key, tid);
     c->allowed = ok;
+    c->verdict_seen = 1;
     c->filter_epoch = cfg->filter_epoch;
   }
-  if (!c->allowed) count(HT_CNT_SKIP_CONN_FILTER, 1);
-  return c->allowed;
+  if (!c->allowed) {
+    count(HT_CNT_SKIP_CONN_FILTER, 1);
+    return 0;
+  }
+  c->passed_epoch = cfg->filter_epoch;
+  return 1;
 }
 
 // Enter/exit pairing lives in task-local storage: the exit of every read/write on the host must
@@ -264,13 +370,29 @@ static __always_inline int call_end(struct call_args* out, struct ht_config* cfg
 // Entry: decide cheaply whether this syscall is worth pairing with its exit.
 
 // The connection to capture for (tgid, fd), or NULL: not TCP, not HTTP, filtered. Discovers
-// connections opened before capture started. The caller checked the process filters.
+// connections opened before capture started, and finds the connection of a socket this process
+// got by fork, dup or SCM_RIGHTS. The caller checked the process filters.
 static __always_inline struct conn_state* track_fd(struct conn_key* key, struct ht_config* cfg,
                                                    __u32 tid) {
-  struct conn_state* c = bpf_map_lookup_elem(&conns, key);
+  struct conn_state* c = NULL;
+  struct fd_ref* ref = bpf_map_lookup_elem(&conns, key);
+  if (ref) {
+    __u64 skey = ref->sk;
+    c = bpf_map_lookup_elem(&socks, &skey);
+    if (!c || c->id != ref->id || ref->fd_epoch != fd_epoch_of(key->tgid)) {
+      // The socket ended (its fd number may now be anything), restarted under a new id, or the
+      // fd table changed without a close() seen (exec, close_range): look again.
+      count(HT_CNT_FD_CACHE_STALE, 1);
+      bpf_map_delete_elem(&conns, key);
+      c = NULL;
+    }
+  }
   if (!c) {
-    // Not seen before: a file, a pipe, or a connection opened before capture started. The
-    // negative cache spares files and pipes the fd-table walk on every syscall.
+    // Not seen before: a file, a pipe, a connection opened before capture started, or a socket
+    // another fd or process already uses. The negative cache spares files and pipes the
+    // fd-table walk on every syscall.
+    // (The negative cache is not checked against fd_epochs: that would cost every pipe and
+    // file syscall a lookup; its entries expire after HT_SKIP_TTL_JIFFIES instead.)
     __u64 now = 0;
     struct skip_fd* skip = bpf_map_lookup_elem(&skip_fds, key);
     if (skip) {
@@ -289,14 +411,19 @@ static __always_inline struct conn_state* track_fd(struct conn_key* key, struct 
       }
       return NULL;
     }
-    c = conn_create(key, sk, HT_ROLE_UNKNOWN, tid);
+    __u64 skey = (__u64)sk;
+    c = bpf_map_lookup_elem(&socks, &skey);
+    if (c)
+      fd_cache_put(key, skey, c->id);
+    else
+      c = conn_create(key, sk, HT_ROLE_UNKNOWN, tid);
     if (!c) return NULL;
   }
   if (c->http == HT_HTTP_NO) {
     count(HT_CNT_SKIP_NOT_HTTP, 1);
     return NULL;
   }
-  if (!conn_allowed(c, cfg)) return NULL;
+  if (!conn_allowed(c, key, cfg, tid)) return NULL;
   return c;
 }
 
@@ -317,7 +444,7 @@ static __always_inline int enter_data(__u8 sys, int fd, __u64 buf, __u64 cnt, __
   a->buf = buf;
   a->count = cnt;
   a->fd = fd;
-  a->generation = c->generation;
+  a->id = c->id;
   a->sys = sys;
   return 0;
 }
@@ -334,16 +461,30 @@ static __always_inline int enter_connect(int fd) {
   return 0;
 }
 
-// close() is handled at entry: once the kernel has closed the fd, another thread may get the
-// same number before this thread's exit runs.
+// close() (and dup2/dup3 over a target fd) only forgets what (tgid, fd) named: the socket may
+// live on in other fds or processes. Its end comes from the socket itself (sock_end below). In
+// tracepoint mode this runs at entry, in raw mode at exit; either way a stale entry is harmless
+// now: a cached fd_ref is checked against the socket's current id.
 static __always_inline int enter_close(int fd) {
   __u64 id = bpf_get_current_pid_tgid();
   struct conn_key key = {.tgid = id >> 32, .fd = fd};
   bpf_map_delete_elem(&skip_fds, &key);
-  struct conn_state* c = bpf_map_lookup_elem(&conns, &key);
-  if (!c) return 0;
-  if (c->open_sent) emit_close(&key, c, (__u32)id);
   bpf_map_delete_elem(&conns, &key);
+  return 0;
+}
+
+// exec (O_CLOEXEC fds closed) and close_range close fds without a close() each: every fd of
+// the process is looked up again. The sockets themselves end through sock_end when their last
+// holder is gone.
+static __always_inline int fd_table_changed(void) {
+  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  __u32* e = bpf_map_lookup_elem(&fd_epochs, &tgid);
+  if (e) {
+    __sync_fetch_and_add(e, 1);
+  } else {
+    __u32 one = 1;
+    bpf_map_update_elem(&fd_epochs, &tgid, &one, BPF_NOEXIST);
+  }
   return 0;
 }
 
@@ -352,26 +493,31 @@ static __always_inline int enter_close(int fd) {
 
 // Matches the start of an HTTP/1.x message. With fewer than the token's bytes available the
 // available prefix must match. Returns 1 for a request, 2 for a response, 0 otherwise.
+#define HT_PEEK 16  // longer than the longest method plus its space ("UNSUBSCRIBE ")
 static __always_inline int match(const __u8* h, __u32 n, const char* tok, __u32 len) {
 #pragma unroll
-  for (int i = 0; i < 8; i++) {
+  for (int i = 0; i < HT_PEEK; i++) {
     if (i >= len || i >= n) break;
     if (h[i] != (__u8)tok[i]) return 0;
   }
   return 1;
 }
 
+// -1 when the first bytes could not be read (nothing is decided then).
 static __always_inline int http_kind(__u64 ptr, __u64 avail) {
-  __u8 h[8] = {};
-  __u32 n = avail < 8 ? (__u32)avail : 8;
+  __u8 h[HT_PEEK] = {};
+  __u32 n = avail < HT_PEEK ? (__u32)avail : HT_PEEK;
   barrier_var(n);  // clang drops a bound it can prove; the verifier cannot
-  if (n == 0 || n > 8) return -1;
+  if (n == 0 || n > HT_PEEK) return -1;
   if (bpf_probe_read_user(h, n, (void*)ptr)) return -1;
   if (match(h, n, "HTTP/1.", 7)) return 2;
-  if (match(h, n, "GET ", 4) || match(h, n, "POST ", 5) || match(h, n, "PUT ", 4) ||
-      match(h, n, "HEAD ", 5) || match(h, n, "DELETE ", 7) || match(h, n, "PATCH ", 6) ||
-      match(h, n, "OPTIONS ", 8) || match(h, n, "CONNECT ", 8) || match(h, n, "TRACE ", 6))
-    return 1;
+    // Every method libhttp-parser knows (the engine parses with it): one list, generated from
+    // its HTTP_METHOD_MAP into http_methods.h, so no method is traced by one side and not the
+    // other. sizeof counts the NUL, which stands for the space after the method.
+#define HT_MATCH_METHOD(num, name, string) \
+  if (match(h, n, #string " ", sizeof(#string))) return 1;
+  HT_HTTP_METHOD_MAP(HT_MATCH_METHOD)
+#undef HT_MATCH_METHOD
   return 0;
 }
 
@@ -383,10 +529,9 @@ static __always_inline void flush(struct scratch* s, __u64 extra, __u8 flags) {
   if (fill > HT_MAX_CHUNK) fill = HT_MAX_CHUNK;
   e->hdr.kind = HT_EVENT_DATA;
   e->hdr.tid = x->tid;
+  e->hdr.conn.id = x->id;
   e->hdr.conn.tgid = x->tgid;
   e->hdr.conn.fd = x->fd;
-  e->hdr.conn.generation = x->generation;
-  e->hdr.conn.reserved = 0;
   e->hdr.timestamp_ns = x->ts;
   e->position = x->ev_pos;
   e->length = fill + extra;
@@ -557,11 +702,17 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
     count(HT_CNT_TRUNC_IOV, 1);
     iovcnt = HT_MAX_IOV;
   }
-  if (!first && sys != HT_SYS_SENDFILE && x->src) {
-    struct iovec v = {};
-    if (!bpf_probe_read_user(&v, sizeof(v), (void*)x->src)) {
+  if (!first && sys != HT_SYS_SENDFILE && x->src && c->http == HT_HTTP_UNKNOWN) {
+    // Classify on the first non-empty iovec (writev with an empty header iovec is common).
+    // mmsg: x->src is the first message's iovec array (its length is not at hand: take one).
+    __u64 nvec = (sys == HT_SYS_RECVMMSG || sys == HT_SYS_SENDMMSG) ? 1 : iovcnt;
+    for (int i = 0; i < 4 && i < nvec; i++) {
+      struct iovec v = {};
+      if (bpf_probe_read_user(&v, sizeof(v), (void*)(x->src + i * sizeof(v)))) break;
+      if (v.iov_len == 0) continue;
       first = (__u64)v.iov_base;
       first_len = v.iov_len < total ? v.iov_len : total;
+      break;
     }
   }
 
@@ -581,7 +732,18 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
       count(HT_CNT_CONN_NOT_HTTP, 1);
       return 0;
     }
-    if (kind > 0) {
+    if (kind < 0) {
+      // Unreadable first bytes decide nothing: copying them would open a connection nobody
+      // classified. Positions do not move (they count from the first message seen); later
+      // syscalls are mid-stream now, so they get the mid-stream tries.
+      count(HT_CNT_CLASSIFY_READ_FAILED, 1);
+      if (c->tries_left <= HT_TRIES_FROM_START)
+        c->tries_left = HT_TRIES_MID_STREAM;
+      else
+        c->tries_left--;
+      return 0;
+    }
+    {
       c->http = HT_HTTP_YES;
       // A request written or a response read: this end is the client.
       if (c->role == HT_ROLE_UNKNOWN)
@@ -595,7 +757,7 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
   x->ts = now;
   x->tgid = key->tgid;
   x->fd = key->fd;
-  x->generation = c->generation;
+  x->id = c->id;
   x->tid = tid;
   x->dir = dir;
   x->sys = sys;
@@ -658,6 +820,26 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
   return 0;
 }
 
+// A read that returned 0 on a known connection: the end of the peer's stream, in the reading
+// process, after every byte before it was read (the peer's FIN arrives earlier, in softirq, when
+// the bytes in front of it may still be unread). Only cached fds: no fd-table walk for it.
+static __always_inline int read_eof(__u8 sys, int fd, __u64 cnt) {
+  // A zero-length read returns 0 too; recvmmsg counts messages.
+  if (((sys == HT_SYS_READ || sys == HT_SYS_RECVFROM) && cnt == 0) || sys == HT_SYS_RECVMMSG)
+    return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  struct conn_key key = {.tgid = id >> 32, .fd = fd};
+  struct fd_ref* ref = bpf_map_lookup_elem(&conns, &key);
+  if (!ref) return 0;
+  __u64 skey = ref->sk;
+  struct conn_state* c = bpf_map_lookup_elem(&socks, &skey);
+  if (!c || c->id != ref->id || !c->open_sent || c->ingress_eof) return 0;
+  c->ingress_eof = 1;
+  count(HT_CNT_CONN_READ_EOF, 1);
+  emit_shutdown(c, key.tgid, fd, (__u32)id, HT_INGRESS);
+  return 0;
+}
+
 // Tracepoint mode: the exit pairs with what the entry recorded for this thread.
 static __always_inline int exit_data(__u8 sys, long ret) {
   struct ht_config* cfg = get_config();
@@ -667,11 +849,15 @@ static __always_inline int exit_data(__u8 sys, long ret) {
     count(HT_CNT_STALE_CALL, 1);
     return 0;
   }
+  if (ret == 0 && is_ingress(sys)) return read_eof(sys, a.fd, a.count);
   if (ret <= 0) return 0;
   __u64 id = bpf_get_current_pid_tgid();
   struct conn_key key = {.tgid = id >> 32, .fd = a.fd};
-  struct conn_state* c = bpf_map_lookup_elem(&conns, &key);
-  if (!c || c->generation != a.generation) return 0;
+  struct fd_ref* ref = bpf_map_lookup_elem(&conns, &key);
+  if (!ref) return 0;
+  __u64 skey = ref->sk;
+  struct conn_state* c = bpf_map_lookup_elem(&socks, &skey);
+  if (!c || c->id != a.id) return 0;  // the fd was closed and reused, or the socket restarted
   return process_data(c, &key, cfg, sys, ret, a.buf, a.count, (__u32)id);
 }
 
@@ -699,6 +885,59 @@ static __always_inline int exit_accept(long ret) {
   if (!sk) return 0;
   struct conn_key key = {.tgid = id >> 32, .fd = ret};
   conn_create(&key, sk, HT_ROLE_SERVER, (__u32)id);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ends of a socket, whoever holds it and however its fds went away (close of the last fd,
+// process exit, exec with O_CLOEXEC, close_range, dup2 over it, a reset): the socket's own state
+// changes, seen from two raw tracepoints that need no tracefs and are loaded in both attach
+// modes. They may run in softirq or timer context, so they use only the socket, never the
+// current task.
+
+#define TCP_FIN_WAIT1 4
+#define TCP_LAST_ACK 9
+#define RCV_SHUTDOWN 1
+#define SEND_SHUTDOWN 2
+#define SHUTDOWN_MASK 3
+
+static __always_inline void sock_end(__u64 skey, struct conn_state* c) {
+  if (c->open_sent) emit_end(HT_EVENT_CLOSE, c, 0, -1, 0);
+  count(HT_CNT_CONN_ENDED, 1);
+  bpf_map_delete_elem(&socks, &skey);
+}
+
+// tcp_close() (the last holder's close, whatever closed it) sets sk_shutdown to SHUTDOWN_MASK
+// before it moves the state on: that is the end of the connection for every process. A FIN
+// sent while the socket is still held (FIN_WAIT1 from ESTABLISHED, LAST_ACK from CLOSE_WAIT)
+// with only SEND_SHUTDOWN set is shutdown(SHUT_WR): the traced side's sending direction ends.
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(sock_set_state, struct sock* sk, int oldstate, int newstate) {
+  __u64 skey = (__u64)sk;
+  struct conn_state* c = bpf_map_lookup_elem(&socks, &skey);
+  if (!c) return 0;
+  // A bitfield on older kernels, a u8 on newer ones: the probed bitfield read handles both.
+  __u8 shut = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown);
+  if ((shut & SHUTDOWN_MASK) == SHUTDOWN_MASK) {
+    sock_end(skey, c);
+    return 0;
+  }
+  if ((shut & SEND_SHUTDOWN) && (newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) &&
+      !c->egress_shut) {
+    c->egress_shut = 1;
+    count(HT_CNT_CONN_SHUTDOWN, 1);
+    if (c->open_sent) emit_shutdown(c, 0, -1, 0, HT_EGRESS);
+  }
+  return 0;
+}
+
+// The socket is freed (after a reset, or a close in TCP_CLOSE state that moved no state): end
+// whatever is still recorded for it.
+SEC("raw_tp/tcp_destroy_sock")
+int BPF_PROG(sock_destroy, struct sock* sk) {
+  __u64 skey = (__u64)sk;
+  struct conn_state* c = bpf_map_lookup_elem(&socks, &skey);
+  if (c) sock_end(skey, c);
   return 0;
 }
 
@@ -745,6 +984,9 @@ TP_EXIT(sendfile64) { return exit_data(HT_SYS_SENDFILE, ctx->ret); }
 TP_EXIT(connect) { return exit_connect(ctx->ret); }
 TP_EXIT(accept) { return exit_accept(ctx->ret); }
 TP_EXIT(accept4) { return exit_accept(ctx->ret); }
+TP_EXIT(execve) { return ctx->ret == 0 ? fd_table_changed() : 0; }
+TP_EXIT(execveat) { return ctx->ret == 0 ? fd_table_changed() : 0; }
+TP_EXIT(close_range) { return ctx->ret == 0 ? fd_table_changed() : 0; }
 
 // ---------------------------------------------------------------------------------------------
 // Attach mode "raw tracepoints": one raw sys_exit tracepoint (no tracefs needed), dispatching on
@@ -769,8 +1011,12 @@ TP_EXIT(accept4) { return exit_accept(ctx->ret); }
 #define NR_dup3 292
 #define NR_recvmmsg 299
 #define NR_sendmmsg 307
+#define NR_execve 59
+#define NR_execveat 322
+#define NR_close_range 436
 
 static __always_inline int raw_exit_data(__u8 sys, struct syscall_regs* r, long ret, __u64 flags) {
+  if (ret == 0 && is_ingress(sys) && !(flags & MSG_PEEK)) return read_eof(sys, r->di, r->dx);
   if (ret <= 0) return 0;
   __u64 id = bpf_get_current_pid_tgid();
   struct ht_config* cfg = get_config();
@@ -812,6 +1058,9 @@ int BPF_PROG(raw_sys_exit, struct pt_regs* arg_regs, long ret) {
     case NR_dup3:
     case NR_recvmmsg:
     case NR_sendmmsg:
+    case NR_execve:
+    case NR_execveat:
+    case NR_close_range:
       break;
     default:
       return 0;
@@ -862,6 +1111,10 @@ int BPF_PROG(raw_sys_exit, struct pt_regs* arg_regs, long ret) {
     case NR_accept:
     case NR_accept4:
       return exit_accept(ret);
+    case NR_execve:
+    case NR_execveat:
+    case NR_close_range:
+      return ret == 0 ? fd_table_changed() : 0;
   }
   return 0;
 }

@@ -10,6 +10,7 @@
 #include "agent/capture/kernel_features.h"
 #include "agent/capture/probe_object.h"
 #include "bpf/capture.skel.h"
+#include "bpf/program_modes.h"
 #include "common/testing/test_support.h"
 #include "gtest/gtest.h"
 
@@ -22,8 +23,7 @@ void LoadAll(bool raw, const KernelFeatures& features) {
   bpf_map__set_max_entries((*skel)->maps.scratch_map, libbpf_num_possible_cpus());
   bpf_program* prog;
   bpf_object__for_each_program(prog, (*skel)->obj) {
-    const bool is_raw = bpf_program__type(prog) == BPF_PROG_TYPE_RAW_TRACEPOINT;
-    bpf_program__set_autoload(prog, is_raw == raw);
+    bpf_program__set_autoload(prog, ht_program_in_mode(bpf_program__section_name(prog), raw));
   }
   EXPECT_EQ(capture_bpf__load(skel->get()), 0) << DescribeFeatures(features);
 }

@@ -25,8 +25,7 @@ const volatile bool have_task_pt_regs = true;
 // No atomic fetch-and-add on these kernels. The read-modify-write is not atomic: two threads
 // moving data on the same socket at the same instant may be given overlapping stream ranges (the
 // agent then reports a gap or an overlap); syscalls on one socket from one thread, the common
-// case, are exact. next_generation may repeat across CPUs, which only matters for one (tgid, fd)
-// reused on two CPUs within the same instant.
+// case, are exact. Connection ids do not come from a counter there (new_conn_id).
 #define ht_fetch_add(p, v)           \
   ({                                 \
     __typeof__(*(p)) ht_old_ = *(p); \

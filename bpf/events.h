@@ -23,6 +23,7 @@ enum ht_event_kind {
   HT_EVENT_OPEN = 2,
   HT_EVENT_CLOSE = 3,
   HT_EVENT_LOSS = 4,
+  HT_EVENT_SHUTDOWN = 5,  // one direction ended: shutdown(SHUT_WR), or end of stream read
 };
 
 enum ht_direction {
@@ -66,39 +67,58 @@ enum ht_syscall {
 };
 
 // Per-CPU counters (array map "counters"), summed by the agent. Every drop and truncation has
-// its own cause; names in ht_counter_names() on the agent side must follow this order.
+// its own cause. One list: the enum below and the agent's names ("kernel.<name>") both come from
+// it, so they cannot drift apart.
+#define HT_COUNTERS(X)                                                                             \
+  X(DATA_EVENTS, data_events)               /* data events written to the ring buffer */           \
+  X(DATA_BYTES, data_bytes)                 /* payload bytes copied into the ring buffer */        \
+  X(CONTROL_EVENTS, control_events)         /* open, close, shutdown and loss events written */    \
+  X(RINGBUF_FULL, ringbuf_full)             /* events dropped: bpf_ringbuf_output failed */        \
+  X(RINGBUF_FULL_BYTES, ringbuf_full_bytes) /* payload bytes in those dropped data events */       \
+  X(SKIP_SELF, skip_self)                   /* syscalls of the agent itself, skipped */            \
+  X(SKIP_PROCESS, skip_process)             /* syscalls rejected by the tgid or cgroup filter */   \
+  X(SKIP_CONN_FILTER, skip_conn_filter)     /* syscalls on connections rejected by the port or     \
+                                               mount-ns filter */                                  \
+  X(SKIP_NOT_SOCKET, skip_not_socket)       /* syscalls on fds that are not sockets */             \
+  X(SKIP_NOT_TCP, skip_not_tcp)             /* syscalls on sockets that are not TCP/IP */          \
+  X(SKIP_NOT_HTTP, skip_not_http)           /* syscalls on connections classified not HTTP */      \
+  X(CONN_NOT_HTTP, conn_not_http)           /* connections classified as not HTTP/1.x */           \
+  X(CONN_CREATED, conn_created)             /* connections entered into the kernel table */        \
+  X(CONN_TABLE_FULL, conn_table_full)       /* connection or fd table update failed */             \
+  X(CALL_TABLE_FULL, call_table_full)       /* no per-thread storage for enter/exit pairing */     \
+  X(STALE_CALL, stale_call)                 /* an entry did not match its exit: dropped */         \
+  X(TRUNC_LIMIT_BYTES, trunc_limit_bytes)   /* bytes not copied: > HT_MAX_EVENTS_PER_CALL */       \
+  X(TRUNC_BUDGET_BYTES, trunc_budget_bytes) /* bytes not copied: connection budget used up */      \
+  X(TRUNC_IOV, trunc_iov)                   /* syscalls with more iovecs/messages than walked */   \
+  X(READ_USER_FAILED, read_user_failed)     /* bpf_probe_read_user failures (size-only) */         \
+  X(SIZE_ONLY_BYTES, size_only_bytes)       /* bytes reported size-only by sendfile */             \
+  X(PEEK_SKIPPED, peek_skipped)             /* MSG_PEEK reads, skipped (read again later) */       \
+  X(CLASSIFY_READ_FAILED, classify_read_failed) /* first bytes unreadable: not classified, not     \
+                                                   copied, tried again at the next syscall */      \
+  X(FD_CACHE_STALE, fd_cache_stale)             /* (tgid, fd) cache entries whose socket ended or  \
+                                                   whose fd table changed (exec, close_range) */   \
+  X(VERDICT_CHANGED, verdict_changed)           /* connections whose filter verdict changed: a new \
+                                                   id, so no stream is spliced */                  \
+  X(CONN_SHUTDOWN, conn_shutdown)               /* shutdown(SHUT_WR) of a traced connection */     \
+  X(CONN_READ_EOF, conn_read_eof)               /* end of stream read on a traced connection */    \
+  X(CONN_ENDED, conn_ended)                     /* traced sockets ended (last close, exit, reset) */
+
 enum ht_counter {
-  HT_CNT_DATA_EVENTS = 0,     // data events written to the ring buffer
-  HT_CNT_DATA_BYTES,          // payload bytes copied into the ring buffer
-  HT_CNT_CONTROL_EVENTS,      // open, close and loss events written
-  HT_CNT_RINGBUF_FULL,        // events dropped: bpf_ringbuf_output failed
-  HT_CNT_RINGBUF_FULL_BYTES,  // payload bytes in those dropped data events
-  HT_CNT_SKIP_SELF,           // syscalls of the agent itself, skipped
-  HT_CNT_SKIP_PROCESS,        // syscalls rejected by the tgid or cgroup filter
-  HT_CNT_SKIP_CONN_FILTER,    // syscalls on connections rejected by the port or mount-ns filter
-  HT_CNT_SKIP_NOT_SOCKET,     // syscalls on fds that are not sockets (files, pipes, ...)
-  HT_CNT_SKIP_NOT_TCP,        // syscalls on sockets that are not TCP over IPv4/IPv6 (unix, UDP)
-  HT_CNT_SKIP_NOT_HTTP,       // syscalls on connections classified as not HTTP/1.x
-  HT_CNT_CONN_NOT_HTTP,       // connections classified as not HTTP/1.x
-  HT_CNT_CONN_CREATED,        // connections entered into the kernel table
-  HT_CNT_CONN_TABLE_FULL,     // connection table update failed
-  HT_CNT_CALL_TABLE_FULL,     // task storage for enter/exit pairing unavailable: data lost
-  HT_CNT_STALE_CALL,          // a recorded entry did not match its exit (other syscall, earlier
-                              // attach): dropped
-  HT_CNT_TRUNC_LIMIT_BYTES,   // bytes not copied: more than HT_MAX_EVENTS_PER_CALL chunks
-  HT_CNT_TRUNC_BUDGET_BYTES,  // bytes not copied: per-connection budget exhausted
-  HT_CNT_TRUNC_IOV,           // syscalls with more iovecs/messages than the probes walk
-  HT_CNT_READ_USER_FAILED,    // bpf_probe_read_user failures (bytes reported size-only)
-  HT_CNT_SIZE_ONLY_BYTES,     // bytes reported size-only by sendfile
-  HT_CNT_PEEK_SKIPPED,        // MSG_PEEK reads, skipped (the bytes are read again later)
-  HT_CNT_MAX,
+#define HT_COUNTER_ENUM(name, text) HT_CNT_##name,
+  HT_COUNTERS(HT_COUNTER_ENUM)
+#undef HT_COUNTER_ENUM
+      HT_CNT_MAX,
 };
 
+// A connection is a kernel socket, not a (tgid, fd): dup/dup2/dup3/F_DUPFD, fds inherited across
+// fork and fds passed over unix sockets all name one connection. `id` is unique on the host for
+// the life of the agent (a global counter, never reused, also when a socket address is); tgid
+// and fd say which process and fd made the syscall behind this event (0/-1 when none did: a
+// socket that ended in the network stack, or after its last holder exited).
 struct ht_conn_id {
+  __u64 id;
   __u32 tgid;
   __s32 fd;
-  __u32 generation;  // distinguishes successive connections on the same (tgid, fd)
-  __u32 reserved;
 };
 
 struct ht_event_header {
@@ -137,9 +157,23 @@ struct ht_open_event {
   __u64 opened_ns;  // connect/accept time, or first-seen time
 };
 
+// The socket ended: its last holder closed it (close, exit, exec with O_CLOEXEC, close_range,
+// dup2 over it), it was shut down both ways, or the kernel destroyed it (reset, timeout).
 struct ht_close_event {
   struct ht_event_header hdr;
   __u64 bytes[2];  // stream bytes seen per direction (egress, ingress)
+};
+
+// One direction of a connection ended while the socket lives on. Egress: the traced side sent
+// its FIN (shutdown(SHUT_WR)); its sending direction ends at bytes[HT_EGRESS] (a server's
+// close-delimited response is complete) and it may still read. Ingress: the traced side read
+// the end of the stream (read() returned 0 after the peer's FIN), at bytes[HT_INGRESS] (a
+// client's close-delimited response is complete).
+struct ht_shutdown_event {
+  struct ht_event_header hdr;
+  __u64 bytes[2];  // stream bytes seen per direction (egress, ingress)
+  __u8 direction;  // enum ht_direction: which one ended
+  __u8 reserved[7];
 };
 
 struct ht_loss_event {
@@ -150,7 +184,23 @@ struct ht_loss_event {
   __u8 reserved[6];
 };
 
+// Filter dimensions, in the order of ht_config.unrestricted_since.
+enum ht_filter_dim {
+  HT_DIM_TGID = 0,
+  HT_DIM_CGROUP,
+  HT_DIM_MNTNS,
+  HT_DIM_PORT,
+  HT_DIM_MAX,
+};
+
 // The single entry of the "config" array map, written by the agent at any time.
+//
+// Filter sets (filter_tgids, ...) map a value to the filter epoch since which it has been
+// allowed without interruption; while a dimension is unrestricted, values not in its set have
+// been allowed since unrestricted_since[dim]. A connection that last passed the filters before
+// that epoch may have had bytes skipped while it was excluded: it starts a new connection id
+// (mid-stream), so no stream is spliced. The agent updates the sets by difference, so a value
+// that stays allowed is never missing, not even for a moment.
 struct ht_config {
   __u32 filter_epoch;  // bumped on every filter change: connections re-evaluate their verdict
   __u8 filter_tgid;    // non-zero: only tgids in filter_tgids
@@ -160,4 +210,5 @@ struct ht_config {
   __u32 copy_limit;    // payload bytes per data event, 1..HT_MAX_CHUNK
   __u32 attach_epoch;  // bumped on every attach: a syscall entered before it is not paired
   __u64 conn_budget;   // payload bytes copied per connection, both directions; 0 = unlimited
+  __u32 unrestricted_since[HT_DIM_MAX];  // see above
 };

@@ -16,9 +16,21 @@
 #define HT_TRIES_FROM_START 1
 #define HT_TRIES_MID_STREAM 16
 
+// The (tgid, fd) a syscall names. Only a cache key: connections are keyed by their socket.
 struct conn_key {
   __u32 tgid;
   __s32 fd;
+};
+
+// What (tgid, fd) referred to when last looked up: a socket and its connection id. Valid while
+// the socket's record still has that id and the process's fd table has not been replaced or
+// bulk-closed since (fd_epoch: exec with O_CLOEXEC, close_range), which close()/dup2()/dup3()
+// handle by deleting the entry.
+struct fd_ref {
+  __u64 sk;        // struct sock address: the key of `socks`
+  __u64 id;        // conn_state.id when cached
+  __u32 fd_epoch;  // fd_epochs[tgid] when cached
+  __u32 reserved;
 };
 
 // A negative cache: (tgid, fd) found not to be a TCP socket. Entries expire after this many
@@ -33,24 +45,30 @@ struct skip_fd {
   __u32 reserved;
 };
 
-// One TCP connection as seen by one process.
+// One TCP connection: one kernel socket, whichever processes and fds use it. Positions are per
+// socket and direction, so two processes or fds writing one socket stay in one ordered stream.
 struct conn_state {
+  __u64 id;            // from next_conn_id: unique, never reused (struct sock addresses are)
+  __u64 sk;            // its key in `socks`
   __u64 pos[2];        // next stream position per direction
   __u64 lost[2];       // payload bytes dropped (ring buffer full) not yet reported
   __u64 copied;        // payload bytes copied so far (the budget counts these)
   __u64 opened_ns;     // connect/accept or first-seen time
-  __u32 generation;    // from next_generation: a reused fd is a new connection
   __u32 filter_epoch;  // ht_config.filter_epoch when `allowed` was computed
+  __u32 passed_epoch;  // latest filter epoch in which a syscall of it passed every filter
   __u32 mntns;         // mount namespace inode number of the owning process
   __u8 role;           // enum ht_role
   __u8 http;           // HT_HTTP_*
   __u8 allowed;        // verdict of the port and mount-ns filters
   __u8 open_sent;      // the open event went out (close events follow only then)
   __u8 family;
-  __u8 tries_left;  // first-bytes checks left before a connection is declared not HTTP
+  __u8 tries_left;    // first-bytes checks left before a connection is declared not HTTP
+  __u8 egress_shut;   // the shutdown event went out
+  __u8 verdict_seen;  // `allowed` has been computed once (a later change starts a new id)
   __u16 local_port;
   __u16 remote_port;
-  __u16 reserved2;
+  __u8 ingress_eof;  // the end-of-stream (ingress shutdown) event went out
+  __u8 reserved2[3];
   __u8 local_addr[16];
   __u8 remote_addr[16];
 };
@@ -59,11 +77,11 @@ struct conn_state {
 struct call_args {
   __u64 buf;    // buffer, iovec array, msghdr or mmsghdr array (user pointer)
   __u64 count;  // buffer length, iovec count or message count
+  __u64 id;     // of the connection at entry: the exit drops data if the fd was reused
   __s32 fd;
-  __u32 generation;    // of the connection at entry: the exit drops data if the fd was reused
   __u32 attach_epoch;  // ht_config.attach_epoch at entry
   __u8 sys;            // enum ht_syscall, checked at exit against the exiting syscall; 0: none
-  __u8 reserved[3];
+  __u8 reserved[7];
 };
 
 // State of the copy loops of one syscall exit (see capture.bpf.c: kept in a map, not on the
@@ -83,16 +101,16 @@ struct copy_ctx {
   __u64 vec;        // mmsghdr array (recvmmsg/sendmmsg)
   __u64 total;      // bytes over the walked messages
   __u64 first_iov;  // first iovec of the first message
+  __u64 id;         // connection id
   __u32 tgid;
   __s32 fd;
-  __u32 generation;
   __u32 tid;
   __u32 limit;  // payload bytes per event
   __u32 fill;   // payload bytes pending in the staged event
   __u8 single;
   __u8 dir;
   __u8 sys;
-  __u8 reserved[5];
+  __u8 reserved[1];
 };
 
 // Staging area for one syscall exit: loop state plus one data event with room for two chunks,
@@ -104,14 +122,32 @@ struct scratch {
   __u8 buf[sizeof(struct ht_data_event) + 2 * HT_MAX_CHUNK];
 };
 
-// Connections of traced processes, keyed by (tgid, fd). LRU: a process that exits without
-// close() must not fill the table.
+// Connections, keyed by their socket (struct sock address). Entries end with the socket
+// (inet_sock_set_state / tcp_destroy_sock); LRU only as a backstop.
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, __u64);
+  __type(value, struct conn_state);
+} socks SEC(".maps");
+
+// The cache in front of `socks`: (tgid, fd) -> socket, so a known fd costs one lookup, not the
+// fd-table walk. LRU: a process that exits leaves entries that are never looked up again.
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 65536);
   __type(key, struct conn_key);
-  __type(value, struct conn_state);
+  __type(value, struct fd_ref);
 } conns SEC(".maps");
+
+// Per process, bumped when its fd table changes without close()s the probes see (exec closing
+// O_CLOEXEC fds, close_range): every (tgid, fd) cached before is checked again. Usually empty.
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u32);
+  __type(value, __u32);
+} fd_epochs SEC(".maps");
 
 // fds that are not TCP sockets (files, pipes, unix, UDP), so the fd-table walk runs once per
 // fd and second, not per syscall. Separate from `conns` so it can never evict a connection.
@@ -163,31 +199,32 @@ struct {
   __type(value, struct scratch);
 } scratch_map SEC(".maps");
 
-// Filter sets; a set is consulted only when its flag in ht_config is set.
+// Filter sets: value -> filter epoch since which it has been allowed (see ht_config). A set
+// decides membership only when its flag in ht_config is set.
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 4096);
   __type(key, __u32);
-  __type(value, __u8);
+  __type(value, __u32);  // allowed since this filter epoch (see ht_config)
 } filter_tgids SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 4096);
   __type(key, __u64);
-  __type(value, __u8);
+  __type(value, __u32);
 } filter_cgroups SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 4096);
   __type(key, __u32);
-  __type(value, __u8);
+  __type(value, __u32);
 } filter_mntns SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 1024);
   __type(key, __u16);
-  __type(value, __u8);
+  __type(value, __u32);
 } filter_ports SEC(".maps");

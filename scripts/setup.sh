@@ -19,6 +19,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libclang-rt-14-dev libfuzzer-14-dev
   # Real traffic for tests, the demo and benchmarks.
   curl nginx-light wrk python3 iproute2 procps
+  # The real-servers matrix (test/servers): more servers and clients. busybox-static, not
+  # busybox: the qemu kernel tests need a static busybox too, and the two packages conflict.
+  apache2 lighttpd busybox-static apache2-utils wget nodejs
   # httptracectl's e2e tests: `top` in a real terminal; HAR opened in Chromium (Playwright).
   tmux chromium
   # What the benchmark (test/bench) compares httptrace with, and its chart.

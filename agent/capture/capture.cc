@@ -19,6 +19,7 @@
 #include "agent/capture/event_decoder.h"
 #include "bpf/capture.skel.h"
 #include "bpf/events.h"
+#include "bpf/program_modes.h"
 #include "common/log.h"
 
 namespace httptrace::capture {
@@ -57,15 +58,42 @@ absl::Status ClearMap(int fd, size_t key_size) {
   return absl::OkStatus();
 }
 
+// Brings one filter dimension's kernel set to `values` (empty: unrestricted) by difference,
+// so a value that stays allowed is never missing from the map, and records since when each
+// value has been allowed (see ht_config in bpf/events.h). `epoch` is the filter epoch about to
+// be written.
 template <typename T>
-absl::Status FillSet(int fd, const std::vector<T>& values) {
-  if (absl::Status s = ClearMap(fd, sizeof(T)); !s.ok()) return s;
-  const uint8_t one = 1;
+absl::Status UpdateSet(int fd, Capture::FilterDimension<T>& dim, const std::vector<T>& values,
+                       uint32_t epoch) {
+  if (values.empty()) {
+    // Everything is admitted from now on; the values in the map were allowed all along and
+    // keep their epochs.
+    if (dim.restricted) dim.unrestricted_since = epoch;
+    dim.restricted = false;
+    return absl::OkStatus();
+  }
+  absl::flat_hash_map<T, uint32_t> next;
   for (const T& value : values) {
-    if (bpf_map_update_elem(fd, &value, &one, BPF_ANY) != 0) {
+    auto it = dim.since.find(value);
+    next[value] = it != dim.since.end() ? it->second
+                  : dim.restricted      ? epoch
+                                        : dim.unrestricted_since;
+  }
+  for (const auto& [value, since] : next) {
+    auto it = dim.since.find(value);
+    if (it != dim.since.end() && it->second == since) continue;
+    if (bpf_map_update_elem(fd, &value, &since, BPF_ANY) != 0) {
       return BpfError(errno, "filter set update (bpf_map_update_elem)");
     }
   }
+  for (const auto& [value, since] : dim.since) {
+    if (next.contains(value)) continue;
+    if (bpf_map_delete_elem(fd, &value) != 0 && errno != ENOENT) {
+      return BpfError(errno, "filter set update (bpf_map_delete_elem)");
+    }
+  }
+  dim.since = std::move(next);
+  dim.restricted = true;
   return absl::OkStatus();
 }
 
@@ -167,6 +195,7 @@ absl::Status Capture::Load(AttachMode mode, const KernelFeatures& features) {
   } const sizes[] = {
       {skel_->maps.events, config_.ring_buffer_bytes, "events"},
       {skel_->maps.scratch_map, static_cast<uint32_t>(num_cpus_), "scratch_map"},
+      {skel_->maps.socks, config_.max_connections, "socks"},
       {skel_->maps.conns, config_.max_connections, "conns"},
   };
   for (const auto& s : sizes) {
@@ -176,8 +205,8 @@ absl::Status Capture::Load(AttachMode mode, const KernelFeatures& features) {
   }
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel_->obj) {
-    const bool raw_tp = bpf_program__type(prog) == BPF_PROG_TYPE_RAW_TRACEPOINT;
-    bpf_program__set_autoload(prog, raw_tp == (mode == AttachMode::kRawTracepoints));
+    bpf_program__set_autoload(prog, ht_program_in_mode(bpf_program__section_name(prog),
+                                                       mode == AttachMode::kRawTracepoints));
   }
   if (int err = capture_bpf__load(skel_.get()); err != 0) {
     return BpfError(err, "loading the capture probes (verifier log above, at debug level)");
@@ -199,6 +228,10 @@ absl::Status Capture::WriteConfig(uint32_t epoch, const KernelFilter& filter) {
   cfg.copy_limit = config_.copy_limit;
   cfg.conn_budget = config_.connection_budget;
   cfg.attach_epoch = attach_epoch_;
+  cfg.unrestricted_since[HT_DIM_TGID] = tgids_.unrestricted_since;
+  cfg.unrestricted_since[HT_DIM_CGROUP] = cgroups_.unrestricted_since;
+  cfg.unrestricted_since[HT_DIM_MNTNS] = mount_namespaces_.unrestricted_since;
+  cfg.unrestricted_since[HT_DIM_PORT] = ports_.unrestricted_since;
   const uint32_t zero = 0;
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.config_map), &zero, &cfg, BPF_ANY) != 0) {
     return BpfError(errno, "writing the probes' config map");
@@ -208,18 +241,27 @@ absl::Status Capture::WriteConfig(uint32_t epoch, const KernelFilter& filter) {
 
 absl::Status Capture::SetFilter(const KernelFilter& filter) {
   absl::MutexLock lock(&mu_);
-  if (absl::Status s = FillSet(bpf_map__fd(skel_->maps.filter_tgids), filter.tgids); !s.ok())
-    return s;
-  if (absl::Status s = FillSet(bpf_map__fd(skel_->maps.filter_cgroups), filter.cgroup_ids); !s.ok())
-    return s;
-  if (absl::Status s = FillSet(bpf_map__fd(skel_->maps.filter_mntns), filter.mount_namespaces);
+  const uint32_t epoch = filter_epoch_ + 1;
+  if (absl::Status s =
+          UpdateSet(bpf_map__fd(skel_->maps.filter_tgids), tgids_, filter.tgids, epoch);
       !s.ok())
     return s;
-  if (absl::Status s = FillSet(bpf_map__fd(skel_->maps.filter_ports), filter.ports); !s.ok())
+  if (absl::Status s =
+          UpdateSet(bpf_map__fd(skel_->maps.filter_cgroups), cgroups_, filter.cgroup_ids, epoch);
+      !s.ok())
     return s;
-  // A new epoch makes every connection re-evaluate its port/mount-ns verdict.
-  if (absl::Status s = WriteConfig(filter_epoch_ + 1, filter); !s.ok()) return s;
-  ++filter_epoch_;
+  if (absl::Status s = UpdateSet(bpf_map__fd(skel_->maps.filter_mntns), mount_namespaces_,
+                                 filter.mount_namespaces, epoch);
+      !s.ok())
+    return s;
+  if (absl::Status s =
+          UpdateSet(bpf_map__fd(skel_->maps.filter_ports), ports_, filter.ports, epoch);
+      !s.ok())
+    return s;
+  // A new epoch makes every connection re-evaluate its verdict (and start over under a new id
+  // if it changed).
+  if (absl::Status s = WriteConfig(epoch, filter); !s.ok()) return s;
+  filter_epoch_ = epoch;
   filter_ = filter;
   return absl::OkStatus();
 }
@@ -227,9 +269,20 @@ absl::Status Capture::SetFilter(const KernelFilter& filter) {
 absl::Status Capture::Attach() {
   absl::MutexLock lock(&mu_);
   if (!links_.empty()) return absl::OkStatus();
-  // Connections left from an earlier attach are stale (their closes were not seen).
-  if (absl::Status s = ClearMap(bpf_map__fd(skel_->maps.conns), sizeof(uint64_t)); !s.ok())
-    return s;
+  // Connections left from an earlier attach are stale (their ends were not seen). The agent's
+  // own table is cleared by its owner before it attaches (Pipeline::ApplyFilters).
+  struct {
+    bpf_map* map;
+    size_t key_size;
+  } const stale[] = {
+      {skel_->maps.socks, sizeof(uint64_t)},
+      {skel_->maps.conns, sizeof(uint64_t)},     // struct conn_key
+      {skel_->maps.skip_fds, sizeof(uint64_t)},  // struct conn_key
+      {skel_->maps.fd_epochs, sizeof(uint32_t)},
+  };
+  for (const auto& m : stale) {
+    if (absl::Status s = ClearMap(bpf_map__fd(m.map), m.key_size); !s.ok()) return s;
+  }
   // A syscall entered under an earlier attach must not pair with an exit seen now.
   ++attach_epoch_;
   if (absl::Status s = WriteConfig(filter_epoch_, filter_); !s.ok()) return s;
@@ -289,6 +342,7 @@ void Capture::PollLoop() {
   absl::Time next_clock = absl::Now() + absl::Seconds(1);
   while (running_.load(std::memory_order_relaxed)) {
     poller_->PollOnce(timeout_ms);
+    if (flush_waiters_.load(std::memory_order_acquire) > 0) sink_->OnFlush();
     completed_polls_.fetch_add(1, std::memory_order_release);
     if (const absl::Time now = absl::Now(); now >= next_clock) {
       poller_->RefreshClock();
@@ -302,14 +356,20 @@ bool Capture::Flush() {
   if (!running_.load(std::memory_order_acquire)) return true;  // detached: already drained
   // Two completed polls after this point: the second started after the call, so it drained
   // everything the kernel had queued by then.
+  flush_waiters_.fetch_add(1, std::memory_order_acq_rel);
   const uint64_t start = completed_polls_.load(std::memory_order_acquire);
   const absl::Time deadline = absl::Now() + absl::Seconds(2) + 3 * config_.poll_interval;
+  bool done = true;
   while (completed_polls_.load(std::memory_order_acquire) < start + 2) {
-    if (!running_.load(std::memory_order_acquire)) return true;  // Detach drains
-    if (absl::Now() >= deadline) return false;
+    if (!running_.load(std::memory_order_acquire)) break;  // Detach drains
+    if (absl::Now() >= deadline) {
+      done = false;
+      break;
+    }
     absl::SleepFor(absl::Microseconds(200));
   }
-  return true;
+  flush_waiters_.fetch_sub(1, std::memory_order_acq_rel);
+  return done;
 }
 
 absl::flat_hash_map<std::string, uint64_t> Capture::Counters() const {

@@ -60,6 +60,15 @@ struct ProbeInfo {
 
 class Capture {
  public:
+  // One in-kernel filter dimension as last written: restricted or not, and since which filter
+  // epoch each value (and, unrestricted, every other value) has been allowed.
+  template <typename T>
+  struct FilterDimension {
+    bool restricted = false;
+    uint32_t unrestricted_since = 0;
+    absl::flat_hash_map<T, uint32_t> since;
+  };
+
   // Checks BTF and privileges, chooses the attach mode, opens and loads the probes. `sink` must
   // outlive the Capture. Errors: FailedPrecondition (no BTF; no usable tracefs when tracepoints
   // were requested), PermissionDenied (privileges), InvalidArgument (config), others from
@@ -71,18 +80,22 @@ class Capture {
   Capture& operator=(const Capture&) = delete;
 
   // Attaches the probes and starts the poll thread; returns once attached. Clears the kernel's
-  // connection table first, so connections are rediscovered fresh. No-op when attached.
+  // connection tables first, so connections are rediscovered fresh: the sink must forget its
+  // own connections before (they would never see their close). No-op when attached.
   absl::Status Attach() ABSL_LOCKS_EXCLUDED(mu_);
   // Detaches the probes, drains what is left in the ring buffer, joins the poll thread.
   void Detach() ABSL_LOCKS_EXCLUDED(mu_);
   bool attached() const ABSL_LOCKS_EXCLUDED(mu_);
-  // Returns once the poll thread has handed every event queued before the call to the sink
-  // (about 2 poll intervals): true then, and when detached (Detach drained everything); false if
-  // the poll thread did not get there within 2 s + 3 poll intervals. Tests use it as the barrier
-  // before asserting that nothing arrived. Must not be called from the sink (the poll thread).
+  // Returns once the poll thread has handed every event queued before the call to the sink and
+  // called its OnFlush (about 2 poll intervals): true then, and when detached (Detach drained
+  // everything); false if the poll thread did not get there within 2 s + 3 poll intervals. Tests
+  // use it as the barrier before asserting that nothing arrived. Must not be called from the sink
+  // (the poll thread).
   bool Flush();
 
-  // Replaces the in-kernel filters; takes effect for the next syscall.
+  // Replaces the in-kernel filters; takes effect for the next syscall. Sets change by
+  // difference (a value in both filters is never missing), and a connection whose verdict
+  // changed, or that was excluded for a while, continues under a new connection id.
   absl::Status SetFilter(const KernelFilter& filter) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Every kernel counter ("kernel.ringbuf_full", "kernel.skip_not_socket", ...) and poller
@@ -117,8 +130,13 @@ class Capture {
   uint32_t filter_epoch_ ABSL_GUARDED_BY(mu_) = 1;
   uint32_t attach_epoch_ ABSL_GUARDED_BY(mu_) = 1;
   KernelFilter filter_ ABSL_GUARDED_BY(mu_);
+  FilterDimension<uint32_t> tgids_ ABSL_GUARDED_BY(mu_);
+  FilterDimension<uint64_t> cgroups_ ABSL_GUARDED_BY(mu_);
+  FilterDimension<uint32_t> mount_namespaces_ ABSL_GUARDED_BY(mu_);
+  FilterDimension<uint16_t> ports_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> running_{false};
   std::atomic<uint64_t> completed_polls_{0};
+  std::atomic<int> flush_waiters_{0};  // Flush calls in progress: the poll thread calls OnFlush
   std::thread poll_thread_;
   int num_cpus_ = 1;
 };

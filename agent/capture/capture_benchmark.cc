@@ -45,6 +45,7 @@ class CountingSink : public CaptureSink {
     events.store(events.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     bytes.store(bytes.load(std::memory_order_relaxed) + e.data.size(), std::memory_order_relaxed);
   }
+  void OnShutdown(const ConnectionShutdownEvent&) override {}
   void OnClose(const ConnectionCloseEvent&) override {}
   void OnKernelLoss(const KernelLossEvent&) override {}
   std::atomic<uint64_t> events{0};

@@ -33,7 +33,7 @@ absl::string_view LossCauseName(LossCause cause) {
   return "unknown";
 }
 
-std::string ConnectionKey::ToString() const { return absl::StrCat(tgid, "/", fd, "#", generation); }
+std::string ConnectionKey::ToString() const { return absl::StrCat("#", id); }
 
 std::string SocketAddress::AddressString() const {
   char text[INET6_ADDRSTRLEN] = {};

@@ -21,18 +21,19 @@ enum class Role : uint8_t { kUnknown = 0, kClient = 1, kServer = 2 };
 absl::string_view DirectionName(Direction direction);  // "egress", "ingress"
 absl::string_view RoleName(Role role);                 // "unknown", "client", "server"
 
-// One connection as seen by one process. The generation makes a reused fd a new connection.
+// One connection: one kernel socket, whichever processes and fds use it (dup, fork, fds passed
+// over unix sockets). The id is the probes' and unique on the host while they stay loaded; a
+// socket whose filter verdict changed continues under a new id (a new connection seen
+// mid-stream), so a stream with bytes skipped by a filter is never spliced.
 struct ConnectionKey {
-  uint32_t tgid = 0;
-  int32_t fd = -1;
-  uint32_t generation = 0;
+  uint64_t id = 0;
 
   friend bool operator==(const ConnectionKey&, const ConnectionKey&) = default;
   template <typename H>
   friend H AbslHashValue(H h, const ConnectionKey& key) {
-    return H::combine(std::move(h), key.tgid, key.fd, key.generation);
+    return H::combine(std::move(h), key.id);
   }
-  std::string ToString() const;  // "1234/7#42" (tgid/fd#generation)
+  std::string ToString() const;  // "#42"
 };
 
 struct SocketAddress {
@@ -70,8 +71,9 @@ struct DataEvent {
   uint64_t length = 0;        // true bytes this event stands for, >= data.size()
   absl::string_view data;     // valid only during the callback
   uint64_t timestamp_ns = 0;  // CLOCK_REALTIME nanoseconds
-  uint32_t pid = 0;
+  uint32_t pid = 0;           // the process that made the syscall (any holder of the socket)
   uint32_t tid = 0;
+  int32_t fd = -1;           // its fd for the socket
   std::string_view comm;     // valid only during the callback
   bool size_only = false;    // sendfile: the bytes were never in user memory
   bool read_failed = false;  // the probes could not read the user buffer (length is right)
@@ -86,18 +88,32 @@ struct ConnectionOpenEvent {
   SocketAddress local;
   SocketAddress remote;
   uint64_t timestamp_ns = 0;  // connect/accept time, or when the probes first saw the socket
-  uint32_t pid = 0;
+  uint32_t pid = 0;           // the process whose first HTTP bytes opened it
   uint32_t tid = 0;
+  int32_t fd = -1;
   std::string_view comm;  // valid only during the callback
 };
 
-// Sent on close() of a connection that had an open event.
+// The socket ended, for every holder: the last fd closed (close, exit, exec with O_CLOEXEC,
+// close_range, dup2 over it), shut down both ways, or reset. Sent only after an open event.
 struct ConnectionCloseEvent {
   ConnectionKey conn;
   uint64_t timestamp_ns = 0;
   uint64_t egress_bytes = 0;  // stream bytes per direction (what the final positions are)
   uint64_t ingress_bytes = 0;
   uint32_t tid = 0;
+};
+
+// One direction ended while the socket lives on. Egress: the traced side shut down its sending
+// direction (shutdown(SHUT_WR)) and may still read; its egress stream ends at egress_bytes.
+// Ingress: the traced side read the end of the stream (read() returned 0), at ingress_bytes.
+// Either way a close-delimited message in that direction is complete.
+struct ConnectionShutdownEvent {
+  ConnectionKey conn;
+  Direction direction = Direction::kEgress;
+  uint64_t timestamp_ns = 0;
+  uint64_t egress_bytes = 0;
+  uint64_t ingress_bytes = 0;
 };
 
 enum class LossCause : uint8_t {
@@ -122,8 +138,13 @@ class CaptureSink {
   virtual ~CaptureSink() = default;
   virtual void OnOpen(const ConnectionOpenEvent& event) = 0;
   virtual void OnData(const DataEvent& event) = 0;
+  virtual void OnShutdown(const ConnectionShutdownEvent& event) = 0;
   virtual void OnClose(const ConnectionCloseEvent& event) = 0;
   virtual void OnKernelLoss(const KernelLossEvent& event) = 0;
+  // Called on the poll thread after a poll that a Capture::Flush waits for: everything queued
+  // before the Flush has been handed over, so what the sink holds back (losses it batches)
+  // should go out now.
+  virtual void OnFlush() {}
 };
 
 }  // namespace httptrace::capture

@@ -10,12 +10,15 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -23,6 +26,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "agent/capture/capture_testing.h"
@@ -243,8 +247,8 @@ void RealServerAndCurl(RecordingSink& sink, int family, AttachMode mode,
 
   conns = sink.Snapshot();
   for (const auto& [key, conn] : conns) {
-    if (key.tgid == static_cast<uint32_t>(curl)) client = &conn;
-    if (key.tgid == static_cast<uint32_t>(server)) srv = &conn;
+    if (conn.open.pid == static_cast<uint32_t>(curl)) client = &conn;
+    if (conn.open.pid == static_cast<uint32_t>(server)) srv = &conn;
   }
   ASSERT_NE(client, nullptr) << "no connection of curl (pid " << curl << ")";
   ASSERT_NE(srv, nullptr) << "no connection of the server (pid " << server << ")";
@@ -774,6 +778,13 @@ TEST_P(CaptureTest, MountNamespaceAndCgroupFiltersWorkInKernel) {
   EXPECT_TRUE(exchange());
 }
 
+TEST_P(CaptureTest, FlushCallsTheSinksOnFlushFromThePollThread) {
+  Start();
+  const uint64_t before = sink_.flushes();
+  ASSERT_TRUE(capture_->Flush());
+  EXPECT_GT(sink_.flushes(), before);
+}
+
 TEST_P(CaptureTest, DetachStopsCaptureAndAttachAgainResumesIt) {
   Start();
   auto listener = Listen(AF_INET);
@@ -803,8 +814,8 @@ TEST_P(CaptureTest, ProbeInfoNamesModeAndPrograms) {
   Start();
   const ProbeInfo info = capture_->probe_info();
   EXPECT_EQ(info.mode, mode());
-  // Tracepoints: 15 entries and 14 exits; raw tracepoints: sys_exit alone.
-  EXPECT_EQ(info.programs.size(), mode() == AttachMode::kTracepoints ? 29u : 1u);
+  // Tracepoints: 15 entries and 17 exits; raw tracepoints: sys_exit. Both: the 2 socket ends.
+  EXPECT_EQ(info.programs.size(), mode() == AttachMode::kTracepoints ? 34u : 3u);
   EXPECT_FALSE(info.detail.empty());
   // The detail says which kernel features the probes use (status and the start-up log show it).
   EXPECT_THAT(info.detail, ::testing::HasSubstr("kernel features: "));
@@ -838,6 +849,473 @@ TEST_P(CaptureTest, AgentNeverTracesItsOwnTraffic) {
   ASSERT_TRUE(capture_->Flush());
   EXPECT_EQ(RecordingSink::Find(sink_.Snapshot(), self(), cfd), nullptr);
   EXPECT_GE(Counter("kernel.skip_self"), 2u);
+}
+
+// The inetd pattern (busybox httpd, xinetd, CGI, s6-tcpserver, socat): the accepted socket goes
+// to a forked child, which dup2()s it onto other fds, reads the request on one and writes the
+// response on another (headers with write, the body with sendfile), shuts down its sending side
+// and exits without close(). One socket is one connection: one open (by the child), the request
+// and the response in one pair of streams, the shutdown at the response's end, the close when
+// the last holder exits.
+TEST_P(CaptureTest, ForkedChildWithDupedFdsIsOneConnectionEndedByShutdownAndExit) {
+  Start();
+  const std::string path = TempDir() + "/inetd_body.bin";
+  const std::string body = Pattern(5000, 3);
+  std::ofstream(path, std::ios::binary) << body;
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  const std::string request = "GET /inetd HTTP/1.0\r\n\r\n";
+  const std::string head = "HTTP/1.0 200 OK\r\n\r\n";  // close-delimited: ends at the FIN
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  const int server_fd = pair->server.get();
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char go;
+    if (read(pipe_fds[0], &go, 1) != 1) _exit(2);
+    // The fds an inetd child uses: never the one accept() returned.
+    if (dup2(server_fd, 20) != 20) _exit(3);
+    close(server_fd);
+    const int out = dup(20);
+    std::string got(request.size(), '\0');
+    if (!ReadExactly(20, got.data(), got.size()) || got != request) _exit(4);
+    if (!WriteAll(out, head.data(), head.size())) _exit(5);
+    const int file = open(path.c_str(), O_RDONLY);
+    off_t offset = 0;
+    while (offset < static_cast<off_t>(body.size())) {
+      if (sendfile(out, file, &offset, body.size() - offset) <= 0) _exit(6);
+    }
+    shutdown(out, SHUT_WR);
+    _exit(0);  // no close(): the exit ends the socket
+  }
+  ChildGuard guard{child};
+  KernelFilter filter;
+  filter.tgids = {self(), static_cast<uint32_t>(child)};
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  pair->server.reset();  // the parent's copy goes, as inetd does
+  ASSERT_EQ(write(pipe_fds[1], "x", 1), 1);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+  ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
+  std::string response;
+  char buf[4096];
+  for (ssize_t n; (n = read(pair->client.get(), buf, sizeof(buf))) > 0;) response.append(buf, n);
+  EXPECT_EQ(response, head + body);
+  EXPECT_EQ(WaitExit(child), 0);
+  guard.pid = -1;
+
+  // The child's side: one connection with both streams, shut down, then closed by the exit
+  // (while the client still holds its end).
+  const auto server_side = [&](const RecordingSink::Conns& conns) -> const RecordingSink::Conn* {
+    const RecordingSink::Conn* found = nullptr;
+    for (const auto& [key, conn] : conns) {
+      if (conn.opened && conn.open.pid == static_cast<uint32_t>(child)) {
+        if (found != nullptr) return nullptr;  // two halves: wrong
+        found = &conn;
+      }
+    }
+    return found;
+  };
+  const bool ended = sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = server_side(c);
+        return conn != nullptr && conn->closed;
+      },
+      kWait);
+  const auto conns = sink_.Snapshot();
+  if (!ended) {
+    for (const auto& [key, conn] : conns) {
+      ADD_FAILURE() << key.ToString() << " pid " << conn.open.pid << " fd " << conn.open.fd
+                    << " opened " << conn.opened << " shut " << conn.shut_down << " closed "
+                    << conn.closed << " in " << conn.ingress().total_length << " out "
+                    << conn.egress().total_length;
+    }
+  }
+  ASSERT_TRUE(ended);
+  int child_conns = 0;
+  for (const auto& [key, conn] : conns)
+    child_conns += conn.open.pid == static_cast<uint32_t>(child);
+  EXPECT_EQ(child_conns, 1);
+  const RecordingSink::Conn* srv = server_side(conns);
+  ASSERT_NE(srv, nullptr);
+  EXPECT_EQ(srv->open.role, Role::kServer);  // from the parent's accept
+  EXPECT_EQ(srv->ingress().bytes, request);
+  EXPECT_EQ(srv->egress().bytes, head);
+  EXPECT_EQ(srv->egress().size_only_bytes, body.size());
+  EXPECT_EQ(srv->egress().total_length, head.size() + body.size());
+  EXPECT_TRUE(srv->egress().contiguous);
+  EXPECT_EQ(srv->egress().pid, static_cast<uint32_t>(child));
+  ASSERT_TRUE(srv->shut_down);
+  EXPECT_EQ(srv->shutdown.direction, Direction::kEgress);
+  EXPECT_EQ(srv->shutdown.egress_bytes, head.size() + body.size());
+  // The client read to the end of the stream while it still holds its socket: its side ends
+  // there (the close-delimited response is complete), not at its close.
+  const auto* client = RecordingSink::Find(conns, self(), pair->client.get());
+  ASSERT_NE(client, nullptr);
+  EXPECT_FALSE(client->closed);
+  ASSERT_TRUE(client->shut_down);
+  EXPECT_EQ(client->shutdown.direction, Direction::kIngress);
+  EXPECT_EQ(client->shutdown.ingress_bytes, head.size() + body.size());
+  EXPECT_EQ(srv->close.egress_bytes, head.size() + body.size());
+  EXPECT_EQ(srv->close.ingress_bytes, request.size());
+}
+
+// Two fds of one socket (dup) written alternately: one connection, one ordered stream.
+TEST_P(CaptureTest, DupedFdsWriteOneOrderedStream) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  UniqueFd second(fcntl(pair->client.get(), F_DUPFD_CLOEXEC, 100));
+  ASSERT_TRUE(second);
+  const std::string a = "GET /a HTTP/1.1\r\nX: ", b = "1\r\n\r\n";
+  ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), a));
+  ASSERT_TRUE(Transfer(second.get(), pair->server.get(), b));
+  const int cfd = pair->client.get();
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), cfd);
+        return conn != nullptr && conn->egress().bytes.size() >= a.size() + b.size();
+      },
+      kWait));
+  const auto conns = sink_.Snapshot();
+  EXPECT_EQ(RecordingSink::Find(conns, self(), second.get()), nullptr);  // no second connection
+  const auto* conn = RecordingSink::Find(conns, self(), cfd);
+  EXPECT_EQ(conn->egress().bytes, a + b);
+  EXPECT_TRUE(conn->egress().contiguous);
+  // Closing one of the two fds ends nothing; closing the last one ends the connection.
+  second.reset();
+  pair->client.reset();
+  EXPECT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), cfd);
+        return conn != nullptr && conn->closed;
+      },
+      kWait));
+}
+
+// A socket passed to another process over a unix socket (SCM_RIGHTS) is still the one
+// connection: the other process's writes continue the same stream.
+TEST_P(CaptureTest, SocketPassedOverAUnixSocketIsTheSameConnection) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  int unix_pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, unix_pair), 0);
+  const std::string head = "POST /passed HTTP/1.1\r\nContent-Length: 4\r\n\r\n", tail = "body";
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char byte;
+    char control[CMSG_SPACE(sizeof(int))] = {};
+    iovec iov = {&byte, 1};
+    msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    if (recvmsg(unix_pair[1], &msg, 0) != 1) _exit(2);
+    int fd;
+    std::memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(fd));
+    _exit(WriteAll(fd, tail.data(), tail.size()) ? 0 : 3);
+  }
+  ChildGuard guard{child};
+  KernelFilter filter;
+  filter.tgids = {self(), static_cast<uint32_t>(child)};
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), head));
+  // Pass the client's socket to the child, which writes the body through it.
+  char byte = 'x';
+  char control[CMSG_SPACE(sizeof(int))] = {};
+  iovec iov = {&byte, 1};
+  msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  const int cfd = pair->client.get();
+  std::memcpy(CMSG_DATA(cmsg), &cfd, sizeof(cfd));
+  ASSERT_EQ(sendmsg(unix_pair[0], &msg, 0), 1);
+  EXPECT_EQ(WaitExit(child), 0);
+  guard.pid = -1;
+  close(unix_pair[0]);
+  close(unix_pair[1]);
+  std::string got(tail.size(), '\0');
+  ASSERT_TRUE(ReadExactly(pair->server.get(), got.data(), got.size()));
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), cfd);
+        return conn != nullptr && conn->egress().bytes.size() >= head.size() + tail.size();
+      },
+      kWait));
+  const auto snapshot = sink_.Snapshot();
+  const auto* conn = RecordingSink::Find(snapshot, self(), cfd);
+  EXPECT_EQ(conn->egress().bytes, head + tail);
+  EXPECT_TRUE(conn->egress().contiguous);
+  EXPECT_EQ(conn->egress().pid, static_cast<uint32_t>(child));  // the last write was the child's
+  for (const auto& [key, c] : snapshot) EXPECT_NE(c.open.pid, static_cast<uint32_t>(child));
+}
+
+// exec closes O_CLOEXEC fds without a close() the probes see: after the exec, a file that gets
+// the number of a socket fd the process used before must not be taken for that socket (which
+// lives on in the parent).
+TEST_P(CaptureTest, ExecForgetsTheCloexecFdsItClosed) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  const std::string request = "GET /before-exec HTTP/1.1\r\n\r\n";
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  const int cfd = pair->client.get();
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char byte;
+    if (read(go[0], &byte, 1) != 1) _exit(2);
+    const int fd = fcntl(cfd, F_DUPFD_CLOEXEC, 0);  // the lowest free number
+    if (fd < 0) _exit(3);
+    if (!WriteAll(fd, request.data(), request.size())) _exit(4);
+    // After the exec (which closes fd), python opens /dev/null until it gets that very number
+    // (open(), not dup2: dup2 over a number is a close the probes see) and writes HTTP-looking
+    // bytes to it.
+    const std::string number = std::to_string(fd);
+    execl("/usr/bin/python3", "python3", "-c",
+          "import os, sys\n"
+          "want = int(sys.argv[1])\n"
+          "for _ in range(256):\n"
+          "    fd = os.open('/dev/null', os.O_WRONLY)\n"
+          "    if fd == want: break\n"
+          "assert fd == want, fd\n"
+          "os.write(fd, b'GET /not-the-socket HTTP/1.1\\r\\n\\r\\n')\n",
+          number.c_str(), nullptr);
+    _exit(5);
+  }
+  ChildGuard guard{child};
+  KernelFilter filter;
+  filter.tgids = {self(), static_cast<uint32_t>(child)};
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  ASSERT_EQ(write(go[1], "x", 1), 1);
+  close(go[0]);
+  close(go[1]);
+  EXPECT_EQ(WaitExit(child), 0);
+  guard.pid = -1;
+  std::string got(request.size(), '\0');
+  ASSERT_TRUE(ReadExactly(pair->server.get(), got.data(), got.size()));
+  // Barrier: one more byte on the socket from this process.
+  ASSERT_TRUE(Transfer(cfd, pair->server.get(), "X"));
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        for (const auto& [key, conn] : c) {
+          if (conn.open.pid == static_cast<uint32_t>(child) &&
+              absl::EndsWith(conn.egress().bytes, "X")) {
+            return true;
+          }
+        }
+        return false;
+      },
+      kWait));
+  for (const auto& [key, conn] : sink_.Snapshot()) {
+    if (conn.open.pid != static_cast<uint32_t>(child)) continue;
+    EXPECT_EQ(conn.egress().bytes, request + "X");
+  }
+}
+
+// close_range() closes fds without a close() the probes see: a file that gets the number of a
+// socket fd this process used must not be taken for the socket (still open in another fd).
+TEST_P(CaptureTest, CloseRangeForgetsTheFdsItClosed) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  // The lowest free number: after close_range, open() hands out that very number again (dup2
+  // onto a number would be a close the probes see).
+  const int high = fcntl(pair->client.get(), F_DUPFD_CLOEXEC, 0);
+  ASSERT_GE(high, 0);
+  const std::string request = "GET /range HTTP/1.1\r\n\r\n";
+  ASSERT_TRUE(Transfer(high, pair->server.get(), request));
+  const int cfd = pair->client.get();
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), high);
+        return conn != nullptr && conn->egress().bytes == request;
+      },
+      kWait));
+  ASSERT_EQ(syscall(SYS_close_range, high, high, 0), 0);
+  const int file = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  ASSERT_EQ(file, high);  // the socket's old number, now a file
+  const std::string fake = "GET /not-the-socket HTTP/1.1\r\n\r\n";
+  ASSERT_EQ(write(file, fake.data(), fake.size()), static_cast<ssize_t>(fake.size()));
+  close(file);
+  // A barrier: one more byte on the real socket, then nothing else may have arrived.
+  ASSERT_TRUE(Transfer(cfd, pair->server.get(), "X"));
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), high);
+        return conn != nullptr && conn->egress().bytes.size() > request.size();
+      },
+      kWait));
+  const auto snapshot = sink_.Snapshot();
+  const auto* conn = RecordingSink::Find(snapshot, self(), high);
+  EXPECT_EQ(snapshot.size(), 2u);  // the socket's two ends, nothing for the file
+  EXPECT_EQ(conn->egress().bytes, request + "X");
+}
+
+// Every method libhttp-parser knows opens a traced connection (the kernel's classifier uses
+// the same generated list as the engine).
+TEST_P(CaptureTest, WebDavAndOtherMethodsAreClassifiedHttp) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  for (const std::string method : {"PROPFIND", "REPORT", "MKCOL", "PURGE", "SEARCH", "M-SEARCH"}) {
+    auto pair = Connect(*listener);
+    ASSERT_TRUE(pair.ok());
+    const std::string request = method + " /dav HTTP/1.1\r\n\r\n";
+    ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), request));
+    const int cfd = pair->client.get();
+    EXPECT_TRUE(sink_.WaitUntil(
+        [&](const auto& c) {
+          const auto* conn = RecordingSink::Find(c, self(), cfd);
+          return conn != nullptr && conn->egress().bytes == request;
+        },
+        kWait))
+        << method;
+    int a, b;
+    ASSERT_TRUE(CloseBothAndWait(*pair, &a, &b));
+  }
+}
+
+// The first non-empty iovec is what is classified: a writev of non-HTTP bytes behind an empty
+// iovec is not copied (it used to skip classification and open an unclassified connection).
+TEST_P(CaptureTest, EmptyFirstIovecDoesNotBypassClassification) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  char ssh[] = "SSH-2.0-OpenSSH_9.2\r\n";
+  iovec iov[2] = {{nullptr, 0}, {ssh, sizeof(ssh) - 1}};
+  ASSERT_EQ(writev(pair->client.get(), iov, 2), static_cast<ssize_t>(sizeof(ssh) - 1));
+  std::string got(sizeof(ssh) - 1, '\0');
+  ASSERT_TRUE(ReadExactly(pair->server.get(), got.data(), got.size()));
+  // Barrier: an HTTP connection after it is seen, then the first must still be absent.
+  auto barrier = Connect(*listener);
+  ASSERT_TRUE(barrier.ok());
+  const std::string request = "GET /after HTTP/1.1\r\n\r\n";
+  ASSERT_TRUE(Transfer(barrier->client.get(), barrier->server.get(), request));
+  const int bfd = barrier->client.get();
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) { return RecordingSink::Find(c, self(), bfd) != nullptr; }, kWait));
+  EXPECT_EQ(RecordingSink::Find(sink_.Snapshot(), self(), pair->client.get()), nullptr);
+  EXPECT_GT(Counter("kernel.conn_not_http"), 0u);
+}
+
+// A filter change must not splice a stream: while this process writes without pause, the filter
+// is changed again and again (another pid joins and leaves the set, this one always stays).
+// Every byte written must be in the stream, at its position: sets are updated by difference,
+// so this process is never missing from the kernel's set.
+TEST_P(CaptureTest, FilterChangesNeverSkipBytesOfAConnectionThatStaysAllowed) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  const std::string first = "POST /stream HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n";
+  ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), first));
+  std::atomic<bool> stop{false};
+  std::thread changer([&] {
+    KernelFilter filter;
+    // For as long as the writer writes (bounded).
+    for (int i = 0; i < 100000 && !stop.load(); ++i) {
+      filter.tgids = {self()};
+      if (i % 2 == 0) filter.tgids.push_back(self() + 1 + i);
+      ASSERT_TRUE(capture_->SetFilter(filter).ok());
+    }
+  });
+  const std::string chunk(100, 'b');
+  size_t sent = first.size();
+  for (int i = 0; i < 3000; ++i) {
+    ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), chunk));
+    sent += chunk.size();
+  }
+  stop.store(true);
+  changer.join();
+  const int cfd = pair->client.get();
+  EXPECT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), cfd);
+        return conn != nullptr && conn->egress().total_length == sent;
+      },
+      kWait));
+  const auto snapshot = sink_.Snapshot();
+  const auto* conn = RecordingSink::Find(snapshot, self(), cfd);
+  ASSERT_NE(conn, nullptr);
+  EXPECT_TRUE(conn->egress().contiguous);
+  EXPECT_EQ(conn->egress().total_length, sent);
+}
+
+// A connection excluded for a while (its port left the filter and came back) has bytes the
+// probes never counted: it continues under a new connection id, from its next message, instead
+// of a stream that looks contiguous but is not.
+TEST_P(CaptureTest, AConnectionExcludedForAWhileContinuesUnderANewId) {
+  Start();
+  auto a = Listen(AF_INET);
+  auto other = Listen(AF_INET);
+  ASSERT_TRUE(a.ok() && other.ok());
+  KernelFilter filter;
+  filter.tgids = {self()};
+  filter.ports = {a->port};
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  auto pair = Connect(*a);
+  ASSERT_TRUE(pair.ok());
+  const std::string r1 = "GET /1 HTTP/1.1\r\n\r\n", r2 = "GET /2 HTTP/1.1\r\n\r\n",
+                    r3 = "GET /3 HTTP/1.1\r\n\r\n";
+  const int cfd = pair->client.get();
+  ASSERT_TRUE(Transfer(cfd, pair->server.get(), r1));
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), cfd);
+        return conn != nullptr && conn->egress().bytes == r1;
+      },
+      kWait));
+  filter.ports = {other->port};  // excluded
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  ASSERT_TRUE(Transfer(cfd, pair->server.get(), r2));  // not seen
+  filter.ports = {a->port, other->port};               // back
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  ASSERT_TRUE(Transfer(cfd, pair->server.get(), r3));
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), cfd);
+        return conn != nullptr && conn->egress().bytes == r3;
+      },
+      kWait));
+  const auto conns = sink_.Snapshot();
+  const auto* now = RecordingSink::Find(conns, self(), cfd);
+  EXPECT_EQ(now->egress().bytes, r3);
+  EXPECT_TRUE(now->egress().contiguous);  // from position 0 of its own id
+  int ids = 0, closed = 0;
+  for (const auto& [key, conn] : conns) {
+    if (conn.open.pid == self() && conn.open.local.port == now->open.local.port) {
+      ++ids;
+      closed += conn.closed;
+    }
+  }
+  EXPECT_EQ(ids, 2);     // the first id, ended when the filter excluded it, and the new one
+  EXPECT_EQ(closed, 1);  // the first
+  EXPECT_GT(Counter("kernel.verdict_changed"), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(AttachModes, CaptureTest,

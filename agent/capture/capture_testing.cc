@@ -105,6 +105,13 @@ void RecordingSink::OnData(const DataEvent& event) {
   s.comm = std::string(event.comm);
 }
 
+void RecordingSink::OnShutdown(const ConnectionShutdownEvent& event) {
+  absl::MutexLock lock(&mu_);
+  Conn& c = conns_[event.conn];
+  c.shut_down = true;
+  c.shutdown = event;
+}
+
 void RecordingSink::OnClose(const ConnectionCloseEvent& event) {
   absl::MutexLock lock(&mu_);
   Conn& c = conns_[event.conn];
@@ -139,11 +146,12 @@ bool RecordingSink::WaitUntil(absl::FunctionRef<bool(const Conns&)> done,
 
 const RecordingSink::Conn* RecordingSink::Find(const Conns& conns, uint32_t tgid, int fd) {
   const Conn* best = nullptr;
-  uint32_t best_generation = 0;
+  uint64_t best_id = 0;
   for (const auto& [key, conn] : conns) {
-    if (key.tgid == tgid && key.fd == fd && (best == nullptr || key.generation > best_generation)) {
+    if (conn.opened && conn.open.pid == tgid && conn.open.fd == fd &&
+        (best == nullptr || key.id > best_id)) {
       best = &conn;
-      best_generation = key.generation;
+      best_id = key.id;
     }
   }
   return best;

@@ -3,6 +3,7 @@
 
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -51,6 +52,8 @@ class RecordingSink : public CaptureSink {
   struct Conn {
     bool opened = false;
     bool closed = false;
+    bool shut_down = false;  // a shutdown event (SHUT_WR) arrived
+    ConnectionShutdownEvent shutdown;
     ConnectionOpenEvent open;  // comm cleared; see open_comm
     std::string open_comm;
     ConnectionCloseEvent close;
@@ -62,18 +65,22 @@ class RecordingSink : public CaptureSink {
 
   void OnOpen(const ConnectionOpenEvent& event) override;
   void OnData(const DataEvent& event) override;
+  void OnShutdown(const ConnectionShutdownEvent& event) override;
   void OnClose(const ConnectionCloseEvent& event) override;
   void OnKernelLoss(const KernelLossEvent& event) override;
+  void OnFlush() override { flushes_.fetch_add(1); }
+  uint64_t flushes() const { return flushes_.load(); }
 
   Conns Snapshot() const;
   uint64_t losses() const;
   // Polls until `done(snapshot)` is true or `timeout` passes; returns the last verdict.
   bool WaitUntil(absl::FunctionRef<bool(const Conns&)> done, absl::Duration timeout) const;
 
-  // The latest connection of (tgid, fd) in `conns`, or nullptr.
+  // The latest connection (highest id) opened through (tgid, fd) in `conns`, or nullptr.
   static const Conn* Find(const Conns& conns, uint32_t tgid, int fd);
 
  private:
+  std::atomic<uint64_t> flushes_{0};
   mutable absl::Mutex mu_;
   Conns conns_ ABSL_GUARDED_BY(mu_);
   uint64_t losses_ ABSL_GUARDED_BY(mu_) = 0;

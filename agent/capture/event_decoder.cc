@@ -18,8 +18,9 @@ static_assert(sizeof(ht_data_event) == 72);
 static_assert(offsetof(ht_data_event, data) == 72);
 static_assert(sizeof(ht_open_event) == 96);
 static_assert(sizeof(ht_close_event) == 48);
+static_assert(sizeof(ht_shutdown_event) == 56);
 static_assert(sizeof(ht_loss_event) == 48);
-static_assert(sizeof(ht_config) == 24);
+static_assert(sizeof(ht_config) == 40);
 static_assert(static_cast<int>(Direction::kEgress) == HT_EGRESS);
 static_assert(static_cast<int>(Direction::kIngress) == HT_INGRESS);
 static_assert(static_cast<int>(Role::kClient) == HT_ROLE_CLIENT);
@@ -28,15 +29,11 @@ static_assert(static_cast<int>(Syscall::kSendfile) == HT_SYS_SENDFILE);
 
 namespace {
 constexpr const char* kKernelCounterNames[] = {
-    "data_events",        "data_bytes",         "control_events",  "ringbuf_full",
-    "ringbuf_full_bytes", "skip_self",          "skip_process",    "skip_conn_filter",
-    "skip_not_socket",    "skip_not_tcp",       "skip_not_http",   "conn_not_http",
-    "conn_created",       "conn_table_full",    "call_table_full", "stale_call",
-    "trunc_limit_bytes",  "trunc_budget_bytes", "trunc_iov",       "read_user_failed",
-    "size_only_bytes",    "peek_skipped",
+#define HT_COUNTER_NAME(name, text) #text,
+    HT_COUNTERS(HT_COUNTER_NAME)
+#undef HT_COUNTER_NAME
 };
-static_assert(sizeof(kKernelCounterNames) / sizeof(kKernelCounterNames[0]) == HT_CNT_MAX,
-              "every enum ht_counter needs a name");
+static_assert(sizeof(kKernelCounterNames) / sizeof(kKernelCounterNames[0]) == HT_CNT_MAX);
 
 SocketAddress MakeAddress(uint8_t family, const uint8_t* addr, uint16_t port) {
   SocketAddress out;
@@ -46,9 +43,7 @@ SocketAddress MakeAddress(uint8_t family, const uint8_t* addr, uint16_t port) {
   return out;
 }
 
-ConnectionKey MakeKey(const ht_conn_id& id) {
-  return ConnectionKey{.tgid = id.tgid, .fd = id.fd, .generation = id.generation};
-}
+ConnectionKey MakeKey(const ht_conn_id& id) { return ConnectionKey{.id = id.id}; }
 
 std::string_view Comm(const char (&comm)[HT_COMM_LEN]) {
   return std::string_view(comm, strnlen(comm, HT_COMM_LEN));
@@ -90,6 +85,7 @@ bool EventDecoder::Decode(const void* data, size_t size) {
       out.timestamp_ns = timestamp;
       out.pid = e->hdr.conn.tgid;
       out.tid = e->hdr.tid;
+      out.fd = e->hdr.conn.fd;
       out.comm = Comm(e->comm);
       out.size_only = (e->flags & HT_DATA_SIZE_ONLY) != 0;
       out.read_failed = (e->flags & HT_DATA_READ_FAILED) != 0;
@@ -111,6 +107,7 @@ bool EventDecoder::Decode(const void* data, size_t size) {
       out.timestamp_ns = e->opened_ns + boot_to_realtime_ns_;
       out.pid = e->hdr.conn.tgid;
       out.tid = e->hdr.tid;
+      out.fd = e->hdr.conn.fd;
       out.comm = Comm(e->comm);
       Bump(open_events_);
       sink_->OnOpen(out);
@@ -127,6 +124,20 @@ bool EventDecoder::Decode(const void* data, size_t size) {
       out.tid = e->hdr.tid;
       Bump(close_events_);
       sink_->OnClose(out);
+      return true;
+    }
+    case HT_EVENT_SHUTDOWN: {
+      if (size < sizeof(ht_shutdown_event)) break;
+      const auto* e = static_cast<const ht_shutdown_event*>(data);
+      if (e->direction > HT_INGRESS) break;
+      ConnectionShutdownEvent out;
+      out.conn = MakeKey(e->hdr.conn);
+      out.direction = static_cast<Direction>(e->direction);
+      out.timestamp_ns = timestamp;
+      out.egress_bytes = e->bytes[HT_EGRESS];
+      out.ingress_bytes = e->bytes[HT_INGRESS];
+      Bump(shutdown_events_);
+      sink_->OnShutdown(out);
       return true;
     }
     case HT_EVENT_LOSS: {
@@ -157,6 +168,7 @@ void EventDecoder::AddCounters(absl::flat_hash_map<std::string, uint64_t>& out) 
   out["poller.data_bytes"] = get(data_bytes_);
   out["poller.open_events"] = get(open_events_);
   out["poller.close_events"] = get(close_events_);
+  out["poller.shutdown_events"] = get(shutdown_events_);
   out["poller.loss_events"] = get(loss_events_);
   out["poller.lost_bytes"] = get(lost_bytes_);
   out["poller.malformed"] = get(malformed_);

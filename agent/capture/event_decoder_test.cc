@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "bpf/events.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -23,11 +24,13 @@ struct Sink : CaptureSink {
     datas.push_back(e);
     payload = std::string(e.data);
   }
+  void OnShutdown(const ConnectionShutdownEvent& e) override { shutdowns.push_back(e); }
   void OnClose(const ConnectionCloseEvent& e) override { closes.push_back(e); }
   void OnKernelLoss(const KernelLossEvent& e) override { losses.push_back(e); }
   std::vector<ConnectionOpenEvent> opens;
   std::vector<DataEvent> datas;
   std::vector<ConnectionCloseEvent> closes;
+  std::vector<ConnectionShutdownEvent> shutdowns;
   std::vector<KernelLossEvent> losses;
   std::string payload, comm;
 };
@@ -39,7 +42,7 @@ TEST(EventDecoderTest, DecodesDataEventWithPayloadAndTimeOffset) {
   auto* e = reinterpret_cast<ht_data_event*>(storage.data());
   e->hdr.kind = HT_EVENT_DATA;
   e->hdr.tid = 11;
-  e->hdr.conn = {.tgid = 10, .fd = 5, .generation = 7};
+  e->hdr.conn = {.id = 7, .tgid = 10, .fd = 5};
   e->hdr.timestamp_ns = 5;
   e->position = 100;
   e->length = 50;
@@ -50,7 +53,8 @@ TEST(EventDecoderTest, DecodesDataEventWithPayloadAndTimeOffset) {
   ASSERT_TRUE(decoder.Decode(e, sizeof(*e) + 4));
   ASSERT_EQ(sink.datas.size(), 1u);
   const DataEvent& d = sink.datas[0];
-  EXPECT_EQ(d.conn, (ConnectionKey{10, 5, 7}));
+  EXPECT_EQ(d.conn, (ConnectionKey{7}));
+  EXPECT_EQ(d.fd, 5);
   EXPECT_EQ(d.direction, Direction::kIngress);
   EXPECT_EQ(d.position, 100u);
   EXPECT_EQ(d.length, 50u);
@@ -87,7 +91,7 @@ TEST(EventDecoderTest, DecodesOpenCloseAndLoss) {
   EventDecoder decoder(&sink, 0);
   ht_open_event open = {};
   open.hdr.kind = HT_EVENT_OPEN;
-  open.hdr.conn = {.tgid = 1, .fd = 3, .generation = 2};
+  open.hdr.conn = {.id = 2, .tgid = 1, .fd = 3};
   open.role = HT_ROLE_SERVER;
   open.family = AF_INET6;
   open.local_port = 80;
@@ -118,6 +122,20 @@ TEST(EventDecoderTest, DecodesOpenCloseAndLoss) {
   EXPECT_EQ(sink.closes[0].egress_bytes, 10u);
   EXPECT_EQ(sink.closes[0].ingress_bytes, 20u);
 
+  ht_shutdown_event shutdown = {};
+  shutdown.hdr.kind = HT_EVENT_SHUTDOWN;
+  shutdown.hdr.conn = {.id = 2, .tgid = 0, .fd = -1};
+  shutdown.bytes[HT_EGRESS] = 30;
+  shutdown.direction = HT_INGRESS;
+  ASSERT_TRUE(decoder.Decode(&shutdown, sizeof(shutdown)));
+  ASSERT_EQ(sink.shutdowns.size(), 1u);
+  EXPECT_EQ(sink.shutdowns[0].conn, (ConnectionKey{2}));
+  EXPECT_EQ(sink.shutdowns[0].egress_bytes, 30u);
+  EXPECT_EQ(sink.shutdowns[0].direction, Direction::kIngress);
+  shutdown.direction = 7;
+  EXPECT_FALSE(decoder.Decode(&shutdown, sizeof(shutdown)));
+  EXPECT_FALSE(decoder.Decode(&shutdown, sizeof(shutdown) - 8));
+
   ht_loss_event loss = {};
   loss.hdr.kind = HT_EVENT_LOSS;
   loss.bytes = 4096;
@@ -133,6 +151,12 @@ TEST(EventDecoderTest, EveryKernelCounterHasAName) {
   EXPECT_STREQ(KernelCounterNames()[HT_CNT_RINGBUF_FULL], "ringbuf_full");
   EXPECT_STREQ(KernelCounterNames()[HT_CNT_SKIP_NOT_SOCKET], "skip_not_socket");
   EXPECT_STREQ(KernelCounterNames()[HT_CNT_PEEK_SKIPPED], "peek_skipped");
+  EXPECT_STREQ(KernelCounterNames()[HT_CNT_CONN_ENDED], "conn_ended");
+  // Every name is the enum's own (generated from one list): lower case of HT_CNT_<NAME>.
+#define HT_COUNTER_CHECK(name, text) \
+  EXPECT_EQ(absl::AsciiStrToUpper(KernelCounterNames()[HT_CNT_##name]), #name);
+  HT_COUNTERS(HT_COUNTER_CHECK)
+#undef HT_COUNTER_CHECK
 }
 
 }  // namespace

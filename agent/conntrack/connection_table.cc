@@ -89,6 +89,13 @@ DataResult ConnectionTable::OnData(const capture::DataEvent& event) {
   }
   result.conn = conn;
   conn->last_seen_ns = event.timestamp_ns;
+  if (event.pid != conn->pid && event.pid != 0) {
+    // Another holder of the socket (a forked child, a process it was passed to): exchanges
+    // name the process that carried them.
+    ++counters_.process_changes;
+    conn->pid = event.pid;
+    conn->comm = std::string(event.comm);
+  }
   StreamState& s = conn->stream(event.direction);
   if (event.position > s.next_position) {
     result.gap_bytes = event.position - s.next_position;
@@ -107,6 +114,18 @@ DataResult ConnectionTable::OnData(const capture::DataEvent& event) {
   return result;
 }
 
+namespace {
+// Events lost at the very end of a stream show only in its final position.
+void CheckFinal(StreamState& s, uint64_t final_position, TableCounters& counters) {
+  if (final_position <= s.next_position) return;
+  ++s.gaps;
+  s.gap_bytes += final_position - s.next_position;
+  ++counters.gaps;
+  counters.gap_bytes += final_position - s.next_position;
+  s.next_position = final_position;
+}
+}  // namespace
+
 bool ConnectionTable::OnClose(const capture::ConnectionCloseEvent& event) {
   auto found = index_.find(event.conn);
   if (found == index_.end()) {
@@ -115,21 +134,29 @@ bool ConnectionTable::OnClose(const capture::ConnectionCloseEvent& event) {
   }
   Connection& conn = *found->second;
   conn.last_seen_ns = event.timestamp_ns;
-  // Events lost at the very end show only in the final positions.
-  const uint64_t finals[2] = {event.egress_bytes, event.ingress_bytes};
-  for (int d = 0; d < 2; ++d) {
-    StreamState& s = conn.streams[d];
-    if (finals[d] > s.next_position) {
-      ++s.gaps;
-      s.gap_bytes += finals[d] - s.next_position;
-      ++counters_.gaps;
-      counters_.gap_bytes += finals[d] - s.next_position;
-      s.next_position = finals[d];
-    }
-  }
+  CheckFinal(conn.stream(Direction::kEgress), event.egress_bytes, counters_);
+  CheckFinal(conn.stream(Direction::kIngress), event.ingress_bytes, counters_);
   ++counters_.closed;
   End(found->second, EndReason::kClosed);
   return true;
+}
+
+Connection* ConnectionTable::OnShutdown(const capture::ConnectionShutdownEvent& event) {
+  auto found = index_.find(event.conn);
+  if (found == index_.end()) return nullptr;
+  Touch(found->second);
+  Connection& conn = *found->second;
+  conn.last_seen_ns = event.timestamp_ns;
+  if (event.direction == Direction::kEgress) {
+    CheckFinal(conn.stream(Direction::kEgress), event.egress_bytes, counters_);
+    conn.egress_shut = true;
+    ++counters_.shutdowns;
+  } else {
+    CheckFinal(conn.stream(Direction::kIngress), event.ingress_bytes, counters_);
+    conn.ingress_ended = true;
+    ++counters_.read_eofs;
+  }
+  return &conn;
 }
 
 void ConnectionTable::OnKernelLoss(const capture::KernelLossEvent& event) {

@@ -1,4 +1,4 @@
-// The agent's connection table: per (tgid, fd, generation) the addresses, role, process, and
+// The agent's connection table: per connection (kernel socket) the addresses, role, process, and
 // byte positions per direction, with gap detection, idle eviction and a size limit. Later stages
 // hang their per-connection state on Connection::attachment; the table frees it on close/evict.
 //   ConnectionTable table({.max_connections = 65536}, [](Connection& c, EndReason why) {...});
@@ -49,12 +49,14 @@ struct Connection {
   capture::Role role = capture::Role::kUnknown;
   capture::SocketAddress local;
   capture::SocketAddress remote;
-  uint32_t pid = 0;
+  uint32_t pid = 0;  // the process that used it last (a socket may pass between processes)
   std::string comm;
   uint64_t opened_ns = 0;
-  uint64_t last_seen_ns = 0;  // timestamp of the latest event (CLOCK_REALTIME ns)
-  bool open_seen = false;     // false: data came first (the open event was lost)
-  StreamState streams[2];     // by capture::Direction
+  uint64_t last_seen_ns = 0;   // timestamp of the latest event (CLOCK_REALTIME ns)
+  bool open_seen = false;      // false: data came first (the open event was lost)
+  bool egress_shut = false;    // the traced side shut down its sending direction
+  bool ingress_ended = false;  // the traced side read the end of the peer's stream
+  StreamState streams[2];      // by capture::Direction
   std::unique_ptr<ConnectionAttachment> attachment;  // owned; freed when the entry ends
 
   StreamState& stream(capture::Direction d) { return streams[static_cast<int>(d)]; }
@@ -75,6 +77,9 @@ struct TableCounters {
   uint64_t evicted_full = 0;       // the size-limit counter
   uint64_t data_without_open = 0;  // connections created by data (open event lost)
   uint64_t close_unknown = 0;      // closes of connections not in the table
+  uint64_t shutdowns = 0;          // shutdown(SHUT_WR) of a tracked connection
+  uint64_t read_eofs = 0;          // end of stream read on a tracked connection
+  uint64_t process_changes = 0;    // data from another process than the previous event's
   uint64_t gaps = 0;
   uint64_t gap_bytes = 0;
   uint64_t overlaps = 0;
@@ -102,6 +107,9 @@ class ConnectionTable {
   // Checks the final byte counts for a trailing gap, ends the entry (kClosed) and frees it.
   // Returns false when the connection is unknown.
   bool OnClose(const capture::ConnectionCloseEvent& event);
+  // One direction ended (shutdown(SHUT_WR), or end of stream read): checks that stream for a
+  // trailing gap. Returns the connection, or nullptr when unknown.
+  Connection* OnShutdown(const capture::ConnectionShutdownEvent& event);
   // Records bytes the kernel could not queue for a connection (the same bytes also show as a gap
   // at the next DataEvent or the close). Unknown connections are only counted in total.
   void OnKernelLoss(const capture::KernelLossEvent& event);

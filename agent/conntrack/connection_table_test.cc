@@ -30,7 +30,7 @@ ConnectionOpenEvent Open(ConnectionKey key, uint64_t ts = 1) {
   e.role = Role::kServer;
   e.local.family = AF_INET;
   e.local.port = 80;
-  e.pid = key.tgid;
+  e.pid = 4213;
   e.comm = "nginx";
   e.timestamp_ns = ts;
   return e;
@@ -45,7 +45,7 @@ DataEvent Data(ConnectionKey key, Direction d, uint64_t position, absl::string_v
   e.data = bytes;
   e.length = length ? length : bytes.size();
   e.timestamp_ns = ts;
-  e.pid = key.tgid;
+  e.pid = 4213;
   e.comm = "curl";
   return e;
 }
@@ -77,7 +77,7 @@ TEST(ConnectionTableTest, OpenDataCloseKeepsPositionsAndFreesAttachment) {
   Ended ended;
   int freed = 0;
   ConnectionTable table({}, ended.callback());
-  const ConnectionKey key{10, 4, 1};
+  const ConnectionKey key{1};
   Connection& c = table.OnOpen(Open(key));
   c.attachment = std::make_unique<Probe>(&freed);
   EXPECT_EQ(c.role, Role::kServer);
@@ -102,7 +102,7 @@ TEST(ConnectionTableTest, OpenDataCloseKeepsPositionsAndFreesAttachment) {
 
 TEST(ConnectionTableTest, DetectsGapsOverlapsAndTrailingLoss) {
   ConnectionTable table({});
-  const ConnectionKey key{1, 3, 9};
+  const ConnectionKey key{9};
   table.OnOpen(Open(key));
   EXPECT_EQ(table.OnData(Data(key, Direction::kEgress, 0, "abcd")).gap_bytes, 0u);
   auto r = table.OnData(Data(key, Direction::kEgress, 10, "xy"));
@@ -122,14 +122,14 @@ TEST(ConnectionTableTest, DetectsGapsOverlapsAndTrailingLoss) {
 
 TEST(ConnectionTableTest, KernelLossIsRecordedPerStream) {
   ConnectionTable table({});
-  const ConnectionKey key{1, 3, 9};
+  const ConnectionKey key{9};
   table.OnOpen(Open(key));
   capture::KernelLossEvent loss;
   loss.conn = key;
   loss.direction = Direction::kIngress;
   loss.bytes = 4096;
   table.OnKernelLoss(loss);
-  loss.conn = {9, 9, 9};  // unknown: counted in total only
+  loss.conn = {999};  // unknown: counted in total only
   table.OnKernelLoss(loss);
   EXPECT_EQ(table.Find(key)->stream(Direction::kIngress).kernel_lost_bytes, 4096u);
   EXPECT_EQ(table.counters().kernel_lost_bytes, 8192u);
@@ -137,10 +137,10 @@ TEST(ConnectionTableTest, KernelLossIsRecordedPerStream) {
 
 TEST(ConnectionTableTest, DataBeforeOpenCreatesEntryThenOpenFillsIt) {
   ConnectionTable table({});
-  const ConnectionKey key{5, 6, 7};
+  const ConnectionKey key{7};
   auto r = table.OnData(Data(key, Direction::kIngress, 0, "GET"));
   EXPECT_FALSE(r.conn->open_seen);
-  EXPECT_EQ(r.conn->pid, 5u);
+  EXPECT_EQ(r.conn->pid, 4213u);
   EXPECT_EQ(r.conn->comm, "curl");
   EXPECT_EQ(table.counters().data_without_open, 1u);
   Connection& c = table.OnOpen(Open(key));
@@ -150,24 +150,24 @@ TEST(ConnectionTableTest, DataBeforeOpenCreatesEntryThenOpenFillsIt) {
   EXPECT_EQ(table.size(), 1u);
 }
 
-TEST(ConnectionTableTest, ReusedFdWithNewGenerationIsANewConnection) {
+TEST(ConnectionTableTest, EveryIdIsItsOwnConnection) {
   ConnectionTable table({});
-  table.OnOpen(Open({1, 3, 1}));
-  table.OnOpen(Open({1, 3, 2}));
+  table.OnOpen(Open({31}));
+  table.OnOpen(Open({32}));
   EXPECT_EQ(table.size(), 2u);
-  EXPECT_NE(table.Find({1, 3, 1}), table.Find({1, 3, 2}));
+  EXPECT_NE(table.Find({31}), table.Find({32}));
 }
 
 TEST(ConnectionTableTest, IdleEvictionEndsOnlyStaleEntries) {
   Ended ended;
   int freed = 0;
   ConnectionTable table({.idle_timeout = absl::Seconds(10)}, ended.callback());
-  table.OnOpen(Open({1, 1, 1}, 1 * kSecond)).attachment = std::make_unique<Probe>(&freed);
-  table.OnOpen(Open({1, 2, 1}, 5 * kSecond));
-  table.OnData(Data({1, 1, 1}, Direction::kEgress, 0, "x", 0, 8 * kSecond));  // touched later
-  table.OnOpen(Open({1, 3, 1}, 9 * kSecond));
+  table.OnOpen(Open({11}, 1 * kSecond)).attachment = std::make_unique<Probe>(&freed);
+  table.OnOpen(Open({21}, 5 * kSecond));
+  table.OnData(Data({11}, Direction::kEgress, 0, "x", 0, 8 * kSecond));  // touched later
+  table.OnOpen(Open({31}, 9 * kSecond));
   EXPECT_EQ(table.EvictIdle(16 * kSecond), 1u);  // only {1,2,1}: last seen at 5 s
-  EXPECT_EQ(table.Find({1, 2, 1}), nullptr);
+  EXPECT_EQ(table.Find({21}), nullptr);
   EXPECT_EQ(table.EvictIdle(18 * kSecond), 1u);  // {1,1,1}: last seen at 8 s
   EXPECT_EQ(freed, 1);
   EXPECT_EQ(table.counters().evicted_idle, 2u);
@@ -179,13 +179,13 @@ TEST(ConnectionTableTest, IdleEvictionEndsOnlyStaleEntries) {
 TEST(ConnectionTableTest, SizeLimitEvictsLeastRecentlySeenAndCounts) {
   Ended ended;
   ConnectionTable table({.max_connections = 2}, ended.callback());
-  table.OnOpen(Open({1, 1, 1}));
-  table.OnOpen(Open({1, 2, 1}));
-  table.OnData(Data({1, 1, 1}, Direction::kEgress, 0, "x"));  // {1,1,1} is now most recent
-  table.OnOpen(Open({1, 3, 1}));
+  table.OnOpen(Open({11}));
+  table.OnOpen(Open({21}));
+  table.OnData(Data({11}, Direction::kEgress, 0, "x"));  // {1,1,1} is now most recent
+  table.OnOpen(Open({31}));
   EXPECT_EQ(table.size(), 2u);
-  EXPECT_EQ(table.Find({1, 2, 1}), nullptr);
-  EXPECT_NE(table.Find({1, 1, 1}), nullptr);
+  EXPECT_EQ(table.Find({21}), nullptr);
+  EXPECT_NE(table.Find({11}), nullptr);
   EXPECT_EQ(table.counters().evicted_full, 1u);
   ASSERT_EQ(ended.ends.size(), 1u);
   EXPECT_EQ(ended.ends[0].second, EndReason::kEvicted);
@@ -195,13 +195,36 @@ TEST(ConnectionTableTest, ClearEndsEverything) {
   Ended ended;
   int freed = 0;
   ConnectionTable table({}, ended.callback());
-  table.OnOpen(Open({1, 1, 1})).attachment = std::make_unique<Probe>(&freed);
-  table.OnOpen(Open({1, 2, 1})).attachment = std::make_unique<Probe>(&freed);
+  table.OnOpen(Open({11})).attachment = std::make_unique<Probe>(&freed);
+  table.OnOpen(Open({21})).attachment = std::make_unique<Probe>(&freed);
   table.Clear();
   EXPECT_EQ(table.size(), 0u);
   EXPECT_EQ(freed, 2);
   EXPECT_EQ(ended.ends.size(), 2u);
   EXPECT_EQ(EndReasonName(ended.ends[0].second), "cleared");
+}
+
+TEST(ConnectionTableTest, DataFromAnotherProcessNamesItAndShutdownChecksTheEgressEnd) {
+  ConnectionTable table({});
+  const ConnectionKey key{5};
+  table.OnOpen(Open(key));
+  DataEvent from_child = Data(key, Direction::kEgress, 0, "HTTP/1.0 404");
+  from_child.pid = 77;
+  from_child.comm = "httpd";
+  table.OnData(from_child);
+  const Connection* conn = table.Find(key);
+  ASSERT_NE(conn, nullptr);
+  EXPECT_EQ(conn->pid, 77u);
+  EXPECT_EQ(conn->comm, "httpd");
+  EXPECT_EQ(table.counters().process_changes, 1u);
+  capture::ConnectionShutdownEvent shutdown;
+  shutdown.conn = key;
+  shutdown.egress_bytes = 20;  // 8 bytes never arrived
+  ASSERT_NE(table.OnShutdown(shutdown), nullptr);
+  EXPECT_TRUE(conn->egress_shut);
+  EXPECT_EQ(conn->stream(Direction::kEgress).gap_bytes, 8u);
+  shutdown.conn = {6};
+  EXPECT_EQ(table.OnShutdown(shutdown), nullptr);
 }
 
 }  // namespace

@@ -40,6 +40,9 @@ struct Body {
   // Bytes of the body that were never captured (lost events, or the kernel copied only a
   // prefix). Counted in size and encoded_size; data never contains them.
   uint64_t missing_bytes = 0;
+  // Of missing_bytes, those the sender passed from a file (sendfile): never in user memory, so
+  // never capturable, but not lost either (they do not make a message incomplete).
+  uint64_t file_bytes = 0;
 };
 
 struct Request {

@@ -63,7 +63,7 @@ bool HttpConnection::stopped() const {
 // Stream assembly and modes
 
 void HttpConnection::OnData(Direction direction, uint64_t position, absl::string_view captured,
-                            uint64_t length, uint64_t timestamp_ns) {
+                            uint64_t length, uint64_t timestamp_ns, bool from_file) {
   ++counters_.chunks;
   counters_.captured_bytes += captured.size();
   if (closed_) {
@@ -72,6 +72,12 @@ void HttpConnection::OnData(Direction direction, uint64_t position, absl::string
   }
   Stream& s = stream(direction);
   const StreamAssembler::Stats before = s.assembler.stats();
+  // Only the tail of this very chunk is file bytes; a hole before it is a loss (Stream::OnGap
+  // tells them apart by where the gap ends).
+  if (from_file) {
+    s.file_chunk_ends[s.next_file_chunk] = position + length;
+    s.next_file_chunk = (s.next_file_chunk + 1) % s.file_chunk_ends.size();
+  }
   s.assembler.Add(position, captured, length, timestamp_ns, s);
   const StreamAssembler::Stats& after = s.assembler.stats();
   counters_.stale_chunks += after.stale_chunks - before.stale_chunks;
@@ -362,6 +368,7 @@ void HttpConnection::FillGap(Stream& s, uint64_t bytes) {
     Body& body = MessageBody(s);
     body.size += bytes;
     body.missing_bytes += bytes;
+    if (s.from_file) body.file_bytes += bytes;
   } else {
     // The parser only counts body bytes down: account all but the last one here and let it see
     // one placeholder byte, so it moves on exactly as if it had read them all.
@@ -369,6 +376,7 @@ void HttpConnection::FillGap(Stream& s, uint64_t bytes) {
       Body& body = MessageBody(s);
       body.size += bytes - 1;
       body.missing_bytes += bytes - 1;
+      if (s.from_file) body.file_bytes += bytes - 1;
       s.parser.content_length -= bytes - 1;
     }
     static const char kPlaceholder = 0;
@@ -426,6 +434,11 @@ void HttpConnection::AccountLostMessage(Stream& s) {
     EmitReady();
     break;
   }
+}
+
+void HttpConnection::OnEndOfStream(Direction direction, uint64_t timestamp_ns) {
+  if (closed_ || !roles_known_ || stream(direction).carries_requests) return;
+  OnClose(timestamp_ns);
 }
 
 void HttpConnection::OnClose(uint64_t timestamp_ns) {
@@ -563,7 +576,7 @@ void HttpConnection::FinishRequest(Stream& s, bool parsed_whole) {
   Exchange& e = entry.exchange;
   e.request_end_time_ns = s.ts;
   FinalizeBody(e.request.body, e.request.headers, "request", e);
-  e.request_complete = parsed_whole && e.request.body.missing_bytes == 0;
+  e.request_complete = parsed_whole && e.request.body.missing_bytes == e.request.body.file_bytes;
   entry.request_done = true;
   if (parsed_whole && s.parser.upgrade) {
     if (!entry.response_done) {
@@ -593,7 +606,7 @@ void HttpConnection::FinishResponse(Stream& s, bool parsed_whole) {
   }
   e.end_time_ns = s.ts;
   FinalizeBody(e.response.body, e.response.headers, "response", e);
-  e.response_complete = parsed_whole && e.response.body.missing_bytes == 0;
+  e.response_complete = parsed_whole && e.response.body.missing_bytes == e.response.body.file_bytes;
   const bool connect_tunnel =
       parsed_whole && s.pending != nullptr && s.pending->is_connect && status / 100 == 2;
   const bool upgraded = parsed_whole && (status == 101 || connect_tunnel);
@@ -627,7 +640,7 @@ void HttpConnection::FinishResponse(Stream& s, bool parsed_whole) {
   } else {
     ++counters_.responses_without_request;
     e.notes.push_back(
-        "request not seen: capture began mid-connection or the request's bytes were lost");
+        "request not captured: capture began mid-connection or the request's bytes were lost");
     Exchange exchange = std::move(*orphan_);
     orphan_.reset();
     s.target = nullptr;
@@ -645,8 +658,15 @@ void HttpConnection::FinalizeBody(Body& body, const std::vector<Header>& headers
   body.encoded_size = body.size;
   if (body.missing_bytes > 0) {
     body.truncated = true;
-    exchange.notes.push_back(absl::StrCat(label, " body: ", body.missing_bytes, " of ", body.size,
-                                          " bytes not captured"));
+    // Bytes sent from a file were never in the sender's memory: not capturable, not lost.
+    if (body.file_bytes > 0) {
+      exchange.notes.push_back(
+          absl::StrCat(label, " body: ", body.file_bytes, " bytes sent from a file, not captured"));
+    }
+    if (const uint64_t lost = body.missing_bytes - body.file_bytes; lost > 0) {
+      exchange.notes.push_back(
+          absl::StrCat(label, " body: ", lost, " of ", body.size, " bytes not captured"));
+    }
   }
   if (body.data.size() < body.size) body.truncated = true;
   if (!options_.decode_content_encoding || body.data.empty()) return;
@@ -858,6 +878,7 @@ int HttpConnection::CbBody(http_parser* p, const char* at, size_t length) {
   body.size += length;
   if (s.filling) {
     body.missing_bytes += length;
+    if (s.from_file) body.file_bytes += length;
     return 0;
   }
   const size_t limit = c.options_.max_body_bytes;

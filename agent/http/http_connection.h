@@ -11,6 +11,7 @@
 
 #include <http_parser.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -122,8 +123,16 @@ class HttpConnection {
   // `position` is the byte offset of captured[0] in this direction's stream; `length` is the
   // true number of bytes the syscall moved starting at `position` (>= captured.size(): the
   // missing tail is a known gap). Chunks may arrive slightly out of order or with holes.
+  // `from_file`: the bytes went from a file straight to the socket (sendfile): the missing tail
+  // is reported as "sent from a file", not as lost.
   void OnData(Direction direction, uint64_t position, absl::string_view captured, uint64_t length,
-              uint64_t timestamp_ns);
+              uint64_t timestamp_ns, bool from_file = false);
+  // Nothing more comes in `direction` (egress: shutdown(SHUT_WR); ingress: end of stream read)
+  // while the other direction may go on. When that direction carries responses nothing more
+  // can be answered: a close-delimited body ends here and pending requests are emitted, as by
+  // OnClose. A direction that carries requests ending changes nothing: responses may still
+  // come.
+  void OnEndOfStream(Direction direction, uint64_t timestamp_ns);
   // End of both streams: completes close-delimited bodies and emits whatever is pending, with
   // notes. Later calls to OnData are counted and ignored.
   void OnClose(uint64_t timestamp_ns);
@@ -159,7 +168,13 @@ class HttpConnection {
       conn->OnStreamBytes(*this, data, timestamp_ns);
     }
     void OnGap(uint64_t bytes, uint64_t timestamp_ns) override {
+      // The tail of a chunk sent from a file ends exactly where that chunk ends (it may have
+      // been held for reordering: the last few such ends are remembered).
+      const uint64_t end = assembler.next_position();
+      from_file = false;
+      for (uint64_t e : file_chunk_ends) from_file |= e != 0 && e == end;
       conn->OnStreamGap(*this, bytes, timestamp_ns);
+      from_file = false;
     }
 
     HttpConnection* conn;
@@ -176,7 +191,11 @@ class HttpConnection {
     bool skip_first = false;     // after a parse error: a start at offset 0 is not accepted
     bool await_upgrade = false;  // the request just parsed asked for an upgrade
     bool seen_bytes = false;     // any byte of this stream was delivered
-    bool processing = false;     // Process() is running on this stream (no re-entry)
+    bool from_file = false;      // the gap being handled is bytes sent from a file (sendfile)
+    // Stream ends of the latest chunks sent from a file (a ring; 0: empty).
+    std::array<uint64_t, 4> file_chunk_ends{};
+    uint8_t next_file_chunk = 0;
+    bool processing = false;  // Process() is running on this stream (no re-entry)
     // A gap hid where the next message starts: if resynchronising has to skip bytes, a message
     // was cut, and the exchange it belongs to must say so (keeps requests and responses paired).
     bool lost_message_start = false;

@@ -339,7 +339,7 @@ std::vector<Case> Cases() {
                      ASSERT_EQ(o.exchanges.size(), 2u);
                      EXPECT_FALSE(o.exchanges[0].has_request);
                      EXPECT_EQ(o.exchanges[0].response.body.data, "orphan");
-                     EXPECT_TRUE(HasNote(o.exchanges[0], "request not seen"));
+                     EXPECT_TRUE(HasNote(o.exchanges[0], "request not captured"));
                      EXPECT_FALSE(o.exchanges[0].complete);
                      EXPECT_TRUE(o.exchanges[1].complete);
                      EXPECT_EQ(o.counters.responses_without_request, 1u);
@@ -906,6 +906,75 @@ TEST(HttpConnectionTest, DataAfterCloseIsCountedAndIgnored) {
   EXPECT_EQ(exchanges, 0);
   EXPECT_EQ(conn.counters().bytes_not_parsed, req.size());
   EXPECT_TRUE(conn.stopped());
+}
+
+// busybox httpd: a server answers with a close-delimited 404 and shuts down its sending side
+// (then exits later, or never closes while the client lingers): the exchange is complete at the
+// shutdown, not at a close or an idle timeout.
+TEST(HttpConnectionTest, ServerShutdownEndsACloseDelimitedResponseAtOnce) {
+  std::vector<Exchange> out;
+  HttpConnection conn(EngineOptions{}, RoleHint::kServer, [&](Exchange&& e) { out.push_back(e); });
+  const std::string req = Get("/missing");
+  const std::string resp = "HTTP/1.0 404 Not Found\r\nContent-Type: text/html\r\n\r\nno such";
+  conn.OnData(Direction::kIngress, 0, req, req.size(), 1);
+  conn.OnData(Direction::kEgress, 0, resp, resp.size(), 2);
+  EXPECT_TRUE(out.empty());                    // the body ends at the end of the stream
+  conn.OnEndOfStream(Direction::kIngress, 3);  // the requests' direction: nothing changes
+  EXPECT_TRUE(out.empty());
+  conn.OnEndOfStream(Direction::kEgress, 4);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].complete);
+  EXPECT_EQ(out[0].response.status, 404u);
+  EXPECT_EQ(out[0].response.body.data, "no such");
+  EXPECT_EQ(out[0].end_time_ns, 2u);
+}
+
+// A client that shuts down its sending side after the request still gets its response.
+TEST(HttpConnectionTest, ClientShutdownKeepsWaitingForTheResponse) {
+  std::vector<Exchange> out;
+  HttpConnection conn(EngineOptions{}, RoleHint::kClient, [&](Exchange&& e) { out.push_back(e); });
+  const std::string req = Get("/x");
+  conn.OnData(Direction::kEgress, 0, req, req.size(), 1);
+  conn.OnEndOfStream(Direction::kEgress, 2);
+  EXPECT_TRUE(out.empty());
+  const std::string resp = Ok("hi");
+  conn.OnData(Direction::kIngress, 0, resp, resp.size(), 3);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].complete);
+}
+
+// sendfile: the body's bytes never pass through user memory. They are counted and named as
+// sent from a file, and the exchange is complete (nothing was lost); a real gap is still a loss.
+TEST(HttpConnectionTest, BytesSentFromAFileAreNamedNotLost) {
+  std::vector<Exchange> out;
+  HttpConnection conn(EngineOptions{}, RoleHint::kServer, [&](Exchange&& e) { out.push_back(e); });
+  const std::string req = Get("/file");
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
+  conn.OnData(Direction::kIngress, 0, req, req.size(), 1);
+  conn.OnData(Direction::kEgress, 0, head, head.size(), 2);
+  conn.OnData(Direction::kEgress, head.size(), "", 1000, 3, /*from_file=*/true);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].complete);
+  EXPECT_EQ(out[0].response.body.size, 1000u);
+  EXPECT_EQ(out[0].response.body.file_bytes, 1000u);
+  EXPECT_TRUE(out[0].response.body.truncated);
+  EXPECT_THAT(out[0].notes,
+              ElementsAre("response body: 1000 bytes sent from a file, not captured"));
+
+  // The same response with 10 bytes lost before the file part: a loss, and named as one.
+  out.clear();
+  const std::string req2 = Get("/file2");
+  const std::string head2 = "HTTP/1.1 200 OK\r\nContent-Length: 1010\r\n\r\n0123456789";
+  const uint64_t in2 = req.size(), out2 = head.size() + 1000;
+  conn.OnData(Direction::kIngress, in2, req2, req2.size(), 4);
+  conn.OnData(Direction::kEgress, out2, head2.substr(0, head2.size() - 10), head2.size() - 10, 5);
+  conn.OnData(Direction::kEgress, out2 + head2.size(), "", 1000, 6, /*from_file=*/true);
+  conn.OnClose(7);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].complete);
+  EXPECT_THAT(out[0].notes, ::testing::Contains("response body: 1000 bytes sent from a file, "
+                                                "not captured"));
+  EXPECT_THAT(out[0].notes, ::testing::Contains("response body: 10 of 1010 bytes not captured"));
 }
 
 TEST(HttpConnectionTest, CountersHaveStableNames) {

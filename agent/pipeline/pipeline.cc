@@ -182,6 +182,11 @@ Pipeline::HttpState* Pipeline::Attach(conntrack::Connection& connection) {
   HttpState* raw = state.get();
   state->engine = std::make_unique<http::HttpConnection>(
       options_.engine, ToHint(connection.role), [this, raw](http::Exchange&& exchange) {
+        if (forgetting_) {
+          // From a capture whose sessions have all ended: no session asked for it.
+          ++counters_.exchanges_after_capture;
+          return;
+        }
         ++counters_.exchanges_published;
         if (raw->container && raw->container->name.empty() &&
             containers_->FillKnownNames(*raw->container)) {
@@ -227,10 +232,34 @@ void Pipeline::OnData(const capture::DataEvent& event) {
   conntrack::DataResult result = connections_.OnData(event);
   HttpState* state = Attach(*result.conn);
   if (state->context.tid == 0) state->context.tid = event.tid;
+  if (state->context.pid != result.conn->pid) {
+    // The socket moved to another process (inetd-style servers hand it to a child on fds 0
+    // and 1): its exchanges name the process that carries them.
+    state->context.pid = result.conn->pid;
+    state->context.comm = result.conn->comm;
+    state->context.tid = event.tid;
+    if (containers_ != nullptr) {
+      state->container = containers_->Lookup(state->context.pid);
+      state->context.container.reset();
+      if (state->container) state->context.container = ToProtoContainer(*state->container);
+    }
+  }
   // The engine does its own gap accounting from the positions (it knows whether a gap falls
   // inside a body of known length and can keep framing).
   state->engine->OnData(ToHttp(event.direction), event.position, event.data, event.length,
-                        event.timestamp_ns);
+                        event.timestamp_ns, event.size_only);
+  Housekeeping(event.timestamp_ns);
+}
+
+void Pipeline::OnShutdown(const capture::ConnectionShutdownEvent& event) {
+  conntrack::Connection* connection = connections_.OnShutdown(event);
+  if (connection != nullptr && connection->attachment != nullptr) {
+    // A direction ended: when it carried responses (a server's egress, a client's ingress) the
+    // close-delimited response is complete and unanswered requests are final now, not at an
+    // idle timeout.
+    static_cast<HttpState*>(connection->attachment.get())
+        ->engine->OnEndOfStream(ToHttp(event.direction), event.timestamp_ns);
+  }
   Housekeeping(event.timestamp_ns);
 }
 
@@ -249,10 +278,16 @@ void Pipeline::OnKernelLoss(const capture::KernelLossEvent& event) {
   PublishPendingLoss(event.timestamp_ns);
 }
 
-void Pipeline::PublishPendingLoss(uint64_t now_ns) {
+void Pipeline::OnFlush() {
+  // A loss just before a stop must reach the session before its end (and so its summary).
+  PublishPendingLoss(NowNs(), /*now_or_never=*/true);
+}
+
+void Pipeline::PublishPendingLoss(uint64_t now_ns, bool now_or_never) {
   if (pending_losses_.empty() || sessions_ == nullptr) return;
-  if (now_ns - last_loss_report_ns_ <
-      static_cast<uint64_t>(absl::ToInt64Nanoseconds(options_.loss_report_period))) {
+  if (!now_or_never &&
+      now_ns - last_loss_report_ns_ <
+          static_cast<uint64_t>(absl::ToInt64Nanoseconds(options_.loss_report_period))) {
     return;
   }
   for (const auto& [key, pending] : pending_losses_) {
@@ -324,6 +359,10 @@ void Pipeline::SnapshotCounters() {
   snapshot["pipeline.kernel_loss_events"] = counters_.kernel_loss_events;
   snapshot["pipeline.kernel_loss_bytes"] = counters_.kernel_loss_bytes;
   snapshot["pipeline.exchanges"] = counters_.exchanges_published;
+  snapshot["pipeline.exchanges_after_capture"] = counters_.exchanges_after_capture;
+  snapshot["conntrack.shutdowns"] = table.shutdowns;
+  snapshot["conntrack.read_eofs"] = table.read_eofs;
+  snapshot["conntrack.process_changes"] = table.process_changes;
   absl::MutexLock lock(&snapshot_mu_);
   counter_snapshot_ = std::move(snapshot);
 }
@@ -335,6 +374,11 @@ absl::Status Pipeline::ApplyFilters(const std::vector<v1::Filter>& active_filter
     container_selectors_.clear();
     pod_selectors_.clear();
     capture_->Detach();
+    // The poll thread has stopped: its state is ours. The kernel forgets these connections at
+    // the next attach, so they would never see their close; end them now, while no session
+    // is active to receive what they flush, rather than have them publish into a later
+    // session when they are evicted.
+    ForgetConnections();
     HT_LOG(INFO) << "no active session: probes detached";
     return absl::OkStatus();
   }
@@ -366,6 +410,9 @@ absl::Status Pipeline::ApplyFilters(const std::vector<v1::Filter>& active_filter
       containers_->Prewarm();
       containers_->WaitForNames(absl::Milliseconds(500));
     }
+    // Capture::Attach clears the kernel's connection tables: the user-space table must not
+    // outlive them (detached: the poll thread is not running).
+    ForgetConnections();
     if (absl::Status s = capture_->Attach(); !s.ok()) return s;
     const capture::ProbeInfo info = capture_->probe_info();
     HT_LOG(INFO) << "probes attached: " << info.programs.size() << " programs ("
@@ -457,6 +504,13 @@ void Pipeline::ContainerFilterLoop() {
       LogContainerFilter("containers changed: ");
     }
   }
+}
+
+void Pipeline::ForgetConnections() {
+  if (connections_.size() == 0) return;
+  forgetting_ = true;
+  connections_.Clear();
+  forgetting_ = false;
 }
 
 void Pipeline::Flush() {

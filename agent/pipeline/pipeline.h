@@ -81,8 +81,10 @@ class Pipeline final : public capture::CaptureSink,
   // capture::CaptureSink (poll thread).
   void OnOpen(const capture::ConnectionOpenEvent& event) override;
   void OnData(const capture::DataEvent& event) override;
+  void OnShutdown(const capture::ConnectionShutdownEvent& event) override;
   void OnClose(const capture::ConnectionCloseEvent& event) override;
   void OnKernelLoss(const capture::KernelLossEvent& event) override;
+  void OnFlush() override;
 
   // session::CaptureControl.
   absl::Status ApplyFilters(const std::vector<v1::Filter>& active_filters) override;
@@ -101,8 +103,13 @@ class Pipeline final : public capture::CaptureSink,
   // The HTTP state of a tracked connection, created on first use.
   HttpState* Attach(conntrack::Connection& connection);
   void OnConnectionEnd(conntrack::Connection& connection, conntrack::EndReason reason);
+  // Ends every tracked connection without publishing what they flush (counted): only while
+  // detached, when no session is active.
+  void ForgetConnections();
   void Housekeeping(uint64_t now_ns);
-  void PublishPendingLoss(uint64_t now_ns);
+  // Publishes the kernel losses gathered since the last report, at most once per
+  // loss_report_period unless `now_or_never` (a flush).
+  void PublishPendingLoss(uint64_t now_ns, bool now_or_never = false);
   void SnapshotCounters();
   // The containers every session names (none when some session names none): these restrict the
   // kernel filter, by mount namespace.
@@ -139,6 +146,7 @@ class Pipeline final : public capture::CaptureSink,
   conntrack::ConnectionTable connections_;
   uint64_t next_connection_id_ = 1;
   uint64_t last_housekeeping_ns_ = 0;
+  bool forgetting_ = false;  // ForgetConnections is running
   // Kernel losses not yet published, per connection so each reaches only the sessions whose
   // filter may match it. At most one entry per tracked connection (plus unknown ones).
   struct PendingLoss {
@@ -153,6 +161,7 @@ class Pipeline final : public capture::CaptureSink,
     uint64_t kernel_loss_events = 0;
     uint64_t kernel_loss_bytes = 0;
     uint64_t exchanges_published = 0;
+    uint64_t exchanges_after_capture = 0;  // flushed by ForgetConnections, not published
   };
   Counters counters_;  // poll thread
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/testing/test_support.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace httptrace::pipeline {
@@ -43,21 +44,21 @@ class PipelineTest : public testing::Test {
     session_ = sessions_.Start(v1::StartCaptureRequest())->id();
   }
 
-  void Open(capture::ConnectionKey key, capture::Role role) {
+  void Open(capture::ConnectionKey key, capture::Role role, uint32_t pid = 4213) {
     capture::ConnectionOpenEvent open;
     open.conn = key;
     open.role = role;
     open.local = V4("127.0.0.1", 8080);
     open.remote = V4("127.0.0.1", 51234);
     open.timestamp_ns = 1'000'000'000;
-    open.pid = key.tgid;
-    open.tid = key.tgid + 1;
+    open.pid = pid;
+    open.tid = pid + 1;
     open.comm = "server";
     pipeline_->OnOpen(open);
   }
 
   void Data(capture::ConnectionKey key, capture::Direction direction, uint64_t position,
-            absl::string_view bytes, uint64_t ts, uint64_t length = 0) {
+            absl::string_view bytes, uint64_t ts, uint64_t length = 0, uint32_t pid = 4213) {
     capture::DataEvent event;
     event.conn = key;
     event.direction = direction;
@@ -65,8 +66,8 @@ class PipelineTest : public testing::Test {
     event.data = bytes;
     event.length = length ? length : bytes.size();
     event.timestamp_ns = ts;
-    event.pid = key.tgid;
-    event.tid = key.tgid + 1;
+    event.pid = pid;
+    event.tid = pid + 1;
     event.comm = "server";
     pipeline_->OnData(event);
   }
@@ -88,7 +89,7 @@ class PipelineTest : public testing::Test {
 };
 
 TEST_F(PipelineTest, ServerConnectionBecomesAnExchangeWithProcessAndAddresses) {
-  const capture::ConnectionKey key{4213, 7, 1};
+  const capture::ConnectionKey key{1};
   Open(key, capture::Role::kServer);
   const std::string request = "GET /users HTTP/1.1\r\nHost: x\r\n\r\n";
   const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]";
@@ -112,7 +113,7 @@ TEST_F(PipelineTest, ServerConnectionBecomesAnExchangeWithProcessAndAddresses) {
 }
 
 TEST_F(PipelineTest, CloseEmitsAnUnansweredRequestWithANote) {
-  const capture::ConnectionKey key{100, 3, 1};
+  const capture::ConnectionKey key{1};
   Open(key, capture::Role::kClient);
   Data(key, capture::Direction::kEgress, 0, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", 5);
   EXPECT_TRUE(Events().empty());
@@ -128,9 +129,76 @@ TEST_F(PipelineTest, CloseEmitsAnUnansweredRequestWithANote) {
   EXPECT_GT(events[0].exchange().notes_size(), 0);
 }
 
+// inetd-style: the parent accepted (its open), a forked child reads the request and writes a
+// close-delimited 404, then shuts down its sending side. One exchange, at the shutdown, naming
+// the child.
+TEST_F(PipelineTest, ShutdownEndsTheExchangeAndItNamesTheProcessThatServedIt) {
+  const capture::ConnectionKey key{9};
+  Open(key, capture::Role::kServer, /*pid=*/100);
+  const std::string request = "GET /nope HTTP/1.0\r\n\r\n";
+  const std::string response = "HTTP/1.0 404 Not Found\r\n\r\ngone";
+  Data(key, capture::Direction::kIngress, 0, request, 2'000'000'000, 0, /*pid=*/101);
+  Data(key, capture::Direction::kEgress, 0, response, 2'000'100'000, 0, /*pid=*/101);
+  EXPECT_TRUE(Events().empty());
+  capture::ConnectionShutdownEvent shutdown;
+  shutdown.conn = key;
+  shutdown.timestamp_ns = 2'000'200'000;
+  shutdown.egress_bytes = response.size();
+  shutdown.ingress_bytes = request.size();
+  pipeline_->OnShutdown(shutdown);
+  const std::vector<v1::Event> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  const v1::Exchange& x = events[0].exchange();
+  EXPECT_EQ(x.process().pid(), 101u);
+  EXPECT_EQ(x.response().status(), 404u);
+  EXPECT_EQ(x.response().body().data(), "gone");
+  EXPECT_TRUE(x.complete());
+}
+
+// A client reading a close-delimited response: the end of the stream it read completes the
+// exchange at once, while it still holds the socket.
+TEST_F(PipelineTest, ClientReadingTheEndOfTheStreamCompletesACloseDelimitedResponse) {
+  const capture::ConnectionKey key{11};
+  Open(key, capture::Role::kClient);
+  const std::string request = "GET /old HTTP/1.0\r\n\r\n";
+  const std::string response = "HTTP/1.0 200 OK\r\n\r\nuntil the end";
+  Data(key, capture::Direction::kEgress, 0, request, 2'000'000'000);
+  Data(key, capture::Direction::kIngress, 0, response, 2'000'100'000);
+  capture::ConnectionShutdownEvent egress;  // the client's own shutdown changes nothing
+  egress.conn = key;
+  egress.direction = capture::Direction::kEgress;
+  egress.egress_bytes = request.size();
+  pipeline_->OnShutdown(egress);
+  EXPECT_TRUE(Events().empty());
+  capture::ConnectionShutdownEvent eof;
+  eof.conn = key;
+  eof.direction = capture::Direction::kIngress;
+  eof.timestamp_ns = 2'000'200'000;
+  eof.egress_bytes = request.size();
+  eof.ingress_bytes = response.size();
+  pipeline_->OnShutdown(eof);
+  const std::vector<v1::Event> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].exchange().response().body().data(), "until the end");
+  EXPECT_TRUE(events[0].exchange().complete());
+}
+
+// A response with no request seen says so in the API (the ctl renders it).
+TEST_F(PipelineTest, ResponseWithoutRequestSaysRequestNotCaptured) {
+  const capture::ConnectionKey key{10};
+  Open(key, capture::Role::kServer);
+  const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  Data(key, capture::Direction::kEgress, 0, response, 5);
+  const std::vector<v1::Event> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_FALSE(events[0].exchange().has_request());
+  ASSERT_GT(events[0].exchange().notes_size(), 0);
+  EXPECT_THAT(events[0].exchange().notes(0), ::testing::StartsWith("request not captured"));
+}
+
 TEST_F(PipelineTest, KernelLossReachesTheSessionAndStatusCountsIt) {
   capture::KernelLossEvent loss;
-  loss.conn = {1, 2, 3};
+  loss.conn = {3};
   loss.bytes = 4096;
   loss.timestamp_ns = 5'000'000'000;
   pipeline_->OnKernelLoss(loss);
@@ -140,11 +208,29 @@ TEST_F(PipelineTest, KernelLossReachesTheSessionAndStatusCountsIt) {
   EXPECT_EQ(events[0].loss().bytes(), 4096u);
 }
 
+TEST_F(PipelineTest, AKernelLossHeldBackForTheReportPeriodGoesOutOnFlush) {
+  capture::KernelLossEvent loss;
+  loss.conn = {3};
+  loss.bytes = 100;
+  loss.timestamp_ns = 5'000'000'000;
+  pipeline_->OnKernelLoss(loss);  // the first is reported at once
+  loss.bytes = 200;
+  loss.timestamp_ns += 1'000'000;  // 1 ms later: within the report period, held back
+  pipeline_->OnKernelLoss(loss);
+  ASSERT_EQ(Events().size(), 1u);
+  // A stop flushes the capture, whose poll thread calls OnFlush: the held loss goes out before
+  // the session ends, so its summary counts it.
+  pipeline_->OnFlush();
+  const std::vector<v1::Event> events = Events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].loss().bytes(), 200u);
+}
+
 TEST_F(PipelineTest, KernelLossReachesOnlySessionsThatMayMatchItsConnection) {
   v1::StartCaptureRequest other_port;
   other_port.mutable_filter()->add_ports(9090);
   const std::string other = sessions_.Start(other_port)->id();
-  const capture::ConnectionKey key{4213, 7, 1};
+  const capture::ConnectionKey key{1};
   Open(key, capture::Role::kServer);  // local port 8080
   capture::KernelLossEvent loss;
   loss.conn = key;

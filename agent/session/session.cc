@@ -117,8 +117,12 @@ absl::StatusOr<v1::CaptureOptions> NormalizeOptions(const v1::CaptureOptions& op
 
 void RedactHeaders(const std::vector<std::string>& lowercase_names, v1::Exchange* exchange) {
   if (lowercase_names.empty()) return;
-  RedactList(lowercase_names, exchange->mutable_request()->mutable_headers());
-  RedactList(lowercase_names, exchange->mutable_request()->mutable_trailers());
+  // mutable_request() would create an empty request where none was captured (rendered as an
+  // empty request line, and `"request":{}` instead of null in jsonl).
+  if (exchange->has_request()) {
+    RedactList(lowercase_names, exchange->mutable_request()->mutable_headers());
+    RedactList(lowercase_names, exchange->mutable_request()->mutable_trailers());
+  }
   if (exchange->has_response()) {
     RedactList(lowercase_names, exchange->mutable_response()->mutable_headers());
     RedactList(lowercase_names, exchange->mutable_response()->mutable_trailers());
@@ -179,7 +183,10 @@ EventPtr Session::Variant(const EventPtr& event) const {
   std::shared_ptr<v1::Event> copy = NewEvent();
   *copy = *event;
   v1::Exchange* exchange = copy->mutable_exchange();
-  TrimBody(options_.body_limit_bytes(), exchange->mutable_request()->mutable_body());
+  // mutable_request() on an exchange without one would create an empty request.
+  if (exchange->has_request()) {
+    TrimBody(options_.body_limit_bytes(), exchange->mutable_request()->mutable_body());
+  }
   if (exchange->has_response()) {
     TrimBody(options_.body_limit_bytes(), exchange->mutable_response()->mutable_body());
   }
@@ -187,36 +194,40 @@ EventPtr Session::Variant(const EventPtr& event) const {
   return copy;
 }
 
+bool Session::PushLossMarkerLocked(v1::LossReason reason, uint64_t* pending, std::string detail,
+                                   bool force) {
+  std::shared_ptr<v1::Event> event = NewEvent();
+  v1::Loss* loss = event->mutable_loss();
+  loss->set_reason(reason);
+  loss->set_exchanges(*pending);
+  loss->set_detail(std::move(detail));
+  // Like the exchanges it reports, a marker waits for room in the queue and the memory budget
+  // (one marker, its count growing), except when the session ends.
+  if (!PushLocked(std::move(event), force)) return false;
+  ++loss_events_;
+  *pending = 0;
+  return true;
+}
+
 void Session::FlushPendingLossLocked(bool force) {
-  if (pending_dropped_exchanges_ > 0) {
-    std::shared_ptr<v1::Event> event = NewEvent();
-    v1::Loss* loss = event->mutable_loss();
-    loss->set_reason(v1::LOSS_REASON_SLOW_READER);
-    loss->set_exchanges(pending_dropped_exchanges_);
-    loss->set_detail(absl::StrCat(
-        pending_dropped_exchanges_, " exchange(s) dropped: the session queue (",
-        options_.queue_capacity(),
-        " events) was full of events no reader had received; read faster, narrow the filter or "
-        "raise the queue capacity"));
-    if (!PushLocked(std::move(event), force)) return;
-    ++loss_events_;
-    pending_dropped_exchanges_ = 0;
+  if (pending_dropped_exchanges_ > 0 &&
+      !PushLossMarkerLocked(
+          v1::LOSS_REASON_SLOW_READER, &pending_dropped_exchanges_,
+          absl::StrCat(pending_dropped_exchanges_, " exchange(s) dropped: the session queue (",
+                       options_.queue_capacity(),
+                       " events) was full of events no reader had received; read faster, narrow "
+                       "the filter or raise the queue capacity"),
+          force)) {
+    return;
   }
   if (pending_budget_refused_ > 0) {
-    std::shared_ptr<v1::Event> event = NewEvent();
-    v1::Loss* loss = event->mutable_loss();
-    loss->set_reason(v1::LOSS_REASON_LIMIT);
-    loss->set_exchanges(pending_budget_refused_);
-    loss->set_detail(absl::StrCat(
-        pending_budget_refused_, " exchange(s) dropped: the agent's memory budget (",
-        budget_->limit() >> 20,
-        " MiB for what sessions hold) was spent; read faster, lower --body-limit, narrow the "
-        "filter or raise the agent's --memory-budget-mb"));
-    // Like the exchanges it reports, the marker waits for room (one marker, its count growing),
-    // except when the session ends.
-    if (!PushLocked(std::move(event), force)) return;
-    ++loss_events_;
-    pending_budget_refused_ = 0;
+    PushLossMarkerLocked(
+        v1::LOSS_REASON_LIMIT, &pending_budget_refused_,
+        absl::StrCat(pending_budget_refused_, " exchange(s) dropped: the agent's memory budget (",
+                     budget_->limit() >> 20,
+                     " MiB for what sessions hold) was spent; read faster, lower --body-limit, "
+                     "narrow the filter or raise the agent's --memory-budget-mb"),
+        force);
   }
 }
 

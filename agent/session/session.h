@@ -97,6 +97,9 @@ class Session {
   EventPtr Variant(const EventPtr& event) const;
   bool MakeRoomLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FlushPendingLossLocked(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues a `reason` marker for the *pending exchanges dropped; clears *pending when queued.
+  bool PushLossMarkerLocked(v1::LossReason reason, uint64_t* pending, std::string detail,
+                            bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::SessionCounters CountersLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string id_;

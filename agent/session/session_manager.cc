@@ -29,9 +29,19 @@ void SessionManager::StartReaper(absl::Duration period) {
 
 std::string SessionManager::NewIdLocked() {
   // Short enough to type, random enough that ids of a restarted agent do not collide with old
-  // ones in a user's scripts; the counter guarantees uniqueness within this run.
+  // ones in a user's scripts. Eight hex digits can still collide with a session this agent
+  // holds (live, or ended and still readable): such an id is never handed out again, and after
+  // many tries the id grows by the whole counter, which is unique.
   static thread_local std::mt19937 rng{std::random_device{}()};
-  return absl::StrFormat("%06x%02x", rng() & 0xffffff, ++id_counter_ & 0xff);
+  for (int attempt = 0;; ++attempt) {
+    const uint32_t random = options_.id_random ? options_.id_random() : rng();
+    ++id_counter_;
+    std::string id = attempt < 64
+                         ? absl::StrFormat("%06x%02x", random & 0xffffff, id_counter_ & 0xff)
+                         : absl::StrFormat("%06x%016x", random & 0xffffff, id_counter_);
+    if (!sessions_.contains(id)) return id;
+    ++id_collisions_;
+  }
 }
 
 std::vector<v1::Filter> SessionManager::ActiveFiltersLocked() const {

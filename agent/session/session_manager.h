@@ -7,6 +7,7 @@
 
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -43,6 +44,9 @@ struct SessionManagerOptions {
   absl::Duration ended_retention = absl::Minutes(5);
   size_t max_ended_sessions = 32;
   SessionDefaults defaults;
+  // Source of the random part of session ids; empty: a seeded std::mt19937. Tests set it to
+  // make ids collide on purpose.
+  std::function<uint32_t()> id_random;
   // Bytes all session queues together may hold (see memory_budget.h); 0: unlimited.
   uint64_t memory_budget_bytes = 64 << 20;
 };
@@ -104,6 +108,7 @@ class SessionManager {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
   uint64_t id_counter_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t id_collisions_ ABSL_GUARDED_BY(mu_) = 0;  // ids drawn again: already taken
 
   absl::Notification stop_reaper_;
   std::thread reaper_;

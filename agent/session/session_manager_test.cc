@@ -51,6 +51,29 @@ std::vector<v1::Event> Drain(SessionManager& manager, const std::string& id) {
   return events;
 }
 
+// Ids have 8 hex digits; with a random part that repeats, the counter's low byte wraps after 256
+// sessions and the next id is the first one again: a live session must never be replaced.
+TEST(SessionManager, IdCollisionNeverReplacesAHeldSession) {
+  RecordingControl control;
+  SessionManagerOptions options;
+  options.id_random = [] { return 0x123456u; };
+  SessionManager manager(options, &control);
+  const auto first = manager.Start(Request(8080));
+  ASSERT_TRUE(first.ok());
+  std::string last;
+  for (int i = 0; i < 256; ++i) {
+    const auto other = manager.Start(Request(9090));
+    ASSERT_TRUE(other.ok());
+    EXPECT_NE(other->id(), first->id()) << i;
+    last = other->id();
+    ASSERT_TRUE(manager.Stop(last).ok());
+  }
+  const auto kept = manager.Find(first->id());
+  ASSERT_TRUE(kept.ok());
+  EXPECT_TRUE((*kept)->active());
+  EXPECT_EQ((*kept)->filter().ports(0), 8080u);
+}
+
 TEST(SessionManager, ProbesAttachWithFirstSessionAndDetachAfterLast) {
   RecordingControl control;
   SessionManager manager(SessionManagerOptions(), &control);

@@ -72,6 +72,22 @@ TEST(Session, DefaultRedactionHidesSecretsCaseInsensitively) {
   EXPECT_FALSE(got.request().headers(1).redacted());
 }
 
+// An exchange whose request was not captured keeps having none: redaction and body trimming
+// must not create an empty request (rendered as an empty request line, "request":{} in jsonl).
+TEST(Session, ResponseWithoutRequestStaysWithoutRequest) {
+  Session session("s", v1::Filter(), Options(), kStart);
+  std::shared_ptr<v1::Event> orphan = NewEvent();
+  *orphan = *Exchange("/");
+  orphan->mutable_exchange()->clear_request();
+  orphan->mutable_exchange()->add_notes("request not captured: capture began mid-connection");
+  session.OfferExchange(orphan);
+  uint64_t next = 0;
+  const v1::Exchange got = session.Read(&next, 1, absl::ZeroDuration()).events[0].event->exchange();
+  EXPECT_FALSE(got.has_request());
+  EXPECT_TRUE(got.has_response());
+  EXPECT_EQ(got.response().headers(0).value(), "[REDACTED]");
+}
+
 TEST(Session, NoRedactKeepsValuesAndCustomListReplacesDefault) {
   v1::CaptureOptions keep;
   keep.set_no_redact(true);

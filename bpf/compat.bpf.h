@@ -45,7 +45,8 @@ const volatile bool have_task_pt_regs = true;
 // max / block calls (a few instructions each to verify) of a function running `block` iterations
 // of the callback (its whole body each), so an expensive body gets a small block. Per compat exit
 // program: 287k instructions verified unsplit, 55k with blocks of 32, 8k with the blocks below
-// (raw: 49k). The outer loop is inlined into its caller: a global function is a call frame, and
+// and global outer loops; 71k (raw: 182k) with the outer loop inlined into its caller, which 5.10
+// needs (measured on 6.18 after the socket-identity merge): a global function is a call frame, and
 // 5.10 refuses a call chain whose frames (each rounded up to 32 bytes) exceed 512 bytes of stack
 // (raw_sys_exit -> 3 nested loops was 7 frames, 544 bytes; it is 4 frames now). Define it right
 // after the callback; HT_LOOP(cb, n) calls it.

@@ -45,7 +45,11 @@ const volatile bool have_task_pt_regs = true;
 // max / block calls (a few instructions each to verify) of a function running `block` iterations
 // of the callback (its whole body each), so an expensive body gets a small block. Per compat exit
 // program: 287k instructions verified unsplit, 55k with blocks of 32, 8k with the blocks below
-// (raw: 49k). Define it right after the callback; HT_LOOP(cb, n) calls it.
+// and global outer loops; 71k (raw: 182k) with the outer loop inlined into its caller, which 5.10
+// needs (measured on 6.18 after the socket-identity merge): a global function is a call frame, and
+// 5.10 refuses a call chain whose frames (each rounded up to 32 bytes) exceed 512 bytes of stack
+// (raw_sys_exit -> 3 nested loops was 7 frames, 544 bytes; it is 4 frames now). Define it right
+// after the callback; HT_LOOP(cb, n) calls it.
 #define HT_LOOP_FUNCTION(cb, max, block)                           \
   __attribute__((noinline)) int cb##_block(__u32 start, __u32 n) { \
     for (__u32 j = 0; j < (block); j++) {                          \
@@ -53,7 +57,7 @@ const volatile bool have_task_pt_regs = true;
     }                                                              \
     return 0;                                                      \
   }                                                                \
-  __attribute__((noinline)) int cb##_bounded(__u32 n) {            \
+  static __always_inline int cb##_bounded(__u32 n) {               \
     for (__u32 b = 0; b < ((max) + (block)-1) / (block); b++) {    \
       if (cb##_block(b * (block), n < (max) ? n : (max))) break;   \
     }                                                              \

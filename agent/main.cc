@@ -180,8 +180,8 @@ int main(int argc, char** argv) {
   (*pipeline)->SetSessions(&sessions);
   sessions.StartReaper(absl::Milliseconds(250));
 
-  httptrace::service::HttpTraceService service({httptrace::kVersion, (*pipeline)->node_name()}, &sessions,
-                                               pipeline->get());
+  httptrace::service::HttpTraceService service({httptrace::kVersion, (*pipeline)->node_name()},
+                                               &sessions, pipeline->get());
   httptrace::service::TlsFiles tls{absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                                    absl::GetFlag(FLAGS_tls_client_ca),
                                    absl::GetFlag(FLAGS_insecure_tcp)};

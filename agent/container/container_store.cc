@@ -115,26 +115,7 @@ absl::StatusOr<std::vector<EngineContainer>> ParseContainersJson(absl::string_vi
 }
 
 absl::StatusOr<EngineContainer> ParseDockerConfig(absl::string_view text) {
-  const nlohmann::json json =
-      nlohmann::json::parse(text.begin(), text.end(), /*cb=*/nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded() || !json.is_object()) {
-    return absl::DataLossError("config.v2.json: not a JSON object");
-  }
-  EngineContainer container;
-  container.id = StringAt(json, "ID");
-  if (container.id.empty()) return absl::DataLossError("config.v2.json: no ID");
-  container.name = StringAt(json, "Name");
-  if (absl::StartsWith(container.name, "/")) container.name.erase(0, 1);
-  auto config = json.find("Config");
-  if (config != json.end() && config->is_object()) {
-    auto labels = config->find("Labels");
-    if (labels != config->end() && labels->is_object()) {
-      container.pod_name = StringAt(*labels, "io.kubernetes.pod.name");
-      container.pod_namespace = StringAt(*labels, "io.kubernetes.pod.namespace");
-      container.pod_uid = StringAt(*labels, "io.kubernetes.pod.uid");
-    }
-  }
-  return container;
+  return ParseDockerContainer(text, "config.v2.json");
 }
 
 ContainerStore::ContainerStore(StoreOptions options) : options_(std::move(options)) {}

@@ -111,18 +111,21 @@ absl::StatusOr<HttpResponse> ParseHttpResponse(absl::string_view raw) {
   return response;
 }
 
-absl::StatusOr<EngineContainer> ParseInspectBody(absl::string_view body) {
+absl::StatusOr<EngineContainer> ParseDockerContainer(absl::string_view text,
+                                                     absl::string_view what) {
   const nlohmann::json json =
-      nlohmann::json::parse(body.begin(), body.end(), /*cb=*/nullptr, /*allow_exceptions=*/false);
+      nlohmann::json::parse(text.begin(), text.end(), /*cb=*/nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded() || !json.is_object()) {
-    return absl::DataLossError("container inspect: not a JSON object");
+    return absl::DataLossError(absl::StrCat(what, ": not a JSON object"));
   }
   EngineContainer container;
+  // The API answers "Id"; config.v2.json stores "ID".
   container.id = StringAt(json, "Id");
+  if (container.id.empty()) container.id = StringAt(json, "ID");
+  if (container.id.empty()) return absl::DataLossError(absl::StrCat(what, ": no Id"));
   container.name = StringAt(json, "Name");
   // Docker's names are "/name" (Podman's compat API too).
   if (absl::StartsWith(container.name, "/")) container.name.erase(0, 1);
-  if (container.id.empty()) return absl::DataLossError("container inspect: no Id");
   auto config = json.find("Config");
   if (config != json.end() && config->is_object()) {
     auto labels = config->find("Labels");
@@ -133,6 +136,10 @@ absl::StatusOr<EngineContainer> ParseInspectBody(absl::string_view body) {
     }
   }
   return container;
+}
+
+absl::StatusOr<EngineContainer> ParseInspectBody(absl::string_view body) {
+  return ParseDockerContainer(body, "container inspect");
 }
 
 EngineClient::EngineClient(std::string socket_path, absl::Duration timeout)

@@ -58,5 +58,10 @@ class EngineClient {
 absl::StatusOr<HttpResponse> ParseHttpResponse(absl::string_view raw);
 // The body of GET /containers/<id>/json.
 absl::StatusOr<EngineContainer> ParseInspectBody(absl::string_view body);
+// Docker's container JSON, as the engine API's inspect answers it ("Id") and as
+// /var/lib/docker/containers/ID/config.v2.json stores it ("ID"): id, name without the leading
+// "/", Kubernetes pod labels. `what` names the source in errors.
+absl::StatusOr<EngineContainer> ParseDockerContainer(absl::string_view text,
+                                                     absl::string_view what);
 
 }  // namespace httptrace::container

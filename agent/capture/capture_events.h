@@ -122,8 +122,8 @@ enum class LossCause : uint8_t {
 };
 absl::string_view LossCauseName(LossCause cause);
 
-// Data the kernel (or the agent, before parsing it) had to drop for one connection and direction. The matching gap also shows in
-// the positions of the next DataEvent; this says why.
+// Data the kernel (or the agent, before parsing it) had to drop for one connection and direction.
+// The matching gap also shows in the positions of the next DataEvent; this says why.
 struct KernelLossEvent {
   ConnectionKey conn;
   Direction direction = Direction::kEgress;

@@ -22,6 +22,7 @@
 #include "agent/service/api_server.h"
 #include "agent/service/http_trace_service.h"
 #include "agent/session/session_manager.h"
+#include "common/allocator.h"
 #include "common/flags.h"
 #include "common/log.h"
 #include "common/termination_signals.h"
@@ -79,6 +80,7 @@ int Fail(const absl::Status& status, absl::string_view what) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  httptrace::TuneAllocator();
   // SIGTERM/SIGINT are taken by sigwait below; block them before any thread exists.
   const sigset_t signals = httptrace::BlockTerminationSignals();
   // Debian's abseil is built without NDEBUG, which turns on mutex deadlock detection: a graph

@@ -930,10 +930,14 @@ TEST_P(CaptureTest, ForkedChildWithDupedFdsIsOneConnectionEndedByShutdownAndExit
     }
     return found;
   };
+  // Both ends: the child's exit may come before the client's end-of-stream read, so the close
+  // event can be handed over before the client's shutdown event (seen on 5.10 under qemu).
+  const int client_fd = pair->client.get();
   const bool ended = sink_.WaitUntil(
       [&](const auto& c) {
         const auto* conn = server_side(c);
-        return conn != nullptr && conn->closed;
+        const auto* client = RecordingSink::Find(c, self(), client_fd);
+        return conn != nullptr && conn->closed && client != nullptr && client->shut_down;
       },
       kWait);
   const auto conns = sink_.Snapshot();

@@ -10,6 +10,8 @@ namespace {
 
 // What an item costs beyond its bytes (the batch's vector slot), charged with them.
 constexpr uint64_t kItemOverhead = 128;
+// Processed batches kept for reuse.
+constexpr size_t kSpareBatches = 4;
 
 void RaiseTo(std::atomic<uint64_t>& peak, uint64_t value) {
   uint64_t seen = peak.load(std::memory_order_relaxed);
@@ -128,15 +130,45 @@ void EventQueue::OnKernelLoss(const capture::KernelLossEvent& event) {
 
 void EventQueue::Submit() {
   if (open_->items.empty()) return;
+  // What the batch really occupies (string and vector capacity), not only its payload: a
+  // thousand small batches each with room for a megabyte would be a gigabyte nobody counted.
+  const uint64_t footprint =
+      open_->bytes.capacity() + open_->items.capacity() * sizeof(Item) + sizeof(Batch);
+  if (footprint > open_->charged) {
+    if (budget_ != nullptr) budget_->ForceCharge(footprint - open_->charged);
+    open_->charged = footprint;
+  }
   const uint64_t queued =
       queued_bytes_.fetch_add(open_->charged, std::memory_order_relaxed) + open_->charged;
   RaiseTo(peak_bytes_, queued);
   batches_.fetch_add(1, std::memory_order_relaxed);
-  auto next = std::make_unique<Batch>();
-  next->items.reserve(open_->items.size());
-  next->bytes.reserve(std::min(open_->bytes.capacity(), options_.batch_bytes * 2));
+  std::unique_ptr<Batch> next = NextBatch();
   absl::MutexLock lock(&mu_);
   ready_.push_back(std::exchange(open_, std::move(next)));
+}
+
+std::unique_ptr<EventQueue::Batch> EventQueue::NextBatch() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!spare_.empty()) {
+      std::unique_ptr<Batch> batch = std::move(spare_.back());
+      spare_.pop_back();
+      batch->charged = 0;  // Submit charges its footprint
+      return batch;
+    }
+  }
+  return std::make_unique<Batch>();
+}
+
+void EventQueue::Recycle(std::unique_ptr<Batch> batch) {
+  batch->items.clear();
+  batch->bytes.clear();
+  const uint64_t room = batch->bytes.capacity() + batch->items.capacity() * sizeof(Item);
+  // Only batches of the usual size: a rare huge one is given back.
+  if (room > 2 * (options_.batch_bytes + options_.batch_events * sizeof(Item))) return;
+  absl::MutexLock lock(&mu_);
+  if (spare_.size() >= kSpareBatches) return;
+  spare_.push_back(std::move(batch));
 }
 
 void EventQueue::RunOnWorker(absl::FunctionRef<void()> fn) {
@@ -164,6 +196,7 @@ void EventQueue::WorkerLoop() {
     Process(*batch);
     queued_bytes_.fetch_sub(batch->charged, std::memory_order_relaxed);
     if (budget_ != nullptr) budget_->Release(batch->charged);
+    Recycle(std::move(batch));
   }
 }
 

@@ -137,6 +137,15 @@ void ExchangeTracker::PublishExchange(HttpState& state, http::Exchange&& exchang
     }
   }
   if (sessions_ == nullptr) return;
+  // No session keeps more than this of a body: cut it now rather than copy it per session.
+  const uint32_t body_limit = sessions_->body_limit_wanted();
+  for (http::Body* body : {&exchange.request.body, &exchange.response.body}) {
+    if (body->data.size() > body_limit) {
+      body->data.resize(body_limit);
+      body->data.shrink_to_fit();  // held in session queues: its room, not only its size
+      body->truncated = true;
+    }
+  }
   // Built once, on its own arena; the sessions share it (agent/session/event.h).
   std::shared_ptr<v1::Event> event = session::NewEvent();
   ToProtoExchange(std::move(exchange), state.context, event->mutable_exchange());

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -22,9 +23,11 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "agent/pipeline/pipeline.h"
+#include "common/allocator.h"
 
 ABSL_FLAG(int, exchanges, 200000, "exchanges to feed");
 ABSL_FLAG(int, connections, 20, "keep-alive connections they are spread over");
+ABSL_FLAG(int, body_bytes, 48, "response body size (the bench's workloads: 48 and 65536)");
 
 namespace httptrace::pipeline {
 namespace {
@@ -72,7 +75,8 @@ int Run() {
   const std::string request =
       "GET /json HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\nAccept: */*\r\n"
       "Connection: keep-alive\r\n\r\n";
-  const std::string body = "{\"users\":[{\"id\":1,\"name\":\"ada\"}],\"total\":1,\"ok\":1}";
+  std::string body = "{\"users\":[{\"id\":1,\"name\":\"ada\"}],\"total\":1,\"ok\":1}";
+  body.resize(absl::GetFlag(FLAGS_body_bytes), ' ');
   const std::string response = absl::StrCat(
       "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 02 Dec 2026 06:00:00 GMT\r\n"
       "Content-Type: application/json\r\nContent-Length: ",
@@ -122,18 +126,22 @@ int Run() {
     in.pid = in.tid = 100;
     in.comm = "nginx";
     sink.OnData(in);
-    capture::DataEvent out = in;
-    out.direction = capture::Direction::kEgress;
-    out.position = round * response.size();
-    out.data = response;
-    out.length = response.size();
-    out.timestamp_ns = ts += 30'000;
-    sink.OnData(out);
+    // The response as the probes cut it: events of at most 16 KiB.
+    constexpr size_t kChunk = 16384;
+    for (size_t at = 0; at < response.size(); at += kChunk) {
+      capture::DataEvent out = in;
+      out.direction = capture::Direction::kEgress;
+      out.position = round * response.size() + at;
+      out.data = absl::string_view(response).substr(at, kChunk);
+      out.length = out.data.size();
+      out.timestamp_ns = ts += 30'000;
+      sink.OnData(out);
+    }
     // The poll thread ends a batch per poll: every 64 exchanges here (128 events). Then and
     // again the feeder waits for the worker, as the kernel's pace would make it: a feeder
     // faster than the worker only fills the queue until it drops (counted).
     if (i % 64 == 63) sink.OnPollDone();
-    if (i % 4096 == 4095) pipeline->SyncForTest();
+    if ((i + 1) % std::max<int>(1, (8 << 20) / response.size()) == 0) pipeline->SyncForTest();
   }
   sink.OnPollDone();
   const double feed_cpu = ThreadCpuSeconds() - feed_cpu0;
@@ -167,6 +175,7 @@ int Run() {
 }  // namespace httptrace::pipeline
 
 int main(int argc, char** argv) {
+  httptrace::TuneAllocator();  // as the agent does
   absl::ParseCommandLine(argc, argv);
   return httptrace::pipeline::Run();
 }

@@ -408,6 +408,29 @@ TEST(PipelineBudgetTest, WhatAConnectionHoldsIsChargedToTheBudgetUntilItEnds) {
   EXPECT_EQ(budget.used(), 0u);
 }
 
+TEST_F(PipelineTest, BodiesAreCutOnceToTheLargestSessionLimitAndEachSessionGetsItsOwn) {
+  v1::StartCaptureRequest small;
+  small.mutable_options()->set_body_limit_bytes(4);
+  const std::string small_id = sessions_.Start(small)->id();
+  // The fixture's session keeps the default 4096: the largest limit, so the body is cut to it.
+  const capture::ConnectionKey key{1};
+  Open(key, capture::Role::kServer);
+  const std::string body(5000, 'b');
+  Data(key, capture::Direction::kIngress, 0, "GET / HTTP/1.1\r\n\r\n", 5);
+  Data(key, capture::Direction::kEgress, 0,
+       "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + body, 6);
+  const std::vector<v1::Event> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].exchange().response().body().data().size(), 4096u);
+  EXPECT_EQ(events[0].exchange().response().body().size(), 5000u);
+  EXPECT_TRUE(events[0].exchange().response().body().truncated());
+  uint64_t next = 0;
+  const auto got = (*sessions_.Find(small_id))->Read(&next, 10, absl::ZeroDuration()).events;
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].event->exchange().response().body().data(), "bbbb");
+  EXPECT_EQ(got[0].event->exchange().response().body().size(), 5000u);
+}
+
 TEST(UnionKernelFilter, RestrictsADimensionOnlyWhenEverySessionDoes) {
   v1::Filter pid_only;
   pid_only.add_pids(10);

@@ -64,9 +64,13 @@ absl::Status SessionManager::SyncFiltersLocked() {
   std::vector<v1::Filter> filters;
   {
     absl::MutexLock lock(&mu_);
+    uint32_t body_limit = 0;
     for (const auto& [id, session] : sessions_) {
-      if (session->active()) ids.push_back(id);
+      if (!session->active()) continue;
+      ids.push_back(id);
+      body_limit = std::max(body_limit, session->options().body_limit_bytes());
     }
+    body_limit_wanted_.store(body_limit, std::memory_order_relaxed);
     std::sort(ids.begin(), ids.end());
     filters = ActiveFiltersLocked();
   }

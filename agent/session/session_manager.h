@@ -7,6 +7,7 @@
 
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -74,6 +75,12 @@ class SessionManager {
   void PublishExchange(EventPtr event) ABSL_LOCKS_EXCLUDED(mu_);
   // The same for an exchange built by value (tests, tools): moved onto an event of its own.
   void PublishExchange(v1::Exchange exchange) ABSL_LOCKS_EXCLUDED(mu_);
+  // The largest body limit of the active sessions (0 with none). The pipeline keeps no more of a
+  // body when it builds an exchange: sessions with that limit share the exchange as built, and
+  // no session copies a body only to cut it. A session that starts with a larger limit may see
+  // exchanges built just before cut to the earlier largest one (marked truncated). Any thread.
+  uint32_t body_limit_wanted() const { return body_limit_wanted_.load(std::memory_order_relaxed); }
+
   // Pipeline thread: a loss. With a `scope` (the process and connection it happened on), only
   // sessions whose filter may match that connection get it; without, every active session.
   void PublishLoss(const v1::Loss& loss, const v1::Exchange* scope = nullptr)
@@ -101,7 +108,8 @@ class SessionManager {
   const SessionManagerOptions options_;
   // Declared before the sessions, so it outlives every session charged to it.
   MemoryBudget own_budget_;
-  MemoryBudget* const budget_;  // options_.memory_budget, or own_budget_
+  std::atomic<uint32_t> body_limit_wanted_{0};  // set by SyncFiltersLocked
+  MemoryBudget* const budget_;                  // options_.memory_budget, or own_budget_
   CaptureControl* const control_;
 
   // Serializes changes of the probes' state. Taken before mu_, never while the pipeline thread

@@ -527,10 +527,9 @@ static __always_inline int http_kind(__u64 ptr, __u64 avail) {
 // in messages, not only bytes: "HTTP/" (a status line), or four capitals, or three and a space
 // (the start of a request line: GET, PUT, POST, HEAD, DELETE, PATCH, OPTIONS, every method but
 // M-SEARCH, whose requests are counted as bytes only). Word arithmetic, two branches: a loop over
-// the bytes here made raw_sys_exit's jump sequences too long for the verifier (ENOMEM). It runs
-// once per syscall the ring buffer refused.
-static __always_inline int begins_message(const __u8* p, __u32 fill) {
-  if (fill < 5) return 0;
+// the bytes made raw_sys_exit's jump sequences too long for the verifier (ENOMEM). `p` holds at
+// least 8 bytes; it runs once per syscall whose first event the ring buffer refused.
+static __always_inline int begins_message(const __u8* p) {
   __u64 w;
   __builtin_memcpy(&w, p, sizeof(w));                      // little-endian: p[0] is the low byte
   if ((w & 0xFFFFFFFFFFULL) == 0x2F50545448ULL) return 1;  // "HTTP/"
@@ -542,17 +541,27 @@ static __always_inline int begins_message(const __u8* p, __u32 fill) {
 }
 
 // After a syscall's copy, when the ring buffer refused some of it: the refused bytes join the
-// connection's pending loss, and so does the HTTP message they began when the syscall made one
-// event only (its payload is still in the scratch buffer; a syscall that made several counts
-// bytes only: a lower bound, bpf/events.h). Out of line: raw_sys_exit is so large that inlined
-// code here pushed its jumps past the verifier's 16-bit patching range, and a call inside the
-// copy loops made the compat loops look infinite to 5.10's verifier.
+// connection's pending loss, and so does the HTTP message they began when the ring buffer refused
+// all of the syscall (a syscall refused in part counts bytes only: a lower bound). Its first
+// bytes are read again from the caller's buffer, still there at the syscall's exit. Out of line,
+// and nothing added to the copy loops: inlined here, this code pushed raw_sys_exit's jumps past
+// the verifier's 16-bit patching range, and any change to flush() (a call, a flag) made the
+// compat loops look infinite to the verifier.
 static __noinline void lost_start_account(struct conn_state* c, struct scratch* s, __u8 dir) {
   struct copy_ctx* x = &s->x;
-  const struct ht_data_event* e = (const struct ht_data_event*)s->buf;
   __sync_fetch_and_add(&c->lost[dir & 1], x->lost);
-  if (x->events == 1 && begins_message(s->buf + sizeof(*e), e->captured))
-    __sync_fetch_and_add(&c->lost_starts[dir & 1], 1);
+  if (x->copied || !x->src) return;
+  __u64 ptr = x->src;
+  __u64 len = x->src_len;
+  if (!x->single) {
+    struct iovec v = {};
+    if (bpf_probe_read_user(&v, sizeof(v), (void*)x->src)) return;
+    ptr = (__u64)v.iov_base;
+    len = v.iov_len;
+  }
+  __u8 head[8] = {};
+  if (len < sizeof(head) || bpf_probe_read_user(head, sizeof(head), (void*)ptr)) return;
+  if (begins_message(head)) __sync_fetch_and_add(&c->lost_starts[dir & 1], 1);
 }
 
 // Sends the pending scratch event: `fill` payload bytes standing for fill + extra stream bytes.
@@ -590,7 +599,6 @@ static __always_inline void flush(struct scratch* s, __u64 extra, __u8 flags) {
   }
   x->ev_pos += fill + extra;
   x->fill = 0;
-  x->events++;
 }
 
 // The copy loops keep their state in the per-CPU scratch entry, not on the stack: the verifier

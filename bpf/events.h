@@ -182,9 +182,9 @@ struct ht_loss_event {
   __u8 direction;  // enum ht_direction
   __u8 cause;      // enum ht_loss_cause
   __u8 reserved[2];
-  // Dropped events whose payload began an HTTP message (a request or status line): the lost
-  // messages, exactly when each write or read starts at most one (the common case), a lower
-  // bound otherwise.
+  // Syscalls refused whole whose bytes began an HTTP message (a request or status line): the
+  // messages lost, exactly when each write or read carries at most one message and the ring
+  // buffer refuses it whole (the common case), a lower bound otherwise.
   __u32 message_starts;
 };
 

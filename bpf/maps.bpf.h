@@ -52,7 +52,7 @@ struct conn_state {
   __u64 sk;              // its key in `socks`
   __u64 pos[2];          // next stream position per direction
   __u64 lost[2];         // payload bytes dropped (ring buffer full) not yet reported
-  __u64 lost_starts[2];  // ... of which dropped events that began an HTTP message
+  __u64 lost_starts[2];  // syscalls refused whole whose bytes began an HTTP message
   __u64 copied;          // payload bytes copied so far (the budget counts these)
   __u64 opened_ns;       // connect/accept or first-seen time
   __u32 filter_epoch;    // ht_config.filter_epoch when `allowed` was computed
@@ -106,9 +106,8 @@ struct copy_ctx {
   __u32 tgid;
   __s32 fd;
   __u32 tid;
-  __u32 limit;   // payload bytes per event
-  __u32 fill;    // payload bytes pending in the staged event
-  __u32 events;  // events flushed for this syscall (sent or refused)
+  __u32 limit;  // payload bytes per event
+  __u32 fill;   // payload bytes pending in the staged event
   __u8 single;
   __u8 dir;
   __u8 sys;

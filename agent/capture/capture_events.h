@@ -129,8 +129,8 @@ struct KernelLossEvent {
   Direction direction = Direction::kEgress;
   LossCause cause = LossCause::kRingBufferFull;
   uint64_t bytes = 0;
-  // Dropped events that began an HTTP message (bpf/events.h): the messages lost, exact when
-  // each syscall starts at most one message, a lower bound otherwise.
+  // Syscalls dropped whole that began an HTTP message (bpf/events.h): the messages lost, exact
+  // when each carried at most one, a lower bound otherwise.
   uint32_t message_starts = 0;
   uint64_t timestamp_ns = 0;
 };

@@ -26,6 +26,11 @@ struct ExchangeTracker::HttpState final : conntrack::ConnectionAttachment {
   uint64_t explained_gap_bytes = 0;
   // What the engine holds, as charged to the memory budget.
   uint64_t charged = 0;
+  // HTTP message starts lost per direction (kernel and queue losses), and the exchanges reported
+  // lost for them so far: a request and its response lost are one exchange, also when their
+  // losses are reported apart.
+  uint64_t lost_starts[2] = {};
+  uint64_t lost_exchanges_reported = 0;
 };
 
 namespace {
@@ -292,8 +297,17 @@ void ExchangeTracker::OnKernelLoss(const capture::KernelLossEvent& event) {
       Pending(event.conn, in_queue ? v1::LOSS_REASON_LIMIT : v1::LOSS_REASON_KERNEL_BUFFER_FULL);
   ++pending.events;
   pending.bytes += event.bytes;
-  pending.message_starts[static_cast<int>(event.direction)] += event.message_starts;
   pending.from_queue |= in_queue;
+  if (conntrack::Connection* connection = connections_.Find(event.conn);
+      connection != nullptr && connection->attachment != nullptr) {
+    HttpState& state = *static_cast<HttpState*>(connection->attachment.get());
+    state.lost_starts[static_cast<int>(event.direction)] += event.message_starts;
+    const uint64_t lost = std::max(state.lost_starts[0], state.lost_starts[1]);
+    pending.exchanges += lost - state.lost_exchanges_reported;
+    state.lost_exchanges_reported = lost;
+  } else {
+    pending.message_starts[static_cast<int>(event.direction)] += event.message_starts;
+  }
   PublishPendingLosses(event.timestamp_ns);
 }
 
@@ -334,7 +348,6 @@ void ExchangeTracker::Describe(const conntrack::Connection& connection,
   pending.where =
       absl::StrCat("pid ", context.pid, " (", context.comm, ") ", context.local_address, ":",
                    context.local_port, " - ", context.remote_address, ":", context.remote_port);
-  pending.requests = state.engine->request_direction();
 }
 
 v1::Loss ExchangeTracker::MakeLoss(const LossKey& key, PendingLoss& pending) {
@@ -347,12 +360,11 @@ v1::Loss ExchangeTracker::MakeLoss(const LossKey& key, PendingLoss& pending) {
   }
   const std::string where =
       pending.described ? pending.where : absl::StrCat("connection ", conn.ToString());
-  // Exchanges lost with the messages that start them: the requests' direction when known,
-  // else the larger count (a request and its response lost together are one exchange).
+  // Exchanges lost or left incomplete, from the messages whose starts were dropped: a request
+  // lost is an exchange lost (or shown without its request), a response lost an exchange shown
+  // without it; a request and its response lost together are one: the larger count.
   const uint64_t exchanges =
-      pending.requests.has_value()
-          ? pending.message_starts[*pending.requests == http::Direction::kEgress ? 0 : 1]
-          : std::max(pending.message_starts[0], pending.message_starts[1]);
+      pending.exchanges + std::max(pending.message_starts[0], pending.message_starts[1]);
   v1::Loss loss;
   loss.set_reason(reason);
   loss.set_bytes(pending.bytes);
@@ -362,7 +374,8 @@ v1::Loss ExchangeTracker::MakeLoss(const LossKey& key, PendingLoss& pending) {
       loss.set_detail(absl::StrCat(
           pending.bytes, " byte(s) in ", pending.events, " kernel event(s) of ", where,
           " dropped: the ring buffer was full; ", exchanges,
-          " exchange(s) lost (counted from the HTTP message starts in the dropped events). "
+          " exchange(s) lost or left incomplete (counted from the HTTP messages the dropped "
+          "syscalls began). "
           "Affected exchanges carry notes; narrow the capture (--pid, --port) or raise "
           "--ring-buffer-mb"));
       break;

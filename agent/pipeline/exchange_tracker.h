@@ -86,15 +86,14 @@ class ExchangeTracker final : public capture::CaptureSink {
   struct PendingLoss {
     uint64_t bytes = 0;
     uint64_t events = 0;
-    uint64_t exchanges = 0;
-    uint64_t message_starts[2] = {};  // kernel and queue losses, per direction
+    uint64_t exchanges = 0;           // kernel and queue losses of a tracked connection
+    uint64_t message_starts[2] = {};  // ... of one not tracked (yet), per direction
     uint64_t messages_cut = 0;        // stream gaps and parse errors
     bool from_queue = false;          // a limit loss: the agent's queue refused data
     // The connection as known when the loss was first seen (it may be gone when published).
     bool described = false;
     v1::Exchange scope;  // what sessions filter on
     std::string where;   // for the detail
-    std::optional<http::Direction> requests;
   };
   using LossKey = std::pair<capture::ConnectionKey, v1::LossReason>;
 

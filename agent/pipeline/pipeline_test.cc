@@ -248,7 +248,7 @@ TEST_F(PipelineTest, KernelLossReachesOnlySessionsThatMayMatchItsConnection) {
   EXPECT_TRUE((*sessions_.Find(other))->Read(&next, 10, absl::ZeroDuration()).events.empty());
 }
 
-TEST_F(PipelineTest, KernelLossCountsTheRequestsItDroppedAsLostExchanges) {
+TEST_F(PipelineTest, KernelLossCountsTheMessagesItDroppedAsExchangesOnceEach) {
   const capture::ConnectionKey key{1};
   Open(key, capture::Role::kServer);  // requests come in (ingress)
   capture::KernelLossEvent loss;

@@ -74,6 +74,8 @@ std::string FilterSummary(const v1::Filter& f) {
   if (f.role() != v1::ROLE_UNSPECIFIED) {
     parts.push_back(absl::StrCat("role=", render::RoleName(f.role())));
   }
+  if (f.tls() == v1::TLS_ONLY) parts.push_back("tls=only");
+  if (f.tls() == v1::TLS_PLAIN) parts.push_back("tls=plain");
   return parts.empty() ? "all" : absl::StrJoin(parts, " ");
 }
 

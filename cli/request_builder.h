@@ -17,6 +17,7 @@ struct RequestFlags {
   std::vector<std::string> ports, local_ports, remote_ports, methods;
   std::string path_prefix;
   std::string role = "both";
+  std::string tls = "both";  // only, plain, both
   int64_t body_limit = -1;  // negative: the agent's default
   std::vector<std::string> redact;
   bool no_redact = false;

@@ -59,7 +59,14 @@ enum class Syscall : uint8_t {
   kRecvmmsg,
   kSendmmsg,
   kSendfile,
+  kTlsRead,   // plaintext a TLS library's read returned (SSL_read, ...)
+  kTlsWrite,  // plaintext a TLS library's write took (SSL_write, ...)
 };
+
+// Which TLS library a connection's plaintext came from (kNone: plaintext on the socket).
+enum class TlsLibrary : uint8_t { kNone = 0, kOpenssl = 1, kGnutls = 2, kGo = 3 };
+absl::string_view TlsLibraryName(TlsLibrary library);  // "", "openssl", "gnutls", "go"
+
 
 // Bytes of one connection and direction. Events of a direction arrive in stream order; a jump in
 // `position` is a gap (events lost). `length` counts the stream bytes this event stands for:
@@ -92,6 +99,7 @@ struct ConnectionOpenEvent {
   uint32_t tid = 0;
   int32_t fd = -1;
   std::string_view comm;  // valid only during the callback
+  TlsLibrary tls = TlsLibrary::kNone;  // its data is this library's plaintext (uprobes)
 };
 
 // The socket ended, for every holder: the last fd closed (close, exit, exec with O_CLOEXEC,

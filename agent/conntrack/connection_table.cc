@@ -66,6 +66,7 @@ Connection& ConnectionTable::OnOpen(const capture::ConnectionOpenEvent& event) {
   conn->remote = event.remote;
   conn->pid = event.pid;
   conn->comm = std::string(event.comm);
+  conn->tls = event.tls;
   conn->opened_ns = event.timestamp_ns;
   if (conn->last_seen_ns < event.timestamp_ns) conn->last_seen_ns = event.timestamp_ns;
   conn->open_seen = true;

@@ -166,6 +166,7 @@ Pipeline::HttpState* Pipeline::Attach(conntrack::Connection& connection) {
   context.connection_id = next_connection_id_++;
   context.pid = connection.pid;
   context.comm = connection.comm;
+  context.tls_library = std::string(capture::TlsLibraryName(connection.tls));
   context.node = node_.node;
   if (containers_ != nullptr) {
     // Reads /proc/<pid>/cgroup once per process (cached); never waits for an engine.

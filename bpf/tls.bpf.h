@@ -1,0 +1,106 @@
+// TLS plaintext: uprobes on the read/write calls of TLS libraries, attached per library file by
+// the agent (agent/tls/) only while a session is active. Included at the end of capture.bpf.c:
+// the plaintext goes through the same connection records, filters, positions and copy loops as
+// a syscall's bytes, so TLS exchanges carry the same pid, role, addresses and container.
+//
+// Tying plaintext to its socket: the syscalls a library makes inside the call (track_fd ->
+// tls_syscall) record their fd in the thread's tls_call; a call served from the library's
+// buffer makes none and takes the fd its connection object used last (tls_fds). Every program
+// here is named tls_*: the capture attaches none of them itself (agent/capture/capture.cc).
+
+#pragma once
+
+// Entry of SSL_read(ssl, buf, num), SSL_write(...), and the _ex forms (whose byte count comes
+// back through a size_t*), gnutls_record_recv/send(session, data, size).
+static __always_inline int tls_enter(__u64 session, __u64 buf, __u64 size_ptr, __u8 dir,
+                                     __u8 lib) {
+  __u64 id = bpf_get_current_pid_tgid();
+  struct ht_config* cfg = get_config();
+  if (!cfg || !process_allowed(id >> 32, cfg)) return 0;
+  struct tls_call t = {
+      .session = session, .buf = buf, .size_ptr = size_ptr, .fd = -1, .dir = dir, .lib = lib};
+  if (bpf_map_update_elem(&tls_calls, &id, &t, BPF_ANY)) count(HT_CNT_TLS_CALL_TABLE_FULL, 1);
+  return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tls_ssl_read_enter, void* ssl, void* buf, int num) {
+  return tls_enter((__u64)ssl, (__u64)buf, 0, HT_INGRESS, HT_TLS_OPENSSL);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tls_ssl_write_enter, void* ssl, void* buf, int num) {
+  return tls_enter((__u64)ssl, (__u64)buf, 0, HT_EGRESS, HT_TLS_OPENSSL);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tls_ssl_read_ex_enter, void* ssl, void* buf, __u64 num, void* readbytes) {
+  return tls_enter((__u64)ssl, (__u64)buf, (__u64)readbytes, HT_INGRESS, HT_TLS_OPENSSL);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tls_ssl_write_ex_enter, void* ssl, void* buf, __u64 num, void* written) {
+  return tls_enter((__u64)ssl, (__u64)buf, (__u64)written, HT_EGRESS, HT_TLS_OPENSSL);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tls_gnutls_recv_enter, void* session, void* data, __u64 size) {
+  return tls_enter((__u64)session, (__u64)data, 0, HT_INGRESS, HT_TLS_GNUTLS);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tls_gnutls_send_enter, void* session, void* data, __u64 size) {
+  return tls_enter((__u64)session, (__u64)data, 0, HT_EGRESS, HT_TLS_GNUTLS);
+}
+
+// Return of any of the calls above (one program: the entry said which call it was). `ret` is
+// the call's return value: a byte count (SSL_read, gnutls), or 1 for success (_ex forms).
+static __always_inline int tls_return(long ret) {
+  __u64 id = bpf_get_current_pid_tgid();
+  struct tls_call* p = bpf_map_lookup_elem(&tls_calls, &id);
+  if (!p) return 0;
+  struct tls_call t = *p;
+  bpf_map_delete_elem(&tls_calls, &id);
+  __u64 n;
+  if (t.size_ptr) {
+    if (ret != 1) return 0;
+    if (bpf_probe_read_user(&n, sizeof(n), (void*)t.size_ptr)) return 0;
+  } else {
+    if (ret <= 0) return 0;
+    n = ret;
+  }
+  if (n == 0) return 0;
+  struct ht_config* cfg = get_config();
+  if (!cfg) return 0;
+  __u32 tgid = id >> 32;
+  struct tls_session_key sk = {.session = t.session, .tgid = tgid};
+  if (t.fd >= 0) {
+    bpf_map_update_elem(&tls_fds, &sk, &t.fd, BPF_ANY);
+  } else {
+    __s32* fd = bpf_map_lookup_elem(&tls_fds, &sk);
+    if (!fd) {
+      count(HT_CNT_TLS_NO_FD, 1);
+      return 0;
+    }
+    t.fd = *fd;
+  }
+  count(HT_CNT_TLS_CALLS, 1);
+  struct conn_key key = {.tgid = tgid, .fd = t.fd};
+  struct conn_state* c = track_fd(&key, cfg, (__u32)id, t.lib);
+  if (!c) return 0;
+  __u8 sys = t.dir == HT_INGRESS ? HT_SYS_TLS_READ : HT_SYS_TLS_WRITE;
+  return process_data(c, &key, cfg, sys, n, t.buf, n, (__u32)id);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_return_probe, long ret) { return tls_return(ret); }
+
+// exec: the agent looks at the new image and, once the dynamic loader has run, at its mapped
+// libraries. Raw tracepoint: no tracefs needed.
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(tls_exec, struct task_struct* p, int old_pid, struct linux_binprm* bprm) {
+  struct ht_exec_event e = {.tgid = bpf_get_current_pid_tgid() >> 32};
+  if (e.tgid == self_tgid) return 0;
+  bpf_ringbuf_output(&tls_execs, &e, sizeof(e), 0);
+  return 0;
+}

@@ -34,7 +34,7 @@ const volatile __u64 wakeup_bytes = 1 << 20;  // wake the consumer once this muc
 __u64 next_conn_id = 0;  // connection ids: unique on the host while the probes stay loaded
 // Set by the agent while TLS library probes are attached (agent/tls/): only then do syscalls
 // on sockets look for a TLS call in progress on their thread.
-__u32 tls_probes_on = 0;
+__u64 tls_probes_on = 0;  // 64 bits: .bss stays the size of its struct (no tail padding)
 
 static __always_inline void count(__u32 idx, __u64 n) {
   __u64* v = bpf_map_lookup_elem(&counters, &idx);

@@ -236,10 +236,12 @@ struct tls_call {
   __u64 session;   // the library's connection object (SSL*, gnutls_session_t): key of tls_fds
   __u64 buf;       // plaintext buffer (user pointer)
   __u64 size_ptr;  // SSL_read_ex/SSL_write_ex: where the byte count is stored; 0 otherwise
+  __u64 len;       // the buffer's length: a byte count above it is not believed
   __s32 fd;        // socket of a syscall made inside the call; -1: none yet
   __u8 dir;        // enum ht_direction
   __u8 lib;        // enum ht_tls_library
-  __u8 reserved[2];
+  __u8 ret_int;    // the call returns a C int (only the low 32 bits of the register are set)
+  __u8 reserved;
 };
 
 // The socket a library connection object used last, per process: a read served from the

@@ -12,45 +12,53 @@
 
 // Entry of SSL_read(ssl, buf, num), SSL_write(...), and the _ex forms (whose byte count comes
 // back through a size_t*), gnutls_record_recv/send(session, data, size).
-static __always_inline int tls_enter(__u64 session, __u64 buf, __u64 size_ptr, __u8 dir,
-                                     __u8 lib) {
+static __always_inline int tls_enter(__u64 session, __u64 buf, __u64 len, __u64 size_ptr,
+                                     __u8 dir, __u8 lib, __u8 ret_int) {
   __u64 id = bpf_get_current_pid_tgid();
   struct ht_config* cfg = get_config();
   if (!cfg || !process_allowed(id >> 32, cfg)) return 0;
   struct tls_call t = {
-      .session = session, .buf = buf, .size_ptr = size_ptr, .fd = -1, .dir = dir, .lib = lib};
+      .session = session,
+      .buf = buf,
+      .size_ptr = size_ptr,
+      .len = len,
+      .fd = -1,
+      .dir = dir,
+      .lib = lib,
+      .ret_int = ret_int,
+  };
   if (bpf_map_update_elem(&tls_calls, &id, &t, BPF_ANY)) count(HT_CNT_TLS_CALL_TABLE_FULL, 1);
   return 0;
 }
 
 SEC("uprobe")
 int BPF_KPROBE(tls_ssl_read_enter, void* ssl, void* buf, int num) {
-  return tls_enter((__u64)ssl, (__u64)buf, 0, HT_INGRESS, HT_TLS_OPENSSL);
+  return tls_enter((__u64)ssl, (__u64)buf, num < 0 ? 0 : num, 0, HT_INGRESS, HT_TLS_OPENSSL, 1);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(tls_ssl_write_enter, void* ssl, void* buf, int num) {
-  return tls_enter((__u64)ssl, (__u64)buf, 0, HT_EGRESS, HT_TLS_OPENSSL);
+  return tls_enter((__u64)ssl, (__u64)buf, num < 0 ? 0 : num, 0, HT_EGRESS, HT_TLS_OPENSSL, 1);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(tls_ssl_read_ex_enter, void* ssl, void* buf, __u64 num, void* readbytes) {
-  return tls_enter((__u64)ssl, (__u64)buf, (__u64)readbytes, HT_INGRESS, HT_TLS_OPENSSL);
+  return tls_enter((__u64)ssl, (__u64)buf, num, (__u64)readbytes, HT_INGRESS, HT_TLS_OPENSSL, 1);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(tls_ssl_write_ex_enter, void* ssl, void* buf, __u64 num, void* written) {
-  return tls_enter((__u64)ssl, (__u64)buf, (__u64)written, HT_EGRESS, HT_TLS_OPENSSL);
+  return tls_enter((__u64)ssl, (__u64)buf, num, (__u64)written, HT_EGRESS, HT_TLS_OPENSSL, 1);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(tls_gnutls_recv_enter, void* session, void* data, __u64 size) {
-  return tls_enter((__u64)session, (__u64)data, 0, HT_INGRESS, HT_TLS_GNUTLS);
+  return tls_enter((__u64)session, (__u64)data, size, 0, HT_INGRESS, HT_TLS_GNUTLS, 0);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(tls_gnutls_send_enter, void* session, void* data, __u64 size) {
-  return tls_enter((__u64)session, (__u64)data, 0, HT_EGRESS, HT_TLS_GNUTLS);
+  return tls_enter((__u64)session, (__u64)data, size, 0, HT_EGRESS, HT_TLS_GNUTLS, 0);
 }
 
 // Return of any of the calls above (one program: the entry said which call it was). `ret` is
@@ -61,6 +69,9 @@ static __always_inline int tls_return(long ret) {
   if (!p) return 0;
   struct tls_call t = *p;
   bpf_map_delete_elem(&tls_calls, &id);
+  // OpenSSL's calls return an int: -1 (WANT_READ on a non-blocking socket) is 0xffffffff in
+  // the 64-bit register.
+  if (t.ret_int) ret = (int)ret;
   __u64 n;
   if (t.size_ptr) {
     if (ret != 1) return 0;
@@ -69,7 +80,7 @@ static __always_inline int tls_return(long ret) {
     if (ret <= 0) return 0;
     n = ret;
   }
-  if (n == 0) return 0;
+  if (n == 0 || n > t.len) return 0;
   struct ht_config* cfg = get_config();
   if (!cfg) return 0;
   __u32 tgid = id >> 32;

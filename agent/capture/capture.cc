@@ -251,7 +251,7 @@ absl::Status Capture::Load(AttachMode mode, const KernelFeatures& features) {
     p.return_probe = skel_->progs.tls_return_probe;
     p.exec = skel_->progs.tls_exec;
     p.exec_ring_fd = bpf_map__fd(skel_->maps.tls_execs);
-    p.probes_on = &skel_->bss->tls_probes_on;
+    p.probes_on = reinterpret_cast<uint64_t*>(&skel_->bss->tls_probes_on);
     tls_ = std::make_unique<tls::TlsAttacher>(p, config_.tls_options);
   }
 

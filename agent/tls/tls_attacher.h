@@ -43,7 +43,7 @@ struct TlsPrograms {
   bpf_program* return_probe = nullptr;  // uretprobe shared by every call above
   bpf_program* exec = nullptr;          // raw_tp/sched_process_exec
   int exec_ring_fd = -1;                // ring buffer tls_execs
-  uint32_t* probes_on = nullptr;        // the probes' tls_probes_on (mmapped .bss)
+  uint64_t* probes_on = nullptr;        // the probes' tls_probes_on (mmapped .bss)
 };
 
 struct TlsAttacherOptions {

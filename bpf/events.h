@@ -70,7 +70,7 @@ enum ht_syscall {
 
 // The TLS library whose plaintext calls a connection's data came from (open event, `tls`).
 enum ht_tls_library {
-  HT_TLS_NONE = 0,  // plaintext on the socket itself
+  HT_TLS_NONE = 0,     // plaintext on the socket itself
   HT_TLS_OPENSSL = 1,  // SSL_read/SSL_write(_ex): OpenSSL 1.1/3, BoringSSL, static copies
   HT_TLS_GNUTLS = 2,
   HT_TLS_GO = 3,
@@ -111,16 +111,16 @@ enum ht_tls_library {
                                                    id, so no stream is spliced */                  \
   X(CONN_SHUTDOWN, conn_shutdown)               /* shutdown(SHUT_WR) of a traced connection */     \
   X(CONN_READ_EOF, conn_read_eof)               /* end of stream read on a traced connection */    \
-  X(CONN_ENDED, conn_ended)                     /* traced sockets ended (last close, exit, reset) */ \
-  X(TLS_CALLS, tls_calls)                       /* TLS library read/write calls that returned data \
-                                                   (bpf/tls.bpf.h) */                              \
-  X(TLS_CONNS, tls_conns)                       /* connections found to carry TLS: their plaintext \
-                                                   is taken from the library from then on */       \
-  X(TLS_CIPHER_SKIPPED, tls_cipher_skipped)     /* syscalls on TLS connections: ciphertext, not    \
-                                                   copied */                                       \
-  X(TLS_NO_FD, tls_no_fd)                       /* TLS calls whose socket was never seen (memory   \
-                                                   BIOs): plaintext not tied, not copied */        \
-  X(TLS_CALL_TABLE_FULL, tls_call_table_full)   /* no room to pair a TLS call with its return */
+  X(CONN_ENDED, conn_ended)                   /* traced sockets ended (last close, exit, reset) */ \
+  X(TLS_CALLS, tls_calls)                     /* TLS library read/write calls that returned data   \
+                                                 (bpf/tls.bpf.h) */                                \
+  X(TLS_CONNS, tls_conns)                     /* connections found to carry TLS: their plaintext   \
+                                                 is taken from the library from then on */         \
+  X(TLS_CIPHER_SKIPPED, tls_cipher_skipped)   /* syscalls on TLS connections: ciphertext, not      \
+                                                 copied */                                         \
+  X(TLS_NO_FD, tls_no_fd)                     /* TLS calls whose socket was never seen (memory     \
+                                                 BIOs): plaintext not tied, not copied */          \
+  X(TLS_CALL_TABLE_FULL, tls_call_table_full) /* no room to pair a TLS call with its return */
 
 enum ht_counter {
 #define HT_COUNTER_ENUM(name, text) HT_CNT_##name,

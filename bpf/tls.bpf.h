@@ -12,8 +12,8 @@
 
 // Entry of SSL_read(ssl, buf, num), SSL_write(...), and the _ex forms (whose byte count comes
 // back through a size_t*), gnutls_record_recv/send(session, data, size).
-static __always_inline int tls_enter(__u64 session, __u64 buf, __u64 len, __u64 size_ptr,
-                                     __u8 dir, __u8 lib, __u8 ret_int) {
+static __always_inline int tls_enter(__u64 session, __u64 buf, __u64 len, __u64 size_ptr, __u8 dir,
+                                     __u8 lib, __u8 ret_int) {
   __u64 id = bpf_get_current_pid_tgid();
   struct ht_config* cfg = get_config();
   if (!cfg || !process_allowed(id >> 32, cfg)) return 0;

@@ -18,7 +18,7 @@ struct RequestFlags {
   std::string path_prefix;
   std::string role = "both";
   std::string tls = "both";  // only, plain, both
-  int64_t body_limit = -1;  // negative: the agent's default
+  int64_t body_limit = -1;   // negative: the agent's default
   std::vector<std::string> redact;
   bool no_redact = false;
   int64_t max_exchanges = 0;

@@ -206,10 +206,9 @@ absl::Status Capture::Load(AttachMode mode, const KernelFeatures& features) {
   bool tls = config_.tls;
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel_->obj) {
-    bpf_program__set_autoload(
-        prog, ht_program_in_mode(bpf_program__section_name(prog),
-                                 mode == AttachMode::kRawTracepoints) &&
-                  (tls || !ht_program_is_tls(bpf_program__name(prog))));
+    bpf_program__set_autoload(prog, ht_program_in_mode(bpf_program__section_name(prog),
+                                                       mode == AttachMode::kRawTracepoints) &&
+                                        (tls || !ht_program_is_tls(bpf_program__name(prog))));
   }
   int err = capture_bpf__load(skel_.get());
   std::string tls_detail = tls ? "TLS uprobes: yes" : "TLS uprobes: off";

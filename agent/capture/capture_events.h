@@ -67,7 +67,6 @@ enum class Syscall : uint8_t {
 enum class TlsLibrary : uint8_t { kNone = 0, kOpenssl = 1, kGnutls = 2, kGo = 3 };
 absl::string_view TlsLibraryName(TlsLibrary library);  // "", "openssl", "gnutls", "go"
 
-
 // Bytes of one connection and direction. Events of a direction arrive in stream order; a jump in
 // `position` is a gap (events lost). `length` counts the stream bytes this event stands for:
 // more than data.size() when the probes copied less (copy limit, budget, sendfile).
@@ -98,7 +97,7 @@ struct ConnectionOpenEvent {
   uint32_t pid = 0;           // the process whose first HTTP bytes opened it
   uint32_t tid = 0;
   int32_t fd = -1;
-  std::string_view comm;  // valid only during the callback
+  std::string_view comm;               // valid only during the callback
   TlsLibrary tls = TlsLibrary::kNone;  // its data is this library's plaintext (uprobes)
 };
 

@@ -92,7 +92,7 @@ bool EventDecoder::Decode(const void* data, size_t size) {
       out.comm = Comm(e->comm);
       out.size_only = (e->flags & HT_DATA_SIZE_ONLY) != 0;
       out.read_failed = (e->flags & HT_DATA_READ_FAILED) != 0;
-      out.syscall = e->syscall <= HT_SYS_SENDFILE     ? static_cast<Syscall>(e->syscall)
+      out.syscall = e->syscall <= HT_SYS_SENDFILE    ? static_cast<Syscall>(e->syscall)
                     : e->syscall == HT_SYS_TLS_READ  ? Syscall::kTlsRead
                     : e->syscall == HT_SYS_TLS_WRITE ? Syscall::kTlsWrite
                                                      : Syscall::kUnknown;

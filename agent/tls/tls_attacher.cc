@@ -254,17 +254,17 @@ void TlsAttacher::Consider(const FileId& id, const std::string& path, LibraryKin
     Fail(id, path, "unreadable");
     return;
   }
-  absl::Span<const Symbol> symbols =
-      kind == LibraryKind::kOpenssl ? absl::MakeConstSpan(kOpensslSymbols)
-                                    : absl::MakeConstSpan(kGnutlsSymbols);
+  absl::Span<const Symbol> symbols = kind == LibraryKind::kOpenssl
+                                         ? absl::MakeConstSpan(kOpensslSymbols)
+                                         : absl::MakeConstSpan(kGnutlsSymbols);
   Library lib{path, kind, {}};
   const char* cause = nullptr;
   for (const Symbol& sym : symbols) {
     bpf_program* entry = programs_.*(sym.entry);
     for (bool ret : {false, true}) {
       LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .func_name = sym.name);
-      bpf_link* link = bpf_program__attach_uprobe_opts(ret ? programs_.return_probe : entry,
-                                                       -1, path.c_str(), 0, &opts);
+      bpf_link* link = bpf_program__attach_uprobe_opts(ret ? programs_.return_probe : entry, -1,
+                                                       path.c_str(), 0, &opts);
       if (link == nullptr) {
         const int err = errno;
         if (!sym.required && err == ENOENT) break;  // an optional function this build lacks
@@ -298,8 +298,8 @@ std::vector<std::string> TlsAttacher::Describe() const {
   absl::MutexLock lock(&mu_);
   std::vector<std::string> out;
   for (const auto& [id, lib] : libraries_) {
-    out.push_back(
-        absl::StrCat("tls ", KindName(lib.kind), " ", lib.path, " (", lib.links.size(), " uprobes)"));
+    out.push_back(absl::StrCat("tls ", KindName(lib.kind), " ", lib.path, " (", lib.links.size(),
+                               " uprobes)"));
   }
   for (const auto& [id, failure] : failed_) {
     out.push_back(absl::StrCat("tls not probed (", failure.first, "): ", failure.second));

@@ -47,9 +47,9 @@ struct TlsPrograms {
 };
 
 struct TlsAttacherOptions {
-  size_t max_libraries = 256;    // library files probed at once
-  size_t max_failed = 4096;      // files remembered as not probeable (then forgotten, retried)
-  size_t max_pending = 4096;     // processes waiting for a rescan after exec
+  size_t max_libraries = 256;  // library files probed at once
+  size_t max_failed = 4096;    // files remembered as not probeable (then forgotten, retried)
+  size_t max_pending = 4096;   // processes waiting for a rescan after exec
   std::string proc = "/proc";
   // Scanned at start; files named libssl.so* / libgnutls.so* in them are probed.
   std::vector<std::string> library_dirs = {"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu",

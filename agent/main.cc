@@ -169,13 +169,16 @@ int main(int argc, char** argv) {
     if (!socket.empty()) pipeline_options.containers.engine_sockets.push_back(socket);
   }
 
+  // One budget for everything the agent holds for its readers: queued events and session queues.
+  httptrace::session::MemoryBudget memory_budget(
+      static_cast<uint64_t>(absl::GetFlag(FLAGS_memory_budget_mb)) << 20);
+  pipeline_options.memory_budget = &memory_budget;
   auto pipeline = httptrace::pipeline::Pipeline::Create(pipeline_options);
   if (!pipeline.ok()) return Fail(pipeline.status(), "cannot load the capture probes");
 
   httptrace::session::SessionManagerOptions session_options;
   session_options.max_sessions = static_cast<size_t>(absl::GetFlag(FLAGS_max_sessions));
-  session_options.memory_budget_bytes = static_cast<uint64_t>(absl::GetFlag(FLAGS_memory_budget_mb))
-                                        << 20;
+  session_options.memory_budget = &memory_budget;
   httptrace::session::SessionManager sessions(session_options, pipeline->get());
   (*pipeline)->SetSessions(&sessions);
   sessions.StartReaper(absl::Milliseconds(250));

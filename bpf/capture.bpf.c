@@ -208,6 +208,7 @@ static __always_inline void emit_loss(struct conn_key* key, struct conn_state* c
   __builtin_memset(e, 0, sizeof(*e));
   fill_header(&e->hdr, HT_EVENT_LOSS, tid, key->tgid, key->fd, c->id, ts);
   e->bytes = ht_exchange(&c->lost[dir & 1], 0);
+  e->message_starts = (__u32)ht_exchange(&c->lost_starts[dir & 1], 0);
   e->direction = dir;
   e->cause = HT_LOSS_RINGBUF_FULL;
   bpf_ringbuf_submit(e, rb_flags());
@@ -273,6 +274,7 @@ static __always_inline void conn_reset(struct conn_state* c, struct conn_key* ke
   c->id = new_conn_id();
   c->pos[0] = c->pos[1] = 0;
   c->lost[0] = c->lost[1] = 0;
+  c->lost_starts[0] = c->lost_starts[1] = 0;
   c->copied = 0;
   c->open_sent = 0;
   c->egress_shut = 0;
@@ -571,6 +573,24 @@ static __always_inline int http_kind(__u64 ptr, __u64 avail) {
   return 0;
 }
 
+// Whether a payload refused by the ring buffer began an HTTP message, so the loss can be counted
+// in messages, not only bytes: "HTTP/" (a status line) or 1-11 capital letters, '-' or '_' and a
+// space (a request line: every method libhttp-parser knows has that shape). Cheap and loop-free:
+// it runs on the failure path only, on bytes already copied.
+static __always_inline int begins_message(const __u8* p, __u32 fill) {
+  if (fill < 5) return 0;
+  if (p[0] == 'H' && p[1] == 'T' && p[2] == 'T' && p[3] == 'P' && p[4] == '/') return 1;
+  if (p[0] < 'A' || p[0] > 'Z') return 0;
+#pragma unroll
+  for (int i = 1; i < 12; i++) {
+    if (i >= fill) return 0;
+    __u8 ch = p[i];
+    if (ch == ' ') return 1;
+    if ((ch < 'A' || ch > 'Z') && ch != '-' && ch != '_') return 0;
+  }
+  return 0;
+}
+
 // Sends the pending scratch event: `fill` payload bytes standing for fill + extra stream bytes.
 static __always_inline void flush(struct scratch* s, __u64 extra, __u8 flags) {
   struct copy_ctx* x = &s->x;
@@ -599,6 +619,8 @@ static __always_inline void flush(struct scratch* s, __u64 extra, __u8 flags) {
     count(HT_CNT_RINGBUF_FULL, 1);
     count(HT_CNT_RINGBUF_FULL_BYTES, fill);
     x->lost += fill + extra;
+    // Only the first event of a syscall can begin a message (the engine never needs more).
+    if (x->ev_pos == x->call_pos && begins_message(s->buf + sizeof(*e), fill)) x->lost_starts++;
   } else {
     count(HT_CNT_DATA_EVENTS, 1);
     count(HT_CNT_DATA_BYTES, fill);
@@ -806,6 +828,7 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
   if (c->lost[dir & 1]) emit_loss(key, c, tid, dir, now);
 
   x->ev_pos = ht_fetch_add(&c->pos[dir & 1], total);
+  x->call_pos = x->ev_pos;
   x->ts = now;
   x->tgid = key->tgid;
   x->fd = key->fd;
@@ -855,6 +878,7 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
     }
     c->copied += x->copied;
     if (x->lost) __sync_fetch_and_add(&c->lost[dir & 1], x->lost);
+    if (x->lost_starts) __sync_fetch_and_add(&c->lost_starts[dir & 1], x->lost_starts);
     return 0;
   }
 
@@ -869,6 +893,7 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
   if (x->fill || rest) flush(s, rest, rest ? HT_DATA_TRUNCATED : 0);
   c->copied += x->copied;
   if (x->lost) __sync_fetch_and_add(&c->lost[dir & 1], x->lost);
+  if (x->lost_starts) __sync_fetch_and_add(&c->lost_starts[dir & 1], x->lost_starts);
   return 0;
 }
 

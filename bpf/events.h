@@ -207,7 +207,11 @@ struct ht_loss_event {
   __u64 bytes;     // payload bytes lost since the last report
   __u8 direction;  // enum ht_direction
   __u8 cause;      // enum ht_loss_cause
-  __u8 reserved[6];
+  __u8 reserved[2];
+  // Dropped events whose payload began an HTTP message (a request or status line): the lost
+  // messages, exactly when each write or read starts at most one (the common case), a lower
+  // bound otherwise.
+  __u32 message_starts;
 };
 
 // Filter dimensions, in the order of ht_config.unrestricted_since.

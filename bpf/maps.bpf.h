@@ -52,6 +52,7 @@ struct conn_state {
   __u64 sk;            // its key in `socks`
   __u64 pos[2];        // next stream position per direction
   __u64 lost[2];       // payload bytes dropped (ring buffer full) not yet reported
+  __u64 lost_starts[2];  // ... of which dropped events that began an HTTP message
   __u64 copied;        // payload bytes copied so far (the budget counts these)
   __u64 opened_ns;     // connect/accept or first-seen time
   __u32 filter_epoch;  // ht_config.filter_epoch when `allowed` was computed
@@ -94,9 +95,11 @@ struct copy_ctx {
   __u64 run_left;  // bytes still to take from the current message (mmsg) or the syscall
   __u64 rest;      // bytes after to_copy: reported in the last event without payload
   __u64 ev_pos;    // stream position of the pending event's first byte
+  __u64 call_pos;  // stream position of the syscall's first byte
   __u64 base;      // current iovec: next byte and bytes left
   __u64 rem;
   __u64 lost;    // stream bytes in events the ring buffer refused
+  __u64 lost_starts;  // ... refused events whose payload began an HTTP message
   __u64 copied;  // payload bytes handed to the ring buffer
   __u64 ts;
   __u64 vec;        // mmsghdr array (recvmmsg/sendmmsg)

@@ -381,7 +381,10 @@ void Capture::Detach() {
   }
   running_.store(false);
   if (poll_thread_.joinable()) poll_thread_.join();
-  if (poller_) poller_->Drain();
+  if (poller_) {
+    poller_->Drain();
+    sink_->OnPollDone();
+  }
 }
 
 bool Capture::attached() const {
@@ -395,6 +398,7 @@ void Capture::PollLoop() {
   absl::Time next_clock = absl::Now() + absl::Seconds(1);
   while (running_.load(std::memory_order_relaxed)) {
     poller_->PollOnce(timeout_ms);
+    sink_->OnPollDone();
     if (flush_waiters_.load(std::memory_order_acquire) > 0) sink_->OnFlush();
     completed_polls_.fetch_add(1, std::memory_order_release);
     if (const absl::Time now = absl::Now(); now >= next_clock) {
@@ -403,6 +407,7 @@ void Capture::PollLoop() {
     }
   }
   poller_->Drain();
+  sink_->OnPollDone();
 }
 
 bool Capture::Flush() {

@@ -43,6 +43,8 @@ absl::string_view LossCauseName(LossCause cause) {
   switch (cause) {
     case LossCause::kRingBufferFull:
       return "ringbuf_full";
+    case LossCause::kAgentQueueFull:
+      return "agent_queue_full";
   }
   return "unknown";
 }

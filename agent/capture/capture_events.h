@@ -125,16 +125,20 @@ struct ConnectionShutdownEvent {
 
 enum class LossCause : uint8_t {
   kRingBufferFull = 1,  // the kernel could not queue data events of this connection
+  kAgentQueueFull = 2,  // the agent could not queue them for its worker (memory budget)
 };
 absl::string_view LossCauseName(LossCause cause);
 
-// Data the kernel had to drop for one connection and direction. The matching gap also shows in
+// Data the kernel (or the agent, before parsing it) had to drop for one connection and direction. The matching gap also shows in
 // the positions of the next DataEvent; this says why.
 struct KernelLossEvent {
   ConnectionKey conn;
   Direction direction = Direction::kEgress;
   LossCause cause = LossCause::kRingBufferFull;
   uint64_t bytes = 0;
+  // Dropped events that began an HTTP message (bpf/events.h): the messages lost, exact when
+  // each syscall starts at most one message, a lower bound otherwise.
+  uint32_t message_starts = 0;
   uint64_t timestamp_ns = 0;
 };
 
@@ -148,6 +152,9 @@ class CaptureSink {
   virtual void OnShutdown(const ConnectionShutdownEvent& event) = 0;
   virtual void OnClose(const ConnectionCloseEvent& event) = 0;
   virtual void OnKernelLoss(const KernelLossEvent& event) = 0;
+  // Called on the poll thread after every poll of the ring buffer (and after the final drain of
+  // a Detach): a sink that batches events hands them on now.
+  virtual void OnPollDone() {}
   // Called on the poll thread after a poll that a Capture::Flush waits for: everything queued
   // before the Flush has been handed over, so what the sink holds back (losses it batches)
   // should go out now.

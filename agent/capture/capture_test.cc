@@ -551,6 +551,17 @@ TEST_P(CaptureTest, RingBufferOverflowIsCountedAndReportedAsLossWithGaps) {
   ASSERT_NE(client, nullptr);
   EXPECT_FALSE(client->egress().contiguous);  // the gap shows in the positions
   EXPECT_LT(client->egress().total_length, request.size() * 51);
+  // Every write was one whole request in one event: each refused egress event began a message,
+  // so the loss counts exactly as many messages as requests' worth of bytes. (Reads may split.)
+  const uint64_t lost = sink_.lost_bytes(Direction::kEgress);
+  if (lost > 0) {
+    EXPECT_EQ(lost % request.size(), 0u);
+    EXPECT_EQ(sink_.lost_message_starts(Direction::kEgress), lost / request.size());
+  }
+  EXPECT_GT(lost + sink_.lost_bytes(Direction::kIngress), 0u);
+  EXPECT_GE(sink_.lost_message_starts(Direction::kEgress) +
+                sink_.lost_message_starts(Direction::kIngress),
+            1u);
 }
 
 TEST_P(CaptureTest, ConnectionOpenedBeforeCaptureStartedGetsInferredRoles) {

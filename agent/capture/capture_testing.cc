@@ -119,9 +119,11 @@ void RecordingSink::OnClose(const ConnectionCloseEvent& event) {
   c.close = event;
 }
 
-void RecordingSink::OnKernelLoss(const KernelLossEvent&) {
+void RecordingSink::OnKernelLoss(const KernelLossEvent& event) {
   absl::MutexLock lock(&mu_);
   ++losses_;
+  lost_bytes_[static_cast<int>(event.direction)] += event.bytes;
+  lost_message_starts_[static_cast<int>(event.direction)] += event.message_starts;
 }
 
 RecordingSink::Conns RecordingSink::Snapshot() const {
@@ -132,6 +134,16 @@ RecordingSink::Conns RecordingSink::Snapshot() const {
 uint64_t RecordingSink::losses() const {
   absl::MutexLock lock(&mu_);
   return losses_;
+}
+
+uint64_t RecordingSink::lost_bytes(Direction direction) const {
+  absl::MutexLock lock(&mu_);
+  return lost_bytes_[static_cast<int>(direction)];
+}
+
+uint64_t RecordingSink::lost_message_starts(Direction direction) const {
+  absl::MutexLock lock(&mu_);
+  return lost_message_starts_[static_cast<int>(direction)];
 }
 
 bool RecordingSink::WaitUntil(absl::FunctionRef<bool(const Conns&)> done,

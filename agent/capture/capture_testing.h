@@ -73,6 +73,9 @@ class RecordingSink : public CaptureSink {
 
   Conns Snapshot() const;
   uint64_t losses() const;
+  // Summed over every loss event of a direction.
+  uint64_t lost_bytes(Direction direction) const;
+  uint64_t lost_message_starts(Direction direction) const;
   // Polls until `done(snapshot)` is true or `timeout` passes; returns the last verdict.
   bool WaitUntil(absl::FunctionRef<bool(const Conns&)> done, absl::Duration timeout) const;
 
@@ -84,6 +87,8 @@ class RecordingSink : public CaptureSink {
   mutable absl::Mutex mu_;
   Conns conns_ ABSL_GUARDED_BY(mu_);
   uint64_t losses_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t lost_bytes_[2] ABSL_GUARDED_BY(mu_) = {};
+  uint64_t lost_message_starts_[2] ABSL_GUARDED_BY(mu_) = {};
 };
 
 }  // namespace httptrace::capture::testing

@@ -155,6 +155,7 @@ bool EventDecoder::Decode(const void* data, size_t size) {
       out.direction = static_cast<Direction>(e->direction);
       out.cause = LossCause::kRingBufferFull;
       out.bytes = e->bytes;
+      out.message_starts = e->message_starts;
       out.timestamp_ns = timestamp;
       Bump(loss_events_);
       Bump(lost_bytes_, e->bytes);

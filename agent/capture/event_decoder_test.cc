@@ -141,8 +141,10 @@ TEST(EventDecoderTest, DecodesOpenCloseAndLoss) {
   loss.bytes = 4096;
   loss.direction = HT_EGRESS;
   loss.cause = HT_LOSS_RINGBUF_FULL;
+  loss.message_starts = 3;
   ASSERT_TRUE(decoder.Decode(&loss, sizeof(loss)));
   EXPECT_EQ(sink.losses[0].bytes, 4096u);
+  EXPECT_EQ(sink.losses[0].message_starts, 3u);
   EXPECT_EQ(sink.losses[0].cause, LossCause::kRingBufferFull);
 }
 

@@ -54,7 +54,7 @@ class PipelineTest : public testing::Test {
     open.pid = pid;
     open.tid = pid + 1;
     open.comm = "server";
-    pipeline_->OnOpen(open);
+    pipeline_->sink().OnOpen(open);
   }
 
   void Data(capture::ConnectionKey key, capture::Direction direction, uint64_t position,
@@ -69,10 +69,12 @@ class PipelineTest : public testing::Test {
     event.pid = pid;
     event.tid = pid + 1;
     event.comm = "server";
-    pipeline_->OnData(event);
+    pipeline_->sink().OnData(event);
   }
 
+  // What the session received once the pipeline processed everything fed so far.
   std::vector<v1::Event> Events() {
+    pipeline_->SyncForTest();
     uint64_t next = 0;
     std::vector<v1::Event> events;
     for (const auto& e :
@@ -120,7 +122,7 @@ TEST_F(PipelineTest, CloseEmitsAnUnansweredRequestWithANote) {
   capture::ConnectionCloseEvent close;
   close.conn = key;
   close.timestamp_ns = 10;
-  pipeline_->OnClose(close);
+  pipeline_->sink().OnClose(close);
   const std::vector<v1::Event> events = Events();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].exchange().connection().role(), v1::ROLE_CLIENT);
@@ -145,7 +147,7 @@ TEST_F(PipelineTest, ShutdownEndsTheExchangeAndItNamesTheProcessThatServedIt) {
   shutdown.timestamp_ns = 2'000'200'000;
   shutdown.egress_bytes = response.size();
   shutdown.ingress_bytes = request.size();
-  pipeline_->OnShutdown(shutdown);
+  pipeline_->sink().OnShutdown(shutdown);
   const std::vector<v1::Event> events = Events();
   ASSERT_EQ(events.size(), 1u);
   const v1::Exchange& x = events[0].exchange();
@@ -168,7 +170,7 @@ TEST_F(PipelineTest, ClientReadingTheEndOfTheStreamCompletesACloseDelimitedRespo
   egress.conn = key;
   egress.direction = capture::Direction::kEgress;
   egress.egress_bytes = request.size();
-  pipeline_->OnShutdown(egress);
+  pipeline_->sink().OnShutdown(egress);
   EXPECT_TRUE(Events().empty());
   capture::ConnectionShutdownEvent eof;
   eof.conn = key;
@@ -176,7 +178,7 @@ TEST_F(PipelineTest, ClientReadingTheEndOfTheStreamCompletesACloseDelimitedRespo
   eof.timestamp_ns = 2'000'200'000;
   eof.egress_bytes = request.size();
   eof.ingress_bytes = response.size();
-  pipeline_->OnShutdown(eof);
+  pipeline_->sink().OnShutdown(eof);
   const std::vector<v1::Event> events = Events();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].exchange().response().body().data(), "until the end");
@@ -201,7 +203,7 @@ TEST_F(PipelineTest, KernelLossReachesTheSessionAndStatusCountsIt) {
   loss.conn = {3};
   loss.bytes = 4096;
   loss.timestamp_ns = 5'000'000'000;
-  pipeline_->OnKernelLoss(loss);
+  pipeline_->sink().OnKernelLoss(loss);
   const std::vector<v1::Event> events = Events();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].loss().reason(), v1::LOSS_REASON_KERNEL_BUFFER_FULL);
@@ -213,14 +215,14 @@ TEST_F(PipelineTest, AKernelLossHeldBackForTheReportPeriodGoesOutOnFlush) {
   loss.conn = {3};
   loss.bytes = 100;
   loss.timestamp_ns = 5'000'000'000;
-  pipeline_->OnKernelLoss(loss);  // the first is reported at once
+  pipeline_->sink().OnKernelLoss(loss);  // the first is reported at once
   loss.bytes = 200;
   loss.timestamp_ns += 1'000'000;  // 1 ms later: within the report period, held back
-  pipeline_->OnKernelLoss(loss);
+  pipeline_->sink().OnKernelLoss(loss);
   ASSERT_EQ(Events().size(), 1u);
-  // A stop flushes the capture, whose poll thread calls OnFlush: the held loss goes out before
-  // the session ends, so its summary counts it.
-  pipeline_->OnFlush();
+  // A stop flushes the pipeline: the held loss goes out before the session ends, so its summary
+  // counts it.
+  pipeline_->Flush();
   const std::vector<v1::Event> events = Events();
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[1].loss().bytes(), 200u);
@@ -236,7 +238,7 @@ TEST_F(PipelineTest, KernelLossReachesOnlySessionsThatMayMatchItsConnection) {
   loss.conn = key;
   loss.bytes = 512;
   loss.timestamp_ns = 9'000'000'000;
-  pipeline_->OnKernelLoss(loss);
+  pipeline_->sink().OnKernelLoss(loss);
   const std::vector<v1::Event> events = Events();  // the session without a filter
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].loss().bytes(), 512u);
@@ -244,6 +246,135 @@ TEST_F(PipelineTest, KernelLossReachesOnlySessionsThatMayMatchItsConnection) {
       << events[0].loss().detail();
   uint64_t next = 0;
   EXPECT_TRUE((*sessions_.Find(other))->Read(&next, 10, absl::ZeroDuration()).events.empty());
+}
+
+TEST_F(PipelineTest, KernelLossCountsTheRequestsItDroppedAsLostExchanges) {
+  const capture::ConnectionKey key{1};
+  Open(key, capture::Role::kServer);  // requests come in (ingress)
+  capture::KernelLossEvent loss;
+  loss.conn = key;
+  loss.direction = capture::Direction::kIngress;
+  loss.bytes = 300;
+  loss.message_starts = 3;
+  loss.timestamp_ns = 5'000'000'000;
+  capture::KernelLossEvent responses = loss;
+  responses.direction = capture::Direction::kEgress;
+  responses.message_starts = 2;  // two of the three responses went too: still three exchanges
+  pipeline_->sink().OnKernelLoss(responses);
+  pipeline_->sink().OnKernelLoss(loss);
+  pipeline_->Flush();
+  const std::vector<v1::Event> events = Events();
+  uint64_t exchanges = 0;
+  for (const v1::Event& e : events) exchanges += e.loss().exchanges();
+  EXPECT_EQ(exchanges, 3u);
+  const v1::SessionCounters counters = (*sessions_.Find(session_))->Info().counters();
+  EXPECT_EQ(counters.exchanges_lost(), 3u);
+}
+
+TEST_F(PipelineTest, DataTheQueueCouldNotHoldIsALimitLossWithItsExchanges) {
+  // The queue's own loss event, as EventQueue emits it when the memory budget is spent.
+  const capture::ConnectionKey key{1};
+  Open(key, capture::Role::kServer);
+  capture::KernelLossEvent loss;
+  loss.conn = key;
+  loss.direction = capture::Direction::kIngress;
+  loss.cause = capture::LossCause::kAgentQueueFull;
+  loss.bytes = 64;
+  loss.message_starts = 1;
+  loss.timestamp_ns = 5'000'000'000;
+  pipeline_->sink().OnKernelLoss(loss);
+  pipeline_->Flush();
+  const std::vector<v1::Event> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].loss().reason(), v1::LOSS_REASON_LIMIT);
+  EXPECT_EQ(events[0].loss().exchanges(), 1u);
+  EXPECT_NE(events[0].loss().detail().find("memory budget"), std::string::npos);
+}
+
+TEST_F(PipelineTest, BytesThatAreNotHttpAreAParseErrorLoss) {
+  const capture::ConnectionKey key{1};
+  Open(key, capture::Role::kServer);
+  Data(key, capture::Direction::kIngress, 0, "GET /a HTTP/1.1\r\nHost x\r\n\r\n", 5);
+  pipeline_->Flush();
+  std::vector<v1::Event> losses;
+  for (const v1::Event& e : Events()) {
+    if (e.has_loss()) losses.push_back(e);
+  }
+  ASSERT_EQ(losses.size(), 1u);
+  EXPECT_EQ(losses[0].loss().reason(), v1::LOSS_REASON_PARSE_ERROR);
+  EXPECT_NE(losses[0].loss().detail().find("pid 4213 (server)"), std::string::npos)
+      << losses[0].loss().detail();
+}
+
+TEST_F(PipelineTest, AGapInTheHeadersWithNoKernelLossIsAStreamGapLoss) {
+  const capture::ConnectionKey key{1};
+  Open(key, capture::Role::kServer);
+  // 10 bytes of the headers were never captured (the probes could not read them): no kernel
+  // loss explains it.
+  const std::string head = "GET /a HTTP/1.1\r\nHost: x";
+  Data(key, capture::Direction::kIngress, 0, head, 5, head.size() + 10);
+  Data(key, capture::Direction::kIngress, head.size() + 10, "\r\n\r\n", 6);
+  pipeline_->Flush();
+  std::vector<v1::Loss> losses;
+  for (const v1::Event& e : Events()) {
+    if (e.has_loss()) losses.push_back(e.loss());
+  }
+  ASSERT_EQ(losses.size(), 1u);
+  EXPECT_EQ(losses[0].reason(), v1::LOSS_REASON_STREAM_GAP);
+  EXPECT_EQ(losses[0].bytes(), 10u);
+}
+
+TEST_F(PipelineTest, AGapAKernelLossExplainsIsReportedOnceAsThatLoss) {
+  const capture::ConnectionKey key{1};
+  Open(key, capture::Role::kServer);
+  const std::string head = "GET /a HTTP/1.1\r\nHost: x";
+  capture::KernelLossEvent loss;
+  loss.conn = key;
+  loss.direction = capture::Direction::kIngress;
+  loss.bytes = 10;
+  loss.timestamp_ns = 5;
+  Data(key, capture::Direction::kIngress, 0, head, 5);
+  pipeline_->sink().OnKernelLoss(loss);
+  Data(key, capture::Direction::kIngress, head.size() + 10, "\r\n\r\n", 6);
+  pipeline_->Flush();
+  std::vector<v1::Loss> losses;
+  for (const v1::Event& e : Events()) {
+    if (e.has_loss()) losses.push_back(e.loss());
+  }
+  ASSERT_EQ(losses.size(), 1u);
+  EXPECT_EQ(losses[0].reason(), v1::LOSS_REASON_KERNEL_BUFFER_FULL);
+}
+
+TEST(PipelineTableTest, AConnectionEvictedFromAFullTableIsAConnectionTableFullLoss) {
+  PipelineOptions options;
+  options.containers.proc_root = httptrace::test_support::MakeScratchDir("proc");
+  options.containers.engine_sockets.clear();
+  options.max_connections = 1;
+  NoProbes control;
+  session::SessionManager sessions(session::SessionManagerOptions(), &control);
+  auto pipeline = Pipeline::CreateForTest(options);
+  pipeline->SetSessions(&sessions);
+  const std::string id = sessions.Start(v1::StartCaptureRequest())->id();
+  for (uint64_t conn : {1, 2}) {
+    capture::ConnectionOpenEvent open;
+    open.conn = {conn};
+    open.role = capture::Role::kServer;
+    open.local = V4("127.0.0.1", 8080);
+    open.remote = V4("127.0.0.1", static_cast<uint16_t>(50000 + conn));
+    open.timestamp_ns = conn;
+    open.pid = 10;
+    open.comm = "server";
+    pipeline->sink().OnOpen(open);
+  }
+  pipeline->Flush();
+  uint64_t next = 0;
+  std::vector<v1::Loss> losses;
+  for (const auto& e : (*sessions.Find(id))->Read(&next, 100, absl::ZeroDuration()).events) {
+    if (e.event->has_loss()) losses.push_back(e.event->loss());
+  }
+  ASSERT_EQ(losses.size(), 1u);
+  EXPECT_EQ(losses[0].reason(), v1::LOSS_REASON_CONNECTION_TABLE_FULL);
+  EXPECT_NE(losses[0].detail().find("127.0.0.1:50001"), std::string::npos) << losses[0].detail();
 }
 
 TEST(UnionKernelFilter, RestrictsADimensionOnlyWhenEverySessionDoes) {

@@ -10,16 +10,12 @@
 #include "absl/time/time.h"
 #include "agent/session/event.h"
 #include "agent/session/session_manager.h"
+#include "agent/status/status_source.h"
 #include "proto/httptrace.grpc.pb.h"
 
 namespace httptrace::service {
 
-class AgentStatusSource {
- public:
-  virtual ~AgentStatusSource() = default;
-  // Fills kernel, probes and counters (the service fills version, node, sessions).
-  virtual void FillStatus(v1::GetStatusResponse* response) = 0;
-};
+using status::AgentStatusSource;
 
 struct ServiceInfo {
   std::string version;

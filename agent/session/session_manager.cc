@@ -12,7 +12,10 @@
 namespace httptrace::session {
 
 SessionManager::SessionManager(SessionManagerOptions options, CaptureControl* control)
-    : options_(std::move(options)), budget_(options_.memory_budget_bytes), control_(control) {}
+    : options_(std::move(options)),
+      own_budget_(options_.memory_budget_bytes),
+      budget_(options_.memory_budget != nullptr ? options_.memory_budget : &own_budget_),
+      control_(control) {}
 
 SessionManager::~SessionManager() {
   if (reaper_.joinable()) {
@@ -92,7 +95,7 @@ absl::StatusOr<v1::SessionInfo> SessionManager::Start(const v1::StartCaptureRequ
     }
     std::string id = NewIdLocked();
     session =
-        std::make_shared<Session>(id, request.filter(), *std::move(options), absl::Now(), &budget_);
+        std::make_shared<Session>(id, request.filter(), *std::move(options), absl::Now(), budget_);
     sessions_[id] = session;
   }
   if (absl::Status s = SyncFiltersLocked(); !s.ok()) {

@@ -49,6 +49,9 @@ struct SessionManagerOptions {
   std::function<uint32_t()> id_random;
   // Bytes all session queues together may hold (see memory_budget.h); 0: unlimited.
   uint64_t memory_budget_bytes = 64 << 20;
+  // The agent's one budget, shared with the pipeline's queue (not owned; outlives the manager).
+  // Null: a budget of memory_budget_bytes of the manager's own.
+  MemoryBudget* memory_budget = nullptr;
 };
 
 class SessionManager {
@@ -81,7 +84,7 @@ class SessionManager {
   void Tick(absl::Time now) ABSL_LOCKS_EXCLUDED(control_mu_, mu_);
 
   // The budget every session's queue is charged to, for status counters.
-  const MemoryBudget& memory_budget() const { return budget_; }
+  const MemoryBudget& memory_budget() const { return *budget_; }
 
   // Starts/stops a thread calling Tick(absl::Now()) every `period`.
   void StartReaper(absl::Duration period);
@@ -97,7 +100,8 @@ class SessionManager {
 
   const SessionManagerOptions options_;
   // Declared before the sessions, so it outlives every session charged to it.
-  MemoryBudget budget_;
+  MemoryBudget own_budget_;
+  MemoryBudget* const budget_;  // options_.memory_budget, or own_budget_
   CaptureControl* const control_;
 
   // Serializes changes of the probes' state. Taken before mu_, never while the pipeline thread

@@ -1,0 +1,448 @@
+#include "agent/pipeline/exchange_tracker.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "agent/pipeline/exchange_converter.h"
+#include "agent/session/event.h"
+#include "common/log.h"
+
+namespace httptrace::pipeline {
+
+// What the tracker hangs on a conntrack entry: the HTTP engine and what exchanges say about the
+// connection and its process.
+struct ExchangeTracker::HttpState final : conntrack::ConnectionAttachment {
+  ConnectionContext context;
+  // The container as first looked up; its name may become known later (the engine is asked in
+  // the background), so exchanges published before that are completed then.
+  std::optional<container::ContainerInfo> container;
+  std::unique_ptr<http::HttpConnection> engine;
+  capture::Role role = capture::Role::kUnknown;
+  // The engine's loss counters as last turned into losses.
+  http::EngineCounters accounted;
+  // Bytes this connection lost in the kernel or the queue: the gaps they leave are theirs.
+  uint64_t explained_gap_bytes = 0;
+};
+
+namespace {
+
+http::Direction ToHttp(capture::Direction d) {
+  return d == capture::Direction::kEgress ? http::Direction::kEgress : http::Direction::kIngress;
+}
+
+http::RoleHint ToHint(capture::Role role) {
+  switch (role) {
+    case capture::Role::kClient:
+      return http::RoleHint::kClient;
+    case capture::Role::kServer:
+      return http::RoleHint::kServer;
+    default:
+      return http::RoleHint::kUnknown;
+  }
+}
+
+constexpr uint64_t kHousekeepingPeriodNs = 1'000'000'000;
+
+v1::Container ToProtoContainer(const container::ContainerInfo& info) {
+  v1::Container out;
+  out.set_id(info.id);
+  out.set_name(info.name);
+  out.set_runtime(info.runtime);
+  out.set_pod_namespace(info.pod_namespace);
+  out.set_pod_name(info.pod_name);
+  out.set_pod_uid(info.pod_uid);
+  return out;
+}
+
+uint64_t NowNs() { return static_cast<uint64_t>(absl::GetCurrentTimeNanos()); }
+
+// The engine counters that mean a loss, compared after every engine call (a few loads).
+bool LossCountersChanged(const http::EngineCounters& now, const http::EngineCounters& before) {
+  return now.messages_dropped_gap != before.messages_dropped_gap ||
+         now.parse_errors != before.parse_errors ||
+         now.buffer_overflow_bytes != before.buffer_overflow_bytes;
+}
+
+}  // namespace
+
+ExchangeTracker::ExchangeTracker(const ExchangeTrackerOptions& options, const NodeInfo& node,
+                                 container::ContainerResolver* containers, cri::PodFilter* pods)
+    : options_(options),
+      node_(node),
+      containers_(containers),
+      pods_(pods),
+      connections_(
+          {.max_connections = options.max_connections, .idle_timeout = options.idle_timeout},
+          [this](conntrack::Connection& c, conntrack::EndReason why) { OnConnectionEnd(c, why); }) {
+}
+
+ExchangeTracker::~ExchangeTracker() { ForgetConnections(); }
+
+ExchangeTracker::HttpState* ExchangeTracker::Attach(conntrack::Connection& connection) {
+  if (connection.attachment != nullptr) {
+    return static_cast<HttpState*>(connection.attachment.get());
+  }
+  auto state = std::make_unique<HttpState>();
+  ConnectionContext& context = state->context;
+  context.connection_id = next_connection_id_++;
+  context.pid = connection.pid;
+  context.comm = connection.comm;
+  context.tls_library = std::string(capture::TlsLibraryName(connection.tls));
+  context.node = node_.node;
+  state->role = connection.role;
+  if (containers_ != nullptr) {
+    // Reads /proc/<pid>/cgroup once per process (cached); never waits for an engine.
+    state->container = containers_->Lookup(connection.pid);
+    if (state->container) context.container = ToProtoContainer(*state->container);
+  }
+  if (connection.local.family != 0) {
+    context.local_address = connection.local.AddressString();
+    context.local_port = connection.local.port;
+    context.remote_address = connection.remote.AddressString();
+    context.remote_port = connection.remote.port;
+  }
+  // The engine calls back synchronously from OnData/OnClose, on this thread.
+  HttpState* raw = state.get();
+  state->engine = std::make_unique<http::HttpConnection>(
+      options_.engine, ToHint(connection.role),
+      [this, raw](http::Exchange&& exchange) { PublishExchange(*raw, std::move(exchange)); });
+  connection.attachment = std::move(state);
+  return raw;
+}
+
+void ExchangeTracker::PublishExchange(HttpState& state, http::Exchange&& exchange) {
+  if (forgetting_) {
+    // From a capture whose sessions have all ended: no session asked for it.
+    ++counters_.exchanges_after_capture;
+    return;
+  }
+  ++counters_.exchanges_published;
+  if (state.container && state.container->name.empty() &&
+      containers_->FillKnownNames(*state.container)) {
+    state.context.container = ToProtoContainer(*state.container);
+  }
+  // A container started in a pod moments ago: its runtime has not been asked yet, but its pod
+  // is known from the pod filter's listing, so --namespace/--pod match at once.
+  if (state.container && state.container->pod_namespace.empty() &&
+      !state.container->pod_uid.empty() && pods_ != nullptr) {
+    if (std::optional<cri::PodMetadata> pod = pods_->MatchedPod(state.container->pod_uid)) {
+      state.container->pod_name = pod->pod_name;
+      state.container->pod_namespace = pod->pod_namespace;
+      state.context.container = ToProtoContainer(*state.container);
+    }
+  }
+  if (sessions_ == nullptr) return;
+  // Built once, on its own arena; the sessions share it (agent/session/event.h).
+  std::shared_ptr<v1::Event> event = session::NewEvent();
+  ToProtoExchange(std::move(exchange), state.context, event->mutable_exchange());
+  sessions_->PublishExchange(std::move(event));
+}
+
+void ExchangeTracker::OnConnectionEnd(conntrack::Connection& connection,
+                                      conntrack::EndReason reason) {
+  if (connection.attachment == nullptr) return;
+  HttpState* state = static_cast<HttpState*>(connection.attachment.get());
+  // Flushes what is pending: close-delimited bodies complete, unanswered requests get a note.
+  state->engine->OnClose(connection.last_seen_ns);
+  if (!forgetting_) {
+    AccountEngineLosses(connection.key, *state);
+    if (reason == conntrack::EndReason::kEvicted) {
+      PendingLoss& pending =
+          pending_losses_[{connection.key, v1::LOSS_REASON_CONNECTION_TABLE_FULL}];
+      if (!pending.described) Describe(connection, pending);
+      ++pending.events;
+    }
+  }
+  closed_engine_counters_ += state->engine->counters();
+  HT_LOG(DEBUG) << "connection " << connection.key.ToString()
+                << " ended: " << conntrack::EndReasonName(reason);
+}
+
+void ExchangeTracker::AccountEngineLosses(const capture::ConnectionKey& key, HttpState& state) {
+  const http::EngineCounters& now = state.engine->counters();
+  http::EngineCounters& before = state.accounted;
+  if (!LossCountersChanged(now, before)) return;
+  if (now.messages_dropped_gap != before.messages_dropped_gap) {
+    // Gaps a kernel or queue loss explains are reported as that loss (with its exchanges).
+    const uint64_t gap_bytes = now.gap_bytes - before.gap_bytes;
+    const uint64_t explained = std::min(gap_bytes, state.explained_gap_bytes);
+    state.explained_gap_bytes -= explained;
+    if (gap_bytes > explained) {
+      PendingLoss& pending = Pending(key, v1::LOSS_REASON_STREAM_GAP);
+      ++pending.events;
+      pending.bytes += gap_bytes - explained;
+      pending.messages_cut += now.messages_dropped_gap - before.messages_dropped_gap;
+    }
+  }
+  if (now.parse_errors != before.parse_errors) {
+    PendingLoss& pending = Pending(key, v1::LOSS_REASON_PARSE_ERROR);
+    pending.events += now.parse_errors - before.parse_errors;
+    pending.messages_cut += now.messages_dropped_parse_error - before.messages_dropped_parse_error;
+  }
+  if (now.buffer_overflow_bytes != before.buffer_overflow_bytes) {
+    PendingLoss& pending = Pending(key, v1::LOSS_REASON_LIMIT);
+    ++pending.events;
+    pending.bytes += now.buffer_overflow_bytes - before.buffer_overflow_bytes;
+  }
+  before.messages_dropped_gap = now.messages_dropped_gap;
+  before.messages_dropped_parse_error = now.messages_dropped_parse_error;
+  before.parse_errors = now.parse_errors;
+  before.buffer_overflow_bytes = now.buffer_overflow_bytes;
+  before.gap_bytes = now.gap_bytes;
+}
+
+void ExchangeTracker::OnOpen(const capture::ConnectionOpenEvent& event) {
+  conntrack::Connection& connection = connections_.OnOpen(event);
+  Attach(connection)->context.tid = event.tid;
+  Housekeeping(event.timestamp_ns);
+}
+
+void ExchangeTracker::OnData(const capture::DataEvent& event) {
+  conntrack::DataResult result = connections_.OnData(event);
+  HttpState* state = Attach(*result.conn);
+  if (state->context.tid == 0) state->context.tid = event.tid;
+  if (state->context.pid != result.conn->pid) {
+    // The socket moved to another process (inetd-style servers hand it to a child on fds 0
+    // and 1): its exchanges name the process that carries them.
+    state->context.pid = result.conn->pid;
+    state->context.comm = result.conn->comm;
+    state->context.tid = event.tid;
+    if (containers_ != nullptr) {
+      state->container = containers_->Lookup(state->context.pid);
+      state->context.container.reset();
+      if (state->container) state->context.container = ToProtoContainer(*state->container);
+    }
+  }
+  // The engine does its own gap accounting from the positions (it knows whether a gap falls
+  // inside a body of known length and can keep framing).
+  state->engine->OnData(ToHttp(event.direction), event.position, event.data, event.length,
+                        event.timestamp_ns, event.size_only);
+  AccountEngineLosses(event.conn, *state);
+  Housekeeping(event.timestamp_ns);
+}
+
+void ExchangeTracker::OnShutdown(const capture::ConnectionShutdownEvent& event) {
+  conntrack::Connection* connection = connections_.OnShutdown(event);
+  if (connection != nullptr && connection->attachment != nullptr) {
+    // A direction ended: when it carried responses (a server's egress, a client's ingress) the
+    // close-delimited response is complete and unanswered requests are final now, not at an
+    // idle timeout.
+    HttpState* state = static_cast<HttpState*>(connection->attachment.get());
+    state->engine->OnEndOfStream(ToHttp(event.direction), event.timestamp_ns);
+    AccountEngineLosses(event.conn, *state);
+  }
+  Housekeeping(event.timestamp_ns);
+}
+
+void ExchangeTracker::OnClose(const capture::ConnectionCloseEvent& event) {
+  connections_.OnClose(event);
+  Housekeeping(event.timestamp_ns);
+}
+
+void ExchangeTracker::OnKernelLoss(const capture::KernelLossEvent& event) {
+  connections_.OnKernelLoss(event);
+  const bool in_queue = event.cause == capture::LossCause::kAgentQueueFull;
+  if (in_queue) {
+    ++counters_.queue_loss_events;
+    counters_.queue_loss_bytes += event.bytes;
+  } else {
+    ++counters_.kernel_loss_events;
+    counters_.kernel_loss_bytes += event.bytes;
+  }
+  if (conntrack::Connection* connection = connections_.Find(event.conn);
+      connection != nullptr && connection->attachment != nullptr) {
+    static_cast<HttpState*>(connection->attachment.get())->explained_gap_bytes += event.bytes;
+  }
+  PendingLoss& pending =
+      Pending(event.conn, in_queue ? v1::LOSS_REASON_LIMIT : v1::LOSS_REASON_KERNEL_BUFFER_FULL);
+  ++pending.events;
+  pending.bytes += event.bytes;
+  pending.message_starts[static_cast<int>(event.direction)] += event.message_starts;
+  pending.from_queue |= in_queue;
+  PublishPendingLosses(event.timestamp_ns);
+}
+
+void ExchangeTracker::OnFlush() {
+  // A loss just before a stop must reach the session before its end (and so its summary).
+  PublishPendingLosses(NowNs(), /*now_or_never=*/true);
+  SnapshotCounters();
+}
+
+ExchangeTracker::PendingLoss& ExchangeTracker::Pending(const capture::ConnectionKey& key,
+                                                       v1::LossReason reason) {
+  PendingLoss& pending = pending_losses_[{key, reason}];
+  if (!pending.described) {
+    if (const conntrack::Connection* connection = connections_.Find(key);
+        connection != nullptr && connection->attachment != nullptr) {
+      Describe(*connection, pending);
+    }
+  }
+  return pending;
+}
+
+void ExchangeTracker::Describe(const conntrack::Connection& connection,
+                               PendingLoss& pending) const {
+  const HttpState& state = *static_cast<const HttpState*>(connection.attachment.get());
+  const ConnectionContext& context = state.context;
+  pending.described = true;
+  // The scope: what is known of the connection, so sessions that cannot match it are spared.
+  v1::Exchange& scope = pending.scope;
+  scope.mutable_process()->set_pid(context.pid);
+  scope.mutable_process()->set_comm(context.comm);
+  if (context.container) *scope.mutable_process()->mutable_container() = *context.container;
+  scope.mutable_connection()->mutable_local()->set_port(context.local_port);
+  scope.mutable_connection()->mutable_remote()->set_port(context.remote_port);
+  scope.mutable_connection()->set_role(connection.role == capture::Role::kClient ? v1::ROLE_CLIENT
+                                       : connection.role == capture::Role::kServer
+                                           ? v1::ROLE_SERVER
+                                           : v1::ROLE_UNSPECIFIED);
+  pending.where =
+      absl::StrCat("pid ", context.pid, " (", context.comm, ") ", context.local_address, ":",
+                   context.local_port, " - ", context.remote_address, ":", context.remote_port);
+  pending.requests = state.engine->request_direction();
+}
+
+v1::Loss ExchangeTracker::MakeLoss(const LossKey& key, PendingLoss& pending) {
+  const auto& [conn, reason] = key;
+  if (!pending.described) {
+    if (const conntrack::Connection* connection = connections_.Find(conn);
+        connection != nullptr && connection->attachment != nullptr) {
+      Describe(*connection, pending);
+    }
+  }
+  const std::string where =
+      pending.described ? pending.where : absl::StrCat("connection ", conn.ToString());
+  // Exchanges lost with the messages that start them: the requests' direction when known,
+  // else the larger count (a request and its response lost together are one exchange).
+  const uint64_t exchanges =
+      pending.requests.has_value()
+          ? pending.message_starts[*pending.requests == http::Direction::kEgress ? 0 : 1]
+          : std::max(pending.message_starts[0], pending.message_starts[1]);
+  v1::Loss loss;
+  loss.set_reason(reason);
+  loss.set_bytes(pending.bytes);
+  switch (reason) {
+    case v1::LOSS_REASON_KERNEL_BUFFER_FULL:
+      loss.set_exchanges(exchanges);
+      loss.set_detail(absl::StrCat(
+          pending.bytes, " byte(s) in ", pending.events, " kernel event(s) of ", where,
+          " dropped: the ring buffer was full; ", exchanges,
+          " exchange(s) lost (counted from the HTTP message starts in the dropped events). "
+          "Affected exchanges carry notes; narrow the capture (--pid, --port) or raise "
+          "--ring-buffer-mb"));
+      break;
+    case v1::LOSS_REASON_LIMIT:
+      if (pending.from_queue) {
+        loss.set_exchanges(exchanges);
+        loss.set_detail(absl::StrCat(
+            pending.bytes, " byte(s) of ", where,
+            " dropped before parsing: the agent's memory budget or its queue was full; ", exchanges,
+            " exchange(s) lost (counted from the HTTP message starts in the dropped data). "
+            "Raise --memory-budget-mb or narrow the capture"));
+      } else {
+        loss.set_detail(absl::StrCat(
+            pending.bytes, " byte(s) of ", where,
+            " dropped: the connection's buffer limit was reached (a message too large to "
+            "reassemble); affected exchanges carry notes"));
+      }
+      break;
+    case v1::LOSS_REASON_STREAM_GAP:
+      loss.set_detail(absl::StrCat(
+          pending.bytes, " byte(s) missing from the streams of ", where, " cut ",
+          pending.messages_cut,
+          " message(s) (a capture limit or memory the probes could not read, not a full ring "
+          "buffer); their exchanges carry notes"));
+      break;
+    case v1::LOSS_REASON_PARSE_ERROR:
+      loss.set_detail(absl::StrCat(pending.events, " parse error(s) on ", where, ": ",
+                                   pending.messages_cut,
+                                   " message(s) cut (their exchanges carry notes); the bytes "
+                                   "up to the next message start were skipped"));
+      break;
+    case v1::LOSS_REASON_CONNECTION_TABLE_FULL:
+      loss.set_detail(absl::StrCat(
+          where, " was ended to make room: the connection table (", options_.max_connections,
+          ") was full. Its pending exchanges were emitted with notes; later bytes on it start a "
+          "new connection. Raise --max-connections or narrow the capture"));
+      break;
+    default:
+      break;
+  }
+  return loss;
+}
+
+void ExchangeTracker::PublishPendingLosses(uint64_t now_ns, bool now_or_never) {
+  if (pending_losses_.empty() || sessions_ == nullptr) return;
+  if (!now_or_never &&
+      now_ns - last_loss_report_ns_ <
+          static_cast<uint64_t>(absl::ToInt64Nanoseconds(options_.loss_report_period))) {
+    return;
+  }
+  for (auto& [key, pending] : pending_losses_) {
+    const v1::Loss loss = MakeLoss(key, pending);
+    counters_.lost_exchanges += loss.exchanges();
+    // A connection the tracker does not know (yet) could match any session: tell them all.
+    sessions_->PublishLoss(loss, pending.described ? &pending.scope : nullptr);
+  }
+  pending_losses_.clear();
+  last_loss_report_ns_ = now_ns;
+}
+
+void ExchangeTracker::Housekeeping(uint64_t now_ns) {
+  if (now_ns - last_housekeeping_ns_ < kHousekeepingPeriodNs) return;
+  last_housekeeping_ns_ = now_ns;
+  connections_.EvictIdle(now_ns);
+  PublishPendingLosses(now_ns);
+  SnapshotCounters();
+}
+
+void ExchangeTracker::ForgetConnections() {
+  if (connections_.size() == 0) return;
+  forgetting_ = true;
+  connections_.Clear();
+  forgetting_ = false;
+}
+
+void ExchangeTracker::SnapshotCounters() {
+  http::EngineCounters engine = closed_engine_counters_;
+  connections_.ForEach([&engine](const conntrack::Connection& connection) {
+    if (connection.attachment != nullptr) {
+      engine += static_cast<const HttpState*>(connection.attachment.get())->engine->counters();
+    }
+  });
+  absl::flat_hash_map<std::string, uint64_t> snapshot;
+  engine.ForEach([&](const char* name, uint64_t value) { snapshot[name] = value; });
+  const conntrack::TableCounters& table = connections_.counters();
+  snapshot["conntrack.opened"] = table.opened;
+  snapshot["conntrack.closed"] = table.closed;
+  snapshot["conntrack.evicted_idle"] = table.evicted_idle;
+  snapshot["conntrack.evicted_full"] = table.evicted_full;
+  snapshot["conntrack.data_without_open"] = table.data_without_open;
+  snapshot["conntrack.close_unknown"] = table.close_unknown;
+  snapshot["conntrack.gaps"] = table.gaps;
+  snapshot["conntrack.gap_bytes"] = table.gap_bytes;
+  snapshot["conntrack.overlaps"] = table.overlaps;
+  snapshot["conntrack.kernel_lost_bytes"] = table.kernel_lost_bytes;
+  snapshot["conntrack.connections"] = connections_.size();
+  snapshot["conntrack.shutdowns"] = table.shutdowns;
+  snapshot["conntrack.read_eofs"] = table.read_eofs;
+  snapshot["conntrack.process_changes"] = table.process_changes;
+  snapshot["pipeline.kernel_loss_events"] = counters_.kernel_loss_events;
+  snapshot["pipeline.kernel_loss_bytes"] = counters_.kernel_loss_bytes;
+  snapshot["pipeline.queue_loss_events"] = counters_.queue_loss_events;
+  snapshot["pipeline.queue_loss_bytes"] = counters_.queue_loss_bytes;
+  snapshot["pipeline.lost_exchanges"] = counters_.lost_exchanges;
+  snapshot["pipeline.exchanges"] = counters_.exchanges_published;
+  snapshot["pipeline.exchanges_after_capture"] = counters_.exchanges_after_capture;
+  absl::MutexLock lock(&snapshot_mu_);
+  counter_snapshot_ = std::move(snapshot);
+}
+
+absl::flat_hash_map<std::string, uint64_t> ExchangeTracker::CounterSnapshot() const {
+  absl::MutexLock lock(&snapshot_mu_);
+  return counter_snapshot_;
+}
+
+}  // namespace httptrace::pipeline

@@ -1,0 +1,141 @@
+// Turns capture events into exchanges and losses for the sessions: keeps the connection table
+// and one HTTP engine per connection, converts each finished exchange into its API message once
+// (the sessions share it), and publishes every loss where it happens, with its reason:
+//   kernel_buffer_full   data events the ring buffer refused (bytes and, from the HTTP message
+//                        starts the probes saw in them, exchanges)
+//   limit                data the agent's queue refused (memory budget; exchanges likewise), and
+//                        bytes a connection's engine dropped at its buffer limit
+//   stream_gap           messages cut by bytes missing from a stream with no kernel loss behind
+//                        them (capture limits, unreadable user memory)
+//   parse_error          bytes that were not HTTP/1.x
+//   connection_table_full  a connection evicted to make room for a new one
+// Losses are summed per connection and reason and published at most every loss_report_period,
+// and at once on Flush, so a loss just before a stop reaches the session's summary.
+//
+// Threads: everything but CounterSnapshot runs on one thread (the pipeline's worker).
+
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agent/capture/capture_events.h"
+#include "agent/conntrack/connection_table.h"
+#include "agent/container/container_resolver.h"
+#include "agent/cri/pod_filter.h"
+#include "agent/http/http_connection.h"
+#include "agent/pipeline/node_info.h"
+#include "agent/session/session_manager.h"
+
+namespace httptrace::pipeline {
+
+struct ExchangeTrackerOptions {
+  http::EngineOptions engine;
+  // Connections tracked; beyond it the least recently seen one is ended (its pending exchanges
+  // are emitted with notes) to make room, and a connection_table_full loss says so.
+  size_t max_connections = 65536;
+  // A connection with no event for this long is forgotten (its pending requests are emitted
+  // with a note): covers closes the probes never saw.
+  absl::Duration idle_timeout = absl::Minutes(5);
+  // Losses are summed and published to sessions at most this often.
+  absl::Duration loss_report_period = absl::Milliseconds(200);
+};
+
+class ExchangeTracker final : public capture::CaptureSink {
+ public:
+  // `containers` and `pods` may be null (no attribution, no pod metadata); they and `node`
+  // outlive the tracker.
+  ExchangeTracker(const ExchangeTrackerOptions& options, const NodeInfo& node,
+                  container::ContainerResolver* containers, cri::PodFilter* pods);
+  ~ExchangeTracker() override;
+
+  // Where exchanges and losses go. Set once, before the first event.
+  void SetSessions(session::SessionManager* sessions) { sessions_ = sessions; }
+
+  // capture::CaptureSink.
+  void OnOpen(const capture::ConnectionOpenEvent& event) override;
+  void OnData(const capture::DataEvent& event) override;
+  void OnShutdown(const capture::ConnectionShutdownEvent& event) override;
+  void OnClose(const capture::ConnectionCloseEvent& event) override;
+  void OnKernelLoss(const capture::KernelLossEvent& event) override;
+  // Publishes the losses held back and refreshes the counter snapshot.
+  void OnFlush() override;
+
+  // Ends every tracked connection without publishing what they flush (counted): for when no
+  // session is active, or before the kernel forgets its connections (Capture::Attach).
+  void ForgetConnections();
+
+  // The "conntrack.*", "http.*", "pipeline.*" counters as of the last snapshot (about once a
+  // second, and on every flush). Any thread.
+  absl::flat_hash_map<std::string, uint64_t> CounterSnapshot() const;
+
+ private:
+  struct HttpState;
+  // A loss not yet published: one per connection and reason.
+  struct PendingLoss {
+    uint64_t bytes = 0;
+    uint64_t events = 0;
+    uint64_t exchanges = 0;
+    uint64_t message_starts[2] = {};  // kernel and queue losses, per direction
+    uint64_t messages_cut = 0;        // stream gaps and parse errors
+    bool from_queue = false;          // a limit loss: the agent's queue refused data
+    // The connection as known when the loss was first seen (it may be gone when published).
+    bool described = false;
+    v1::Exchange scope;  // what sessions filter on
+    std::string where;   // for the detail
+    std::optional<http::Direction> requests;
+  };
+  using LossKey = std::pair<capture::ConnectionKey, v1::LossReason>;
+
+  // The HTTP state of a tracked connection, created on first use.
+  HttpState* Attach(conntrack::Connection& connection);
+  void PublishExchange(HttpState& state, http::Exchange&& exchange);
+  void OnConnectionEnd(conntrack::Connection& connection, conntrack::EndReason reason);
+  // Turns what the engine counted since the last call into pending losses.
+  void AccountEngineLosses(const capture::ConnectionKey& key, HttpState& state);
+  void Housekeeping(uint64_t now_ns);
+  // Publishes the losses gathered since the last report, at most once per loss_report_period
+  // unless `now_or_never` (a flush).
+  void PublishPendingLosses(uint64_t now_ns, bool now_or_never = false);
+  // The pending loss of a connection and reason, described from the connection if it is known.
+  PendingLoss& Pending(const capture::ConnectionKey& key, v1::LossReason reason);
+  void Describe(const conntrack::Connection& connection, PendingLoss& pending) const;
+  v1::Loss MakeLoss(const LossKey& key, PendingLoss& pending);
+  void SnapshotCounters();
+
+  const ExchangeTrackerOptions options_;
+  const NodeInfo& node_;
+  container::ContainerResolver* const containers_;
+  cri::PodFilter* const pods_;
+  session::SessionManager* sessions_ = nullptr;
+
+  conntrack::ConnectionTable connections_;
+  uint64_t next_connection_id_ = 1;
+  uint64_t last_housekeeping_ns_ = 0;
+  bool forgetting_ = false;  // ForgetConnections is running
+  absl::flat_hash_map<LossKey, PendingLoss> pending_losses_;
+  uint64_t last_loss_report_ns_ = 0;
+  http::EngineCounters closed_engine_counters_;
+
+  struct Counters {
+    uint64_t kernel_loss_events = 0;
+    uint64_t kernel_loss_bytes = 0;
+    uint64_t queue_loss_events = 0;
+    uint64_t queue_loss_bytes = 0;
+    uint64_t lost_exchanges = 0;  // in published losses
+    uint64_t exchanges_published = 0;
+    uint64_t exchanges_after_capture = 0;  // flushed by ForgetConnections, not published
+  };
+  Counters counters_;
+
+  mutable absl::Mutex snapshot_mu_;
+  absl::flat_hash_map<std::string, uint64_t> counter_snapshot_ ABSL_GUARDED_BY(snapshot_mu_);
+};
+
+}  // namespace httptrace::pipeline

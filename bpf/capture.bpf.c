@@ -32,9 +32,6 @@ const volatile __u32 self_tgid = 0;           // the agent never traces itself
 const volatile __u64 wakeup_bytes = 1 << 20;  // wake the consumer once this much is pending
 
 __u64 next_conn_id = 0;  // connection ids: unique on the host while the probes stay loaded
-// Set by the agent while TLS library probes are attached (agent/tls/): only then do syscalls
-// on sockets look for a TLS call in progress on their thread.
-__u64 tls_probes_on = 0;  // 64 bits: .bss stays the size of its struct (no tail padding)
 
 static __always_inline void count(__u32 idx, __u64 n) {
   __u64* v = bpf_map_lookup_elem(&counters, &idx);
@@ -64,7 +61,8 @@ static __always_inline __u64 rb_flags(void) {
 
 static __always_inline int is_ingress(__u8 sys) {
   return sys == HT_SYS_READ || sys == HT_SYS_READV || sys == HT_SYS_RECVFROM ||
-         sys == HT_SYS_RECVMSG || sys == HT_SYS_RECVMMSG || sys == HT_SYS_TLS_READ;
+         sys == HT_SYS_RECVMSG || sys == HT_SYS_RECVMMSG || sys == HT_SYS_TLS_READ ||
+         sys == HT_SYS_TLS_GNUTLS_READ || sys == HT_SYS_TLS_GO_READ;
 }
 
 // The cheapest checks first: the agent itself, then the tgid and cgroup sets.
@@ -191,7 +189,6 @@ static __always_inline void emit_open(struct conn_key* key, struct conn_state* c
   e->family = c->family;
   e->local_port = c->local_port;
   e->remote_port = c->remote_port;
-  e->tls = c->tls;
   __builtin_memcpy(e->local_addr, c->local_addr, 16);
   __builtin_memcpy(e->remote_addr, c->remote_addr, 16);
   bpf_get_current_comm(e->comm, sizeof(e->comm));
@@ -269,7 +266,7 @@ static __always_inline struct conn_state* conn_create(struct conn_key* key, stru
 
 // The connection starts over under a new id, as if discovered now in the middle of its streams:
 // its filter verdict changed, so bytes may have gone by uncounted (or will). The old id ends.
-static __always_inline void conn_reset(struct conn_state* c, struct conn_key* key, __u32 tid) {
+static __always_inline void conn_restart(struct conn_state* c, struct conn_key* key, __u32 tid) {
   if (c->open_sent) emit_end(HT_EVENT_CLOSE, c, key->tgid, key->fd, tid);
   c->id = new_conn_id();
   c->pos[0] = c->pos[1] = 0;
@@ -282,49 +279,9 @@ static __always_inline void conn_reset(struct conn_state* c, struct conn_key* ke
   c->http = HT_HTTP_UNKNOWN;
   c->tries_left = HT_TRIES_MID_STREAM;
   c->opened_ns = bpf_ktime_get_boot_ns();
+  count(HT_CNT_VERDICT_CHANGED, 1);
   // Every other (tgid, fd) cached for this socket names the old id: they re-resolve.
   fd_cache_put(key, c->sk, c->id);
-}
-
-static __always_inline void conn_restart(struct conn_state* c, struct conn_key* key, __u32 tid) {
-  conn_reset(c, key, tid);
-  count(HT_CNT_VERDICT_CHANGED, 1);
-}
-
-// The connection carries TLS (bpf/tls.bpf.h): from now on its streams are the library's
-// plaintext, classified afresh; its ciphertext syscalls are skipped. The handshake before it
-// was judged not HTTP and sent nothing, so usually only the classification starts over; if
-// plaintext of it went out already, it continues under a new id.
-static __always_inline void tls_mark(struct conn_state* c, struct conn_key* key, __u32 tid,
-                                     __u8 lib) {
-  if (c->open_sent) {
-    conn_reset(c, key, tid);
-  } else {
-    c->pos[0] = c->pos[1] = 0;
-    c->http = HT_HTTP_UNKNOWN;
-  }
-  c->tries_left = c->role == HT_ROLE_UNKNOWN ? HT_TRIES_MID_STREAM : HT_TRIES_FROM_START;
-  c->tls = lib;
-  count(HT_CNT_TLS_CONNS, 1);
-}
-
-// A syscall on a TCP socket: inside a TLS library call of this thread it is that call's
-// ciphertext: its fd is recorded for the call's return, which ties the plaintext to the socket
-// (and marks the connection). Returns 1 when the syscall is not to be copied. Kept small: the
-// raw sys_exit program inlines it once per syscall it handles, close to the 16-bit jump range.
-static __always_inline int tls_syscall(struct conn_state* c, struct conn_key* key) {
-  if (tls_probes_on) {
-    __u64 id = bpf_get_current_pid_tgid();
-    struct tls_call* t = bpf_map_lookup_elem(&tls_calls, &id);
-    if (t) {
-      t->fd = key->fd;
-      count(HT_CNT_TLS_CIPHER_SKIPPED, 1);
-      return 1;
-    }
-  }
-  if (!c->tls) return 0;
-  count(HT_CNT_TLS_CIPHER_SKIPPED, 1);
-  return 1;
 }
 
 // Since when `value` has been allowed in one filter dimension (see ht_config): its set entry,
@@ -418,9 +375,8 @@ static __always_inline int call_end(struct call_args* out, struct ht_config* cfg
 // The connection to capture for (tgid, fd), or NULL: not TCP, not HTTP, filtered. Discovers
 // connections opened before capture started, and finds the connection of a socket this process
 // got by fork, dup or SCM_RIGHTS. The caller checked the process filters.
-// `tls`: 0 for a syscall; for a TLS library's plaintext call, its enum ht_tls_library.
 static __always_inline struct conn_state* track_fd(struct conn_key* key, struct ht_config* cfg,
-                                                   __u32 tid, __u8 tls) {
+                                                   __u32 tid) {
   struct conn_state* c = NULL;
   struct fd_ref* ref = bpf_map_lookup_elem(&conns, key);
   if (ref) {
@@ -466,11 +422,6 @@ static __always_inline struct conn_state* track_fd(struct conn_key* key, struct 
       c = conn_create(key, sk, HT_ROLE_UNKNOWN, tid);
     if (!c) return NULL;
   }
-  if (!tls) {
-    if (tls_syscall(c, key)) return NULL;
-  } else if (c->tls != tls) {
-    tls_mark(c, key, tid, tls);
-  }
   if (c->http == HT_HTTP_NO) {
     count(HT_CNT_SKIP_NOT_HTTP, 1);
     return NULL;
@@ -489,7 +440,7 @@ static __always_inline int enter_data(__u8 sys, int fd, __u64 buf, __u64 cnt, __
     return 0;
   }
   struct conn_key key = {.tgid = id >> 32, .fd = fd};
-  struct conn_state* c = track_fd(&key, cfg, (__u32)id, 0);
+  struct conn_state* c = track_fd(&key, cfg, (__u32)id);
   if (!c) return 0;
   struct call_args* a = call_begin(cfg);
   if (!a) return 0;
@@ -735,6 +686,10 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
     case HT_SYS_SENDTO:
     case HT_SYS_TLS_READ:
     case HT_SYS_TLS_WRITE:
+    case HT_SYS_TLS_GNUTLS_READ:
+    case HT_SYS_TLS_GNUTLS_WRITE:
+    case HT_SYS_TLS_GO_READ:
+    case HT_SYS_TLS_GO_WRITE:
       x->single = 1;
       x->src = a.buf;
       x->src_len = ret;
@@ -978,10 +933,25 @@ static __always_inline int exit_accept(long ret) {
 #define SEND_SHUTDOWN 2
 #define SHUTDOWN_MASK 3
 
-static __always_inline void sock_end(__u64 skey, struct conn_state* c) {
+// `map`: socks, or tls_socks for the TLS plaintext record of the same socket (bpf/tls.bpf.h).
+static __always_inline void sock_end(void* map, __u64 skey, struct conn_state* c) {
   if (c->open_sent) emit_end(HT_EVENT_CLOSE, c, 0, -1, 0);
   count(HT_CNT_CONN_ENDED, 1);
-  bpf_map_delete_elem(&socks, &skey);
+  bpf_map_delete_elem(map, &skey);
+}
+
+static __always_inline void sock_state_changed(void* map, __u64 skey, struct conn_state* c,
+                                               __u8 shut, int newstate) {
+  if ((shut & SHUTDOWN_MASK) == SHUTDOWN_MASK) {
+    sock_end(map, skey, c);
+    return;
+  }
+  if ((shut & SEND_SHUTDOWN) && (newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) &&
+      !c->egress_shut) {
+    c->egress_shut = 1;
+    count(HT_CNT_CONN_SHUTDOWN, 1);
+    if (c->open_sent) emit_shutdown(c, 0, -1, 0, HT_EGRESS);
+  }
 }
 
 // tcp_close() (the last holder's close, whatever closed it) sets sk_shutdown to SHUTDOWN_MASK
@@ -992,18 +962,15 @@ SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(sock_set_state, struct sock* sk, int oldstate, int newstate) {
   __u64 skey = (__u64)sk;
   struct conn_state* c = bpf_map_lookup_elem(&socks, &skey);
-  if (!c) return 0;
-  // A bitfield on older kernels, a u8 on newer ones: the probed bitfield read handles both.
-  __u8 shut = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown);
-  if ((shut & SHUTDOWN_MASK) == SHUTDOWN_MASK) {
-    sock_end(skey, c);
-    return 0;
+  if (c) {
+    // A bitfield on older kernels, a u8 on newer ones: the probed bitfield read handles both.
+    __u8 shut = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown);
+    sock_state_changed(&socks, skey, c, shut, newstate);
   }
-  if ((shut & SEND_SHUTDOWN) && (newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) &&
-      !c->egress_shut) {
-    c->egress_shut = 1;
-    count(HT_CNT_CONN_SHUTDOWN, 1);
-    if (c->open_sent) emit_shutdown(c, 0, -1, 0, HT_EGRESS);
+  struct conn_state* t = bpf_map_lookup_elem(&tls_socks, &skey);
+  if (t) {
+    __u8 shut = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown);
+    sock_state_changed(&tls_socks, skey, t, shut, newstate);
   }
   return 0;
 }
@@ -1014,7 +981,9 @@ SEC("raw_tp/tcp_destroy_sock")
 int BPF_PROG(sock_destroy, struct sock* sk) {
   __u64 skey = (__u64)sk;
   struct conn_state* c = bpf_map_lookup_elem(&socks, &skey);
-  if (c) sock_end(skey, c);
+  if (c) sock_end(&socks, skey, c);
+  c = bpf_map_lookup_elem(&tls_socks, &skey);
+  if (c) sock_end(&tls_socks, skey, c);
   return 0;
 }
 
@@ -1105,7 +1074,7 @@ static __always_inline int raw_exit_data(__u8 sys, struct syscall_regs* r, long 
   int fd = r->di;
   if (fd < 0) return 0;
   struct conn_key key = {.tgid = id >> 32, .fd = fd};
-  struct conn_state* c = track_fd(&key, cfg, (__u32)id, 0);
+  struct conn_state* c = track_fd(&key, cfg, (__u32)id);
   if (!c) return 0;
   __u64 cnt = sys == HT_SYS_SENDFILE ? r->r10 : r->dx;
   return process_data(c, &key, cfg, sys, ret, r->si, cnt, (__u32)id);
@@ -1197,5 +1166,6 @@ int BPF_PROG(raw_sys_exit, struct pt_regs* arg_regs, long ret) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// TLS libraries' plaintext calls (uprobes, attached per library file by agent/tls/).
+// TLS libraries' plaintext calls (uprobes, attached per library file by agent/tls/). Nothing of
+// it is in the syscall programs above: raw sys_exit is close to the verifier's 16-bit jump range.
 #include "bpf/tls.bpf.h"

@@ -64,11 +64,18 @@ enum ht_syscall {
   HT_SYS_ACCEPT,
   HT_SYS_ACCEPT4,
   HT_SYS_CLOSE,
-  HT_SYS_TLS_READ,   // plaintext returned by a TLS library's read (SSL_read, ...): one buffer
-  HT_SYS_TLS_WRITE,  // plaintext accepted by a TLS library's write (SSL_write, ...)
+  // Plaintext of a TLS library's read/write call (bpf/tls.bpf.h), one buffer. The library is
+  // in the number: HT_SYS_TLS_READ + 2 * (enum ht_tls_library - 1) (+ 1 for its write), so the
+  // capture's shared code paths carry no extra field for it.
+  HT_SYS_TLS_READ,  // OpenSSL (SSL_read, SSL_read_ex)
+  HT_SYS_TLS_WRITE,
+  HT_SYS_TLS_GNUTLS_READ,
+  HT_SYS_TLS_GNUTLS_WRITE,
+  HT_SYS_TLS_GO_READ,
+  HT_SYS_TLS_GO_WRITE,
 };
 
-// The TLS library whose plaintext calls a connection's data came from (open event, `tls`).
+// The TLS library whose plaintext calls a connection's data came from (see HT_SYS_TLS_READ).
 enum ht_tls_library {
   HT_TLS_NONE = 0,     // plaintext on the socket itself
   HT_TLS_OPENSSL = 1,  // SSL_read/SSL_write(_ex): OpenSSL 1.1/3, BoringSSL, static copies
@@ -115,9 +122,9 @@ enum ht_tls_library {
   X(TLS_CALLS, tls_calls)                     /* TLS library read/write calls that returned data   \
                                                  (bpf/tls.bpf.h) */                                \
   X(TLS_CONNS, tls_conns)                     /* connections found to carry TLS: their plaintext   \
-                                                 is taken from the library from then on */         \
-  X(TLS_CIPHER_SKIPPED, tls_cipher_skipped)   /* syscalls on TLS connections: ciphertext, not      \
-                                                 copied */                                         \
+                                                 are read at the library (tls_socks) */            \
+  X(TLS_CIPHER_SKIPPED, tls_cipher_skipped)   /* syscalls inside TLS calls: the ciphertext, not    \
+                                                 copied (judged not HTTP) */                       \
   X(TLS_NO_FD, tls_no_fd)                     /* TLS calls whose socket was never seen (memory     \
                                                  BIOs): plaintext not tied, not copied */          \
   X(TLS_CALL_TABLE_FULL, tls_call_table_full) /* no room to pair a TLS call with its return */
@@ -169,8 +176,7 @@ struct ht_open_event {
   __u8 family;  // AF_INET or AF_INET6
   __u16 local_port;
   __u16 remote_port;
-  __u8 tls;  // enum ht_tls_library: the data of this connection is a TLS library's plaintext
-  __u8 reserved;
+  __u16 reserved;
   __u8 local_addr[16];  // IPv4 in the first 4 bytes, network order
   __u8 remote_addr[16];
   char comm[HT_COMM_LEN];

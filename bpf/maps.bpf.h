@@ -48,20 +48,20 @@ struct skip_fd {
 // One TCP connection: one kernel socket, whichever processes and fds use it. Positions are per
 // socket and direction, so two processes or fds writing one socket stay in one ordered stream.
 struct conn_state {
-  __u64 id;            // from next_conn_id: unique, never reused (struct sock addresses are)
-  __u64 sk;            // its key in `socks`
-  __u64 pos[2];        // next stream position per direction
-  __u64 lost[2];       // payload bytes dropped (ring buffer full) not yet reported
+  __u64 id;              // from next_conn_id: unique, never reused (struct sock addresses are)
+  __u64 sk;              // its key in `socks`
+  __u64 pos[2];          // next stream position per direction
+  __u64 lost[2];         // payload bytes dropped (ring buffer full) not yet reported
   __u64 lost_starts[2];  // ... of which dropped events that began an HTTP message
-  __u64 copied;        // payload bytes copied so far (the budget counts these)
-  __u64 opened_ns;     // connect/accept or first-seen time
-  __u32 filter_epoch;  // ht_config.filter_epoch when `allowed` was computed
-  __u32 passed_epoch;  // latest filter epoch in which a syscall of it passed every filter
-  __u32 mntns;         // mount namespace inode number of the owning process
-  __u8 role;           // enum ht_role
-  __u8 http;           // HT_HTTP_*
-  __u8 allowed;        // verdict of the port and mount-ns filters
-  __u8 open_sent;      // the open event went out (close events follow only then)
+  __u64 copied;          // payload bytes copied so far (the budget counts these)
+  __u64 opened_ns;       // connect/accept or first-seen time
+  __u32 filter_epoch;    // ht_config.filter_epoch when `allowed` was computed
+  __u32 passed_epoch;    // latest filter epoch in which a syscall of it passed every filter
+  __u32 mntns;           // mount namespace inode number of the owning process
+  __u8 role;             // enum ht_role
+  __u8 http;             // HT_HTTP_*
+  __u8 allowed;          // verdict of the port and mount-ns filters
+  __u8 open_sent;        // the open event went out (close events follow only then)
   __u8 family;
   __u8 tries_left;    // first-bytes checks left before a connection is declared not HTTP
   __u8 egress_shut;   // the shutdown event went out
@@ -98,9 +98,9 @@ struct copy_ctx {
   __u64 call_pos;  // stream position of the syscall's first byte
   __u64 base;      // current iovec: next byte and bytes left
   __u64 rem;
-  __u64 lost;    // stream bytes in events the ring buffer refused
+  __u64 lost;         // stream bytes in events the ring buffer refused
   __u64 lost_starts;  // ... refused events whose payload began an HTTP message
-  __u64 copied;  // payload bytes handed to the ring buffer
+  __u64 copied;       // payload bytes handed to the ring buffer
   __u64 ts;
   __u64 vec;        // mmsghdr array (recvmmsg/sendmmsg)
   __u64 total;      // bytes over the walked messages
@@ -270,6 +270,16 @@ struct {
   __type(key, struct tls_session_key);
   __type(value, __s32);
 } tls_fds SEC(".maps");
+
+// The TLS plaintext streams of sockets whose ciphertext is in `socks` (judged not HTTP there),
+// keyed alike by struct sock address: a record of their own (id, positions, classification),
+// so the syscall programs need no TLS case. Ended with the socket like `socks` entries.
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u64);
+  __type(value, struct conn_state);
+} tls_socks SEC(".maps");
 
 // Processes that called exec, for the agent's TLS library discovery (struct ht_exec_event).
 struct {

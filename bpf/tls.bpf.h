@@ -61,6 +61,33 @@ int BPF_KPROBE(tls_gnutls_send_enter, void* session, void* data, __u64 size) {
   return tls_enter((__u64)session, (__u64)data, size, 0, HT_EGRESS, HT_TLS_GNUTLS, 0);
 }
 
+// The TLS plaintext record of socket `sk` (tls_socks), created on first use with what the
+// socket's own record knows (role from connect/accept) or the socket itself.
+static __always_inline struct conn_state* tls_conn(struct conn_key* key, struct sock* sk, __u8 lib,
+                                                   struct ht_config* cfg) {
+  __u64 skey = (__u64)sk;
+  struct conn_state* t = bpf_map_lookup_elem(&tls_socks, &skey);
+  if (t) return t;
+  struct conn_state n = {};
+  struct conn_state* c = bpf_map_lookup_elem(&socks, &skey);
+  n.role = c ? c->role : HT_ROLE_UNKNOWN;
+  n.opened_ns = c ? c->opened_ns : bpf_ktime_get_boot_ns();
+  n.id = new_conn_id();
+  n.sk = skey;
+  n.tls = lib;
+  n.tries_left = n.role == HT_ROLE_UNKNOWN ? HT_TRIES_MID_STREAM : HT_TRIES_FROM_START;
+  n.passed_epoch = cfg->filter_epoch;
+  read_addresses(sk, &n);
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  n.mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+  if (bpf_map_update_elem(&tls_socks, &skey, &n, BPF_ANY)) {
+    count(HT_CNT_CONN_TABLE_FULL, 1);
+    return NULL;
+  }
+  count(HT_CNT_TLS_CONNS, 1);
+  return bpf_map_lookup_elem(&tls_socks, &skey);
+}
+
 // Return of any of the calls above (one program: the entry said which call it was). `ret` is
 // the call's return value: a byte count (SSL_read, gnutls), or 1 for success (_ex forms).
 static __always_inline int tls_return(long ret) {
@@ -97,14 +124,49 @@ static __always_inline int tls_return(long ret) {
   }
   count(HT_CNT_TLS_CALLS, 1);
   struct conn_key key = {.tgid = tgid, .fd = t.fd};
-  struct conn_state* c = track_fd(&key, cfg, (__u32)id, t.lib);
-  if (!c) return 0;
-  __u8 sys = t.dir == HT_INGRESS ? HT_SYS_TLS_READ : HT_SYS_TLS_WRITE;
+  __u32 reason;
+  struct sock* s = fd_to_tcp_sock(t.fd, &reason);
+  if (!s) return 0;
+  struct conn_state* c = tls_conn(&key, s, t.lib, cfg);
+  if (!c || !conn_allowed(c, &key, cfg, (__u32)id)) return 0;
+  if (c->http == HT_HTTP_NO) {
+    count(HT_CNT_SKIP_NOT_HTTP, 1);
+    return 0;
+  }
+  __u8 lib = t.lib >= HT_TLS_OPENSSL && t.lib <= HT_TLS_GO ? t.lib : HT_TLS_OPENSSL;
+  __u8 sys = HT_SYS_TLS_READ + 2 * (lib - HT_TLS_OPENSSL) + (t.dir == HT_EGRESS);
   return process_data(c, &key, cfg, sys, n, t.buf, n, (__u32)id);
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(tls_return_probe, long ret) { return tls_return(ret); }
+
+// Syscall entries while TLS probes are attached: a read or write inside a TLS call of this
+// thread is that call's ciphertext, on the socket its plaintext belongs to. Attached by
+// agent/tls/ with the uprobes (a raw tracepoint: no tracefs). Costs every syscall of the host
+// a switch, and the data syscalls one hash lookup, only while a TLS probe is attached.
+SEC("raw_tp/sys_enter")
+int BPF_PROG(tls_sys_enter, struct pt_regs* regs, long nr) {
+  switch (nr) {
+    case NR_read:
+    case NR_write:
+    case NR_readv:
+    case NR_writev:
+    case NR_sendto:
+    case NR_recvfrom:
+    case NR_sendmsg:
+    case NR_recvmsg:
+      break;
+    default:
+      return 0;
+  }
+  __u64 id = bpf_get_current_pid_tgid();
+  struct tls_call* t = bpf_map_lookup_elem(&tls_calls, &id);
+  if (!t) return 0;
+  t->fd = (__s32)BPF_CORE_READ(regs, di);
+  count(HT_CNT_TLS_CIPHER_SKIPPED, 1);
+  return 0;
+}
 
 // exec: the agent looks at the new image and, once the dynamic loader has run, at its mapped
 // libraries. Raw tracepoint: no tracefs needed.

@@ -248,9 +248,9 @@ absl::Status Capture::Load(AttachMode mode, const KernelFeatures& features) {
     p.gnutls_recv_enter = skel_->progs.tls_gnutls_recv_enter;
     p.gnutls_send_enter = skel_->progs.tls_gnutls_send_enter;
     p.return_probe = skel_->progs.tls_return_probe;
+    p.sys_enter = skel_->progs.tls_sys_enter;
     p.exec = skel_->progs.tls_exec;
     p.exec_ring_fd = bpf_map__fd(skel_->maps.tls_execs);
-    p.probes_on = reinterpret_cast<uint64_t*>(&skel_->bss->tls_probes_on);
     tls_ = std::make_unique<tls::TlsAttacher>(p, config_.tls_options);
   }
 
@@ -323,6 +323,9 @@ absl::Status Capture::Attach() {
       {skel_->maps.conns, sizeof(uint64_t)},     // struct conn_key
       {skel_->maps.skip_fds, sizeof(uint64_t)},  // struct conn_key
       {skel_->maps.fd_epochs, sizeof(uint32_t)},
+      {skel_->maps.tls_socks, sizeof(uint64_t)},
+      {skel_->maps.tls_calls, sizeof(uint64_t)},
+      {skel_->maps.tls_fds, 16},  // struct tls_session_key
   };
   for (const auto& m : stale) {
     if (absl::Status s = ClearMap(bpf_map__fd(m.map), m.key_size); !s.ok()) return s;

@@ -84,6 +84,8 @@ struct DataEvent {
   bool size_only = false;    // sendfile: the bytes were never in user memory
   bool read_failed = false;  // the probes could not read the user buffer (length is right)
   Syscall syscall = Syscall::kUnknown;
+  // kTlsRead/kTlsWrite: the plaintext of this TLS library's call (the connection carries TLS).
+  TlsLibrary tls = TlsLibrary::kNone;
 };
 
 // Sent before the first data of a connection that carries HTTP/1.x (connections whose first
@@ -129,8 +131,8 @@ enum class LossCause : uint8_t {
 };
 absl::string_view LossCauseName(LossCause cause);
 
-// Data the kernel (or the agent, before parsing it) had to drop for one connection and direction. The matching gap also shows in
-// the positions of the next DataEvent; this says why.
+// Data the kernel (or the agent, before parsing it) had to drop for one connection and direction.
+// The matching gap also shows in the positions of the next DataEvent; this says why.
 struct KernelLossEvent {
   ConnectionKey conn;
   Direction direction = Direction::kEgress;

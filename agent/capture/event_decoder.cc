@@ -92,10 +92,14 @@ bool EventDecoder::Decode(const void* data, size_t size) {
       out.comm = Comm(e->comm);
       out.size_only = (e->flags & HT_DATA_SIZE_ONLY) != 0;
       out.read_failed = (e->flags & HT_DATA_READ_FAILED) != 0;
-      out.syscall = e->syscall <= HT_SYS_SENDFILE    ? static_cast<Syscall>(e->syscall)
-                    : e->syscall == HT_SYS_TLS_READ  ? Syscall::kTlsRead
-                    : e->syscall == HT_SYS_TLS_WRITE ? Syscall::kTlsWrite
-                                                     : Syscall::kUnknown;
+      if (e->syscall <= HT_SYS_SENDFILE) {
+        out.syscall = static_cast<Syscall>(e->syscall);
+      } else if (e->syscall >= HT_SYS_TLS_READ && e->syscall <= HT_SYS_TLS_GO_WRITE) {
+        // The library is in the number (bpf/events.h).
+        const int n = e->syscall - HT_SYS_TLS_READ;
+        out.syscall = n % 2 == 0 ? Syscall::kTlsRead : Syscall::kTlsWrite;
+        out.tls = static_cast<TlsLibrary>(HT_TLS_OPENSSL + n / 2);
+      }
       Bump(data_events_);
       Bump(data_bytes_, e->captured);
       sink_->OnData(out);
@@ -114,7 +118,6 @@ bool EventDecoder::Decode(const void* data, size_t size) {
       out.tid = e->hdr.tid;
       out.fd = e->hdr.conn.fd;
       out.comm = Comm(e->comm);
-      out.tls = e->tls <= HT_TLS_GO ? static_cast<TlsLibrary>(e->tls) : TlsLibrary::kNone;
       Bump(open_events_);
       sink_->OnOpen(out);
       return true;

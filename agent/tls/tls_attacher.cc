@@ -106,7 +106,6 @@ bool TlsAttacher::WaitScanned(absl::Duration timeout) {
 void TlsAttacher::Stop() {
   if (!running_.exchange(false)) return;
   if (thread_.joinable()) thread_.join();
-  if (programs_.probes_on != nullptr) __atomic_store_n(programs_.probes_on, 0, __ATOMIC_RELAXED);
   absl::flat_hash_map<FileId, Library> libraries;
   {
     absl::MutexLock lock(&mu_);
@@ -135,7 +134,15 @@ void TlsAttacher::Run() {
                          "library directories";
     }
   }
-  if (programs_.probes_on != nullptr) __atomic_store_n(programs_.probes_on, 1, __ATOMIC_RELAXED);
+  Link sys_enter_link;
+  if (programs_.sys_enter != nullptr) {
+    sys_enter_link.reset(bpf_program__attach(programs_.sys_enter));
+    if (!sys_enter_link) {
+      // Without it only calls served from the library's buffer, on sockets seen before, tie.
+      HT_LOG(WARNING) << "TLS: attaching raw_tp/sys_enter failed (" << strerror(errno)
+                      << "): TLS plaintext cannot be tied to its sockets";
+    }
+  }
   ScanDirectories();
   ScanAllProcesses();
   {

@@ -41,9 +41,9 @@ struct TlsPrograms {
   bpf_program* gnutls_recv_enter = nullptr;
   bpf_program* gnutls_send_enter = nullptr;
   bpf_program* return_probe = nullptr;  // uretprobe shared by every call above
+  bpf_program* sys_enter = nullptr;     // raw_tp/sys_enter: the socket of a call's syscalls
   bpf_program* exec = nullptr;          // raw_tp/sched_process_exec
   int exec_ring_fd = -1;                // ring buffer tls_execs
-  uint64_t* probes_on = nullptr;        // the probes' tls_probes_on (mmapped .bss)
 };
 
 struct TlsAttacherOptions {

@@ -2,7 +2,8 @@
 every exchange checked on both sides against what the client saw.
 
 Peers: curl (libcurl + OpenSSL 3) against nginx with TLS (keep-alive, 1 MiB, gzip + chunked,
-and a reverse-proxy location to a plaintext python upstream: both hops), python `ssl` client
+and a reverse-proxy location to a plaintext python upstream: both hops), wget (GnuTLS) against
+nginx, python `ssl` client
 against a python `ssl` server (keep-alive, POST 100 KiB, 1 MiB, chunked), `openssl s_client`
 against `openssl s_server -WWW` (close-delimited HTTP/1.0), and a python client started during
 the capture with its own copy of libssl (found only by following exec). Certificates are made
@@ -114,13 +115,15 @@ for spec in sys.argv[4:]:
 
 class Expect:
     def __init__(self, client, client_pid, server_comm, server_port, method, target, status,
-                 body, request_body=0, local_port=None, tls=True, server_side=True):
+                 body, request_body=0, local_port=None, tls=True, server_side=True,
+                 library="openssl"):
         self.client, self.client_pid, self.server_comm = client, client_pid, server_comm
         self.server_port, self.method, self.target, self.status = server_port, method, target, \
             status
         self.body, self.request_body, self.local_port, self.tls = body, request_body, \
             local_port, tls
         self.server_side = server_side
+        self.library = library  # the client's TLS library (the servers here all use OpenSSL)
 
 
 class TlsServersTest(harness.E2ETestCase):
@@ -254,6 +257,15 @@ http {
                                        local_port=r["local"]))
         return pid
 
+    def wget(self, port, path):
+        """wget reads and writes through GnuTLS (gnutls_record_recv/send)."""
+        t = self.target(path)
+        out = self.path("wget.out")
+        pid, _ = self.run_client([which("wget"), "-q", "-O", out, "--ca-certificate", self.cert,
+                                  "https://127.0.0.1:%d%s" % (port, t)])
+        self.expects.append(Expect("wget", pid, "nginx", port, "GET", t, 200,
+                                   os.path.getsize(out), library="gnutls"))
+
     def s_client(self, port, t):
         with open(self.path("s_client.in"), "wb") as f:
             f.write(b"GET %s HTTP/1.0\r\n\r\n" % t.encode())
@@ -307,7 +319,8 @@ http {
                     continue
                 x = got[0]
                 req, resp = x["request"], x.get("response")
-                if e.tls and x.get("tls") != {"library": "openssl"}:
+                want = e.library if side == "client" else "openssl"
+                if e.tls and x.get("tls") != {"library": want}:
                     problems.append("%s (%s): tls %s" % (where, side, x.get("tls")))
                 if not e.tls and "tls" in x:
                     problems.append("%s (%s): plaintext hop says tls %s" % (where, side,
@@ -386,6 +399,8 @@ http {
         self.curl(ngx, [("/small.txt", ()), ("/page.html", ("--compressed",)),
                         ("/big.bin", ()), ("/up/small.txt", ())])
         proxied = self.expects[-1]
+        # wget (GnuTLS) -> nginx.
+        self.wget(ngx, "/small.txt")
         # python ssl client -> python ssl server: keep-alive, POST 100 KiB, 1 MiB, chunked.
         self.py_client(pys, [("GET", "/small.txt", 0), ("POST", "/echo", 100 * KIB),
                              ("GET", "/big.bin", 0), ("GET", "/chunked", 0)])
@@ -426,7 +441,8 @@ http {
         with open(self.path("tls.txt"), encoding="utf-8") as f:
             heads = [l for l in f.read().splitlines() if l.startswith("[") and " PID " in l]
         self.assertGreater(len(heads), 0)
-        self.assertEqual([h for h in heads if "https (openssl)" not in h], [])
+        self.assertEqual([h for h in heads if "https (" not in h], [])
+        self.assertTrue(any("https (gnutls)" in h for h in heads))
         self.assertEqual([h for h in heads if "127.0.0.1:%d " % up in h + " "], [])
 
 

@@ -95,12 +95,10 @@ struct copy_ctx {
   __u64 run_left;  // bytes still to take from the current message (mmsg) or the syscall
   __u64 rest;      // bytes after to_copy: reported in the last event without payload
   __u64 ev_pos;    // stream position of the pending event's first byte
-  __u64 call_pos;  // stream position of the syscall's first byte
   __u64 base;      // current iovec: next byte and bytes left
   __u64 rem;
-  __u64 lost;         // stream bytes in events the ring buffer refused
-  __u64 lost_starts;  // ... refused events whose payload began an HTTP message
-  __u64 copied;       // payload bytes handed to the ring buffer
+  __u64 lost;    // stream bytes in events the ring buffer refused
+  __u64 copied;  // payload bytes handed to the ring buffer
   __u64 ts;
   __u64 vec;        // mmsghdr array (recvmmsg/sendmmsg)
   __u64 total;      // bytes over the walked messages
@@ -109,8 +107,9 @@ struct copy_ctx {
   __u32 tgid;
   __s32 fd;
   __u32 tid;
-  __u32 limit;  // payload bytes per event
-  __u32 fill;   // payload bytes pending in the staged event
+  __u32 limit;   // payload bytes per event
+  __u32 fill;    // payload bytes pending in the staged event
+  __u32 events;  // events flushed for this syscall (sent or refused)
   __u8 single;
   __u8 dir;
   __u8 sys;

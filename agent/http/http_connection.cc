@@ -922,4 +922,29 @@ int HttpConnection::CbMessageComplete(http_parser* p) {
   return s.mode == Mode::kStopped ? 1 : 0;
 }
 
+namespace {
+
+size_t HeaderBytes(const std::vector<Header>& headers) {
+  size_t n = 0;
+  for (const Header& h : headers) n += h.name.size() + h.value.size() + sizeof(Header);
+  return n;
+}
+
+size_t ExchangeBytes(const Exchange& x) {
+  return sizeof(Exchange) + x.request.target.size() + HeaderBytes(x.request.headers) +
+         HeaderBytes(x.request.trailers) + x.request.body.data.size() +
+         HeaderBytes(x.response.headers) + HeaderBytes(x.response.trailers) +
+         x.response.body.data.size();
+}
+
+}  // namespace
+
+size_t HttpConnection::HeldBytes() const {
+  size_t n = egress_.buffer.size() + ingress_.buffer.size() + egress_.assembler.held_bytes() +
+             ingress_.assembler.held_bytes();
+  for (const PendingExchange& entry : pending_) n += ExchangeBytes(entry.exchange);
+  if (orphan_) n += ExchangeBytes(*orphan_);
+  return n;
+}
+
 }  // namespace httptrace::http

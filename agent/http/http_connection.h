@@ -144,6 +144,10 @@ class HttpConnection {
   bool stopped() const;
   // Requests waiting for a response.
   size_t pending_requests() const { return pending_.size(); }
+  // Bytes this connection holds (reassembly buffers, messages waiting for their other half),
+  // approximately: what the agent's memory budget is charged for it. A few loads per message
+  // held; called after every chunk.
+  size_t HeldBytes() const;
 
  private:
   enum class Mode : uint8_t { kResync, kParsing, kWaitUpgrade, kStopped };

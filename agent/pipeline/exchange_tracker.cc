@@ -24,6 +24,8 @@ struct ExchangeTracker::HttpState final : conntrack::ConnectionAttachment {
   http::EngineCounters accounted;
   // Bytes this connection lost in the kernel or the queue: the gaps they leave are theirs.
   uint64_t explained_gap_bytes = 0;
+  // What the engine holds, as charged to the memory budget.
+  uint64_t charged = 0;
 };
 
 namespace {
@@ -68,11 +70,13 @@ bool LossCountersChanged(const http::EngineCounters& now, const http::EngineCoun
 }  // namespace
 
 ExchangeTracker::ExchangeTracker(const ExchangeTrackerOptions& options, const NodeInfo& node,
-                                 container::ContainerResolver* containers, cri::PodFilter* pods)
+                                 container::ContainerResolver* containers, cri::PodFilter* pods,
+                                 session::MemoryBudget* budget)
     : options_(options),
       node_(node),
       containers_(containers),
       pods_(pods),
+      budget_(budget),
       connections_(
           {.max_connections = options.max_connections, .idle_timeout = options.idle_timeout},
           [this](conntrack::Connection& c, conntrack::EndReason why) { OnConnectionEnd(c, why); }) {
@@ -146,6 +150,10 @@ void ExchangeTracker::OnConnectionEnd(conntrack::Connection& connection,
   HttpState* state = static_cast<HttpState*>(connection.attachment.get());
   // Flushes what is pending: close-delimited bodies complete, unanswered requests get a note.
   state->engine->OnClose(connection.last_seen_ns);
+  // The state goes with the connection: what it held is released.
+  if (budget_ != nullptr) budget_->Release(state->charged);
+  engine_held_bytes_ -= state->charged;
+  state->charged = 0;
   if (!forgetting_) {
     AccountEngineLosses(connection.key, *state);
     if (reason == conntrack::EndReason::kEvicted) {
@@ -158,6 +166,21 @@ void ExchangeTracker::OnConnectionEnd(conntrack::Connection& connection,
   closed_engine_counters_ += state->engine->counters();
   HT_LOG(DEBUG) << "connection " << connection.key.ToString()
                 << " ended: " << conntrack::EndReasonName(reason);
+}
+
+void ExchangeTracker::Recharge(HttpState& state) {
+  const uint64_t held = state.engine->HeldBytes();
+  if (held == state.charged) return;
+  if (budget_ != nullptr) {
+    if (held > state.charged) {
+      budget_->ForceCharge(held - state.charged);
+    } else {
+      budget_->Release(state.charged - held);
+    }
+  }
+  engine_held_bytes_ += held;
+  engine_held_bytes_ -= state.charged;
+  state.charged = held;
 }
 
 void ExchangeTracker::AccountEngineLosses(const capture::ConnectionKey& key, HttpState& state) {
@@ -222,6 +245,7 @@ void ExchangeTracker::OnData(const capture::DataEvent& event) {
   // inside a body of known length and can keep framing).
   state->engine->OnData(ToHttp(event.direction), event.position, event.data, event.length,
                         event.timestamp_ns, event.size_only);
+  Recharge(*state);
   AccountEngineLosses(event.conn, *state);
   Housekeeping(event.timestamp_ns);
 }
@@ -234,6 +258,7 @@ void ExchangeTracker::OnShutdown(const capture::ConnectionShutdownEvent& event) 
     // idle timeout.
     HttpState* state = static_cast<HttpState*>(connection->attachment.get());
     state->engine->OnEndOfStream(ToHttp(event.direction), event.timestamp_ns);
+    Recharge(*state);
     AccountEngineLosses(event.conn, *state);
   }
   Housekeeping(event.timestamp_ns);
@@ -438,6 +463,7 @@ void ExchangeTracker::SnapshotCounters() {
   snapshot["pipeline.queue_loss_bytes"] = counters_.queue_loss_bytes;
   snapshot["pipeline.lost_exchanges"] = counters_.lost_exchanges;
   snapshot["pipeline.exchanges"] = counters_.exchanges_published;
+  snapshot["pipeline.engine_held_bytes"] = engine_held_bytes_;
   snapshot["pipeline.exchanges_after_capture"] = counters_.exchanges_after_capture;
   absl::MutexLock lock(&snapshot_mu_);
   counter_snapshot_ = std::move(snapshot);

@@ -31,6 +31,7 @@
 #include "agent/cri/pod_filter.h"
 #include "agent/http/http_connection.h"
 #include "agent/pipeline/node_info.h"
+#include "agent/session/memory_budget.h"
 #include "agent/session/session_manager.h"
 
 namespace httptrace::pipeline {
@@ -49,10 +50,14 @@ struct ExchangeTrackerOptions {
 
 class ExchangeTracker final : public capture::CaptureSink {
  public:
-  // `containers` and `pods` may be null (no attribution, no pod metadata); they and `node`
-  // outlive the tracker.
+  // `containers` and `pods` may be null (no attribution, no pod metadata); `budget` may be null
+  // (no agent-wide budget). All outlive the tracker. What the engines hold is charged to the
+  // budget as it grows (forced: the bytes are already here) and released as it shrinks, so a
+  // spent budget makes the queue refuse new data (counted losses) instead of the engines
+  // growing without bound.
   ExchangeTracker(const ExchangeTrackerOptions& options, const NodeInfo& node,
-                  container::ContainerResolver* containers, cri::PodFilter* pods);
+                  container::ContainerResolver* containers, cri::PodFilter* pods,
+                  session::MemoryBudget* budget);
   ~ExchangeTracker() override;
 
   // Where exchanges and losses go. Set once, before the first event.
@@ -97,6 +102,8 @@ class ExchangeTracker final : public capture::CaptureSink {
   HttpState* Attach(conntrack::Connection& connection);
   void PublishExchange(HttpState& state, http::Exchange&& exchange);
   void OnConnectionEnd(conntrack::Connection& connection, conntrack::EndReason reason);
+  // Charges (or releases) the change in what the connection's engine holds.
+  void Recharge(HttpState& state);
   // Turns what the engine counted since the last call into pending losses.
   void AccountEngineLosses(const capture::ConnectionKey& key, HttpState& state);
   void Housekeeping(uint64_t now_ns);
@@ -113,7 +120,9 @@ class ExchangeTracker final : public capture::CaptureSink {
   const NodeInfo& node_;
   container::ContainerResolver* const containers_;
   cri::PodFilter* const pods_;
+  session::MemoryBudget* const budget_;
   session::SessionManager* sessions_ = nullptr;
+  uint64_t engine_held_bytes_ = 0;  // charged for every engine together
 
   conntrack::ConnectionTable connections_;
   uint64_t next_connection_id_ = 1;

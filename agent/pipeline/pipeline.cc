@@ -29,7 +29,7 @@ Pipeline::Pipeline(const PipelineOptions& options)
                              .max_connections = options.max_connections,
                              .idle_timeout = options.idle_timeout,
                              .loss_report_period = options.loss_report_period},
-      node_, containers_.get(), pods_.get());
+      node_, containers_.get(), pods_.get(), options.memory_budget);
   queue_ = std::make_unique<EventQueue>(options.queue, tracker_.get(), options.memory_budget);
 }
 

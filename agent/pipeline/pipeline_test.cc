@@ -377,6 +377,37 @@ TEST(PipelineTableTest, AConnectionEvictedFromAFullTableIsAConnectionTableFullLo
   EXPECT_NE(losses[0].detail().find("127.0.0.1:50001"), std::string::npos) << losses[0].detail();
 }
 
+TEST(PipelineBudgetTest, WhatAConnectionHoldsIsChargedToTheBudgetUntilItEnds) {
+  session::MemoryBudget budget(1 << 20);
+  PipelineOptions options;
+  options.containers.proc_root = httptrace::test_support::MakeScratchDir("proc");
+  options.containers.engine_sockets.clear();
+  options.memory_budget = &budget;
+  auto pipeline = Pipeline::CreateForTest(options);
+  capture::ConnectionOpenEvent open;
+  open.conn = {1};
+  open.role = capture::Role::kServer;
+  open.comm = "server";
+  pipeline->sink().OnOpen(open);
+  // A request with a 10 KB body waits for its response: the engine holds it.
+  const std::string request =
+      "POST /a HTTP/1.1\r\nContent-Length: 10000\r\n\r\n" + std::string(10000, 'x');
+  capture::DataEvent data;
+  data.conn = {1};
+  data.direction = capture::Direction::kIngress;
+  data.data = request;
+  data.length = request.size();
+  data.comm = "server";
+  pipeline->sink().OnData(data);
+  pipeline->SyncForTest();
+  EXPECT_GE(budget.used(), 10000u);
+  capture::ConnectionCloseEvent close;
+  close.conn = {1};
+  pipeline->sink().OnClose(close);
+  pipeline->SyncForTest();
+  EXPECT_EQ(budget.used(), 0u);
+}
+
 TEST(UnionKernelFilter, RestrictsADimensionOnlyWhenEverySessionDoes) {
   v1::Filter pid_only;
   pid_only.add_pids(10);

@@ -664,7 +664,17 @@ def summarize(results, configs, workloads):
                      lost=sum(lost) if lost else None,
                      loss_counters=";".join(sorted({r.get("loss_counters", "") for r in runs
                                                     if r.get("loss_counters", "{}") != "{}"})),
-                     tracer_drops=sum(r.get("tracer_drops", 0) for r in runs) or None)
+                     tracer_drops=sum(r.get("tracer_drops", 0) for r in runs) or None,
+                     # Per exchange the session recorded (both ends, and other processes' HTTP
+                     # on the host: what the tracer actually processed).
+                     agent_us_per_exchange=med([r["agent_cpu_s"] * 1e6 / r["session_exchanges"]
+                                                for r in runs if r.get("session_exchanges", 0) > 0
+                                                and "agent_cpu_s" in r]),
+                     ctl_us_per_exchange=med([r["ctl_cpu_s"] * 1e6 / r["session_exchanges"]
+                                              for r in runs if r.get("session_exchanges", 0) > 0
+                                              and "ctl_cpu_s" in r]),
+                     agent_peak_rss_mib=(max(r["agent_hwm_kib"] for r in runs) / 1024
+                                         if all("agent_hwm_kib" in r for r in runs) else None))
             rows.append(s)
     return rows
 
@@ -688,8 +698,9 @@ def markdown(summary, sweep, args, meta):
         out.append("| configuration | req/s median (min–max) | req/s ratio (min–max) | p50 ms "
                    "(ratio) | p99 ms (ratio) | nginx CPU µs / req (ratio) | tracer CPU s / 10k "
                    "req (min–max) | tracer peak RSS MiB | completeness: nginx side "
-                   "(recorded/served) | wrk side | reported lost | missing, not counted lost |")
-        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+                   "(recorded/served) | wrk side | reported lost | missing, not counted lost "
+                   "| agent CPU µs / exchange | ctl CPU µs / exchange | agent peak RSS MiB |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for s in summary:
             if s["workload"] != w:
                 continue
@@ -706,7 +717,7 @@ def markdown(summary, sweep, args, meta):
             else:
                 comp = "%.4f (%d/%d)" % (s["completeness"], s["recorded"], s["served"])
             out.append("| %s | %s (%s–%s) | %s (%s–%s) | %s (%s) | %s (%s) | %s (%s) | %s (%s–%s) "
-                       "| %s | %s | %s | %s | %s |"
+                       "| %s | %s | %s | %s | %s | %s | %s | %s |"
                        % (s["label"], fmt(s["rps_median"], ".0f"), fmt(s["rps_min"], ".0f"),
                           fmt(s["rps_max"], ".0f"), fmt(s["rps_ratio"], ".2f"),
                           fmt(s["rps_ratio_min"], ".2f"), fmt(s["rps_ratio_max"], ".2f"),
@@ -716,7 +727,8 @@ def markdown(summary, sweep, args, meta):
                           fmt(s["tracer_cpu_s_per_10k"], ".2f"), fmt(s["tracer_cpu_s_min"], ".2f"),
                           fmt(s["tracer_cpu_s_max"], ".2f"), fmt(s["tracer_peak_rss_mib"], ".1f"),
                           comp, fmt(s["completeness_client"], ".4f"), lost,
-                          fmt(s["unreported"], "d")))
+                          fmt(s["unreported"], "d"), fmt(s["agent_us_per_exchange"], ".2f"),
+                          fmt(s["ctl_us_per_exchange"], ".2f"), fmt(s["agent_peak_rss_mib"], ".1f")))
     if sweep:
         out.append("\n## rate sweep: %s, workload `json`\n" % (
             "httptrace `--port P` (both ends: nginx and wrk), jsonl" if args.sweep_config ==

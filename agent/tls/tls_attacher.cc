@@ -16,6 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "agent/tls/elf_symbols.h"
 #include "bpf/events.h"
 #include "common/log.h"
 
@@ -114,6 +115,7 @@ void TlsAttacher::Stop() {
   // Links are destroyed outside the lock (Describe and AddCounters stay responsive).
   libraries.clear();
   pending_.clear();
+  checked_executables_.clear();  // their uprobes are gone: read again at the next start
 }
 
 void TlsAttacher::Run() {
@@ -232,8 +234,18 @@ void TlsAttacher::ScanProcess(uint32_t pid) {
     absl::MutexLock lock(&mu_);
     ++counters_["tls.processes_scanned"];
   }
-  for (const MappedFile& file : ParseMaps(maps)) {
-    const LibraryKind kind = LibraryKindOf(file.path);
+  const std::vector<MappedFile> files = ParseMaps(maps);
+  for (size_t i = 0; i < files.size(); ++i) {
+    const MappedFile& file = files[i];
+    LibraryKind kind = LibraryKindOf(file.path);
+    if (kind == LibraryKind::kNone && i == 0 && !checked_executables_.contains(file.id)) {
+      // The first mapping is the executable: a static OpenSSL/BoringSSL shows by its symbols.
+      if (checked_executables_.size() >= options_.max_checked) checked_executables_.clear();
+      checked_executables_.insert(file.id);
+      absl::StatusOr<bool> has = DefinesFunctions(
+          absl::StrCat(options_.proc, "/", pid, "/root", file.path), {"SSL_read", "SSL_write"});
+      if (has.ok() && *has) kind = LibraryKind::kOpenssl;
+    }
     if (kind == LibraryKind::kNone) continue;
     // The file as this process sees it, whatever its mount namespace.
     Consider(file.id, absl::StrCat(options_.proc, "/", pid, "/root", file.path), kind);

@@ -5,7 +5,8 @@
 //   a uprobe is per file, for every process that maps it) and every process's /proc/PID/maps;
 // - then every exec (raw tracepoint sched_process_exec -> ring buffer tls_execs): the new
 //   process's maps, again a few times while its dynamic loader and dlopen() map libraries.
-// Libraries inside containers are opened through /proc/PID/root. One entry per file (inode),
+// Libraries inside containers are opened through /proc/PID/root. An executable that defines
+// SSL_read and SSL_write itself (OpenSSL or BoringSSL linked statically) is probed like libssl. One entry per file (inode),
 // at most `max_libraries`; files that cannot be probed are remembered (bounded) and counted by
 // cause ("tls.attach_failed_<cause>"), and named in Describe() for `httptracectl status`.
 //   TlsAttacher tls(programs, {});
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/tls/proc_maps.h"
@@ -50,6 +52,7 @@ struct TlsAttacherOptions {
   size_t max_libraries = 256;  // library files probed at once
   size_t max_failed = 4096;    // files remembered as not probeable (then forgotten, retried)
   size_t max_pending = 4096;   // processes waiting for a rescan after exec
+  size_t max_checked = 4096;   // executables remembered as read for symbols
   std::string proc = "/proc";
   // Scanned at start; files named libssl.so* / libgnutls.so* in them are probed.
   std::vector<std::string> library_dirs = {"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu",
@@ -108,6 +111,8 @@ class TlsAttacher {
   std::thread thread_;
   std::atomic<bool> running_{false};
   std::deque<Pending> pending_;  // attach thread only
+  // Executables whose symbols were read (for a static TLS library), attach thread only.
+  absl::flat_hash_set<FileId> checked_executables_;
 
   mutable absl::Mutex mu_;
   bool scanned_ ABSL_GUARDED_BY(mu_) = false;

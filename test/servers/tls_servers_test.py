@@ -6,7 +6,8 @@ and a reverse-proxy location to a plaintext python upstream: both hops), wget (G
 nginx, python `ssl` client
 against a python `ssl` server (keep-alive, POST 100 KiB, 1 MiB, chunked), `openssl s_client`
 against `openssl s_server -WWW` (close-delimited HTTP/1.0), and a python client started during
-the capture with its own copy of libssl (found only by following exec). Certificates are made
+the capture with its own copy of libssl (found only by following exec), and a client with
+OpenSSL linked statically (found by its symbols). Certificates are made
 by the test with `openssl`. Also: no uprobe is attached while no session is active, and the
 `--tls only` filter and the text format's `https`.
 """
@@ -110,6 +111,46 @@ for spec in sys.argv[4:]:
     r = c.getresponse(); data = r.read()
     print(json.dumps({"target": target, "status": r.status, "body": len(data),
                       "local": c.sock.getsockname()[1]}), flush=True)
+'''
+
+
+# A client with OpenSSL linked statically (found by its symbols, not by a libssl file): one
+# HTTP/1.1 request, prints "status body_bytes local_port". argv: port target delay_ms (it waits
+# that long after its exec, so the attach that follows the exec is done: tens of ms here).
+STATIC_CLIENT = r'''
+#include <arpa/inet.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  usleep(atoi(argv[3]) * 1000);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1]))};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (connect(fd, (void *)&a, sizeof a)) return 2;
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  SSL *s = SSL_new(ctx);
+  SSL_set_fd(s, fd);
+  if (SSL_connect(s) != 1) return 3;
+  char req[512];
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", argv[2]);
+  if (SSL_write(s, req, n) != n) return 4;
+  static char buf[1 << 21];
+  size_t got = 0;
+  for (;;) {
+    int r = SSL_read(s, buf + got, sizeof buf - got);
+    if (r <= 0) break;
+    got += r;
+  }
+  char *body = strstr(buf, "\r\n\r\n");
+  if (!body) return 5;
+  struct sockaddr_in l; socklen_t ll = sizeof l;
+  getsockname(fd, (void *)&l, &ll);
+  printf("%d %zu %d\n", atoi(buf + 9), got - (body + 4 - buf), ntohs(l.sin_port));
+  return 0;
+}
 '''
 
 
@@ -266,6 +307,18 @@ http {
         self.expects.append(Expect("wget", pid, "nginx", port, "GET", t, 200,
                                    os.path.getsize(out), library="gnutls"))
 
+    def static_client(self, port, path):
+        src, exe = self.path("static_client.c"), self.path("static_client")
+        with open(src, "w") as f:
+            f.write(STATIC_CLIENT)
+        subprocess.run(["cc", "-O1", "-static", "-o", exe, src, "-lssl", "-lcrypto", "-lpthread"],
+                       check=True, capture_output=True, timeout=120)
+        t = self.target(path)
+        pid, out = self.run_client([exe, str(port), t, "1000"])
+        status, size, local = map(int, out.split())
+        self.expects.append(Expect("static", pid, "python3", port, "GET", t, status, size,
+                                   local_port=local))
+
     def s_client(self, port, t):
         with open(self.path("s_client.in"), "wb") as f:
             f.write(b"GET %s HTTP/1.0\r\n\r\n" % t.encode())
@@ -415,6 +468,8 @@ http {
         shutil.copy(real, os.path.join(libdir, "libssl.so.3"))
         env = dict(os.environ, LD_LIBRARY_PATH=libdir)
         late = self.py_client(pys, [("GET", "/small.txt", 0)], delay=1.0, env=env)
+        # OpenSSL linked statically into the executable: found by SSL_read/SSL_write symbols.
+        self.static_client(pys, "/small.txt")
         counters, status = self.status_counters()
         self.assertIn(os.path.join(libdir, "libssl.so.3"), status)  # "  tls openssl /proc/..."
         self.assertEqual(counters.get("kernel.tls_no_fd"), 0, status)

@@ -63,24 +63,29 @@ int BPF_KPROBE(tls_gnutls_send_enter, void* session, void* data, __u64 size) {
 
 // The TLS plaintext record of socket `sk` (tls_socks), created on first use with what the
 // socket's own record knows (role from connect/accept) or the socket itself.
-static __always_inline struct conn_state* tls_conn(struct conn_key* key, struct sock* sk, __u8 lib,
-                                                   struct ht_config* cfg) {
+static __always_inline struct conn_state* tls_conn(struct conn_key* key, struct sock* sk,
+                                                   __u8 lib, struct ht_config* cfg) {
   __u64 skey = (__u64)sk;
   struct conn_state* t = bpf_map_lookup_elem(&tls_socks, &skey);
   if (t) return t;
-  struct conn_state n = {};
+  // Built in the per-CPU scratch event buffer (unused until process_data stages an event),
+  // not on the stack: 5.10 allows 512 bytes of stack for a program and its callees together.
+  struct scratch* s = get_scratch();
+  if (!s) return NULL;
+  struct conn_state* n = (struct conn_state*)s->buf;
+  __builtin_memset(n, 0, sizeof(*n));
   struct conn_state* c = bpf_map_lookup_elem(&socks, &skey);
-  n.role = c ? c->role : HT_ROLE_UNKNOWN;
-  n.opened_ns = c ? c->opened_ns : bpf_ktime_get_boot_ns();
-  n.id = new_conn_id();
-  n.sk = skey;
-  n.tls = lib;
-  n.tries_left = n.role == HT_ROLE_UNKNOWN ? HT_TRIES_MID_STREAM : HT_TRIES_FROM_START;
-  n.passed_epoch = cfg->filter_epoch;
-  read_addresses(sk, &n);
+  n->role = c ? c->role : HT_ROLE_UNKNOWN;
+  n->opened_ns = c ? c->opened_ns : bpf_ktime_get_boot_ns();
+  n->id = new_conn_id();
+  n->sk = skey;
+  n->tls = lib;
+  n->tries_left = n->role == HT_ROLE_UNKNOWN ? HT_TRIES_MID_STREAM : HT_TRIES_FROM_START;
+  n->passed_epoch = cfg->filter_epoch;
+  read_addresses(sk, n);
   struct task_struct* task = (struct task_struct*)bpf_get_current_task();
-  n.mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
-  if (bpf_map_update_elem(&tls_socks, &skey, &n, BPF_ANY)) {
+  n->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+  if (bpf_map_update_elem(&tls_socks, &skey, n, BPF_ANY)) {
     count(HT_CNT_CONN_TABLE_FULL, 1);
     return NULL;
   }

@@ -826,7 +826,12 @@ TEST_P(CaptureTest, ProbeInfoNamesModeAndPrograms) {
   const ProbeInfo info = capture_->probe_info();
   EXPECT_EQ(info.mode, mode());
   // Tracepoints: 15 entries and 17 exits; raw tracepoints: sys_exit. Both: the 2 socket ends.
-  EXPECT_EQ(info.programs.size(), mode() == AttachMode::kTracepoints ? 34u : 3u);
+  // Then one line per TLS library the TLS attacher probes ("tls openssl /usr/lib/...").
+  size_t programs = 0, tls_lines = 0;
+  for (const std::string& p : info.programs) ++(p.rfind("tls ", 0) == 0 ? tls_lines : programs);
+  EXPECT_EQ(programs, mode() == AttachMode::kTracepoints ? 34u : 3u);
+  EXPECT_TRUE(info.tls);
+  EXPECT_GE(tls_lines, 1u);  // libssl.so.3 at least (scripts/setup.sh installs it)
   EXPECT_FALSE(info.detail.empty());
   // The detail says which kernel features the probes use (status and the start-up log show it).
   EXPECT_THAT(info.detail, ::testing::HasSubstr("kernel features: "));

@@ -86,17 +86,12 @@ grpc::Status HttpTraceService::StreamSession(
     if (!batch.events.empty() && !batch.finished && linger > absl::ZeroDuration()) {
       // Under load more events follow within microseconds: one message for all of them costs
       // far less than one each. At low rates this adds at most `linger` of delay.
-      const absl::Time deadline = absl::Now() + linger;
-      while (batch.events.size() < kMaxBatch && !batch.finished) {
-        const absl::Duration left = deadline - absl::Now();
-        if (left <= absl::ZeroDuration()) break;
-        session::Session::ReadResult more =
-            session.Read(&next_seq, kMaxBatch - batch.events.size(), left);
-        if (more.events.empty()) break;
-        batch.events.insert(batch.events.end(), std::make_move_iterator(more.events.begin()),
-                            std::make_move_iterator(more.events.end()));
-        batch.finished = more.finished;
-      }
+      // One wait for the rest of the batch: woken when it is full or the linger is over.
+      session::Session::ReadResult more = session.Read(&next_seq, kMaxBatch - batch.events.size(),
+                                                       linger, kMaxBatch - batch.events.size());
+      batch.events.insert(batch.events.end(), std::make_move_iterator(more.events.begin()),
+                          std::make_move_iterator(more.events.end()));
+      batch.finished |= more.finished;
     }
     if (!batch.events.empty() && !send(batch.events)) {
       return {grpc::StatusCode::CANCELLED, "the client went away"};

@@ -171,8 +171,8 @@ bool Session::PushLocked(EventPtr event, bool force) {
       return false;
     }
   }
+  end_queued_ |= event->kind_case() == v1::Event::kEnd;
   queue_.push_back({{next_seq_++, std::move(event)}, charged});
-  changed_.SignalAll();
   return true;
 }
 
@@ -328,7 +328,8 @@ absl::Status Session::CheckResumePoint(uint64_t from_seq) const {
   return absl::OkStatus();
 }
 
-Session::ReadResult Session::Read(uint64_t* next_seq, size_t max_events, absl::Duration timeout) {
+Session::ReadResult Session::Read(uint64_t* next_seq, size_t max_events, absl::Duration timeout,
+                                  size_t min_events) {
   ReadResult result;
   absl::MutexLock lock(&mu_);
   const uint64_t oldest = queue_.empty() ? next_seq_ : queue_.front().event.seq;
@@ -343,8 +344,20 @@ Session::ReadResult Session::Read(uint64_t* next_seq, size_t max_events, absl::D
     result.events.push_back({0, std::move(gap)});
     *next_seq = oldest;
   }
-  if (result.events.empty() && *next_seq >= next_seq_) {
-    changed_.WaitWithTimeout(&mu_, timeout);
+  if (result.events.empty() && next_seq_ - std::min(*next_seq, next_seq_) < min_events) {
+    // Woken only once enough events are there (or the session's end): the mutex evaluates the
+    // condition for the publishing thread as it unlocks, so a reader waiting for a batch costs
+    // the publisher no wake-up per event.
+    struct Enough {
+      const Session* session;
+      uint64_t from;
+      size_t wanted;
+      bool operator()() const ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return session->next_seq_ - std::min(from, session->next_seq_) >= wanted ||
+               session->end_queued_;
+      }
+    } enough{this, *next_seq, min_events};
+    mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
   }
   const uint64_t first = queue_.empty() ? next_seq_ : queue_.front().event.seq;
   for (uint64_t seq = std::max(*next_seq, first); seq < next_seq_; ++seq) {

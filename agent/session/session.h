@@ -75,9 +75,10 @@ class Session {
     bool finished = false;  // The SessionEnd event was delivered: the stream is over.
   };
   // Returns events with seq >= *next_seq (0: from the oldest retained), waiting up to `timeout`
-  // for at least one. Advances *next_seq past what it returns.
-  ReadResult Read(uint64_t* next_seq, size_t max_events, absl::Duration timeout)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // for at least `min_events` of them (or the session's end). Advances *next_seq past what it
+  // returns.
+  ReadResult Read(uint64_t* next_seq, size_t max_events, absl::Duration timeout,
+                  size_t min_events = 1) ABSL_LOCKS_EXCLUDED(mu_);
 
   // OUT_OF_RANGE when a reader asks to start beyond the next sequence number.
   absl::Status CheckResumePoint(uint64_t from_seq) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -111,7 +112,7 @@ class Session {
   const std::vector<std::string> redacted_lowercase_;
 
   mutable absl::Mutex mu_;
-  absl::CondVar changed_;
+  bool end_queued_ ABSL_GUARDED_BY(mu_) = false;  // the SessionEnd event is in the queue
   MemoryBudget* const budget_;
   struct Queued {
     SequencedEvent event;

@@ -44,8 +44,9 @@ struct CaptureConfig {
   bool use_fallbacks = false;
   // TLS plaintext through uprobes on the TLS libraries (bpf/tls.bpf.h, agent/tls/), attached
   // with the probes. Optional: where the kernel refuses those programs, plaintext capture goes
-  // on and ProbeInfo says why.
-  bool tls = true;
+  // on and ProbeInfo says why. Off by default for the library's own users (tests); the agent
+  // turns it on (--tls-uprobes).
+  bool tls = false;
   tls::TlsAttacherOptions tls_options;
 };
 

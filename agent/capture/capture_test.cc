@@ -132,6 +132,9 @@ class CaptureTest : public ::testing::TestWithParam<std::tuple<AttachMode, bool>
   // A capture that may trace this very process (the tests are their own traffic).
   void Start(CaptureConfig config = {}, bool attach = true) {
     config.exclude_self = false;
+    // The syscall tests leave the TLS uprobes out (each attach would scan /proc and set
+    // uprobes, ~1-2 s per test here); //test/servers:tls_servers_test covers them.
+    config.tls = want_tls_;
     config.attach_mode = mode();
     config.use_fallbacks = fallbacks();
     auto capture = Capture::Create(config, &sink_);
@@ -142,6 +145,8 @@ class CaptureTest : public ::testing::TestWithParam<std::tuple<AttachMode, bool>
     ASSERT_TRUE(capture_->SetFilter(filter).ok());
     if (attach) ASSERT_TRUE(capture_->Attach().ok());
   }
+
+  bool want_tls_ = false;
 
   void TearDown() override {
     if (capture_) capture_->Detach();
@@ -822,6 +827,7 @@ TEST_P(CaptureTest, DetachStopsCaptureAndAttachAgainResumesIt) {
 }
 
 TEST_P(CaptureTest, ProbeInfoNamesModeAndPrograms) {
+  want_tls_ = true;
   Start();
   const ProbeInfo info = capture_->probe_info();
   EXPECT_EQ(info.mode, mode());

@@ -25,8 +25,8 @@ TEST(DefinesFunctionsTest, FindsFunctionsOfAnExecutable) {
   absl::StatusOr<bool> yes = DefinesFunctions(Self(), {"httptrace_elf_symbols_test_marker"});
   ASSERT_TRUE(yes.ok()) << yes.status();
   EXPECT_TRUE(*yes);
-  absl::StatusOr<bool> no = DefinesFunctions(Self(), {"httptrace_elf_symbols_test_marker",
-                                                      "SSL_read_no_such_function"});
+  absl::StatusOr<bool> no =
+      DefinesFunctions(Self(), {"httptrace_elf_symbols_test_marker", "SSL_read_no_such_function"});
   ASSERT_TRUE(no.ok()) << no.status();
   EXPECT_FALSE(*no);
 }

@@ -112,10 +112,17 @@ void TlsAttacher::Stop() {
     absl::MutexLock lock(&mu_);
     libraries.swap(libraries_);
   }
-  // Links are destroyed outside the lock (Describe and AddCounters stay responsive).
+  // Links are destroyed outside the lock (Describe and AddCounters stay responsive), one
+  // thread per uprobe: each uprobe's removal waits for an RCU grace period, and the waits
+  // overlap when run in parallel (as Capture::DestroyLinks does for the tracepoints).
+  std::vector<std::thread> threads;
+  for (auto& [id, lib] : libraries) {
+    for (Link& link : lib.links)
+      threads.emplace_back([l = std::move(link)]() mutable { l.reset(); });
+  }
+  for (std::thread& t : threads) t.join();
   libraries.clear();
   pending_.clear();
-  checked_executables_.clear();  // their uprobes are gone: read again at the next start
 }
 
 void TlsAttacher::Run() {
@@ -238,13 +245,16 @@ void TlsAttacher::ScanProcess(uint32_t pid) {
   for (size_t i = 0; i < files.size(); ++i) {
     const MappedFile& file = files[i];
     LibraryKind kind = LibraryKindOf(file.path);
-    if (kind == LibraryKind::kNone && i == 0 && !checked_executables_.contains(file.id)) {
+    if (kind == LibraryKind::kNone && i == 0) {
       // The first mapping is the executable: a static OpenSSL/BoringSSL shows by its symbols.
-      if (checked_executables_.size() >= options_.max_checked) checked_executables_.clear();
-      checked_executables_.insert(file.id);
-      absl::StatusOr<bool> has = DefinesFunctions(
-          absl::StrCat(options_.proc, "/", pid, "/root", file.path), {"SSL_read", "SSL_write"});
-      if (has.ok() && *has) kind = LibraryKind::kOpenssl;
+      auto it = executable_verdicts_.find(file.id);
+      if (it == executable_verdicts_.end()) {
+        if (executable_verdicts_.size() >= options_.max_checked) executable_verdicts_.clear();
+        absl::StatusOr<bool> has = DefinesFunctions(
+            absl::StrCat(options_.proc, "/", pid, "/root", file.path), {"SSL_read", "SSL_write"});
+        it = executable_verdicts_.emplace(file.id, has.ok() && *has).first;
+      }
+      if (it->second) kind = LibraryKind::kOpenssl;
     }
     if (kind == LibraryKind::kNone) continue;
     // The file as this process sees it, whatever its mount namespace.

@@ -6,9 +6,10 @@
 // - then every exec (raw tracepoint sched_process_exec -> ring buffer tls_execs): the new
 //   process's maps, again a few times while its dynamic loader and dlopen() map libraries.
 // Libraries inside containers are opened through /proc/PID/root. An executable that defines
-// SSL_read and SSL_write itself (OpenSSL or BoringSSL linked statically) is probed like libssl. One entry per file (inode),
-// at most `max_libraries`; files that cannot be probed are remembered (bounded) and counted by
-// cause ("tls.attach_failed_<cause>"), and named in Describe() for `httptracectl status`.
+// SSL_read and SSL_write itself (OpenSSL or BoringSSL linked statically) is probed like libssl. One
+// entry per file (inode), at most `max_libraries`; files that cannot be probed are remembered
+// (bounded) and counted by cause ("tls.attach_failed_<cause>"), and named in Describe() for
+// `httptracectl status`.
 //   TlsAttacher tls(programs, {});
 //   tls.Start(); tls.WaitScanned(absl::Seconds(2)); ... tls.Stop();
 
@@ -111,8 +112,10 @@ class TlsAttacher {
   std::thread thread_;
   std::atomic<bool> running_{false};
   std::deque<Pending> pending_;  // attach thread only
-  // Executables whose symbols were read (for a static TLS library), attach thread only.
-  absl::flat_hash_set<FileId> checked_executables_;
+  // Executables whose symbols were read: true when they define SSL_read and SSL_write (a
+  // static TLS library). Kept across Stop (read once per file, not per session); bounded.
+  // Attach thread only.
+  absl::flat_hash_map<FileId, bool> executable_verdicts_;
 
   mutable absl::Mutex mu_;
   bool scanned_ ABSL_GUARDED_BY(mu_) = false;

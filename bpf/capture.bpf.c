@@ -32,6 +32,10 @@ const volatile __u32 self_tgid = 0;           // the agent never traces itself
 const volatile __u64 wakeup_bytes = 1 << 20;  // wake the consumer once this much is pending
 
 __u64 next_conn_id = 0;  // connection ids: unique on the host while the probes stay loaded
+// Non-zero while the capture is attached: the TLS programs (bpf/tls.bpf.h) do nothing
+// otherwise. Their uprobes take ~1 s to detach (an RCU-tasks-trace grace period each), so the
+// agent detaches them in the background after clearing this. 64 bits: .bss keeps no padding.
+__u64 tls_gate = 0;
 
 static __always_inline void count(__u32 idx, __u64 n) {
   __u64* v = bpf_map_lookup_elem(&counters, &idx);

@@ -14,6 +14,7 @@
 // back through a size_t*), gnutls_record_recv/send(session, data, size).
 static __always_inline int tls_enter(__u64 session, __u64 buf, __u64 len, __u64 size_ptr, __u8 dir,
                                      __u8 lib, __u8 ret_int) {
+  if (!tls_gate) return 0;
   __u64 id = bpf_get_current_pid_tgid();
   struct ht_config* cfg = get_config();
   if (!cfg || !process_allowed(id >> 32, cfg)) return 0;
@@ -63,8 +64,8 @@ int BPF_KPROBE(tls_gnutls_send_enter, void* session, void* data, __u64 size) {
 
 // The TLS plaintext record of socket `sk` (tls_socks), created on first use with what the
 // socket's own record knows (role from connect/accept) or the socket itself.
-static __always_inline struct conn_state* tls_conn(struct conn_key* key, struct sock* sk,
-                                                   __u8 lib, struct ht_config* cfg) {
+static __always_inline struct conn_state* tls_conn(struct conn_key* key, struct sock* sk, __u8 lib,
+                                                   struct ht_config* cfg) {
   __u64 skey = (__u64)sk;
   struct conn_state* t = bpf_map_lookup_elem(&tls_socks, &skey);
   if (t) return t;
@@ -96,6 +97,7 @@ static __always_inline struct conn_state* tls_conn(struct conn_key* key, struct 
 // Return of any of the calls above (one program: the entry said which call it was). `ret` is
 // the call's return value: a byte count (SSL_read, gnutls), or 1 for success (_ex forms).
 static __always_inline int tls_return(long ret) {
+  if (!tls_gate) return 0;
   __u64 id = bpf_get_current_pid_tgid();
   struct tls_call* p = bpf_map_lookup_elem(&tls_calls, &id);
   if (!p) return 0;

@@ -350,6 +350,7 @@ absl::Status Capture::Attach() {
   running_.store(true);
   poll_thread_ = std::thread([this] { PollLoop(); });
   if (tls_) {
+    skel_->bss->tls_gate = 1;
     // The start-up scan attaches the libraries processes use now; the session starts once it
     // is done (bounded), so their first exchanges are not missed. Later ones come on exec.
     tls_->Start();
@@ -376,7 +377,11 @@ void Capture::Detach() {
   {
     absl::MutexLock lock(&mu_);
     if (links_.empty() && !poll_thread_.joinable()) return;
-    if (tls_) tls_->Stop();
+    if (tls_) {
+      // The TLS programs stop at once; their uprobes go in the background (tls_attacher.h).
+      __atomic_store_n(&skel_->bss->tls_gate, 0, __ATOMIC_SEQ_CST);
+      tls_->Stop();
+    }
     // Probes stop here; what they queued is still in the ring buffer.
     DestroyLinks(std::move(links_));
     links_.clear();

@@ -88,7 +88,10 @@ TlsAttacher::TlsAttacher(const TlsPrograms& programs, TlsAttacherOptions options
   }
 }
 
-TlsAttacher::~TlsAttacher() { Stop(); }
+TlsAttacher::~TlsAttacher() {
+  Stop();
+  if (reaper_.joinable()) reaper_.join();
+}
 
 void TlsAttacher::Start() {
   if (running_.exchange(true)) return;
@@ -112,16 +115,18 @@ void TlsAttacher::Stop() {
     absl::MutexLock lock(&mu_);
     libraries.swap(libraries_);
   }
-  // Links are destroyed outside the lock (Describe and AddCounters stay responsive), one
-  // thread per uprobe: each uprobe's removal waits for an RCU grace period, and the waits
-  // overlap when run in parallel (as Capture::DestroyLinks does for the tracepoints).
-  std::vector<std::thread> threads;
-  for (auto& [id, lib] : libraries) {
-    for (Link& link : lib.links)
-      threads.emplace_back([l = std::move(link)]() mutable { l.reset(); });
-  }
-  for (std::thread& t : threads) t.join();
-  libraries.clear();
+  // Links are destroyed outside the lock, in the background, one thread per uprobe: each
+  // removal waits for a grace period, and the waits overlap when run in parallel.
+  if (reaper_.joinable()) reaper_.join();
+  reaper_ = std::thread([libraries = std::move(libraries)]() mutable {
+    std::vector<std::thread> threads;
+    for (auto& [id, lib] : libraries) {
+      for (Link& link : lib.links) {
+        threads.emplace_back([l = std::move(link)]() mutable { l.reset(); });
+      }
+    }
+    for (std::thread& t : threads) t.join();
+  });
   pending_.clear();
 }
 

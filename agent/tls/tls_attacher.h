@@ -71,7 +71,9 @@ class TlsAttacher {
   void Start();
   // Returns once the start-up scan of the running Start() is done (false on timeout).
   bool WaitScanned(absl::Duration timeout);
-  // Joins the thread and detaches every uprobe; the failure memory is kept.
+  // Joins the thread and detaches every uprobe in the background (each waits ~1 s for an
+  // RCU-tasks-trace grace period on current kernels; the caller gates the programs off first):
+  // returns at once. The next Stop and the destructor wait for it. The failure memory is kept.
   void Stop();
 
   // "tls.libraries", "tls.uprobes", "tls.exec_events", "tls.processes_scanned",
@@ -110,6 +112,7 @@ class TlsAttacher {
   const TlsPrograms programs_;
   const TlsAttacherOptions options_;
   std::thread thread_;
+  std::thread reaper_;  // destroys the last Stop's uprobe links
   std::atomic<bool> running_{false};
   std::deque<Pending> pending_;  // attach thread only
   // Executables whose symbols were read: true when they define SSL_read and SSL_write (a

@@ -41,6 +41,9 @@ ABSL_FLAG(int32_t, max_sessions, 16, "Capture sessions that may run at once.");
 ABSL_FLAG(std::string, attach_mode, "auto",
           "How probes attach: auto, tracepoints (needs tracefs) or raw-tracepoints.");
 ABSL_FLAG(bool, mount_tracefs, true, "Mount tracefs on /sys/kernel/tracing when it is missing.");
+ABSL_FLAG(bool, tls_uprobes, true,
+          "Read HTTPS as plaintext at the TLS libraries (uprobes on OpenSSL and GnuTLS, "
+          "attached only while a session is active).");
 ABSL_FLAG(int32_t, ring_buffer_mb, 16, "Size of the kernel-to-agent ring buffer (power of two).");
 ABSL_FLAG(int32_t, max_connections, 65536, "Connections tracked at once (kernel and agent).");
 ABSL_FLAG(int32_t, memory_budget_mb, 64,
@@ -137,6 +140,7 @@ int main(int argc, char** argv) {
   }
   pipeline_options.capture.attach_mode = *mode;
   pipeline_options.capture.mount_tracefs = absl::GetFlag(FLAGS_mount_tracefs);
+  pipeline_options.capture.tls = absl::GetFlag(FLAGS_tls_uprobes);
   pipeline_options.capture.ring_buffer_bytes =
       static_cast<uint32_t>(absl::GetFlag(FLAGS_ring_buffer_mb)) << 20;
   pipeline_options.capture.max_connections =

@@ -32,6 +32,10 @@ const volatile __u32 self_tgid = 0;           // the agent never traces itself
 const volatile __u64 wakeup_bytes = 1 << 20;  // wake the consumer once this much is pending
 
 __u64 next_conn_id = 0;  // connection ids: unique on the host while the probes stay loaded
+// Non-zero while the capture is attached: the TLS programs (bpf/tls.bpf.h) do nothing
+// otherwise. Their uprobes take ~1 s to detach (an RCU-tasks-trace grace period each), so the
+// agent detaches them in the background after clearing this. 64 bits: .bss keeps no padding.
+__u64 tls_gate = 0;
 
 static __always_inline void count(__u32 idx, __u64 n) {
   __u64* v = bpf_map_lookup_elem(&counters, &idx);
@@ -61,7 +65,8 @@ static __always_inline __u64 rb_flags(void) {
 
 static __always_inline int is_ingress(__u8 sys) {
   return sys == HT_SYS_READ || sys == HT_SYS_READV || sys == HT_SYS_RECVFROM ||
-         sys == HT_SYS_RECVMSG || sys == HT_SYS_RECVMMSG;
+         sys == HT_SYS_RECVMSG || sys == HT_SYS_RECVMMSG || sys == HT_SYS_TLS_READ ||
+         sys == HT_SYS_TLS_GNUTLS_READ || sys == HT_SYS_TLS_GO_READ;
 }
 
 // The cheapest checks first: the agent itself, then the tgid and cgroup sets.
@@ -704,6 +709,12 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
     case HT_SYS_WRITE:
     case HT_SYS_RECVFROM:
     case HT_SYS_SENDTO:
+    case HT_SYS_TLS_READ:
+    case HT_SYS_TLS_WRITE:
+    case HT_SYS_TLS_GNUTLS_READ:
+    case HT_SYS_TLS_GNUTLS_WRITE:
+    case HT_SYS_TLS_GO_READ:
+    case HT_SYS_TLS_GO_WRITE:
       x->single = 1;
       x->src = a.buf;
       x->src_len = ret;
@@ -944,10 +955,25 @@ static __always_inline int exit_accept(long ret) {
 #define SEND_SHUTDOWN 2
 #define SHUTDOWN_MASK 3
 
-static __always_inline void sock_end(__u64 skey, struct conn_state* c) {
+// `map`: socks, or tls_socks for the TLS plaintext record of the same socket (bpf/tls.bpf.h).
+static __always_inline void sock_end(void* map, __u64 skey, struct conn_state* c) {
   if (c->open_sent) emit_end(HT_EVENT_CLOSE, c, 0, -1, 0);
   count(HT_CNT_CONN_ENDED, 1);
-  bpf_map_delete_elem(&socks, &skey);
+  bpf_map_delete_elem(map, &skey);
+}
+
+static __always_inline void sock_state_changed(void* map, __u64 skey, struct conn_state* c,
+                                               __u8 shut, int newstate) {
+  if ((shut & SHUTDOWN_MASK) == SHUTDOWN_MASK) {
+    sock_end(map, skey, c);
+    return;
+  }
+  if ((shut & SEND_SHUTDOWN) && (newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) &&
+      !c->egress_shut) {
+    c->egress_shut = 1;
+    count(HT_CNT_CONN_SHUTDOWN, 1);
+    if (c->open_sent) emit_shutdown(c, 0, -1, 0, HT_EGRESS);
+  }
 }
 
 // tcp_close() (the last holder's close, whatever closed it) sets sk_shutdown to SHUTDOWN_MASK
@@ -958,18 +984,15 @@ SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(sock_set_state, struct sock* sk, int oldstate, int newstate) {
   __u64 skey = (__u64)sk;
   struct conn_state* c = bpf_map_lookup_elem(&socks, &skey);
-  if (!c) return 0;
-  // A bitfield on older kernels, a u8 on newer ones: the probed bitfield read handles both.
-  __u8 shut = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown);
-  if ((shut & SHUTDOWN_MASK) == SHUTDOWN_MASK) {
-    sock_end(skey, c);
-    return 0;
+  if (c) {
+    // A bitfield on older kernels, a u8 on newer ones: the probed bitfield read handles both.
+    __u8 shut = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown);
+    sock_state_changed(&socks, skey, c, shut, newstate);
   }
-  if ((shut & SEND_SHUTDOWN) && (newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) &&
-      !c->egress_shut) {
-    c->egress_shut = 1;
-    count(HT_CNT_CONN_SHUTDOWN, 1);
-    if (c->open_sent) emit_shutdown(c, 0, -1, 0, HT_EGRESS);
+  struct conn_state* t = bpf_map_lookup_elem(&tls_socks, &skey);
+  if (t) {
+    __u8 shut = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown);
+    sock_state_changed(&tls_socks, skey, t, shut, newstate);
   }
   return 0;
 }
@@ -980,7 +1003,9 @@ SEC("raw_tp/tcp_destroy_sock")
 int BPF_PROG(sock_destroy, struct sock* sk) {
   __u64 skey = (__u64)sk;
   struct conn_state* c = bpf_map_lookup_elem(&socks, &skey);
-  if (c) sock_end(skey, c);
+  if (c) sock_end(&socks, skey, c);
+  c = bpf_map_lookup_elem(&tls_socks, &skey);
+  if (c) sock_end(&tls_socks, skey, c);
   return 0;
 }
 
@@ -1161,3 +1186,8 @@ int BPF_PROG(raw_sys_exit, struct pt_regs* arg_regs, long ret) {
   }
   return 0;
 }
+
+// ---------------------------------------------------------------------------------------------
+// TLS libraries' plaintext calls (uprobes, attached per library file by agent/tls/). Nothing of
+// it is in the syscall programs above: raw sys_exit is close to the verifier's 16-bit jump range.
+#include "bpf/tls.bpf.h"

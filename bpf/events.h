@@ -64,6 +64,23 @@ enum ht_syscall {
   HT_SYS_ACCEPT,
   HT_SYS_ACCEPT4,
   HT_SYS_CLOSE,
+  // Plaintext of a TLS library's read/write call (bpf/tls.bpf.h), one buffer. The library is
+  // in the number: HT_SYS_TLS_READ + 2 * (enum ht_tls_library - 1) (+ 1 for its write), so the
+  // capture's shared code paths carry no extra field for it.
+  HT_SYS_TLS_READ,  // OpenSSL (SSL_read, SSL_read_ex)
+  HT_SYS_TLS_WRITE,
+  HT_SYS_TLS_GNUTLS_READ,
+  HT_SYS_TLS_GNUTLS_WRITE,
+  HT_SYS_TLS_GO_READ,
+  HT_SYS_TLS_GO_WRITE,
+};
+
+// The TLS library whose plaintext calls a connection's data came from (see HT_SYS_TLS_READ).
+enum ht_tls_library {
+  HT_TLS_NONE = 0,     // plaintext on the socket itself
+  HT_TLS_OPENSSL = 1,  // SSL_read/SSL_write(_ex): OpenSSL 1.1/3, BoringSSL, static copies
+  HT_TLS_GNUTLS = 2,
+  HT_TLS_GO = 3,
 };
 
 // Per-CPU counters (array map "counters"), summed by the agent. Every drop and truncation has
@@ -101,7 +118,16 @@ enum ht_syscall {
                                                    id, so no stream is spliced */                  \
   X(CONN_SHUTDOWN, conn_shutdown)               /* shutdown(SHUT_WR) of a traced connection */     \
   X(CONN_READ_EOF, conn_read_eof)               /* end of stream read on a traced connection */    \
-  X(CONN_ENDED, conn_ended)                     /* traced sockets ended (last close, exit, reset) */
+  X(CONN_ENDED, conn_ended)                   /* traced sockets ended (last close, exit, reset) */ \
+  X(TLS_CALLS, tls_calls)                     /* TLS library read/write calls that returned data   \
+                                                 (bpf/tls.bpf.h) */                                \
+  X(TLS_CONNS, tls_conns)                     /* connections found to carry TLS: their plaintext   \
+                                                 are read at the library (tls_socks) */            \
+  X(TLS_CIPHER_SKIPPED, tls_cipher_skipped)   /* syscalls inside TLS calls: the ciphertext, not    \
+                                                 copied (judged not HTTP) */                       \
+  X(TLS_NO_FD, tls_no_fd)                     /* TLS calls whose socket was never seen (memory     \
+                                                 BIOs): plaintext not tied, not copied */          \
+  X(TLS_CALL_TABLE_FULL, tls_call_table_full) /* no room to pair a TLS call with its return */
 
 enum ht_counter {
 #define HT_COUNTER_ENUM(name, text) HT_CNT_##name,
@@ -155,6 +181,12 @@ struct ht_open_event {
   __u8 remote_addr[16];
   char comm[HT_COMM_LEN];
   __u64 opened_ns;  // connect/accept time, or first-seen time
+};
+
+// A process called exec (TLS library discovery: agent/tls/). Ring buffer "tls_execs".
+struct ht_exec_event {
+  __u32 tgid;
+  __u32 reserved;
 };
 
 // The socket ended: its last holder closed it (close, exit, exec with O_CLOEXEC, close_range,

@@ -69,7 +69,8 @@ struct conn_state {
   __u16 local_port;
   __u16 remote_port;
   __u8 ingress_eof;  // the end-of-stream (ingress shutdown) event went out
-  __u8 reserved2[3];
+  __u8 tls;          // enum ht_tls_library: data comes from the library's plaintext calls
+  __u8 reserved2[2];
   __u8 local_addr[16];
   __u8 remote_addr[16];
 };
@@ -229,3 +230,57 @@ struct {
   __type(key, __u16);
   __type(value, __u32);
 } filter_ports SEC(".maps");
+
+// A TLS library read/write call in progress on a thread (bpf/tls.bpf.h), from its entry to its
+// return: the buffer, where the byte count comes back, and the socket the call's syscalls used.
+struct tls_call {
+  __u64 session;   // the library's connection object (SSL*, gnutls_session_t): key of tls_fds
+  __u64 buf;       // plaintext buffer (user pointer)
+  __u64 size_ptr;  // SSL_read_ex/SSL_write_ex: where the byte count is stored; 0 otherwise
+  __u64 len;       // the buffer's length: a byte count above it is not believed
+  __s32 fd;        // socket of a syscall made inside the call; -1: none yet
+  __u8 dir;        // enum ht_direction
+  __u8 lib;        // enum ht_tls_library
+  __u8 ret_int;    // the call returns a C int (only the low 32 bits of the register are set)
+  __u8 reserved;
+};
+
+// The socket a library connection object used last, per process: a read served from the
+// library's buffer makes no syscall. Key: tgid and the object's address.
+struct tls_session_key {
+  __u64 session;
+  __u32 tgid;
+  __u32 reserved;
+};
+
+// Calls in progress, by pid_tgid. LRU: a thread that died inside a call leaves an entry nobody
+// looks up again.
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u64);
+  __type(value, struct tls_call);
+} tls_calls SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct tls_session_key);
+  __type(value, __s32);
+} tls_fds SEC(".maps");
+
+// The TLS plaintext streams of sockets whose ciphertext is in `socks` (judged not HTTP there),
+// keyed alike by struct sock address: a record of their own (id, positions, classification),
+// so the syscall programs need no TLS case. Ended with the socket like `socks` entries.
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u64);
+  __type(value, struct conn_state);
+} tls_socks SEC(".maps");
+
+// Processes that called exec, for the agent's TLS library discovery (struct ht_exec_event).
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 64 << 10);
+} tls_execs SEC(".maps");

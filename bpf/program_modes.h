@@ -12,3 +12,7 @@ static inline int ht_program_in_mode(const char* section, int raw_mode) {
   if (strcmp(section, "raw_tp/sys_exit") == 0) return raw_mode;
   return 1;
 }
+
+// The TLS programs (bpf/tls.bpf.h, named tls_*) are attached by the agent's TLS library
+// discovery (agent/tls/), per library file, never by the capture's own attach.
+static inline int ht_program_is_tls(const char* name) { return strncmp(name, "tls_", 4) == 0; }

@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -74,6 +75,8 @@ std::string FilterSummary(const v1::Filter& f) {
   if (f.role() != v1::ROLE_UNSPECIFIED) {
     parts.push_back(absl::StrCat("role=", render::RoleName(f.role())));
   }
+  if (f.tls() == v1::TLS_ONLY) parts.push_back("tls=only");
+  if (f.tls() == v1::TLS_PLAIN) parts.push_back("tls=plain");
   return parts.empty() ? "all" : absl::StrJoin(parts, " ");
 }
 
@@ -820,10 +823,21 @@ int Ctl::Status() {
       probe_text = probes.mode() == v1::ATTACH_MODE_RAW_TRACEPOINTS
                        ? "attached via raw tracepoints"
                        : "attached via syscall tracepoints";
-      absl::StrAppend(&probe_text, ", ", probes.programs_size(), " programs");
     }
+    // The agent lists the TLS libraries it probes (or could not) after its programs.
+    std::vector<std::string> tls_lines;
+    int programs = 0;
+    for (const std::string& p : probes.programs()) {
+      if (absl::StartsWith(p, "tls ")) {
+        tls_lines.push_back(p);
+      } else {
+        ++programs;
+      }
+    }
+    if (probes.attached()) absl::StrAppend(&probe_text, ", ", programs, " programs");
     if (!probes.detail().empty()) absl::StrAppend(&probe_text, " (", probes.detail(), ")");
     std::printf("probes:   %s\n", probe_text.c_str());
+    for (const std::string& line : tls_lines) std::printf("  %s\n", line.c_str());
     std::printf("sessions: %d\n", response.sessions_size());
     for (const v1::SessionInfo& s : response.sessions()) {
       std::printf("  %s %s: %llu exchange(s), %llu lost, filter %s\n", s.id().c_str(),

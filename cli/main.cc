@@ -126,6 +126,10 @@ void AddFilters(CLI::App* app, RequestFlags* f) {
   app->add_option("--role", f->role, "client, server or both (default both).")
       ->check(CLI::IsMember({"client", "server", "both"}))
       ->group(group);
+  app->add_option("--tls", f->tls,
+                  "only (HTTPS read at the TLS library), plain, or both (default both).")
+      ->check(CLI::IsMember({"only", "plain", "both"}))
+      ->group(group);
 }
 
 void AddSessionOptions(CLI::App* app, RequestFlags* f) {
@@ -280,7 +284,8 @@ int Main(int argc, char** argv) {
   if (completion->parsed()) {
     const FlagValues values = {{"--format", render::FormatNames()},
                                {"--sort", EndpointTable::SortKeys()},
-                               {"--role", {"client", "server", "both"}}};
+                               {"--role", {"client", "server", "both"}},
+                               {"--tls", {"only", "plain", "both"}}};
     const std::string script =
         shell == "bash" ? BashCompletion(app, values) : ZshCompletion(app, values);
     std::fwrite(script.data(), 1, script.size(), stdout);

@@ -59,6 +59,14 @@ absl::StatusOr<v1::StartCaptureRequest> BuildStartRequest(const RequestFlags& fl
     return absl::InvalidArgumentError(
         absl::StrCat("--role ", flags.role, ": want client, server or both"));
   }
+  if (flags.tls == "only") {
+    filter->set_tls(v1::TLS_ONLY);
+  } else if (flags.tls == "plain") {
+    filter->set_tls(v1::TLS_PLAIN);
+  } else if (flags.tls != "both" && !flags.tls.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls ", flags.tls, ": want only, plain or both"));
+  }
 
   v1::CaptureOptions* options = request.mutable_options();
   if (flags.body_limit >= 0) {

@@ -33,6 +33,15 @@ TEST(BuildStartRequest, DefaultsLeaveOptionsUnset) {
   ASSERT_TRUE(request.ok());
   EXPECT_FALSE(request->options().has_body_limit_bytes());
   EXPECT_EQ(request->filter().role(), v1::ROLE_UNSPECIFIED);
+  EXPECT_EQ(request->filter().tls(), v1::TLS_BOTH);
+}
+
+TEST(BuildStartRequest, TlsSelection) {
+  RequestFlags flags;
+  flags.tls = "only";
+  EXPECT_EQ(BuildStartRequest(flags)->filter().tls(), v1::TLS_ONLY);
+  flags.tls = "plain";
+  EXPECT_EQ(BuildStartRequest(flags)->filter().tls(), v1::TLS_PLAIN);
 }
 
 TEST(BuildStartRequest, BadValuesNameTheFlag) {
@@ -44,6 +53,7 @@ TEST(BuildStartRequest, BadValuesNameTheFlag) {
       {[](RequestFlags& f) { f.ports = {"65536"}; }, "--port 65536"},
       {[](RequestFlags& f) { f.pids = {"-1"}; }, "--pid -1"},
       {[](RequestFlags& f) { f.role = "proxy"; }, "--role proxy"},
+      {[](RequestFlags& f) { f.tls = "yes"; }, "--tls yes"},
       {[](RequestFlags& f) {
          f.no_redact = true;
          f.redact = {"a"};

@@ -203,16 +203,60 @@ absl::Status Capture::Load(AttachMode mode, const KernelFeatures& features) {
       return BpfError(err, absl::StrCat("sizing map ", s.name));
     }
   }
+  bool tls = config_.tls;
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel_->obj) {
     bpf_program__set_autoload(prog, ht_program_in_mode(bpf_program__section_name(prog),
-                                                       mode == AttachMode::kRawTracepoints));
+                                                       mode == AttachMode::kRawTracepoints) &&
+                                        (tls || !ht_program_is_tls(bpf_program__name(prog))));
   }
-  if (int err = capture_bpf__load(skel_.get()); err != 0) {
+  int err = capture_bpf__load(skel_.get());
+  std::string tls_detail = tls ? "TLS uprobes: yes" : "TLS uprobes: off";
+  if (err != 0 && tls) {
+    // The TLS programs are optional: a kernel that refuses them still captures plaintext. The
+    // object cannot be loaded twice, so it is opened again without them.
+    HT_LOG(WARNING) << "loading the probes with the TLS uprobes failed (" << strerror(-err)
+                    << "); loading them without";
+    tls = false;
+    tls_detail = absl::StrCat("TLS uprobes: no (load failed: ", strerror(-err), ")");
+    absl::StatusOr<CaptureObject> again = OpenCaptureObject(features);
+    if (!again.ok()) return again.status();
+    skel_ = std::move(*again);
+    skel_->rodata->self_tgid = config_.exclude_self ? static_cast<uint32_t>(getpid()) : 0;
+    skel_->rodata->wakeup_bytes = config_.ring_buffer_bytes / 4;
+    const bpf_map* maps[] = {skel_->maps.events, skel_->maps.scratch_map, skel_->maps.socks,
+                             skel_->maps.conns};
+    for (size_t i = 0; i < std::size(maps); ++i) {
+      bpf_map__set_max_entries(const_cast<bpf_map*>(maps[i]), sizes[i].entries);
+    }
+    bpf_object__for_each_program(prog, skel_->obj) {
+      bpf_program__set_autoload(prog, ht_program_in_mode(bpf_program__section_name(prog),
+                                                         mode == AttachMode::kRawTracepoints) &&
+                                          !ht_program_is_tls(bpf_program__name(prog)));
+    }
+    err = capture_bpf__load(skel_.get());
+  }
+  if (err != 0) {
     return BpfError(err, "loading the capture probes (verifier log above, at debug level)");
+  }
+  if (tls) {
+    tls::TlsPrograms p;
+    p.ssl_read_enter = skel_->progs.tls_ssl_read_enter;
+    p.ssl_write_enter = skel_->progs.tls_ssl_write_enter;
+    p.ssl_read_ex_enter = skel_->progs.tls_ssl_read_ex_enter;
+    p.ssl_write_ex_enter = skel_->progs.tls_ssl_write_ex_enter;
+    p.gnutls_recv_enter = skel_->progs.tls_gnutls_recv_enter;
+    p.gnutls_send_enter = skel_->progs.tls_gnutls_send_enter;
+    p.return_probe = skel_->progs.tls_return_probe;
+    p.sys_enter = skel_->progs.tls_sys_enter;
+    p.exec = skel_->progs.tls_exec;
+    p.exec_ring_fd = bpf_map__fd(skel_->maps.tls_execs);
+    tls_ = std::make_unique<tls::TlsAttacher>(p, config_.tls_options);
   }
 
   absl::MutexLock lock(&mu_);
+  info_.tls = tls;
+  absl::StrAppend(&info_.detail, "; ", tls_detail);
   if (absl::Status s = WriteConfig(filter_epoch_, filter_); !s.ok()) return s;
   poller_ = std::make_unique<Poller>(sink_);
   return poller_->Open(bpf_map__fd(skel_->maps.events));
@@ -279,6 +323,9 @@ absl::Status Capture::Attach() {
       {skel_->maps.conns, sizeof(uint64_t)},     // struct conn_key
       {skel_->maps.skip_fds, sizeof(uint64_t)},  // struct conn_key
       {skel_->maps.fd_epochs, sizeof(uint32_t)},
+      {skel_->maps.tls_socks, sizeof(uint64_t)},
+      {skel_->maps.tls_calls, sizeof(uint64_t)},
+      {skel_->maps.tls_fds, 16},  // struct tls_session_key
   };
   for (const auto& m : stale) {
     if (absl::Status s = ClearMap(bpf_map__fd(m.map), m.key_size); !s.ok()) return s;
@@ -289,7 +336,7 @@ absl::Status Capture::Attach() {
   info_.programs.clear();
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel_->obj) {
-    if (!bpf_program__autoload(prog)) continue;
+    if (!bpf_program__autoload(prog) || ht_program_is_tls(bpf_program__name(prog))) continue;
     bpf_link* link = bpf_program__attach(prog);
     if (link == nullptr) {
       const int err = errno;
@@ -302,6 +349,15 @@ absl::Status Capture::Attach() {
   }
   running_.store(true);
   poll_thread_ = std::thread([this] { PollLoop(); });
+  if (tls_) {
+    skel_->bss->tls_gate = 1;
+    // The start-up scan attaches the libraries processes use now; the session starts once it
+    // is done (bounded), so their first exchanges are not missed. Later ones come on exec.
+    tls_->Start();
+    if (!tls_->WaitScanned(absl::Seconds(3))) {
+      HT_LOG(WARNING) << "TLS library scan still running after 3 s; capture starts anyway";
+    }
+  }
   HT_LOG(INFO) << "capture attached: " << links_.size() << " programs ("
                << AttachModeName(info_.mode) << ")";
   return absl::OkStatus();
@@ -321,6 +377,11 @@ void Capture::Detach() {
   {
     absl::MutexLock lock(&mu_);
     if (links_.empty() && !poll_thread_.joinable()) return;
+    if (tls_) {
+      // The TLS programs stop at once; their uprobes go in the background (tls_attacher.h).
+      __atomic_store_n(&skel_->bss->tls_gate, 0, __ATOMIC_SEQ_CST);
+      tls_->Stop();
+    }
     // Probes stop here; what they queued is still in the ring buffer.
     DestroyLinks(std::move(links_));
     links_.clear();
@@ -390,12 +451,17 @@ absl::flat_hash_map<std::string, uint64_t> Capture::Counters() const {
     out[absl::StrCat("kernel.", names[i])] = sum;
   }
   if (poller_) poller_->decoder().AddCounters(out);
+  if (tls_) tls_->AddCounters(out);
   return out;
 }
 
 ProbeInfo Capture::probe_info() const {
   absl::MutexLock lock(&mu_);
-  return info_;
+  ProbeInfo info = info_;
+  if (tls_ && !info.programs.empty()) {
+    for (std::string& line : tls_->Describe()) info.programs.push_back(std::move(line));
+  }
+  return info;
 }
 
 }  // namespace httptrace::capture

@@ -21,6 +21,7 @@
 #include "agent/capture/kernel_features.h"
 #include "agent/capture/probe_environment.h"
 #include "agent/capture/probe_object.h"
+#include "agent/tls/tls_attacher.h"
 
 struct capture_bpf;
 struct bpf_link;
@@ -41,6 +42,12 @@ struct CaptureConfig {
   // the tracepoint argument, plain updates) even where the kernel has the feature: tests prove
   // the paths of 5.8-5.16 kernels on the build machine.
   bool use_fallbacks = false;
+  // TLS plaintext through uprobes on the TLS libraries (bpf/tls.bpf.h, agent/tls/), attached
+  // with the probes. Optional: where the kernel refuses those programs, plaintext capture goes
+  // on and ProbeInfo says why. Off by default for the library's own users (tests); the agent
+  // turns it on (--tls-uprobes).
+  bool tls = false;
+  tls::TlsAttacherOptions tls_options;
 };
 
 // In-kernel filters. Empty means all; a connection passes when it passes every non-empty set.
@@ -53,7 +60,9 @@ struct KernelFilter {
 
 struct ProbeInfo {
   AttachMode mode = AttachMode::kAuto;  // resolved: kTracepoints or kRawTracepoints
-  std::vector<std::string> programs;    // attached programs (empty while detached)
+  std::vector<std::string> programs;    // attached programs (empty while detached), then one
+                                        // line per TLS library probed or refused
+  bool tls = false;                     // the TLS uprobe programs loaded
   std::string detail;                   // why this mode, and the kernel features used
   KernelFeatures features;              // as probed (less what use_fallbacks turned off)
 };
@@ -139,6 +148,7 @@ class Capture {
   std::atomic<int> flush_waiters_{0};  // Flush calls in progress: the poll thread calls OnFlush
   std::thread poll_thread_;
   int num_cpus_ = 1;
+  std::unique_ptr<tls::TlsAttacher> tls_;  // set when the TLS programs loaded
 };
 
 }  // namespace httptrace::capture

@@ -25,6 +25,20 @@ absl::string_view RoleName(Role role) {
   return "unknown";
 }
 
+absl::string_view TlsLibraryName(TlsLibrary library) {
+  switch (library) {
+    case TlsLibrary::kOpenssl:
+      return "openssl";
+    case TlsLibrary::kGnutls:
+      return "gnutls";
+    case TlsLibrary::kGo:
+      return "go";
+    case TlsLibrary::kNone:
+      break;
+  }
+  return "";
+}
+
 absl::string_view LossCauseName(LossCause cause) {
   switch (cause) {
     case LossCause::kRingBufferFull:

@@ -59,7 +59,13 @@ enum class Syscall : uint8_t {
   kRecvmmsg,
   kSendmmsg,
   kSendfile,
+  kTlsRead,   // plaintext a TLS library's read returned (SSL_read, ...)
+  kTlsWrite,  // plaintext a TLS library's write took (SSL_write, ...)
 };
+
+// Which TLS library a connection's plaintext came from (kNone: plaintext on the socket).
+enum class TlsLibrary : uint8_t { kNone = 0, kOpenssl = 1, kGnutls = 2, kGo = 3 };
+absl::string_view TlsLibraryName(TlsLibrary library);  // "", "openssl", "gnutls", "go"
 
 // Bytes of one connection and direction. Events of a direction arrive in stream order; a jump in
 // `position` is a gap (events lost). `length` counts the stream bytes this event stands for:
@@ -78,6 +84,8 @@ struct DataEvent {
   bool size_only = false;    // sendfile: the bytes were never in user memory
   bool read_failed = false;  // the probes could not read the user buffer (length is right)
   Syscall syscall = Syscall::kUnknown;
+  // kTlsRead/kTlsWrite: the plaintext of this TLS library's call (the connection carries TLS).
+  TlsLibrary tls = TlsLibrary::kNone;
 };
 
 // Sent before the first data of a connection that carries HTTP/1.x (connections whose first
@@ -91,7 +99,8 @@ struct ConnectionOpenEvent {
   uint32_t pid = 0;           // the process whose first HTTP bytes opened it
   uint32_t tid = 0;
   int32_t fd = -1;
-  std::string_view comm;  // valid only during the callback
+  std::string_view comm;               // valid only during the callback
+  TlsLibrary tls = TlsLibrary::kNone;  // its data is this library's plaintext (uprobes)
 };
 
 // The socket ended, for every holder: the last fd closed (close, exit, exec with O_CLOEXEC,

@@ -132,6 +132,9 @@ class CaptureTest : public ::testing::TestWithParam<std::tuple<AttachMode, bool>
   // A capture that may trace this very process (the tests are their own traffic).
   void Start(CaptureConfig config = {}, bool attach = true) {
     config.exclude_self = false;
+    // The syscall tests leave the TLS uprobes out (each attach would scan /proc and set
+    // uprobes, ~1-2 s per test here); //test/servers:tls_servers_test covers them.
+    config.tls = want_tls_;
     config.attach_mode = mode();
     config.use_fallbacks = fallbacks();
     auto capture = Capture::Create(config, &sink_);
@@ -142,6 +145,8 @@ class CaptureTest : public ::testing::TestWithParam<std::tuple<AttachMode, bool>
     ASSERT_TRUE(capture_->SetFilter(filter).ok());
     if (attach) ASSERT_TRUE(capture_->Attach().ok());
   }
+
+  bool want_tls_ = false;
 
   void TearDown() override {
     if (capture_) capture_->Detach();
@@ -822,11 +827,17 @@ TEST_P(CaptureTest, DetachStopsCaptureAndAttachAgainResumesIt) {
 }
 
 TEST_P(CaptureTest, ProbeInfoNamesModeAndPrograms) {
+  want_tls_ = true;
   Start();
   const ProbeInfo info = capture_->probe_info();
   EXPECT_EQ(info.mode, mode());
   // Tracepoints: 15 entries and 17 exits; raw tracepoints: sys_exit. Both: the 2 socket ends.
-  EXPECT_EQ(info.programs.size(), mode() == AttachMode::kTracepoints ? 34u : 3u);
+  // Then one line per TLS library the TLS attacher probes ("tls openssl /usr/lib/...").
+  size_t programs = 0, tls_lines = 0;
+  for (const std::string& p : info.programs) ++(p.rfind("tls ", 0) == 0 ? tls_lines : programs);
+  EXPECT_EQ(programs, mode() == AttachMode::kTracepoints ? 34u : 3u);
+  EXPECT_TRUE(info.tls);
+  EXPECT_GE(tls_lines, 1u);  // libssl.so.3 at least (scripts/setup.sh installs it)
   EXPECT_FALSE(info.detail.empty());
   // The detail says which kernel features the probes use (status and the start-up log show it).
   EXPECT_THAT(info.detail, ::testing::HasSubstr("kernel features: "));

@@ -26,6 +26,9 @@ static_assert(static_cast<int>(Direction::kIngress) == HT_INGRESS);
 static_assert(static_cast<int>(Role::kClient) == HT_ROLE_CLIENT);
 static_assert(static_cast<int>(Role::kServer) == HT_ROLE_SERVER);
 static_assert(static_cast<int>(Syscall::kSendfile) == HT_SYS_SENDFILE);
+static_assert(static_cast<int>(TlsLibrary::kOpenssl) == HT_TLS_OPENSSL);
+static_assert(static_cast<int>(TlsLibrary::kGnutls) == HT_TLS_GNUTLS);
+static_assert(static_cast<int>(TlsLibrary::kGo) == HT_TLS_GO);
 
 namespace {
 constexpr const char* kKernelCounterNames[] = {
@@ -89,8 +92,14 @@ bool EventDecoder::Decode(const void* data, size_t size) {
       out.comm = Comm(e->comm);
       out.size_only = (e->flags & HT_DATA_SIZE_ONLY) != 0;
       out.read_failed = (e->flags & HT_DATA_READ_FAILED) != 0;
-      out.syscall =
-          e->syscall <= HT_SYS_SENDFILE ? static_cast<Syscall>(e->syscall) : Syscall::kUnknown;
+      if (e->syscall <= HT_SYS_SENDFILE) {
+        out.syscall = static_cast<Syscall>(e->syscall);
+      } else if (e->syscall >= HT_SYS_TLS_READ && e->syscall <= HT_SYS_TLS_GO_WRITE) {
+        // The library is in the number (bpf/events.h).
+        const int n = e->syscall - HT_SYS_TLS_READ;
+        out.syscall = n % 2 == 0 ? Syscall::kTlsRead : Syscall::kTlsWrite;
+        out.tls = static_cast<TlsLibrary>(HT_TLS_OPENSSL + n / 2);
+      }
       Bump(data_events_);
       Bump(data_bytes_, e->captured);
       sink_->OnData(out);

@@ -65,6 +65,42 @@ TEST(EventDecoderTest, DecodesDataEventWithPayloadAndTimeOffset) {
   EXPECT_FALSE(d.size_only);
 }
 
+// TLS plaintext: the library is in the syscall number (bpf/events.h).
+TEST(EventDecoderTest, DecodesTlsPlaintextWithItsLibrary) {
+  const struct {
+    uint8_t sys;
+    Syscall syscall;
+    TlsLibrary tls;
+  } cases[] = {
+      {HT_SYS_WRITE, Syscall::kWrite, TlsLibrary::kNone},
+      {HT_SYS_TLS_READ, Syscall::kTlsRead, TlsLibrary::kOpenssl},
+      {HT_SYS_TLS_WRITE, Syscall::kTlsWrite, TlsLibrary::kOpenssl},
+      {HT_SYS_TLS_GNUTLS_READ, Syscall::kTlsRead, TlsLibrary::kGnutls},
+      {HT_SYS_TLS_GNUTLS_WRITE, Syscall::kTlsWrite, TlsLibrary::kGnutls},
+      {HT_SYS_TLS_GO_READ, Syscall::kTlsRead, TlsLibrary::kGo},
+      {HT_SYS_TLS_GO_WRITE, Syscall::kTlsWrite, TlsLibrary::kGo},
+      {HT_SYS_TLS_GO_WRITE + 1, Syscall::kUnknown, TlsLibrary::kNone},
+  };
+  for (const auto& c : cases) {
+    Sink sink;
+    EventDecoder decoder(&sink, 0);
+    std::vector<uint64_t> storage(32);
+    auto* e = reinterpret_cast<ht_data_event*>(storage.data());
+    e->hdr.kind = HT_EVENT_DATA;
+    e->length = 4;
+    e->captured = 4;
+    e->syscall = c.sys;
+    std::memcpy(e->data, "GET ", 4);
+    ASSERT_TRUE(decoder.Decode(e, sizeof(*e) + 4));
+    ASSERT_EQ(sink.datas.size(), 1u);
+    EXPECT_EQ(sink.datas[0].syscall, c.syscall) << int(c.sys);
+    EXPECT_EQ(sink.datas[0].tls, c.tls) << int(c.sys);
+  }
+  EXPECT_EQ(TlsLibraryName(TlsLibrary::kOpenssl), "openssl");
+  EXPECT_EQ(TlsLibraryName(TlsLibrary::kGnutls), "gnutls");
+  EXPECT_EQ(TlsLibraryName(TlsLibrary::kNone), "");
+}
+
 TEST(EventDecoderTest, RejectsCapturedBeyondRecordOrLength) {
   Sink sink;
   EventDecoder decoder(&sink, 0);

@@ -89,6 +89,7 @@ DataResult ConnectionTable::OnData(const capture::DataEvent& event) {
   }
   result.conn = conn;
   conn->last_seen_ns = event.timestamp_ns;
+  if (event.tls != capture::TlsLibrary::kNone) conn->tls = event.tls;
   if (event.pid != conn->pid && event.pid != 0) {
     // Another holder of the socket (a forked child, a process it was passed to): exchanges
     // name the process that carried them.

@@ -51,6 +51,7 @@ struct Connection {
   capture::SocketAddress remote;
   uint32_t pid = 0;  // the process that used it last (a socket may pass between processes)
   std::string comm;
+  capture::TlsLibrary tls = capture::TlsLibrary::kNone;  // plaintext from this TLS library
   uint64_t opened_ns = 0;
   uint64_t last_seen_ns = 0;   // timestamp of the latest event (CLOCK_REALTIME ns)
   bool open_seen = false;      // false: data came first (the open event was lost)

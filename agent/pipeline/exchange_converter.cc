@@ -51,6 +51,7 @@ void ToProtoExchange(http::Exchange&& exchange, const ConnectionContext& context
   connection->mutable_remote()->set_port(context.remote_port);
   connection->set_role(exchange.traced_process_is_client() ? v1::ROLE_CLIENT : v1::ROLE_SERVER);
   connection->set_id(context.connection_id);
+  if (!context.tls_library.empty()) connection->mutable_tls()->set_library(context.tls_library);
 
   if (exchange.has_request) {
     v1::HttpRequest* request = out.mutable_request();

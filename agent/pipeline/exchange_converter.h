@@ -23,6 +23,7 @@ struct ConnectionContext {
   uint32_t remote_port = 0;
   std::string node;
   std::optional<v1::Container> container;
+  std::string tls_library;  // "openssl", "gnutls", "go": plaintext from that TLS library; "" none
 };
 
 // Fills *out (empty; typically on an event's arena, so nothing is copied twice): strings and

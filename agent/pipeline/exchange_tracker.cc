@@ -98,6 +98,7 @@ ExchangeTracker::HttpState* ExchangeTracker::Attach(conntrack::Connection& conne
   context.connection_id = next_connection_id_++;
   context.pid = connection.pid;
   context.comm = connection.comm;
+  context.tls_library = std::string(capture::TlsLibraryName(connection.tls));
   context.node = node_.node;
   state->role = connection.role;
   if (containers_ != nullptr) {
@@ -239,6 +240,9 @@ void ExchangeTracker::OnData(const capture::DataEvent& event) {
   conntrack::DataResult result = connections_.OnData(event);
   HttpState* state = Attach(*result.conn);
   if (state->context.tid == 0) state->context.tid = event.tid;
+  if (event.tls != capture::TlsLibrary::kNone && state->context.tls_library.empty()) {
+    state->context.tls_library = std::string(capture::TlsLibraryName(event.tls));
+  }
   if (state->context.pid != result.conn->pid) {
     // The socket moved to another process (inetd-style servers hand it to a child on fds 0
     // and 1): its exchanges name the process that carries them.

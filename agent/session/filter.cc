@@ -97,6 +97,9 @@ absl::Status ValidateFilter(const v1::Filter& filter) {
   if (!v1::Role_IsValid(filter.role())) {
     return absl::InvalidArgumentError(absl::StrCat("role: unknown value ", filter.role()));
   }
+  if (!v1::TlsSelection_IsValid(filter.tls())) {
+    return absl::InvalidArgumentError(absl::StrCat("tls: unknown value ", filter.tls()));
+  }
   return absl::OkStatus();
 }
 
@@ -148,6 +151,8 @@ bool MatchesFilter(const v1::Filter& filter, const v1::Exchange& exchange) {
     return false;
   }
   if (filter.role() != v1::ROLE_UNSPECIFIED && filter.role() != connection.role()) return false;
+  if (filter.tls() == v1::TLS_ONLY && !connection.has_tls()) return false;
+  if (filter.tls() == v1::TLS_PLAIN && connection.has_tls()) return false;
   return true;
 }
 
@@ -155,6 +160,7 @@ bool MayMatchConnection(const v1::Filter& filter, const v1::Exchange& scope) {
   v1::Filter known = filter;
   known.clear_methods();
   known.clear_path_prefix();
+  known.clear_tls();  // the connection scope does not say whether it is TLS
   if (scope.connection().role() == v1::ROLE_UNSPECIFIED) known.set_role(v1::ROLE_UNSPECIFIED);
   return MatchesFilter(known, scope);
 }

@@ -70,6 +70,26 @@ TEST(MatchesFilter, EachFieldSelectsAndRejects) {
   }
 }
 
+TEST(MatchesFilter, TlsSelectsHttpsOrPlaintext) {
+  v1::Exchange plain = SampleExchange();
+  v1::Exchange https = SampleExchange();
+  https.mutable_connection()->mutable_tls()->set_library("openssl");
+  v1::Filter only, pure, both;
+  only.set_tls(v1::TLS_ONLY);
+  pure.set_tls(v1::TLS_PLAIN);
+  EXPECT_TRUE(MatchesFilter(both, plain));
+  EXPECT_TRUE(MatchesFilter(both, https));
+  EXPECT_TRUE(MatchesFilter(only, https));
+  EXPECT_FALSE(MatchesFilter(only, plain));
+  EXPECT_TRUE(MatchesFilter(pure, plain));
+  EXPECT_FALSE(MatchesFilter(pure, https));
+  // The connection scope does not know yet: never excluded there.
+  EXPECT_TRUE(MayMatchConnection(only, plain));
+  v1::Filter bad;
+  bad.set_tls(static_cast<v1::TlsSelection>(7));
+  EXPECT_FALSE(ValidateFilter(bad).ok());
+}
+
 TEST(MatchesFilter, ContainerFilterNeverMatchesHostProcesses) {
   v1::Exchange exchange = SampleExchange();
   exchange.mutable_process()->clear_container();

@@ -56,6 +56,11 @@ void AppendProcessAndConnection(std::string* out, const v1::Exchange& x) {
   out->append("\",\"remote\":\"");
   AppendEndpoint(out, x.connection().remote());
   absl::StrAppend(out, "\",\"connection_id\":", x.connection().id());
+  if (x.connection().has_tls()) {
+    out->append(",\"tls\":{\"library\":");
+    AppendJsonString(out, x.connection().tls().library());
+    out->push_back('}');
+  }
   if (!x.process().has_container()) return;
   const v1::Container& c = x.process().container();
   out->append(",\"container\":{\"id\":");

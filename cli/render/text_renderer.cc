@@ -109,6 +109,11 @@ void TextRenderer::Render(const v1::Event& event, absl::string_view source_node,
       AppendEndpoint(out, conn.local());
       out->append(conn.role() == v1::ROLE_CLIENT ? " → " : " ← ");
       AppendEndpoint(out, conn.remote());
+      if (conn.has_tls()) {
+        out->append(" https (");
+        AppendPrintable(out, conn.tls().library());
+        out->push_back(')');
+      }
       const absl::string_view node = x.node().empty() ? source_node : x.node();
       if (options_.show_node && !node.empty()) {
         out->append(" node ");
@@ -147,7 +152,7 @@ void TextRenderer::Render(const v1::Event& event, absl::string_view source_node,
       out->push_back('\n');
       if (x.has_request()) {
         const v1::HttpRequest& req = x.request();
-        out->append("  → HTTP ");
+        out->append(x.connection().has_tls() ? "  → HTTPS " : "  → HTTP ");
         AppendPrintable(out, req.method());
         out->push_back(' ');
         AppendPrintable(out, req.target());

@@ -1,0 +1,505 @@
+"""HTTPS read at the TLS library (uprobes on OpenSSL): real TLS servers and clients on loopback,
+every exchange checked on both sides against what the client saw.
+
+Peers: curl (libcurl + OpenSSL 3) against nginx with TLS (keep-alive, 1 MiB, gzip + chunked,
+and a reverse-proxy location to a plaintext python upstream: both hops), wget (GnuTLS) against
+nginx, python `ssl` client
+against a python `ssl` server (keep-alive, POST 100 KiB, 1 MiB, chunked), `openssl s_client`
+against `openssl s_server -WWW` (close-delimited HTTP/1.0), and a python client started during
+the capture with its own copy of libssl (found only by following exec), and a client with
+OpenSSL linked statically (found by its symbols). Certificates are made
+by the test with `openssl`. Also: no uprobe is attached while no session is active, and the
+`--tls only` filter and the text format's `https`.
+"""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+import harness  # noqa: E402  (test/e2e/harness.py: the agent, ctl and process helpers)
+
+KIB = 1024
+MIB = 1 << 20
+
+
+def which(name):
+    """Bazel's test PATH lacks /usr/sbin (nginx lives there)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for d in ("/usr/sbin", "/sbin"):
+        p = os.path.join(d, name)
+        if os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def perf_event_fds(pid):
+    """Uprobes attached through perf_event_open are perf-event fds of the agent."""
+    n = 0
+    d = "/proc/%d/fd" % pid
+    for fd in os.listdir(d):
+        try:
+            if os.readlink(os.path.join(d, fd)) == "anon_inode:[perf_event]":
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+# A python HTTPS (or, without a certificate, plaintext) server: keep-alive, echo, a chunked
+# response, files from a directory.
+PY_SERVER = r'''
+import http.server, socketserver, ssl, sys, os
+root, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def reply(self, body, chunked=False):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked"); self.end_headers()
+            for i in range(0, len(body), 1000):
+                part = body[i:i + 1000]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.send_header("Content-Length", str(len(body))); self.end_headers()
+            self.wfile.write(body)
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        if path == "/chunked":
+            return self.reply(b"chunk of a chunked body\n" * 200, chunked=True)
+        name = os.path.join(root, path.lstrip("/").split("/")[-1])
+        with open(name, "rb") as f:
+            self.reply(f.read())
+    def do_POST(self):
+        n = int(self.headers["Content-Length"])
+        self.reply(self.rfile.read(n))
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+s = S(("127.0.0.1", port), H)
+if cert != "-":
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(cert, key)
+    s.socket = ctx.wrap_socket(s.socket, server_side=True)
+print("listening", flush=True)
+s.serve_forever()
+'''
+
+# A python HTTPS client: one keep-alive connection; prints per request status, body bytes and
+# its local port as JSON lines. argv: port ca delay-before-first-request requests...
+PY_CLIENT = r'''
+import http.client, json, ssl, sys, time
+port, ca, delay = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+ctx = ssl.create_default_context(cafile=ca)
+time.sleep(delay)
+c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=30)
+for spec in sys.argv[4:]:
+    method, target, size = spec.split(" ")
+    body = bytes((i * 13) % 251 for i in range(int(size))) if method == "POST" else None
+    c.request(method, target, body=body)
+    r = c.getresponse(); data = r.read()
+    print(json.dumps({"target": target, "status": r.status, "body": len(data),
+                      "local": c.sock.getsockname()[1]}), flush=True)
+'''
+
+
+# A client with OpenSSL linked statically (found by its symbols, not by a libssl file): one
+# HTTP/1.1 request, prints "status body_bytes local_port". argv: port target delay_ms (it waits
+# that long after its exec, so the attach that follows the exec is done: tens of ms here).
+STATIC_CLIENT = r'''
+#include <arpa/inet.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  usleep(atoi(argv[3]) * 1000);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1]))};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (connect(fd, (void *)&a, sizeof a)) return 2;
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  SSL *s = SSL_new(ctx);
+  SSL_set_fd(s, fd);
+  if (SSL_connect(s) != 1) return 3;
+  char req[512];
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", argv[2]);
+  if (SSL_write(s, req, n) != n) return 4;
+  static char buf[1 << 21];
+  size_t got = 0;
+  for (;;) {
+    int r = SSL_read(s, buf + got, sizeof buf - got);
+    if (r <= 0) break;
+    got += r;
+  }
+  char *body = strstr(buf, "\r\n\r\n");
+  if (!body) return 5;
+  struct sockaddr_in l; socklen_t ll = sizeof l;
+  getsockname(fd, (void *)&l, &ll);
+  printf("%d %zu %d\n", atoi(buf + 9), got - (body + 4 - buf), ntohs(l.sin_port));
+  return 0;
+}
+'''
+
+
+class Expect:
+    def __init__(self, client, client_pid, server_comm, server_port, method, target, status,
+                 body, request_body=0, local_port=None, tls=True, server_side=True,
+                 library="openssl"):
+        self.client, self.client_pid, self.server_comm = client, client_pid, server_comm
+        self.server_port, self.method, self.target, self.status = server_port, method, target, \
+            status
+        self.body, self.request_body, self.local_port, self.tls = body, request_body, \
+            local_port, tls
+        self.server_side = server_side
+        self.library = library  # the client's TLS library (the servers here all use OpenSSL)
+
+
+class TlsServersTest(harness.E2ETestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.openssl = which("openssl")
+        self.assertIsNotNone(self.openssl, "openssl is not installed (scripts/setup.sh)")
+        self.www = self.path("www")
+        os.mkdir(self.www)
+        with open(os.path.join(self.www, "small.txt"), "wb") as f:
+            f.write(b"small file of a hundred bytes\n" * 3 + b"0123456789")
+        with open(os.path.join(self.www, "big.bin"), "wb") as f:
+            f.write(bytes((i * 7 + 3) % 251 for i in range(MIB)))
+        with open(os.path.join(self.www, "page.html"), "wb") as f:
+            f.write(b"<html><body>" + b"<p>compressible text, again and again</p>\n" * 700 +
+                    b"</body></html>\n")
+        self.small = os.path.getsize(os.path.join(self.www, "small.txt"))
+        self.page = os.path.getsize(os.path.join(self.www, "page.html"))
+        self.cert, self.key = self.path("cert.pem"), self.path("key.pem")
+        subprocess.run([self.openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days",
+                        "1", "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", self.key,
+                        "-out", self.cert], check=True, capture_output=True, timeout=60)
+        for name, text in (("py_server.py", PY_SERVER), ("py_client.py", PY_CLIENT)):
+            with open(self.path(name), "w") as f:
+                f.write(text)
+        self.next_id = 0
+        self.expects = []
+
+    # ------------------------------------------------------------------ helpers
+
+    def spawn(self, name, argv):
+        proc = harness.Process(argv, self.workdir, name)
+        self.processes.append(proc)
+        return proc
+
+    def wait_port(self, port, proc):
+        def up():
+            self.assertIsNone(proc.proc.poll(), "%s exited: %s" % (proc.name, proc.stderr()))
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+        harness.wait_until(up, what="%s listening on %d" % (proc.name, port))
+
+    def target(self, path):
+        self.next_id += 1
+        return "%s?id=%d" % (path, self.next_id)
+
+    def status_counters(self):
+        code, out, err = self.ctl("status")
+        self.assertEqual(code, 0, err)
+        counters = {}
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and "." in parts[0] and parts[1].isdigit():
+                counters[parts[0]] = int(parts[1])
+        return counters, out
+
+    def start_python(self, name, port, tls=True):
+        proc = self.spawn(name, [sys.executable, self.path("py_server.py"), self.www, str(port),
+                                 self.cert if tls else "-", self.key if tls else "-"])
+        self.wait_port(port, proc)
+        return proc
+
+    def start_nginx(self, port, upstream):
+        conf = self.path("nginx.conf")
+        w = self.workdir
+        with open(conf, "w") as f:
+            f.write("""
+worker_processes 1; daemon off; user root; pid %(w)s/nginx.pid; error_log %(w)s/nginx.err;
+events { worker_connections 256; }
+http {
+  access_log off; include /etc/nginx/mime.types; keepalive_timeout 30;
+  client_body_temp_path %(w)s/nb; proxy_temp_path %(w)s/np; fastcgi_temp_path %(w)s/nf;
+  uwsgi_temp_path %(w)s/nu; scgi_temp_path %(w)s/ns;
+  gzip on; gzip_types text/plain text/html; gzip_min_length 1;
+  server {
+    listen 127.0.0.1:%(port)d ssl; root %(www)s; sendfile off;
+    ssl_certificate %(cert)s; ssl_certificate_key %(key)s;
+    location /up/ { proxy_pass http://127.0.0.1:%(up)d; proxy_http_version 1.1;
+                    proxy_set_header Connection ""; }
+  }
+}
+""" % dict(w=w, port=port, www=self.www, cert=self.cert, key=self.key, up=upstream))
+        nginx = which("nginx")
+        self.assertIsNotNone(nginx, "nginx is not installed (scripts/setup.sh)")
+        proc = self.spawn("nginx", [nginx, "-c", conf, "-p", w])
+        self.wait_port(port, proc)
+        return proc
+
+    def run_client(self, argv, env=None, timeout=60):
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, env=env)
+        out, err = proc.communicate(timeout=timeout)
+        self.assertEqual(proc.returncode, 0, "%s failed: %s %s" % (argv, out[-2000:], err[-2000:]))
+        return proc.pid, out.decode(errors="replace")
+
+    def curl(self, port, requests, server_comm="nginx"):
+        """One curl process, keep-alive across its URLs: (path, options, via upstream)."""
+        argv = [which("curl"), "-s", "-g", "--max-time", "30", "--cacert", self.cert]
+        targets = []
+        for path, opts in requests:
+            t = self.target(path)
+            targets.append(t)
+            if len(targets) > 1:
+                argv += ["--next", "-s", "-g", "--max-time", "30", "--cacert", self.cert]
+            argv += list(opts) + ["-o", self.path("curl.out.%d" % len(targets)), "-w",
+                                  "%{http_code} %{local_port}\\n",
+                                  "https://127.0.0.1:%d%s" % (port, t)]
+        pid, out = self.run_client(argv)
+        lines = out.split()
+        for i, t in enumerate(targets):
+            # The body as the client got it (decoded with --compressed).
+            size = os.path.getsize(self.path("curl.out.%d" % (i + 1)))
+            self.expects.append(Expect("curl", pid, server_comm, port, "GET", t,
+                                       int(lines[2 * i]), size, local_port=int(lines[2 * i + 1])))
+        return pid
+
+    def py_client(self, port, requests, delay=0.0, env=None, server_comm="python3"):
+        specs, meta = [], []
+        for method, path, size in requests:
+            t = self.target(path)
+            specs.append("%s %s %d" % (method, t, size))
+            meta.append((method, t, size))
+        pid, out = self.run_client([sys.executable, self.path("py_client.py"), str(port),
+                                    self.cert, str(delay)] + specs, env=env)
+        for (method, t, size), line in zip(meta, out.splitlines()):
+            r = json.loads(line)
+            self.expects.append(Expect("python", pid, server_comm, port, method, t, r["status"],
+                                       r["body"], request_body=size if method == "POST" else 0,
+                                       local_port=r["local"]))
+        return pid
+
+    def wget(self, port, path):
+        """wget reads and writes through GnuTLS (gnutls_record_recv/send)."""
+        t = self.target(path)
+        out = self.path("wget.out")
+        pid, _ = self.run_client([which("wget"), "-q", "-O", out, "--ca-certificate", self.cert,
+                                  "https://127.0.0.1:%d%s" % (port, t)])
+        self.expects.append(Expect("wget", pid, "nginx", port, "GET", t, 200,
+                                   os.path.getsize(out), library="gnutls"))
+
+    def static_client(self, port, path):
+        src, exe = self.path("static_client.c"), self.path("static_client")
+        with open(src, "w") as f:
+            f.write(STATIC_CLIENT)
+        subprocess.run(["cc", "-O1", "-static", "-o", exe, src, "-lssl", "-lcrypto", "-lpthread"],
+                       check=True, capture_output=True, timeout=120)
+        t = self.target(path)
+        pid, out = self.run_client([exe, str(port), t, "1000"])
+        status, size, local = map(int, out.split())
+        self.expects.append(Expect("static", pid, "python3", port, "GET", t, status, size,
+                                   local_port=local))
+
+    def s_client(self, port, t):
+        with open(self.path("s_client.in"), "wb") as f:
+            f.write(b"GET %s HTTP/1.0\r\n\r\n" % t.encode())
+        proc = subprocess.Popen([self.openssl, "s_client", "-connect", "127.0.0.1:%d" % port,
+                                 "-quiet", "-ign_eof", "-CAfile", self.cert],
+                                stdin=open(self.path("s_client.in"), "rb"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 0, err[-2000:])
+        head, _, body = out.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.0 200"), out[:200])
+        # s_server -WWW reads and writes through BIO_f_ssl, which calls OpenSSL's internal
+        # ssl_read_internal/ssl_write_internal, not the exported SSL_read/SSL_write that are
+        # probed: its side is not seen (bpf/README.md, "TLS").
+        self.expects.append(Expect("s_client", proc.pid, "openssl", port, "GET", t, 200,
+                                   len(body), server_side=False))
+
+    # ------------------------------------------------------------------ the checks
+
+    def check(self, events):
+        exchanges = [e for e in events if "request" in e]
+        problems = []
+        by_target = {}
+        for x in exchanges:
+            if x.get("request") is None:
+                problems.append("exchange without request: %s" % json.dumps(x)[:300])
+                continue
+            by_target.setdefault(x["request"]["target"], []).append(x)
+
+        def port_of(endpoint):
+            return int(endpoint.rsplit(":", 1)[1])
+
+        for e in self.expects:
+            where = "%s %s %s" % (e.client, e.method, e.target)
+            sides = {
+                "client": [x for x in by_target.get(e.target, [])
+                           if x["role"] == "client" and x["pid"] == e.client_pid],
+                "server": [x for x in by_target.get(e.target, [])
+                           if x["role"] == "server" and x["comm"] == e.server_comm and
+                           port_of(x["local"]) == e.server_port],
+            }
+            if not e.server_side:
+                # Known blind spot, asserted so a fix shows: nothing of that server recorded.
+                if sides["server"]:
+                    problems.append("%s: server side now recorded: update the test" % where)
+                del sides["server"]
+            for side, got in sides.items():
+                if len(got) != 1:
+                    problems.append("%s: %s side has %d exchanges, want 1" % (where, side,
+                                                                               len(got)))
+                    continue
+                x = got[0]
+                req, resp = x["request"], x.get("response")
+                want = e.library if side == "client" else "openssl"
+                if e.tls and x.get("tls") != {"library": want}:
+                    problems.append("%s (%s): tls %s" % (where, side, x.get("tls")))
+                if not e.tls and "tls" in x:
+                    problems.append("%s (%s): plaintext hop says tls %s" % (where, side,
+                                                                           x["tls"]))
+                if req["method"] != e.method or req["body_size"] != e.request_body:
+                    problems.append("%s (%s): request %s body %d, want %d" % (
+                        where, side, req["method"], req["body_size"], e.request_body))
+                if resp is None:
+                    problems.append("%s (%s): no response: %s" % (where, side, x["notes"]))
+                    continue
+                if resp["status"] != e.status or resp["body_size"] != e.body:
+                    problems.append("%s (%s): status %d body %d, client saw %d %d (notes %s)" %
+                                    (where, side, resp["status"], resp["body_size"], e.status,
+                                     e.body, x["notes"]))
+                if not x["complete"]:
+                    problems.append("%s (%s): not complete: %s" % (where, side, x["notes"]))
+                if e.local_port is not None:
+                    mine = x["local"] if side == "client" else x["remote"]
+                    if port_of(mine) != e.local_port:
+                        problems.append("%s (%s): client port %s, client saw %d" % (
+                            where, side, mine, e.local_port))
+            if len(sides["client"]) == 1 and len(sides.get("server", ())) == 1:
+                c, s = sides["client"][0], sides["server"][0]
+                if c["local"] != s["remote"] or c["remote"] != s["local"]:
+                    problems.append("%s: addresses differ: %s->%s vs %s<-%s" % (
+                        where, c["local"], c["remote"], s["local"], s["remote"]))
+        self.assertEqual(problems, [], "\n".join(problems))
+
+    # ------------------------------------------------------------------ tests
+
+    def test_no_uprobe_attached_without_a_session(self):
+        agent_pid = self.agent.pid
+        counters, _ = self.status_counters()
+        self.assertEqual(perf_event_fds(agent_pid), 0)
+        self.assertEqual(counters.get("tls.uprobes", 0), 0)
+        port = harness.free_port()
+        ctl = self.start_ctl("start", "--port", str(port), "-o", self.path("t.txt"))
+        counters, out = self.status_counters()
+        self.assertGreater(counters.get("tls.uprobes", 0), 0, out)
+        self.assertIn("libssl.so", out)
+        self.assertGreaterEqual(perf_event_fds(agent_pid), counters["tls.uprobes"])
+        ctl.send(signal.SIGINT)
+        self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
+        harness.wait_until(lambda: perf_event_fds(agent_pid) == 0,
+                           what="every uprobe detached after the last session")
+        counters, out = self.status_counters()
+        self.assertEqual(counters.get("tls.uprobes", 0), 0, out)
+
+    def test_https_exchanges_exact_on_both_sides(self):
+        port = harness.free_port
+        up, ngx, pys, sss = port(), port(), port(), port()
+        self.start_python("upstream", up, tls=False)
+        self.start_nginx(ngx, up)
+        self.start_python("py_tls_server", pys)
+        # s_server -WWW serves the request's path as a file name relative to its directory,
+        # query included: the file is made under that name.
+        sdir = self.path("s_server")
+        os.mkdir(sdir)
+        s_target = self.target("/small.txt")
+        shutil.copy(os.path.join(self.www, "small.txt"), os.path.join(sdir, s_target[1:]))
+        server = self.spawn("s_server", ["/bin/sh", "-c", 'cd "$0" && exec "$@"', sdir,
+                                         self.openssl, "s_server", "-accept", str(sss),
+                                         "-cert", self.cert, "-key", self.key, "-WWW", "-quiet"])
+        self.wait_port(sss, server)
+
+        out = self.path("trace.jsonl")
+        ports = []
+        for p in (up, ngx, pys, sss):
+            ports += ["--port", str(p)]
+        ctl = self.start_ctl("start", "--format", "jsonl", "-o", out, *ports)
+        only = self.start_ctl("start", "--tls", "only", "-o", self.path("tls.txt"), *ports,
+                              name="ctl_tls_only")
+
+        # curl -> nginx (TLS): keep-alive over four requests; gzip (chunked by nginx); 1 MiB;
+        # through the proxy location to the plaintext upstream.
+        self.curl(ngx, [("/small.txt", ()), ("/page.html", ("--compressed",)),
+                        ("/big.bin", ()), ("/up/small.txt", ())])
+        proxied = self.expects[-1]
+        # wget (GnuTLS) -> nginx.
+        self.wget(ngx, "/small.txt")
+        # python ssl client -> python ssl server: keep-alive, POST 100 KiB, 1 MiB, chunked.
+        self.py_client(pys, [("GET", "/small.txt", 0), ("POST", "/echo", 100 * KIB),
+                             ("GET", "/big.bin", 0), ("GET", "/chunked", 0)])
+        # openssl s_client -> s_server -WWW (HTTP/1.0, close-delimited).
+        self.s_client(sss, s_target)
+        # A process started now, with a libssl no process had mapped at the session's start
+        # (a private copy): found only through exec and its maps. It waits 1 s after loading
+        # libssl so the rescans after its exec find it (they run at 1 ms .. 2 s).
+        libdir = self.path("privlib")
+        os.mkdir(libdir)
+        real = os.path.realpath("/usr/lib/x86_64-linux-gnu/libssl.so.3")
+        shutil.copy(real, os.path.join(libdir, "libssl.so.3"))
+        env = dict(os.environ, LD_LIBRARY_PATH=libdir)
+        late = self.py_client(pys, [("GET", "/small.txt", 0)], delay=1.0, env=env)
+        # OpenSSL linked statically into the executable: found by SSL_read/SSL_write symbols.
+        self.static_client(pys, "/small.txt")
+        counters, status = self.status_counters()
+        self.assertIn(os.path.join(libdir, "libssl.so.3"), status)  # "  tls openssl /proc/..."
+        self.assertEqual(counters.get("kernel.tls_no_fd"), 0, status)
+
+        ctl.send(signal.SIGINT)
+        only.send(signal.SIGINT)
+        self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
+        self.assertEqual(only.wait(timeout=60), 0, only.stderr())
+        events = harness.read_jsonl(out)
+
+        # The proxy's second hop, in plaintext: nginx as client, the upstream as server.
+        hop = Expect("nginx", None, "python3", up, "GET", proxied.target, 200, self.small,
+                     tls=False)
+        xs = [x for x in events if "request" in x and x["request"]["target"] == proxied.target
+              and x["role"] == "client" and x["comm"] == "nginx"]
+        self.assertEqual(len(xs), 1, [json.dumps(x)[:300] for x in xs])
+        hop.client_pid = xs[0]["pid"]
+        self.expects.append(hop)
+        self.check(events)
+
+        self.assertTrue(any(x.get("pid") == late for x in events if "request" in x))
+
+        # --tls only, text: every exchange is HTTPS; the plaintext hop is not there.
+        with open(self.path("tls.txt"), encoding="utf-8") as f:
+            heads = [l for l in f.read().splitlines() if l.startswith("[") and " PID " in l]
+        self.assertGreater(len(heads), 0)
+        self.assertEqual([h for h in heads if "https (" not in h], [])
+        self.assertTrue(any("https (gnutls)" in h for h in heads))
+        self.assertEqual([h for h in heads if "127.0.0.1:%d " % up in h + " "], [])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -919,10 +919,13 @@ TEST_P(CaptureTest, ForkedChildWithDupedFdsIsOneConnectionEndedByShutdownAndExit
     }
     return found;
   };
+  // The client's end-of-stream read and the child's exit race on two CPUs: either event may
+  // reach the ring buffer first, so wait for both (waiting for the close alone failed under load).
   const bool ended = sink_.WaitUntil(
       [&](const auto& c) {
         const auto* conn = server_side(c);
-        return conn != nullptr && conn->closed;
+        const auto* client = RecordingSink::Find(c, self(), pair->client.get());
+        return conn != nullptr && conn->closed && client != nullptr && client->shut_down;
       },
       kWait);
   const auto conns = sink_.Snapshot();

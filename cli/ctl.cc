@@ -241,6 +241,8 @@ class Ctl::Sink {
   // Called by the output loop at least every kMaxWait.
   virtual void Tick(absl::Time now) {}
   virtual absl::Time NextTick() const { return absl::InfiniteFuture(); }
+  // An output failure found without a Write (a background flush hit a full disk).
+  virtual absl::Status Health() const { return absl::OkStatus(); }
   // Once, however the capture ended.
   virtual absl::Status Finish() = 0;
   // The sequence number to resume `agent`'s session from: after what surely reached the output.
@@ -312,6 +314,7 @@ class Ctl::FileSink final : public Sink {
     return agent.durable_seq + 1;
   }
   bool live_status() const override { return live_status_; }
+  absl::Status Health() const override { return output_.status(); }
 
  private:
   FileSink(std::unique_ptr<render::Renderer> renderer, OutputFile output)
@@ -657,6 +660,9 @@ int Ctl::Stream(Capture& capture, Sink& sink, absl::Duration duration, OnInterru
     }
     if (!ready.empty()) write_status = sink.Write(ready, sources);
     sink.Tick(absl::Now());
+    // Else the last exchanges before a quiet spell sit in a buffer that cannot be written, and
+    // the ctl waits forever without saying so (found by test/stress: one exchange to /dev/full).
+    if (write_status.ok()) write_status = sink.Health();
     if (done || !write_status.ok()) break;
   }
   if (!write_status.ok()) {

@@ -107,6 +107,11 @@ absl::Status OutputFile::Flush() {
   return state_->FlushLocked();
 }
 
+absl::Status OutputFile::status() const {
+  absl::MutexLock lock(&state_->mu);
+  return state_->error;
+}
+
 uint64_t OutputFile::durable_mark() const {
   absl::MutexLock lock(&state_->mu);
   return state_->durable_mark;

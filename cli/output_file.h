@@ -45,6 +45,9 @@ class OutputFile {
   absl::Status Flush();
   // The mark of the last bytes known to be written to the file (0 when none).
   uint64_t durable_mark() const;
+  // The error of an earlier write, also one of the background flusher's (OK when none): a
+  // writer with nothing more to write learns of a full disk here, not only at its next Write.
+  absl::Status status() const;
 
  private:
   struct State;

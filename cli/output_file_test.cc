@@ -66,6 +66,19 @@ TEST(OutputFile, FullDiskIsReportedWithTheFileNameAndNothingIsMarkedDurable) {
   EXPECT_NE(status.message().find("No space left"), std::string::npos) << status;
 }
 
+TEST(OutputFile, FullDiskFoundByTheBackgroundFlushIsReportedWithoutAnotherWrite) {
+  // Found by test/stress: the ctl wrote one exchange to /dev/full, the flusher failed, and with
+  // no further event to Write nobody learned of it: the ctl waited forever.
+  auto out = OutputFile::Open("/dev/full");
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_TRUE(out->Write("data", 1).ok());  // buffered
+  for (int i = 0; i < 100 && out->status().ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the flusher runs every 200 ms
+  }
+  EXPECT_NE(out->status().message().find("No space left"), std::string::npos) << out->status();
+  EXPECT_EQ(out->durable_mark(), 0u);
+}
+
 TEST(OutputFile, UnopenablePathNamesTheProblem) {
   auto out = OutputFile::Open("/nonexistent-dir/trace.txt");
   ASSERT_FALSE(out.ok());

@@ -941,13 +941,12 @@ TEST_P(CaptureTest, ForkedChildWithDupedFdsIsOneConnectionEndedByShutdownAndExit
     }
     return found;
   };
-  // Both ends: the child's exit may come before the client's end-of-stream read, so the close
-  // event can be handed over before the client's shutdown event (seen on 5.10 under qemu).
-  const int client_fd = pair->client.get();
+  // The client's end-of-stream read and the child's exit race on two CPUs: either event may
+  // reach the ring buffer first, so wait for both (waiting for the close alone failed under load).
   const bool ended = sink_.WaitUntil(
       [&](const auto& c) {
         const auto* conn = server_side(c);
-        const auto* client = RecordingSink::Find(c, self(), client_fd);
+        const auto* client = RecordingSink::Find(c, self(), pair->client.get());
         return conn != nullptr && conn->closed && client != nullptr && client->shut_down;
       },
       kWait);

@@ -512,6 +512,7 @@ bool HttpConnection::MakeRoomForRequest(Stream& s) {
     if (&front == other(s).pending || !front.request_done) break;
     ++counters_.pending_requests_overflow;
     ++counters_.requests_without_response;
+    ++owed_evicted_responses_;
     front.exchange.notes.push_back(absl::StrCat("response missing: more than ",
                                                 options_.max_pending_requests,
                                                 " requests pending on the connection"));
@@ -556,6 +557,9 @@ void HttpConnection::BeginResponse(Stream& s) {
   // A response that began before the request's first byte answers some earlier request that was
   // never seen (capture began mid-connection, or it was lost).
   if (match != nullptr && match->exchange.start_time_ns > s.begin_ts) match = nullptr;
+  // Pairing with the oldest pending request would shift every later pair by one.
+  discard_response_ = owed_evicted_responses_ > 0;
+  if (discard_response_) match = nullptr;
   if (match != nullptr) {
     s.pending = match;
     s.target = &match->exchange;
@@ -637,6 +641,12 @@ void HttpConnection::FinishResponse(Stream& s, bool parsed_whole) {
       requests.mode = Mode::kResync;
       ProcessBuffer(requests, s.ts);
     }
+  } else if (discard_response_) {
+    discard_response_ = false;
+    --owed_evicted_responses_;
+    ++counters_.evicted_request_responses;
+    orphan_.reset();
+    s.target = nullptr;
   } else {
     ++counters_.responses_without_request;
     e.notes.push_back(

@@ -83,6 +83,7 @@ struct EngineCounters {
   X(buffer_overflow_bytes)        /* bytes dropped: max_buffered_bytes */                       \
   X(requests_without_response)    /* requests emitted with no response */                       \
   X(responses_without_request)    /* responses that matched no request */                       \
+  X(evicted_request_responses)    /* responses to requests emitted unanswered: dropped */       \
   X(interim_responses)            /* 1xx responses other than 101 */                            \
   X(upgrades)                     /* 101 Switching Protocols: parsing stopped */                \
   X(connect_tunnels)              /* CONNECT answered 2xx: parsing stopped */                   \
@@ -289,6 +290,11 @@ class HttpConnection {
   bool closed_ = false;
   std::deque<PendingExchange> pending_;
   std::optional<Exchange> orphan_;  // a response that matched no request
+  // Responses still owed to requests that MakeRoomForRequest emitted unanswered: responses come
+  // in request order, so the next ones answer those requests, not the oldest pending one, and
+  // are parsed (for framing) and dropped. `discard_response_`: the current one is such.
+  uint64_t owed_evicted_responses_ = 0;
+  bool discard_response_ = false;
 };
 
 }  // namespace httptrace::http

@@ -464,6 +464,30 @@ std::vector<Case> Cases() {
   }
 
   {
+    // Found by test/stress (a pipelined burst of 1000 requests): the responses of the requests
+    // emitted unanswered were paired with the next pending ones, shifting every later pair.
+    Script s{RoleHint::kClient,
+             {Out(Get("/1") + Get("/2") + Get("/3") + Get("/4"), 1),
+              In(Ok("r1") + Ok("r2") + Ok("r3") + Ok("r4"), 2)}};
+    s.options.max_pending_requests = 2;
+    cases.push_back({"PendingLimitKeepsLaterResponsesWithTheirRequests", s, [](const Outcome& o) {
+                       ASSERT_EQ(o.exchanges.size(), 4u);
+                       EXPECT_EQ(o.exchanges[0].request.target, "/1");
+                       EXPECT_FALSE(o.exchanges[0].has_response);
+                       EXPECT_EQ(o.exchanges[1].request.target, "/2");
+                       EXPECT_FALSE(o.exchanges[1].has_response);
+                       EXPECT_EQ(o.exchanges[2].request.target, "/3");
+                       EXPECT_EQ(o.exchanges[2].response.body.data, "r3");
+                       EXPECT_TRUE(o.exchanges[2].complete);
+                       EXPECT_EQ(o.exchanges[3].request.target, "/4");
+                       EXPECT_EQ(o.exchanges[3].response.body.data, "r4");
+                       EXPECT_TRUE(o.exchanges[3].complete);
+                       EXPECT_EQ(o.counters.evicted_request_responses, 2u);
+                       EXPECT_EQ(o.counters.responses_without_request, 0u);
+                     }});
+  }
+
+  {
     Script s{RoleHint::kClient,
              {Out(Get("/1"), 1), In("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", 2),
               Out(Get("/2") + Get("/3"), 3), In("defghij", 4)}};

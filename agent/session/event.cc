@@ -1,5 +1,7 @@
 #include "agent/session/event.h"
 
+#include <algorithm>
+
 #include "google/protobuf/arena.h"
 
 namespace httptrace::session {
@@ -25,6 +27,12 @@ std::shared_ptr<v1::Event> NewEvent() {
   v1::Event* event = google::protobuf::Arena::CreateMessage<v1::Event>(&holder->arena);
   // Aliasing: the pointer is the event, the ownership the arena's.
   return std::shared_ptr<v1::Event>(std::move(holder), event);
+}
+
+uint64_t HeldBytes(const v1::Event& event) {
+  const google::protobuf::Arena* arena = event.GetArena();
+  const uint64_t memory = arena != nullptr ? arena->SpaceAllocated() : event.SpaceUsedLong();
+  return std::max<uint64_t>(memory, event.ByteSizeLong());
 }
 
 v1::Event WithSeq(const SequencedEvent& sequenced) {

@@ -24,6 +24,18 @@ TEST(EventTest, NewEventLivesOnItsOwnArena) {
   EXPECT_NE(NewEvent()->GetArena(), event->GetArena());
 }
 
+TEST(EventTest, HeldBytesIsTheArenaAndAtLeastTheWireSize) {
+  const EventPtr small = SomeExchange();
+  EXPECT_EQ(HeldBytes(*small), small->GetArena()->SpaceAllocated());
+  EXPECT_GT(HeldBytes(*small), small->ByteSizeLong());  // a 2 KiB first block, ~60 bytes sent
+  std::shared_ptr<v1::Event> big = NewEvent();
+  big->mutable_exchange()->mutable_response()->mutable_body()->set_data(std::string(100000, 'x'));
+  EXPECT_GE(HeldBytes(*big), 100000u);
+  v1::Event off_arena;
+  off_arena.mutable_exchange()->mutable_request()->set_method("GET");
+  EXPECT_GE(HeldBytes(off_arena), off_arena.ByteSizeLong());
+}
+
 TEST(EventTest, AppendSerializedParsesAsTheEventWithItsSeq) {
   const EventPtr shared = SomeExchange();
   for (uint64_t seq : {uint64_t{0}, uint64_t{1}, uint64_t{127}, uint64_t{128}, uint64_t{300},

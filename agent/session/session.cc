@@ -163,8 +163,9 @@ bool Session::PushLocked(EventPtr event, bool force) {
   if (!MakeRoomLocked() && !force) return false;
   uint64_t charged = 0;
   if (budget_ != nullptr) {
-    // The serialized size: what holding and sending it costs (and cached for the send).
-    charged = event->ByteSizeLong();
+    // What holding it costs (its arena), at least its serialized size (then cached for the
+    // send). A shared event is charged to each session that holds it: an over-estimate.
+    charged = HeldBytes(*event);
     if (force) {
       budget_->ForceCharge(charged);
     } else if (!budget_->TryCharge(charged)) {

@@ -102,7 +102,10 @@ PY_CLIENT = r'''
 import http.client, json, ssl, sys, time
 port, ca, delay = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
 ctx = ssl.create_default_context(cafile=ca)
-time.sleep(delay)
+if delay < 0:
+    sys.stdin.read(1)  # the test's go, once the agent probes the libssl this process mapped
+else:
+    time.sleep(delay)
 c = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=30)
 for spec in sys.argv[4:]:
     method, target, size = spec.split(" ")
@@ -115,8 +118,9 @@ for spec in sys.argv[4:]:
 
 
 # A client with OpenSSL linked statically (found by its symbols, not by a libssl file): one
-# HTTP/1.1 request, prints "status body_bytes local_port". argv: port target delay_ms (it waits
-# that long after its exec, so the attach that follows the exec is done: tens of ms here).
+# HTTP/1.1 request, prints "status body_bytes local_port". argv: port target; it starts once a
+# byte arrives on stdin: the test sends it when the agent lists the executable as probed (a
+# fixed delay after the exec was too short on a loaded machine).
 STATIC_CLIENT = r'''
 #include <arpa/inet.h>
 #include <openssl/ssl.h>
@@ -125,7 +129,8 @@ STATIC_CLIENT = r'''
 #include <string.h>
 #include <unistd.h>
 int main(int argc, char **argv) {
-  usleep(atoi(argv[3]) * 1000);
+  char go;
+  if (read(0, &go, 1) != 1) return 6;
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1]))};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -283,14 +288,36 @@ http {
                                        int(lines[2 * i]), size, local_port=int(lines[2 * i + 1])))
         return pid
 
-    def py_client(self, port, requests, delay=0.0, env=None, server_comm="python3"):
+    def run_after_probed(self, argv, probed, env=None):
+        """Starts a client that waits for a byte on stdin, sends it once the agent's status lists
+        `probed` (a library file or executable it attached to after the client's exec), and
+        returns (pid, stdout) like run_client."""
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env)
+        try:
+            harness.wait_until(lambda: probed in self.status_counters()[1],
+                               what="the agent probing %s" % probed)
+            out, err = proc.communicate(b"g", timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertEqual(proc.returncode, 0, "%s failed: %s %s" % (argv, out[-2000:], err[-2000:]))
+        return proc.pid, out.decode(errors="replace")
+
+    def py_client(self, port, requests, delay=0.0, env=None, server_comm="python3",
+                  probed=None):
         specs, meta = [], []
         for method, path, size in requests:
             t = self.target(path)
             specs.append("%s %s %d" % (method, t, size))
             meta.append((method, t, size))
-        pid, out = self.run_client([sys.executable, self.path("py_client.py"), str(port),
-                                    self.cert, str(delay)] + specs, env=env)
+        argv = [sys.executable, self.path("py_client.py"), str(port), self.cert,
+                str(-1 if probed else delay)] + specs
+        if probed:
+            pid, out = self.run_after_probed(argv, probed, env=env)
+        else:
+            pid, out = self.run_client(argv, env=env)
         for (method, t, size), line in zip(meta, out.splitlines()):
             r = json.loads(line)
             self.expects.append(Expect("python", pid, server_comm, port, method, t, r["status"],
@@ -314,7 +341,8 @@ http {
         subprocess.run(["cc", "-O1", "-static", "-o", exe, src, "-lssl", "-lcrypto", "-lpthread"],
                        check=True, capture_output=True, timeout=120)
         t = self.target(path)
-        pid, out = self.run_client([exe, str(port), t, "1000"])
+        # The barrier: the agent found the new executable (through its exec) and probes it.
+        pid, out = self.run_after_probed([exe, str(port), t], exe)
         status, size, local = map(int, out.split())
         self.expects.append(Expect("static", pid, "python3", port, "GET", t, status, size,
                                    local_port=local))
@@ -460,14 +488,15 @@ http {
         # openssl s_client -> s_server -WWW (HTTP/1.0, close-delimited).
         self.s_client(sss, s_target)
         # A process started now, with a libssl no process had mapped at the session's start
-        # (a private copy): found only through exec and its maps. It waits 1 s after loading
-        # libssl so the rescans after its exec find it (they run at 1 ms .. 2 s).
+        # (a private copy): found only through exec and its maps. It sends its requests once
+        # the agent lists that copy as probed (the rescans after an exec run at 1 ms .. 2 s).
         libdir = self.path("privlib")
         os.mkdir(libdir)
         real = os.path.realpath("/usr/lib/x86_64-linux-gnu/libssl.so.3")
         shutil.copy(real, os.path.join(libdir, "libssl.so.3"))
         env = dict(os.environ, LD_LIBRARY_PATH=libdir)
-        late = self.py_client(pys, [("GET", "/small.txt", 0)], delay=1.0, env=env)
+        late = self.py_client(pys, [("GET", "/small.txt", 0)], env=env,
+                              probed=os.path.join(libdir, "libssl.so.3"))
         # OpenSSL linked statically into the executable: found by SSL_read/SSL_write symbols.
         self.static_client(pys, "/small.txt")
         counters, status = self.status_counters()

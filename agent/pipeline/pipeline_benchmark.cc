@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/pipeline/pipeline.h"
 #include "common/allocator.h"
+#include "common/testing/cpu_clock.h"
 
 ABSL_FLAG(int, exchanges, 200000, "exchanges to feed");
 ABSL_FLAG(int, connections, 20, "keep-alive connections they are spread over");
@@ -38,18 +39,8 @@ class NoProbes : public session::CaptureControl {
   void Flush() override {}
 };
 
-double ThreadCpuSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-double ProcessCpuSeconds() {
-  rusage usage;
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_utime.tv_usec * 1e-6 + usage.ru_stime.tv_sec +
-         usage.ru_stime.tv_usec * 1e-6;
-}
+using test_support::ProcessCpuSeconds;
+using test_support::ThreadCpuSeconds;
 
 int Run() {
   const int exchanges = absl::GetFlag(FLAGS_exchanges);

@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/service/api_server.h"
 #include "agent/service/http_trace_service.h"
+#include "common/testing/cpu_clock.h"
 
 ABSL_FLAG(int, events, 200000, "exchanges to publish and stream");
 ABSL_FLAG(std::string, mode, "batches", "batches (StreamEventBatches) or events (StreamEvents)");
@@ -38,18 +39,8 @@ class NoProbes : public session::CaptureControl {
   void Flush() override {}
 };
 
-double ThreadCpuSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-double ProcessCpuSeconds() {
-  rusage usage;
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec + usage.ru_utime.tv_usec * 1e-6 + usage.ru_stime.tv_sec +
-         usage.ru_stime.tv_usec * 1e-6;
-}
+using test_support::ProcessCpuSeconds;
+using test_support::ThreadCpuSeconds;
 
 void AddHeader(google::protobuf::RepeatedPtrField<v1::Header>* headers, const char* name,
                const char* value) {

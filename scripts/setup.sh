@@ -13,6 +13,8 @@ PACKAGES=(
   # API and libraries.
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libabsl-dev
   libhttp-parser-dev zlib1g-dev libssl-dev nlohmann-json3-dev
+  # Go TLS uprobes: the RET instructions of crypto/tls functions (agent/tls/go_functions.h).
+  libcapstone-dev
   # httptracectl's command line (header-only).
   libcli11-dev
   # Tests, sanitizers, fuzzing, benchmarks.

@@ -269,6 +269,16 @@ struct {
   __type(value, __s32);
 } tls_fds SEC(".maps");
 
+// Go crypto/tls calls in progress, by goroutine (key: tgid and the goroutine's g pointer): a
+// goroutine that blocks inside Read resumes on another thread, so pid_tgid cannot pair an entry
+// with its RET. LRU: a goroutine that never returns leaves an entry nobody looks up again.
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, struct tls_session_key);
+  __type(value, struct tls_call);
+} go_tls_calls SEC(".maps");
+
 // The TLS plaintext streams of sockets whose ciphertext is in `socks` (judged not HTTP there),
 // keyed alike by struct sock address: a record of their own (id, positions, classification),
 // so the syscall programs need no TLS case. Ended with the socket like `socks` entries.

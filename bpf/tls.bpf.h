@@ -94,6 +94,30 @@ static __always_inline struct conn_state* tls_conn(struct conn_key* key, struct 
   return bpf_map_lookup_elem(&tls_socks, &skey);
 }
 
+// The plaintext of a TLS call that moved `n` bytes through `buf` on socket `fd` of this process:
+// into the socket's TLS record, then the same path as a syscall's bytes.
+static __always_inline int tls_deliver(__u64 id, __s32 fd, __u8 lib, __u8 dir, __u64 buf, __u64 n,
+                                       struct ht_config* cfg) {
+  __u32 tgid = id >> 32;
+  struct conn_key key = {.tgid = tgid, .fd = fd};
+  __u32 reason;
+  struct sock* s = fd_to_tcp_sock(fd, &reason);
+  if (!s) {
+    count(HT_CNT_TLS_NO_FD, 1);
+    return 0;
+  }
+  count(HT_CNT_TLS_CALLS, 1);
+  struct conn_state* c = tls_conn(&key, s, lib, cfg);
+  if (!c || !conn_allowed(c, &key, cfg, (__u32)id)) return 0;
+  if (c->http == HT_HTTP_NO) {
+    count(HT_CNT_SKIP_NOT_HTTP, 1);
+    return 0;
+  }
+  lib = lib >= HT_TLS_OPENSSL && lib <= HT_TLS_GO ? lib : HT_TLS_OPENSSL;
+  __u8 sys = HT_SYS_TLS_READ + 2 * (lib - HT_TLS_OPENSSL) + (dir == HT_EGRESS);
+  return process_data(c, &key, cfg, sys, n, buf, n, (__u32)id);
+}
+
 // Return of any of the calls above (one program: the entry said which call it was). `ret` is
 // the call's return value: a byte count (SSL_read, gnutls), or 1 for success (_ex forms).
 static __always_inline int tls_return(long ret) {
@@ -117,8 +141,7 @@ static __always_inline int tls_return(long ret) {
   if (n == 0 || n > t.len) return 0;
   struct ht_config* cfg = get_config();
   if (!cfg) return 0;
-  __u32 tgid = id >> 32;
-  struct tls_session_key sk = {.session = t.session, .tgid = tgid};
+  struct tls_session_key sk = {.session = t.session, .tgid = id >> 32};
   if (t.fd >= 0) {
     bpf_map_update_elem(&tls_fds, &sk, &t.fd, BPF_ANY);
   } else {
@@ -129,24 +152,78 @@ static __always_inline int tls_return(long ret) {
     }
     t.fd = *fd;
   }
-  count(HT_CNT_TLS_CALLS, 1);
-  struct conn_key key = {.tgid = tgid, .fd = t.fd};
-  __u32 reason;
-  struct sock* s = fd_to_tcp_sock(t.fd, &reason);
-  if (!s) return 0;
-  struct conn_state* c = tls_conn(&key, s, t.lib, cfg);
-  if (!c || !conn_allowed(c, &key, cfg, (__u32)id)) return 0;
-  if (c->http == HT_HTTP_NO) {
-    count(HT_CNT_SKIP_NOT_HTTP, 1);
-    return 0;
-  }
-  __u8 lib = t.lib >= HT_TLS_OPENSSL && t.lib <= HT_TLS_GO ? t.lib : HT_TLS_OPENSSL;
-  __u8 sys = HT_SYS_TLS_READ + 2 * (lib - HT_TLS_OPENSSL) + (t.dir == HT_EGRESS);
-  return process_data(c, &key, cfg, sys, n, t.buf, n, (__u32)id);
+  return tls_deliver(id, t.fd, t.lib, t.dir, t.buf, n, cfg);
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(tls_return_probe, long ret) { return tls_return(ret); }
+
+// Go crypto/tls: (*Conn).Read(b []byte) (int, error) and (*Conn).Write(b []byte). Go 1.17+
+// passes arguments in registers (ABIInternal): the receiver in RAX, b's pointer and length in
+// RBX and RCX; the result n comes back in RAX; R14 always holds the running goroutine (g).
+// The agent sets these at the function's entry and on each of its RET instructions
+// (agent/tls/go_functions.h: uretprobes corrupt Go stacks), so an entry is paired with its
+// return by goroutine, not thread. A goroutine whose stack grows inside the call re-runs the
+// entry (the prologue calls morestack, then restarts the function): the entry is overwritten
+// with the same values.
+static __always_inline int go_tls_enter(struct pt_regs* ctx, __u8 dir) {
+  if (!tls_gate) return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  struct ht_config* cfg = get_config();
+  if (!cfg || !process_allowed(id >> 32, cfg)) return 0;
+  struct tls_session_key g = {.session = ctx->r14, .tgid = id >> 32};
+  struct tls_call t = {
+      .session = ctx->ax,
+      .buf = ctx->bx,
+      .len = ctx->cx,
+      .fd = -1,
+      .dir = dir,
+      .lib = HT_TLS_GO,
+  };
+  if (bpf_map_update_elem(&go_tls_calls, &g, &t, BPF_ANY)) count(HT_CNT_TLS_CALL_TABLE_FULL, 1);
+  return 0;
+}
+
+SEC("uprobe")
+int tls_go_read_enter(struct pt_regs* ctx) { return go_tls_enter(ctx, HT_INGRESS); }
+
+SEC("uprobe")
+int tls_go_write_enter(struct pt_regs* ctx) { return go_tls_enter(ctx, HT_EGRESS); }
+
+// The socket descriptor of a *tls.Conn, from the Go structures (stable since Go 1.9): Conn starts
+// with `conn net.Conn`, an interface (type word, data word); for the *net.TCPConn that crypto/tls
+// servers and clients wrap, data points at net.conn{fd *netFD}; netFD starts with
+// poll.FD{fdmu fdMutex (16 bytes), Sysfd int}. A net.Conn of another type gives a number that
+// tls_deliver checks is a TCP socket of this process, or counts as tls_no_fd.
+static __always_inline __s32 go_conn_fd(__u64 conn) {
+  __u64 data = 0, netfd = 0;
+  __s64 sysfd = -1;
+  if (bpf_probe_read_user(&data, sizeof(data), (void*)(conn + 8)) || !data) return -1;
+  if (bpf_probe_read_user(&netfd, sizeof(netfd), (void*)data) || !netfd) return -1;
+  if (bpf_probe_read_user(&sysfd, sizeof(sysfd), (void*)(netfd + 16))) return -1;
+  return sysfd >= 0 && sysfd < (1 << 30) ? (__s32)sysfd : -1;
+}
+
+SEC("uprobe")
+int tls_go_return(struct pt_regs* ctx) {
+  if (!tls_gate) return 0;
+  __u64 id = bpf_get_current_pid_tgid();
+  struct tls_session_key g = {.session = ctx->r14, .tgid = id >> 32};
+  struct tls_call* p = bpf_map_lookup_elem(&go_tls_calls, &g);
+  if (!p) return 0;
+  struct tls_call t = *p;
+  bpf_map_delete_elem(&go_tls_calls, &g);
+  long n = (long)ctx->ax;
+  if (n <= 0 || (__u64)n > t.len) return 0;
+  struct ht_config* cfg = get_config();
+  if (!cfg) return 0;
+  __s32 fd = go_conn_fd(t.session);
+  if (fd < 0) {
+    count(HT_CNT_TLS_NO_FD, 1);
+    return 0;
+  }
+  return tls_deliver(id, fd, HT_TLS_GO, t.dir, t.buf, n, cfg);
+}
 
 // Syscall entries while TLS probes are attached: a read or write inside a TLS call of this
 // thread is that call's ciphertext, on the socket its plaintext belongs to. Attached by

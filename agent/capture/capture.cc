@@ -248,6 +248,9 @@ absl::Status Capture::Load(AttachMode mode, const KernelFeatures& features) {
     p.gnutls_recv_enter = skel_->progs.tls_gnutls_recv_enter;
     p.gnutls_send_enter = skel_->progs.tls_gnutls_send_enter;
     p.return_probe = skel_->progs.tls_return_probe;
+    p.go_read_enter = skel_->progs.tls_go_read_enter;
+    p.go_write_enter = skel_->progs.tls_go_write_enter;
+    p.go_return = skel_->progs.tls_go_return;
     p.sys_enter = skel_->progs.tls_sys_enter;
     p.exec = skel_->progs.tls_exec;
     p.exec_ring_fd = bpf_map__fd(skel_->maps.tls_execs);
@@ -325,7 +328,8 @@ absl::Status Capture::Attach() {
       {skel_->maps.fd_epochs, sizeof(uint32_t)},
       {skel_->maps.tls_socks, sizeof(uint64_t)},
       {skel_->maps.tls_calls, sizeof(uint64_t)},
-      {skel_->maps.tls_fds, 16},  // struct tls_session_key
+      {skel_->maps.tls_fds, 16},       // struct tls_session_key
+      {skel_->maps.go_tls_calls, 16},  // struct tls_session_key
   };
   for (const auto& m : stale) {
     if (absl::Status s = ClearMap(bpf_map__fd(m.map), m.key_size); !s.ok()) return s;

@@ -31,7 +31,8 @@ struct MappedFile {
   FileId id;
 };
 
-enum class LibraryKind { kNone, kOpenssl, kGnutls };
+// kGo: a Go executable's crypto/tls (found by its function table, never by file name).
+enum class LibraryKind { kNone, kOpenssl, kGnutls, kGo };
 
 // Every distinct file mapped executable, in the order of first appearance. Lines that do not
 // parse, anonymous and special mappings ([vdso], [heap]) and deleted files are skipped.

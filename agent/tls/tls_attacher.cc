@@ -17,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/tls/elf_symbols.h"
+#include "agent/tls/go_functions.h"
 #include "bpf/events.h"
 #include "common/log.h"
 
@@ -25,11 +26,17 @@ namespace {
 
 // Why a file could not be probed: one counter each ("tls.attach_failed_<cause>").
 constexpr const char* kCauses[] = {
-    "unreadable",    // the file could not be opened (gone, permissions, a container's root)
-    "no_symbol",     // a required function is not in its symbol tables (stripped, renamed)
-    "attach_error",  // the kernel refused the uprobe (perf_event_open)
-    "cache_full",    // max_libraries files are probed already
+    "unreadable",      // the file could not be opened (gone, permissions, a container's root)
+    "no_symbol",       // a required function is not in its symbol tables (stripped, renamed)
+    "attach_error",    // the kernel refused the uprobe (perf_event_open)
+    "cache_full",      // max_libraries files are probed already
+    "go_unsupported",  // Go before 1.18 (other tables, stack calling convention), not x86-64
+    "go_undecodable",  // Go function table or code that does not decode: no probe is safe
 };
+
+// Go crypto/tls functions probed (tls_go_* in bpf/tls.bpf.h).
+const std::vector<std::string> kGoFunctions = {"crypto/tls.(*Conn).Read",
+                                               "crypto/tls.(*Conn).Write"};
 
 // After an exec, the process's maps are read again after these delays (the dynamic loader maps
 // the libraries in the first milliseconds; dlopen(), as python's `import ssl` does, later).
@@ -60,6 +67,8 @@ const char* KindName(LibraryKind kind) {
       return "openssl";
     case LibraryKind::kGnutls:
       return "gnutls";
+    case LibraryKind::kGo:
+      return "go";
     case LibraryKind::kNone:
       break;
   }
@@ -251,15 +260,21 @@ void TlsAttacher::ScanProcess(uint32_t pid) {
     const MappedFile& file = files[i];
     LibraryKind kind = LibraryKindOf(file.path);
     if (kind == LibraryKind::kNone && i == 0) {
-      // The first mapping is the executable: a static OpenSSL/BoringSSL shows by its symbols.
+      // The first mapping is the executable: a static OpenSSL/BoringSSL shows by its symbols,
+      // Go by its function table.
       auto it = executable_verdicts_.find(file.id);
       if (it == executable_verdicts_.end()) {
         if (executable_verdicts_.size() >= options_.max_checked) executable_verdicts_.clear();
-        absl::StatusOr<bool> has = DefinesFunctions(
-            absl::StrCat(options_.proc, "/", pid, "/root", file.path), {"SSL_read", "SSL_write"});
-        it = executable_verdicts_.emplace(file.id, has.ok() && *has).first;
+        const std::string path = absl::StrCat(options_.proc, "/", pid, "/root", file.path);
+        absl::StatusOr<bool> has = DefinesFunctions(path, {"SSL_read", "SSL_write"});
+        LibraryKind verdict = has.ok() && *has ? LibraryKind::kOpenssl : LibraryKind::kNone;
+        if (verdict == LibraryKind::kNone && has.ok() &&
+            FindGoFunctions(path, kGoFunctions).status().code() != absl::StatusCode::kNotFound) {
+          verdict = LibraryKind::kGo;  // Consider says why, if it cannot be probed
+        }
+        it = executable_verdicts_.emplace(file.id, verdict).first;
       }
-      if (it->second) kind = LibraryKind::kOpenssl;
+      kind = it->second;
     }
     if (kind == LibraryKind::kNone) continue;
     // The file as this process sees it, whatever its mount namespace.
@@ -288,11 +303,24 @@ void TlsAttacher::Consider(const FileId& id, const std::string& path, LibraryKin
     Fail(id, path, "unreadable");
     return;
   }
+  Library lib{path, kind, {}};
+  const char* cause =
+      kind == LibraryKind::kGo ? AttachGo(path, lib.links) : AttachByName(path, kind, lib.links);
+  absl::MutexLock lock(&mu_);
+  if (cause != nullptr) {
+    Fail(id, path, cause);
+    return;
+  }
+  HT_LOG(INFO) << "TLS: probing " << KindName(kind) << " " << path << " (" << lib.links.size()
+               << " uprobes)";
+  libraries_.emplace(id, std::move(lib));
+}
+
+const char* TlsAttacher::AttachByName(const std::string& path, LibraryKind kind,
+                                      std::vector<Link>& links) {
   absl::Span<const Symbol> symbols = kind == LibraryKind::kOpenssl
                                          ? absl::MakeConstSpan(kOpensslSymbols)
                                          : absl::MakeConstSpan(kGnutlsSymbols);
-  Library lib{path, kind, {}};
-  const char* cause = nullptr;
   for (const Symbol& sym : symbols) {
     bpf_program* entry = programs_.*(sym.entry);
     for (bool ret : {false, true}) {
@@ -302,21 +330,47 @@ void TlsAttacher::Consider(const FileId& id, const std::string& path, LibraryKin
       if (link == nullptr) {
         const int err = errno;
         if (!sym.required && err == ENOENT) break;  // an optional function this build lacks
-        cause = err == ENOENT || err == ESRCH ? "no_symbol" : "attach_error";
-        break;
+        return err == ENOENT || err == ESRCH ? "no_symbol" : "attach_error";
       }
-      lib.links.emplace_back(link);
+      links.emplace_back(link);
     }
-    if (cause != nullptr) break;
   }
-  absl::MutexLock lock(&mu_);
-  if (cause != nullptr) {
-    Fail(id, path, cause);
-    return;
+  return nullptr;
+}
+
+const char* TlsAttacher::AttachGo(const std::string& path, std::vector<Link>& links) {
+  absl::StatusOr<std::vector<GoFunction>> functions = FindGoFunctions(path, kGoFunctions);
+  if (!functions.ok()) {
+    HT_LOG(INFO) << "TLS: " << functions.status();
+    switch (functions.status().code()) {
+      case absl::StatusCode::kUnimplemented:
+        return "go_unsupported";
+      case absl::StatusCode::kDataLoss:
+        return "go_undecodable";
+      case absl::StatusCode::kNotFound:
+        return "no_symbol";
+      default:
+        return "unreadable";
+    }
   }
-  HT_LOG(INFO) << "TLS: probing " << KindName(kind) << " " << path << " (" << lib.links.size()
-               << " uprobes)";
-  libraries_.emplace(id, std::move(lib));
+  if (programs_.go_read_enter == nullptr || programs_.go_return == nullptr) return "attach_error";
+  // Offsets in the file, no function name: a stripped binary has none to give.
+  auto attach = [&](bpf_program* program, uint64_t offset) {
+    LIBBPF_OPTS(bpf_uprobe_opts, opts);
+    bpf_link* link = bpf_program__attach_uprobe_opts(program, -1, path.c_str(), offset, &opts);
+    if (link != nullptr) links.emplace_back(link);
+    return link != nullptr;
+  };
+  for (const GoFunction& f : *functions) {
+    const bool read = f.name == kGoFunctions[0];
+    if (!attach(read ? programs_.go_read_enter : programs_.go_write_enter, f.entry_offset)) {
+      return "attach_error";
+    }
+    for (uint64_t ret : f.return_offsets) {
+      if (!attach(programs_.go_return, ret)) return "attach_error";
+    }
+  }
+  return nullptr;
 }
 
 void TlsAttacher::AddCounters(absl::flat_hash_map<std::string, uint64_t>& out) const {

@@ -6,7 +6,8 @@
 // - then every exec (raw tracepoint sched_process_exec -> ring buffer tls_execs): the new
 //   process's maps, again a few times while its dynamic loader and dlopen() map libraries.
 // Libraries inside containers are opened through /proc/PID/root. An executable that defines
-// SSL_read and SSL_write itself (OpenSSL or BoringSSL linked statically) is probed like libssl. One
+// SSL_read and SSL_write itself (OpenSSL or BoringSSL linked statically) is probed like libssl; a
+// Go executable with crypto/tls gets probes on its (*Conn).Read/Write (go_functions.h). One
 // entry per file (inode), at most `max_libraries`; files that cannot be probed are remembered
 // (bounded) and counted by cause ("tls.attach_failed_<cause>"), and named in Describe() for
 // `httptracectl status`.
@@ -43,10 +44,13 @@ struct TlsPrograms {
   bpf_program* ssl_write_ex_enter = nullptr;
   bpf_program* gnutls_recv_enter = nullptr;
   bpf_program* gnutls_send_enter = nullptr;
-  bpf_program* return_probe = nullptr;  // uretprobe shared by every call above
-  bpf_program* sys_enter = nullptr;     // raw_tp/sys_enter: the socket of a call's syscalls
-  bpf_program* exec = nullptr;          // raw_tp/sched_process_exec
-  int exec_ring_fd = -1;                // ring buffer tls_execs
+  bpf_program* return_probe = nullptr;   // uretprobe shared by every call above
+  bpf_program* go_read_enter = nullptr;  // Go crypto/tls (*Conn).Read / Write entries
+  bpf_program* go_write_enter = nullptr;
+  bpf_program* go_return = nullptr;  // uprobe on each RET instruction of either
+  bpf_program* sys_enter = nullptr;  // raw_tp/sys_enter: the socket of a call's syscalls
+  bpf_program* exec = nullptr;       // raw_tp/sched_process_exec
+  int exec_ring_fd = -1;             // ring buffer tls_execs
 };
 
 struct TlsAttacherOptions {
@@ -106,6 +110,9 @@ class TlsAttacher {
   void ScanProcess(uint32_t pid);
   void Consider(const FileId& id, const std::string& path, LibraryKind kind)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Sets the uprobes of one file into `lib`; returns the failure cause, or null.
+  const char* AttachByName(const std::string& path, LibraryKind kind, std::vector<Link>& links);
+  const char* AttachGo(const std::string& path, std::vector<Link>& links);
   void Fail(const FileId& id, const std::string& path, const char* cause)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -115,10 +122,10 @@ class TlsAttacher {
   std::thread reaper_;  // destroys the last Stop's uprobe links
   std::atomic<bool> running_{false};
   std::deque<Pending> pending_;  // attach thread only
-  // Executables whose symbols were read: true when they define SSL_read and SSL_write (a
-  // static TLS library). Kept across Stop (read once per file, not per session); bounded.
-  // Attach thread only.
-  absl::flat_hash_map<FileId, bool> executable_verdicts_;
+  // Executables whose symbols were read: kOpenssl when they define SSL_read and SSL_write (a
+  // static TLS library), kGo for Go with crypto/tls, else kNone. Kept across Stop (read once per
+  // file, not per session); bounded. Attach thread only.
+  absl::flat_hash_map<FileId, LibraryKind> executable_verdicts_;
 
   mutable absl::Mutex mu_;
   bool scanned_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,9 +1,11 @@
 // A Go net/http server for the real-servers matrix: files from a directory, POST /echo (answers
 // with the number of body bytes read) and /chunked (a streamed, chunked response).
-// Usage: go_server -root DIR -listen 127.0.0.1:PORT [-listen [::1]:PORT]...
+// With -cert and -key it serves HTTPS (crypto/tls), HTTP/1.1 only: httptrace reads HTTP/1.x.
+// Usage: go_server -root DIR -listen 127.0.0.1:PORT [-listen [::1]:PORT]... [-cert F -key F]
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -22,6 +24,8 @@ func main() {
 	root := flag.String("root", ".", "directory served")
 	var addrs listens
 	flag.Var(&addrs, "listen", "address to listen on (repeatable)")
+	cert := flag.String("cert", "", "TLS certificate (PEM); with -key, serve HTTPS")
+	key := flag.String("key", "", "TLS private key (PEM)")
 	flag.Parse()
 	mux := http.NewServeMux()
 	mux.Handle("/", http.FileServer(http.Dir(*root)))
@@ -37,6 +41,14 @@ func main() {
 			w.(http.Flusher).Flush()
 		}
 	})
+	serve := func(l net.Listener) error {
+		if *cert == "" {
+			return http.Serve(l, mux)
+		}
+		// A non-nil empty TLSNextProto turns off HTTP/2 negotiation (ALPN "h2").
+		srv := &http.Server{Handler: mux, TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
+		return srv.ServeTLS(l, *cert, *key)
+	}
 	for i, addr := range addrs {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -44,8 +56,8 @@ func main() {
 		}
 		log.Printf("listening on %s", addr)
 		if i == len(addrs)-1 {
-			log.Fatal(http.Serve(l, mux))
+			log.Fatal(serve(l))
 		}
-		go func() { log.Fatal(http.Serve(l, mux)) }()
+		go func() { log.Fatal(serve(l)) }()
 	}
 }

@@ -2,7 +2,7 @@
 // on one keep-alive client, one JSON line per response with what the client saw. With -ca FILE,
 // https:// URLs are verified against that CA (crypto/tls; HTTP/1.1: a custom TLS config turns
 // off the transport's HTTP/2).
-// Usage: go_client [-ca FILE] METHOD|URL[|BODYBYTES]...
+// Usage: go_client [-ca FILE] [-wait] METHOD|URL[|BODYBYTES]...
 package main
 
 import (
@@ -23,7 +23,11 @@ import (
 
 func main() {
 	ca := flag.String("ca", "", "CA certificate (PEM) that https:// servers are verified against")
+	wait := flag.Bool("wait", false, "read one byte from stdin before the first request")
 	flag.Parse()
+	if *wait {
+		os.Stdin.Read(make([]byte, 1))
+	}
 	transport := &http.Transport{DisableCompression: true}
 	if *ca != "" {
 		pem, err := os.ReadFile(*ca)

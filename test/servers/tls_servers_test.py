@@ -7,7 +7,9 @@ nginx, python `ssl` client
 against a python `ssl` server (keep-alive, POST 100 KiB, 1 MiB, chunked), `openssl s_client`
 against `openssl s_server -WWW` (close-delimited HTTP/1.0), and a python client started during
 the capture with its own copy of libssl (found only by following exec), and a client with
-OpenSSL linked statically (found by its symbols). Certificates are made
+OpenSSL linked statically (found by its symbols). Go crypto/tls servers and clients (test/servers
+go_server.go, go_client.go), built normally and stripped (`-ldflags=-s -w`), against curl, each
+other and the python server. Certificates are made
 by the test with `openssl`. Also: no uprobe is attached while no session is active, and the
 `--tls only` filter and the text format's `https`.
 """
@@ -27,6 +29,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 import harness  # noqa: E402  (test/e2e/harness.py: the agent, ctl and process helpers)
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 KIB = 1024
 MIB = 1 << 20
 
@@ -162,14 +165,15 @@ int main(int argc, char **argv) {
 class Expect:
     def __init__(self, client, client_pid, server_comm, server_port, method, target, status,
                  body, request_body=0, local_port=None, tls=True, server_side=True,
-                 library="openssl"):
+                 library="openssl", server_library="openssl"):
         self.client, self.client_pid, self.server_comm = client, client_pid, server_comm
         self.server_port, self.method, self.target, self.status = server_port, method, target, \
             status
         self.body, self.request_body, self.local_port, self.tls = body, request_body, \
             local_port, tls
         self.server_side = server_side
-        self.library = library  # the client's TLS library (the servers here all use OpenSSL)
+        self.library = library  # the client's TLS library
+        self.server_library = server_library
 
 
 class TlsServersTest(harness.E2ETestCase):
@@ -364,6 +368,43 @@ http {
         self.expects.append(Expect("s_client", proc.pid, "openssl", port, "GET", t, 200,
                                    len(body), server_side=False))
 
+    def build_go(self):
+        """go_server and go_client, built normally and stripped (no .symtab: the agent finds
+        crypto/tls through .gopclntab), offline, with a Go cache the test makes from nothing.
+        Returns {name: path}."""
+        go = which("go")
+        self.assertIsNotNone(go, "go is not installed (scripts/setup.sh installs golang-go)")
+        env = dict(os.environ, GOCACHE=self.path("gocache"), GOPATH=self.path("gopath"),
+                   GOPROXY="off", GOFLAGS="", GO111MODULE="off", HOME=self.workdir,
+                   CGO_ENABLED="0")
+        built = {}
+        for name in ("go_server", "go_client"):
+            for suffix, flags in (("", []), ("_s", ["-ldflags=-s -w"])):
+                built[name + suffix] = self.path(name + suffix)
+                p = subprocess.run([go, "build"] + flags + ["-o", built[name + suffix],
+                                                            os.path.join(HERE, name + ".go")],
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   timeout=300)
+                self.assertEqual(p.returncode, 0, "go build: " + p.stdout.decode(errors="replace"))
+        return built
+
+    def go_client(self, exe, port, requests, server_comm, server_library):
+        """A Go crypto/tls client started during the capture: it sends once the agent lists
+        its executable as probed. requests: (method, path, request body bytes)."""
+        specs, meta = [], []
+        for method, path, size in requests:
+            t = self.target(path)
+            spec = "%s|https://127.0.0.1:%d%s" % (method, port, t)
+            specs.append(spec + ("|%d" % size if size else ""))
+            meta.append((method, t, size))
+        pid, out = self.run_after_probed([exe, "-ca", self.cert, "-wait"] + specs, exe)
+        for (method, t, size), line in zip(meta, out.splitlines()):
+            r = json.loads(line)
+            self.expects.append(Expect("go", pid, server_comm, port, method, t, r["status"],
+                                       r["body"], request_body=size, local_port=r["local_port"],
+                                       library="go", server_library=server_library))
+        self.assertEqual(len(out.splitlines()), len(requests), out)
+
     # ------------------------------------------------------------------ the checks
 
     def check(self, events):
@@ -400,7 +441,7 @@ http {
                     continue
                 x = got[0]
                 req, resp = x["request"], x.get("response")
-                want = e.library if side == "client" else "openssl"
+                want = e.library if side == "client" else e.server_library
                 if e.tls and x.get("tls") != {"library": want}:
                     problems.append("%s (%s): tls %s" % (where, side, x.get("tls")))
                 if not e.tls and "tls" in x:
@@ -528,6 +569,48 @@ http {
         self.assertEqual([h for h in heads if "https (" not in h], [])
         self.assertTrue(any("https (gnutls)" in h for h in heads))
         self.assertEqual([h for h in heads if "127.0.0.1:%d " % up in h + " "], [])
+
+    def test_go_crypto_tls_exact_on_both_sides(self):
+        bins = self.build_go()
+        port = harness.free_port
+        go_port, stripped_port, pys = port(), port(), port()
+        servers = {}
+        for name, p in (("go_server", go_port), ("go_server_s", stripped_port)):
+            servers[name] = self.spawn(name, [bins[name], "-root", self.www, "-listen",
+                                              "127.0.0.1:%d" % p, "-cert", self.cert, "-key",
+                                              self.key])
+            self.wait_port(p, servers[name])
+        self.start_python("py_tls_server", pys)
+        out = self.path("trace.jsonl")
+        ctl = self.start_ctl("start", "--format", "jsonl", "-o", out, "--port", str(go_port),
+                             "--port", str(stripped_port), "--port", str(pys))
+        # Both servers were running at the session's start: found by the start-up scan.
+        harness.wait_until(lambda: all(bins[n] in self.status_counters()[1] for n in servers),
+                           what="the agent probing both Go servers")
+
+        # curl -> Go server (symbols) and -> the stripped one: keep-alive, 1 MiB, chunked.
+        # HTTP/1.1: the Go servers do not offer HTTP/2 (go_server.go).
+        for comm, p in (("go_server", go_port), ("go_server_s", stripped_port)):
+            self.curl(p, [("/small.txt", ("--http1.1",)), ("/big.bin", ("--http1.1",)),
+                          ("/chunked", ("--http1.1",))], server_comm=comm)
+            for e in self.expects[-3:]:
+                e.server_library = "go"
+        # Go clients started now (found through exec), keep-alive; POST 100 KiB; 1 MiB.
+        self.go_client(bins["go_client"], stripped_port,
+                       [("GET", "/small.txt", 0), ("POST", "/echo", 100 * KIB),
+                        ("GET", "/big.bin", 0)], "go_server_s", "go")
+        self.go_client(bins["go_client_s"], go_port,
+                       [("GET", "/chunked", 0), ("POST", "/echo", 3000)], "go_server", "go")
+        self.go_client(bins["go_client_s"], pys,
+                       [("GET", "/small.txt", 0), ("POST", "/echo", 100 * KIB),
+                        ("GET", "/big.bin", 0)], "python3", "openssl")
+        counters, status = self.status_counters()
+        self.assertEqual(counters.get("kernel.tls_no_fd"), 0, status)
+        self.assertEqual(counters.get("tls.attach_failed_go_undecodable"), 0, status)
+
+        ctl.send(signal.SIGINT)
+        self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
+        self.check(harness.read_jsonl(out))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ and nginx over TLS under wrk.
    threads, getrusage) per iteration, and the agent's CPU time over the same interval.
 2. `nginx`: nginx (1 worker, TLS, keep-alive, a 48-byte file) under `wrk -t1 -c20`: req/s and
    nginx's CPU per request.
+3. `go`: the Go crypto/tls server of the tests (test/servers/go_server.go, built here; probed at
+   its (*Conn).Read/Write entries and RET instructions) under the same wrk: req/s and its CPU
+   per request.
 
 Configurations, interleaved per round: `off` (agent running, no session: no uprobe attached),
 `match` (a session on the port: every call copied, exchanges streamed to jsonl), `nomatch` (a
@@ -16,7 +19,7 @@ session on an unused port: uprobes attached, nothing copied). Median of the roun
 
   bazel build //agent:httptrace-agent //cli:httptracectl
   test/bench/tls_bench.py [--rounds 3] [--iterations 200000] [--secs 5]
-Needs root, cc, libssl-dev, nginx, wrk. Traffic only to 127.0.0.1; every run bounded.
+Needs root, cc, libssl-dev, nginx, wrk, go. Traffic only to 127.0.0.1; every run bounded.
 """
 
 import argparse
@@ -144,6 +147,12 @@ class Bench:
             f.write(CALLS_C)
         subprocess.run(["cc", "-O2", "-o", self.calls_bin, src, "-lssl", "-lcrypto", "-lpthread"],
                        check=True)
+        self.go_bin = os.path.join(self.dir, "go_server")
+        here = os.path.dirname(os.path.abspath(__file__))
+        subprocess.run(["go", "build", "-o", self.go_bin,
+                        os.path.join(here, "..", "servers", "go_server.go")], check=True,
+                       env=dict(os.environ, GOCACHE=os.path.join(self.dir, "gocache"),
+                                GO111MODULE="off", GOPROXY="off", CGO_ENABLED="0"))
         self.agent = subprocess.Popen([args.agent, "--listen", "unix://" + self.sock],
                                       stdout=subprocess.DEVNULL,
                                       stderr=open(os.path.join(self.dir, "agent.log"), "wb"))
@@ -212,22 +221,51 @@ http { access_log off; keepalive_timeout 60; keepalive_requests 1000000;
             kids = subprocess.run(["pgrep", "-P", str(master.pid)], capture_output=True,
                                   text=True).stdout.split()
             worker = int(kids[0])
-            ctl = self.session(config, port)
-            c0, a0 = cpu_seconds(worker), cpu_seconds(self.agent.pid)
-            r = subprocess.run(["wrk", "-t1", "-c20", "-d%ds" % self.args.secs,
-                                "https://127.0.0.1:%d/j.json" % port], capture_output=True,
-                               text=True, timeout=self.args.secs + 60)
-            c1, a1 = cpu_seconds(worker), cpu_seconds(self.agent.pid)
-            self.end(ctl)
+            return self.under_wrk(config, port, worker, "https://127.0.0.1:%d/j.json" % port,
+                                  "libssl.so")
         finally:
             master.send_signal(signal.SIGTERM)
             master.wait(timeout=30)
+
+    def go(self, config):
+        port = free_port()
+        root = os.path.join(self.dir, "nginx")  # j.json, written by nginx()
+        server = subprocess.Popen([self.go_bin, "-root", root, "-listen", "127.0.0.1:%d" % port,
+                                   "-cert", self.cert, "-key", self.key],
+                                  stderr=subprocess.DEVNULL)
+        try:
+            wait_port(port)
+            return self.under_wrk(config, port, server.pid, "https://127.0.0.1:%d/j.json" % port,
+                                  self.go_bin)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+
+    def under_wrk(self, config, port, server_pid, url, probed):
+        """The configuration's session, then wrk on `url`: req/s, the server's and the agent's
+        CPU per request. `probed`: what `status` lists once the server's library is probed."""
+        ctl = self.session(config, port)
+        if config != "off":
+            deadline = time.monotonic() + 30
+            while probed not in self.status():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the agent did not probe " + probed)
+                time.sleep(0.1)
+        c0, a0 = cpu_seconds(server_pid), cpu_seconds(self.agent.pid)
+        r = subprocess.run(["wrk", "-t1", "-c20", "-d%ds" % self.args.secs, url],
+                           capture_output=True, text=True, timeout=self.args.secs + 60)
+        c1, a1 = cpu_seconds(server_pid), cpu_seconds(self.agent.pid)
+        self.end(ctl)
         reqs = 0
         for line in r.stdout.splitlines():
             if "requests in" in line:
                 reqs = int(line.split()[0])
-        return {"req_s": reqs / self.args.secs, "nginx_us_per_req": 1e6 * (c1 - c0) / max(reqs, 1),
+        return {"req_s": reqs / self.args.secs, "server_us_per_req": 1e6 * (c1 - c0) / max(reqs, 1),
                 "agent_us_per_req": 1e6 * (a1 - a0) / max(reqs, 1)}
+
+    def status(self):
+        return subprocess.run([self.args.ctl, "--agent", "unix://" + self.sock, "status"],
+                              capture_output=True, text=True, timeout=30).stdout
 
 
 def main():
@@ -240,15 +278,16 @@ def main():
     args = ap.parse_args()
     bench = Bench(args)
     configs = ["off", "nomatch", "match"]
-    results = {(k, c): [] for k in ("calls", "nginx") for c in configs}
+    kinds = ("calls", "nginx", "go")
+    results = {(k, c): [] for k in kinds for c in configs}
     try:
         for r in range(args.rounds):
             order = configs[r % 3:] + configs[:r % 3]
             for c in order:
-                results[("calls", c)].append(bench.calls(c))
-                results[("nginx", c)].append(bench.nginx(c))
-                print("round %d %s: %s %s" % (r, c, results[("calls", c)][-1],
-                                             results[("nginx", c)][-1]), flush=True)
+                for k in kinds:
+                    results[(k, c)].append(getattr(bench, k)(c))
+                print("round %d %s: %s" % (r, c, [results[(k, c)][-1] for k in kinds]),
+                      flush=True)
     finally:
         bench.close()
 
@@ -264,13 +303,14 @@ def main():
                                                med("calls", "off", "us_per_iter") /
                                                med("calls", c, "us_per_iter"),
                                                med("calls", c, "agent_us_per_iter")))
-    print("\nnginx over TLS under wrk -t1 -c20 -d%ds (48-byte file):" % args.secs)
-    print("| config | req/s | ratio | nginx CPU µs/request | agent CPU µs/request |")
-    print("|---|---|---|---|---|")
-    for c in configs:
-        print("| %s | %.0f | %.2f | %.1f | %.1f |" % (
-            c, med("nginx", c, "req_s"), med("nginx", c, "req_s") / med("nginx", "off", "req_s"),
-            med("nginx", c, "nginx_us_per_req"), med("nginx", c, "agent_us_per_req")))
+    for k, name in (("nginx", "nginx"), ("go", "Go crypto/tls server")):
+        print("\n%s over TLS under wrk -t1 -c20 -d%ds (48-byte file):" % (name, args.secs))
+        print("| config | req/s | ratio | server CPU µs/request | agent CPU µs/request |")
+        print("|---|---|---|---|---|")
+        for c in configs:
+            print("| %s | %.0f | %.2f | %.1f | %.1f |" % (
+                c, med(k, c, "req_s"), med(k, c, "req_s") / med(k, "off", "req_s"),
+                med(k, c, "server_us_per_req"), med(k, c, "agent_us_per_req")))
 
 
 if __name__ == "__main__":

@@ -127,7 +127,9 @@ enum ht_tls_library {
                                                  copied (judged not HTTP) */                       \
   X(TLS_NO_FD, tls_no_fd)                     /* TLS calls whose socket was never seen (memory     \
                                                  BIOs): plaintext not tied, not copied */          \
-  X(TLS_CALL_TABLE_FULL, tls_call_table_full) /* no room to pair a TLS call with its return */
+  X(TLS_CALL_TABLE_FULL, tls_call_table_full) /* no room to pair a TLS call with its return */   \
+  X(TLS_TAIL_CALL_FAILED, tls_tail_call_failed) /* Go writes not copied: the jump to the copying \
+                                                   program failed (not set, or too deep) */
 
 enum ht_counter {
 #define HT_COUNTER_ENUM(name, text) HT_CNT_##name,

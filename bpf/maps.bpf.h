@@ -242,7 +242,7 @@ struct tls_call {
   __u8 dir;        // enum ht_direction
   __u8 lib;        // enum ht_tls_library
   __u8 ret_int;    // the call returns a C int (only the low 32 bits of the register are set)
-  __u8 reserved;
+  __u8 at_entry;   // Go Write: the plaintext is copied at the call's entry (tls_go_write_enter)
 };
 
 // The socket a library connection object used last, per process: a read served from the
@@ -268,6 +268,15 @@ struct {
   __type(key, struct tls_session_key);
   __type(value, __s32);
 } tls_fds SEC(".maps");
+
+// Slot 0: tls_return_probe, set by the agent. Go's Write entry jumps there (bpf_tail_call), so
+// the copy path of process_data is verified in one TLS program, not two.
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u32);
+} tls_tail SEC(".maps");
 
 // Go crypto/tls calls in progress, by goroutine (key: tgid and the goroutine's g pointer): a
 // goroutine that blocks inside Read resumes on another thread, so pid_tgid cannot pair an entry

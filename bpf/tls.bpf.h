@@ -118,54 +118,50 @@ static __always_inline int tls_deliver(__u64 id, __s32 fd, __u8 lib, __u8 dir, _
   return process_data(c, &key, cfg, sys, n, buf, n, (__u32)id);
 }
 
-// Return of any of the calls above (one program: the entry said which call it was). `ret` is
-// the call's return value: a byte count (SSL_read, gnutls), or 1 for success (_ex forms).
-static __always_inline int tls_return(long ret) {
-  if (!tls_gate) return 0;
-  __u64 id = bpf_get_current_pid_tgid();
+// Return of an OpenSSL/GnuTLS call (the entry said which): `ret` is its return value, a byte
+// count (SSL_read, gnutls), or 1 for success (_ex forms). Fills the call, its byte count and its
+// socket; false when there is nothing to copy.
+static __always_inline bool tls_c_return(__u64 id, long ret, struct tls_call* t, __u64* n) {
   struct tls_call* p = bpf_map_lookup_elem(&tls_calls, &id);
-  if (!p) return 0;
-  struct tls_call t = *p;
+  if (!p) return false;
+  *t = *p;
   bpf_map_delete_elem(&tls_calls, &id);
   // OpenSSL's calls return an int: -1 (WANT_READ on a non-blocking socket) is 0xffffffff in
   // the 64-bit register.
-  if (t.ret_int) ret = (int)ret;
-  __u64 n;
-  if (t.size_ptr) {
-    if (ret != 1) return 0;
-    if (bpf_probe_read_user(&n, sizeof(n), (void*)t.size_ptr)) return 0;
+  if (t->ret_int) ret = (int)ret;
+  if (t->size_ptr) {
+    if (ret != 1) return false;
+    if (bpf_probe_read_user(n, sizeof(*n), (void*)t->size_ptr)) return false;
   } else {
-    if (ret <= 0) return 0;
-    n = ret;
+    if (ret <= 0) return false;
+    *n = ret;
   }
-  if (n == 0 || n > t.len) return 0;
-  struct ht_config* cfg = get_config();
-  if (!cfg) return 0;
-  struct tls_session_key sk = {.session = t.session, .tgid = id >> 32};
-  if (t.fd >= 0) {
-    bpf_map_update_elem(&tls_fds, &sk, &t.fd, BPF_ANY);
+  if (*n == 0 || *n > t->len) return false;
+  struct tls_session_key sk = {.session = t->session, .tgid = id >> 32};
+  if (t->fd >= 0) {
+    bpf_map_update_elem(&tls_fds, &sk, &t->fd, BPF_ANY);
   } else {
     __s32* fd = bpf_map_lookup_elem(&tls_fds, &sk);
     if (!fd) {
       count(HT_CNT_TLS_NO_FD, 1);
-      return 0;
+      return false;
     }
-    t.fd = *fd;
+    t->fd = *fd;
   }
-  return tls_deliver(id, t.fd, t.lib, t.dir, t.buf, n, cfg);
+  return true;
 }
-
-SEC("uretprobe")
-int BPF_KRETPROBE(tls_return_probe, long ret) { return tls_return(ret); }
 
 // Go crypto/tls: (*Conn).Read(b []byte) (int, error) and (*Conn).Write(b []byte). Go 1.17+
 // passes arguments in registers (ABIInternal): the receiver in RAX, b's pointer and length in
 // RBX and RCX; the result n comes back in RAX; R14 always holds the running goroutine (g).
-// The agent sets these at the function's entry and on each of its RET instructions
-// (agent/tls/go_functions.h: uretprobes corrupt Go stacks), so an entry is paired with its
-// return by goroutine, not thread. A goroutine whose stack grows inside the call re-runs the
-// entry (the prologue calls morestack, then restarts the function): the entry is overwritten
-// with the same values.
+// - Read: a uprobe at the entry records the call by goroutine (a goroutine blocked in Read
+//   resumes on another thread), and uprobes on each RET instruction (agent/tls/go_functions.h:
+//   uretprobes corrupt Go stacks) copy n bytes. A goroutine whose stack grows re-runs the entry
+//   (morestack restarts the function): the record is overwritten with the same values.
+// - Write: copied at its entry, after the stack check (so a restart does not copy twice). At the
+//   return it would be too late: the peer's answer, read by another goroutine on another CPU,
+//   can reach the ring buffer before the writer reaches its RET, and the response would come
+//   before its request. Write sends all of b or fails (a failed write is copied anyway).
 static __always_inline int go_tls_enter(struct pt_regs* ctx, __u8 dir) {
   if (!tls_gate) return 0;
   __u64 id = bpf_get_current_pid_tgid();
@@ -179,16 +175,30 @@ static __always_inline int go_tls_enter(struct pt_regs* ctx, __u8 dir) {
       .fd = -1,
       .dir = dir,
       .lib = HT_TLS_GO,
+      .at_entry = dir == HT_EGRESS,
   };
-  if (bpf_map_update_elem(&go_tls_calls, &g, &t, BPF_ANY)) count(HT_CNT_TLS_CALL_TABLE_FULL, 1);
+  if (bpf_map_update_elem(&go_tls_calls, &g, &t, BPF_ANY)) {
+    count(HT_CNT_TLS_CALL_TABLE_FULL, 1);
+    return 0;
+  }
+  return 1;
+}
+
+SEC("uprobe")
+int tls_go_read_enter(struct pt_regs* ctx) {
+  go_tls_enter(ctx, HT_INGRESS);
   return 0;
 }
 
 SEC("uprobe")
-int tls_go_read_enter(struct pt_regs* ctx) { return go_tls_enter(ctx, HT_INGRESS); }
-
-SEC("uprobe")
-int tls_go_write_enter(struct pt_regs* ctx) { return go_tls_enter(ctx, HT_EGRESS); }
+int tls_go_write_enter(struct pt_regs* ctx) {
+  if (!go_tls_enter(ctx, HT_EGRESS)) return 0;
+  bpf_tail_call(ctx, &tls_tail, 0);  // tls_return_probe: copies the record made above
+  count(HT_CNT_TLS_TAIL_CALL_FAILED, 1);
+  struct tls_session_key g = {.session = ctx->r14, .tgid = bpf_get_current_pid_tgid() >> 32};
+  bpf_map_delete_elem(&go_tls_calls, &g);
+  return 0;
+}
 
 // The socket descriptor of a *tls.Conn, from the Go structures (stable since Go 1.9): Conn starts
 // with `conn net.Conn`, an interface (type word, data word); for the *net.TCPConn that crypto/tls
@@ -204,25 +214,43 @@ static __always_inline __s32 go_conn_fd(__u64 conn) {
   return sysfd >= 0 && sysfd < (1 << 30) ? (__s32)sysfd : -1;
 }
 
-SEC("uprobe")
-int tls_go_return(struct pt_regs* ctx) {
+// A RET of Go's (*Conn).Read, or a Write's entry (tail-called), on goroutine `g`: fills the
+// call, n and its socket; false when it is not one (no record for this goroutine) or there is
+// nothing to copy.
+static __always_inline bool go_tls_return(struct tls_session_key* g, long ret, struct tls_call* t,
+                                          __u64* n) {
+  struct tls_call* p = bpf_map_lookup_elem(&go_tls_calls, g);
+  if (!p) return false;
+  *t = *p;
+  bpf_map_delete_elem(&go_tls_calls, g);
+  if (t->at_entry) ret = t->len;
+  if (ret <= 0 || (__u64)ret > t->len) return false;
+  *n = ret;
+  t->fd = go_conn_fd(t->session);
+  if (t->fd < 0) {
+    count(HT_CNT_TLS_NO_FD, 1);
+    return false;
+  }
+  return true;
+}
+
+// Every copy of TLS plaintext: the uretprobe of the C libraries' calls, the uprobes on Go's RET
+// instructions and Go's Write entry (tail call). One program, so the copy path of process_data
+// is verified once more, not three times: under qemu's emulation that verification is what a
+// kernel spends longest on at load. Which it is: a record of this goroutine (R14, only
+// meaningful in Go code) in go_tls_calls, else the thread's C call.
+SEC("uretprobe")
+int tls_return_probe(struct pt_regs* ctx) {
   if (!tls_gate) return 0;
   __u64 id = bpf_get_current_pid_tgid();
+  long ret = (long)PT_REGS_RC(ctx);
   struct tls_session_key g = {.session = ctx->r14, .tgid = id >> 32};
-  struct tls_call* p = bpf_map_lookup_elem(&go_tls_calls, &g);
-  if (!p) return 0;
-  struct tls_call t = *p;
-  bpf_map_delete_elem(&go_tls_calls, &g);
-  long n = (long)ctx->ax;
-  if (n <= 0 || (__u64)n > t.len) return 0;
+  struct tls_call t;
+  __u64 n = 0;
+  if (!go_tls_return(&g, ret, &t, &n) && !tls_c_return(id, ret, &t, &n)) return 0;
   struct ht_config* cfg = get_config();
   if (!cfg) return 0;
-  __s32 fd = go_conn_fd(t.session);
-  if (fd < 0) {
-    count(HT_CNT_TLS_NO_FD, 1);
-    return 0;
-  }
-  return tls_deliver(id, fd, HT_TLS_GO, t.dir, t.buf, n, cfg);
+  return tls_deliver(id, t.fd, t.lib, t.dir, t.buf, n, cfg);
 }
 
 // Syscall entries while TLS probes are attached: a read or write inside a TLS call of this

@@ -250,10 +250,16 @@ absl::Status Capture::Load(AttachMode mode, const KernelFeatures& features) {
     p.return_probe = skel_->progs.tls_return_probe;
     p.go_read_enter = skel_->progs.tls_go_read_enter;
     p.go_write_enter = skel_->progs.tls_go_write_enter;
-    p.go_return = skel_->progs.tls_go_return;
     p.sys_enter = skel_->progs.tls_sys_enter;
     p.exec = skel_->progs.tls_exec;
     p.exec_ring_fd = bpf_map__fd(skel_->maps.tls_execs);
+    // Go's Write entry jumps to the copying program (bpf/maps.bpf.h, tls_tail).
+    const uint32_t slot = 0;
+    const int return_fd = bpf_program__fd(skel_->progs.tls_return_probe);
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.tls_tail), &slot, &return_fd, BPF_ANY) != 0) {
+      HT_LOG(WARNING) << "TLS: setting the Go write path failed (" << strerror(errno)
+                      << "): Go crypto/tls writes are counted kernel.tls_tail_call_failed";
+    }
     tls_ = std::make_unique<tls::TlsAttacher>(p, config_.tls_options);
   }
 

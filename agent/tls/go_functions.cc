@@ -67,10 +67,10 @@ absl::StatusOr<absl::flat_hash_map<std::string, Bounds>> FunctionBounds(
   return found;
 }
 
-// File offsets of the RET instructions in [start, end) of the code at `code` (loaded at
-// `address`).
-absl::StatusOr<std::vector<uint64_t>> ReturnOffsets(absl::Span<const uint8_t> code,
-                                                    uint64_t address, uint64_t file_offset) {
+// Fills the body and RET offsets of `f` from its code (loaded at `address`, at `file_offset`
+// in the file).
+absl::Status Disassemble(absl::Span<const uint8_t> code, uint64_t address, uint64_t file_offset,
+                         GoFunction& f) {
   csh handle;
   if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle) != CS_ERR_OK) {
     return absl::InternalError("capstone: cs_open failed");
@@ -82,16 +82,24 @@ absl::StatusOr<std::vector<uint64_t>> ReturnOffsets(absl::Span<const uint8_t> co
   size_t left = code.size();
   uint64_t at = address;
   std::vector<uint64_t> rets;
-  while (left > 0) {
+  f.body_offset = file_offset;
+  // The stack check is the first instructions: [LEAQ -frame(SP), R12;] CMPQ ..., 16(R14); JBE.
+  constexpr int kPrologueInstructions = 4;
+  for (int i = 0; left > 0; ++i) {
     if (!cs_disasm_iter(handle, &p, &left, &at, insn.get())) {
       // Go pads functions with INT3, which decodes; anything else that does not is a table
       // that lied about the bounds: refuse every offset rather than set one mid-instruction.
       return absl::DataLossError(absl::StrCat("undecodable instruction at 0x", absl::Hex(at)));
     }
     if (insn->id == X86_INS_RET) rets.push_back(file_offset + (insn->address - address));
+    if (i < kPrologueInstructions && f.body_offset == file_offset &&
+        (insn->id == X86_INS_JBE || insn->id == X86_INS_JB)) {
+      f.body_offset = file_offset + (at - address);  // `at`: the next instruction
+    }
   }
   if (rets.empty()) return absl::DataLossError("no RET instruction");
-  return rets;
+  f.return_offsets = std::move(rets);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -142,12 +150,12 @@ absl::StatusOr<std::vector<GoFunction>> FindGoFunctions(const std::string& path,
     if (!start || !last || *last - *start != b.end - 1 - b.start) {
       return absl::DataLossError(absl::StrCat(path, ": ", name, " is not inside one segment"));
     }
-    absl::StatusOr<std::vector<uint64_t>> rets =
-        ReturnOffsets(elf->Bytes(*start, b.end - b.start), b.start, *start);
-    if (!rets.ok()) {
-      return absl::DataLossError(absl::StrCat(path, ": ", name, ": ", rets.status().message()));
+    GoFunction f{name, *start};
+    if (absl::Status s = Disassemble(elf->Bytes(*start, b.end - b.start), b.start, *start, f);
+        !s.ok()) {
+      return absl::DataLossError(absl::StrCat(path, ": ", name, ": ", s.message()));
     }
-    out.push_back({name, *start, *std::move(rets)});
+    out.push_back(std::move(f));
   }
   return out;
 }

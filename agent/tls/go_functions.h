@@ -22,7 +22,12 @@ namespace httptrace::tls {
 
 struct GoFunction {
   std::string name;
-  uint64_t entry_offset = 0;             // file offset of the first instruction
+  uint64_t entry_offset = 0;  // file offset of the first instruction
+  // File offset of the first instruction after the stack check (`CMPQ SP, 16(R14); JBE
+  // morestack`): a probe here fires once per call, while one at the entry fires again when the
+  // goroutine's stack grows (morestack jumps back to the entry). The arguments are still in
+  // their registers. The entry when the function has no stack check.
+  uint64_t body_offset = 0;
   std::vector<uint64_t> return_offsets;  // file offsets of its RET instructions (at least one)
 };
 

@@ -71,6 +71,7 @@ std::string GoFunctionsTest::normal_, GoFunctionsTest::stripped_;
 // ASM".
 struct Listing {
   uint64_t first = 0;
+  uint64_t after_stack_check = 0;  // the instruction after the prologue's JBE to morestack
   std::set<uint64_t> rets;
 };
 
@@ -83,13 +84,18 @@ Listing Objdump(const std::string& binary, const std::string& function) {
   const std::string out =
       Shell(absl::StrCat(GoEnv(), "go tool objdump -s '^", pattern, "$' ", binary));
   Listing l;
+  bool jbe_seen = false;
+  int index = 0;
   for (absl::string_view line : absl::StrSplit(out, '\n')) {
     std::vector<absl::string_view> f = absl::StrSplit(line, '\t', absl::SkipEmpty());
     if (f.size() < 4 || !absl::ConsumePrefix(&f[1], "0x")) continue;
     uint64_t addr;
     if (!absl::SimpleHexAtoi(f[1], &addr)) continue;
     if (l.first == 0) l.first = addr;
-    if (absl::StartsWith(absl::StripAsciiWhitespace(f[3]), "RET")) l.rets.insert(addr);
+    const absl::string_view op = absl::StripAsciiWhitespace(f[3]);
+    if (jbe_seen && l.after_stack_check == 0) l.after_stack_check = addr;
+    if (index++ < 4 && absl::StartsWith(op, "JBE")) jbe_seen = true;
+    if (absl::StartsWith(op, "RET")) l.rets.insert(addr);
   }
   return l;
 }
@@ -108,6 +114,8 @@ TEST_F(GoFunctionsTest, EntryAndEveryReturnAsObjdumpListsThem) {
     std::set<uint64_t> rets;
     for (uint64_t off : f.return_offsets) rets.insert(off + delta);
     EXPECT_EQ(rets, l.rets);
+    ASSERT_NE(l.after_stack_check, 0u) << "objdump shows no stack check";
+    EXPECT_EQ(f.body_offset + delta, l.after_stack_check);
   }
 }
 

@@ -353,7 +353,9 @@ const char* TlsAttacher::AttachGo(const std::string& path, std::vector<Link>& li
         return "unreadable";
     }
   }
-  if (programs_.go_read_enter == nullptr || programs_.go_return == nullptr) return "attach_error";
+  if (programs_.go_read_enter == nullptr || programs_.return_probe == nullptr) {
+    return "attach_error";
+  }
   // Offsets in the file, no function name: a stripped binary has none to give.
   auto attach = [&](bpf_program* program, uint64_t offset) {
     LIBBPF_OPTS(bpf_uprobe_opts, opts);
@@ -361,13 +363,16 @@ const char* TlsAttacher::AttachGo(const std::string& path, std::vector<Link>& li
     if (link != nullptr) links.emplace_back(link);
     return link != nullptr;
   };
+  // Read: entry and RETs (n is known at the return); Write: after its stack check, copied there
+  // (bpf/tls.bpf.h says why).
   for (const GoFunction& f : *functions) {
-    const bool read = f.name == kGoFunctions[0];
-    if (!attach(read ? programs_.go_read_enter : programs_.go_write_enter, f.entry_offset)) {
+    if (f.name == kGoFunctions[0]) {
+      if (!attach(programs_.go_read_enter, f.entry_offset)) return "attach_error";
+      for (uint64_t ret : f.return_offsets) {
+        if (!attach(programs_.return_probe, ret)) return "attach_error";
+      }
+    } else if (!attach(programs_.go_write_enter, f.body_offset)) {
       return "attach_error";
-    }
-    for (uint64_t ret : f.return_offsets) {
-      if (!attach(programs_.go_return, ret)) return "attach_error";
     }
   }
   return nullptr;

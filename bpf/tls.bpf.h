@@ -7,6 +7,19 @@
 // tls_syscall) record their fd in the thread's tls_call; a call served from the library's
 // buffer makes none and takes the fd its connection object used last (tls_fds). Every program
 // here is named tls_*: the capture attaches none of them itself (agent/capture/capture.cc).
+//
+// Memory BIOs (node, python's ssl.SSLObject): the library makes no syscall at all; the program
+// reads the socket itself and hands the ciphertext over. Tied by thread (tls_threads): once a
+// thread has called a TLS function, tls_sys_enter records the fd of its read-type syscalls made
+// outside TLS calls; the first TLS object that reads after such a read (any return, WANT_READ
+// included) is bound to that fd (tls_fds), and its writes and buffered reads use the binding (a
+// write of an object not bound yet may take the thread's read the same way).
+// This holds for event loops that read a socket and then decrypt that connection's bytes on the
+// same thread (libuv, asyncio). Limits: a read of another fd (pipe, file) between the socket read
+// and the TLS read binds the object to that fd (then not a TCP socket: not copied until the next
+// socket read); a program that decrypts on another thread than the one that read, or reads two
+// sockets before decrypting, is tied wrongly or not at all. A thread whose TLS calls make their
+// own socket syscalls (socket BIO) is marked own_io and never tied this way.
 
 #pragma once
 
@@ -29,6 +42,11 @@ static __always_inline int tls_enter(__u64 session, __u64 buf, __u64 len, __u64 
       .ret_int = ret_int,
   };
   if (bpf_map_update_elem(&tls_calls, &id, &t, BPF_ANY)) count(HT_CNT_TLS_CALL_TABLE_FULL, 1);
+  // Marks the thread, so tls_sys_enter records its socket reads from now on (memory BIOs).
+  if (!bpf_map_lookup_elem(&tls_threads, &id)) {
+    struct tls_thread th = {.fd = -1};
+    bpf_map_update_elem(&tls_threads, &id, &th, BPF_NOEXIST);
+  }
   return 0;
 }
 
@@ -94,6 +112,23 @@ static __always_inline struct conn_state* tls_conn(struct conn_key* key, struct 
   return bpf_map_lookup_elem(&tls_socks, &skey);
 }
 
+// A read call that made no syscall of its own, on a thread that reads sockets itself (a memory
+// BIO): takes the fd of the thread's last read outside a TLS call, if no other object has taken
+// that read since, and binds the object to it (tls_fds) for its writes and buffered reads. Done
+// for calls that return no data too (WANT_READ in a handshake), so the binding is right before
+// data flows. Returns the fd, or -1.
+static __noinline int tls_thread_fd(__u64 id, __u64 session, __u32 tgid) {
+  struct tls_thread* th = bpf_map_lookup_elem(&tls_threads, &id);
+  if (!th || th->own_io || th->fd < 0) return -1;
+  if (th->session && th->session != session) return -1;
+  th->session = session;
+  __s32 fd = th->fd;
+  struct tls_session_key sk = {.session = session, .tgid = tgid};
+  bpf_map_update_elem(&tls_fds, &sk, &fd, BPF_ANY);
+  count(HT_CNT_TLS_THREAD_FD, 1);
+  return fd;
+}
+
 // Return of any of the calls above (one program: the entry said which call it was). `ret` is
 // the call's return value: a byte count (SSL_read, gnutls), or 1 for success (_ex forms).
 static __always_inline int tls_return(long ret) {
@@ -103,6 +138,12 @@ static __always_inline int tls_return(long ret) {
   if (!p) return 0;
   struct tls_call t = *p;
   bpf_map_delete_elem(&tls_calls, &id);
+  __u32 tgid = id >> 32;
+  int own = t.fd >= 0, tied = 0;
+  if (!own && t.dir == HT_INGRESS) {
+    t.fd = tls_thread_fd(id, t.session, tgid);
+    tied = t.fd >= 0;
+  }
   // OpenSSL's calls return an int: -1 (WANT_READ on a non-blocking socket) is 0xffffffff in
   // the 64-bit register.
   if (t.ret_int) ret = (int)ret;
@@ -117,23 +158,33 @@ static __always_inline int tls_return(long ret) {
   if (n == 0 || n > t.len) return 0;
   struct ht_config* cfg = get_config();
   if (!cfg) return 0;
-  __u32 tgid = id >> 32;
   struct tls_session_key sk = {.session = t.session, .tgid = tgid};
-  if (t.fd >= 0) {
+  if (own) {
     bpf_map_update_elem(&tls_fds, &sk, &t.fd, BPF_ANY);
-  } else {
+  } else if (!tied) {
     __s32* fd = bpf_map_lookup_elem(&tls_fds, &sk);
-    if (!fd) {
+    // A write of an object not bound yet: node's client writes its first request in the call
+    // that ends the handshake, before its first SSL_read with data.
+    if (fd) {
+      t.fd = *fd;
+    } else if (t.dir == HT_EGRESS) {
+      t.fd = tls_thread_fd(id, t.session, tgid);
+    }
+    if (t.fd < 0) {
       count(HT_CNT_TLS_NO_FD, 1);
       return 0;
     }
-    t.fd = *fd;
   }
   count(HT_CNT_TLS_CALLS, 1);
   struct conn_key key = {.tgid = tgid, .fd = t.fd};
   __u32 reason;
   struct sock* s = fd_to_tcp_sock(t.fd, &reason);
   if (!s) return 0;
+  if (own) {
+    // This thread's library does its own socket I/O: its reads outside TLS calls are not tied.
+    struct tls_thread* th = bpf_map_lookup_elem(&tls_threads, &id);
+    if (th && !th->own_io) th->own_io = 1;
+  }
   struct conn_state* c = tls_conn(&key, s, t.lib, cfg);
   if (!c || !conn_allowed(c, &key, cfg, (__u32)id)) return 0;
   if (c->http == HT_HTTP_NO) {
@@ -147,6 +198,22 @@ static __always_inline int tls_return(long ret) {
 
 SEC("uretprobe")
 int BPF_KRETPROBE(tls_return_probe, long ret) { return tls_return(ret); }
+
+// True when `fd` of the current task is a socket (no counter: fd_to_tcp_sock judges it later).
+// Keeps files and eventfds a thread reads, inside a TLS call (node reads the time zone file
+// while it checks a certificate) or between its socket read and its TLS read, from being taken
+// for the connection's socket.
+static __always_inline int tls_fd_is_socket(int fd) {
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds)) return 0;
+  struct file** fds = BPF_CORE_READ(fdt, fd);
+  struct file* file = NULL;
+  bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+  if (!file) return 0;
+  umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+  return (mode & S_IFMT) == S_IFSOCK;
+}
 
 // Syscall entries while TLS probes are attached: a read or write inside a TLS call of this
 // thread is that call's ciphertext, on the socket its plaintext belongs to. Attached by
@@ -169,8 +236,21 @@ int BPF_PROG(tls_sys_enter, struct pt_regs* regs, long nr) {
   }
   __u64 id = bpf_get_current_pid_tgid();
   struct tls_call* t = bpf_map_lookup_elem(&tls_calls, &id);
-  if (!t) return 0;
-  t->fd = (__s32)BPF_CORE_READ(regs, di);
+  if (!t) {
+    // Outside a TLS call: a socket read of a thread that calls TLS functions with a memory BIO
+    // (node, python SSLObject); its next TLS read takes this fd (tls_thread_fd).
+    if (nr == NR_write || nr == NR_writev || nr == NR_sendto || nr == NR_sendmsg) return 0;
+    struct tls_thread* th = bpf_map_lookup_elem(&tls_threads, &id);
+    if (!th || th->own_io) return 0;
+    int fd = (int)BPF_CORE_READ(regs, di);
+    if (!tls_fd_is_socket(fd)) return 0;
+    th->fd = fd;
+    th->session = 0;
+    return 0;
+  }
+  int fd = (int)BPF_CORE_READ(regs, di);
+  if (!tls_fd_is_socket(fd)) return 0;
+  t->fd = fd;
   count(HT_CNT_TLS_CIPHER_SKIPPED, 1);
   return 0;
 }

@@ -326,6 +326,7 @@ absl::Status Capture::Attach() {
       {skel_->maps.tls_socks, sizeof(uint64_t)},
       {skel_->maps.tls_calls, sizeof(uint64_t)},
       {skel_->maps.tls_fds, 16},  // struct tls_session_key
+      {skel_->maps.tls_threads, sizeof(uint64_t)},
   };
   for (const auto& m : stale) {
     if (absl::Status s = ClearMap(bpf_map__fd(m.map), m.key_size); !s.ok()) return s;

@@ -159,6 +159,68 @@ int main(int argc, char **argv) {
 '''
 
 
+# A node https server (OpenSSL linked into node, memory BIOs): keep-alive, echo, a chunked
+# response, files from a directory. argv: root port cert key.
+NODE_SERVER = r"""
+const https = require('https'), fs = require('fs'), path = require('path');
+const [root, port, cert, key] = process.argv.slice(2);
+const s = https.createServer({cert: fs.readFileSync(cert), key: fs.readFileSync(key)},
+                             (req, res) => {
+  const p = req.url.split('?')[0];
+  if (req.method === 'POST') {
+    const parts = [];
+    req.on('data', (d) => parts.push(d));
+    req.on('end', () => {
+      const b = Buffer.concat(parts);
+      res.writeHead(200, {'Content-Type': 'application/octet-stream', 'Content-Length': b.length});
+      res.end(b);
+    });
+    return;
+  }
+  if (p === '/chunked') {  // no Content-Length: node sends it chunked, one chunk a write
+    res.writeHead(200, {'Content-Type': 'application/octet-stream'});
+    for (let i = 0; i < 200; i++) res.write('chunk of a chunked body\n');
+    return res.end();
+  }
+  const b = fs.readFileSync(path.join(root, path.basename(p)));
+  res.writeHead(200, {'Content-Type': 'application/octet-stream', 'Content-Length': b.length});
+  res.end(b);
+});
+s.keepAliveTimeout = 30000;
+s.listen(+port, '127.0.0.1', () => console.log('listening'));
+"""
+
+# A node https client: one keep-alive connection for all its requests; prints per request
+# status, body bytes and local port as JSON lines. argv: port ca requests ("METHOD target size").
+NODE_CLIENT = r"""
+const https = require('https'), fs = require('fs');
+const [port, ca, ...specs] = process.argv.slice(2);
+const agent = new https.Agent({keepAlive: true, maxSockets: 1});
+const caPem = fs.readFileSync(ca);
+function one(i) {
+  if (i === specs.length) { agent.destroy(); return; }
+  const [method, target, size] = specs[i].split(' ');
+  const body = method === 'POST' ? Buffer.from(Array.from({length: +size}, (_, k) => (k * 13) % 251))
+                                 : null;
+  const headers = body ? {'Content-Length': body.length} : {};
+  const req = https.request({host: '127.0.0.1', port: +port, path: target, method, agent,
+                             ca: caPem, headers}, (res) => {
+    let n = 0;
+    res.on('data', (d) => { n += d.length; });
+    res.on('end', () => {
+      console.log(JSON.stringify({target, status: res.statusCode, body: n,
+                                  local: req.socket.localPort}));
+      one(i + 1);
+    });
+  });
+  req.on('error', (e) => { console.error(e); process.exit(3); });
+  if (body) req.write(body);
+  req.end();
+}
+one(0);
+"""
+
+
 class Expect:
     def __init__(self, client, client_pid, server_comm, server_port, method, target, status,
                  body, request_body=0, local_port=None, tls=True, server_side=True,
@@ -347,6 +409,22 @@ http {
         self.expects.append(Expect("static", pid, "python3", port, "GET", t, status, size,
                                    local_port=local))
 
+    def node_client(self, port, requests, server_comm):
+        specs, meta = [], []
+        for method, path, size in requests:
+            t = self.target(path)
+            specs.append("%s %s %d" % (method, t, size))
+            meta.append((method, t, size))
+        pid, out = self.run_client([which("node"), self.path("node_client.js"), str(port),
+                                    self.cert] + specs)
+        for (method, t, size), line in zip(meta, out.splitlines()):
+            r = json.loads(line)
+            self.expects.append(Expect("node", pid, server_comm, port, method, t, r["status"],
+                                       r["body"], request_body=size if method == "POST" else 0,
+                                       local_port=r["local"]))
+        self.assertEqual(len(out.splitlines()), len(meta), out)
+        return pid
+
     def s_client(self, port, t):
         with open(self.path("s_client.in"), "wb") as f:
             f.write(b"GET %s HTTP/1.0\r\n\r\n" % t.encode())
@@ -449,6 +527,37 @@ http {
                            what="every uprobe detached after the last session")
         counters, out = self.status_counters()
         self.assertEqual(counters.get("tls.uprobes", 0), 0, out)
+
+    def test_node_https_server_and_client(self):
+        """node links OpenSSL and reads through memory BIOs: tied by thread (bpf/tls.bpf.h)."""
+        node = which("node")
+        self.assertIsNotNone(node, "node is not installed (scripts/setup.sh)")
+        for name, text in (("node_server.js", NODE_SERVER), ("node_client.js", NODE_CLIENT)):
+            with open(self.path(name), "w") as f:
+                f.write(text)
+        port = harness.free_port
+        nds, pys = port(), port()
+        server = self.spawn("node_server", [node, self.path("node_server.js"), self.www,
+                                            str(nds), self.cert, self.key])
+        self.wait_port(nds, server)
+        self.start_python("py_tls_server", pys)
+        out = self.path("trace.jsonl")
+        ctl = self.start_ctl("start", "--format", "jsonl", "-o", out, "--port", str(nds),
+                             "--port", str(pys))
+        counters, status = self.status_counters()
+        self.assertIn(os.path.realpath(node), status)
+        before = counters.get("kernel.tls_thread_fd", 0)
+        reqs = [("GET", "/small.txt", 0), ("POST", "/echo", 100 * KIB), ("GET", "/big.bin", 0),
+                ("GET", "/chunked", 0), ("GET", "/small.txt", 0)]
+        # node client -> node server; curl -> node server; node client -> python server.
+        self.node_client(nds, reqs, "node")
+        self.curl(nds, [("/small.txt", ()), ("/big.bin", ())], server_comm="node")
+        self.node_client(pys, reqs, "python3")
+        counters, status = self.status_counters()
+        self.assertGreater(counters.get("kernel.tls_thread_fd", 0), before, status)
+        ctl.send(signal.SIGINT)
+        self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
+        self.check(harness.read_jsonl(out))
 
     def test_https_exchanges_exact_on_both_sides(self):
         port = harness.free_port

@@ -7,7 +7,9 @@ nginx, python `ssl` client
 against a python `ssl` server (keep-alive, POST 100 KiB, 1 MiB, chunked), `openssl s_client`
 against `openssl s_server -WWW` (close-delimited HTTP/1.0), and a python client started during
 the capture with its own copy of libssl (found only by following exec), and a client with
-OpenSSL linked statically (found by its symbols). Certificates are made
+OpenSSL linked statically (found by its symbols). node `https` server and client (OpenSSL
+inside node, memory BIOs: tied by thread) against each other, curl and the python server
+(keep-alive, POST 100 KiB, 1 MiB, chunked). Certificates are made
 by the test with `openssl`. Also: no uprobe is attached while no session is active, and the
 `--tls only` filter and the text format's `https`.
 """

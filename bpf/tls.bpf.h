@@ -70,6 +70,14 @@ int BPF_KPROBE(tls_ssl_write_ex_enter, void* ssl, void* buf, __u64 num, void* wr
   return tls_enter((__u64)ssl, (__u64)buf, num, (__u64)written, HT_EGRESS, HT_TLS_OPENSSL, 1);
 }
 
+// SSL_do_handshake(ssl): a read of length 0 that copies nothing; it marks the thread and ties
+// the object by thread (tls_thread_fd) in a handshake that no SSL_read drives (python's
+// SSLObject.do_handshake), so its first SSL_write has its socket.
+SEC("uprobe")
+int BPF_KPROBE(tls_ssl_handshake_enter, void* ssl) {
+  return tls_enter((__u64)ssl, 0, 0, 0, HT_INGRESS, HT_TLS_OPENSSL, 1);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(tls_gnutls_recv_enter, void* session, void* data, __u64 size) {
   return tls_enter((__u64)session, (__u64)data, size, 0, HT_INGRESS, HT_TLS_GNUTLS, 0);

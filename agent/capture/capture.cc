@@ -245,6 +245,7 @@ absl::Status Capture::Load(AttachMode mode, const KernelFeatures& features) {
     p.ssl_write_enter = skel_->progs.tls_ssl_write_enter;
     p.ssl_read_ex_enter = skel_->progs.tls_ssl_read_ex_enter;
     p.ssl_write_ex_enter = skel_->progs.tls_ssl_write_ex_enter;
+    p.ssl_handshake_enter = skel_->progs.tls_ssl_handshake_enter;
     p.gnutls_recv_enter = skel_->progs.tls_gnutls_recv_enter;
     p.gnutls_send_enter = skel_->progs.tls_gnutls_send_enter;
     p.return_probe = skel_->progs.tls_return_probe;

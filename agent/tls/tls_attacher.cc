@@ -48,6 +48,9 @@ constexpr Symbol kOpensslSymbols[] = {
     {"SSL_write", &TlsPrograms::ssl_write_enter, true},
     {"SSL_read_ex", &TlsPrograms::ssl_read_ex_enter, false},  // OpenSSL 1.1.1+
     {"SSL_write_ex", &TlsPrograms::ssl_write_ex_enter, false},
+    // Copies nothing: marks the thread and ties its object before data flows (memory BIOs
+    // whose handshake is not driven by SSL_read, as python's SSLObject; bpf/tls.bpf.h).
+    {"SSL_do_handshake", &TlsPrograms::ssl_handshake_enter, false},
 };
 constexpr Symbol kGnutlsSymbols[] = {
     {"gnutls_record_recv", &TlsPrograms::gnutls_recv_enter, true},

@@ -41,6 +41,7 @@ struct TlsPrograms {
   bpf_program* ssl_write_enter = nullptr;
   bpf_program* ssl_read_ex_enter = nullptr;
   bpf_program* ssl_write_ex_enter = nullptr;
+  bpf_program* ssl_handshake_enter = nullptr;  // SSL_do_handshake: marks memory-BIO threads
   bpf_program* gnutls_recv_enter = nullptr;
   bpf_program* gnutls_send_enter = nullptr;
   bpf_program* return_probe = nullptr;  // uretprobe shared by every call above

@@ -223,6 +223,47 @@ one(0);
 """
 
 
+# A python asyncio HTTPS client (ssl.SSLObject: a memory BIO, like node): one connection, its
+# requests one after another; prints JSON lines like NODE_CLIENT. argv: port ca requests.
+ASYNCIO_CLIENT = r"""
+import asyncio, json, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+async def main():
+    ctx = ssl.create_default_context(cafile=ca)
+    r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
+    local = w.get_extra_info("sockname")[1]
+    for spec in sys.argv[3:]:
+        method, target, size = spec.split(" ")
+        body = bytes((i * 13) % 251 for i in range(int(size))) if method == "POST" else b""
+        w.write(b"%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" %
+                (method.encode(), target.encode(), len(body)) + body)
+        await w.drain()
+        status = int((await r.readline()).split()[1])
+        headers = {}
+        while True:
+            line = await r.readline()
+            if line in (b"\r\n", b""):
+                break
+            k, v = line.decode().split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+        n = 0
+        if headers.get("transfer-encoding") == "chunked":
+            while True:
+                size = int((await r.readline()).strip(), 16)
+                if size == 0:
+                    await r.readline()
+                    break
+                n += len(await r.readexactly(size))
+                await r.readline()
+        else:
+            n = len(await r.readexactly(int(headers["content-length"])))
+        print(json.dumps({"target": target, "status": status, "body": n, "local": local}),
+              flush=True)
+    w.close()
+asyncio.run(main())
+"""
+
+
 class Expect:
     def __init__(self, client, client_pid, server_comm, server_port, method, target, status,
                  body, request_body=0, local_port=None, tls=True, server_side=True,
@@ -411,17 +452,17 @@ http {
         self.expects.append(Expect("static", pid, "python3", port, "GET", t, status, size,
                                    local_port=local))
 
-    def node_client(self, port, requests, server_comm):
+    def json_client(self, name, argv, port, requests, server_comm):
+        """A client that takes (port, ca, "METHOD target size"...) and prints JSON lines."""
         specs, meta = [], []
         for method, path, size in requests:
             t = self.target(path)
             specs.append("%s %s %d" % (method, t, size))
             meta.append((method, t, size))
-        pid, out = self.run_client([which("node"), self.path("node_client.js"), str(port),
-                                    self.cert] + specs)
+        pid, out = self.run_client(argv + [str(port), self.cert] + specs)
         for (method, t, size), line in zip(meta, out.splitlines()):
             r = json.loads(line)
-            self.expects.append(Expect("node", pid, server_comm, port, method, t, r["status"],
+            self.expects.append(Expect(name, pid, server_comm, port, method, t, r["status"],
                                        r["body"], request_body=size if method == "POST" else 0,
                                        local_port=r["local"]))
         self.assertEqual(len(out.splitlines()), len(meta), out)
@@ -531,10 +572,12 @@ http {
         self.assertEqual(counters.get("tls.uprobes", 0), 0, out)
 
     def test_node_https_server_and_client(self):
-        """node links OpenSSL and reads through memory BIOs: tied by thread (bpf/tls.bpf.h)."""
+        """node links OpenSSL and reads through memory BIOs, as python's asyncio (SSLObject)
+        does: tied by thread (bpf/tls.bpf.h)."""
         node = which("node")
         self.assertIsNotNone(node, "node is not installed (scripts/setup.sh)")
-        for name, text in (("node_server.js", NODE_SERVER), ("node_client.js", NODE_CLIENT)):
+        for name, text in (("node_server.js", NODE_SERVER), ("node_client.js", NODE_CLIENT),
+                           ("asyncio_client.py", ASYNCIO_CLIENT)):
             with open(self.path(name), "w") as f:
                 f.write(text)
         port = harness.free_port
@@ -552,9 +595,14 @@ http {
         reqs = [("GET", "/small.txt", 0), ("POST", "/echo", 100 * KIB), ("GET", "/big.bin", 0),
                 ("GET", "/chunked", 0), ("GET", "/small.txt", 0)]
         # node client -> node server; curl -> node server; node client -> python server.
-        self.node_client(nds, reqs, "node")
+        nodec = [node, self.path("node_client.js")]
+        self.json_client("node", nodec, nds, reqs, "node")
         self.curl(nds, [("/small.txt", ()), ("/big.bin", ())], server_comm="node")
-        self.node_client(pys, reqs, "python3")
+        self.json_client("node", nodec, pys, reqs, "python3")
+        # python asyncio (ssl.SSLObject, a memory BIO too) -> node server and python server.
+        aioc = [sys.executable, self.path("asyncio_client.py")]
+        self.json_client("asyncio", aioc, nds, reqs, "node")
+        self.json_client("asyncio", aioc, pys, reqs, "python3")
         counters, status = self.status_counters()
         self.assertGreater(counters.get("kernel.tls_thread_fd", 0), before, status)
         ctl.send(signal.SIGINT)

@@ -56,6 +56,7 @@ struct KernelFilter {
   std::vector<uint64_t> cgroup_ids;        // cgroup v2 ids (bpf_get_current_cgroup_id)
   std::vector<uint32_t> mount_namespaces;  // mount-namespace inode numbers
   std::vector<uint16_t> ports;             // local or remote port
+  bool tls = true;  // some session wants TLS plaintext: the TLS uprobes are attached
 };
 
 struct ProbeInfo {
@@ -124,6 +125,9 @@ class Capture {
 
   Capture(const CaptureConfig& config, CaptureSink* sink);
   absl::Status Load(AttachMode mode, const KernelFeatures& features);
+  // Starts (with its start-up scan) or stops the TLS attacher, if the TLS programs loaded.
+  void StartTlsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StopTlsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteConfig(uint32_t epoch, const KernelFilter& filter)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PollLoop();

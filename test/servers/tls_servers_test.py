@@ -609,6 +609,35 @@ http {
         self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
         self.check(harness.read_jsonl(out))
 
+    def test_plain_sessions_attach_no_uprobe(self):
+        """`--tls plain` sessions alone attach no uprobe; a session that wants TLS attaches
+        them, and when it ends they go while the plain session goes on."""
+        agent_pid = self.agent.pid
+        port = harness.free_port()
+        plain = self.start_ctl("start", "--tls", "plain", "--port", str(port), "-o",
+                               self.path("plain.txt"), name="ctl_plain")
+        # Started: the syscall probes are attached (start_ctl returns after the attach).
+        counters, out = self.status_counters()
+        self.assertIn("attached via", out)
+        self.assertEqual(counters.get("tls.uprobes", 0), 0, out)
+        self.assertNotIn("libssl.so", out)
+        self.assertEqual(perf_event_fds(agent_pid), 0)
+        both = self.start_ctl("start", "--port", str(port), "-o", self.path("both.txt"),
+                              name="ctl_both")
+        counters, out = self.status_counters()
+        self.assertGreater(counters.get("tls.uprobes", 0), 0, out)
+        self.assertIn("libssl.so", out)
+        self.assertGreaterEqual(perf_event_fds(agent_pid), counters["tls.uprobes"])
+        both.send(signal.SIGINT)
+        self.assertEqual(both.wait(timeout=60), 0, both.stderr())
+        harness.wait_until(lambda: perf_event_fds(agent_pid) == 0,
+                           what="the uprobes detached when the last TLS session ended")
+        counters, out = self.status_counters()
+        self.assertEqual(counters.get("tls.uprobes", 0), 0, out)
+        self.assertIsNone(plain.proc.poll(), "the plain session's client ended")
+        plain.send(signal.SIGINT)
+        self.assertEqual(plain.wait(timeout=60), 0, plain.stderr())
+
     def test_https_exchanges_exact_on_both_sides(self):
         port = harness.free_port
         up, ngx, pys, sss = port(), port(), port(), port()

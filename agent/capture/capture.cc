@@ -405,6 +405,10 @@ void Capture::Detach() {
   }
 }
 
+std::vector<std::string> Capture::TlsNotes() const {
+  return tls_ ? tls_->Unprobed() : std::vector<std::string>{};
+}
+
 bool Capture::attached() const {
   absl::MutexLock lock(&mu_);
   return !links_.empty();

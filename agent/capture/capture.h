@@ -93,6 +93,9 @@ class Capture {
   // connection tables first, so connections are rediscovered fresh: the sink must forget its
   // own connections before (they would never see their close). No-op when attached.
   absl::Status Attach() ABSL_LOCKS_EXCLUDED(mu_);
+  // "tls not probed (cause): path" for each TLS library file found and refused (bounded by the
+  // attacher's failure memory). Any thread.
+  std::vector<std::string> TlsNotes() const;
   // Detaches the probes, drains what is left in the ring buffer, joins the poll thread.
   void Detach() ABSL_LOCKS_EXCLUDED(mu_);
   bool attached() const ABSL_LOCKS_EXCLUDED(mu_);

@@ -331,6 +331,16 @@ void TlsAttacher::AddCounters(absl::flat_hash_map<std::string, uint64_t>& out) c
   out["tls.uprobes"] = uprobes;
 }
 
+std::vector<std::string> TlsAttacher::Unprobed() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  for (const auto& [id, failure] : failed_) {
+    out.push_back(absl::StrCat("tls not probed (", failure.first, "): ", failure.second));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 std::vector<std::string> TlsAttacher::Describe() const {
   absl::MutexLock lock(&mu_);
   std::vector<std::string> out;

@@ -83,6 +83,8 @@ class TlsAttacher {
   // One line per library probed or refused: "tls openssl /usr/lib/.../libssl.so.3 (8 uprobes)",
   // "tls not probed (no_symbol): /opt/app/libssl.so.1.0.0". Any thread.
   std::vector<std::string> Describe() const;
+  // The refused lines of Describe() only (sorted): what sessions' notes say. Any thread.
+  std::vector<std::string> Unprobed() const;
 
  private:
   struct LinkDeleter {

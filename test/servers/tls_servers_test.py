@@ -609,6 +609,31 @@ http {
         self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
         self.check(harness.read_jsonl(out))
 
+    def test_unprobed_library_is_in_the_session_notes(self):
+        """A process maps a libssl without SSL_read/SSL_write: the session's notes say so (list,
+        and the end of `start`), not only `status`."""
+        src, lib = self.path("fake_ssl.c"), self.path("fakessl/libssl.so.9")
+        os.mkdir(self.path("fakessl"))
+        with open(src, "w") as f:
+            f.write("int not_ssl_read(void) { return 1; }\n")
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", lib, src], check=True,
+                       capture_output=True, timeout=60)
+        holder = self.spawn("fake_ssl_user", [sys.executable, "-c",
+                                              "import ctypes, sys, time; ctypes.CDLL(sys.argv[1]);"
+                                              " print('mapped', flush=True); time.sleep(600)",
+                                              lib])
+        harness.wait_until(lambda: "mapped" in holder.stdout(), what="the library mapped")
+        ctl = self.start_ctl("start", "--port", str(harness.free_port()), "-o",
+                             self.path("t.txt"))
+        want = "tls not probed (no_symbol): /proc/%d/root%s" % (holder.proc.pid, os.path.realpath(lib))
+        self.assertIn(want, self.status_counters()[1])
+        code, listed, err = self.ctl("list")
+        self.assertEqual(code, 0, err)
+        self.assertIn("note: " + want, listed)
+        ctl.send(signal.SIGINT)
+        self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
+        self.assertIn("note: " + want, ctl.stderr())
+
     def test_plain_sessions_attach_no_uprobe(self):
         """`--tls plain` sessions alone attach no uprobe; a session that wants TLS attaches
         them, and when it ends they go while the plain session goes on."""

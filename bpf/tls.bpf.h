@@ -15,11 +15,12 @@
 // included) is bound to that fd (tls_fds), and its writes and buffered reads use the binding (a
 // write of an object not bound yet may take the thread's read the same way).
 // This holds for event loops that read a socket and then decrypt that connection's bytes on the
-// same thread (libuv, asyncio). Limits: a read of another fd (pipe, file) between the socket read
-// and the TLS read binds the object to that fd (then not a TCP socket: not copied until the next
-// socket read); a program that decrypts on another thread than the one that read, or reads two
-// sockets before decrypting, is tied wrongly or not at all. A thread whose TLS calls make their
-// own socket syscalls (socket BIO) is marked own_io and never tied this way.
+// same thread (libuv, asyncio). Only sockets are recorded (files, pipes and eventfds read in
+// between are passed over). Limits: a program that decrypts on another thread than the one that
+// read, or reads a second socket (another connection, a unix socket) before decrypting the
+// first, is tied wrongly or not at all; python's SSLObject is tied from SSL_do_handshake on. A
+// thread whose TLS calls make their own socket syscalls (socket BIO) is marked own_io and never
+// tied this way.
 
 #pragma once
 

@@ -127,8 +127,10 @@ enum ht_tls_library {
                                                  copied (judged not HTTP) */                       \
   X(TLS_NO_FD, tls_no_fd)                     /* TLS calls whose socket was never seen (memory     \
                                                  BIOs): plaintext not tied, not copied */          \
-  X(TLS_CALL_TABLE_FULL, tls_call_table_full) /* no room to pair a TLS call with its return */   \
-  X(TLS_TAIL_CALL_FAILED, tls_tail_call_failed) /* Go writes not copied: the jump to the copying \
+  X(TLS_THREAD_FD, tls_thread_fd)             /* TLS reads tied to their thread's last socket read \
+                                                 (memory BIOs: node, python SSLObject) */          \
+  X(TLS_CALL_TABLE_FULL, tls_call_table_full) /* no room to pair a TLS call with its return */     \
+  X(TLS_TAIL_CALL_FAILED, tls_tail_call_failed) /* Go writes not copied: the jump to the copying   \
                                                    program failed (not set, or too deep) */
 
 enum ht_counter {

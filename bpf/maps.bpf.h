@@ -269,6 +269,22 @@ struct {
   __type(value, __s32);
 } tls_fds SEC(".maps");
 
+// A thread that has called a TLS read/write function (bpf/tls.bpf.h, memory BIOs): the fd of its
+// last read-type syscall made outside a TLS call, and the object that read it first since.
+struct tls_thread {
+  __u64 session;  // the first object that read since `fd` was read; 0: none yet
+  __s32 fd;       // last socket read outside a TLS call; -1: none
+  __u32 own_io;   // a TLS call of this thread made its own socket syscall: not a memory BIO
+};
+
+// By pid_tgid. LRU: threads that end leave entries nobody looks up again.
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u64);
+  __type(value, struct tls_thread);
+} tls_threads SEC(".maps");
+
 // Slot 0: tls_return_probe, set by the agent. Go's Write entry jumps there (bpf_tail_call), so
 // the copy path of process_data is verified in one TLS program, not two.
 struct {

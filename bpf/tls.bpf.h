@@ -7,6 +7,20 @@
 // tls_syscall) record their fd in the thread's tls_call; a call served from the library's
 // buffer makes none and takes the fd its connection object used last (tls_fds). Every program
 // here is named tls_*: the capture attaches none of them itself (agent/capture/capture.cc).
+//
+// Memory BIOs (node, python's ssl.SSLObject): the library makes no syscall at all; the program
+// reads the socket itself and hands the ciphertext over. Tied by thread (tls_threads): once a
+// thread has called a TLS function, tls_sys_enter records the fd of its read-type syscalls made
+// outside TLS calls; the first TLS object that reads after such a read (any return, WANT_READ
+// included) is bound to that fd (tls_fds), and its writes and buffered reads use the binding (a
+// write of an object not bound yet may take the thread's read the same way).
+// This holds for event loops that read a socket and then decrypt that connection's bytes on the
+// same thread (libuv, asyncio). Only sockets are recorded (files, pipes and eventfds read in
+// between are passed over). Limits: a program that decrypts on another thread than the one that
+// read, or reads a second socket (another connection, a unix socket) before decrypting the
+// first, is tied wrongly or not at all; python's SSLObject is tied from SSL_do_handshake on. A
+// thread whose TLS calls make their own socket syscalls (socket BIO) is marked own_io and never
+// tied this way.
 
 #pragma once
 
@@ -29,6 +43,11 @@ static __always_inline int tls_enter(__u64 session, __u64 buf, __u64 len, __u64 
       .ret_int = ret_int,
   };
   if (bpf_map_update_elem(&tls_calls, &id, &t, BPF_ANY)) count(HT_CNT_TLS_CALL_TABLE_FULL, 1);
+  // Marks the thread, so tls_sys_enter records its socket reads from now on (memory BIOs).
+  if (!bpf_map_lookup_elem(&tls_threads, &id)) {
+    struct tls_thread th = {.fd = -1};
+    bpf_map_update_elem(&tls_threads, &id, &th, BPF_NOEXIST);
+  }
   return 0;
 }
 
@@ -50,6 +69,14 @@ int BPF_KPROBE(tls_ssl_read_ex_enter, void* ssl, void* buf, __u64 num, void* rea
 SEC("uprobe")
 int BPF_KPROBE(tls_ssl_write_ex_enter, void* ssl, void* buf, __u64 num, void* written) {
   return tls_enter((__u64)ssl, (__u64)buf, num, (__u64)written, HT_EGRESS, HT_TLS_OPENSSL, 1);
+}
+
+// SSL_do_handshake(ssl): a read of length 0 that copies nothing; it marks the thread and ties
+// the object by thread (tls_thread_fd) in a handshake that no SSL_read drives (python's
+// SSLObject.do_handshake), so its first SSL_write has its socket.
+SEC("uprobe")
+int BPF_KPROBE(tls_ssl_handshake_enter, void* ssl) {
+  return tls_enter((__u64)ssl, 0, 0, 0, HT_INGRESS, HT_TLS_OPENSSL, 1);
 }
 
 SEC("uprobe")
@@ -118,6 +145,23 @@ static __always_inline int tls_deliver(__u64 id, __s32 fd, __u8 lib, __u8 dir, _
   return process_data(c, &key, cfg, sys, n, buf, n, (__u32)id);
 }
 
+// A read call that made no syscall of its own, on a thread that reads sockets itself (a memory
+// BIO): takes the fd of the thread's last read outside a TLS call, if no other object has taken
+// that read since, and binds the object to it (tls_fds) for its writes and buffered reads. Done
+// for calls that return no data too (WANT_READ in a handshake), so the binding is right before
+// data flows. Returns the fd, or -1.
+static __noinline int tls_thread_fd(__u64 id, __u64 session, __u32 tgid) {
+  struct tls_thread* th = bpf_map_lookup_elem(&tls_threads, &id);
+  if (!th || th->own_io || th->fd < 0) return -1;
+  if (th->session && th->session != session) return -1;
+  th->session = session;
+  __s32 fd = th->fd;
+  struct tls_session_key sk = {.session = session, .tgid = tgid};
+  bpf_map_update_elem(&tls_fds, &sk, &fd, BPF_ANY);
+  count(HT_CNT_TLS_THREAD_FD, 1);
+  return fd;
+}
+
 // Return of an OpenSSL/GnuTLS call (the entry said which): `ret` is its return value, a byte
 // count (SSL_read, gnutls), or 1 for success (_ex forms). Fills the call, its byte count and its
 // socket; false when there is nothing to copy.
@@ -126,6 +170,12 @@ static __always_inline bool tls_c_return(__u64 id, long ret, struct tls_call* t,
   if (!p) return false;
   *t = *p;
   bpf_map_delete_elem(&tls_calls, &id);
+  __u32 tgid = id >> 32;
+  int own = t->fd >= 0, tied = 0;
+  if (!own && t->dir == HT_INGRESS) {
+    t->fd = tls_thread_fd(id, t->session, tgid);
+    tied = t->fd >= 0;
+  }
   // OpenSSL's calls return an int: -1 (WANT_READ on a non-blocking socket) is 0xffffffff in
   // the 64-bit register.
   if (t->ret_int) ret = (int)ret;
@@ -137,16 +187,26 @@ static __always_inline bool tls_c_return(__u64 id, long ret, struct tls_call* t,
     *n = ret;
   }
   if (*n == 0 || *n > t->len) return false;
-  struct tls_session_key sk = {.session = t->session, .tgid = id >> 32};
-  if (t->fd >= 0) {
+  struct tls_session_key sk = {.session = t->session, .tgid = tgid};
+  if (own) {
     bpf_map_update_elem(&tls_fds, &sk, &t->fd, BPF_ANY);
-  } else {
+    // This thread's library does its own socket I/O (tls_sys_enter records sockets only): its
+    // reads outside TLS calls are not tied.
+    struct tls_thread* th = bpf_map_lookup_elem(&tls_threads, &id);
+    if (th && !th->own_io) th->own_io = 1;
+  } else if (!tied) {
     __s32* fd = bpf_map_lookup_elem(&tls_fds, &sk);
-    if (!fd) {
+    // A write of an object not bound yet: node's client writes its first request in the call
+    // that ends the handshake, before its first SSL_read with data.
+    if (fd) {
+      t->fd = *fd;
+    } else if (t->dir == HT_EGRESS) {
+      t->fd = tls_thread_fd(id, t->session, tgid);
+    }
+    if (t->fd < 0) {
       count(HT_CNT_TLS_NO_FD, 1);
       return false;
     }
-    t->fd = *fd;
   }
   return true;
 }
@@ -253,6 +313,22 @@ int tls_return_probe(struct pt_regs* ctx) {
   return tls_deliver(id, t.fd, t.lib, t.dir, t.buf, n, cfg);
 }
 
+// True when `fd` of the current task is a socket (no counter: fd_to_tcp_sock judges it later).
+// Keeps files and eventfds a thread reads, inside a TLS call (node reads the time zone file
+// while it checks a certificate) or between its socket read and its TLS read, from being taken
+// for the connection's socket.
+static __always_inline int tls_fd_is_socket(int fd) {
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  struct fdtable* fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds)) return 0;
+  struct file** fds = BPF_CORE_READ(fdt, fd);
+  struct file* file = NULL;
+  bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+  if (!file) return 0;
+  umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+  return (mode & S_IFMT) == S_IFSOCK;
+}
+
 // Syscall entries while TLS probes are attached: a read or write inside a TLS call of this
 // thread is that call's ciphertext, on the socket its plaintext belongs to. Attached by
 // agent/tls/ with the uprobes (a raw tracepoint: no tracefs). Costs every syscall of the host
@@ -274,8 +350,21 @@ int BPF_PROG(tls_sys_enter, struct pt_regs* regs, long nr) {
   }
   __u64 id = bpf_get_current_pid_tgid();
   struct tls_call* t = bpf_map_lookup_elem(&tls_calls, &id);
-  if (!t) return 0;
-  t->fd = (__s32)BPF_CORE_READ(regs, di);
+  if (!t) {
+    // Outside a TLS call: a socket read of a thread that calls TLS functions with a memory BIO
+    // (node, python SSLObject); its next TLS read takes this fd (tls_thread_fd).
+    if (nr == NR_write || nr == NR_writev || nr == NR_sendto || nr == NR_sendmsg) return 0;
+    struct tls_thread* th = bpf_map_lookup_elem(&tls_threads, &id);
+    if (!th || th->own_io) return 0;
+    int fd = (int)BPF_CORE_READ(regs, di);
+    if (!tls_fd_is_socket(fd)) return 0;
+    th->fd = fd;
+    th->session = 0;
+    return 0;
+  }
+  int fd = (int)BPF_CORE_READ(regs, di);
+  if (!tls_fd_is_socket(fd)) return 0;
+  t->fd = fd;
   count(HT_CNT_TLS_CIPHER_SKIPPED, 1);
   return 0;
 }

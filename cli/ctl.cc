@@ -706,6 +706,7 @@ int Ctl::Stream(Capture& capture, Sink& sink, absl::Duration duration, OnInterru
                      render::EndReasonName(end.reason()), "): ", end.counters().exchanges(),
                      " exchange(s), ", render::LostSummary(end.counters()),
                      end.detail().empty() ? "" : absl::StrCat(" — ", end.detail())));
+    for (const std::string& note : end.notes()) Say(absl::StrCat("  note: ", note));
     if (end.reason() == v1::END_REASON_AGENT_SHUTDOWN || end.reason() == v1::END_REASON_ERROR) {
       Say(absl::StrCat("httptracectl: agent ", agent->Label(),
                        " ended the session: ", end.detail()));
@@ -792,6 +793,7 @@ int Ctl::List() {
                   static_cast<unsigned long long>(s.counters().exchanges()),
                   static_cast<unsigned long long>(s.counters().exchanges_lost()), s.readers(),
                   FilterSummary(s.filter()).c_str());
+      for (const std::string& note : s.notes()) std::printf("    note: %s\n", note.c_str());
     }
   }
   return rc;

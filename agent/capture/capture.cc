@@ -245,6 +245,7 @@ absl::Status Capture::Load(AttachMode mode, const KernelFeatures& features) {
     p.ssl_write_enter = skel_->progs.tls_ssl_write_enter;
     p.ssl_read_ex_enter = skel_->progs.tls_ssl_read_ex_enter;
     p.ssl_write_ex_enter = skel_->progs.tls_ssl_write_ex_enter;
+    p.ssl_handshake_enter = skel_->progs.tls_ssl_handshake_enter;
     p.gnutls_recv_enter = skel_->progs.tls_gnutls_recv_enter;
     p.gnutls_send_enter = skel_->progs.tls_gnutls_send_enter;
     p.return_probe = skel_->progs.tls_return_probe;
@@ -316,7 +317,27 @@ absl::Status Capture::SetFilter(const KernelFilter& filter) {
   if (absl::Status s = WriteConfig(epoch, filter); !s.ok()) return s;
   filter_epoch_ = epoch;
   filter_ = filter;
+  // `--tls plain` sessions alone need no uprobes: attached when a session wants TLS.
+  if (!links_.empty()) filter.tls ? StartTlsLocked() : StopTlsLocked();
   return absl::OkStatus();
+}
+
+void Capture::StartTlsLocked() {
+  if (!tls_) return;
+  skel_->bss->tls_gate = 1;
+  // The start-up scan attaches the libraries processes use now; the session starts once it
+  // is done (bounded), so their first exchanges are not missed. Later ones come on exec.
+  tls_->Start();
+  if (!tls_->WaitScanned(absl::Seconds(3))) {
+    HT_LOG(WARNING) << "TLS library scan still running after 3 s; capture starts anyway";
+  }
+}
+
+void Capture::StopTlsLocked() {
+  if (!tls_) return;
+  // The TLS programs stop at once; their uprobes go in the background (tls_attacher.h).
+  __atomic_store_n(&skel_->bss->tls_gate, 0, __ATOMIC_SEQ_CST);
+  tls_->Stop();
 }
 
 absl::Status Capture::Attach() {
@@ -334,7 +355,8 @@ absl::Status Capture::Attach() {
       {skel_->maps.fd_epochs, sizeof(uint32_t)},
       {skel_->maps.tls_socks, sizeof(uint64_t)},
       {skel_->maps.tls_calls, sizeof(uint64_t)},
-      {skel_->maps.tls_fds, 16},       // struct tls_session_key
+      {skel_->maps.tls_fds, 16},  // struct tls_session_key
+      {skel_->maps.tls_threads, sizeof(uint64_t)},
       {skel_->maps.go_tls_calls, 16},  // struct tls_session_key
   };
   for (const auto& m : stale) {
@@ -359,15 +381,7 @@ absl::Status Capture::Attach() {
   }
   running_.store(true);
   poll_thread_ = std::thread([this] { PollLoop(); });
-  if (tls_) {
-    skel_->bss->tls_gate = 1;
-    // The start-up scan attaches the libraries processes use now; the session starts once it
-    // is done (bounded), so their first exchanges are not missed. Later ones come on exec.
-    tls_->Start();
-    if (!tls_->WaitScanned(absl::Seconds(3))) {
-      HT_LOG(WARNING) << "TLS library scan still running after 3 s; capture starts anyway";
-    }
-  }
+  if (filter_.tls) StartTlsLocked();
   HT_LOG(INFO) << "capture attached: " << links_.size() << " programs ("
                << AttachModeName(info_.mode) << ")";
   return absl::OkStatus();
@@ -387,11 +401,7 @@ void Capture::Detach() {
   {
     absl::MutexLock lock(&mu_);
     if (links_.empty() && !poll_thread_.joinable()) return;
-    if (tls_) {
-      // The TLS programs stop at once; their uprobes go in the background (tls_attacher.h).
-      __atomic_store_n(&skel_->bss->tls_gate, 0, __ATOMIC_SEQ_CST);
-      tls_->Stop();
-    }
+    StopTlsLocked();
     // Probes stop here; what they queued is still in the ring buffer.
     DestroyLinks(std::move(links_));
     links_.clear();
@@ -403,6 +413,10 @@ void Capture::Detach() {
     poller_->Drain();
     sink_->OnPollDone();
   }
+}
+
+std::vector<std::string> Capture::TlsNotes() const {
+  return tls_ ? tls_->Unprobed() : std::vector<std::string>{};
 }
 
 bool Capture::attached() const {

@@ -56,6 +56,7 @@ struct KernelFilter {
   std::vector<uint64_t> cgroup_ids;        // cgroup v2 ids (bpf_get_current_cgroup_id)
   std::vector<uint32_t> mount_namespaces;  // mount-namespace inode numbers
   std::vector<uint16_t> ports;             // local or remote port
+  bool tls = true;  // some session wants TLS plaintext: the TLS uprobes are attached
 };
 
 struct ProbeInfo {
@@ -92,6 +93,9 @@ class Capture {
   // connection tables first, so connections are rediscovered fresh: the sink must forget its
   // own connections before (they would never see their close). No-op when attached.
   absl::Status Attach() ABSL_LOCKS_EXCLUDED(mu_);
+  // "tls not probed (cause): path" for each TLS library file found and refused (bounded by the
+  // attacher's failure memory). Any thread.
+  std::vector<std::string> TlsNotes() const;
   // Detaches the probes, drains what is left in the ring buffer, joins the poll thread.
   void Detach() ABSL_LOCKS_EXCLUDED(mu_);
   bool attached() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -124,6 +128,9 @@ class Capture {
 
   Capture(const CaptureConfig& config, CaptureSink* sink);
   absl::Status Load(AttachMode mode, const KernelFeatures& features);
+  // Starts (with its start-up scan) or stops the TLS attacher, if the TLS programs loaded.
+  void StartTlsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StopTlsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteConfig(uint32_t epoch, const KernelFilter& filter)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PollLoop();

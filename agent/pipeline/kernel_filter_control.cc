@@ -25,7 +25,9 @@ capture::KernelFilter UnionKernelFilter(const std::vector<v1::Filter>& filters) 
   capture::KernelFilter kernel;
   bool all_restrict_pids = !filters.empty();
   bool all_restrict_ports = !filters.empty();
+  kernel.tls = false;  // the TLS uprobes only when some session wants TLS exchanges
   for (const v1::Filter& f : filters) {
+    kernel.tls |= f.tls() != v1::TLS_PLAIN;
     all_restrict_pids &= f.pids_size() > 0;
     all_restrict_ports &= f.ports_size() + f.local_ports_size() + f.remote_ports_size() > 0;
   }

@@ -81,6 +81,10 @@ void Pipeline::Flush() {
   queue_->RunOnWorker([this] { tracker_->OnFlush(); });
 }
 
+std::vector<std::string> Pipeline::Notes() {
+  return capture_ != nullptr ? capture_->TlsNotes() : std::vector<std::string>{};
+}
+
 void Pipeline::SyncForTest() {
   queue_->OnPollDone();
   queue_->RunOnWorker([] {});

@@ -78,6 +78,8 @@ class Pipeline final : public session::CaptureControl, public status::AgentStatu
   // Returns once every event the kernel had queued before the call has been processed and the
   // losses held back are published.
   void Flush() override;
+  // The TLS libraries found but not probed (Capture::TlsNotes).
+  std::vector<std::string> Notes() override;
 
   // status::AgentStatusSource.
   void FillStatus(v1::GetStatusResponse* response) override;

@@ -454,5 +454,17 @@ TEST(UnionKernelFilter, RestrictsADimensionOnlyWhenEverySessionDoes) {
   EXPECT_TRUE(UnionKernelFilter({v1::Filter()}).tgids.empty());
 }
 
+TEST(UnionKernelFilter, WantsTlsUnlessEverySessionIsPlainOnly) {
+  v1::Filter plain;
+  plain.set_tls(v1::TLS_PLAIN);
+  v1::Filter only;
+  only.set_tls(v1::TLS_ONLY);
+  EXPECT_FALSE(UnionKernelFilter({plain}).tls);
+  EXPECT_FALSE(UnionKernelFilter({plain, plain}).tls);
+  EXPECT_TRUE(UnionKernelFilter({plain, v1::Filter()}).tls);  // TLS_BOTH
+  EXPECT_TRUE(UnionKernelFilter({only, plain}).tls);
+  EXPECT_TRUE(UnionKernelFilter({v1::Filter()}).tls);
+}
+
 }  // namespace
 }  // namespace httptrace::pipeline

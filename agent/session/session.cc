@@ -295,6 +295,7 @@ void Session::End(v1::EndReason reason, std::string detail, absl::Time now) {
   // The end event's own sequence number is counted in next_seq.
   *end->mutable_counters() = CountersLocked();
   end->mutable_counters()->set_next_seq(next_seq_ + 1);
+  NotesLocked(end->mutable_notes());
   PushLocked(std::move(event), /*force=*/true);
 }
 
@@ -408,7 +409,33 @@ v1::SessionInfo Session::Info() const {
   }
   *info.mutable_counters() = CountersLocked();
   info.set_readers(readers_);
+  NotesLocked(info.mutable_notes());
   return info;
+}
+
+void Session::AddNotes(const std::vector<std::string>& notes) {
+  absl::MutexLock lock(&mu_);
+  if (!active_) return;
+  // The caller passes its whole current list each time: what does not fit is counted from
+  // the largest such list, not summed over calls.
+  uint64_t dropped = 0;
+  for (const std::string& note : notes) {
+    if (std::find(notes_.begin(), notes_.end(), note) != notes_.end()) continue;
+    if (notes_.size() >= kMaxNotes) {
+      ++dropped;
+      continue;
+    }
+    notes_.push_back(note);
+  }
+  notes_dropped_ = std::max(notes_dropped_, dropped);
+}
+
+template <typename Repeated>
+void Session::NotesLocked(Repeated* out) const {
+  for (const std::string& note : notes_) out->Add(std::string(note));
+  if (notes_dropped_ > 0) {
+    out->Add(absl::StrCat("and ", notes_dropped_, " more note(s) not kept"));
+  }
 }
 
 }  // namespace httptrace::session

@@ -88,6 +88,11 @@ class Session {
 
   v1::SessionInfo Info() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Adds notes about the capture as a whole (SessionInfo.notes): new ones only, at most
+  // kMaxNotes (the rest counted). No-op once ended.
+  static constexpr size_t kMaxNotes = 16;
+  void AddNotes(const std::vector<std::string>& notes) ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   // Appends an event with the next sequence number; `force` ignores the capacity (used for the
   // end-of-session events so a full queue still ends cleanly).
@@ -102,6 +107,8 @@ class Session {
   bool PushLossMarkerLocked(v1::LossReason reason, uint64_t* pending, std::string detail,
                             bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::SessionCounters CountersLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  template <typename Repeated>
+  void NotesLocked(Repeated* out) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string id_;
   const v1::Filter filter_;
@@ -130,6 +137,8 @@ class Session {
   uint64_t bytes_lost_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t loss_events_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t readers_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> notes_ ABSL_GUARDED_BY(mu_);
+  uint64_t notes_dropped_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time last_reader_seen_ ABSL_GUARDED_BY(mu_);
   bool active_ ABSL_GUARDED_BY(mu_) = true;
   absl::Time ended_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();

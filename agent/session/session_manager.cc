@@ -108,6 +108,7 @@ absl::StatusOr<v1::SessionInfo> SessionManager::Start(const v1::StartCaptureRequ
     return absl::FailedPreconditionError(absl::StrCat("cannot start capturing: ", s.message()));
   }
   HT_LOG(INFO) << "session " << session->id() << " started";
+  session->AddNotes(control_->Notes());  // the start-up scan is done: its refusals
   return session->Info();
 }
 
@@ -117,6 +118,7 @@ absl::StatusOr<v1::SessionInfo> SessionManager::Stop(const std::string& id) {
   if ((*session)->active()) {
     // Everything the kernel captured before the stop becomes exchanges before SessionEnd.
     control_->Flush();
+    (*session)->AddNotes(control_->Notes());
     (*session)->End(v1::END_REASON_STOPPED, "stopped by request", absl::Now());
     HT_LOG(INFO) << "session " << id << " stopped";
   }
@@ -180,11 +182,18 @@ void SessionManager::PublishLoss(const v1::Loss& loss, const v1::Exchange* scope
 
 void SessionManager::Tick(absl::Time now) {
   std::vector<std::pair<std::shared_ptr<Session>, v1::EndReason>> due;
+  std::vector<std::shared_ptr<Session>> active;
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [id, session] : sessions_) {
       if (auto reason = session->DueToEnd(now)) due.emplace_back(session, *reason);
+      if (session->active()) active.push_back(session);
     }
+  }
+  if (!active.empty()) {
+    // The capture's notes (libraries found but not probed) reach every active session.
+    const std::vector<std::string> notes = control_->Notes();
+    for (const auto& session : active) session->AddNotes(notes);
   }
   if (!due.empty()) control_->Flush();
   for (auto& [session, reason] : due) {

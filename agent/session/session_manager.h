@@ -36,6 +36,9 @@ class CaptureControl {
   // Processes every event captured so far, so exchanges completed before the call are published
   // before it returns. Must not be called from the pipeline thread.
   virtual void Flush() = 0;
+  // Conditions of the capture a person should know of, for the sessions' notes: TLS libraries
+  // found but not probed ("tls not probed (cause): path"). Any thread; must not block long.
+  virtual std::vector<std::string> Notes() { return {}; }
 };
 
 struct SessionManagerOptions {

@@ -21,11 +21,13 @@ class RecordingControl : public CaptureControl {
     ++flushes;
     if (on_flush) on_flush();
   }
+  std::vector<std::string> Notes() override { return notes; }
 
   absl::Status fail_with = absl::OkStatus();
   std::vector<size_t> applied;  // Number of active filters at each apply.
   int flushes = 0;
   std::function<void()> on_flush;
+  std::vector<std::string> notes;
 };
 
 v1::StartCaptureRequest Request(uint32_t port = 0) {
@@ -187,6 +189,33 @@ TEST(SessionManager, ShutdownEndsEverySession) {
   manager.Shutdown();
   EXPECT_EQ((*manager.Find(id))->Info().end_reason(), v1::END_REASON_AGENT_SHUTDOWN);
   EXPECT_EQ(control.applied.back(), 0u);
+}
+
+// Libraries the capture could not probe reach the sessions' notes: at start, on each tick,
+// and in SessionEnd.
+TEST(SessionManager, CaptureNotesReachActiveSessions) {
+  RecordingControl control;
+  control.notes = {"tls not probed (no_symbol): /proc/42/root/opt/libssl.so.1.0.0"};
+  SessionManager manager(SessionManagerOptions(), &control);
+  const auto started = manager.Start(Request(8080));
+  ASSERT_TRUE(started.ok());
+  ASSERT_EQ(started->notes_size(), 1);
+  EXPECT_EQ(started->notes(0), control.notes[0]);
+
+  control.notes.push_back("tls not probed (unreadable): /proc/43/root/usr/lib/libssl.so.3");
+  manager.Tick(absl::Now());
+  std::vector<v1::SessionInfo> listed = manager.List();
+  ASSERT_EQ(listed.size(), 1u);
+  ASSERT_EQ(listed[0].notes_size(), 2);
+  EXPECT_EQ(listed[0].notes(1), control.notes[1]);
+
+  const auto stopped = manager.Stop(started->id());
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_EQ(stopped->notes_size(), 2);
+  std::vector<v1::Event> events = Drain(manager, started->id());
+  ASSERT_FALSE(events.empty());
+  ASSERT_TRUE(events.back().has_end());
+  EXPECT_EQ(events.back().end().notes_size(), 2);
 }
 
 }  // namespace

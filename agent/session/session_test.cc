@@ -322,5 +322,35 @@ TEST(NormalizeOptions, FillsDefaultsAndRejectsNonsense) {
   EXPECT_FALSE(NormalizeOptions(negative, SessionDefaults()).ok());
 }
 
+TEST(Session, NotesAreDeduplicatedBoundedAndInTheEnd) {
+  Session session("s", v1::Filter(), Options(), kStart);
+  session.AddNotes({"tls not probed (no_symbol): /a", "tls not probed (no_symbol): /a"});
+  session.AddNotes({"tls not probed (no_symbol): /a", "tls not probed (unreadable): /b"});
+  v1::SessionInfo info = session.Info();
+  ASSERT_EQ(info.notes_size(), 2);
+  EXPECT_EQ(info.notes(0), "tls not probed (no_symbol): /a");
+  EXPECT_EQ(info.notes(1), "tls not probed (unreadable): /b");
+
+  std::vector<std::string> many;
+  for (size_t i = 0; i < Session::kMaxNotes + 3; ++i) many.push_back("n" + std::to_string(i));
+  session.AddNotes(many);
+  session.AddNotes(many);  // the same list again: not counted twice
+  info = session.Info();
+  ASSERT_EQ(info.notes_size(), static_cast<int>(Session::kMaxNotes) + 1);
+  // Two kept before, kMaxNotes - 2 of `many`, the other 5 counted.
+  EXPECT_EQ(info.notes(static_cast<int>(Session::kMaxNotes)), "and 5 more note(s) not kept");
+
+  session.End(v1::END_REASON_STOPPED, "stopped", kStart + absl::Seconds(1));
+  session.AddNotes({"after the end"});
+  uint64_t next = 0;
+  auto result = session.Read(&next, 100, absl::ZeroDuration());
+  ASSERT_FALSE(result.events.empty());
+  const v1::Event& end = *result.events.back().event;
+  ASSERT_TRUE(end.has_end());
+  EXPECT_EQ(end.end().notes_size(), static_cast<int>(Session::kMaxNotes) + 1);
+  EXPECT_EQ(end.end().notes(0), "tls not probed (no_symbol): /a");
+  EXPECT_EQ(session.Info().notes_size(), static_cast<int>(Session::kMaxNotes) + 1);
+}
+
 }  // namespace
 }  // namespace httptrace::session

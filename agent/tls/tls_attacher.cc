@@ -55,6 +55,9 @@ constexpr Symbol kOpensslSymbols[] = {
     {"SSL_write", &TlsPrograms::ssl_write_enter, true},
     {"SSL_read_ex", &TlsPrograms::ssl_read_ex_enter, false},  // OpenSSL 1.1.1+
     {"SSL_write_ex", &TlsPrograms::ssl_write_ex_enter, false},
+    // Copies nothing: marks the thread and ties its object before data flows (memory BIOs
+    // whose handshake is not driven by SSL_read, as python's SSLObject; bpf/tls.bpf.h).
+    {"SSL_do_handshake", &TlsPrograms::ssl_handshake_enter, false},
 };
 constexpr Symbol kGnutlsSymbols[] = {
     {"gnutls_record_recv", &TlsPrograms::gnutls_recv_enter, true},
@@ -385,6 +388,16 @@ void TlsAttacher::AddCounters(absl::flat_hash_map<std::string, uint64_t>& out) c
   for (const auto& [id, lib] : libraries_) uprobes += lib.links.size();
   out["tls.libraries"] = libraries_.size();
   out["tls.uprobes"] = uprobes;
+}
+
+std::vector<std::string> TlsAttacher::Unprobed() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> out;
+  for (const auto& [id, failure] : failed_) {
+    out.push_back(absl::StrCat("tls not probed (", failure.first, "): ", failure.second));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::vector<std::string> TlsAttacher::Describe() const {

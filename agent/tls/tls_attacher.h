@@ -42,6 +42,7 @@ struct TlsPrograms {
   bpf_program* ssl_write_enter = nullptr;
   bpf_program* ssl_read_ex_enter = nullptr;
   bpf_program* ssl_write_ex_enter = nullptr;
+  bpf_program* ssl_handshake_enter = nullptr;  // SSL_do_handshake: marks memory-BIO threads
   bpf_program* gnutls_recv_enter = nullptr;
   bpf_program* gnutls_send_enter = nullptr;
   bpf_program* return_probe = nullptr;   // uretprobe shared by every call above
@@ -86,6 +87,8 @@ class TlsAttacher {
   // One line per library probed or refused: "tls openssl /usr/lib/.../libssl.so.3 (8 uprobes)",
   // "tls not probed (no_symbol): /opt/app/libssl.so.1.0.0". Any thread.
   std::vector<std::string> Describe() const;
+  // The refused lines of Describe() only (sorted): what sessions' notes say. Any thread.
+  std::vector<std::string> Unprobed() const;
 
  private:
   struct LinkDeleter {

@@ -7,7 +7,9 @@ nginx, python `ssl` client
 against a python `ssl` server (keep-alive, POST 100 KiB, 1 MiB, chunked), `openssl s_client`
 against `openssl s_server -WWW` (close-delimited HTTP/1.0), and a python client started during
 the capture with its own copy of libssl (found only by following exec), and a client with
-OpenSSL linked statically (found by its symbols). Go crypto/tls servers and clients (test/servers
+OpenSSL linked statically (found by its symbols). node `https` server and client (OpenSSL
+inside node, memory BIOs: tied by thread) against each other, curl and the python server
+(keep-alive, POST 100 KiB, 1 MiB, chunked). Go crypto/tls servers and clients (test/servers
 go_server.go, go_client.go), built normally and stripped (`-ldflags=-s -w`), against curl, each
 other and the python server. Certificates are made
 by the test with `openssl`. Also: no uprobe is attached while no session is active, and the
@@ -160,6 +162,109 @@ int main(int argc, char **argv) {
   return 0;
 }
 '''
+
+
+# A node https server (OpenSSL linked into node, memory BIOs): keep-alive, echo, a chunked
+# response, files from a directory. argv: root port cert key.
+NODE_SERVER = r"""
+const https = require('https'), fs = require('fs'), path = require('path');
+const [root, port, cert, key] = process.argv.slice(2);
+const s = https.createServer({cert: fs.readFileSync(cert), key: fs.readFileSync(key)},
+                             (req, res) => {
+  const p = req.url.split('?')[0];
+  if (req.method === 'POST') {
+    const parts = [];
+    req.on('data', (d) => parts.push(d));
+    req.on('end', () => {
+      const b = Buffer.concat(parts);
+      res.writeHead(200, {'Content-Type': 'application/octet-stream', 'Content-Length': b.length});
+      res.end(b);
+    });
+    return;
+  }
+  if (p === '/chunked') {  // no Content-Length: node sends it chunked, one chunk a write
+    res.writeHead(200, {'Content-Type': 'application/octet-stream'});
+    for (let i = 0; i < 200; i++) res.write('chunk of a chunked body\n');
+    return res.end();
+  }
+  const b = fs.readFileSync(path.join(root, path.basename(p)));
+  res.writeHead(200, {'Content-Type': 'application/octet-stream', 'Content-Length': b.length});
+  res.end(b);
+});
+s.keepAliveTimeout = 30000;
+s.listen(+port, '127.0.0.1', () => console.log('listening'));
+"""
+
+# A node https client: one keep-alive connection for all its requests; prints per request
+# status, body bytes and local port as JSON lines. argv: port ca requests ("METHOD target size").
+NODE_CLIENT = r"""
+const https = require('https'), fs = require('fs');
+const [port, ca, ...specs] = process.argv.slice(2);
+const agent = new https.Agent({keepAlive: true, maxSockets: 1});
+const caPem = fs.readFileSync(ca);
+function one(i) {
+  if (i === specs.length) { agent.destroy(); return; }
+  const [method, target, size] = specs[i].split(' ');
+  const body = method === 'POST' ? Buffer.from(Array.from({length: +size}, (_, k) => (k * 13) % 251))
+                                 : null;
+  const headers = body ? {'Content-Length': body.length} : {};
+  const req = https.request({host: '127.0.0.1', port: +port, path: target, method, agent,
+                             ca: caPem, headers}, (res) => {
+    let n = 0;
+    res.on('data', (d) => { n += d.length; });
+    res.on('end', () => {
+      console.log(JSON.stringify({target, status: res.statusCode, body: n,
+                                  local: req.socket.localPort}));
+      one(i + 1);
+    });
+  });
+  req.on('error', (e) => { console.error(e); process.exit(3); });
+  if (body) req.write(body);
+  req.end();
+}
+one(0);
+"""
+
+
+# A python asyncio HTTPS client (ssl.SSLObject: a memory BIO, like node): one connection, its
+# requests one after another; prints JSON lines like NODE_CLIENT. argv: port ca requests.
+ASYNCIO_CLIENT = r"""
+import asyncio, json, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+async def main():
+    ctx = ssl.create_default_context(cafile=ca)
+    r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
+    local = w.get_extra_info("sockname")[1]
+    for spec in sys.argv[3:]:
+        method, target, size = spec.split(" ")
+        body = bytes((i * 13) % 251 for i in range(int(size))) if method == "POST" else b""
+        w.write(b"%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" %
+                (method.encode(), target.encode(), len(body)) + body)
+        await w.drain()
+        status = int((await r.readline()).split()[1])
+        headers = {}
+        while True:
+            line = await r.readline()
+            if line in (b"\r\n", b""):
+                break
+            k, v = line.decode().split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+        n = 0
+        if headers.get("transfer-encoding") == "chunked":
+            while True:
+                size = int((await r.readline()).strip(), 16)
+                if size == 0:
+                    await r.readline()
+                    break
+                n += len(await r.readexactly(size))
+                await r.readline()
+        else:
+            n = len(await r.readexactly(int(headers["content-length"])))
+        print(json.dumps({"target": target, "status": status, "body": n, "local": local}),
+              flush=True)
+    w.close()
+asyncio.run(main())
+"""
 
 
 class Expect:
@@ -351,6 +456,22 @@ http {
         self.expects.append(Expect("static", pid, "python3", port, "GET", t, status, size,
                                    local_port=local))
 
+    def json_client(self, name, argv, port, requests, server_comm):
+        """A client that takes (port, ca, "METHOD target size"...) and prints JSON lines."""
+        specs, meta = [], []
+        for method, path, size in requests:
+            t = self.target(path)
+            specs.append("%s %s %d" % (method, t, size))
+            meta.append((method, t, size))
+        pid, out = self.run_client(argv + [str(port), self.cert] + specs)
+        for (method, t, size), line in zip(meta, out.splitlines()):
+            r = json.loads(line)
+            self.expects.append(Expect(name, pid, server_comm, port, method, t, r["status"],
+                                       r["body"], request_body=size if method == "POST" else 0,
+                                       local_port=r["local"]))
+        self.assertEqual(len(out.splitlines()), len(meta), out)
+        return pid
+
     def s_client(self, port, t):
         with open(self.path("s_client.in"), "wb") as f:
             f.write(b"GET %s HTTP/1.0\r\n\r\n" % t.encode())
@@ -490,6 +611,98 @@ http {
                            what="every uprobe detached after the last session")
         counters, out = self.status_counters()
         self.assertEqual(counters.get("tls.uprobes", 0), 0, out)
+
+    def test_node_https_server_and_client(self):
+        """node links OpenSSL and reads through memory BIOs, as python's asyncio (SSLObject)
+        does: tied by thread (bpf/tls.bpf.h)."""
+        node = which("node")
+        self.assertIsNotNone(node, "node is not installed (scripts/setup.sh)")
+        for name, text in (("node_server.js", NODE_SERVER), ("node_client.js", NODE_CLIENT),
+                           ("asyncio_client.py", ASYNCIO_CLIENT)):
+            with open(self.path(name), "w") as f:
+                f.write(text)
+        port = harness.free_port
+        nds, pys = port(), port()
+        server = self.spawn("node_server", [node, self.path("node_server.js"), self.www,
+                                            str(nds), self.cert, self.key])
+        self.wait_port(nds, server)
+        self.start_python("py_tls_server", pys)
+        out = self.path("trace.jsonl")
+        ctl = self.start_ctl("start", "--format", "jsonl", "-o", out, "--port", str(nds),
+                             "--port", str(pys))
+        counters, status = self.status_counters()
+        self.assertIn(os.path.realpath(node), status)
+        before = counters.get("kernel.tls_thread_fd", 0)
+        reqs = [("GET", "/small.txt", 0), ("POST", "/echo", 100 * KIB), ("GET", "/big.bin", 0),
+                ("GET", "/chunked", 0), ("GET", "/small.txt", 0)]
+        # node client -> node server; curl -> node server; node client -> python server.
+        nodec = [node, self.path("node_client.js")]
+        self.json_client("node", nodec, nds, reqs, "node")
+        self.curl(nds, [("/small.txt", ()), ("/big.bin", ())], server_comm="node")
+        self.json_client("node", nodec, pys, reqs, "python3")
+        # python asyncio (ssl.SSLObject, a memory BIO too) -> node server and python server.
+        aioc = [sys.executable, self.path("asyncio_client.py")]
+        self.json_client("asyncio", aioc, nds, reqs, "node")
+        self.json_client("asyncio", aioc, pys, reqs, "python3")
+        counters, status = self.status_counters()
+        self.assertGreater(counters.get("kernel.tls_thread_fd", 0), before, status)
+        ctl.send(signal.SIGINT)
+        self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
+        self.check(harness.read_jsonl(out))
+
+    def test_unprobed_library_is_in_the_session_notes(self):
+        """A process maps a libssl without SSL_read/SSL_write: the session's notes say so (list,
+        and the end of `start`), not only `status`."""
+        src, lib = self.path("fake_ssl.c"), self.path("fakessl/libssl.so.9")
+        os.mkdir(self.path("fakessl"))
+        with open(src, "w") as f:
+            f.write("int not_ssl_read(void) { return 1; }\n")
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", lib, src], check=True,
+                       capture_output=True, timeout=60)
+        holder = self.spawn("fake_ssl_user", [sys.executable, "-c",
+                                              "import ctypes, sys, time; ctypes.CDLL(sys.argv[1]);"
+                                              " print('mapped', flush=True); time.sleep(600)",
+                                              lib])
+        harness.wait_until(lambda: "mapped" in holder.stdout(), what="the library mapped")
+        ctl = self.start_ctl("start", "--port", str(harness.free_port()), "-o",
+                             self.path("t.txt"))
+        want = "tls not probed (no_symbol): /proc/%d/root%s" % (holder.proc.pid, os.path.realpath(lib))
+        self.assertIn(want, self.status_counters()[1])
+        code, listed, err = self.ctl("list")
+        self.assertEqual(code, 0, err)
+        self.assertIn("note: " + want, listed)
+        ctl.send(signal.SIGINT)
+        self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
+        self.assertIn("note: " + want, ctl.stderr())
+
+    def test_plain_sessions_attach_no_uprobe(self):
+        """`--tls plain` sessions alone attach no uprobe; a session that wants TLS attaches
+        them, and when it ends they go while the plain session goes on."""
+        agent_pid = self.agent.pid
+        port = harness.free_port()
+        plain = self.start_ctl("start", "--tls", "plain", "--port", str(port), "-o",
+                               self.path("plain.txt"), name="ctl_plain")
+        # Started: the syscall probes are attached (start_ctl returns after the attach).
+        counters, out = self.status_counters()
+        self.assertIn("attached via", out)
+        self.assertEqual(counters.get("tls.uprobes", 0), 0, out)
+        self.assertNotIn("libssl.so", out)
+        self.assertEqual(perf_event_fds(agent_pid), 0)
+        both = self.start_ctl("start", "--port", str(port), "-o", self.path("both.txt"),
+                              name="ctl_both")
+        counters, out = self.status_counters()
+        self.assertGreater(counters.get("tls.uprobes", 0), 0, out)
+        self.assertIn("libssl.so", out)
+        self.assertGreaterEqual(perf_event_fds(agent_pid), counters["tls.uprobes"])
+        both.send(signal.SIGINT)
+        self.assertEqual(both.wait(timeout=60), 0, both.stderr())
+        harness.wait_until(lambda: perf_event_fds(agent_pid) == 0,
+                           what="the uprobes detached when the last TLS session ended")
+        counters, out = self.status_counters()
+        self.assertEqual(counters.get("tls.uprobes", 0), 0, out)
+        self.assertIsNone(plain.proc.poll(), "the plain session's client ended")
+        plain.send(signal.SIGINT)
+        self.assertEqual(plain.wait(timeout=60), 0, plain.stderr())
 
     def test_https_exchanges_exact_on_both_sides(self):
         port = harness.free_port

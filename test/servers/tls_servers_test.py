@@ -526,6 +526,21 @@ http {
                                        library="go", server_library=server_library))
         self.assertEqual(len(out.splitlines()), len(requests), out)
 
+    def assert_uprobes_attached(self, agent_pid):
+        """The agent has uprobes on libssl, one perf event fd each at least."""
+        counters, out = self.status_counters()
+        self.assertGreater(counters.get("tls.uprobes", 0), 0, out)
+        self.assertIn("libssl.so", out)
+        self.assertGreaterEqual(perf_event_fds(agent_pid), counters["tls.uprobes"])
+
+    def stop_and_assert_uprobes_detached(self, ctl, agent_pid, what):
+        """Stops `ctl`'s session; every uprobe goes (perf event fds and the counter)."""
+        ctl.send(signal.SIGINT)
+        self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
+        harness.wait_until(lambda: perf_event_fds(agent_pid) == 0, what=what)
+        counters, out = self.status_counters()
+        self.assertEqual(counters.get("tls.uprobes", 0), 0, out)
+
     # ------------------------------------------------------------------ the checks
 
     def check(self, events):
@@ -601,16 +616,9 @@ http {
         self.assertEqual(counters.get("tls.uprobes", 0), 0)
         port = harness.free_port()
         ctl = self.start_ctl("start", "--port", str(port), "-o", self.path("t.txt"))
-        counters, out = self.status_counters()
-        self.assertGreater(counters.get("tls.uprobes", 0), 0, out)
-        self.assertIn("libssl.so", out)
-        self.assertGreaterEqual(perf_event_fds(agent_pid), counters["tls.uprobes"])
-        ctl.send(signal.SIGINT)
-        self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
-        harness.wait_until(lambda: perf_event_fds(agent_pid) == 0,
-                           what="every uprobe detached after the last session")
-        counters, out = self.status_counters()
-        self.assertEqual(counters.get("tls.uprobes", 0), 0, out)
+        self.assert_uprobes_attached(agent_pid)
+        self.stop_and_assert_uprobes_detached(ctl, agent_pid,
+                                              "every uprobe detached after the last session")
 
     def test_node_https_server_and_client(self):
         """node links OpenSSL and reads through memory BIOs, as python's asyncio (SSLObject)
@@ -690,16 +698,9 @@ http {
         self.assertEqual(perf_event_fds(agent_pid), 0)
         both = self.start_ctl("start", "--port", str(port), "-o", self.path("both.txt"),
                               name="ctl_both")
-        counters, out = self.status_counters()
-        self.assertGreater(counters.get("tls.uprobes", 0), 0, out)
-        self.assertIn("libssl.so", out)
-        self.assertGreaterEqual(perf_event_fds(agent_pid), counters["tls.uprobes"])
-        both.send(signal.SIGINT)
-        self.assertEqual(both.wait(timeout=60), 0, both.stderr())
-        harness.wait_until(lambda: perf_event_fds(agent_pid) == 0,
-                           what="the uprobes detached when the last TLS session ended")
-        counters, out = self.status_counters()
-        self.assertEqual(counters.get("tls.uprobes", 0), 0, out)
+        self.assert_uprobes_attached(agent_pid)
+        self.stop_and_assert_uprobes_detached(
+            both, agent_pid, "the uprobes detached when the last TLS session ended")
         self.assertIsNone(plain.proc.poll(), "the plain session's client ended")
         plain.send(signal.SIGINT)
         self.assertEqual(plain.wait(timeout=60), 0, plain.stderr())

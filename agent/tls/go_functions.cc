@@ -102,23 +102,41 @@ absl::Status Disassemble(absl::Span<const uint8_t> code, uint64_t address, uint6
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<std::vector<GoFunction>> FindGoFunctions(const std::string& path,
-                                                        const std::vector<std::string>& names) {
-  absl::StatusOr<ElfFile> elf = ElfFile::Open(path);
-  if (!elf.ok()) return elf.status();
-  const Elf64_Shdr* pcln_section = elf->Section(".gopclntab");
+// The function table of a Go executable that names every function, or NotFound. The names are
+// strings of the table whatever its format: a program without them is not of interest, and
+// says nothing about its Go version.
+absl::StatusOr<absl::Span<const uint8_t>> TableNaming(const ElfFile& elf, const std::string& path,
+                                                      const std::vector<std::string>& names) {
+  const Elf64_Shdr* pcln_section = elf.Section(".gopclntab");
   if (pcln_section == nullptr) return absl::NotFoundError(absl::StrCat(path, ": not Go"));
-  const absl::Span<const uint8_t> pcln = elf->Contents(*pcln_section);
-  // The names are strings of the table whatever its format: a program without them is not of
-  // interest, and says nothing about its Go version.
+  const absl::Span<const uint8_t> pcln = elf.Contents(*pcln_section);
   for (const std::string& name : names) {
     const std::string needle = name + '\0';
     if (std::search(pcln.begin(), pcln.end(), needle.begin(), needle.end()) == pcln.end()) {
       return absl::NotFoundError(absl::StrCat(path, ": no ", name));
     }
   }
+  return pcln;
+}
+
+}  // namespace
+
+absl::StatusOr<bool> NamesGoFunctions(const std::string& path,
+                                      const std::vector<std::string>& names) {
+  absl::StatusOr<ElfFile> elf = ElfFile::Open(path);
+  if (!elf.ok()) return elf.status();
+  absl::StatusOr<absl::Span<const uint8_t>> pcln = TableNaming(*elf, path, names);
+  if (absl::IsNotFound(pcln.status())) return false;
+  return pcln.ok();
+}
+
+absl::StatusOr<std::vector<GoFunction>> FindGoFunctions(const std::string& path,
+                                                        const std::vector<std::string>& names) {
+  absl::StatusOr<ElfFile> elf = ElfFile::Open(path);
+  if (!elf.ok()) return elf.status();
+  absl::StatusOr<absl::Span<const uint8_t>> table = TableNaming(*elf, path, names);
+  if (!table.ok()) return table.status();
+  const absl::Span<const uint8_t> pcln = *table;
   uint32_t magic = 0;
   uint8_t ptr_size = 0;
   if (!Load(pcln, 0, &magic) || !Load(pcln, 7, &ptr_size) || pcln.size() < kHeaderSize) {

@@ -38,6 +38,11 @@ struct GoFunction {
 //   before 1.17) or not x86-64;
 // - DataLoss: the table or the code does not decode (then no probe is safe to set);
 // - and the errors of opening the file.
+// Whether `path` is a Go executable whose function table names every function: the first
+// check of FindGoFunctions, without decoding the table or the code. Errors: opening the file.
+absl::StatusOr<bool> NamesGoFunctions(const std::string& path,
+                                      const std::vector<std::string>& names);
+
 absl::StatusOr<std::vector<GoFunction>> FindGoFunctions(const std::string& path,
                                                         const std::vector<std::string>& names);
 

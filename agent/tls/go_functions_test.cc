@@ -146,6 +146,14 @@ TEST_F(GoFunctionsTest, StrippedBinaryGivesTheSameOffsets) {
   }
 }
 
+TEST_F(GoFunctionsTest, NamesGoFunctionsWithoutDecoding) {
+  EXPECT_EQ(NamesGoFunctions(normal_, kNames).value_or(false), true);
+  EXPECT_EQ(NamesGoFunctions(stripped_, kNames).value_or(false), true);
+  EXPECT_EQ(NamesGoFunctions("/bin/sh", kNames).value_or(true), false);
+  EXPECT_EQ(NamesGoFunctions(normal_, {"crypto/tls.(*Conn).NoSuchMethod"}).value_or(true), false);
+  EXPECT_FALSE(NamesGoFunctions("/nonexistent/file", kNames).ok());
+}
+
 TEST_F(GoFunctionsTest, NotGoOrWithoutTheFunctionsIsNotFound) {
   EXPECT_EQ(FindGoFunctions("/bin/sh", kNames).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(FindGoFunctions(normal_, {"crypto/tls.(*Conn).NoSuchMethod"}).status().code(),

@@ -271,9 +271,10 @@ void TlsAttacher::ScanProcess(uint32_t pid) {
         const std::string path = absl::StrCat(options_.proc, "/", pid, "/root", file.path);
         absl::StatusOr<bool> has = DefinesFunctions(path, {"SSL_read", "SSL_write"});
         LibraryKind verdict = has.ok() && *has ? LibraryKind::kOpenssl : LibraryKind::kNone;
-        if (verdict == LibraryKind::kNone && has.ok() &&
-            FindGoFunctions(path, kGoFunctions).status().code() != absl::StatusCode::kNotFound) {
-          verdict = LibraryKind::kGo;  // Consider says why, if it cannot be probed
+        if (verdict == LibraryKind::kNone && has.ok()) {
+          // Decoded once, when Consider attaches (and says why, if it cannot).
+          absl::StatusOr<bool> go = NamesGoFunctions(path, kGoFunctions);
+          if (go.ok() && *go) verdict = LibraryKind::kGo;
         }
         it = executable_verdicts_.emplace(file.id, verdict).first;
       }
@@ -393,11 +394,15 @@ void TlsAttacher::AddCounters(absl::flat_hash_map<std::string, uint64_t>& out) c
 std::vector<std::string> TlsAttacher::Unprobed() const {
   absl::MutexLock lock(&mu_);
   std::vector<std::string> out;
+  AppendUnprobed(out);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void TlsAttacher::AppendUnprobed(std::vector<std::string>& out) const {
   for (const auto& [id, failure] : failed_) {
     out.push_back(absl::StrCat("tls not probed (", failure.first, "): ", failure.second));
   }
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 std::vector<std::string> TlsAttacher::Describe() const {
@@ -407,9 +412,7 @@ std::vector<std::string> TlsAttacher::Describe() const {
     out.push_back(absl::StrCat("tls ", KindName(lib.kind), " ", lib.path, " (", lib.links.size(),
                                " uprobes)"));
   }
-  for (const auto& [id, failure] : failed_) {
-    out.push_back(absl::StrCat("tls not probed (", failure.first, "): ", failure.second));
-  }
+  AppendUnprobed(out);
   std::sort(out.begin(), out.end());
   return out;
 }

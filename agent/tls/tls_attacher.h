@@ -118,6 +118,8 @@ class TlsAttacher {
   const char* AttachGo(const std::string& path, std::vector<Link>& links);
   void Fail(const FileId& id, const std::string& path, const char* cause)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // "tls not probed (cause): path" for every file remembered as refused, unsorted.
+  void AppendUnprobed(std::vector<std::string>& out) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const TlsPrograms programs_;
   const TlsAttacherOptions options_;

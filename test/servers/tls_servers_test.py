@@ -34,6 +34,8 @@ import harness  # noqa: E402  (test/e2e/harness.py: the agent, ctl and process h
 HERE = os.path.dirname(os.path.abspath(__file__))
 KIB = 1024
 MIB = 1 << 20
+# Debian's BoringSSL (android-libboringssl), outside the library directories the agent scans.
+BORINGSSL = "/usr/lib/x86_64-linux-gnu/android/libssl.so.0"
 
 
 def which(name):
@@ -46,6 +48,18 @@ def which(name):
         if os.access(p, os.X_OK):
             return p
     return None
+
+
+def port_of(endpoint):
+    return int(endpoint.rsplit(":", 1)[1])
+
+
+def unmapped(endpoint):
+    """An IPv4 peer of a dual-stack IPv6 socket shows as [::ffff:a.b.c.d]:port."""
+    if endpoint.startswith("[::ffff:") and "." in endpoint:
+        host, port = endpoint[len("[::ffff:"):].split("]:")
+        return "%s:%s" % (host, port)
+    return endpoint
 
 
 def perf_event_fds(pid):
@@ -489,6 +503,65 @@ http {
         self.expects.append(Expect("s_client", proc.pid, "openssl", port, "GET", t, 200,
                                    len(body), server_side=False))
 
+    def bssl_client(self, port, requests, server_comm):
+        """BoringSSL's `bssl client` (libssl.so.0 of android-libboringssl), started during the
+        capture: it connects, and once the agent lists BoringSSL's libssl as probed the requests,
+        as HTTP/1.x text, go in on stdin at once (pipelined on one connection; the last closes
+        it); the responses come out on stdout, each with a Content-Length or close-delimited.
+        requests: (path, http_version)."""
+        bssl = which("bssl-tool")
+        self.assertIsNotNone(bssl, "bssl-tool is not installed (scripts/setup.sh installs "
+                                   "android-boringssl)")
+        targets, text = [], b""
+        for i, (path, version) in enumerate(requests):
+            t = self.target(path)
+            targets.append(t)
+            last = i == len(requests) - 1
+            text += b"GET %s %s\r\nHost: 127.0.0.1\r\n%s\r\n" % (
+                t.encode(), version.encode(), b"Connection: close\r\n" if last else b"")
+        # stdin stays open until the client exits: at its end of input `bssl client` shuts its
+        # sending side (shutdown(SHUT_WR)), and the server's FIN then moves the socket to
+        # TIME_WAIT before the client has read the response, which the agent takes as the
+        # connection's end (not BoringSSL's doing: a plaintext client that half-closes so loses
+        # its response as well).
+        argv = [bssl, "client", "-connect", "127.0.0.1:%d" % port, "-root-certs", self.cert]
+        n = len(self.expects)  # names this run's output files
+        with open(self.path("bssl.out.%d" % n), "wb") as out_f, \
+                open(self.path("bssl.err.%d" % n), "wb") as err_f:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out_f, stderr=err_f)
+            try:
+                harness.wait_until(lambda: BORINGSSL in self.status_counters()[1],
+                                   what="the agent probing %s" % BORINGSSL)
+                proc.stdin.write(text)
+                proc.stdin.flush()
+                proc.wait(timeout=60)
+            finally:
+                proc.stdin.close()
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        with open(self.path("bssl.out.%d" % n), "rb") as f:
+            out = f.read()
+        with open(self.path("bssl.err.%d" % n), "rb") as f:
+            self.assertEqual(proc.returncode, 0, f.read()[-2000:])
+        pid, rest = proc.pid, out
+        for i, t in enumerate(targets):
+            head, sep, rest = rest.partition(b"\r\n\r\n")
+            self.assertEqual(sep, b"\r\n\r\n", "response %d of %r: %r" % (i, targets, out[:300]))
+            lines = head.split(b"\r\n")
+            headers = dict(l.decode().lower().split(": ", 1) for l in lines[1:])
+            if "content-length" in headers:
+                n = int(headers["content-length"])
+            else:
+                self.assertEqual(i, len(targets) - 1, "close-delimited before the last: %r" %
+                                 head)
+                n = len(rest)
+            self.assertGreaterEqual(len(rest), n, head)
+            rest = rest[n:]
+            self.expects.append(Expect("bssl", pid, server_comm, port, "GET", t,
+                                       int(lines[0].split()[1]), n))
+        self.assertEqual(rest, b"", "bytes after the last response")
+
     def build_go(self):
         """go_server and go_client, built normally and stripped (no .symtab: the agent finds
         crypto/tls through .gopclntab), offline, with a Go cache the test makes from nothing.
@@ -783,6 +856,95 @@ http {
         self.assertEqual([h for h in heads if "https (" not in h], [])
         self.assertTrue(any("https (gnutls)" in h for h in heads))
         self.assertEqual([h for h in heads if "127.0.0.1:%d " % up in h + " "], [])
+
+    def test_boringssl_exact_on_both_sides(self):
+        """BoringSSL (Debian's android-libboringssl: libssl.so.0 under .../android, no
+        SSL_read_ex/SSL_write_ex) on either side. `bssl client` against nginx (OpenSSL):
+        three pipelined requests on one connection, 1 MiB among them, exact on both sides.
+        `bssl server -www` answers curl (OpenSSL) and `bssl client`: HTTP/1.0, close-delimited,
+        its connection's parameters as the body; it reads only the request's first 4 bytes
+        ("GET "), so its side has the response and not the request (asserted so). Its library
+        is probed through OpenSSL's API: "openssl" in the exchanges, as for OpenSSL itself
+        (bpf/events.h has one value for both); status names the BoringSSL file."""
+        bssl = which("bssl-tool")
+        self.assertIsNotNone(bssl, "bssl-tool is not installed (scripts/setup.sh installs "
+                                   "android-boringssl)")
+        port = harness.free_port
+        ngx, bss = port(), port()
+        self.start_nginx(ngx, port())
+        out = self.path("trace.jsonl")
+        ctl = self.start_ctl("start", "--format", "jsonl", "-o", out, "--port", str(ngx),
+                             "--port", str(bss))
+        self.assertNotIn(BORINGSSL, self.status_counters()[1],
+                         "a process maps BoringSSL already: its discovery by exec is not tested")
+        # bssl client -> nginx. Started now: its libssl.so.0 is found through its exec (the
+        # android directory is not one of the library directories scanned at start).
+        self.bssl_client(ngx, [("/small.txt", "HTTP/1.1"), ("/big.bin", "HTTP/1.1"),
+                               ("/page.html", "HTTP/1.1")], "nginx")
+        self.assertEqual([e.body for e in self.expects[-3:]], [self.small, MIB, self.page])
+        self.assertEqual([e.status for e in self.expects[-3:]], [200] * 3)
+        counters, status = self.status_counters()
+        self.assertRegex(status, r"tls openssl /proc/\d+/root%s \(6 uprobes\)" % BORINGSSL)
+
+        # curl (OpenSSL) -> bssl server, one connection per request (close-delimited
+        # responses), and bssl client -> bssl server: BoringSSL on both sides.
+        server = self.spawn("bssl_server", [bssl, "server", "-accept", str(bss), "-key", self.key,
+                                            "-cert", self.cert, "-www", "-loop"])
+        self.wait_port(bss, server)
+        self.curl(bss, [("/", ("--http1.1",)), ("/info", ("--http1.1",))],
+                  server_comm="bssl-tool")
+        unread = self.expects[-2:]
+        self.bssl_client(bss, [("/both", "HTTP/1.0")], "bssl-tool")
+        unread.append(self.expects[-1])
+        for e in unread:
+            e.server_side = False  # matched by connection below (its side has no target)
+            self.assertEqual(e.status, 200)
+            self.assertGreater(e.body, 100)
+        counters, status = self.status_counters()
+        self.assertEqual(counters.get("kernel.tls_no_fd"), 0, status)
+        self.assertEqual(counters.get("tls.attach_failed_no_symbol"), 0, status)
+
+        ctl.send(signal.SIGINT)
+        self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
+        events = harness.read_jsonl(out)
+        self.check(events)
+        self.check_request_unread(events, unread, "bssl-tool", bss)
+
+    def check_request_unread(self, events, expects, server_comm, server_port):
+        """A server that reads a request's first bytes only and answers (bssl server -www):
+        per client exchange, exactly one exchange of that server on the client's connection,
+        with the response the client saw, no request, and the note that says so."""
+        exchanges = [x for x in events if "request" in x]
+        problems = []
+        for e in expects:
+            where = "%s %s %s" % (e.client, e.method, e.target)
+            client = [x for x in exchanges if x["role"] == "client" and x["pid"] == e.client_pid
+                      and x["request"]["target"] == e.target]
+            if len(client) != 1:
+                problems.append("%s: %d client exchanges" % (where, len(client)))
+                continue
+            c = client[0]
+            got = [x for x in exchanges if x["role"] == "server" and x["comm"] == server_comm and
+                   unmapped(x["local"]) == c["remote"] and unmapped(x["remote"]) == c["local"]]
+            if len(got) != 1:
+                problems.append("%s: server side has %d exchanges on %s, want 1" % (
+                    where, len(got), c["local"]))
+                continue
+            x = got[0]
+            resp = x.get("response") or {}
+            if (resp.get("status"), resp.get("body_size")) != (e.status, e.body):
+                problems.append("%s (server): response %s, client saw %d %d" % (
+                    where, json.dumps(resp)[:200], e.status, e.body))
+            if x.get("tls") != {"library": e.server_library} or x["complete"]:
+                problems.append("%s (server): tls %s complete %s" % (where, x.get("tls"),
+                                                                     x["complete"]))
+            if x["request"]["method"] or not any("request not captured" in n
+                                                 for n in x["notes"]):
+                problems.append("%s (server): request %s notes %s: the server reads it now? "
+                                "update the test" % (where, x["request"], x["notes"]))
+            if port_of(x["local"]) != server_port:
+                problems.append("%s (server): local %s" % (where, x["local"]))
+        self.assertEqual(problems, [], "\n".join(problems))
 
     def test_go_crypto_tls_exact_on_both_sides(self):
         bins = self.build_go()

@@ -24,6 +24,8 @@ PACKAGES=(
   # The real-servers matrix (test/servers): more servers and clients. busybox-static, not
   # busybox: the qemu kernel tests need a static busybox too, and the two packages conflict.
   apache2 lighttpd busybox-static apache2-utils wget nodejs
+  # BoringSSL: its `bssl` tool (bssl-tool) and libssl.so.0 (android-libboringssl, a dependency).
+  android-boringssl
   # httptracectl's e2e tests: `top` in a real terminal; HAR opened in Chromium (Playwright).
   tmux chromium
   # What the benchmark (test/bench) compares httptrace with, and its chart.

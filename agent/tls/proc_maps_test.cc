@@ -31,6 +31,8 @@ TEST(ParseMapsTest, KeepsExecutableFilesOnceEach) {
 TEST(LibraryKindOfTest, ByFileName) {
   EXPECT_EQ(LibraryKindOf("/usr/lib/x86_64-linux-gnu/libssl.so.3"), LibraryKind::kOpenssl);
   EXPECT_EQ(LibraryKindOf("/lib/libssl.so.1.1"), LibraryKind::kOpenssl);
+  // Debian's BoringSSL (android-libboringssl): OpenSSL's API, probed the same way.
+  EXPECT_EQ(LibraryKindOf("/usr/lib/x86_64-linux-gnu/android/libssl.so.0"), LibraryKind::kOpenssl);
   EXPECT_EQ(LibraryKindOf("/usr/lib/x86_64-linux-gnu/libgnutls.so.30"), LibraryKind::kGnutls);
   EXPECT_EQ(LibraryKindOf("/usr/lib/x86_64-linux-gnu/libcrypto.so.3"), LibraryKind::kNone);
   EXPECT_EQ(LibraryKindOf("/usr/lib/libssl3.so"), LibraryKind::kNone);  // NSS, not OpenSSL

@@ -327,6 +327,12 @@ const char* TlsAttacher::AttachByName(const std::string& path, LibraryKind kind,
                                          : absl::MakeConstSpan(kGnutlsSymbols);
   for (const Symbol& sym : symbols) {
     bpf_program* entry = programs_.*(sym.entry);
+    // An optional function this build lacks (BoringSSL and OpenSSL 1.1.0 have no SSL_read_ex)
+    // is passed over before libbpf looks for it and warns, at every session's attach.
+    if (!sym.required) {
+      absl::StatusOr<bool> has = DefinesFunctions(path, {sym.name});
+      if (has.ok() && !*has) continue;
+    }
     for (bool ret : {false, true}) {
       LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .func_name = sym.name);
       bpf_link* link = bpf_program__attach_uprobe_opts(ret ? programs_.return_probe : entry, -1,

@@ -42,8 +42,8 @@ ABSL_FLAG(std::string, attach_mode, "auto",
           "How probes attach: auto, tracepoints (needs tracefs) or raw-tracepoints.");
 ABSL_FLAG(bool, mount_tracefs, true, "Mount tracefs on /sys/kernel/tracing when it is missing.");
 ABSL_FLAG(bool, tls_uprobes, true,
-          "Read HTTPS as plaintext at the TLS libraries (uprobes on OpenSSL and GnuTLS, "
-          "attached only while a session is active).");
+          "Read HTTPS as plaintext at the TLS libraries (uprobes on OpenSSL, BoringSSL, GnuTLS "
+          "and Go crypto/tls, attached only while a session is active).");
 ABSL_FLAG(int32_t, ring_buffer_mb, 16, "Size of the kernel-to-agent ring buffer (power of two).");
 ABSL_FLAG(int32_t, max_connections, 65536, "Connections tracked at once (kernel and agent).");
 ABSL_FLAG(int32_t, memory_budget_mb, 64,

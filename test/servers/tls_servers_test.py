@@ -11,7 +11,8 @@ OpenSSL linked statically (found by its symbols). node `https` server and client
 inside node, memory BIOs: tied by thread) against each other, curl and the python server
 (keep-alive, POST 100 KiB, 1 MiB, chunked). Go crypto/tls servers and clients (test/servers
 go_server.go, go_client.go), built normally and stripped (`-ldflags=-s -w`), against curl, each
-other and the python server. Certificates are made
+other and the python server. BoringSSL (Debian's android-libboringssl): `bssl client` against
+nginx and `bssl server -www`, for curl and `bssl client`. Certificates are made
 by the test with `openssl`. Also: no uprobe is attached while no session is active, and the
 `--tls only` filter and the text format's `https`.
 """

@@ -526,9 +526,9 @@ http {
         # connection's end (not BoringSSL's doing: a plaintext client that half-closes so loses
         # its response as well).
         argv = [bssl, "client", "-connect", "127.0.0.1:%d" % port, "-root-certs", self.cert]
-        n = len(self.expects)  # names this run's output files
-        with open(self.path("bssl.out.%d" % n), "wb") as out_f, \
-                open(self.path("bssl.err.%d" % n), "wb") as err_f:
+        run = len(self.expects)  # names this run's output files
+        with open(self.path("bssl.out.%d" % run), "wb") as out_f, \
+                open(self.path("bssl.err.%d" % run), "wb") as err_f:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out_f, stderr=err_f)
             try:
                 harness.wait_until(lambda: BORINGSSL in self.status_counters()[1],
@@ -541,9 +541,9 @@ http {
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
-        with open(self.path("bssl.out.%d" % n), "rb") as f:
+        with open(self.path("bssl.out.%d" % run), "rb") as f:
             out = f.read()
-        with open(self.path("bssl.err.%d" % n), "rb") as f:
+        with open(self.path("bssl.err.%d" % run), "rb") as f:
             self.assertEqual(proc.returncode, 0, f.read()[-2000:])
         pid, rest = proc.pid, out
         for i, t in enumerate(targets):
@@ -626,9 +626,6 @@ http {
                 problems.append("exchange without request: %s" % json.dumps(x)[:300])
                 continue
             by_target.setdefault(x["request"]["target"], []).append(x)
-
-        def port_of(endpoint):
-            return int(endpoint.rsplit(":", 1)[1])
 
         for e in self.expects:
             where = "%s %s %s" % (e.client, e.method, e.target)

@@ -950,6 +950,7 @@ static __always_inline int exit_accept(long ret) {
 // current task.
 
 #define TCP_FIN_WAIT1 4
+#define TCP_CLOSE 7
 #define TCP_LAST_ACK 9
 #define RCV_SHUTDOWN 1
 #define SEND_SHUTDOWN 2
@@ -964,6 +965,11 @@ static __always_inline void sock_end(void* map, __u64 skey, struct conn_state* c
 
 static __always_inline void sock_state_changed(void* map, __u64 skey, struct conn_state* c,
                                                __u8 shut, int newstate) {
+  // TCP_CLOSE may come while a process still holds the socket with bytes to read (it shut down
+  // its sending side, then the peer's FIN arrived: FIN_WAIT2 to TCP_CLOSE, both shutdown bits
+  // set). tcp_destroy_sock ends it when the socket goes: at once when the close itself moved it to
+  // TCP_CLOSE, at the holder's close otherwise.
+  if (newstate == TCP_CLOSE) return;
   if ((shut & SHUTDOWN_MASK) == SHUTDOWN_MASK) {
     sock_end(map, skey, c);
     return;
@@ -977,7 +983,8 @@ static __always_inline void sock_state_changed(void* map, __u64 skey, struct con
 }
 
 // tcp_close() (the last holder's close, whatever closed it) sets sk_shutdown to SHUTDOWN_MASK
-// before it moves the state on: that is the end of the connection for every process. A FIN
+// before it moves the state on (to FIN_WAIT1 or LAST_ACK): that is the end of the connection for
+// every process. A FIN
 // sent while the socket is still held (FIN_WAIT1 from ESTABLISHED, LAST_ACK from CLOSE_WAIT)
 // with only SEND_SHUTDOWN set is shutdown(SHUT_WR): the traced side's sending direction ends.
 SEC("raw_tp/inet_sock_set_state")
@@ -997,8 +1004,8 @@ int BPF_PROG(sock_set_state, struct sock* sk, int oldstate, int newstate) {
   return 0;
 }
 
-// The socket is freed (after a reset, or a close in TCP_CLOSE state that moved no state): end
-// whatever is still recorded for it.
+// The socket is freed (after a reset, a close that moved it to TCP_CLOSE, or the holder's close of
+// a socket that reached TCP_CLOSE while held): end whatever is still recorded for it.
 SEC("raw_tp/tcp_destroy_sock")
 int BPF_PROG(sock_destroy, struct sock* sk) {
   __u64 skey = (__u64)sk;

@@ -6,6 +6,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -986,6 +988,73 @@ TEST_P(CaptureTest, ForkedChildWithDupedFdsIsOneConnectionEndedByShutdownAndExit
   EXPECT_EQ(client->shutdown.ingress_bytes, head.size() + body.size());
   EXPECT_EQ(srv->close.egress_bytes, head.size() + body.size());
   EXPECT_EQ(srv->close.ingress_bytes, request.size());
+}
+
+// A client that half-closes after its request (shutdown(SHUT_WR): `bssl client`, `nc -N`, HTTP/1.0
+// tools) and reads the response after the server's FIN arrived: its socket reaches TCP_CLOSE
+// while it still holds it and has the response to read. The connection ends at its close, not
+// at that state change, so the response is read on the same connection.
+TEST_P(CaptureTest, HalfClosedClientReadsTheResponseAfterThePeersFin) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  const int cfd = pair->client.get();
+  const int sfd = pair->server.get();
+  const std::string request = "GET /half-closed HTTP/1.0\r\n\r\n";
+  const std::string response = "HTTP/1.0 200 OK\r\n\r\n" + Pattern(3000, 5);
+  ASSERT_TRUE(WriteAll(cfd, request.data(), request.size()));
+  ASSERT_EQ(shutdown(cfd, SHUT_WR), 0);
+  std::string got;
+  char buf[4096];
+  for (ssize_t n; (n = read(sfd, buf, sizeof(buf))) > 0;) got.append(buf, n);
+  ASSERT_EQ(got, request);
+  ASSERT_TRUE(WriteAll(sfd, response.data(), response.size()));
+  pair->server.reset();
+  // The server's FIN moves the client's socket from FIN_WAIT2 to TCP_CLOSE (bounded wait).
+  tcp_info info{};
+  for (int i = 0; i < 400 * TimeoutScale(); ++i) {
+    socklen_t len = sizeof(info);
+    ASSERT_EQ(getsockopt(cfd, IPPROTO_TCP, TCP_INFO, &info, &len), 0);
+    if (info.tcpi_state == TCP_CLOSE) break;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(info.tcpi_state, TCP_CLOSE);
+  got.clear();
+  for (ssize_t n; (n = read(cfd, buf, sizeof(buf))) > 0;) got.append(buf, n);
+  ASSERT_EQ(got, response);
+  ASSERT_TRUE(capture_->Flush());  // the barrier: the response's events have been delivered
+  {
+    const auto conns = sink_.Snapshot();
+    const auto* client = RecordingSink::Find(conns, self(), cfd);
+    ASSERT_NE(client, nullptr);
+    EXPECT_FALSE(client->closed) << "ended while the client still held it";
+  }
+  pair->client.reset();
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& conns) { return BothClosed(conns, self(), cfd, sfd); }, kWait));
+  const auto conns = sink_.Snapshot();
+  int client_conns = 0;
+  for (const auto& [key, conn] : conns) {
+    client_conns += conn.opened && conn.open.pid == self() && conn.open.fd == cfd;
+  }
+  EXPECT_EQ(client_conns, 1) << "the response was read on a second connection";
+  const auto* client = RecordingSink::Find(conns, self(), cfd);
+  ASSERT_NE(client, nullptr);
+  EXPECT_EQ(client->egress().bytes, request);
+  EXPECT_EQ(client->ingress().bytes, response);
+  EXPECT_TRUE(client->ingress().contiguous);
+  EXPECT_EQ(client->close.egress_bytes, request.size());
+  EXPECT_EQ(client->close.ingress_bytes, response.size());
+  // The last shutdown event: the end of the response's stream, read on this connection.
+  ASSERT_TRUE(client->shut_down);
+  EXPECT_EQ(client->shutdown.direction, Direction::kIngress);
+  EXPECT_EQ(client->shutdown.ingress_bytes, response.size());
+  const auto* srv = RecordingSink::Find(conns, self(), sfd);
+  ASSERT_NE(srv, nullptr);
+  EXPECT_EQ(srv->ingress().bytes, request);
+  EXPECT_EQ(srv->egress().bytes, response);
 }
 
 // Two fds of one socket (dup) written alternately: one connection, one ordered stream.

@@ -520,11 +520,10 @@ http {
             last = i == len(requests) - 1
             text += b"GET %s %s\r\nHost: 127.0.0.1\r\n%s\r\n" % (
                 t.encode(), version.encode(), b"Connection: close\r\n" if last else b"")
-        # stdin stays open until the client exits: at its end of input `bssl client` shuts its
-        # sending side (shutdown(SHUT_WR)), and the server's FIN then moves the socket to
-        # TIME_WAIT before the client has read the response, which the agent takes as the
-        # connection's end (not BoringSSL's doing: a plaintext client that half-closes so loses
-        # its response as well).
+        # stdin closes once the requests are in: at its end of input `bssl client` shuts its
+        # sending side (shutdown(SHUT_WR)), so the server's FIN moves its socket to TCP_CLOSE
+        # while the responses may still be unread: they must still be read on this connection
+        # (capture_test's HalfClosedClientReadsTheResponseAfterThePeersFin, in plaintext).
         argv = [bssl, "client", "-connect", "127.0.0.1:%d" % port, "-root-certs", self.cert]
         run = len(self.expects)  # names this run's output files
         with open(self.path("bssl.out.%d" % run), "wb") as out_f, \
@@ -534,10 +533,9 @@ http {
                 harness.wait_until(lambda: BORINGSSL in self.status_counters()[1],
                                    what="the agent probing %s" % BORINGSSL)
                 proc.stdin.write(text)
-                proc.stdin.flush()
+                proc.stdin.close()
                 proc.wait(timeout=60)
             finally:
-                proc.stdin.close()
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()

@@ -52,8 +52,9 @@ ip link set lo up
 if [ -f /results/epoch ]; then date -s "@$(cat /results/epoch)" >/dev/null; fi
 
 say "kernel $(uname -r) up after $(cut -d' ' -f1 /proc/uptime) s"
-# What run_kernel.sh asked of a stall: a panic (1 and 1), so that a stall ends the run at once.
-say "panics on a soft lockup: $(cat /proc/sys/kernel/softlockup_panic), on an RCU stall: $(cat /proc/sys/kernel/panic_on_rcu_stall)"
+# What run_kernel.sh asked of a stall: a panic (1 and 1). Worded so that run_kernel.sh's search
+# of the console for a stall never matches this line.
+say "softlockup_panic $(cat /proc/sys/kernel/softlockup_panic), panic_on_rcu_stall $(cat /proc/sys/kernel/panic_on_rcu_stall)"
 chroot $r /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   HOME=/tmp LANG=C.UTF-8 TMPDIR=/tmp /bin/bash /run/results/job.sh
 echo "$?" >/results/job.rc

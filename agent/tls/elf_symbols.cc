@@ -10,8 +10,8 @@
 
 namespace httptrace::tls {
 
-absl::StatusOr<bool> DefinesFunctions(const std::string& path,
-                                      const std::vector<std::string>& names) {
+absl::StatusOr<std::vector<std::string>> MissingFunctions(const std::string& path,
+                                                          const std::vector<std::string>& names) {
   absl::StatusOr<ElfFile> elf = ElfFile::Open(path);
   if (!elf.ok()) return elf.status();
   const absl::Span<const Elf64_Shdr> sections = elf->sections();
@@ -36,7 +36,18 @@ absl::StatusOr<bool> DefinesFunctions(const std::string& path,
       missing.erase(absl::string_view(name, n));
     }
   }
-  return missing.empty();
+  std::vector<std::string> result;
+  for (const std::string& name : names) {
+    if (missing.contains(name)) result.push_back(name);
+  }
+  return result;
+}
+
+absl::StatusOr<bool> DefinesFunctions(const std::string& path,
+                                      const std::vector<std::string>& names) {
+  absl::StatusOr<std::vector<std::string>> missing = MissingFunctions(path, names);
+  if (!missing.ok()) return missing.status();
+  return missing->empty();
 }
 
 }  // namespace httptrace::tls

@@ -12,8 +12,13 @@
 
 namespace httptrace::tls {
 
-// True when every name is a defined function symbol (STT_FUNC, non-zero address). Errors: the
-// file cannot be opened or is not a 64-bit little-endian ELF file.
+// The names that are not defined function symbols (STT_FUNC, non-zero address) of the file, in
+// the order given: one pass over the file for any number of names. Errors: the file cannot be
+// opened or is not a 64-bit little-endian ELF file.
+absl::StatusOr<std::vector<std::string>> MissingFunctions(const std::string& path,
+                                                          const std::vector<std::string>& names);
+
+// True when every name is a defined function symbol. Errors: as MissingFunctions.
 absl::StatusOr<bool> DefinesFunctions(const std::string& path,
                                       const std::vector<std::string>& names);
 

@@ -1,5 +1,5 @@
-// DefinesFunctions on real files of this machine: the test binary itself (its own .symtab) and
-// Debian's libssl (.dynsym only).
+// DefinesFunctions and MissingFunctions on real files of this machine: the test binary itself (its
+// own .symtab) and Debian's libssl (.dynsym only).
 
 #include "agent/tls/elf_symbols.h"
 
@@ -7,6 +7,7 @@
 
 #include <climits>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -37,6 +38,14 @@ TEST(DefinesFunctionsTest, FindsDynamicSymbolsOfASharedLibrary) {
   absl::StatusOr<bool> yes = DefinesFunctions(libssl, {"SSL_read", "SSL_write", "SSL_read_ex"});
   ASSERT_TRUE(yes.ok()) << yes.status();
   EXPECT_TRUE(*yes);
+}
+
+TEST(MissingFunctionsTest, NamesWhatIsMissingInTheOrderGiven) {
+  absl::StatusOr<std::vector<std::string>> missing = MissingFunctions(
+      Self(), {"no_such_function_b", "httptrace_elf_symbols_test_marker", "no_such_function_a"});
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  EXPECT_EQ(*missing, (std::vector<std::string>{"no_such_function_b", "no_such_function_a"}));
+  EXPECT_FALSE(MissingFunctions("/etc/hostname", {"x"}).ok());
 }
 
 TEST(DefinesFunctionsTest, RejectsWhatIsNotElf) {

@@ -13,7 +13,10 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/tls/elf_symbols.h"
@@ -325,14 +328,21 @@ const char* TlsAttacher::AttachByName(const std::string& path, LibraryKind kind,
   absl::Span<const Symbol> symbols = kind == LibraryKind::kOpenssl
                                          ? absl::MakeConstSpan(kOpensslSymbols)
                                          : absl::MakeConstSpan(kGnutlsSymbols);
+  // The optional functions this build lacks (BoringSSL and OpenSSL 1.1.0 have no SSL_read_ex)
+  // are passed over before libbpf looks for them and warns, at every session's attach. One read
+  // of the file for all of them; if it fails, libbpf's own lookup decides.
+  std::vector<std::string> optional;
+  for (const Symbol& sym : symbols) {
+    if (!sym.required) optional.emplace_back(sym.name);
+  }
+  absl::flat_hash_set<std::string> lacking;
+  if (absl::StatusOr<std::vector<std::string>> missing = MissingFunctions(path, optional);
+      missing.ok()) {
+    lacking.insert(missing->begin(), missing->end());
+  }
   for (const Symbol& sym : symbols) {
     bpf_program* entry = programs_.*(sym.entry);
-    // An optional function this build lacks (BoringSSL and OpenSSL 1.1.0 have no SSL_read_ex)
-    // is passed over before libbpf looks for it and warns, at every session's attach.
-    if (!sym.required) {
-      absl::StatusOr<bool> has = DefinesFunctions(path, {sym.name});
-      if (has.ok() && !*has) continue;
-    }
+    if (!sym.required && lacking.contains(sym.name)) continue;
     for (bool ret : {false, true}) {
       LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .func_name = sym.name);
       bpf_link* link = bpf_program__attach_uprobe_opts(ret ? programs_.return_probe : entry, -1,

@@ -984,9 +984,9 @@ static __always_inline void sock_state_changed(void* map, __u64 skey, struct con
 
 // tcp_close() (the last holder's close, whatever closed it) sets sk_shutdown to SHUTDOWN_MASK
 // before it moves the state on (to FIN_WAIT1 or LAST_ACK): that is the end of the connection for
-// every process. A FIN
-// sent while the socket is still held (FIN_WAIT1 from ESTABLISHED, LAST_ACK from CLOSE_WAIT)
-// with only SEND_SHUTDOWN set is shutdown(SHUT_WR): the traced side's sending direction ends.
+// every process. A FIN sent while the socket is still held (FIN_WAIT1 from ESTABLISHED, LAST_ACK
+// from CLOSE_WAIT) with only SEND_SHUTDOWN set is shutdown(SHUT_WR): the traced side's sending
+// direction ends.
 SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(sock_set_state, struct sock* sk, int oldstate, int newstate) {
   __u64 skey = (__u64)sk;

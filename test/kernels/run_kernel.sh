@@ -42,8 +42,8 @@ rm -f "$results/job.rc"
 # so the guest's entropy pool is ready at boot and nothing blocks in getrandom().
 # A guest that reports a soft lockup or an RCU stall panics at once instead of hanging until the
 # timeout (softlockup_panic, panic_on_rcu_stall; panic=-1 with -no-reboot ends qemu), and
-# loglevel=5 with softlockup_all_cpu_backtrace puts every CPU's backtrace on the console, where
-# run_matrix.sh shows it.
+# loglevel=5 with softlockup_all_cpu_backtrace puts every CPU's backtrace on the console, which
+# is then shown below.
 cmdline="console=ttyS0 panic=-1 rdinit=/init quiet mitigations=off random.trust_cpu=on"
 cmdline+=" loglevel=5 softlockup_all_cpu_backtrace=1 softlockup_panic=1 sysctl.kernel.panic_on_rcu_stall=1"
 status=0
@@ -56,9 +56,11 @@ timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 \
   -virtfs "local,path=$results,mount_tag=results,security_model=none,multidevs=remap" \
   -serial "file:$results/console.log" || status=$?
 
-if [[ ! -s $results/job.rc ]] &&
-  grep -qE 'soft lockup|detected stalls|self-detected stall' "$results/console.log" 2>/dev/null; then
-  echo "run_kernel.sh: kernel $series reported a soft lockup or an RCU stall (console: $results/console.log)" >&2
+# The first lockup or stall line and every CPU's backtrace after it.
+stall='soft lockup|detected stalls|self-detected stall'
+if [[ ! -s $results/job.rc ]] && grep -qE "$stall" "$results/console.log" 2>/dev/null; then
+  echo "run_kernel.sh: kernel $series reported a soft lockup or an RCU stall (console: $results/console.log):" >&2
+  grep -m 1 -A 80 -E "$stall" "$results/console.log" | sed 's/^/     /' >&2
   exit 123
 fi
 if [[ $status == 124 || $status == 137 ]]; then

@@ -43,6 +43,10 @@ PACKAGES=(
   containerd
   # The kernel matrix (test/kernels): Debian's kernels under qemu with a busybox initramfs.
   qemu-system-x86 busybox-static cpio xz-utils zstd kmod
+  # HTTP/2 and gRPC: real peers (nghttpd, nghttp, h2load; grpcio for /usr/bin/python3, grpc-go)
+  # and nghttp2's HPACK deflater, the reference the HPACK decoder is tested against.
+  nghttp2-server nghttp2-client libnghttp2-dev python3-grpcio python3-grpc-tools python3-h2
+  golang-google-grpc-dev
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

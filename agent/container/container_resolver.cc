@@ -340,12 +340,31 @@ void ContainerResolver::NoteEngineReachability(bool any_reachable, const std::st
 void ContainerResolver::NameLoop() {
   // Say at start-up, not at the first container, whether names will be available and whether
   // container filters can work; and learn the names of the containers already running.
-  char link[64];
-  const std::string init_ns = options_.proc_root + "/1/ns/mnt";
-  if (::readlink(init_ns.c_str(), link, sizeof(link)) < 0 && (errno == EACCES || errno == EPERM)) {
-    HT_LOG(WARNING) << "cannot read " << init_ns << " (" << strerror(errno)
-                    << "): --container, --namespace and --pod captures will fail; reading other "
-                       "processes' namespaces needs CAP_SYS_PTRACE";
+  // Judged over every process, not PID 1 alone: a root agent may be refused PID 1 (a machine
+  // supervisor with more capabilities) and still read every container's processes.
+  uint32_t readable = 0, refused = 0, refused_pid = 0;
+  if (absl::StatusOr<std::vector<uint32_t>> pids = ListPids(options_.proc_root); pids.ok()) {
+    char link[64];
+    for (uint32_t pid : *pids) {
+      if (pid == static_cast<uint32_t>(getpid())) continue;
+      const std::string path = absl::StrCat(options_.proc_root, "/", pid, "/ns/mnt");
+      if (::readlink(path.c_str(), link, sizeof(link)) >= 0) {
+        ++readable;
+      } else if (errno == EACCES || errno == EPERM) {
+        if (refused++ == 0) refused_pid = pid;
+      }
+    }
+  }
+  if (refused > 0 && readable == 0) {
+    HT_LOG(WARNING) << "cannot read the mount namespace of any other process (" << refused
+                    << " refused, e.g. " << options_.proc_root << "/" << refused_pid
+                    << "/ns/mnt): --container, --namespace and --pod captures will fail; reading "
+                       "other processes' namespaces needs CAP_SYS_PTRACE";
+  } else if (refused > 0) {
+    HT_LOG(INFO) << "the mount namespaces of " << refused << " of " << refused + readable
+                 << " processes cannot be read (e.g. " << options_.proc_root << "/" << refused_pid
+                 << "/ns/mnt): a --container, --namespace or --pod filter that selects one of "
+                    "them fails with that error; the others work";
   }
   ProbeEngines();
   Prewarm();

@@ -5,11 +5,14 @@
 #include "agent/protocols/http1/http1_connection.h"
 
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/protocols/common/body_decoder.h"
+#include "agent/protocols/http1/http1_methods.h"
 #include "agent/protocols/http1/message_start.h"
 
 namespace httptrace::protocols::http1 {
@@ -24,6 +27,58 @@ std::string VersionString(const http_parser& p) {
 }
 
 bool IsInterim(uint32_t status) { return status >= 100 && status < 200 && status != 101; }
+
+// Methods of methods.txt that libhttp-parser does not know (QUERY, LABEL, UPDATE, ...): the parser
+// is given kStandInMethod in their place (framing does not depend on the method, except for HEAD
+// and CONNECT, which it knows), and the request keeps its own name.
+constexpr absl::string_view kStandInMethod = "GET";
+
+// The methods of methods.txt libhttp-parser does not know, and their first bytes (most requests
+// are told apart by their first byte: no stand-in begins with G or P).
+struct StandInMethods {
+  std::vector<absl::string_view> names;
+  std::array<bool, 256> first_byte{};
+  StandInMethods() {
+    std::vector<absl::string_view> parser_knows;
+#define HT_PARSER_KNOWS(num, name, string) parser_knows.push_back(#string);
+    HTTP_METHOD_MAP(HT_PARSER_KNOWS)
+#undef HT_PARSER_KNOWS
+    const auto add = [&](absl::string_view m) {
+      if (std::find(parser_knows.begin(), parser_knows.end(), m) != parser_knows.end()) return;
+      names.push_back(m);
+      first_byte[static_cast<unsigned char>(m[0])] = true;
+    };
+#define HT_LISTED(name) add(name);
+    HT_HTTP1_METHODS(HT_LISTED)
+#undef HT_LISTED
+  }
+  bool Contains(absl::string_view method) const {
+    if (method.empty() || !first_byte[static_cast<unsigned char>(method[0])]) return false;
+    return std::find(names.begin(), names.end(), method) != names.end();
+  }
+  // `partial` may still grow into one of them.
+  bool MayBecomeOne(absl::string_view partial) const {
+    if (partial.empty() || !first_byte[static_cast<unsigned char>(partial[0])]) return false;
+    for (absl::string_view m : names) {
+      if (absl::StartsWith(m, partial)) return true;
+    }
+    return false;
+  }
+};
+
+const StandInMethods& StandIns() {
+  static const StandInMethods methods;
+  return methods;
+}
+
+void TrimFieldValues(std::vector<Header>& headers) {
+  // OWS after a field value is not part of it (RFC 9110 5.5); libhttp-parser strips only what
+  // comes before.
+  for (Header& h : headers) {
+    const size_t end = h.value.find_last_not_of(" \t");
+    h.value.erase(end == std::string::npos ? 0 : end + 1);
+  }
+}
 
 }  // namespace
 
@@ -176,6 +231,10 @@ size_t Http1Connection::Consume(Stream& s, absl::string_view data) {
       }
       case Mode::kParsing:
         off += Execute(s, rest);
+        if (s.need_more) {  // a request's method continues in the next chunk
+          s.need_more = false;
+          return off;
+        }
         break;
     }
   }
@@ -203,6 +262,8 @@ size_t Http1Connection::Resync(Stream& s, absl::string_view data) {
   }
   s.skip_first = false;
   size_t start = from + scan.offset;
+  // Empty lines before a start line (RFC 9112 2.2) are counted skipped; they lose nothing
+  // (AccountLostMessage acts only after a gap).
   counters_.resync_skipped_bytes += start;
   if (start > 0) AccountLostMessage(s);
   s.lost_message_start = false;
@@ -236,13 +297,74 @@ void Http1Connection::StartParser(Stream& s) {
 }
 
 size_t Http1Connection::Execute(Stream& s, absl::string_view data) {
+  // What libhttp-parser is given: the bytes themselves, or a copy with two differences from
+  // what peers accept that it refuses (see below). Its callbacks read the bytes themselves:
+  // pointers into the copy are moved by s.feed_offset.
+  absl::string_view feed = data;
+  s.feed_offset = 0;
+  size_t method_at = 0, method_end = 0;
+  bool stand_in = false;
+  if (s.carries_requests && !s.in_message && !s.filling) {
+    // A request begins (the parser pauses after each one, so every request passes here).
+    s.method_override.clear();
+    const size_t at = data.find_first_not_of("\r\n");  // empty lines before it are skipped
+    if (at != absl::string_view::npos) {
+      const size_t sp = data.substr(at, HT_HTTP1_METHOD_MAX_LEN + 1).find(' ');
+      const absl::string_view method =
+          data.substr(at, sp == absl::string_view::npos ? HT_HTTP1_METHOD_MAX_LEN + 1 : sp);
+      if (sp == absl::string_view::npos) {
+        // The method continues in the next chunk: wait for it if it may need the stand-in.
+        if (at + method.size() == data.size() && StandIns().MayBecomeOne(method)) {
+          s.need_more = true;
+          return 0;
+        }
+      } else if (StandIns().Contains(method)) {
+        stand_in = true;
+        method_at = at;
+        method_end = at + sp;
+        s.method_override.assign(method.data(), method.size());
+      }
+    }
+  }
+  // HTAB is OWS around a field value as SP is (RFC 9110 5.6.3), but libhttp-parser takes only
+  // SP after Content-Length's digits and around chunked or close: in the header block it sees SP.
+  const bool tabs = !s.filling && (!s.in_message || !s.headers_done) &&
+                    data.find('\t') != absl::string_view::npos;
+  if (stand_in || tabs) {
+    std::string& copy = s.feed_copy;
+    copy.clear();
+    size_t copied_from = 0;  // offset in `data` of copy[copy_at]
+    size_t copy_at = 0;
+    if (stand_in) {
+      copy.append(data.data(), method_at);
+      copy.append(kStandInMethod.data(), kStandInMethod.size());
+      copied_from = method_end;
+      copy_at = copy.size();
+    }
+    copy.append(data.data() + copied_from, data.size() - copied_from);
+    if (tabs) std::replace(copy.begin() + copy_at, copy.end(), '\t', ' ');
+    feed = copy;
+    s.feed_offset = (data.data() + copied_from) - (copy.data() + copy_at);
+  }
   // A data callback that ends before the end of the input was cut by its delimiter: the token is
   // whole. One that ends at the end of the input may continue in the next chunk.
-  s.exec_end = data.data() + data.size();
-  size_t n = http_parser_execute(&s.parser, &kSettings, data.data(), data.size());
+  s.exec_end = feed.data() + feed.size();
+  size_t n = http_parser_execute(&s.parser, &kSettings, feed.data(), feed.size());
+  if (stand_in) {
+    // Consumed bytes of the copy, as bytes of `data`.
+    const size_t stand_in_end = method_at + kStandInMethod.size();
+    n = n <= method_at ? n : n < stand_in_end ? method_at : n - stand_in_end + method_end;
+  }
   // An upgrade or tunnel stopped the connection from inside a callback.
   if (s.mode == Mode::kStopped) return data.size();
-  const auto err = static_cast<http_errno>(s.parser.http_errno);
+  auto err = static_cast<http_errno>(s.parser.http_errno);
+  bool paused = false;
+  if (err == HPE_PAUSED) {
+    // After a request (CbMessageComplete): the next one starts at n, through the check above.
+    http_parser_pause(&s.parser, 0);
+    err = HPE_OK;
+    paused = true;
+  }
   if (err == HPE_OK) {
     if (s.parser.upgrade) {
       // The parser stops after a message that switches protocols. A request waits for its
@@ -256,7 +378,7 @@ size_t Http1Connection::Execute(Stream& s, absl::string_view data) {
       }
       return n;
     }
-    if (n < data.size()) {
+    if (n < data.size() && !paused) {
       // Should not happen without an error; make progress regardless.
       if (s.in_message) DropMessage(s, "parser stopped unexpectedly");
       s.mode = Mode::kResync;
@@ -773,9 +895,11 @@ int Http1Connection::CbUrl(http_parser* p, const char* at, size_t length) {
   Stream& s = *static_cast<Stream*>(p->data);
   if (s.target == nullptr) return 0;
   if (s.target->request.method.empty()) {
-    s.target->request.method = http_method_str(static_cast<http_method>(p->method));
+    s.target->request.method = s.method_override.empty()
+                                   ? http_method_str(static_cast<http_method>(p->method))
+                                   : s.method_override;
   }
-  s.conn->AppendHeaderBytes(s, s.target->request.target, at, length);
+  s.conn->AppendHeaderBytes(s, s.target->request.target, at + s.feed_offset, length);
   if (at + length < s.exec_end) s.line_done = true;
   return 0;
 }
@@ -783,7 +907,7 @@ int Http1Connection::CbUrl(http_parser* p, const char* at, size_t length) {
 int Http1Connection::CbStatus(http_parser* p, const char* at, size_t length) {
   Stream& s = *static_cast<Stream*>(p->data);
   if (s.target == nullptr) return 0;
-  s.conn->AppendHeaderBytes(s, s.target->response.reason, at, length);
+  s.conn->AppendHeaderBytes(s, s.target->response.reason, at + s.feed_offset, length);
   if (at + length < s.exec_end) s.line_done = true;
   return 0;
 }
@@ -817,7 +941,7 @@ int Http1Connection::CbHeaderField(http_parser* p, const char* at, size_t length
     list.emplace_back();
   }
   if (!s.dropping_header) {
-    c.AppendHeaderBytes(s, list.back().name, at, length);
+    c.AppendHeaderBytes(s, list.back().name, at + s.feed_offset, length);
   } else {
     s.header_bytes += length;
   }
@@ -833,7 +957,7 @@ int Http1Connection::CbHeaderValue(http_parser* p, const char* at, size_t length
     s.header_bytes += length;
     return 0;
   }
-  s.conn->AppendHeaderBytes(s, s.conn->HeaderList(s).back().value, at, length);
+  s.conn->AppendHeaderBytes(s, s.conn->HeaderList(s).back().value, at + s.feed_offset, length);
   return 0;
 }
 
@@ -849,13 +973,16 @@ int Http1Connection::CbHeadersComplete(http_parser* p) {
   int result = 0;
   if (s.carries_requests) {
     Request& r = s.target->request;
+    TrimFieldValues(r.headers);
     r.version = VersionString(*p);
-    r.method = http_method_str(static_cast<http_method>(p->method));
+    r.method = s.method_override.empty() ? http_method_str(static_cast<http_method>(p->method))
+                                         : s.method_override;
     s.pending->is_head = p->method == HTTP_HEAD;
     s.pending->is_connect = p->method == HTTP_CONNECT;
     s.pending->upgrade_requested = p->upgrade;
   } else {
     Response& r = s.target->response;
+    TrimFieldValues(r.headers);
     r.version = VersionString(*p);
     r.status = p->status_code;
     if (IsInterim(r.status)) {
@@ -897,6 +1024,7 @@ int Http1Connection::CbBody(http_parser* p, const char* at, size_t length) {
     if (s.from_file) body.file_bytes += length;
     return 0;
   }
+  at += s.feed_offset;
   const size_t limit = c.options_.max_body_bytes;
   const size_t room = body.data.size() < limit ? limit - body.data.size() : 0;
   if (length <= room) {
@@ -928,7 +1056,10 @@ int Http1Connection::CbMessageComplete(http_parser* p) {
   Stream& s = *static_cast<Stream*>(p->data);
   if (!s.in_message) return 0;
   s.in_message = false;
+  // A request stream pauses after each request: Execute looks at the next one's method first.
+  if (s.carries_requests) http_parser_pause(p, 1);
   if (s.target == nullptr) return 0;
+  TrimFieldValues(s.carries_requests ? s.target->request.trailers : s.target->response.trailers);
   if (s.carries_requests) {
     s.conn->FinishRequest(s, /*parsed_whole=*/true);
   } else {

@@ -194,7 +194,14 @@ class Http1Connection final : public ProtocolEngine {
     bool last_was_value = true;
     bool line_done = false;          // the start line was parsed whole
     const char* exec_end = nullptr;  // end of the bytes given to http_parser_execute
-    bool header_open = false;        // the last header may still grow
+    // Those bytes were a normalised copy (Execute): callbacks add this to a pointer into it to
+    // read the bytes themselves.
+    std::ptrdiff_t feed_offset = 0;
+    std::string feed_copy;
+    // The request's method when libhttp-parser was given a stand-in for it (Execute).
+    std::string method_override;
+    bool need_more = false;    // Execute consumed nothing: a request's method is incomplete
+    bool header_open = false;  // the last header may still grow
     bool dropping_header = false;
     bool header_limit_hit = false;
     bool header_count_hit = false;

@@ -2,19 +2,20 @@
 
 #include "agent/protocols/http1/message_start.h"
 
-#include <http_parser.h>
-
 #include <array>
 #include <cstring>
+
+#include "agent/protocols/http1/http1_methods.h"
 
 namespace httptrace::protocols::http1 {
 namespace {
 
 enum class Match { kNo, kPartial, kYes };
 
+// methods.txt: the kernel classifier (bpf/) accepts the same list.
 constexpr const char* kMethods[] = {
-#define HT_METHOD_NAME(num, name, string) #string,
-    HTTP_METHOD_MAP(HT_METHOD_NAME)
+#define HT_METHOD_NAME(name) name,
+    HT_HTTP1_METHODS(HT_METHOD_NAME)
 #undef HT_METHOD_NAME
 };
 
@@ -60,7 +61,9 @@ Match MatchRequestLine(absl::string_view data, size_t max_line) {
   size_t i = 0;
   while (i < data.size() && data[i] != ' ') {
     char c = data[i];
-    if (!((c >= 'A' && c <= 'Z') || c == '-') || i >= 12) return Match::kNo;
+    if (!((c >= 'A' && c <= 'Z') || c == '-') || i >= HT_HTTP1_METHOD_MAX_LEN) {
+      return Match::kNo;
+    }
     ++i;
   }
   absl::string_view method = data.substr(0, i);

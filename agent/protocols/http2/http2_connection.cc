@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/protocols/common/body_decoder.h"
@@ -35,11 +36,20 @@ absl::string_view Who(Direction d, std::optional<Direction> request_direction) {
 
 // RFC 9113 section 7.
 std::string ErrorCodeName(uint32_t code) {
-  static constexpr absl::string_view kNames[] = {
-      "NO_ERROR",       "PROTOCOL_ERROR",      "INTERNAL_ERROR",     "FLOW_CONTROL_ERROR",
-      "SETTINGS_TIMEOUT", "STREAM_CLOSED",     "FRAME_SIZE_ERROR",   "REFUSED_STREAM",
-      "CANCEL",         "COMPRESSION_ERROR",   "CONNECT_ERROR",      "ENHANCE_YOUR_CALM",
-      "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED"};
+  static constexpr absl::string_view kNames[] = {"NO_ERROR",
+                                                 "PROTOCOL_ERROR",
+                                                 "INTERNAL_ERROR",
+                                                 "FLOW_CONTROL_ERROR",
+                                                 "SETTINGS_TIMEOUT",
+                                                 "STREAM_CLOSED",
+                                                 "FRAME_SIZE_ERROR",
+                                                 "REFUSED_STREAM",
+                                                 "CANCEL",
+                                                 "COMPRESSION_ERROR",
+                                                 "CONNECT_ERROR",
+                                                 "ENHANCE_YOUR_CALM",
+                                                 "INADEQUATE_SECURITY",
+                                                 "HTTP_1_1_REQUIRED"};
   if (code < 14) return absl::StrCat(kNames[code], " (", code, ")");
   return absl::StrCat("error ", code);
 }
@@ -268,8 +278,7 @@ class Http2Connection::Side final : public FrameParser::Visitor, public StreamAs
         problem = absl::StrCat("header block not decodable (", status.message(), ")");
       }
     }
-    conn->OnHeaderBlock(*this, b.stream_id, b.end_stream, b.push, b.promised_id, &headers,
-                        problem);
+    conn->OnHeaderBlock(*this, b.stream_id, b.end_stream, b.push, b.promised_id, &headers, problem);
   }
 
   size_t HeldBytes() const {
@@ -315,8 +324,7 @@ void Http2Connection::OnData(Direction direction, uint64_t position, absl::strin
   counters_.captured_bytes += captured.size();
   last_ts_ = std::max(last_ts_, timestamp_ns);
   Side& s = side(direction);
-  s.assembler.Add(position, captured, std::max<uint64_t>(length, captured.size()), timestamp_ns,
-                  s);
+  s.assembler.Add(position, captured, std::max<uint64_t>(length, captured.size()), timestamp_ns, s);
   // What the assembler delivered ends on a write boundary (it delivers whole chunks).
   s.parser.OnChunkEnd();
   const StreamAssembler::Stats& st = s.assembler.stats();
@@ -391,9 +399,9 @@ void Http2Connection::OnLostSync(Side& s) {
     Half& half = stream->of(s.direction);
     if (half.ended) continue;
     half.lost = true;
-    stream->notes.push_back(absl::StrCat(
-        "bytes lost from the ", Who(s.direction, request_direction_),
-        " outside a DATA payload: frames of this stream may be missing"));
+    stream->notes.push_back(
+        absl::StrCat("bytes lost from the ", Who(s.direction, request_direction_),
+                     " outside a DATA payload: frames of this stream may be missing"));
   }
 }
 
@@ -519,7 +527,8 @@ void Http2Connection::OnDataFrame(Side& s, const FrameHeader& h, absl::string_vi
     half.lost = true;
   }
   if (!data.empty()) {
-    const size_t room = options_.max_body_bytes - std::min(options_.max_body_bytes, body.data.size());
+    const size_t room =
+        options_.max_body_bytes - std::min(options_.max_body_bytes, body.data.size());
     const size_t keep = std::min(room, data.size());
     body.data.append(data.data(), keep);
     stream_bytes_ += keep;
@@ -571,8 +580,8 @@ void Http2Connection::OnDataEnd(Side& s, const FrameHeader& h) {
 void Http2Connection::OnRstStream(Side& s, uint32_t stream_id, uint32_t error_code) {
   ++counters_.streams_reset;
   if (streams_.find(stream_id) == streams_.end()) return;  // nothing of it seen: nothing to emit
-  Finish(stream_id, absl::StrCat("stream reset by the ", Who(s.direction, request_direction_),
-                                 ": ", ErrorCodeName(error_code)));
+  Finish(stream_id, absl::StrCat("stream reset by the ", Who(s.direction, request_direction_), ": ",
+                                 ErrorCodeName(error_code)));
 }
 
 void Http2Connection::OnGoaway(Side& s, uint32_t last_stream_id, uint32_t error_code) {
@@ -586,9 +595,9 @@ void Http2Connection::OnGoaway(Side& s, uint32_t last_stream_id, uint32_t error_
   std::sort(ids.begin(), ids.end());
   for (uint32_t id : ids) {
     ++counters_.streams_refused_goaway;
-    Finish(id, absl::StrCat("not processed: GOAWAY from the ", Who(s.direction, request_direction_),
-                            " (last stream ", last_stream_id, ", ", ErrorCodeName(error_code),
-                            ")"));
+    Finish(id,
+           absl::StrCat("not processed: GOAWAY from the ", Who(s.direction, request_direction_),
+                        " (last stream ", last_stream_id, ", ", ErrorCodeName(error_code), ")"));
   }
 }
 
@@ -683,8 +692,8 @@ Exchange Http2Connection::BuildExchange(Stream& stream) {
       counters_.grpc_messages += out.count;
       if (out.framing_lost) {
         ++counters_.grpc_framing_lost;
-        e.notes.push_back(absl::StrCat("gRPC ", label, " messages: framing lost after ",
-                                       out.count, " messages (", half.grpc->unread_bytes(),
+        e.notes.push_back(absl::StrCat("gRPC ", label, " messages: framing lost after ", out.count,
+                                       " messages (", half.grpc->unread_bytes(),
                                        " bytes not read)"));
       } else if (half.grpc->ends_mid_message()) {
         e.notes.push_back(absl::StrCat("gRPC ", label, " messages: the last one is cut short"));
@@ -719,8 +728,8 @@ void Http2Connection::FinalizeBody(Body& body, const std::vector<Header>& header
   body.encoded_size = body.size;
   if (body.missing_bytes > 0) {
     body.truncated = true;
-    exchange.notes.push_back(
-        absl::StrCat(label, " body: ", body.missing_bytes, " of ", body.size, " bytes not captured"));
+    exchange.notes.push_back(absl::StrCat(label, " body: ", body.missing_bytes, " of ", body.size,
+                                          " bytes not captured"));
   }
   if (body.data.size() < body.size) body.truncated = true;
   if (!options_.decode_content_encoding || body.data.empty()) return;
@@ -752,6 +761,11 @@ void Http2Connection::FinalizeBody(Body& body, const std::vector<Header>& header
       exchange.notes.push_back(absl::StrCat(label, " body: decoding stopped after ",
                                             decoded->decoded_size,
                                             " bytes; size is the encoded size"));
+    } else {
+      exchange.notes.push_back(
+          absl::StrCat(label, " body: decoded from the first ",
+                       whole ? body.encoded_size : body.encoded_size - body.missing_bytes,
+                       " encoded bytes only; size is the encoded size"));
     }
   }
 }

@@ -35,46 +35,46 @@ namespace httptrace::protocols::http2 {
 
 // Every drop, limit, gap and error, by cause. Counters only grow.
 struct Http2Counters {
-#define HTTPTRACE_HTTP2_COUNTERS(X)                                                           \
-  X(chunks)                   /* OnData calls */                                              \
-  X(captured_bytes)           /* bytes handed to OnData */                                    \
-  X(frames)                   /* frames parsed */                                             \
-  X(exchanges)                /* exchanges emitted (one per stream) */                        \
-  X(incomplete_exchanges)     /* ... of which not complete */                                 \
-  X(grpc_calls)               /* ... of which gRPC */                                         \
-  X(grpc_messages)            /* gRPC length-prefixed messages read */                        \
-  X(grpc_framing_lost)        /* gRPC message framing lost (gap in a prefix, bad flag) */     \
-  X(stale_chunks)             /* chunks entirely before the stream position (duplicates) */   \
-  X(reordered_chunks)         /* chunks that arrived early and were held */                   \
-  X(reorder_window_overflows) /* holes declared gaps because the window filled */             \
-  X(gaps)                     /* ranges of the stream never seen */                           \
-  X(gap_bytes)                /* bytes in those ranges */                                     \
-  X(data_gap_bytes)           /* gap bytes inside DATA payloads (framing kept) */             \
-  X(lost_sync)                /* gaps outside a DATA payload: frame boundaries lost */        \
-  X(resyncs)                  /* frame boundaries found again (incl. a mid-stream join) */    \
-  X(resync_skipped_bytes)     /* bytes skipped looking for a frame start */                   \
-  X(frames_lost)              /* non-DATA frames partly never seen */                         \
-  X(frames_too_large)         /* non-DATA frames over max_header_block_bytes: skipped */      \
-  X(malformed_frames)         /* frames contradicting their type: skipped */                  \
-  X(header_blocks)            /* header blocks decoded */                                     \
-  X(header_blocks_too_large)  /* blocks over max_header_block_bytes: not decoded */           \
-  X(header_blocks_lost)       /* blocks with a frame lost or a CONTINUATION missing */        \
-  X(hpack_errors)             /* blocks HPACK could not decode */                             \
-  X(hpack_placeholders)       /* headers indexed before the capture began (placeholders) */   \
-  X(too_many_headers)         /* messages with more than max_headers headers */               \
-  X(streams)                  /* streams tracked */                                           \
-  X(streams_over_limit)       /* oldest stream emitted early: max_concurrent_streams */       \
-  X(frames_for_closed_streams) /* frames of streams already emitted: ignored */               \
-  X(streams_reset)            /* RST_STREAM */                                                \
-  X(streams_refused_goaway)   /* streams above a GOAWAY's last stream id */                   \
-  X(pushed_streams)           /* PUSH_PROMISE */                                              \
-  X(informational_responses)  /* 1xx header blocks */                                         \
-  X(bodies_truncated)         /* bodies larger than max_body_bytes */                         \
-  X(body_bytes_not_kept)      /* body bytes beyond max_body_bytes */                          \
-  X(bodies_decoded)           /* gzip/deflate bodies decoded */                               \
-  X(decode_errors)            /* gzip/deflate bodies that failed to decode */                 \
-  X(role_hint_overridden)     /* content contradicted the role hint */                        \
-  X(data_after_close)         /* bytes after OnClose */
+#define HTTPTRACE_HTTP2_COUNTERS(X)                                                          \
+  X(chunks)                    /* OnData calls */                                            \
+  X(captured_bytes)            /* bytes handed to OnData */                                  \
+  X(frames)                    /* frames parsed */                                           \
+  X(exchanges)                 /* exchanges emitted (one per stream) */                      \
+  X(incomplete_exchanges)      /* ... of which not complete */                               \
+  X(grpc_calls)                /* ... of which gRPC */                                       \
+  X(grpc_messages)             /* gRPC length-prefixed messages read */                      \
+  X(grpc_framing_lost)         /* gRPC message framing lost (gap in a prefix, bad flag) */   \
+  X(stale_chunks)              /* chunks entirely before the stream position (duplicates) */ \
+  X(reordered_chunks)          /* chunks that arrived early and were held */                 \
+  X(reorder_window_overflows)  /* holes declared gaps because the window filled */           \
+  X(gaps)                      /* ranges of the stream never seen */                         \
+  X(gap_bytes)                 /* bytes in those ranges */                                   \
+  X(data_gap_bytes)            /* gap bytes inside DATA payloads (framing kept) */           \
+  X(lost_sync)                 /* gaps outside a DATA payload: frame boundaries lost */      \
+  X(resyncs)                   /* frame boundaries found again (incl. a mid-stream join) */  \
+  X(resync_skipped_bytes)      /* bytes skipped looking for a frame start */                 \
+  X(frames_lost)               /* non-DATA frames partly never seen */                       \
+  X(frames_too_large)          /* non-DATA frames over max_header_block_bytes: skipped */    \
+  X(malformed_frames)          /* frames contradicting their type: skipped */                \
+  X(header_blocks)             /* header blocks decoded */                                   \
+  X(header_blocks_too_large)   /* blocks over max_header_block_bytes: not decoded */         \
+  X(header_blocks_lost)        /* blocks with a frame lost or a CONTINUATION missing */      \
+  X(hpack_errors)              /* blocks HPACK could not decode */                           \
+  X(hpack_placeholders)        /* headers indexed before the capture began (placeholders) */ \
+  X(too_many_headers)          /* messages with more than max_headers headers */             \
+  X(streams)                   /* streams tracked */                                         \
+  X(streams_over_limit)        /* oldest stream emitted early: max_concurrent_streams */     \
+  X(frames_for_closed_streams) /* frames of streams already emitted: ignored */              \
+  X(streams_reset)             /* RST_STREAM */                                              \
+  X(streams_refused_goaway)    /* streams above a GOAWAY's last stream id */                 \
+  X(pushed_streams)            /* PUSH_PROMISE */                                            \
+  X(informational_responses)   /* 1xx header blocks */                                       \
+  X(bodies_truncated)          /* bodies larger than max_body_bytes */                       \
+  X(body_bytes_not_kept)       /* body bytes beyond max_body_bytes */                        \
+  X(bodies_decoded)            /* gzip/deflate bodies decoded */                             \
+  X(decode_errors)             /* gzip/deflate bodies that failed to decode */               \
+  X(role_hint_overridden)      /* content contradicted the role hint */                      \
+  X(data_after_close)          /* bytes after OnClose */
 
 #define HTTPTRACE_HTTP2_COUNTER_FIELD(name) uint64_t name = 0;
   HTTPTRACE_HTTP2_COUNTERS(HTTPTRACE_HTTP2_COUNTER_FIELD)
@@ -107,8 +107,7 @@ class Http2Connection final : public ProtocolEngine {
   void OnClose(uint64_t timestamp_ns) override;
   size_t HeldBytes() const override;
   LossCounters losses() const override { return losses_; }
-  void ForEachCounter(
-      absl::FunctionRef<void(const char* name, uint64_t value)> fn) const override;
+  void ForEachCounter(absl::FunctionRef<void(const char* name, uint64_t value)> fn) const override;
 
   const Http2Counters& counters() const { return counters_; }
   // Which direction carries requests, once known (hint, preface or content).
@@ -124,9 +123,8 @@ class Http2Connection final : public ProtocolEngine {
   Side& side(Direction d) { return *sides_[static_cast<size_t>(d)]; }
 
   // Called by Side (the frame visitor).
-  void OnHeaderBlock(Side& s, uint32_t stream_id, bool end_stream, bool push,
-                     uint32_t promised_id, std::vector<HpackHeader>* headers,
-                     absl::string_view problem);
+  void OnHeaderBlock(Side& s, uint32_t stream_id, bool end_stream, bool push, uint32_t promised_id,
+                     std::vector<HpackHeader>* headers, absl::string_view problem);
   void OnDataFrame(Side& s, const FrameHeader& h, absl::string_view data, uint64_t missing);
   void OnDataEnd(Side& s, const FrameHeader& h);
   void OnRstStream(Side& s, uint32_t stream_id, uint32_t error_code);

@@ -391,41 +391,94 @@ void FrameParser::LoseSync(absl::string_view reason) {
 size_t FrameParser::FindFrameStart(bool at_chunk_end, bool* wait) const {
   *wait = false;
   const absl::string_view b = buffer_;
+  const size_t n = b.size();
   const auto is_boundary = [&](size_t offset) {
     return std::find(boundaries_.begin(), boundaries_.end(), offset) != boundaries_.end();
   };
-  // A confirmed start wins over an earlier candidate still waiting for bytes: the waiting one
-  // is most often a false start inside a payload whose claimed length runs past what we have.
-  size_t first_waiting = std::string::npos;
-  for (size_t i = 0; i < b.size(); ++i) {
+  const auto plausible_at = [&](size_t i) {
+    if (n - i < kFrameHeaderSize) return false;
+    const FrameHeader h = ParseFrameHeader(b.substr(i));
+    if (!PlausibleFrameHeader(h, kDefaultMaxFrameSize)) return false;
+    // Runs of zero bytes (binary payloads are full of them) read as empty DATA frames: an empty
+    // DATA frame only starts a resync when it ends a stream.
+    return !(h.length == 0 && h.is(FrameType::kData) && !h.has(kFlagEndStream));
+  };
+  // After a plausible frame, a frame of a type we do not know (an extension) continues the chain
+  // if its stream id's reserved bit is clear and its length fits.
+  const auto continues_at = [&](size_t i) {
+    if (plausible_at(i)) return true;
+    if (n - i < kFrameHeaderSize) return false;
+    const FrameHeader h = ParseFrameHeader(b.substr(i));
+    return h.type > static_cast<uint8_t>(FrameType::kContinuation) &&
+           (h.stream_id & 0x80000000u) == 0 && h.length <= kDefaultMaxFrameSize;
+  };
+  // For every offset, the chain of plausible frames starting there: how many whole frames, and
+  // whether it runs to the end of the buffer (true starts do; false ones mostly meet an
+  // implausible header). Computed backwards, each offset once.
+  struct Chain {
+    int32_t frames = -1;         // -1: no chain from here (implausible header on the way)
+    bool first_partial = false;  // the first frame runs past the buffer: cannot judge yet
+  };
+  std::vector<Chain> chain(n + 1);
+  std::vector<Chain> link(n + 1);  // the same for chains that may start with an unknown type
+  for (size_t i = n; i-- > 0;) {
+    if (!continues_at(i)) continue;
+    const size_t end = i + kFrameHeaderSize + ParseFrameHeader(b.substr(i)).length;
+    Chain c;
+    if (end > n) {
+      c = {0, true};
+    } else if (end + kFrameHeaderSize > n) {
+      c = {1, false};  // the next header is not (all) here yet
+    } else if (link[end].frames >= 0 && !link[end].first_partial) {
+      c = {1 + link[end].frames, false};
+    } else if (link[end].first_partial) {
+      c = {1, false};
+    }
+    link[i] = c;
+    if (plausible_at(i)) chain[i] = c;
+  }
+  // The preface is certain; a partial preface at the end waits.
+  for (size_t i = 0; i < n; ++i) {
     const absl::string_view rest = b.substr(i);
     if (rest.size() >= kClientPreface.size()) {
       if (rest.substr(0, kClientPreface.size()) == kClientPreface) return i;
     } else if (kClientPreface.substr(0, rest.size()) == rest) {
-      first_waiting = std::min(first_waiting, i);
       break;
     }
-    if (rest.size() < kFrameHeaderSize) {
-      first_waiting = std::min(first_waiting, i);
-      break;
-    }
-    const FrameHeader h = ParseFrameHeader(rest);
-    if (!PlausibleFrameHeader(h, kDefaultMaxFrameSize)) continue;
-    // Runs of zero bytes (binary payloads are full of them) read as empty DATA frames: an empty
-    // DATA frame only starts a resync when it ends a stream.
-    if (h.length == 0 && h.is(FrameType::kData) && !h.has(kFlagEndStream)) continue;
-    const size_t end = i + kFrameHeaderSize + h.length;
-    // One frame from a write's first byte to a write's last byte.
-    if (at_chunk_end && end == b.size() && is_boundary(i)) return i;
-    if (end + kFrameHeaderSize <= b.size()) {
-      if (PlausibleFrameHeader(ParseFrameHeader(b.substr(end)), kDefaultMaxFrameSize)) return i;
-      continue;
-    }
-    // The next header is not here yet.
-    first_waiting = std::min(first_waiting, i);
   }
-  *wait = first_waiting != std::string::npos;
-  return first_waiting;
+  // The earliest chain that reaches the end; if its first frame is still partial, wait (a
+  // start inside its payload must not win over it before its bytes are here).
+  size_t first = std::string::npos;
+  for (size_t i = 0; i < n; ++i) {
+    if (chain[i].frames >= 0) {
+      first = i;
+      break;
+    }
+  }
+  // Bytes after the last full header's worth may yet start a chain.
+  const size_t tail = n >= kFrameHeaderSize ? n - kFrameHeaderSize + 1 : 0;
+  if (first == std::string::npos) {
+    if (tail < n) *wait = true;
+    return tail < n ? tail : std::string::npos;
+  }
+  if (chain[first].first_partial) {
+    *wait = true;
+    return first;
+  }
+  // The longest chain wins (a false start that lands on a real frame boundary swallows the real
+  // frames it covers, so its chain is shorter); ties go to the earliest.
+  size_t best = first;
+  for (size_t i = first + 1; i < n; ++i) {
+    if (chain[i].frames > chain[best].frames) best = i;
+  }
+  if (chain[best].frames >= 2) return best;
+  // One frame from a write's first byte to a write's last byte.
+  if (chain[best].frames == 1 && at_chunk_end && is_boundary(best) &&
+      best + kFrameHeaderSize + ParseFrameHeader(b.substr(best)).length == n) {
+    return best;
+  }
+  *wait = true;
+  return first;
 }
 
 void FrameParser::TryResync(bool at_chunk_end) {

@@ -134,7 +134,6 @@ class Http2Connection::Side final : public FrameParser::Visitor, public StreamAs
   }
   void OnResync(uint64_t skipped) override {
     ++conn->counters_.resyncs;
-    conn->counters_.resync_skipped_bytes += skipped;
     at_start = !resynced && !gap_seen && skipped == 0;
     resynced = true;
   }
@@ -299,6 +298,7 @@ class Http2Connection::Side final : public FrameParser::Visitor, public StreamAs
   bool at_start = false;
   bool hpack_decided = false;
   StreamAssembler::Stats last_stats;
+  uint64_t last_resync_skipped = 0;
 };
 
 Http2Connection::Http2Connection(const EngineOptions& options, RoleHint hint,
@@ -332,6 +332,8 @@ void Http2Connection::OnData(Direction direction, uint64_t position, absl::strin
   counters_.reordered_chunks += st.held_chunks - s.last_stats.held_chunks;
   counters_.reorder_window_overflows += st.window_overflows - s.last_stats.window_overflows;
   s.last_stats = st;
+  counters_.resync_skipped_bytes += s.parser.resync_skipped_bytes() - s.last_resync_skipped;
+  s.last_resync_skipped = s.parser.resync_skipped_bytes();
   (void)from_file;  // sendfile under HTTP/2 would be inside DATA: an ordinary gap, counted.
 }
 

@@ -636,5 +636,92 @@ TEST(Http2ConnectionTest, GarbageIsNotMadeIntoExchanges) {
   EXPECT_GT(r.counters.resync_skipped_bytes, 0u);
 }
 
+// --- Real peers on loopback, recorded by testdata/capture.py. ---
+
+std::vector<Chunk> LoadCapture(const std::string& name) {
+  const std::string path = "agent/protocols/http2/testdata/" + name;
+  FILE* f = fopen(path.c_str(), "rb");
+  EXPECT_NE(f, nullptr) << path;
+  std::vector<Chunk> chunks;
+  if (f == nullptr) return chunks;
+  unsigned char head[5];
+  while (fread(head, 1, 5, f) == 5) {
+    const uint32_t n = (head[1] << 24) | (head[2] << 16) | (head[3] << 8) | head[4];
+    std::string bytes(n, '\0');
+    if (fread(bytes.data(), 1, n, f) != n) break;
+    chunks.push_back(Chunk{head[0] == 'C' ? Direction::kEgress : Direction::kIngress, bytes});
+  }
+  fclose(f);
+  return chunks;
+}
+
+const Exchange* ByTarget(const std::vector<Exchange>& exchanges, absl::string_view target) {
+  for (const Exchange& e : exchanges) {
+    if (e.request.target == target) return &e;
+  }
+  return nullptr;
+}
+
+TEST(Http2ConnectionTest, RealNghttpAgainstNghttpd) {
+  const std::vector<Chunk> chunks = LoadCapture("nghttp_nghttpd.h2");
+  ASSERT_FALSE(chunks.empty());
+  Result r = Drive(chunks);
+  ASSERT_EQ(r.exchanges.size(), 4u);
+  for (const Exchange& e : r.exchanges) EXPECT_TRUE(e.complete) << DebugString(e);
+  const Exchange* index = ByTarget(r.exchanges, "/index.html");
+  ASSERT_NE(index, nullptr);
+  EXPECT_EQ(index->response.status, 200u);
+  EXPECT_EQ(index->response.body.size, 640u);
+  EXPECT_THAT(index->response.body.data, HasSubstr("hello from nghttpd"));
+  const Exchange* big = ByTarget(r.exchanges, "/big.bin");
+  ASSERT_NE(big, nullptr);
+  EXPECT_EQ(big->response.body.size, 51200u);
+  const Exchange* missing = ByTarget(r.exchanges, "/missing");
+  ASSERT_NE(missing, nullptr);
+  EXPECT_EQ(missing->response.status, 404u);
+  EXPECT_EQ(r.losses.gap_bytes + r.losses.parse_errors, 0u);
+  ExpectSplitInvariant(chunks);
+}
+
+TEST(Http2ConnectionTest, RealPythonGrpcioCalls) {
+  const std::vector<Chunk> chunks = LoadCapture("grpcio_python.h2");
+  ASSERT_FALSE(chunks.empty());
+  EngineOptions options;
+  options.max_body_bytes = 256 * 1024;
+  Result r = Drive(chunks, Split::kWhole, options);
+  ASSERT_EQ(r.exchanges.size(), 6u);
+  std::map<std::string, std::vector<const Exchange*>> by_method;
+  for (const Exchange& e : r.exchanges) {
+    ASSERT_TRUE(e.grpc.has_value()) << DebugString(e);
+    EXPECT_EQ(e.grpc->service, "test.Echo");
+    EXPECT_TRUE(e.complete) << DebugString(e);
+    by_method[e.grpc->method].push_back(&e);
+  }
+  ASSERT_EQ(by_method["Unary"].size(), 3u);
+  const GrpcCall& first = *by_method["Unary"][0]->grpc;
+  EXPECT_EQ(first.status_code, 0u);
+  ASSERT_EQ(first.request.count, 1u);
+  EXPECT_EQ(first.request.messages[0].data,
+            "\x0a\x03"
+            "abc");
+  EXPECT_EQ(first.response.messages[0].data,
+            "\x0a\x05hello\x0a\x03"
+            "abc");
+  const GrpcCall& big = *by_method["Unary"][1]->grpc;
+  ASSERT_EQ(big.request.count, 1u);
+  EXPECT_EQ(big.request.messages[0].size, 65540u);
+  EXPECT_TRUE(big.request.messages[0].complete);
+  const GrpcCall& failed = *by_method["Unary"][2]->grpc;
+  EXPECT_EQ(failed.status_code, 5u);
+  EXPECT_EQ(failed.status_message, "no such item: fail \xE2\x9C\x93");
+  const GrpcCall& server_stream = *by_method["ServerStream"][0]->grpc;
+  EXPECT_EQ(server_stream.response.count, 3u);
+  EXPECT_EQ(server_stream.response.messages[2].data, "\x08\x03");
+  EXPECT_EQ(by_method["ClientStream"][0]->grpc->request.count, 3u);
+  EXPECT_EQ(by_method["Bidi"][0]->grpc->request.count, 2u);
+  EXPECT_EQ(by_method["Bidi"][0]->grpc->response.count, 2u);
+  ExpectSplitInvariant(chunks, options);
+}
+
 }  // namespace
 }  // namespace httptrace::protocols::http2

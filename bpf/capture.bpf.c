@@ -726,6 +726,12 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
     // Mid-stream: found already open, or its first bytes were unreadable (see below).
     int kind = classify(first, first_len,
                         c->role == HT_ROLE_UNKNOWN || c->tries_left > HT_TRIES_FROM_START);
+    if (kind == HT_CLASS_EMPTY_LINES) {
+      // Empty lines only, as a client may send before a request line: the next payload decides
+      // (no try spent). Positions do not move.
+      count(HT_CNT_SKIP_NOT_HTTP, 1);
+      return 0;
+    }
     if (kind == HT_CLASS_NONE) {
       // Not the start of a message. Positions do not move: they count from the first byte of
       // the first HTTP message the probes see.

@@ -16,6 +16,7 @@ enum ht_class {
   HT_CLASS_H1_RESPONSE = 2,  // an HTTP/1.x status line
   HT_CLASS_H2_PREFACE = 3,   // the HTTP/2 client preface (sent by the client)
   HT_CLASS_H2_FRAMES = 4,    // HTTP/2 frames of a connection joined mid-stream
+  HT_CLASS_EMPTY_LINES = 5,  // CR/LF only, as before an HTTP/1.x request line: decides nothing
 };
 
 // The protocol of a class (HT_PROTO_UNKNOWN for none).
@@ -41,6 +42,21 @@ static __noinline int classify(__u64 ptr, __u64 avail, int mid_stream) {
     return HT_CLASS_H2_PREFACE;
   int kind = http1_classify(h, n);
   if (kind) return kind;
+  // Empty lines before a request line (RFC 9112 2.2): look past them.
+  __u32 skip = http1_empty_line_bytes(h, n);
+  if (skip) {
+    if (skip >= avail) return HT_CLASS_EMPTY_LINES;
+    __u8 after[HT_PEEK] = {};
+    __u32 m = avail - skip < HT_PEEK ? (__u32)(avail - skip) : HT_PEEK;
+    barrier_var(m);
+    if (m == 0 || m > HT_PEEK) return HT_CLASS_NONE;
+    if (bpf_probe_read_user(after, m, (void*)(ptr + skip))) return HT_CLASS_UNREADABLE;
+    kind = http1_classify(after, m);
+    if (kind) return kind;
+    // Still only empty lines within the look: the start may follow.
+    if (m < HT_PEEK && http1_empty_line_bytes(after, m) == m) return HT_CLASS_EMPTY_LINES;
+    return HT_CLASS_NONE;
+  }
   if (!mid_stream || n < HT_H2_FRAME_HEADER) return HT_CLASS_NONE;
   __u32 first = http2_plausible_frame(h);
   if (!first) return HT_CLASS_NONE;

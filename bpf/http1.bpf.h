@@ -10,7 +10,11 @@
 
 // Matches the start of an HTTP/1.x message. With fewer than the token's bytes available the
 // available prefix must match. Returns 1 for a request, 2 for a response, 0 otherwise.
-#define HT_PEEK 16  // longer than the longest method plus its space ("UNSUBSCRIBE ")
+#define HT_PEEK 20  // longer than the longest method plus its space ("UPDATEREDIRECTREF ")
+_Static_assert(HT_PEEK > HT_HTTP1_METHOD_MAX_LEN, "HT_PEEK must hold a method and its space");
+// Empty lines (CR, LF) looked past before a request line (RFC 9112 2.2: a server ignores at least
+// one); the engine skips them too.
+#define HT_H1_MAX_EMPTY_LINE_BYTES 4
 static __always_inline int http1_match(const __u8* h, __u32 n, const char* tok, __u32 len) {
 #pragma unroll
   for (int i = 0; i < HT_PEEK; i++) {
@@ -23,14 +27,27 @@ static __always_inline int http1_match(const __u8* h, __u32 n, const char* tok, 
 // `h` holds the first n (<= HT_PEEK) bytes of a payload.
 static __always_inline int http1_classify(const __u8* h, __u32 n) {
   if (http1_match(h, n, "HTTP/1.", 7)) return 2;
-    // Every method libhttp-parser knows (the engine parses with it): one list, generated from
-    // its HTTP_METHOD_MAP into http_methods.h, so no method is traced by one side and not the
-    // other. sizeof counts the NUL, which stands for the space after the method.
-#define HT_MATCH_METHOD(num, name, string) \
-  if (http1_match(h, n, #string " ", sizeof(#string))) return 1;
-  HT_HTTP_METHOD_MAP(HT_MATCH_METHOD)
+    // Every method of agent/protocols/http1/methods.txt (IANA's registry, and what
+    // libhttp-parser and llhttp accept): one list, generated into http_methods.h for the engine
+    // and the probes, so no method is traced by one side and not the other. sizeof counts the
+    // NUL, which stands for the space after the method.
+#define HT_MATCH_METHOD(name) \
+  if (http1_match(h, n, name " ", sizeof(name))) return 1;
+  HT_HTTP1_METHODS(HT_MATCH_METHOD)
 #undef HT_MATCH_METHOD
   return 0;
+}
+
+// How many of the first bytes of `h` (n of them) are CR or LF, at most
+// HT_H1_MAX_EMPTY_LINE_BYTES: empty lines before a start line.
+static __always_inline __u32 http1_empty_line_bytes(const __u8* h, __u32 n) {
+  __u32 k = 0;
+#pragma unroll
+  for (int i = 0; i < HT_H1_MAX_EMPTY_LINE_BYTES; i++) {
+    if (k != (__u32)i || i >= n || (h[i] != '\r' && h[i] != '\n')) break;
+    k++;
+  }
+  return k;
 }
 
 // Whether a payload refused by the ring buffer began an HTTP message, so the loss can be counted

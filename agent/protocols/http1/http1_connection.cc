@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "agent/protocols/common/body_decoder.h"
 #include "agent/protocols/http1/http1_methods.h"
 #include "agent/protocols/http1/message_start.h"
@@ -69,6 +70,24 @@ struct StandInMethods {
 const StandInMethods& StandIns() {
   static const StandInMethods methods;
   return methods;
+}
+
+// Deliberate differences from Node's llhttp (README.md, "Where it differs from llhttp") that an
+// exchange's notes name: HTAB in the OWS after a Content-Length or Transfer-Encoding value (its
+// value as parsed, before TrimFieldValues).
+void NoteTabAfterFramingValue(const std::vector<Header>& headers, absl::string_view label,
+                              std::vector<std::string>& notes) {
+  for (const Header& h : headers) {
+    const bool length = absl::EqualsIgnoreCase(h.name, "Content-Length");
+    if (!length && !absl::EqualsIgnoreCase(h.name, "Transfer-Encoding")) continue;
+    const size_t end = h.value.find_last_not_of(" \t");
+    const size_t ows = end == std::string::npos ? 0 : end + 1;
+    if (h.value.find('\t', ows) == std::string::npos) continue;
+    notes.push_back(absl::StrCat(
+        label, " headers: HTAB after the ", h.name,
+        " value read as whitespace (RFC 9110 5.6.3); Node's llhttp ",
+        length ? "refuses it" : "refuses it in a request and reads a response as close-delimited"));
+  }
 }
 
 void TrimFieldValues(std::vector<Header>& headers) {
@@ -973,7 +992,12 @@ int Http1Connection::CbHeadersComplete(http_parser* p) {
   int result = 0;
   if (s.carries_requests) {
     Request& r = s.target->request;
+    NoteTabAfterFramingValue(r.headers, "request", s.target->notes);
     TrimFieldValues(r.headers);
+    if (!s.method_override.empty() && s.method_override != "QUERY") {
+      s.target->notes.push_back(absl::StrCat("request method ", s.method_override,
+                                             " is in IANA's registry; Node's llhttp refuses it"));
+    }
     r.version = VersionString(*p);
     r.method = s.method_override.empty() ? http_method_str(static_cast<http_method>(p->method))
                                          : s.method_override;
@@ -982,6 +1006,7 @@ int Http1Connection::CbHeadersComplete(http_parser* p) {
     s.pending->upgrade_requested = p->upgrade;
   } else {
     Response& r = s.target->response;
+    NoteTabAfterFramingValue(r.headers, "response", s.target->notes);
     TrimFieldValues(r.headers);
     r.version = VersionString(*p);
     r.status = p->status_code;

@@ -33,16 +33,14 @@ const FirstByteTable& Table() {
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-// Matches "HTTP/1.x" at data[i..]; advances i.
+// Matches "HTTP/d.d" at data[i..]; advances i. Any digits, as libhttp-parser takes them: peers
+// send HTTP/1.0 and 1.1, and llhttp also reads request lines of 0.9 and 2.0.
 Match MatchVersion(absl::string_view data, size_t& i) {
-  static constexpr absl::string_view kPrefix = "HTTP/1.";
+  static constexpr absl::string_view kPrefix = "HTTP/d.d";
   for (size_t k = 0; k < kPrefix.size(); ++k, ++i) {
     if (i >= data.size()) return Match::kPartial;
-    if (data[i] != kPrefix[k]) return Match::kNo;
+    if (kPrefix[k] == 'd' ? !IsDigit(data[i]) : data[i] != kPrefix[k]) return Match::kNo;
   }
-  if (i >= data.size()) return Match::kPartial;
-  if (data[i] != '0' && data[i] != '1') return Match::kNo;
-  ++i;
   return Match::kYes;
 }
 

@@ -196,6 +196,10 @@ static __always_inline void emit_open(struct conn_key* key, struct conn_state* c
   __builtin_memcpy(e->remote_addr, c->remote_addr, 16);
   bpf_get_current_comm(e->comm, sizeof(e->comm));
   e->opened_ns = c->opened_ns;
+  // The namespace as read when the connection entered the table (same process or its parent:
+  // a second task read here made raw_sys_exit too complex for the verifier).
+  e->mntns = c->mntns;
+  e->cgroup_id = bpf_get_current_cgroup_id();
   bpf_ringbuf_submit(e, rb_flags());
   count(HT_CNT_CONTROL_EVENTS, 1);
   c->open_sent = 1;

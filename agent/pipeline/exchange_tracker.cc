@@ -105,8 +105,10 @@ ExchangeTracker::ConnectionState* ExchangeTracker::Attach(conntrack::Connection&
   context.node = node_.node;
   state->role = connection.role;
   if (containers_ != nullptr) {
-    // Reads /proc/<pid>/cgroup once per process (cached); never waits for an engine.
-    state->container = containers_->Lookup(connection.pid);
+    // By the mount namespace the probes read at the syscall: the process may have exited
+    // already (a child forked for this one connection). Reads /proc only for a namespace not
+    // seen before; never waits for an engine.
+    state->container = containers_->Lookup(connection.pid, connection.mount_namespace);
     if (state->container) context.container = ToProtoContainer(*state->container);
   }
   if (connection.local.family != 0) {
@@ -261,7 +263,7 @@ void ExchangeTracker::OnData(const capture::DataEvent& event) {
     state->context.comm = result.conn->comm;
     state->context.tid = event.tid;
     if (containers_ != nullptr) {
-      state->container = containers_->Lookup(state->context.pid);
+      state->container = containers_->Lookup(state->context.pid, result.conn->mount_namespace);
       state->context.container.reset();
       if (state->container) state->context.container = ToProtoContainer(*state->container);
     }

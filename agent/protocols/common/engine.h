@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 #include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
@@ -32,6 +33,16 @@ struct LossCounters {
   uint64_t parse_errors = 0;          // bytes the protocol's parser refused, by occurrence
   uint64_t messages_dropped_parse_error = 0;  // messages cut by those errors
   uint64_t buffer_overflow_bytes = 0;         // bytes dropped at the engine's buffer limit
+};
+
+// Conservation of an engine's exchanges: every exchange it began (a message start it saw, or a
+// placeholder for one it knows was lost) is emitted exactly once, or still held. After OnClose
+// nothing is held: started == emitted. The tracker checks it for every connection that ends.
+struct ExchangeBalance {
+  uint64_t started = 0;
+  uint64_t emitted = 0;
+  uint64_t held = 0;
+  bool balanced() const { return started == emitted + held; }
 };
 
 class ProtocolEngine {
@@ -60,6 +71,8 @@ class ProtocolEngine {
   virtual size_t HeldBytes() const = 0;
   // Cheap (a few loads): compared after every chunk.
   virtual LossCounters losses() const = 0;
+  // Its exchanges begun, emitted and held; std::nullopt for an engine that does not count them.
+  virtual std::optional<ExchangeBalance> balance() const { return std::nullopt; }
   // Calls fn("<protocol>.<name>", value) for every counter of the engine.
   virtual void ForEachCounter(
       absl::FunctionRef<void(const char* name, uint64_t value)> fn) const = 0;

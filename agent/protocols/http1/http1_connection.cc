@@ -560,6 +560,7 @@ void Http1Connection::AccountLostMessage(Stream& s) {
   if (s.carries_requests) {
     // A placeholder keeps the next response from pairing with the wrong request.
     if (!MakeRoomForRequest(s)) return;
+    ++counters_.placeholders;
     PendingExchange& entry = pending_.emplace_back();
     entry.exchange.request_direction = s.direction;
     entry.exchange.start_time_ns = s.lost_message_ts;
@@ -678,6 +679,7 @@ void Http1Connection::BeginRequest(Stream& s) {
     s.target = nullptr;
     return;
   }
+  ++counters_.exchange_starts;
   PendingExchange& entry = pending_.emplace_back();
   entry.exchange.request_direction = s.direction;
   entry.exchange.has_request = true;
@@ -705,6 +707,9 @@ void Http1Connection::BeginResponse(Stream& s) {
     s.pending = match;
     s.target = &match->exchange;
   } else {
+    // A response to a request emitted unanswered is parsed and dropped (FinishResponse): not a
+    // start of an exchange of its own.
+    if (!discard_response_) ++counters_.exchange_starts;
     orphan_.emplace();
     orphan_->request_direction = Opposite(s.direction);
     orphan_->start_time_ns = s.begin_ts;
@@ -744,7 +749,11 @@ void Http1Connection::FinishResponse(Stream& s, bool parsed_whole) {
     e.response = Response{};
     e.has_response = false;
     e.response_start_time_ns = 0;
-    if (s.pending == nullptr) orphan_.reset();
+    if (s.pending == nullptr) {
+      // It began as an exchange of its own (no request seen) and is none.
+      ++counters_.interim_without_request;
+      orphan_.reset();
+    }
     s.pending = nullptr;
     s.target = nullptr;
     return;
@@ -1117,6 +1126,13 @@ LossCounters Http1Connection::losses() const {
           .parse_errors = counters_.parse_errors,
           .messages_dropped_parse_error = counters_.messages_dropped_parse_error,
           .buffer_overflow_bytes = counters_.buffer_overflow_bytes};
+}
+
+std::optional<ExchangeBalance> Http1Connection::balance() const {
+  return ExchangeBalance{.started = counters_.exchange_starts + counters_.placeholders -
+                                    counters_.interim_without_request,
+                         .emitted = counters_.exchanges,
+                         .held = pending_.size() + (orphan_ ? 1u : 0u)};
 }
 
 size_t Http1Connection::HeldBytes() const {

@@ -777,6 +777,11 @@ TEST_P(Http1ConnectionCaseTest, SameOutcomeForEverySplit) {
   {
     SCOPED_TRACE("whole");
     c.check(whole);
+    // Conservation: every exchange begun was emitted or is still held (none after a close).
+    EXPECT_TRUE(whole.balance.balanced())
+        << whole.balance.started << " begun, " << whole.balance.emitted << " emitted, "
+        << whole.balance.held << " held";
+    if (c.script.close) EXPECT_EQ(whole.balance.held, 0u);
   }
   const std::string expected = Canonical(whole);
   {

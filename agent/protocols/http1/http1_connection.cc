@@ -710,6 +710,14 @@ void Http1Connection::BeginResponse(Stream& s) {
     // A response to a request emitted unanswered is parsed and dropped (FinishResponse): not a
     // start of an exchange of its own.
     if (!discard_response_) ++counters_.exchange_starts;
+    if (orphan_.has_value()) {
+      // A response without request left unfinished is emitted, never overwritten (the
+      // conservation check would count it as vanished).
+      orphan_->notes.push_back("response incomplete: a later response began");
+      Exchange earlier = std::move(*orphan_);
+      orphan_.reset();
+      Emit(std::move(earlier));
+    }
     orphan_.emplace();
     orphan_->request_direction = Opposite(s.direction);
     orphan_->start_time_ns = s.begin_ts;
@@ -750,8 +758,9 @@ void Http1Connection::FinishResponse(Stream& s, bool parsed_whole) {
     e.has_response = false;
     e.response_start_time_ns = 0;
     if (s.pending == nullptr) {
-      // It began as an exchange of its own (no request seen) and is none.
-      ++counters_.interim_without_request;
+      // It began as an exchange of its own (no request seen) and is none; one answering a
+      // request emitted unanswered was never counted as begun (BeginResponse).
+      if (!discard_response_) ++counters_.interim_without_request;
       orphan_.reset();
     }
     s.pending = nullptr;

@@ -512,6 +512,8 @@ void ExchangeTracker::ForgetConnections() {
   forgetting_ = true;
   connections_.Clear();
   forgetting_ = false;
+  // Status right after the last session shows the engines these connections had.
+  SnapshotCounters();
 }
 
 void ExchangeTracker::SnapshotCounters() {

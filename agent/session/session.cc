@@ -437,6 +437,20 @@ v1::SessionInfo Session::Info() const {
   return info;
 }
 
+void Session::CountNotTraced(uint16_t port, bool server) {
+  absl::MutexLock lock(&mu_);
+  if (!active_) return;
+  NotTraced* entry = nullptr;
+  for (NotTraced& known : not_traced_) {
+    if (known.port == port) entry = &known;
+  }
+  if (entry == nullptr && not_traced_.size() < kMaxNotTracedPorts) {
+    entry = &not_traced_.emplace_back(NotTraced{.port = port});
+  }
+  if (entry == nullptr) entry = &not_traced_other_ports_;
+  ++(server ? entry->server_ends : entry->client_ends);
+}
+
 void Session::AddNotes(const std::vector<std::string>& notes) {
   absl::MutexLock lock(&mu_);
   if (!active_) return;
@@ -460,6 +474,16 @@ void Session::NotesLocked(Repeated* out) const {
   if (notes_dropped_ > 0) {
     out->Add(absl::StrCat("and ", notes_dropped_, " more note(s) not kept"));
   }
+  auto describe = [](const NotTraced& n, absl::string_view where) {
+    return absl::StrCat(std::max(n.server_ends, n.client_ends), " connection(s) ", where,
+                        " not traced: not HTTP/1.x or HTTP/2 (", n.server_ends, " server end(s), ",
+                        n.client_ends, " client end(s) seen)");
+  };
+  for (const NotTraced& n : not_traced_) {
+    out->Add(describe(n, absl::StrCat("on port ", n.port)));
+  }
+  const NotTraced& other = not_traced_other_ports_;
+  if (other.server_ends + other.client_ends > 0) out->Add(describe(other, "on other ports"));
 }
 
 }  // namespace httptrace::session

@@ -184,6 +184,10 @@ class FrameParser {
   // Resync: offsets in buffer_ where a write/read began or ended (a candidate frame that starts
   // and ends on such offsets is accepted alone). Few: older ones are forgotten.
   std::vector<size_t> boundaries_;
+  // Resync waiting on the candidate at buffer_[0]: no decision before buffer_ has resync_need_
+  // bytes (its frame plus the next header), or exactly resync_frame_end_ at a write's end.
+  size_t resync_need_ = 0;
+  size_t resync_frame_end_ = 0;
 };
 
 }  // namespace httptrace::protocols::http2

@@ -75,6 +75,7 @@ struct Http2Connection::Half {
   uint64_t end_ts = 0;
   uint64_t last_ts = 0;
   bool body_limit_hit = false;
+  bool sync_lost = false;  // frame boundaries were lost while this half was open
   std::unique_ptr<grpc::MessageReader> grpc;
 };
 
@@ -141,7 +142,14 @@ class Http2Connection::Side final : public FrameParser::Visitor, public StreamAs
     ++conn->counters_.lost_sync;
     conn->OnLostSync(*this);
   }
-  void OnDataBegin(const FrameHeader& h) override { Frame(h); }
+  void OnDataBegin(const FrameHeader& h) override {
+    Frame(h);
+    if (h.stream_id == 0) {
+      ++conn->counters_.malformed_frames;  // DATA on the connection stream: ignored
+    } else if (conn->WasClosed(h.stream_id)) {
+      ++conn->counters_.frames_for_closed_streams;
+    }
+  }
   void OnDataPayload(const FrameHeader& h, absl::string_view data) override {
     conn->OnDataFrame(*this, h, data, 0);
   }
@@ -399,8 +407,9 @@ void Http2Connection::OnLostSync(Side& s) {
   s.pending = PendingBlock{};
   for (auto& [id, stream] : streams_) {
     Half& half = stream->of(s.direction);
-    if (half.ended) continue;
+    if (half.ended || half.sync_lost) continue;  // one note per half
     half.lost = true;
+    half.sync_lost = true;
     stream->notes.push_back(
         absl::StrCat("bytes lost from the ", Who(s.direction, request_direction_),
                      " outside a DATA payload: frames of this stream may be missing"));
@@ -465,7 +474,10 @@ void Http2Connection::OnHeaderBlock(Side& s, uint32_t stream_id, bool end_stream
   }
 
   const uint32_t id = push ? promised_id : stream_id;
-  if (push && id == 0) return;
+  if (id == 0) {
+    ++counters_.malformed_frames;  // a header block on the connection stream: ignored
+    return;
+  }
   Stream* stream = FindOrCreateStream(id, s.ts);
   if (stream == nullptr) return;
   // A promise describes the client's request of a pushed stream.
@@ -515,7 +527,7 @@ void Http2Connection::OnHeaderBlock(Side& s, uint32_t stream_id, bool end_stream
 
 void Http2Connection::OnDataFrame(Side& s, const FrameHeader& h, absl::string_view data,
                                   uint64_t missing) {
-  if (WasClosed(h.stream_id) || (data.empty() && missing == 0)) return;
+  if (h.stream_id == 0 || WasClosed(h.stream_id) || (data.empty() && missing == 0)) return;
   Stream* stream = FindOrCreateStream(h.stream_id, s.ts);
   if (stream == nullptr) return;
   Half& half = stream->of(s.direction);
@@ -562,7 +574,7 @@ void Http2Connection::OnDataFrame(Side& s, const FrameHeader& h, absl::string_vi
 }
 
 void Http2Connection::OnDataEnd(Side& s, const FrameHeader& h) {
-  if (!h.has(kFlagEndStream)) return;
+  if (!h.has(kFlagEndStream) || h.stream_id == 0) return;
   auto it = streams_.find(h.stream_id);
   if (it == streams_.end()) {
     // An empty DATA with END_STREAM for a stream not seen yet: the half ended.
@@ -581,7 +593,8 @@ void Http2Connection::OnDataEnd(Side& s, const FrameHeader& h) {
 
 void Http2Connection::OnRstStream(Side& s, uint32_t stream_id, uint32_t error_code) {
   ++counters_.streams_reset;
-  if (streams_.find(stream_id) == streams_.end()) return;  // nothing of it seen: nothing to emit
+  if (stream_id == 0 || streams_.find(stream_id) == streams_.end())
+    return;  // nothing of it seen: nothing to emit
   Finish(stream_id, absl::StrCat("stream reset by the ", Who(s.direction, request_direction_), ": ",
                                  ErrorCodeName(error_code)));
 }

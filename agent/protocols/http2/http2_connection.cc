@@ -146,7 +146,7 @@ class Http2Connection::Side final : public FrameParser::Visitor, public StreamAs
     Frame(h);
     if (h.stream_id == 0) {
       ++conn->counters_.malformed_frames;  // DATA on the connection stream: ignored
-    } else if (conn->WasClosed(h.stream_id)) {
+    } else if (!conn->streams_.contains(h.stream_id) && conn->WasClosed(h.stream_id)) {
       ++conn->counters_.frames_for_closed_streams;
     }
   }
@@ -418,10 +418,8 @@ void Http2Connection::OnLostSync(Side& s) {
 
 Http2Connection::Stream* Http2Connection::FindOrCreateStream(uint32_t id, uint64_t ts) {
   if (auto it = streams_.find(id); it != streams_.end()) return it->second.get();
-  if (WasClosed(id)) {
-    ++counters_.frames_for_closed_streams;
-    return nullptr;
-  }
+  // (Callers count frames of streams already emitted, once per frame.)
+  if (WasClosed(id)) return nullptr;
   if (streams_.size() >= std::max<size_t>(1, options_.max_concurrent_streams)) {
     uint32_t oldest = 0;
     uint64_t oldest_created = UINT64_MAX;
@@ -479,7 +477,10 @@ void Http2Connection::OnHeaderBlock(Side& s, uint32_t stream_id, bool end_stream
     return;
   }
   Stream* stream = FindOrCreateStream(id, s.ts);
-  if (stream == nullptr) return;
+  if (stream == nullptr) {
+    ++counters_.frames_for_closed_streams;
+    return;
+  }
   // A promise describes the client's request of a pushed stream.
   Half& half = stream->of(push ? Opposite(s.direction) : s.direction);
   const size_t held_before = HeadersBytes(half.headers) + HeadersBytes(half.trailers);
@@ -527,7 +528,7 @@ void Http2Connection::OnHeaderBlock(Side& s, uint32_t stream_id, bool end_stream
 
 void Http2Connection::OnDataFrame(Side& s, const FrameHeader& h, absl::string_view data,
                                   uint64_t missing) {
-  if (h.stream_id == 0 || WasClosed(h.stream_id) || (data.empty() && missing == 0)) return;
+  if (h.stream_id == 0 || (data.empty() && missing == 0)) return;
   Stream* stream = FindOrCreateStream(h.stream_id, s.ts);
   if (stream == nullptr) return;
   Half& half = stream->of(s.direction);

@@ -723,5 +723,82 @@ TEST(Http2ConnectionTest, RealPythonGrpcioCalls) {
   ExpectSplitInvariant(chunks, options);
 }
 
+// For every stream, the index of the first chunk carrying one of its frames.
+std::map<uint32_t, size_t> FirstChunkOfStreams(const std::vector<Chunk>& chunks) {
+  struct Visitor : FrameParser::Visitor {
+    void Saw(uint32_t id) {
+      if (id != 0 && !first->count(id)) (*first)[id] = chunk;
+    }
+    void OnDataBegin(const FrameHeader& h) override { Saw(h.stream_id); }
+    void OnHeaders(const FrameHeader& h, absl::string_view) override { Saw(h.stream_id); }
+    void OnPushPromise(const FrameHeader& h, uint32_t p, absl::string_view) override {
+      Saw(h.stream_id);
+      Saw(p);
+    }
+    std::map<uint32_t, size_t>* first;
+    size_t chunk = 0;
+  };
+  std::map<uint32_t, size_t> first;
+  Visitor v[2];
+  v[0].first = v[1].first = &first;
+  FrameParser p0(v[0], FrameParser::Start::kConnectionStart);
+  FrameParser p1(v[1], FrameParser::Start::kConnectionStart);
+  FrameParser* parsers[2] = {&p0, &p1};
+  for (size_t k = 0; k < chunks.size(); ++k) {
+    const int d = static_cast<int>(chunks[k].direction);
+    v[d].chunk = k;
+    parsers[d]->Feed(chunks[k].bytes);
+  }
+  return first;
+}
+
+// A late join on real grpcio traffic (the channel and its HPACK tables set up before the
+// capture), at every chunk: every call whose frames all come after the join appears; each call
+// is exact or says what it could not see; none is invented.
+TEST(Http2ConnectionTest, RealGrpcioLateJoinAtEveryChunk) {
+  const std::vector<Chunk> chunks = LoadCapture("grpcio_python.h2");
+  ASSERT_FALSE(chunks.empty());
+  EngineOptions options;
+  options.max_body_bytes = 256 * 1024;
+  std::map<uint32_t, std::string> truth;
+  std::map<uint32_t, const Exchange*> truth_exchange;
+  const Result whole = Drive(chunks, Split::kWhole, options);
+  for (const Exchange& e : whole.exchanges) {
+    truth[e.stream_id] = Debug({e})[0];
+    truth_exchange[e.stream_id] = &e;
+  }
+  const std::map<uint32_t, size_t> first_chunk = FirstChunkOfStreams(chunks);
+  ASSERT_EQ(first_chunk.size(), truth.size());
+  uint64_t exact = 0, explicit_ones = 0;
+  for (size_t k = 1; k < chunks.size(); ++k) {
+    const Result r = Drive(std::vector<Chunk>(chunks.begin() + k, chunks.end()), Split::kWhole,
+                           options, RoleHint::kClient);
+    std::map<uint32_t, const Exchange*> got;
+    for (const Exchange& e : r.exchanges) {
+      ASSERT_TRUE(truth.count(e.stream_id)) << "join " << k << ": invented stream " << e.stream_id;
+      got[e.stream_id] = &e;
+      if (Debug({e})[0] == truth[e.stream_id]) {
+        ++exact;
+        continue;
+      }
+      ++explicit_ones;
+      EXPECT_FALSE(e.complete) << "join " << k << "\n" << DebugString(e);
+      EXPECT_FALSE(e.notes.empty()) << "join " << k;
+      for (const Header& h : e.request.headers) {
+        if (h.name == kUnknownHeaderName) continue;
+        EXPECT_THAT(truth[e.stream_id], HasSubstr(absl::StrCat(h.name, ": ", h.value)));
+      }
+      if (e.grpc && e.grpc->status_code && truth_exchange[e.stream_id]->grpc) {
+        EXPECT_EQ(e.grpc->status_code, truth_exchange[e.stream_id]->grpc->status_code);
+      }
+    }
+    for (const auto& [id, chunk] : first_chunk) {
+      if (chunk >= k) EXPECT_TRUE(got.count(id)) << "join " << k << ": stream " << id << " missing";
+    }
+  }
+  EXPECT_GT(exact, 10u);
+  EXPECT_GT(explicit_ones, 5u);
+}
+
 }  // namespace
 }  // namespace httptrace::protocols::http2

@@ -84,6 +84,8 @@ struct Http2Connection::Stream {
   uint64_t created = 0;  // creation order, for eviction
   std::array<Half, 2> half;
   bool pushed = false;
+  // h2c: the HTTP/1.1 request that asked for the upgrade (stream 1).
+  std::optional<Request> upgrade_request;
   std::vector<std::string> notes;
   size_t held = 0;  // bytes charged to stream_bytes_
   Half& of(Direction d) { return half[static_cast<size_t>(d)]; }
@@ -380,6 +382,24 @@ size_t Http2Connection::HeldBytes() const {
 void Http2Connection::ForEachCounter(
     absl::FunctionRef<void(const char* name, uint64_t value)> fn) const {
   counters_.ForEach(fn);
+}
+
+void Http2Connection::AdoptUpgradeRequest(Request request, Direction request_direction,
+                                          uint64_t start_time_ns, uint64_t end_time_ns) {
+  SetRequestDirection(request_direction, /*from_content=*/true);
+  Stream* stream = FindOrCreateStream(1, start_time_ns);
+  if (stream == nullptr) return;
+  Half& half = stream->of(request_direction);
+  half.seen = true;
+  half.headers_seen = true;
+  half.ended = true;
+  half.start_ts = start_time_ns;
+  half.end_ts = half.last_ts = end_time_ns;
+  const size_t held = HeadersBytes(request.headers) + request.body.data.size();
+  stream_bytes_ += held;
+  stream->held += held;
+  stream->upgrade_request = std::move(request);
+  stream->notes.push_back("upgraded to HTTP/2 (h2c): the request was HTTP/1.1");
 }
 
 void Http2Connection::SetRequestDirection(Direction d, bool from_content) {
@@ -731,10 +751,17 @@ Exchange Http2Connection::BuildExchange(Stream& stream) {
   e.request.headers = std::move(rq.headers);
   e.request.trailers = std::move(rq.trailers);
   e.request.body = std::move(rq.body);
+  if (stream.upgrade_request) {
+    // Parsed (and its body finalized) by the HTTP/1 engine.
+    Request& r = *stream.upgrade_request;
+    e.request = std::move(r);
+    e.request_complete = true;
+    e.complete = e.response_complete;
+  }
   e.response.headers = std::move(rs.headers);
   e.response.trailers = std::move(rs.trailers);
   e.response.body = std::move(rs.body);
-  FinalizeBody(e.request.body, e.request.headers, "request", e);
+  if (!stream.upgrade_request) FinalizeBody(e.request.body, e.request.headers, "request", e);
   FinalizeBody(e.response.body, e.response.headers, "response", e);
   return e;
 }

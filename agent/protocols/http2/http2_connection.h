@@ -87,6 +87,13 @@ struct Http2Counters {
     HTTPTRACE_HTTP2_COUNTERS(HTTPTRACE_HTTP2_COUNTER_VISIT)
 #undef HTTPTRACE_HTTP2_COUNTER_VISIT
   }
+
+  Http2Counters& operator+=(const Http2Counters& other) {
+#define HTTPTRACE_HTTP2_COUNTER_ADD(name) name += other.name;
+    HTTPTRACE_HTTP2_COUNTERS(HTTPTRACE_HTTP2_COUNTER_ADD)
+#undef HTTPTRACE_HTTP2_COUNTER_ADD
+    return *this;
+  }
 };
 
 class Http2Connection final : public ProtocolEngine {
@@ -108,6 +115,13 @@ class Http2Connection final : public ProtocolEngine {
   size_t HeldBytes() const override;
   LossCounters losses() const override { return losses_; }
   void ForEachCounter(absl::FunctionRef<void(const char* name, uint64_t value)> fn) const override;
+
+  // h2c (RFC 7540 3.2): the connection became HTTP/2 after an HTTP/1.1 request with
+  // `Upgrade: h2c` was answered 101. That request is stream 1, already ended; its response comes
+  // as HTTP/2. Call before the first HTTP/2 bytes, with the request as the HTTP/1 engine parsed
+  // it and which direction carried it.
+  void AdoptUpgradeRequest(Request request, Direction request_direction, uint64_t start_time_ns,
+                           uint64_t end_time_ns);
 
   const Http2Counters& counters() const { return counters_; }
   // Which direction carries requests, once known (hint, preface or content).

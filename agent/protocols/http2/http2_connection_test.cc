@@ -415,6 +415,46 @@ TEST(Http2ConnectionTest, HeaderBlockOverLimitIsCountedAndExplicit) {
   EXPECT_EQ(r.exchanges[0].response.status, 200u);
 }
 
+TEST(Http2ConnectionTest, H2cUpgradeRequestIsStreamOne) {
+  Nghttp2Peers peers;
+  peers.UpgradeStream1();
+  peers.Respond(1, {{":status", "200"}}, "upgraded answer");
+  const int32_t next = peers.Request(Get("/after"));
+  peers.Pump();
+  peers.Respond(next, {{":status", "200"}}, "second");
+  peers.Pump();
+  Result r;
+  Http2Connection conn({}, RoleHint::kUnknown,
+                       [&](Exchange&& e) { r.exchanges.push_back(std::move(e)); });
+  Request upgrade;
+  upgrade.method = "GET";
+  upgrade.target = "/";
+  upgrade.version = "HTTP/1.1";
+  upgrade.headers = {{"Host", "example"},
+                     {"Connection", "Upgrade, HTTP2-Settings"},
+                     {"Upgrade", "h2c"},
+                     {"HTTP2-Settings", "AAMAAAPo"}};
+  conn.AdoptUpgradeRequest(upgrade, Direction::kEgress, 1, 2);
+  std::map<Direction, uint64_t> pos;
+  uint64_t ts = 10;
+  for (const Chunk& c : peers.chunks()) {
+    conn.OnData(c.direction, pos[c.direction], c.bytes, c.bytes.size(), ts++, false);
+    pos[c.direction] += c.bytes.size();
+  }
+  conn.OnClose(ts);
+  ASSERT_EQ(r.exchanges.size(), 2u);
+  const Exchange& first = r.exchanges[0];
+  EXPECT_EQ(first.stream_id, 1u);
+  EXPECT_TRUE(first.complete) << DebugString(first);
+  EXPECT_EQ(first.request.version, "HTTP/1.1");
+  EXPECT_EQ(first.request.target, "/");
+  EXPECT_EQ(first.response.version, "HTTP/2");
+  EXPECT_EQ(first.response.body.data, "upgraded answer");
+  EXPECT_THAT(first.notes, Contains("upgraded to HTTP/2 (h2c): the request was HTTP/1.1"));
+  EXPECT_EQ(r.exchanges[1].request.target, "/after");
+  EXPECT_TRUE(r.exchanges[1].complete);
+}
+
 // --- Frames built here: padding, CONTINUATION, gaps, late join. ---
 
 std::string FrameBytes(FrameType type, uint8_t flags, uint32_t stream, const std::string& p) {

@@ -416,6 +416,7 @@ void Http2Connection::OnPreface(Side& s) { SetRequestDirection(s.direction, true
 
 void Http2Connection::OnSetting(Side& s, uint16_t id, uint32_t value) {
   // The receiver of these settings is the other direction's sender.
+  if (id == kSettingsHeaderTableSize) side(Opposite(s.direction)).hpack.SetMaxCapacity(value);
   if (id == kSettingsMaxFrameSize && value >= kDefaultMaxFrameSize && value <= kMaxFrameSizeLimit) {
     side(Opposite(s.direction)).parser.set_max_frame_size(value);
   }

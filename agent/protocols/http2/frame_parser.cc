@@ -99,6 +99,20 @@ bool PlausibleFrameHeader(const FrameHeader& h, uint32_t max_frame_size) {
   return false;
 }
 
+bool BeginsHttp2Message(absl::string_view data) {
+  if (data.substr(0, kClientPreface.size()) == kClientPreface) {
+    data.remove_prefix(kClientPreface.size());
+  }
+  while (data.size() >= kFrameHeaderSize) {
+    const FrameHeader h = ParseFrameHeader(data);
+    if (!PlausibleFrameHeader(h, kMaxFrameSizeLimit)) return false;
+    if (h.is(FrameType::kHeaders) || h.is(FrameType::kPushPromise)) return true;
+    if (data.size() - kFrameHeaderSize <= h.length) return false;
+    data.remove_prefix(kFrameHeaderSize + h.length);
+  }
+  return false;
+}
+
 FrameParser::FrameParser(Visitor& visitor, Start start, size_t max_buffered_frame_bytes,
                          size_t max_resync_bytes)
     : visitor_(visitor),

@@ -69,6 +69,12 @@ absl::string_view FrameTypeName(uint8_t type);
 // larger than max_frame_size.
 bool PlausibleFrameHeader(const FrameHeader& header, uint32_t max_frame_size);
 
+// Whether the bytes of one syscall, read as frames from their first byte (after the client
+// preface, if there), hold the start of a message: a HEADERS or PUSH_PROMISE frame. For
+// counting the messages in bytes that had to be dropped unparsed (the pipeline's queue);
+// stops at the first implausible header.
+bool BeginsHttp2Message(absl::string_view data);
+
 class FrameParser {
  public:
   // Receives frames in stream order. Payloads are only valid during the call.

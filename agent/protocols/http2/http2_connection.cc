@@ -735,9 +735,28 @@ Exchange Http2Connection::BuildExchange(Stream& stream) {
       } else if (half.grpc->ends_mid_message()) {
         e.notes.push_back(absl::StrCat("gRPC ", label, " messages: the last one is cut short"));
       }
+      const ContentCoding coding = ParseContentCoding(call.encoding);
       for (grpc::MessageReader::Message& m : half.grpc->TakeMessages()) {
-        out.messages.push_back(
-            GrpcMessage{m.size, m.compressed, std::move(m.data), m.missing_bytes, m.complete});
+        GrpcMessage message;
+        message.size = m.size;
+        message.compressed = m.compressed;
+        message.data = std::move(m.data);
+        message.missing_bytes = m.missing_bytes;
+        message.complete = m.complete;
+        // grpc-encoding gzip/deflate: decompress the kept bytes for display, bounded as bodies.
+        if (m.compressed && coding != ContentCoding::kIdentity &&
+            options_.decode_content_encoding && !message.data.empty()) {
+          absl::StatusOr<DecodedBody> decoded = DecodeBody(
+              message.data, coding, options_.max_body_bytes, options_.max_decode_output_bytes);
+          if (decoded.ok()) {
+            ++counters_.bodies_decoded;
+            message.data = std::move(decoded->data);
+            message.decoded_from = std::string(ContentCodingName(coding));
+          } else {
+            ++counters_.decode_errors;
+          }
+        }
+        out.messages.push_back(std::move(message));
       }
     };
     take(rq, call.request, "request");

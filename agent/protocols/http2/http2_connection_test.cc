@@ -269,6 +269,28 @@ TEST(Http2ConnectionTest, GrpcStreamingIsOneExchangeWithEveryMessage) {
   ExpectSplitInvariant(peers.chunks(), options);
 }
 
+TEST(Http2ConnectionTest, GrpcGzipMessagesAreDecompressedForDisplay) {
+  Nghttp2Peers peers;
+  const std::string message = "\x0a\x20" + std::string(32, 'g');
+  const std::string compressed = protocols::testing::Compress(message, true);
+  Fields request = GrpcRequest("/pkg.Svc/Zip");
+  request.push_back({"grpc-encoding", "gzip"});
+  const int32_t id = peers.Request(request, GrpcFrame(compressed, /*compressed=*/true));
+  peers.Pump();
+  peers.Respond(id, kGrpcResponse, GrpcFrame("\x08\x01"), {{"grpc-status", "0"}});
+  peers.Pump();
+  Result r = Drive(peers.chunks());
+  ASSERT_EQ(r.exchanges.size(), 1u);
+  const GrpcCall& g = *r.exchanges[0].grpc;
+  EXPECT_EQ(g.encoding, "gzip");
+  ASSERT_EQ(g.request.messages.size(), 1u);
+  EXPECT_TRUE(g.request.messages[0].compressed);
+  EXPECT_EQ(g.request.messages[0].size, compressed.size());
+  EXPECT_EQ(g.request.messages[0].decoded_from, "gzip");
+  EXPECT_EQ(g.request.messages[0].data, message);
+  EXPECT_EQ(g.response.messages[0].decoded_from, "");  // not compressed
+}
+
 TEST(Http2ConnectionTest, GrpcTrailersOnlyErrorWithPercentEncodedMessage) {
   Nghttp2Peers peers;
   const int32_t id = peers.Request(GrpcRequest("/pkg.Users/Get"), GrpcFrame("\x08\x07"));

@@ -785,6 +785,27 @@ TEST(Http2ConnectionTest, RealPythonGrpcioCalls) {
   ExpectSplitInvariant(chunks, options);
 }
 
+// h2load -n 200 -c 2 -m 10 against nghttpd: every one of the 200 requests is one complete
+// exchange, ten streams in flight per connection.
+TEST(Http2ConnectionTest, RealH2loadTwoHundredRequestsExactly) {
+  uint64_t total = 0;
+  for (const char* name : {"h2load_n200_c2_m10_0.h2", "h2load_n200_c2_m10_1.h2"}) {
+    const std::vector<Chunk> chunks = LoadCapture(name);
+    ASSERT_FALSE(chunks.empty()) << name;
+    Result r = Drive(chunks, Split::kWhole, {}, RoleHint::kClient, 1, /*close=*/false);
+    for (const Exchange& e : r.exchanges) {
+      EXPECT_TRUE(e.complete) << DebugString(e);
+      EXPECT_EQ(e.request.target, "/index.html");
+      EXPECT_EQ(e.response.status, 200u);
+      EXPECT_EQ(e.response.body.size, 180u);
+    }
+    EXPECT_EQ(r.counters.incomplete_exchanges, 0u);
+    total += r.exchanges.size();
+    ExpectSplitInvariant(chunks);
+  }
+  EXPECT_EQ(total, 200u);
+}
+
 // For every stream, the index of the first chunk carrying one of its frames.
 std::map<uint32_t, size_t> FirstChunkOfStreams(const std::vector<Chunk>& chunks) {
   struct Visitor : FrameParser::Visitor {

@@ -9,7 +9,8 @@ every recv() is one chunk, written in arrival order as: 1 byte direction ('C' cl
 Scenarios: nghttp -> nghttpd (h2c prior knowledge, 4 resources, one missing), h2load -n 200
 -c 2 -m 10 -> nghttpd (one file per connection), and python grpcio
 client -> grpcio server through generic handlers (unary, server/client/bidi streaming, an error
-status, a 64 KiB message). Debian's grpcio is for /usr/bin/python3.
+status, a 64 KiB message), and grpc-go client -> grpc-go server (testdata/grpc_go/main.go).
+Debian's grpcio is for /usr/bin/python3.
 """
 
 import os
@@ -146,6 +147,33 @@ def h2load_scenario(out_dir):
             server.wait()
 
 
+def grpc_go_scenario(out_dir):
+    """grpc-go (Debian's golang-google-grpc-dev, built offline from /usr/share/gocode) client and
+    server: unary calls, a PermissionDenied error, a bidi stream."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with tempfile.TemporaryDirectory() as work:
+        src = os.path.join(work, "src", "h2cap")
+        os.makedirs(src)
+        with open(os.path.join(here, "grpc_go", "main.go")) as f, \
+                open(os.path.join(src, "main.go"), "w") as out:
+            out.write(f.read())
+        env = dict(os.environ, GOPATH=f"{work}:/usr/share/gocode", GO111MODULE="off",
+                   GOFLAGS="", GOPROXY="off", GOCACHE=os.path.join(work, "cache"))
+        binary = os.path.join(work, "h2cap")
+        subprocess.run(["go", "build", "-o", binary, "."], cwd=src, env=env, check=True,
+                       timeout=600)
+        port = free_port()
+        server = subprocess.Popen([binary, "server", str(port)])
+        try:
+            wait_port(port)
+            proxy = RecordingProxy(port)
+            subprocess.run([binary, "client", str(proxy.port)], check=True, timeout=30)
+            proxy.save(os.path.join(out_dir, "grpc_go.h2"))
+        finally:
+            server.terminate()
+            server.wait()
+
+
 def grpc_scenario(out_dir):
     import grpc
     from concurrent import futures
@@ -204,10 +232,12 @@ def grpc_scenario(out_dir):
 
 if __name__ == "__main__":
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
-    scenarios = sys.argv[2:] or ["nghttp", "h2load", "grpc"]
+    scenarios = sys.argv[2:] or ["nghttp", "h2load", "grpc", "grpcgo"]
     if "nghttp" in scenarios:
         nghttp_scenario(out)
     if "h2load" in scenarios:
         h2load_scenario(out)
     if "grpc" in scenarios:
         grpc_scenario(out)
+    if "grpcgo" in scenarios:
+        grpc_go_scenario(out)

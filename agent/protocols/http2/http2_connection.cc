@@ -638,8 +638,20 @@ void Http2Connection::OnGoaway(Side& s, uint32_t last_stream_id, uint32_t error_
   }
 }
 
+Direction Http2Connection::RequestDirectionOf(Stream& stream) const {
+  if (request_direction_) return *request_direction_;
+  return Has(stream.of(Direction::kIngress).headers, ":method") ||
+                 Has(stream.of(Direction::kEgress).headers, ":status")
+             ? Direction::kIngress
+             : Direction::kEgress;
+}
+
 void Http2Connection::MaybeFinish(Stream& stream) {
-  if (stream.half[0].ended && stream.half[1].ended) Finish(stream.id, "");
+  if (stream.half[0].ended && stream.half[1].ended) return Finish(stream.id, "");
+  // Joined mid-way: a response that ended on a stream of which no request frame was ever seen
+  // answered a request that ended before the capture began; nothing more will come.
+  const Direction req = RequestDirectionOf(stream);
+  if (stream.of(Opposite(req)).ended && !stream.of(req).seen) Finish(stream.id, "");
 }
 
 void Http2Connection::Finish(uint32_t id, absl::string_view note) {
@@ -668,13 +680,7 @@ bool Http2Connection::WasClosed(uint32_t id) const {
 Exchange Http2Connection::BuildExchange(Stream& stream) {
   Exchange e;
   // Which half is the request: the roles if known, else the half that carries :method.
-  Direction req = Direction::kEgress;
-  if (request_direction_) {
-    req = *request_direction_;
-  } else if (Has(stream.of(Direction::kIngress).headers, ":method") ||
-             Has(stream.of(Direction::kEgress).headers, ":status")) {
-    req = Direction::kIngress;
-  }
+  const Direction req = RequestDirectionOf(stream);
   Half& rq = stream.of(req);
   Half& rs = stream.of(Opposite(req));
   e.stream_id = stream.id;

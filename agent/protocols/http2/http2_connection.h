@@ -151,6 +151,7 @@ class Http2Connection final : public ProtocolEngine {
   // The stream's state, created if needed (evicting the oldest beyond the limit). nullptr for a
   // stream already emitted.
   Stream* FindOrCreateStream(uint32_t id, uint64_t ts);
+  Direction RequestDirectionOf(Stream& stream) const;
   void MaybeFinish(Stream& stream);
   // Emits and forgets the stream.
   void Finish(uint32_t id, absl::string_view note);

@@ -634,6 +634,25 @@ TEST(Http2ConnectionTest, LateJoinAtEveryChunkIsExactOrExplicit) {
   EXPECT_GT(explicit_placeholders, 5u);
 }
 
+// Joined after a request was sent whole: its response still comes out when it ends, not only
+// when the connection closes.
+TEST(Http2ConnectionTest, ResponseToARequestBeforeTheJoinIsEmittedWhenItEnds) {
+  Nghttp2Peers peers;
+  const int32_t id = peers.Request(Get("/before-join"));
+  peers.Pump();
+  const size_t join = peers.chunks().size();
+  peers.Respond(id, {{":status", "200"}}, "late answer");
+  peers.Pump();
+  const std::vector<Chunk> tail(peers.chunks().begin() + join, peers.chunks().end());
+  Result r = Drive(tail, Split::kWhole, {}, RoleHint::kClient, 1, /*close=*/false);
+  ASSERT_EQ(r.exchanges.size(), 1u);
+  EXPECT_FALSE(r.exchanges[0].has_request);
+  EXPECT_FALSE(r.exchanges[0].complete);
+  EXPECT_EQ(r.exchanges[0].response.body.data, "late answer");
+  EXPECT_THAT(r.exchanges[0].notes,
+              Contains("request not seen: sent before the capture began, or lost"));
+}
+
 TEST(Http2ConnectionTest, LostHeadersFrameLosesOnlyWhatItMust) {
   Nghttp2Peers peers;
   std::vector<int32_t> ids;

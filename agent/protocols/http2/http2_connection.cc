@@ -224,10 +224,8 @@ class Http2Connection::Side final : public FrameParser::Visitor, public StreamAs
   void BeginBlock(uint32_t stream_id, bool end_stream, bool push, uint32_t promised) {
     if (pending.active) {
       // The previous block never got its END_HEADERS.
-      const uint32_t id = pending.stream_id;
       pending.lost = true;
       EndBlock();
-      (void)id;
     }
     pending.active = true;
     pending.stream_id = stream_id;
@@ -332,7 +330,6 @@ void Http2Connection::OnData(Direction direction, uint64_t position, absl::strin
   }
   ++counters_.chunks;
   counters_.captured_bytes += captured.size();
-  last_ts_ = std::max(last_ts_, timestamp_ns);
   Side& s = side(direction);
   s.assembler.Add(position, captured, std::max<uint64_t>(length, captured.size()), timestamp_ns, s);
   // What the assembler delivered ends on a write boundary (it delivers whole chunks).
@@ -349,7 +346,6 @@ void Http2Connection::OnData(Direction direction, uint64_t position, absl::strin
 
 void Http2Connection::OnEndOfStream(Direction direction, uint64_t timestamp_ns) {
   if (closed_) return;
-  last_ts_ = std::max(last_ts_, timestamp_ns);
   Side& s = side(direction);
   s.assembler.Flush(s);
   std::vector<uint32_t> ids;
@@ -365,7 +361,6 @@ void Http2Connection::OnEndOfStream(Direction direction, uint64_t timestamp_ns) 
 
 void Http2Connection::OnClose(uint64_t timestamp_ns) {
   if (closed_) return;
-  last_ts_ = std::max(last_ts_, timestamp_ns);
   for (auto& s : sides_) s->assembler.Flush(*s);
   closed_ = true;
   std::vector<uint32_t> ids;
@@ -387,7 +382,7 @@ void Http2Connection::ForEachCounter(
 void Http2Connection::AdoptUpgradeRequest(Request request, Direction request_direction,
                                           uint64_t start_time_ns, uint64_t end_time_ns) {
   SetRequestDirection(request_direction, /*from_content=*/true);
-  Stream* stream = FindOrCreateStream(1, start_time_ns);
+  Stream* stream = FindOrCreateStream(1);
   if (stream == nullptr) return;
   Half& half = stream->of(request_direction);
   half.seen = true;
@@ -437,7 +432,7 @@ void Http2Connection::OnLostSync(Side& s) {
   }
 }
 
-Http2Connection::Stream* Http2Connection::FindOrCreateStream(uint32_t id, uint64_t ts) {
+Http2Connection::Stream* Http2Connection::FindOrCreateStream(uint32_t id) {
   if (auto it = streams_.find(id); it != streams_.end()) return it->second.get();
   // (Callers count frames of streams already emitted, once per frame.)
   if (WasClosed(id)) return nullptr;
@@ -459,7 +454,6 @@ Http2Connection::Stream* Http2Connection::FindOrCreateStream(uint32_t id, uint64
   stream->created = counters_.streams++;
   Stream* raw = stream.get();
   streams_.emplace(id, std::move(stream));
-  (void)ts;
   return raw;
 }
 
@@ -497,7 +491,7 @@ void Http2Connection::OnHeaderBlock(Side& s, uint32_t stream_id, bool end_stream
     ++counters_.malformed_frames;  // a header block on the connection stream: ignored
     return;
   }
-  Stream* stream = FindOrCreateStream(id, s.ts);
+  Stream* stream = FindOrCreateStream(id);
   if (stream == nullptr) {
     ++counters_.frames_for_closed_streams;
     return;
@@ -550,7 +544,7 @@ void Http2Connection::OnHeaderBlock(Side& s, uint32_t stream_id, bool end_stream
 void Http2Connection::OnDataFrame(Side& s, const FrameHeader& h, absl::string_view data,
                                   uint64_t missing) {
   if (h.stream_id == 0 || (data.empty() && missing == 0)) return;
-  Stream* stream = FindOrCreateStream(h.stream_id, s.ts);
+  Stream* stream = FindOrCreateStream(h.stream_id);
   if (stream == nullptr) return;
   Half& half = stream->of(s.direction);
   if (!half.seen) half.start_ts = s.ts;
@@ -600,7 +594,7 @@ void Http2Connection::OnDataEnd(Side& s, const FrameHeader& h) {
   auto it = streams_.find(h.stream_id);
   if (it == streams_.end()) {
     // An empty DATA with END_STREAM for a stream not seen yet: the half ended.
-    Stream* stream = FindOrCreateStream(h.stream_id, s.ts);
+    Stream* stream = FindOrCreateStream(h.stream_id);
     if (stream == nullptr) return;
     it = streams_.find(h.stream_id);
   }

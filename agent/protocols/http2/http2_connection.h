@@ -14,7 +14,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -150,7 +149,7 @@ class Http2Connection final : public ProtocolEngine {
   void SetRequestDirection(Direction d, bool from_content);
   // The stream's state, created if needed (evicting the oldest beyond the limit). nullptr for a
   // stream already emitted.
-  Stream* FindOrCreateStream(uint32_t id, uint64_t ts);
+  Stream* FindOrCreateStream(uint32_t id);
   Direction RequestDirectionOf(Stream& stream) const;
   void MaybeFinish(Stream& stream);
   // Emits and forgets the stream.
@@ -170,13 +169,11 @@ class Http2Connection final : public ProtocolEngine {
   bool roles_from_content_ = false;
   bool closed_ = false;
   absl::flat_hash_map<uint32_t, std::unique_ptr<Stream>> streams_;
-  std::deque<uint32_t> stream_order_;  // creation order, for eviction (may hold finished ids)
   // Ids of streams already emitted (a bounded ring): their late frames are ignored, not made
   // into new exchanges.
   std::vector<uint32_t> closed_ids_;
   size_t next_closed_ = 0;
   size_t stream_bytes_ = 0;  // approximate bytes held by streams_
-  uint64_t last_ts_ = 0;
 };
 
 }  // namespace httptrace::protocols::http2

@@ -896,7 +896,9 @@ void ExpectLateJoinExactOrExplicit(const std::string& capture, uint64_t min_exac
       }
     }
     for (const auto& [id, chunk] : first_chunk) {
-      if (chunk >= k) EXPECT_TRUE(got.count(id)) << "join " << k << ": stream " << id << " missing";
+      if (chunk >= k) {
+        EXPECT_TRUE(got.count(id)) << "join " << k << ": stream " << id << " missing";
+      }
     }
   }
   EXPECT_GE(exact, min_exact);

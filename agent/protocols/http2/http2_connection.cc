@@ -197,6 +197,10 @@ class Http2Connection::Side final : public FrameParser::Visitor, public StreamAs
   void OnFrameTooLarge(const FrameHeader& h) override {
     Frame(h);
     ++conn->counters_.frames_too_large;
+    if (h.is(FrameType::kHeaders) || h.is(FrameType::kPushPromise) ||
+        h.is(FrameType::kContinuation)) {
+      conn->losses_.buffer_overflow_bytes += h.length;  // a header block not kept
+    }
     BlockFrameUnusable(h, /*lost=*/false);
   }
   void OnFrameLost(const FrameHeader& h) override {

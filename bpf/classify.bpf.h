@@ -16,13 +16,16 @@ enum ht_class {
   HT_CLASS_H1_RESPONSE = 2,  // an HTTP/1.x status line
   HT_CLASS_H2_PREFACE = 3,   // the HTTP/2 client preface (sent by the client)
   HT_CLASS_H2_FRAMES = 4,    // HTTP/2 frames of a connection joined mid-stream
-  HT_CLASS_EMPTY_LINES = 5,  // CR/LF only, as before an HTTP/1.x request line: decides nothing
+  HT_CLASS_H2_SETTINGS = 5,  // the HTTP/2 server preface (a SETTINGS frame, sent by the server)
+  HT_CLASS_TLS = 6,          // a TLS record: its plaintext is read at the library (tls.bpf.h)
+  HT_CLASS_EMPTY_LINES = 7,  // CR/LF only, as before an HTTP/1.x request line: decides nothing
 };
 
 // The protocol of a class (HT_PROTO_UNKNOWN for none).
 static __always_inline __u8 class_protocol(int kind) {
   if (kind == HT_CLASS_H1_REQUEST || kind == HT_CLASS_H1_RESPONSE) return HT_PROTO_HTTP1;
-  if (kind == HT_CLASS_H2_PREFACE || kind == HT_CLASS_H2_FRAMES) return HT_PROTO_HTTP2;
+  if (kind == HT_CLASS_H2_PREFACE || kind == HT_CLASS_H2_FRAMES || kind == HT_CLASS_H2_SETTINGS)
+    return HT_PROTO_HTTP2;
   return HT_PROTO_UNKNOWN;
 }
 
@@ -57,7 +60,11 @@ static __noinline int classify(__u64 ptr, __u64 avail, int mid_stream) {
     return n < HT_PEEK && http1_empty_line_bytes(h, n) == n ? HT_CLASS_EMPTY_LINES
                                                              : HT_CLASS_NONE;
   }
-  if (!mid_stream || n < HT_H2_FRAME_HEADER) return HT_CLASS_NONE;
+  // A TLS handshake or application-data record (content type 22 or 23, version 3.x).
+  if (n >= 3 && (h[0] == 22 || h[0] == 23) && h[1] == 3 && h[2] <= 4) return HT_CLASS_TLS;
+  if (n < HT_H2_FRAME_HEADER) return HT_CLASS_NONE;
+  if (http2_server_preface(h)) return HT_CLASS_H2_SETTINGS;
+  if (!mid_stream) return HT_CLASS_NONE;
   __u32 first = http2_plausible_frame(h);
   if (!first) return HT_CLASS_NONE;
   if (first == avail) return HT_CLASS_H2_FRAMES;

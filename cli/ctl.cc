@@ -72,6 +72,9 @@ std::string FilterSummary(const v1::Filter& f) {
   add_list("remote-port", f.remote_ports());
   add_list("method", f.methods());
   if (!f.path_prefix().empty()) parts.push_back(absl::StrCat("path-prefix=", f.path_prefix()));
+  if (f.protocols_size() > 0) {
+    parts.push_back(absl::StrCat("protocol=", absl::StrJoin(f.protocols(), ",")));
+  }
   if (f.role() != v1::ROLE_UNSPECIFIED) {
     parts.push_back(absl::StrCat("role=", render::RoleName(f.role())));
   }

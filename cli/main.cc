@@ -130,6 +130,10 @@ void AddFilters(CLI::App* app, RequestFlags* f) {
                   "only (HTTPS read at the TLS library), plain, or both (default both).")
       ->check(CLI::IsMember({"only", "plain", "both"}))
       ->group(group);
+  AddList(app, "--protocol", &f->protocols,
+          "http1, http2 (gRPC included) or grpc (repeatable; default all).")
+      ->check(CLI::IsMember({"http1", "http2", "grpc"}))
+      ->group(group);
 }
 
 void AddSessionOptions(CLI::App* app, RequestFlags* f) {

@@ -50,6 +50,7 @@ absl::StatusOr<v1::StartCaptureRequest> BuildStartRequest(const RequestFlags& fl
   for (const auto& ns : flags.namespaces) filter->add_pod_namespaces(ns);
   for (const auto& pod : flags.pods) filter->add_pods(pod);
   for (const auto& method : flags.methods) filter->add_methods(method);
+  for (const auto& protocol : flags.protocols) filter->add_protocols(protocol);
   filter->set_path_prefix(flags.path_prefix);
   if (flags.role == "client") {
     filter->set_role(v1::ROLE_CLIENT);

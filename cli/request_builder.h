@@ -14,7 +14,7 @@ namespace httptrace::cli {
 
 struct RequestFlags {
   std::vector<std::string> pids, comms, containers, namespaces, pods;
-  std::vector<std::string> ports, local_ports, remote_ports, methods;
+  std::vector<std::string> ports, local_ports, remote_ports, methods, protocols;
   std::string path_prefix;
   std::string role = "both";
   std::string tls = "both";  // only, plain, both

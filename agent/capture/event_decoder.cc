@@ -30,6 +30,7 @@ static_assert(static_cast<int>(TlsLibrary::kOpenssl) == HT_TLS_OPENSSL);
 static_assert(static_cast<int>(TlsLibrary::kGnutls) == HT_TLS_GNUTLS);
 static_assert(static_cast<int>(TlsLibrary::kGo) == HT_TLS_GO);
 static_assert(static_cast<int>(protocols::Protocol::kHttp1) == HT_PROTO_HTTP1);
+static_assert(static_cast<int>(protocols::Protocol::kHttp2) == HT_PROTO_HTTP2);
 
 namespace {
 constexpr const char* kKernelCounterNames[] = {
@@ -99,14 +100,16 @@ bool EventDecoder::Decode(const void* data, size_t size) {
         out.syscall = e->syscall == HT_SYS_TLS_READ ? Syscall::kTlsRead : Syscall::kTlsWrite;
         out.tls = e->tls <= HT_TLS_GO ? static_cast<TlsLibrary>(e->tls) : TlsLibrary::kNone;
       }
-      out.protocol = e->protocol == HT_PROTO_HTTP1 ? protocols::Protocol::kHttp1
-                                                   : protocols::Protocol::kUnknown;
+      out.protocol = e->protocol == HT_PROTO_HTTP1 || e->protocol == HT_PROTO_HTTP2
+                         ? static_cast<protocols::Protocol>(e->protocol)
+                         : protocols::Protocol::kUnknown;
       Bump(data_events_);
       Bump(data_bytes_, e->captured);
       sink_->OnData(out);
       return true;
     }
-    case HT_EVENT_OPEN: {
+    case HT_EVENT_OPEN:
+    case HT_EVENT_NOT_TRACED: {
       if (size < sizeof(ht_open_event)) break;
       const auto* e = static_cast<const ht_open_event*>(data);
       ConnectionOpenEvent out;
@@ -121,6 +124,12 @@ bool EventDecoder::Decode(const void* data, size_t size) {
       out.comm = Comm(e->comm);
       out.mount_namespace = e->mntns;
       out.cgroup_id = e->cgroup_id;
+      if (header.kind == HT_EVENT_NOT_TRACED) {
+        out.not_traced = true;
+        Bump(not_traced_events_);
+        sink_->OnNotTraced(out);
+        return true;
+      }
       Bump(open_events_);
       sink_->OnOpen(out);
       return true;
@@ -180,6 +189,7 @@ void EventDecoder::AddCounters(absl::flat_hash_map<std::string, uint64_t>& out) 
   out["poller.data_events"] = get(data_events_);
   out["poller.data_bytes"] = get(data_bytes_);
   out["poller.open_events"] = get(open_events_);
+  out["poller.not_traced_events"] = get(not_traced_events_);
   out["poller.close_events"] = get(close_events_);
   out["poller.shutdown_events"] = get(shutdown_events_);
   out["poller.loss_events"] = get(loss_events_);

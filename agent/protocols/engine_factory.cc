@@ -1,6 +1,7 @@
 #include "agent/protocols/engine_factory.h"
 
 #include "agent/protocols/http1/message_start.h"
+#include "agent/protocols/http2/frame_parser.h"
 
 namespace httptrace::protocols {
 
@@ -8,6 +9,8 @@ std::unique_ptr<ProtocolEngine> MakeEngine(Protocol protocol, const EngineOption
                                            RoleHint hint,
                                            ProtocolEngine::ExchangeCallback on_exchange) {
   switch (protocol) {
+    case Protocol::kHttp2:
+      return std::make_unique<http2::Http2Connection>(options, hint, std::move(on_exchange));
     case Protocol::kHttp1:
     case Protocol::kUnknown:
       break;
@@ -17,6 +20,8 @@ std::unique_ptr<ProtocolEngine> MakeEngine(Protocol protocol, const EngineOption
 
 bool BeginsMessage(Protocol protocol, absl::string_view data) {
   switch (protocol) {
+    case Protocol::kHttp2:
+      return http2::BeginsHttp2Message(data);
     case Protocol::kHttp1:
     case Protocol::kUnknown:
       break;
@@ -33,6 +38,9 @@ void EngineCounterTotals::Add(const ProtocolEngine& engine) {
     case Protocol::kHttp1:
       http1_ += static_cast<const http1::Http1Connection&>(engine).counters();
       break;
+    case Protocol::kHttp2:
+      http2_ += static_cast<const http2::Http2Connection&>(engine).counters();
+      break;
     case Protocol::kUnknown:
       break;
   }
@@ -41,6 +49,7 @@ void EngineCounterTotals::Add(const ProtocolEngine& engine) {
 void EngineCounterTotals::ForEach(
     absl::FunctionRef<void(const char* name, uint64_t value)> fn) const {
   http1_.ForEach(fn);
+  http2_.ForEach(fn);
 }
 
 }  // namespace httptrace::protocols

@@ -52,6 +52,22 @@ void TrimBody(uint32_t limit, v1::Body* body) {
   }
 }
 
+// The gRPC messages of one direction keep at most `limit` payload bytes together, as the body
+// does (the engine cuts them the same way at the agent's limit).
+uint64_t GrpcKeptBytes(const v1::GrpcMessages& messages) {
+  uint64_t kept = 0;
+  for (const v1::GrpcMessage& message : messages.messages()) kept += message.data().size();
+  return kept;
+}
+
+void TrimGrpc(uint32_t limit, v1::GrpcMessages* messages) {
+  uint64_t left = limit;
+  for (v1::GrpcMessage& message : *messages->mutable_messages()) {
+    if (message.data().size() > left) message.mutable_data()->resize(left);
+    left -= message.data().size();
+  }
+}
+
 bool AnyListed(const std::vector<std::string>& lowercase_names,
                const google::protobuf::RepeatedPtrField<v1::Header>& headers) {
   for (const v1::Header& header : headers) {
@@ -67,6 +83,10 @@ bool NeedsVariant(uint32_t body_limit, const std::vector<std::string>& redacted,
                   const v1::Exchange& exchange) {
   if (exchange.request().body().data().size() > body_limit ||
       exchange.response().body().data().size() > body_limit) {
+    return true;
+  }
+  if (exchange.has_grpc() && (GrpcKeptBytes(exchange.grpc().request()) > body_limit ||
+                              GrpcKeptBytes(exchange.grpc().response()) > body_limit)) {
     return true;
   }
   if (redacted.empty()) return false;
@@ -190,6 +210,10 @@ EventPtr Session::Variant(const EventPtr& event) const {
   }
   if (exchange->has_response()) {
     TrimBody(options_.body_limit_bytes(), exchange->mutable_response()->mutable_body());
+  }
+  if (exchange->has_grpc()) {
+    TrimGrpc(options_.body_limit_bytes(), exchange->mutable_grpc()->mutable_request());
+    TrimGrpc(options_.body_limit_bytes(), exchange->mutable_grpc()->mutable_response());
   }
   RedactHeaders(redacted_lowercase_, exchange);
   return copy;
@@ -414,6 +438,20 @@ v1::SessionInfo Session::Info() const {
   return info;
 }
 
+void Session::CountNotTraced(uint16_t port, bool server) {
+  absl::MutexLock lock(&mu_);
+  if (!active_) return;
+  NotTraced* entry = nullptr;
+  for (NotTraced& known : not_traced_) {
+    if (known.port == port) entry = &known;
+  }
+  if (entry == nullptr && not_traced_.size() < kMaxNotTracedPorts) {
+    entry = &not_traced_.emplace_back(NotTraced{.port = port});
+  }
+  if (entry == nullptr) entry = &not_traced_other_ports_;
+  ++(server ? entry->server_ends : entry->client_ends);
+}
+
 void Session::AddNotes(const std::vector<std::string>& notes) {
   absl::MutexLock lock(&mu_);
   if (!active_) return;
@@ -437,6 +475,16 @@ void Session::NotesLocked(Repeated* out) const {
   if (notes_dropped_ > 0) {
     out->Add(absl::StrCat("and ", notes_dropped_, " more note(s) not kept"));
   }
+  auto describe = [](const NotTraced& n, absl::string_view where) {
+    return absl::StrCat(std::max(n.server_ends, n.client_ends), " connection(s) ", where,
+                        " not traced: not HTTP/1.x or HTTP/2 (", n.server_ends, " server end(s), ",
+                        n.client_ends, " client end(s) seen)");
+  };
+  for (const NotTraced& n : not_traced_) {
+    out->Add(describe(n, absl::StrCat("on port ", n.port)));
+  }
+  const NotTraced& other = not_traced_other_ports_;
+  if (other.server_ends + other.client_ends > 0) out->Add(describe(other, "on other ports"));
 }
 
 }  // namespace httptrace::session

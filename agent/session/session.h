@@ -94,6 +94,14 @@ class Session {
   static constexpr size_t kMaxNotes = 16;
   void AddNotes(const std::vector<std::string>& notes) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Counts a connection end the probes did not trace (not HTTP/1.x or HTTP/2) by its service
+  // port; `server`: the end that accepted it. The notes say "N connection(s) on port P not
+  // traced: not HTTP/1.x or HTTP/2", N the larger of the server and client ends seen (both ends
+  // of a connection on this node are two sockets). At most kMaxNotTracedPorts ports are named;
+  // the rest are summed as "other ports".
+  static constexpr size_t kMaxNotTracedPorts = 8;
+  void CountNotTraced(uint16_t port, bool server) ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   // Appends an event with the next sequence number; `force` ignores the capacity (used for the
   // end-of-session events so a full queue still ends cleanly).
@@ -140,6 +148,14 @@ class Session {
   uint32_t readers_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> notes_ ABSL_GUARDED_BY(mu_);
   uint64_t notes_dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  // Connection ends not traced, per service port (in the order first seen), and beyond the limit.
+  struct NotTraced {
+    uint16_t port = 0;
+    uint64_t server_ends = 0;
+    uint64_t client_ends = 0;  // and ends whose role is unknown
+  };
+  std::vector<NotTraced> not_traced_ ABSL_GUARDED_BY(mu_);
+  NotTraced not_traced_other_ports_ ABSL_GUARDED_BY(mu_);
   absl::Time last_reader_seen_ ABSL_GUARDED_BY(mu_);
   bool active_ ABSL_GUARDED_BY(mu_) = true;
   absl::Time ended_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();

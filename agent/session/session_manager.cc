@@ -184,6 +184,14 @@ void SessionManager::PublishLoss(const v1::Loss& loss, const v1::Exchange* scope
   }
 }
 
+void SessionManager::PublishNotTraced(const v1::Exchange& scope, uint16_t port) {
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& [id, session] : sessions_) {
+    if (!MayMatchConnection(session->filter(), scope)) continue;
+    session->CountNotTraced(port, scope.connection().role() == v1::ROLE_SERVER);
+  }
+}
+
 void SessionManager::Tick(absl::Time now) {
   std::vector<std::pair<std::shared_ptr<Session>, v1::EndReason>> due;
   std::vector<std::shared_ptr<Session>> active;

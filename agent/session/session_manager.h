@@ -86,6 +86,9 @@ class SessionManager {
 
   // Pipeline thread: a loss. With a `scope` (the process and connection it happened on), only
   // sessions whose filter may match that connection get it; without, every active session.
+  // A connection end the probes did not trace (not HTTP/1.x or HTTP/2), on service port `port`:
+  // counted by every session whose filter could match `scope`, and named in its notes.
+  void PublishNotTraced(const v1::Exchange& scope, uint16_t port) ABSL_LOCKS_EXCLUDED(mu_);
   void PublishLoss(const v1::Loss& loss, const v1::Exchange* scope = nullptr)
       ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -119,6 +119,7 @@ void TlsAttacher::Start() {
   {
     absl::MutexLock lock(&mu_);
     scanned_ = false;
+    scan_overran_ = false;
     // Each capture tries every file again: a refusal is not remembered across captures.
     failed_.clear();
   }
@@ -127,7 +128,9 @@ void TlsAttacher::Start() {
 
 bool TlsAttacher::WaitScanned(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  return mu_.AwaitWithTimeout(absl::Condition(&scanned_), timeout);
+  if (mu_.AwaitWithTimeout(absl::Condition(&scanned_), timeout)) return true;
+  scan_overran_ = true;  // a session starts without waiting longer: the notes say so
+  return false;
 }
 
 void TlsAttacher::Stop() {
@@ -436,7 +439,9 @@ std::vector<std::string> TlsAttacher::Unprobed() const {
 }
 
 void TlsAttacher::AppendUnprobed(std::vector<std::string>& out) const {
-  if (running_.load(std::memory_order_relaxed) && !scanned_) out.push_back(kScanRunningNote);
+  if (running_.load(std::memory_order_relaxed) && !scanned_ && scan_overran_) {
+    out.push_back(kScanRunningNote);
+  }
   for (const auto& [id, failure] : failed_) {
     out.push_back(absl::StrCat("tls not probed (", failure.cause, "): ", failure.path));
   }

@@ -77,7 +77,9 @@ class TlsAttacher {
 
   // Starts the thread (no-op when running). Returns at once.
   void Start();
-  // Returns once the start-up scan of the running Start() is done (false on timeout).
+  // Returns once the start-up scan of the running Start() is done (false on timeout: then, until
+  // the scan ends, Unprobed() and Describe() carry a line saying probes are still being
+  // attached).
   bool WaitScanned(absl::Duration timeout);
   // Joins the thread and detaches every uprobe in the background (each waits ~1 s for an
   // RCU-tasks-trace grace period on current kernels; the caller gates the programs off first):
@@ -91,8 +93,8 @@ class TlsAttacher {
   // One line per library probed or refused: "tls openssl /usr/lib/.../libssl.so.3 (8 uprobes)",
   // "tls not probed (no_symbol): /opt/app/libssl.so.1.0.0". Any thread.
   std::vector<std::string> Describe() const;
-  // The refused lines of Describe() only, and a line while the start-up scan is still running
-  // (sorted): what sessions' notes say. Any thread.
+  // The refused lines of Describe() only, and a line while a start-up scan that a session
+  // stopped waiting for is still running (sorted): what sessions' notes say. Any thread.
   std::vector<std::string> Unprobed() const;
 
  private:
@@ -139,6 +141,8 @@ class TlsAttacher {
 
   mutable absl::Mutex mu_;
   bool scanned_ ABSL_GUARDED_BY(mu_) = false;
+  // A WaitScanned gave up before the scan ended: until it does, Unprobed says so.
+  bool scan_overran_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<FileId, Library> libraries_ ABSL_GUARDED_BY(mu_);
   struct Refusal {
     std::string cause;

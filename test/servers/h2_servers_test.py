@@ -491,6 +491,32 @@ http {
                 ids = sorted(x["stream_id"] for x in xs if x[key] == conn)
                 self.assertEqual(ids, list(range(1, 2 * len(ids), 2)), "%s %s" % (side, conn))
 
+    def test_nginx_ssl_http2(self):
+        """nginx `listen ... ssl http2` with a certificate the test made: curl --http2 (ALPN h2)
+        and nghttp over TLS, both sides read at OpenSSL through the uprobes. GET only: curl 7.88
+        spins when nginx answers a POST over h2 without reading its body (design.md)."""
+        port = harness.free_port()
+        self.start_nginx(port)
+        ctl, out = self.capture(port)
+        self.curl(port, "/small.json", "nginx", tls=True)
+        self.curl(port, "/big.bin", "nginx", tls=True)
+        self.curl(port, "/missing.txt", "nginx", tls=True)
+        self.assertEqual([e.status for e in self.expects], [200, 200, 404])
+        self.assertEqual([e.body for e in self.expects[:2]],
+                         [self.sizes["/small.json"], self.sizes["/big.bin"]])
+        nghttp_from = len(self.expects)
+        self.nghttp(port, ["/small.json", "/big.bin", "/page.html", "/style.css"], "nginx",
+                    tls=True)
+        multiplexed = self.expects[nghttp_from:]
+        counters, status = self.status_counters()
+        self.assertEqual(counters.get("kernel.tls_no_fd"), 0, status)
+        events = self.finish(ctl, out)
+        self.assert_no_loss(events)
+        self.check(events)
+        client_locals = {x["local"] for x in events if "request" in x and
+                         x["role"] == "client" and x["pid"] == multiplexed[0].client_pid}
+        self.assertEqual(len(client_locals), 1, client_locals)
+
 
 if __name__ == "__main__":
     unittest.main()

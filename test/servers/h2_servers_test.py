@@ -156,13 +156,14 @@ class Expect:
 
     def __init__(self, client, client_pid, server_comm, server_port, method, target, status,
                  body, request_body=0, local_port=None, tls=None, stream_id=None, grpc=None,
-                 call_id=None, notes=None, complete=True):
+                 call_id=None, notes=None, complete=True, server_pid=None):
         self.client, self.client_pid, self.server_comm = client, client_pid, server_comm
         self.server_port, self.method, self.target = server_port, method, target
         self.status, self.body, self.request_body = status, body, request_body
         self.local_port, self.tls, self.stream_id = local_port, tls, stream_id
         self.grpc, self.call_id = grpc, call_id
         self.notes, self.complete = notes, complete
+        self.server_pid = server_pid  # matched by pid (grpcio's threads have their own names)
 
 
 class H2ServersTest(harness.E2ETestCase):
@@ -327,6 +328,50 @@ http {
                                        stream_id=int(e["connection"])))
         return pid
 
+
+    # ------------------------------------------------------------------ gRPC
+
+    def grpc_setup(self):
+        """Stubs generated now from h2_servers_test.proto with Debian's grpc_tools, and the
+        server and client scripts; returns the stubs directory."""
+        have = subprocess.run([DEBIAN_PYTHON, "-c", "import grpc, grpc_tools"],
+                              capture_output=True, timeout=60)
+        self.assertEqual(have.returncode, 0, "Debian's grpcio and grpc_tools are needed "
+                         "(scripts/setup.sh installs python3-grpcio, python3-grpc-tools): %s" %
+                         have.stderr.decode(errors="replace"))
+        stubs = self.path("stubs")
+        os.mkdir(stubs)
+        shutil.copy(os.path.join(HERE, PROTO), stubs)
+        subprocess.run([DEBIAN_PYTHON, "-m", "grpc_tools.protoc", "-I", stubs,
+                        "--python_out=" + stubs, "--grpc_python_out=" + stubs,
+                        os.path.join(stubs, PROTO)], check=True, capture_output=True, timeout=60)
+        for name, text in (("grpc_server.py", GRPC_SERVER), ("grpc_client.py", GRPC_CLIENT)):
+            with open(self.path(name), "w") as f:
+                f.write(text)
+        return stubs
+
+    def start_grpc_server(self, stubs, port):
+        proc = self.spawn("grpc_server", [DEBIAN_PYTHON, self.path("grpc_server.py"), stubs,
+                                          str(port), NOT_FOUND_MESSAGE])
+        harness.wait_until(lambda: "listening" in proc.stdout() or proc.proc.poll() is not None,
+                           what="the gRPC server")
+        self.assertIsNone(proc.proc.poll(), "gRPC server exited: " + proc.stderr())
+        return proc
+
+    def grpc_expect(self, pid, server, port, call):
+        """The expectation of one call the client printed."""
+        method = {"unary": "Unary", "big": "Unary", "server_stream": "ServerStream",
+                  "client_stream": "ClientStream", "bidi": "Bidi"}[call["kind"]]
+        framed = lambda sizes: sum(5 + n for n in sizes)
+        return Expect("grpcio", pid, "python3", port, "POST", "/%s/%s" % (GRPC_SERVICE, method),
+                      200, framed(call["response_sizes"]),
+                      request_body=framed(call["request_sizes"]), call_id=call["id"],
+                      server_pid=server.pid,
+                      grpc={"service": GRPC_SERVICE, "method": method,
+                            "status_code": call["code"], "status_message": call["details"],
+                            "request_sizes": call["request_sizes"],
+                            "response_sizes": call["response_sizes"]})
+
     # ------------------------------------------------------------------ the checks
 
     def sides(self, exchanges, e):
@@ -337,7 +382,8 @@ http {
             return x["request"]["target"] == e.target
         client = [x for x in exchanges if x["role"] == "client" and x["pid"] == e.client_pid
                   and mine(x)]
-        server = [x for x in exchanges if x["role"] == "server" and x["comm"] == e.server_comm
+        server = [x for x in exchanges if x["role"] == "server" and
+                  (x["pid"] == e.server_pid if e.server_pid else x["comm"] == e.server_comm)
                   and port_of(x["local"]) == e.server_port and mine(x)]
         return client, server
 
@@ -516,6 +562,47 @@ http {
         client_locals = {x["local"] for x in events if "request" in x and
                          x["role"] == "client" and x["pid"] == multiplexed[0].client_pid}
         self.assertEqual(len(client_locals), 1, client_locals)
+
+    def test_grpcio_python(self):
+        """python grpcio server and client (separate processes, one channel): unary,
+        server-streaming, client-streaming, bidi-streaming, NOT_FOUND with a message that
+        grpc sends percent-encoded, and a 64 KiB message, each exact on both sides."""
+        stubs = self.grpc_setup()
+        port = harness.free_port()
+        server = self.start_grpc_server(stubs, port)
+        ctl, out = self.capture(port)
+        calls = ["u1:unary:hello", "s1:server_stream:5", "c1:client_stream:4", "b1:bidi:6",
+                 "e1:unary:missing", "g1:big:%d" % (64 * KIB), "u2:unary:again"]
+        pid, printed = self.run_client([DEBIAN_PYTHON, self.path("grpc_client.py"), stubs,
+                                        str(port)] + calls)
+        seen = [json.loads(l) for l in printed.splitlines()]
+        self.assertEqual([c["id"] for c in seen], [c.split(":")[0] for c in calls])
+        by_id = {c["id"]: c for c in seen}
+        # What the client saw, before it is compared with the trace.
+        self.assertEqual([c["code"] for c in seen], [0, 0, 0, 0, 5, 0, 0])
+        self.assertEqual(by_id["e1"]["details"], NOT_FOUND_MESSAGE)
+        self.assertEqual((by_id["s1"]["responses"], by_id["c1"]["requests"],
+                          by_id["b1"]["requests"], by_id["b1"]["responses"]), (5, 4, 6, 6))
+        self.assertGreater(by_id["g1"]["request_sizes"][0], 64 * KIB)
+        for call in seen:
+            self.expects.append(self.grpc_expect(pid, server, port, call))
+        counters, status = self.status_counters()
+        events = self.finish(ctl, out)
+        self.assert_no_loss(events)
+        self.check(events)
+        # One channel: one connection, on both sides.
+        exchanges = [x for x in events if "request" in x]
+        self.assertEqual(len({x["local"] for x in exchanges if x["role"] == "client"}), 1)
+        self.assertEqual(len(exchanges), 2 * len(calls),
+                         [json.dumps(x)[:300] for x in exchanges])
+        # grpcio answers the error with a trailers-only response (HEADERS with END_STREAM, its
+        # grpc-message percent-encoded on the wire); the others with headers, DATA, trailers.
+        for x in exchanges:
+            call = header(x["request"]["headers"], "x-call-id")
+            self.assertEqual(x["grpc"]["trailers_only"], call == "e1", json.dumps(x)[:1000])
+            if call == "e1":
+                self.assertEqual(header(x["response"]["headers"], "grpc-message"),
+                                 "no such key: 100%25 gone/%C3%BCber")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,15 @@ def port_of(endpoint):
     return int(endpoint.rsplit(":", 1)[1])
 
 
+def unmapped(endpoint):
+    """An IPv4 peer of a dual-stack IPv6 socket shows as [::ffff:a.b.c.d]:port (grpcio's
+    sockets are IPv6; node's server listening on 127.0.0.1 is IPv4)."""
+    if endpoint.startswith("[::ffff:") and "." in endpoint:
+        host, port = endpoint[len("[::ffff:"):].split("]:")
+        return "%s:%s" % (host, port)
+    return endpoint
+
+
 def header(headers, name):
     """The value of the first header `name` in a jsonl header list ([name, value] pairs)."""
     for n, v in headers:
@@ -126,28 +135,137 @@ for spec in sys.argv[3:]:
     def got(m):
         out["responses"] += 1
         out["response_sizes"].append(m.ByteSize())
+    # details: the status message as the client got it (grpc-js servers send "OK").
     try:
         if kind == "unary":
-            got(stub.Unary(req(arg, b"u" * 10), metadata=md, timeout=30))
+            m, call = stub.Unary.with_call(req(arg, b"u" * 10), metadata=md, timeout=30)
+            got(m)
         elif kind == "big":
-            got(stub.Unary(req("big", bytes(i % 251 for i in range(int(arg)))), metadata=md,
-                           timeout=30))
+            m, call = stub.Unary.with_call(req("big", bytes(i % 251 for i in range(int(arg)))),
+                                           metadata=md, timeout=30)
+            got(m)
         elif kind == "server_stream":
-            for m in stub.ServerStream(req("ss", b"s" * 100, int(arg)), metadata=md, timeout=30):
+            call = stub.ServerStream(req("ss", b"s" * 100, int(arg)), metadata=md, timeout=30)
+            for m in call:
                 got(m)
         elif kind == "client_stream":
             msgs = [req("cs %d" % i, b"c" * (50 * (i + 1))) for i in range(int(arg))]
-            got(stub.ClientStream(iter(msgs), metadata=md, timeout=30))
+            m, call = stub.ClientStream.with_call(iter(msgs), metadata=md, timeout=30)
+            got(m)
         elif kind == "bidi":
             msgs = [req("b %d" % i, b"b" * (10 * (i + 1)), i) for i in range(int(arg))]
-            for m in stub.Bidi(iter(msgs), metadata=md, timeout=30):
+            call = stub.Bidi(iter(msgs), metadata=md, timeout=30)
+            for m in call:
                 got(m)
         else:
             raise SystemExit("unknown call kind " + kind)
+        out["details"] = call.details() or ""
     except grpc.RpcError as e:
         out["code"], out["details"] = e.code().value[0], e.details()
     print(json.dumps(out), flush=True)
 channel.close()
+'''
+
+
+# node's gRPC (@grpc/grpc-js on node's http2, nghttp2 inside node), the same Echo service as
+# GRPC_SERVER, the .proto loaded with @grpc/proto-loader.
+# argv: node_modules proto port not-found-message.
+NODE_GRPC_SERVER = r'''
+const [nm, proto, port, missing] = process.argv.slice(2);
+const grpc = require(nm + '/@grpc/grpc-js'), loader = require(nm + '/@grpc/proto-loader');
+const svc = loader.loadSync(proto, {keepCase: true})['httptrace.test.Echo'];
+const server = new grpc.Server();
+server.addService(svc, {
+  Unary: (call, cb) => {
+    if (call.request.text === 'missing') return cb({code: grpc.status.NOT_FOUND, details: missing});
+    cb(null, {text: 'echo ' + call.request.text, payload: call.request.payload, count: 1});
+  },
+  ServerStream: (call) => {
+    for (let i = 0; i < call.request.count; i++)
+      call.write({text: 'part ' + i, payload: call.request.payload, count: i});
+    call.end();
+  },
+  ClientStream: (call, cb) => {
+    let n = 0, size = 0;
+    call.on('data', (r) => { n++; size += r.payload ? r.payload.length : 0; });
+    call.on('end', () => cb(null, {text: 'got ' + n, count: size}));
+  },
+  Bidi: (call) => {
+    call.on('data', (r) => call.write({text: 're ' + r.text, payload: r.payload, count: r.count}));
+    call.on('end', () => call.end());
+  },
+});
+server.bindAsync('127.0.0.1:' + port, grpc.ServerCredentials.createInsecure(), (err) => {
+  if (err) throw err;
+  server.start();
+  console.log('listening');
+});
+'''
+
+# node's gRPC client: one channel, the calls of GRPC_CLIENT (ID:KIND:ARG, metadata x-call-id),
+# one JSON line per call with what it saw; sizes are the serialized messages' (no defaults
+# filled in, so a message re-serialized is the one on the wire).
+# argv: node_modules proto port call...
+NODE_GRPC_CLIENT = r'''
+const [nm, proto, port, ...specs] = process.argv.slice(2);
+const grpc = require(nm + '/@grpc/grpc-js'), loader = require(nm + '/@grpc/proto-loader');
+const svc = loader.loadSync(proto, {keepCase: true})['httptrace.test.Echo'];
+const Client = grpc.makeGenericClientConstructor(svc, 'Echo');
+const client = new Client('127.0.0.1:' + port, grpc.credentials.createInsecure());
+function one(spec) {
+  const [id, kind, arg] = spec.split(':');
+  const md = new grpc.Metadata();
+  md.set('x-call-id', id);
+  const out = {id, kind, before: false, code: 0, details: '', requests: 0, responses: 0,
+               request_sizes: [], response_sizes: []};
+  const method = {unary: 'Unary', big: 'Unary', server_stream: 'ServerStream',
+                  client_stream: 'ClientStream', bidi: 'Bidi'}[kind];
+  const req = (m) => {
+    out.requests++;
+    out.request_sizes.push(svc[method].requestSerialize(m).length);
+    return m;
+  };
+  const got = (m) => { out.responses++; out.response_sizes.push(svc[method].responseSerialize(m).length); };
+  const deadline = {deadline: Date.now() + 30000};
+  return new Promise((resolve) => {
+    // Printed once both the status and the end of the call (or its error) are in.
+    let status = null, finished = false, printed = false;
+    const print = () => {
+      if (printed || !status || !finished) return;
+      printed = true;
+      out.code = status.code;
+      out.details = status.details;
+      console.log(JSON.stringify(out));
+      resolve();
+    };
+    const done = () => { finished = true; print(); };
+    const watch = (call) => call.on('status', (s) => { status = s; print(); });
+    const bytes = (n, c) => Buffer.alloc(n, c);
+    if (kind === 'unary' || kind === 'big') {
+      const m = kind === 'big' ? {text: 'big', payload: Buffer.from(Array.from({length: +arg}, (_, i) => i % 251))}
+                               : {text: arg, payload: bytes(10, 'u')};
+      watch(client.Unary(req(m), md, deadline, (err, r) => { if (!err) got(r); done(); }));
+    } else if (kind === 'server_stream') {
+      const call = client.ServerStream(req({text: 'ss', payload: bytes(100, 's'), count: +arg}), md, deadline);
+      watch(call);
+      call.on('data', got); call.on('error', done); call.on('end', done);
+    } else if (kind === 'client_stream') {
+      const call = client.ClientStream(md, deadline, (err, r) => { if (!err) got(r); done(); });
+      watch(call);
+      for (let i = 0; i < +arg; i++) call.write(req({text: 'cs ' + i, payload: bytes(50 * (i + 1), 'c')}));
+      call.end();
+    } else if (kind === 'bidi') {
+      const call = client.Bidi(md, deadline);
+      watch(call);
+      call.on('data', got); call.on('error', done); call.on('end', done);
+      for (let i = 0; i < +arg; i++) call.write(req({text: 'b ' + i, payload: bytes(10 * (i + 1), 'b'), count: i}));
+      call.end();
+    } else {
+      throw new Error('unknown call kind ' + kind);
+    }
+  });
+}
+(async () => { for (const spec of specs) await one(spec); client.close(); })();
 '''
 
 
@@ -373,12 +491,48 @@ http {
         self.assertIsNone(proc.proc.poll(), "gRPC server exited: " + proc.stderr())
         return proc
 
-    def grpc_expect(self, pid, server, port, call):
+    def grpc_js(self):
+        """node and @grpc/grpc-js (npm, test/servers/grpc_js/package-lock.json), installed into
+        the repository's .cache/grpc-js (scripts/clean_caches.sh removes .cache/ in CI mode)
+        when not there yet or the lock file changed. Returns (node, NODE_PATH, proto)."""
+        node, npm = which("node"), which("npm")
+        self.assertIsNotNone(node, "node is not installed (scripts/setup.sh)")
+        self.assertIsNotNone(npm, "npm is not installed (scripts/setup.sh)")
+        source = os.path.join(HERE, "grpc_js")
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(
+            os.path.join(source, "package.json")))))
+        cache = os.path.join(root, ".cache", "grpc-js")
+        with open(os.path.join(source, "package-lock.json"), "rb") as f:
+            lock = f.read()
+        installed = os.path.join(cache, "package-lock.json")
+        fresh = os.path.isdir(os.path.join(cache, "node_modules", "@grpc", "grpc-js"))
+        if fresh:
+            with open(installed, "rb") as f:
+                fresh = f.read() == lock
+        if not fresh:
+            shutil.rmtree(cache, ignore_errors=True)
+            os.makedirs(cache)
+            for name in ("package.json", "package-lock.json"):
+                shutil.copy(os.path.join(source, name), cache)
+            p = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                               cwd=cache, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               timeout=300, env=dict(os.environ, HOME=self.workdir))
+            self.assertEqual(p.returncode, 0, "npm ci in %s: %s" % (
+                cache, p.stdout.decode(errors="replace")[-2000:]))
+        proto = self.path(PROTO)
+        shutil.copy(os.path.join(HERE, PROTO), proto)
+        for name, text in (("grpc_js_server.js", NODE_GRPC_SERVER),
+                           ("grpc_js_client.js", NODE_GRPC_CLIENT)):
+            with open(self.path(name), "w") as f:
+                f.write(text)
+        return node, os.path.join(cache, "node_modules"), proto
+
+    def grpc_expect(self, pid, server, port, call, client="grpcio"):
         """The expectation of one call the client printed."""
         method = {"unary": "Unary", "big": "Unary", "server_stream": "ServerStream",
                   "client_stream": "ClientStream", "bidi": "Bidi"}[call["kind"]]
         framed = lambda sizes: sum(5 + n for n in sizes)
-        return Expect("grpcio", pid, "python3", port, "POST", "/%s/%s" % (GRPC_SERVICE, method),
+        return Expect(client, pid, "python3", port, "POST", "/%s/%s" % (GRPC_SERVICE, method),
                       200, framed(call["response_sizes"]),
                       request_body=framed(call["request_sizes"]), call_id=call["id"],
                       server_pid=server.pid,
@@ -419,7 +573,8 @@ http {
                 problems += self.check_one(where + " (%s)" % side, e, side, got[0])
             if len(client) == 1 and len(server) == 1:
                 c, s = client[0], server[0]
-                if c["local"] != s["remote"] or c["remote"] != s["local"]:
+                if unmapped(c["local"]) != unmapped(s["remote"]) or \
+                        unmapped(c["remote"]) != unmapped(s["local"]):
                     problems.append("%s: addresses differ: %s->%s vs %s<-%s" % (
                         where, c["local"], c["remote"], s["local"], s["remote"]))
                 if c.get("stream_id") != s.get("stream_id"):
@@ -791,6 +946,45 @@ http {
         # exchange above exact on both sides (so no exchange's bytes were among it). Not
         # verified: a Go (*Conn).Write is read at its entry, and one issued after Go closed the
         # connection (sysfd -1) has no socket. tls_servers_test asserts 0 for Go HTTP/1.1.
+
+    def test_grpc_js_node(self):
+        """node @grpc/grpc-js (npm) server and client: the four call kinds, NOT_FOUND with a
+        percent-encoded message, 64 KiB; node client -> python grpcio server and grpcio client
+        -> node server too. Exact on both sides."""
+        node, node_path, proto = self.grpc_js()
+        stubs = self.grpc_setup()
+        node_port, py_port = harness.free_port(), harness.free_port()
+        node_server = self.spawn("grpc_js_server", [node, self.path("grpc_js_server.js"),
+                                                    node_path, proto, str(node_port),
+                                                    NOT_FOUND_MESSAGE])
+        harness.wait_until(lambda: "listening" in node_server.stdout() or
+                           node_server.proc.poll() is not None, what="the node gRPC server")
+        self.assertIsNone(node_server.proc.poll(), node_server.stderr())
+        py_server = self.start_grpc_server(stubs, py_port)
+        ctl, out = self.capture(node_port, py_port)
+        calls = ["n1:unary:hello", "n2:server_stream:4", "n3:client_stream:3", "n4:bidi:5",
+                 "n5:unary:missing", "n6:big:%d" % (64 * KIB)]
+        node_client = [node, self.path("grpc_js_client.js"), node_path, proto]
+        runs = ((node_client + [str(node_port)], "grpc-js", node_server, node_port, calls),
+                (node_client + [str(py_port)], "grpc-js",
+                 py_server, py_port, ["x1:unary:cross", "x2:bidi:2", "x3:unary:missing"]),
+                ([DEBIAN_PYTHON, self.path("grpc_client.py"), stubs, str(node_port)], "grpcio",
+                 node_server, node_port, ["y1:unary:cross", "y2:client_stream:2",
+                                          "y3:unary:missing"]))
+        for argv, label, server, port, specs in runs:
+            pid, printed = self.run_client(argv + specs)
+            seen = [json.loads(l) for l in printed.splitlines()]
+            self.assertEqual([c["id"] for c in seen], [c.split(":")[0] for c in specs], printed)
+            for call in seen:
+                if call["kind"] == "unary" and "missing" in specs[[c["id"] for c in seen].index(
+                        call["id"])]:
+                    self.assertEqual((call["code"], call["details"]), (5, NOT_FOUND_MESSAGE))
+                else:
+                    self.assertEqual(call["code"], 0, call)
+                self.expects.append(self.grpc_expect(pid, server, port, call, client=label))
+        events = self.finish(ctl, out)
+        self.assert_no_loss(events)
+        self.check(events)
 
 
 if __name__ == "__main__":

@@ -499,8 +499,13 @@ http {
         self.assertIsNotNone(node, "node is not installed (scripts/setup.sh)")
         self.assertIsNotNone(npm, "npm is not installed (scripts/setup.sh)")
         source = os.path.join(HERE, "grpc_js")
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(
-            os.path.join(source, "package.json")))))
+        # The repository: the source file's real path (Bazel's runfiles link to it), up from
+        # test/servers/grpc_js/.
+        root = os.path.realpath(os.path.join(source, "package.json"))
+        for _ in range(4):
+            root = os.path.dirname(root)
+        self.assertTrue(os.path.isfile(os.path.join(root, "WORKSPACE")) or
+                        os.path.isfile(os.path.join(root, "MODULE.bazel")), root)
         cache = os.path.join(root, ".cache", "grpc-js")
         with open(os.path.join(source, "package-lock.json"), "rb") as f:
             lock = f.read()

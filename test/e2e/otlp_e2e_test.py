@@ -1,0 +1,257 @@
+"""Export sessions end to end: the real agent exports what it captures over OTLP/gRPC to the test
+receiver (test/otlp/otlp_receiver, itself proven against the official OpenTelemetry JS exporter
+by //test/otlp:otlp_receiver_test), while curl and a python client drive the demo app.
+
+- Each exchange arrives as one span with the right kind, times, attributes and resource; the
+  request with a W3C traceparent has that trace id and parent; the histograms count every
+  request.
+- The receiver stopped for a while, then restarted on the same port: spans are retried, the
+  export queue stays bounded, what could not be sent is counted as export_failed, and another
+  session capturing the same traffic is unaffected (its exchanges exact).
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+import harness
+from harness import E2ETestCase, http, read_jsonl, wait_until
+
+sys.path.insert(0, os.path.join(harness.RUNFILES, "test", "otlp"))
+import otlp_testing  # noqa: E402
+
+RECEIVER_BIN = os.path.join(harness.RUNFILES, "test", "otlp", "otlp_receiver")
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]
+# Span times come from the kernel's clock; the test's own clock brackets each request.
+CLOCK_SLACK_NS = 50_000_000
+
+
+def curl(*args):
+    subprocess.run(["curl", "-sS", "-o", "/dev/null", "--max-time", "10"] + list(args),
+                   check=True, stdin=subprocess.DEVNULL)
+
+
+class OtlpExport(E2ETestCase):
+    def setUp(self):
+        harness.skip_unless_capable(harness.bpf_unavailable_reason())
+        self.workdir = harness.scratch_dir("httptrace-otlp", sockets=True)
+        self.socket = os.path.join(self.workdir, "agent.sock")
+        self.processes = []
+        self.receiver = otlp_testing.Receiver(RECEIVER_BIN, self.workdir)
+        self.addCleanup(lambda: self.receiver.stop())
+
+    def start_exporting_agent(self, port, *extra):
+        return self.start_agent(["--otlp-endpoint", "127.0.0.1:%d" % self.receiver.port,
+                                 "--otlp-port", str(port), "--otlp-header", "x-team=checkout",
+                                 "--otlp-batch-delay", "100ms", "--otlp-metrics-interval", "1s"]
+                                + list(extra))
+
+    def export_status(self):
+        """The export session's line in `httptracectl list`, parsed."""
+        code, out, err = self.ctl("list")
+        self.assertEqual(code, 0, err)
+        lines = out.splitlines()
+        for i, line in enumerate(lines):
+            match = re.match(r"\s+export (\S+): (\d+) sent, (\d+) retried, (\d+) dropped, "
+                             r"(\d+) queued", line)
+            if match:
+                # The session's own line is the nearest above that is not indented (notes are).
+                session = next(l for l in reversed(lines[:i]) if not l.startswith(" ")).split()
+                return {"id": session[1], "exchanges": int(session[5]), "lost": int(session[6]),
+                        "sent": int(match.group(2)), "retried": int(match.group(3)),
+                        "dropped": int(match.group(4)), "queued": int(match.group(5))}
+        self.fail("no export session in `httptracectl list`:\n" + out)
+
+    def test_each_exchange_is_one_span_with_trace_context_and_histograms_count_requests(self):
+        port = self.start_app()
+        app_pid = next(p.pid for p in self.processes if p.name == "app%d" % port)
+        self.start_exporting_agent(port)
+        base = "http://127.0.0.1:%d" % port
+        windows = {}  # path -> (before, after) in ns of the test's clock
+
+        def timed(path, send):
+            before = time.time_ns()
+            send()
+            windows[path] = (before, time.time_ns())
+
+        timed("/users", lambda: curl(base + "/users"))
+        timed("/user", lambda: curl("-X", "POST", "-H", "Content-Type: application/json",
+                                    "--data", '{"name":"Dan"}', base + "/user"))
+        timed("/missing", lambda: curl(base + "/missing?sig=secret&x=1"))
+        timed("/health", lambda: self.assertEqual(
+            http("GET", base + "/health", headers={"traceparent": TRACEPARENT})[0], 200))
+        requests = len(windows)
+
+        wait_until(lambda: len(self.receiver.spans()) >= 2 * requests, timeout=20,
+                   what="a server and a client span per request")
+        # The agent's stop ends the session: its last batch and last metrics export are sent
+        # before it exits, so what the receiver holds now is everything.
+        self.assertEqual(self.agent_stop(), 0)
+        spans = self.receiver.spans()
+        self.assertEqual(len(spans), 2 * requests, [s[2]["name"] for s in spans])
+
+        server = {otlp_testing.attributes(s["attributes"])["url.path"]: (r, sc, s)
+                  for r, sc, s in spans if s["kind"] == "SPAN_KIND_SERVER"}
+        client = {}
+        for r, sc, s in spans:
+            if s["kind"] == "SPAN_KIND_CLIENT":
+                full = otlp_testing.attributes(s["attributes"])["url.full"]
+                client[re.sub(r"^http://[^/]+", "", full).split("?")[0]] = (r, sc, s)
+        self.assertEqual(sorted(server), sorted(windows))
+        self.assertEqual(sorted(client), sorted(windows))
+
+        statuses = {"/users": 200, "/user": 201, "/missing": 404, "/health": 200}
+        methods = {"/user": "POST"}
+        for path, (resource, scope, span) in server.items():
+            attrs = otlp_testing.attributes(span["attributes"])
+            self.assertEqual(scope["name"], "httptrace")
+            self.assertEqual(resource["process.pid"], app_pid)
+            self.assertEqual(resource["service.name"], "python3")  # the rule: process name
+            self.assertEqual(resource["process.executable.name"], "python3")
+            self.assertIn("host.name", resource)
+            self.assertEqual(span["name"], "%s %s" % (methods.get(path, "GET"), path))
+            expected = {"http.request.method": methods.get(path, "GET"), "url.path": path,
+                        "url.scheme": "http", "http.route": path,
+                        "http.response.status_code": statuses[path],
+                        "server.address": "127.0.0.1", "server.port": port,
+                        "client.address": "127.0.0.1", "network.peer.address": "127.0.0.1",
+                        "network.protocol.version": "1.1"}
+            self.assertEqual({k: attrs.get(k) for k in expected}, expected, path)
+            self.assertEqual(attrs["client.port"], attrs["network.peer.port"])
+            before, after = windows[path]
+            start, end = int(span["start_time_unix_nano"]), int(span["end_time_unix_nano"])
+            self.assertLessEqual(before - CLOCK_SLACK_NS, start, path)
+            self.assertLessEqual(start, end, path)
+            self.assertLessEqual(end, after + CLOCK_SLACK_NS, path)
+            # A 404 is the client's error, not the server's (the conventions' rule).
+            self.assertNotIn("status", span, path)
+        self.assertEqual(otlp_testing.attributes(server["/missing"][2]["attributes"])["url.query"],
+                         "sig=REDACTED&x=1")
+        self.assertEqual(otlp_testing.attributes(server["/user"][2]["attributes"])
+                         ["http.request.body.size"], len('{"name":"Dan"}'))
+
+        for path, (resource, _, span) in client.items():
+            attrs = otlp_testing.attributes(span["attributes"])
+            process = "python3" if path == "/health" else "curl"
+            self.assertEqual(resource["process.executable.name"], process, path)
+            if path == "/health":
+                self.assertEqual(resource["process.pid"], os.getpid())
+            query = "?sig=REDACTED&x=1" if path == "/missing" else ""
+            self.assertEqual(attrs["url.full"], "http://127.0.0.1:%d%s%s" % (port, path, query))
+            self.assertEqual((attrs["server.address"], attrs["server.port"]), ("127.0.0.1", port))
+            self.assertEqual(attrs["http.response.status_code"], statuses[path])
+            before, after = windows[path]
+            self.assertLessEqual(before - CLOCK_SLACK_NS, int(span["start_time_unix_nano"]))
+            self.assertLessEqual(int(span["end_time_unix_nano"]), after + CLOCK_SLACK_NS)
+        self.assertEqual(client["/missing"][2]["status"], {"code": "STATUS_CODE_ERROR"})
+        self.assertEqual(otlp_testing.attributes(client["/missing"][2]["attributes"])
+                         ["error.type"], "404")
+
+        # Trace context: both ends of the traceparent request join the caller's trace.
+        trace_id, parent_id = TRACEPARENT.split("-")[1:3]
+        for ends in (server, client):
+            span = ends["/health"][2]
+            self.assertEqual(otlp_testing.hex_id(span["trace_id"]), trace_id)
+            self.assertEqual(otlp_testing.hex_id(span["parent_span_id"]), parent_id)
+            for path in ("/users", "/user", "/missing"):
+                other = ends[path][2]
+                self.assertNotEqual(otlp_testing.hex_id(other["trace_id"]), trace_id)
+                self.assertNotIn("parent_span_id", other)
+        span_ids = [otlp_testing.hex_id(s["span_id"]) for _, _, s in spans]
+        self.assertEqual(len(set(span_ids)), len(span_ids))
+        # The header the export was configured with reached the collector.
+        self.assertEqual({r["headers"].get("x-team") for r in self.receiver.records()},
+                         {"checkout"})
+
+        # Histograms: the last export is cumulative; its counts equal the requests.
+        metrics = self.receiver.records("metrics")
+        self.assertTrue(metrics, "no metrics export")
+        counts = {"http.server.request.duration": 0, "http.client.request.duration": 0}
+        for rm in metrics[-1]["request"]["resource_metrics"]:
+            for sm in rm["scope_metrics"]:
+                for metric in sm["metrics"]:
+                    self.assertEqual(metric["unit"], "s")
+                    histogram = metric["histogram"]
+                    self.assertEqual(histogram["aggregation_temporality"],
+                                     "AGGREGATION_TEMPORALITY_CUMULATIVE")
+                    for point in histogram["data_points"]:
+                        self.assertEqual(point["explicit_bounds"], DEFAULT_BUCKETS)
+                        self.assertEqual(sum(int(c) for c in point["bucket_counts"]),
+                                         int(point["count"]))
+                        counts[metric["name"]] += int(point["count"])
+        self.assertEqual(counts, {"http.server.request.duration": requests,
+                                  "http.client.request.duration": requests})
+
+    def agent_stop(self):
+        agent = next(p for p in self.processes if p.name == "agent")
+        return agent.stop(timeout=30)
+
+    def test_collector_outage_is_retried_bounded_counted_and_other_sessions_are_exact(self):
+        port = self.start_app()
+        self.start_exporting_agent(port, "--otlp-queue-spans", "8", "--otlp-batch-spans", "4")
+        other = self.start_ctl("start", "--port", str(port), "--format", "jsonl",
+                               "-o", self.path("other.jsonl"), name="ctl_other")
+        base = "http://127.0.0.1:%d" % port
+        total = 0
+
+        def send(n):
+            nonlocal total
+            for i in range(n):
+                self.assertEqual(http("GET", base + "/users")[0], 200)
+            total += 2 * n  # the app's server exchange and this process's client exchange
+
+        send(3)
+        wait_until(lambda: self.export_status()["sent"] == total, timeout=20,
+                   what="the first spans delivered")
+
+        self.receiver.stop()
+        send(20)
+        # Everything is either waiting (at most the queue plus the batch being retried) or
+        # already counted as dropped; retries are under way.
+        wait_until(lambda: self.export_status()["queued"] + self.export_status()["dropped"]
+                   + self.export_status()["sent"] == total and self.export_status()["retried"] > 0,
+                   timeout=20, what="the outage's spans queued, retried or dropped")
+        during = self.export_status()
+        self.assertLessEqual(during["queued"], 8 + 4)
+        self.assertGreaterEqual(during["dropped"], 40 - 8 - 4)
+
+        self.receiver.start()  # the same port again
+        send(2)
+        wait_until(lambda: self.export_status()["sent"] + self.export_status()["dropped"] == total
+                   and self.export_status()["queued"] == 0, timeout=30,
+                   what="every span sent or counted after the receiver returned")
+        after = self.export_status()
+        sys.stderr.write("outage: %d spans, %d sent, %d resent, %d dropped; %d queued at most "
+                         "during the outage\n" % (total, after["sent"], after["retried"],
+                                                  after["dropped"], during["queued"]))
+        received = {otlp_testing.hex_id(s["span_id"]) for _, _, s in self.receiver.spans()}
+        self.assertEqual(len(received), after["sent"])
+        self.assertEqual(after["sent"] + after["dropped"], total)
+        self.assertGreater(after["retried"], 0)
+        self.assertGreater(after["dropped"], 0)
+        # Each dropped span is the session's loss, reported with its reason.
+        self.assertEqual(after["lost"], after["dropped"])
+        self.assertEqual(after["exchanges"], total)
+        code, out, err = self.ctl("attach", after["id"], "--format", "jsonl", "--duration", "1s")
+        losses = [e["loss"] for e in map(__import__("json").loads, out.splitlines())
+                  if e.get("loss")]
+        self.assertTrue(losses, out)
+        self.assertEqual({l["reason"] for l in losses}, {"export_failed"})
+        self.assertEqual(sum(l["exchanges"] for l in losses), after["dropped"])
+
+        # The other session saw every exchange, lost none.
+        other.send(signal.SIGINT)
+        self.assertEqual(other.wait(), 0, other.stderr())
+        self.assertRegex(other.stderr(), r"ended \(stopped\): %d exchange\(s\), 0 lost" % total)
+        events = read_jsonl(self.path("other.jsonl"))
+        self.assertEqual(len([e for e in events if e.get("request")]), total)
+        self.assertEqual([e for e in events if e.get("loss")], [])
+
+
+if __name__ == "__main__":
+    unittest.main()

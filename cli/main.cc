@@ -323,6 +323,11 @@ int Main(int argc, char** argv) {
   if (start->parsed() || top->parsed()) {
     if (top->parsed()) request_flags.body_limit = 0;  // top reads only status and timings
     if (start->parsed() && detach) request_flags.max_duration = stream.duration;
+    // Spans and histograms carry body sizes, never bytes: an export session keeps none unless
+    // asked (then the agent copies none for it).
+    if (!request_flags.export_endpoint.empty() && request_flags.body_limit < 0) {
+      request_flags.body_limit = 0;
+    }
     absl::StatusOr<v1::StartCaptureRequest> request = BuildStartRequest(request_flags);
     if (!request.ok()) return UsageError(std::string(request.status().message()));
     if (top->parsed()) return ctl.Top(*request, top_options);

@@ -73,6 +73,9 @@ absl::StatusOr<v1::StartCaptureRequest> ExportRequestFromFlags(const ExportFlags
   // Spans and histograms carry body sizes, never body bytes: keep none (the pipeline then copies
   // none for this session). Readers that attach see exchanges without bodies.
   request.mutable_options()->set_body_limit_bytes(0);
+  // The exporter reads as fast as exchanges come; what the session keeps after that is only for
+  // a person who attaches. A small queue keeps that from holding the memory budget.
+  request.mutable_options()->set_queue_capacity(1024);
 
   v1::ExportOptions* options = request.mutable_export_options();
   options->set_endpoint(flags.endpoint);

@@ -336,6 +336,9 @@ void SpanBuilder::Fill(const v1::Exchange& x, otel_trace::Span* span) {
   if (std::optional<std::string> error = ErrorType(x)) {
     AddAttribute(attributes, "error.type", *error);
   }
+  // gRPC (once the HTTP/2 engine marks its exchanges): the RPC conventions go here — rpc.system
+  // "grpc", rpc.service and rpc.method from the :path, rpc.grpc.status_code from the trailers,
+  // span name "{service}/{method}", and the error status from grpc-status instead of HTTP's.
   SetStatus(x, span);
 }
 

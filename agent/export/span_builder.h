@@ -10,8 +10,9 @@
 // Kubernetes pod: its container's name as the runtime reports it), else the process's executable
 // name (kernel comm). Pod labels are not read.
 //
-// RPC semantic conventions: gRPC exchanges (HTTP/2, agent/protocols/http2) will get `rpc.*`
-// attributes and their own span names in FillRpcAttributes, once exchanges say they are gRPC.
+// RPC semantic conventions: gRPC exchanges (HTTP/2, agent/protocols/http2) are to get `rpc.*`
+// attributes (rpc.system, rpc.service, rpc.method, rpc.grpc.status_code) and "{service}/{method}"
+// span names; SpanBuilder::Fill marks where, once an exchange says it is gRPC.
 
 #pragma once
 

@@ -20,6 +20,7 @@ import unittest
 
 import harness
 from harness import E2ETestCase, http, read_jsonl, wait_until
+from multi_agent_e2e_test import make_certificates
 
 sys.path.insert(0, os.path.join(harness.RUNFILES, "test", "otlp"))
 import otlp_testing  # noqa: E402
@@ -51,20 +52,25 @@ class OtlpExport(E2ETestCase):
                                  "--otlp-batch-delay", "100ms", "--otlp-metrics-interval", "1s"]
                                 + list(extra))
 
-    def export_status(self):
-        """The export session's line in `httptracectl list`, parsed."""
+    def export_status(self, session_id=None):
+        """An export session's lines in `httptracectl list` (the first, or `session_id`'s),
+        parsed."""
         code, out, err = self.ctl("list")
         self.assertEqual(code, 0, err)
         lines = out.splitlines()
         for i, line in enumerate(lines):
             match = re.match(r"\s+export (\S+): (\d+) sent, (\d+) retried, (\d+) dropped, "
-                             r"(\d+) queued", line)
+                             r"(\d+) queued.*?(?:\(last error: (.*)\))?$", line)
+            owner = next((l for l in reversed(lines[:i]) if not l.startswith(" ")), "")
+            if match and session_id is not None and owner.split()[1] != session_id:
+                continue
             if match:
                 # The session's own line is the nearest above that is not indented (notes are).
                 session = next(l for l in reversed(lines[:i]) if not l.startswith(" ")).split()
                 return {"id": session[1], "exchanges": int(session[5]), "lost": int(session[6]),
                         "sent": int(match.group(2)), "retried": int(match.group(3)),
-                        "dropped": int(match.group(4)), "queued": int(match.group(5))}
+                        "dropped": int(match.group(4)), "queued": int(match.group(5)),
+                        "last_error": match.group(6) or ""}
         self.fail("no export session in `httptracectl list`:\n" + out)
 
     def test_each_exchange_is_one_span_with_trace_context_and_histograms_count_requests(self):
@@ -251,6 +257,45 @@ class OtlpExport(E2ETestCase):
         events = read_jsonl(self.path("other.jsonl"))
         self.assertEqual(len([e for e in events if e.get("request")]), total)
         self.assertEqual([e for e in events if e.get("loss")], [])
+
+    def test_export_over_mutual_tls_with_headers_started_by_the_ctl(self):
+        make_certificates(self.workdir)
+        cert = lambda name: os.path.join(self.workdir, name)  # noqa: E731
+        self.receiver.stop()
+        self.receiver = otlp_testing.Receiver(
+            RECEIVER_BIN, self.workdir,
+            extra=["--tls-cert", cert("server.crt"), "--tls-key", cert("server.key"),
+                   "--tls-client-ca", cert("ca.crt")])
+        port = self.start_app()
+        self.start_agent()
+        endpoint = "otlps://127.0.0.1:%d" % self.receiver.port
+
+        def start_export(*extra):
+            code, out, err = self.ctl("start", "--export", endpoint, "--export-ca", cert("ca.crt"),
+                                      "--port", str(port), "--detach", *extra)
+            self.assertEqual(code, 0, err)
+            return out.strip()
+
+        mtls = start_export("--export-cert", cert("client.crt"), "--export-key",
+                            cert("client.key"), "--export-header", "Authorization=Bearer t0k3n")
+        # The collector requires a client certificate: without one nothing is delivered.
+        no_client_cert = start_export()
+        curl("http://127.0.0.1:%d/users" % port)
+        wait_until(lambda: self.export_status(mtls)["sent"] == 2, timeout=20,
+                   what="both ends' spans over mTLS")
+        wait_until(lambda: self.export_status(no_client_cert)["retried"] > 0, timeout=20,
+                   what="the session without a client certificate to retry")
+        refused = self.export_status(no_client_cert)
+        self.assertEqual(refused["sent"], 0)
+        self.assertIn("UNAVAILABLE", refused["last_error"])
+        self.assertEqual(len(self.receiver.spans()), 2)
+        self.assertEqual({r["headers"].get("authorization") for r in self.receiver.records()},
+                         {"Bearer t0k3n"})
+        # The header's value never comes back through the API.
+        code, out, _ = self.ctl("list")
+        self.assertNotIn("t0k3n", out)
+        code, out, _ = self.ctl("status")
+        self.assertNotIn("t0k3n", out)
 
 
 if __name__ == "__main__":

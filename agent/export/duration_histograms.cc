@@ -18,31 +18,35 @@ double Seconds(const google::protobuf::Duration& d) {
 
 uint64_t Nanos(absl::Time t) { return static_cast<uint64_t>(absl::ToUnixNanos(t)); }
 
-// The series' attributes and the key that identifies them.
-std::string Attributes(const v1::Exchange& x, bool server,
-                       google::protobuf::RepeatedPtrField<otel_common::KeyValue>* out) {
-  const absl::string_view method = NormalizedMethod(x.request().method());
-  const std::string route = RouteOf(x.request().target());
-  const int64_t status = x.response().status();
-  const std::string version = ProtocolVersion(x.request().version());
-  const std::string scheme = x.connection().has_tls() ? "https" : "http";
+// The key that identifies the exchange's series within its resource (cheap: built for every
+// exchange).
+std::string SeriesKey(const v1::Exchange& x, bool server) {
   const std::optional<std::string> error = ErrorType(x);
-  AddAttribute(out, "http.request.method", method);
-  AddAttribute(out, "http.route", route);
-  AddAttribute(out, "http.response.status_code", status);
-  AddAttribute(out, "network.protocol.version", version);
-  std::string key = absl::StrCat(server ? "s" : "c", "|", method, "|", route, "|", status, "|",
-                                 version, "|", scheme);
-  if (server) {
-    AddAttribute(out, "url.scheme", scheme);
-  } else {
-    AddAttribute(out, "server.address", x.connection().remote().address());
-    AddAttribute(out, "server.port", static_cast<int64_t>(x.connection().remote().port()));
+  std::string key = absl::StrCat(server ? "s|" : "c|", NormalizedMethod(x.request().method()), "|",
+                                 RouteOf(x.request().target()), "|", x.response().status(), "|",
+                                 x.request().version(), "|", x.connection().has_tls() ? "s" : "",
+                                 "|", error.value_or(""));
+  if (!server) {
     absl::StrAppend(&key, "|", x.connection().remote().address(), "|",
                     x.connection().remote().port());
   }
-  if (error.has_value()) AddAttribute(out, "error.type", *error);
   return key;
+}
+
+// The series' attributes (built once per series).
+void SeriesAttributes(const v1::Exchange& x, bool server,
+                      google::protobuf::RepeatedPtrField<otel_common::KeyValue>* out) {
+  AddAttribute(out, "http.request.method", NormalizedMethod(x.request().method()));
+  AddAttribute(out, "http.route", RouteOf(x.request().target()));
+  AddAttribute(out, "http.response.status_code", static_cast<int64_t>(x.response().status()));
+  AddAttribute(out, "network.protocol.version", ProtocolVersion(x.request().version()));
+  if (server) {
+    AddAttribute(out, "url.scheme", x.connection().has_tls() ? "https" : "http");
+  } else {
+    AddAttribute(out, "server.address", x.connection().remote().address());
+    AddAttribute(out, "server.port", static_cast<int64_t>(x.connection().remote().port()));
+  }
+  if (std::optional<std::string> error = ErrorType(x)) AddAttribute(out, "error.type", *error);
 }
 
 void AddMeasurement(double seconds, otel_metrics::HistogramDataPoint* point) {
@@ -70,9 +74,8 @@ void DurationHistograms::Record(const v1::Exchange& x) {
   if (!x.has_response() || !x.has_latency() || role == v1::ROLE_UNSPECIFIED) return;
   const bool server = role == v1::ROLE_SERVER;
   const double seconds = Seconds(x.latency());
-  google::protobuf::RepeatedPtrField<otel_common::KeyValue> attributes;
   const std::string resource_key = ResourceKey(x);
-  std::string key = absl::StrCat(resource_key, "#", Attributes(x, server, &attributes));
+  std::string key = absl::StrCat(resource_key, "#", SeriesKey(x, server));
 
   absl::MutexLock lock(&mu_);
   auto it = series_.find(key);
@@ -95,7 +98,7 @@ void DurationHistograms::Record(const v1::Exchange& x) {
       }
     } else {
       Series series{server, resource_key, {}};
-      *series.point.mutable_attributes() = std::move(attributes);
+      SeriesAttributes(x, server, series.point.mutable_attributes());
       series.point.set_start_time_unix_nano(Nanos(start_));
       it = series_.emplace(std::move(key), std::move(series)).first;
       if (!resources_.contains(resource_key)) FillResource(x, &resources_[resource_key]);

@@ -101,7 +101,9 @@ void DurationHistograms::Record(const v1::Exchange& x) {
       SeriesAttributes(x, server, series.point.mutable_attributes());
       series.point.set_start_time_unix_nano(Nanos(start_));
       it = series_.emplace(std::move(key), std::move(series)).first;
-      if (!resources_.contains(resource_key)) FillResource(x, &resources_[resource_key]);
+      if (!resources_.contains(resource_key)) {
+        FillResource(x, &resources_[resource_key], names_);
+      }
     }
   }
   AddMeasurement(seconds, &it->second.point);

@@ -20,6 +20,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "agent/export/process_service_names.h"
 #include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
 #include "opentelemetry/proto/metrics/v1/metrics.pb.h"
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
@@ -36,8 +37,9 @@ inline constexpr std::array<double, 14> kDurationBuckets = {
 
 class DurationHistograms {
  public:
-  DurationHistograms(size_t max_series, absl::Time start)
-      : max_series_(max_series), start_(start) {}
+  // `names` (not owned; null: not asked) gives processes' own service names (span_builder.h).
+  DurationHistograms(size_t max_series, absl::Time start, ProcessServiceNames* names = nullptr)
+      : max_series_(max_series), start_(start), names_(names) {}
 
   // Counts `exchange` (server or client role, with a response and a latency; others are
   // skipped: there is no duration to record).
@@ -59,6 +61,7 @@ class DurationHistograms {
 
   const size_t max_series_;
   const absl::Time start_;
+  ProcessServiceNames* const names_;
   mutable absl::Mutex mu_;
   // Series by resource key + attributes; the overflow series by "overflow/<role>".
   absl::flat_hash_map<std::string, Series> series_ ABSL_GUARDED_BY(mu_);

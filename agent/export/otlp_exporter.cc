@@ -184,8 +184,8 @@ OtlpExporter::OtlpExporter(session::Session* session, ExporterConfig config,
     : session_(session),
       config_(std::move(config)),
       budget_(budget),
-      histograms_(config_.max_metric_series, absl::Now()),
-      spans_(SpanOptions{.redact_query = config_.redact_query}),
+      histograms_(config_.max_metric_series, absl::Now(), &service_names_),
+      spans_(SpanOptions{.redact_query = config_.redact_query, .service_names = &service_names_}),
       jitter_(std::random_device{}()) {
   grpc::ChannelArguments args;
   // Back to the collector soon after it returns: gRPC's default reconnect backoff grows to 2 min.

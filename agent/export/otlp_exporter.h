@@ -101,6 +101,7 @@ class OtlpExporter : public session::SessionSink {
   session::MemoryBudget* const budget_;
   std::unique_ptr<opentelemetry::proto::collector::trace::v1::TraceService::Stub> traces_;
   std::unique_ptr<opentelemetry::proto::collector::metrics::v1::MetricsService::Stub> metrics_;
+  ProcessServiceNames service_names_;  // shared by the two threads (thread-safe)
   DurationHistograms histograms_;
   SpanBuilder spans_;       // send thread only
   std::mt19937_64 jitter_;  // send thread only

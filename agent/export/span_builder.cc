@@ -154,7 +154,11 @@ std::optional<TraceParent> ParseTraceParent(absl::string_view value) {
   return TraceParent{absl::HexStringToBytes(trace_id), absl::HexStringToBytes(parent_id)};
 }
 
-std::string ServiceName(const v1::Exchange& exchange) {
+std::string ServiceName(const v1::Exchange& exchange, ProcessServiceNames* names) {
+  if (names != nullptr) {
+    std::string own = names->Lookup(exchange.process().pid(), exchange.process().comm());
+    if (!own.empty()) return own;
+  }
   const v1::Container& container = exchange.process().container();
   if (!container.name().empty()) return container.name();
   if (!exchange.process().comm().empty()) return exchange.process().comm();
@@ -168,11 +172,12 @@ std::string ResourceKey(const v1::Exchange& exchange) {
                       exchange.node());
 }
 
-void FillResource(const v1::Exchange& exchange, otel_resource::Resource* resource) {
+void FillResource(const v1::Exchange& exchange, otel_resource::Resource* resource,
+                  ProcessServiceNames* names) {
   auto* attributes = resource->mutable_attributes();
   const v1::Process& process = exchange.process();
   const v1::Container& container = process.container();
-  AddAttribute(attributes, "service.name", ServiceName(exchange));
+  AddAttribute(attributes, "service.name", ServiceName(exchange, names));
   if (!exchange.node().empty()) AddAttribute(attributes, "host.name", exchange.node());
   AddAttribute(attributes, "process.pid", static_cast<int64_t>(process.pid()));
   if (!process.comm().empty()) AddAttribute(attributes, "process.executable.name", process.comm());
@@ -351,7 +356,7 @@ void SpanBuilder::BuildRequest(const std::vector<session::EventPtr>& events,
     auto [it, inserted] = by_resource.try_emplace(ResourceKey(exchange), nullptr);
     if (inserted) {
       otel_trace::ResourceSpans* resource_spans = request->add_resource_spans();
-      FillResource(exchange, resource_spans->mutable_resource());
+      FillResource(exchange, resource_spans->mutable_resource(), options_.service_names);
       it->second = resource_spans->add_scope_spans();
       it->second->mutable_scope()->set_name(std::string(kScopeName));
       it->second->mutable_scope()->set_version(std::string(kVersion));

@@ -6,9 +6,10 @@
 //   SpanBuilder builder(SpanOptions{.redact_query = true});
 //   builder.Fill(exchange, request.add_resource_spans()...);   // see BuildTraceRequest
 //
-// service.name rule (ServiceName): a container's name when the exchange has one (for a
-// Kubernetes pod: its container's name as the runtime reports it), else the process's executable
-// name (kernel comm). Pod labels are not read.
+// service.name rule (ServiceName): the name the process gave itself for OpenTelemetry
+// (OTEL_SERVICE_NAME, else service.name in OTEL_RESOURCE_ATTRIBUTES: process_service_names.h),
+// else its container's name (for a Kubernetes pod: its container's name as the runtime reports
+// it), else the process's executable name (kernel comm). Pod labels are not read.
 //
 // RPC semantic conventions: gRPC exchanges (HTTP/2, agent/protocols/http2) are to get `rpc.*`
 // attributes (rpc.system, rpc.service, rpc.method, rpc.grpc.status_code) and "{service}/{method}"
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "agent/export/process_service_names.h"
 #include "agent/session/event.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
@@ -53,14 +55,17 @@ struct SpanOptions {
   // AWSAccessKeyId, Signature, sig, X-Goog-Signature) become "REDACTED" in url.query/url.full.
   // Off when the session keeps secrets (no_redact).
   bool redact_query = true;
+  // Where processes' own service names come from (not owned; null: not asked).
+  ProcessServiceNames* service_names = nullptr;
 };
 
-// The resource's service.name (see the rule above).
-std::string ServiceName(const v1::Exchange& exchange);
+// The resource's service.name (see the rule above); `names` null: the process is not asked.
+std::string ServiceName(const v1::Exchange& exchange, ProcessServiceNames* names = nullptr);
 // Identifies the resource an exchange belongs to (process and container).
 std::string ResourceKey(const v1::Exchange& exchange);
 // service.name, host.name, process.*, container.*, k8s.* of the exchange.
-void FillResource(const v1::Exchange& exchange, otel_resource::Resource* resource);
+void FillResource(const v1::Exchange& exchange, otel_resource::Resource* resource,
+                  ProcessServiceNames* names = nullptr);
 
 // "GET" for the methods the conventions know, else "_OTHER" (the original goes to
 // http.request.method_original).

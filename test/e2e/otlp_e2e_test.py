@@ -46,6 +46,18 @@ class OtlpExport(E2ETestCase):
         self.receiver = otlp_testing.Receiver(RECEIVER_BIN, self.workdir)
         self.addCleanup(lambda: self.receiver.stop())
 
+    def start_agent(self, extra=()):
+        """harness's, with a longer wait: with --otlp-endpoint the agent starts its export
+        session (loads and attaches the probes) before it serves, and on a loaded two-core
+        machine loading alone was seen to take 10 s."""
+        agent = harness.Process([harness.AGENT_BIN, "--listen", "unix://" + self.socket,
+                                 "--log-level", "debug"] + list(extra), self.workdir, "agent")
+        self.processes.append(agent)
+        wait_until(lambda: os.path.exists(self.socket) or agent.proc.poll() is not None,
+                   timeout=60, what="the agent's socket")
+        self.assertIsNone(agent.proc.poll(), "agent exited: " + agent.stderr())
+        return agent
+
     def start_exporting_agent(self, port, *extra):
         return self.start_agent(["--otlp-endpoint", "127.0.0.1:%d" % self.receiver.port,
                                  "--otlp-port", str(port), "--otlp-header", "x-team=checkout",
@@ -74,7 +86,13 @@ class OtlpExport(E2ETestCase):
         self.fail("no export session in `httptracectl list`:\n" + out)
 
     def test_each_exchange_is_one_span_with_trace_context_and_histograms_count_requests(self):
-        port = self.start_app()
+        # The app names itself for OpenTelemetry as an instrumented app would; the agent reads
+        # it from the process (the service.name rule's first step).
+        os.environ["OTEL_SERVICE_NAME"] = "demo-checkout"
+        try:
+            port = self.start_app()
+        finally:
+            del os.environ["OTEL_SERVICE_NAME"]
         app_pid = next(p.pid for p in self.processes if p.name == "app%d" % port)
         self.start_exporting_agent(port)
         base = "http://127.0.0.1:%d" % port
@@ -117,7 +135,7 @@ class OtlpExport(E2ETestCase):
             attrs = otlp_testing.attributes(span["attributes"])
             self.assertEqual(scope["name"], "httptrace")
             self.assertEqual(resource["process.pid"], app_pid)
-            self.assertEqual(resource["service.name"], "python3")  # the rule: process name
+            self.assertEqual(resource["service.name"], "demo-checkout")
             self.assertEqual(resource["process.executable.name"], "python3")
             self.assertIn("host.name", resource)
             self.assertEqual(span["name"], "%s %s" % (methods.get(path, "GET"), path))
@@ -145,6 +163,8 @@ class OtlpExport(E2ETestCase):
             attrs = otlp_testing.attributes(span["attributes"])
             process = "python3" if path == "/health" else "curl"
             self.assertEqual(resource["process.executable.name"], process, path)
+            # No OTEL_SERVICE_NAME, no container: the rule falls back to the process name.
+            self.assertEqual(resource["service.name"], process, path)
             if path == "/health":
                 self.assertEqual(resource["process.pid"], os.getpid())
             query = "?sig=REDACTED&x=1" if path == "/missing" else ""

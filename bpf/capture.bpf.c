@@ -750,8 +750,9 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
       return 0;
     }
     c->protocol = class_protocol(kind);
-    // A request or the HTTP/2 preface written, or a response read: this end is the client.
-    // HTTP/2 frames joined mid-stream do not say (the agent's engine decides from :method).
+    // A request or the HTTP/2 client preface written, or a response or the HTTP/2 server
+    // preface read: this end is the client. HTTP/2 frames joined mid-stream do not say (the
+    // agent's engine decides from :method).
     if (c->role == HT_ROLE_UNKNOWN && kind != HT_CLASS_H2_FRAMES)
       c->role = ((kind == HT_CLASS_H1_REQUEST || kind == HT_CLASS_H2_PREFACE) == (dir == HT_EGRESS))
                     ? HT_ROLE_CLIENT

@@ -16,12 +16,14 @@ enum ht_class {
   HT_CLASS_H1_RESPONSE = 2,  // an HTTP/1.x status line
   HT_CLASS_H2_PREFACE = 3,   // the HTTP/2 client preface (sent by the client)
   HT_CLASS_H2_FRAMES = 4,    // HTTP/2 frames of a connection joined mid-stream
+  HT_CLASS_H2_SETTINGS = 5,  // the HTTP/2 server preface (a SETTINGS frame, sent by the server)
 };
 
 // The protocol of a class (HT_PROTO_UNKNOWN for none).
 static __always_inline __u8 class_protocol(int kind) {
   if (kind == HT_CLASS_H1_REQUEST || kind == HT_CLASS_H1_RESPONSE) return HT_PROTO_HTTP1;
-  if (kind == HT_CLASS_H2_PREFACE || kind == HT_CLASS_H2_FRAMES) return HT_PROTO_HTTP2;
+  if (kind == HT_CLASS_H2_PREFACE || kind == HT_CLASS_H2_FRAMES || kind == HT_CLASS_H2_SETTINGS)
+    return HT_PROTO_HTTP2;
   return HT_PROTO_UNKNOWN;
 }
 
@@ -41,7 +43,9 @@ static __noinline int classify(__u64 ptr, __u64 avail, int mid_stream) {
     return HT_CLASS_H2_PREFACE;
   int kind = http1_classify(h, n);
   if (kind) return kind;
-  if (!mid_stream || n < HT_H2_FRAME_HEADER) return HT_CLASS_NONE;
+  if (n < HT_H2_FRAME_HEADER) return HT_CLASS_NONE;
+  if (http2_server_preface(h)) return HT_CLASS_H2_SETTINGS;
+  if (!mid_stream) return HT_CLASS_NONE;
   __u32 first = http2_plausible_frame(h);
   if (!first) return HT_CLASS_NONE;
   if (first == avail) return HT_CLASS_H2_FRAMES;

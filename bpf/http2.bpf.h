@@ -61,6 +61,14 @@ static __always_inline __u32 http2_plausible_frame(const __u8* h) {
   return ok ? len + HT_H2_FRAME_HEADER : 0;
 }
 
+// The server connection preface: a SETTINGS frame (not an ACK) with a handful of settings, which
+// servers (nghttpd, nginx, Go) write as soon as they accept, before reading the client's preface,
+// and which clients (nghttp) may read before writing theirs. `h` holds at least 9 bytes.
+static __always_inline int http2_server_preface(const __u8* h) {
+  return h[0] == 0 && h[1] == 0 && h[2] % 6 == 0 && h[2] <= 60 && h[3] == 4 && h[4] == 0 &&
+         !(h[5] | h[6] | h[7] | h[8]);
+}
+
 // Whether a payload refused by the ring buffer began an HTTP/2 message: a HEADERS frame (a
 // request's or a response's headers). `p` holds at least 8 bytes: type, flags and the reserved
 // bit are checked, not the stream id's last byte. A lower bound: one syscall may carry many

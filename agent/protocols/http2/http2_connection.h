@@ -87,6 +87,13 @@ struct Http2Counters {
     HTTPTRACE_HTTP2_COUNTERS(HTTPTRACE_HTTP2_COUNTER_VISIT)
 #undef HTTPTRACE_HTTP2_COUNTER_VISIT
   }
+
+  Http2Counters& operator+=(const Http2Counters& other) {
+#define HTTPTRACE_HTTP2_COUNTER_ADD(name) name += other.name;
+    HTTPTRACE_HTTP2_COUNTERS(HTTPTRACE_HTTP2_COUNTER_ADD)
+#undef HTTPTRACE_HTTP2_COUNTER_ADD
+    return *this;
+  }
 };
 
 class Http2Connection final : public ProtocolEngine {

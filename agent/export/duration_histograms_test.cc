@@ -1,5 +1,7 @@
 #include "agent/export/duration_histograms.h"
 
+#include <map>
+
 #include "gtest/gtest.h"
 
 namespace httptrace::otlp {
@@ -59,6 +61,18 @@ TEST(DurationHistogramsTest, CountsIntoTheDefaultBucketsCumulatively) {
   EXPECT_EQ(point.bucket_counts(7), 1u);
   EXPECT_EQ(point.bucket_counts(14), 1u);
   EXPECT_EQ(point.start_time_unix_nano(), 1000'000000000ull);
+  std::map<std::string, std::string> attributes;
+  for (const auto& kv : point.attributes()) {
+    attributes[kv.key()] = kv.value().has_int_value() ? std::to_string(kv.value().int_value())
+                                                      : kv.value().string_value();
+  }
+  EXPECT_EQ(attributes, (std::map<std::string, std::string>{
+                            {"http.request.method", "GET"},
+                            {"http.route", "/users/{id}"},
+                            {"http.response.status_code", "200"},
+                            {"network.protocol.version", "1.1"},
+                            {"url.scheme", "http"},
+                        }));
   EXPECT_EQ(point.time_unix_nano(), 1015'000000000ull);
   EXPECT_EQ(FindMetric(request, "http.client.request.duration"), nullptr);
 

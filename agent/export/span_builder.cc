@@ -77,6 +77,10 @@ absl::string_view PathOf(absl::string_view target) {
 void SetStatus(const v1::Exchange& exchange, otel_trace::Span* span) {
   if (!ErrorType(exchange).has_value()) return;
   span->mutable_status()->set_code(otel_trace::Status::STATUS_CODE_ERROR);
+  if (exchange.has_grpc() && !exchange.grpc().status_message().empty()) {
+    span->mutable_status()->set_message(exchange.grpc().status_message());
+    return;
+  }
   // The semantic conventions leave the description empty for HTTP status codes; an exchange
   // without a response says why in its notes.
   if (!exchange.has_response() && exchange.notes_size() > 0) {
@@ -128,7 +132,19 @@ uint64_t UnixNanos(const google::protobuf::Timestamp& t) {
   return static_cast<uint64_t>(t.seconds()) * 1'000'000'000ull + static_cast<uint64_t>(t.nanos());
 }
 
+// gRPC status codes a server reports as its own failure (the RPC semantic conventions); a client
+// counts every code but OK.
+bool GrpcServerError(uint32_t code) {
+  return code == 2 || code == 4 || code == 12 || code == 13 || code == 14 || code == 15;
+}
+
 std::optional<std::string> ErrorType(const v1::Exchange& exchange) {
+  if (exchange.has_grpc() && exchange.grpc().has_status_code()) {
+    const uint32_t code = exchange.grpc().status_code();
+    const bool client = exchange.connection().role() == v1::ROLE_CLIENT;
+    if (client ? code != 0 : GrpcServerError(code)) return absl::StrCat(code);
+    return std::nullopt;
+  }
   if (!exchange.has_response()) return std::string("no_response");
   const uint32_t status = exchange.response().status();
   const bool client = exchange.connection().role() == v1::ROLE_CLIENT;
@@ -284,7 +300,9 @@ void SpanBuilder::Fill(const v1::Exchange& x, otel_trace::Span* span) {
   }
   const std::string scheme = connection.has_tls() ? "https" : "http";
   const std::string query = QueryOf(request.target(), options_.redact_query);
+  // HTTP/2 carries the host in the :authority pseudo-header.
   const v1::Header* host = FindHeader(request.headers(), "host");
+  if (host == nullptr) host = FindHeader(request.headers(), ":authority");
   if (server) {
     AddAttribute(attributes, "url.path", PathOf(request.target()));
     if (!query.empty()) AddAttribute(attributes, "url.query", query);
@@ -341,9 +359,20 @@ void SpanBuilder::Fill(const v1::Exchange& x, otel_trace::Span* span) {
   if (std::optional<std::string> error = ErrorType(x)) {
     AddAttribute(attributes, "error.type", *error);
   }
-  // gRPC (once the HTTP/2 engine marks its exchanges): the RPC conventions go here — rpc.system
-  // "grpc", rpc.service and rpc.method from the :path, rpc.grpc.status_code from the trailers,
-  // span name "{service}/{method}", and the error status from grpc-status instead of HTTP's.
+  if (x.has_grpc()) {
+    // The RPC semantic conventions, beside the HTTP/2 exchange's own attributes; the error
+    // status follows grpc-status (ErrorType), not HTTP's status.
+    const v1::Grpc& grpc = x.grpc();
+    AddAttribute(attributes, "rpc.system", "grpc");
+    if (!grpc.service().empty()) AddAttribute(attributes, "rpc.service", grpc.service());
+    if (!grpc.method().empty()) AddAttribute(attributes, "rpc.method", grpc.method());
+    if (grpc.has_status_code()) {
+      AddAttribute(attributes, "rpc.grpc.status_code", static_cast<int64_t>(grpc.status_code()));
+    }
+    if (!grpc.service().empty() && !grpc.method().empty()) {
+      span->set_name(absl::StrCat(grpc.service(), "/", grpc.method()));
+    }
+  }
   SetStatus(x, span);
 }
 

@@ -11,9 +11,10 @@
 // else its container's name (for a Kubernetes pod: its container's name as the runtime reports
 // it), else the process's executable name (kernel comm). Pod labels are not read.
 //
-// RPC semantic conventions: gRPC exchanges (HTTP/2, agent/protocols/http2) are to get `rpc.*`
-// attributes (rpc.system, rpc.service, rpc.method, rpc.grpc.status_code) and "{service}/{method}"
-// span names; SpanBuilder::Fill marks where, once an exchange says it is gRPC.
+// gRPC exchanges (Exchange.grpc, from the HTTP/2 engine) also follow the RPC semantic
+// conventions: rpc.system "grpc", rpc.service, rpc.method, rpc.grpc.status_code, span name
+// "{service}/{method}", and the error status from grpc-status (server: UNKNOWN,
+// DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS; client: any but OK).
 
 #pragma once
 
@@ -99,11 +100,16 @@ void AddAttribute(google::protobuf::RepeatedPtrField<otel_common::KeyValue>* att
                   absl::string_view key, int64_t value);
 void AddAttribute(google::protobuf::RepeatedPtrField<otel_common::KeyValue>* attributes,
                   absl::string_view key, bool value);
+// A string literal would otherwise convert to bool before string_view.
+inline void AddAttribute(google::protobuf::RepeatedPtrField<otel_common::KeyValue>* attributes,
+                         absl::string_view key, const char* value) {
+  AddAttribute(attributes, key, absl::string_view(value));
+}
 // "1.1" for "HTTP/1.1".
 std::string ProtocolVersion(absl::string_view http_version);
 uint64_t UnixNanos(const google::protobuf::Timestamp& t);
 // Whether the exchange counts as failed for its role (server: 5xx; client: 4xx and 5xx; no
-// response: failed), and the error.type to report then.
+// response: failed; gRPC: by grpc-status, see above), and the error.type to report then.
 std::optional<std::string> ErrorType(const v1::Exchange& exchange);
 
 }  // namespace httptrace::otlp

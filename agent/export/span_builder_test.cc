@@ -181,6 +181,44 @@ TEST(SpanBuilderTest, ResourceFollowsTheServiceNameRule) {
           Pair("k8s.pod.uid", "uid-1"), Pair("k8s.node.name", "node-1")));
 }
 
+TEST(SpanBuilderTest, GrpcExchangeFollowsTheRpcConventions) {
+  v1::Exchange x = ServerExchange();
+  x.mutable_request()->set_method("POST");
+  x.mutable_request()->set_target("/helloworld.Greeter/SayHello");
+  x.mutable_request()->set_version("HTTP/2");
+  x.mutable_request()->clear_headers();
+  AddHeader(x.mutable_request(), ":authority", "greeter:50051");
+  x.mutable_response()->set_status(200);
+  v1::Grpc* grpc = x.mutable_grpc();
+  grpc->set_service("helloworld.Greeter");
+  grpc->set_method("SayHello");
+  grpc->set_status_code(14);  // UNAVAILABLE: the server's own failure
+  grpc->set_status_message("backend down");
+  SpanBuilder builder(SpanOptions{}, 1);
+  otel_trace::Span span;
+  builder.Fill(x, &span);
+  EXPECT_EQ(span.name(), "helloworld.Greeter/SayHello");
+  const auto attributes = Attributes(span.attributes());
+  EXPECT_EQ(attributes.at("rpc.system"), "grpc");
+  EXPECT_EQ(attributes.at("rpc.service"), "helloworld.Greeter");
+  EXPECT_EQ(attributes.at("rpc.method"), "SayHello");
+  EXPECT_EQ(attributes.at("rpc.grpc.status_code"), "14");
+  EXPECT_EQ(attributes.at("server.address"), "greeter");
+  EXPECT_EQ(attributes.at("network.protocol.version"), "2");
+  EXPECT_EQ(span.status().code(), otel_trace::Status::STATUS_CODE_ERROR);
+  EXPECT_EQ(span.status().message(), "backend down");
+
+  // NOT_FOUND is the caller's failure: an error on the client's span, not on the server's.
+  grpc->set_status_code(5);
+  otel_trace::Span server_span;
+  builder.Fill(x, &server_span);
+  EXPECT_FALSE(server_span.has_status());
+  x.mutable_connection()->set_role(v1::ROLE_CLIENT);
+  otel_trace::Span client_span;
+  builder.Fill(x, &client_span);
+  EXPECT_EQ(client_span.status().code(), otel_trace::Status::STATUS_CODE_ERROR);
+}
+
 TEST(SpanBuilderTest, UnknownMethodIsOtherWithTheOriginalKept) {
   v1::Exchange x = ServerExchange();
   x.mutable_request()->set_method("PURGE");

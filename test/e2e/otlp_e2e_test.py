@@ -32,6 +32,27 @@ DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5
 CLOCK_SLACK_NS = 50_000_000
 
 
+# A gRPC server without generated code: raw bytes in and out, one method that answers and one
+# that fails with UNAVAILABLE (a server-side error by the RPC conventions).
+GRPC_SERVER = r"""
+import sys, grpc
+from concurrent import futures
+def say(request, context):
+    return b"hello " + request
+def fail(request, context):
+    context.abort(grpc.StatusCode.UNAVAILABLE, "backend down")
+handlers = {"Say": grpc.unary_unary_rpc_method_handler(say),
+            "Fail": grpc.unary_unary_rpc_method_handler(fail)}
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("demo.Echo", handlers),))
+server.add_insecure_port("127.0.0.1:" + sys.argv[1])
+server.start()
+sys.stderr.write("listening\n")
+sys.stderr.flush()
+server.wait_for_termination()
+"""
+
+
 def curl(*args):
     subprocess.run(["curl", "-sS", "-o", "/dev/null", "--max-time", "10"] + list(args),
                    check=True, stdin=subprocess.DEVNULL)
@@ -320,6 +341,43 @@ class OtlpExport(E2ETestCase):
         self.assertNotIn("t0k3n", out)
         code, out, _ = self.ctl("status")
         self.assertNotIn("t0k3n", out)
+
+    def test_grpc_calls_follow_the_rpc_conventions(self):
+        import grpc  # Debian's python3-grpcio, for /usr/bin/python3 (run_python_test.sh)
+        port = harness.free_port()
+        server = harness.Process([sys.executable, "-c", GRPC_SERVER, str(port)], self.workdir,
+                                 "grpc_server")
+        self.processes.append(server)
+        wait_until(lambda: "listening" in server.stderr(), what="the gRPC server")
+        self.start_exporting_agent(port)
+        with grpc.insecure_channel("127.0.0.1:%d" % port) as channel:
+            self.assertEqual(channel.unary_unary("/demo.Echo/Say")(b"otel", timeout=10),
+                             b"hello otel")
+            with self.assertRaises(grpc.RpcError) as failed:
+                channel.unary_unary("/demo.Echo/Fail")(b"x", timeout=10)
+            self.assertEqual(failed.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        wait_until(lambda: len(self.receiver.spans()) >= 4, timeout=20,
+                   what="a server and a client span per call")
+        self.assertEqual(self.agent_stop(), 0)
+        spans = {(s["kind"], s["name"]): s for _, _, s in self.receiver.spans()}
+        self.assertEqual(sorted(spans), [("SPAN_KIND_CLIENT", "demo.Echo/Fail"),
+                                         ("SPAN_KIND_CLIENT", "demo.Echo/Say"),
+                                         ("SPAN_KIND_SERVER", "demo.Echo/Fail"),
+                                         ("SPAN_KIND_SERVER", "demo.Echo/Say")])
+        for kind in ("SPAN_KIND_CLIENT", "SPAN_KIND_SERVER"):
+            ok = otlp_testing.attributes(spans[(kind, "demo.Echo/Say")]["attributes"])
+            self.assertEqual({k: ok.get(k) for k in ("rpc.system", "rpc.service", "rpc.method",
+                                                     "rpc.grpc.status_code",
+                                                     "network.protocol.version")},
+                             {"rpc.system": "grpc", "rpc.service": "demo.Echo",
+                              "rpc.method": "Say", "rpc.grpc.status_code": 0,
+                              "network.protocol.version": "2"}, kind)
+            self.assertNotIn("status", spans[(kind, "demo.Echo/Say")])
+            failed_span = spans[(kind, "demo.Echo/Fail")]
+            self.assertEqual(otlp_testing.attributes(failed_span["attributes"])
+                             ["rpc.grpc.status_code"], 14)
+            self.assertEqual(failed_span["status"], {"code": "STATUS_CODE_ERROR",
+                                                     "message": "backend down"}, kind)
 
 
 if __name__ == "__main__":

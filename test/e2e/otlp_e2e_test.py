@@ -8,6 +8,9 @@ by //test/otlp:otlp_receiver_test), while curl and a python client drive the dem
 - The receiver stopped for a while, then restarted on the same port: spans are retried, the
   export queue stays bounded, what could not be sent is counted as export_failed, and another
   session capturing the same traffic is unaffected (its exchanges exact).
+- Export over mutual TLS with an auth header, started by `httptracectl start --export`; a
+  session without a client certificate delivers nothing; header values never listed.
+- gRPC calls (python grpcio) carry the RPC conventions.
 """
 
 import os

@@ -41,6 +41,17 @@ bool AnyOrEmpty(const T& values, Pred pred) {
   return values.empty() || std::any_of(values.begin(), values.end(), pred);
 }
 
+// "grpc", "http2" or "http1": what the exchange is, most specific first (a gRPC call is also
+// HTTP/2: a filter asking for http2 takes it too).
+absl::string_view ProtocolOf(const v1::Exchange& exchange) {
+  if (exchange.has_grpc()) return "grpc";
+  if (exchange.stream_id() != 0 || exchange.request().version() == "HTTP/2" ||
+      exchange.response().version() == "HTTP/2") {
+    return "http2";
+  }
+  return "http1";
+}
+
 }  // namespace
 
 absl::Status ValidateFilter(const v1::Filter& filter) {
@@ -54,6 +65,7 @@ absl::Status ValidateFilter(const v1::Filter& filter) {
       {filter.remote_ports_size(), "remote_ports"},
       {filter.ports_size(), "ports"},
       {filter.methods_size(), "methods"},
+      {filter.protocols_size(), "protocols"},
   };
   for (const auto& [size, name] : sizes) {
     if (static_cast<size_t>(size) > kMaxValuesPerField) {
@@ -93,6 +105,12 @@ absl::Status ValidateFilter(const v1::Filter& filter) {
       filter.path_prefix()[0] != '*') {
     return absl::InvalidArgumentError(
         absl::StrCat("path_prefix: \"", filter.path_prefix(), "\" must start with / (e.g. /api/)"));
+  }
+  for (const std::string& protocol : filter.protocols()) {
+    if (protocol != "http1" && protocol != "http2" && protocol != "grpc") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("protocols: \"", protocol, "\" is not one of http1, http2, grpc"));
+    }
   }
   if (!v1::Role_IsValid(filter.role())) {
     return absl::InvalidArgumentError(absl::StrCat("role: unknown value ", filter.role()));
@@ -150,6 +168,12 @@ bool MatchesFilter(const v1::Filter& filter, const v1::Exchange& exchange) {
       !absl::StartsWith(exchange.request().target(), filter.path_prefix())) {
     return false;
   }
+  const absl::string_view protocol = ProtocolOf(exchange);
+  if (!AnyOrEmpty(filter.protocols(), [&](const std::string& wanted) {
+        return wanted == protocol || (wanted == "http2" && protocol == "grpc");
+      })) {
+    return false;
+  }
   if (filter.role() != v1::ROLE_UNSPECIFIED && filter.role() != connection.role()) return false;
   if (filter.tls() == v1::TLS_ONLY && !connection.has_tls()) return false;
   if (filter.tls() == v1::TLS_PLAIN && connection.has_tls()) return false;
@@ -160,7 +184,8 @@ bool MayMatchConnection(const v1::Filter& filter, const v1::Exchange& scope) {
   v1::Filter known = filter;
   known.clear_methods();
   known.clear_path_prefix();
-  known.clear_tls();  // the connection scope does not say whether it is TLS
+  known.clear_protocols();  // the connection scope does not say which protocol it carries
+  known.clear_tls();        // the connection scope does not say whether it is TLS
   if (scope.connection().role() == v1::ROLE_UNSPECIFIED) known.set_role(v1::ROLE_UNSPECIFIED);
   return MatchesFilter(known, scope);
 }

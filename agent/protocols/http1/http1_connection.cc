@@ -736,6 +736,12 @@ void Http1Connection::HandOver(Stream& s, uint64_t position, absl::string_view b
     counters_.bytes_not_parsed += bytes.size();
     return;
   }
+  // Taken after the very call that asked for it (SwitchingEngine); a user that never takes it
+  // must not make this grow without bound.
+  if (handed_over_bytes_ + bytes.size() > options_.max_buffered_bytes) {
+    counters_.buffer_overflow_bytes += bytes.size();
+    return;
+  }
   handed_over_bytes_ += bytes.size();
   switch_->handed_over.push_back(
       ProtocolSwitch::Chunk{s.direction, position, std::string(bytes), length, ts});

@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <random>
@@ -218,6 +219,54 @@ TEST(SwitchingEngineTest, ReorderedAroundTheSwitch) {
     if (i == switch_piece) reordered.push_back(pieces[0]);  // a late duplicate of HTTP/1 bytes
   }
   ExpectTheRecordedConversation(Drive(reordered), Direction::kEgress);
+}
+
+// One byte lost at every position of the conversation (the probes' copy cut short): never a
+// crash, the gap always counted, and each of the three requests either appears or a lost
+// message is counted: nothing vanishes silently.
+TEST(SwitchingEngineTest, OneByteLostAtEveryPosition) {
+  const std::vector<Piece> pieces = Pieces(LoadCapture("h2c_upgrade.h2"), Split::kWhole, 0);
+  size_t total = 0;
+  for (const Piece& p : pieces) total += p.bytes.size();
+  size_t upgraded_whole = 0;
+  for (size_t lost = 0; lost < total; ++lost) {
+    std::vector<Exchange> exchanges;
+    std::unique_ptr<ProtocolEngine> engine =
+        MakeEngine(Protocol::kHttp1, EngineOptions{}, RoleHint::kClient,
+                   [&](Exchange&& e) { exchanges.push_back(std::move(e)); });
+    size_t seen = 0;
+    uint64_t ts = 1;
+    for (const Piece& p : pieces) {
+      const size_t n = p.bytes.size();
+      if (lost >= seen && lost < seen + n) {
+        const size_t k = lost - seen;
+        // The chunk's copy ends before the lost byte; the rest comes as its own chunk.
+        engine->OnData(p.direction, p.position, absl::string_view(p.bytes).substr(0, k), k + 1,
+                       ts++, false);
+        if (k + 1 < n) {
+          engine->OnData(p.direction, p.position + k + 1, absl::string_view(p.bytes).substr(k + 1),
+                         n - k - 1, ts++, false);
+        }
+      } else {
+        engine->OnData(p.direction, p.position, p.bytes, n, ts++, false);
+      }
+      seen += n;
+    }
+    engine->OnClose(ts++);
+    const LossCounters losses = engine->losses();
+    ASSERT_EQ(losses.gap_bytes, 1u) << "lost byte " << lost;
+    const bool some_message_lost = losses.messages_dropped_gap + losses.parse_errors > 0;
+    for (const char* target : {"/index.html", "/style.css", "/missing.png"}) {
+      EXPECT_TRUE(ByTarget(exchanges, target) != nullptr || some_message_lost ||
+                  std::any_of(exchanges.begin(), exchanges.end(),
+                              [](const Exchange& e) { return !e.complete; }))
+          << target << " vanished, lost byte " << lost;
+    }
+    const Exchange* page = ByTarget(exchanges, "/index.html");
+    if (page != nullptr && page->complete && page->response.version == "HTTP/2") ++upgraded_whole;
+  }
+  // A lost byte inside a DATA payload or a PRIORITY frame still leaves the switch intact.
+  EXPECT_GT(upgraded_whole, 0u);
 }
 
 // Other upgrades keep the HTTP/1 engine's behaviour: the exchange with its 101, a note, and

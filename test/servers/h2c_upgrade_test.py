@@ -215,8 +215,6 @@ DocumentRoot %(www)s
         self.assertEqual(wants[0]["body"], self.sizes["/page.html"])
         self.assertEqual(wants[2]["body"], self.sizes["/small.json"])
 
-        code, status, err = self.ctl("status")
-        self.assertEqual(code, 0, err)
         ctl.send(signal.SIGINT)
         self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
         events = harness.read_jsonl(out)
@@ -231,12 +229,28 @@ DocumentRoot %(www)s
         # Nothing else: no HTTP/1 exchange of the 101 left behind, no other stream.
         self.assertEqual(len(exchanges), 2 * len(wants), json.dumps(exchanges)[:3000])
 
-        counters = {}
-        for line in status.splitlines():
-            parts = line.split()
-            if len(parts) == 2 and "." in parts[0] and parts[1].isdigit():
-                counters[parts[0]] = int(parts[1])
-        self.assertEqual(counters.get("http.upgrades_h2c"), 2 * len(wants), status)
+        # The agent's counters are published from its worker now and then: wait for them.
+        seen = {}
+
+        def counted():
+            code, status, err = self.ctl("status")
+            self.assertEqual(code, 0, err)
+            seen["status"] = status
+            counters = {}
+            for line in status.splitlines():
+                parts = line.split()
+                if len(parts) == 2 and "." in parts[0] and parts[1].isdigit():
+                    counters[parts[0]] = int(parts[1])
+            seen["counters"] = counters
+            return counters.get("http.upgrades_h2c", 0) >= 2 * len(wants)
+        try:
+            harness.wait_until(counted, timeout=20, what="http.upgrades_h2c")
+        except AssertionError:  # the assertions below say what was seen
+            pass
+        counters = seen["counters"]
+        self.assertEqual(counters.get("http.upgrades_h2c"), 2 * len(wants), seen["status"])
+        self.assertEqual(counters.get("http.exchanges"), 0, seen["status"])
+        self.assertEqual(counters.get("http2.exchanges"), 2 * len(wants), seen["status"])
 
 
 if __name__ == "__main__":

@@ -269,6 +269,52 @@ TEST(SwitchingEngineTest, OneByteLostAtEveryPosition) {
   EXPECT_GT(upgraded_whole, 0u);
 }
 
+// The real conversation damaged at random (bytes changed, neighbouring pieces swapped, the
+// limits small): whatever the engines make of it, every exchange is well formed, the counters
+// agree with what was emitted, and little is held after the close. (The libFuzzer targets
+// drive each engine alone; this drives the switch between them.)
+TEST(SwitchingEngineTest, DamagedConversationsStayWellFormed) {
+  const std::vector<Chunk> chunks = LoadCapture("h2c_upgrade.h2");
+  for (uint32_t seed = 1; seed <= 300; ++seed) {
+    std::mt19937 rng(seed);
+    std::vector<Piece> pieces = Pieces(chunks, Split::kRandom, seed);
+    const int flips = std::uniform_int_distribution<int>(0, 3)(rng);
+    for (int f = 0; f < flips; ++f) {
+      Piece& p = pieces[std::uniform_int_distribution<size_t>(0, pieces.size() - 1)(rng)];
+      p.bytes[std::uniform_int_distribution<size_t>(0, p.bytes.size() - 1)(rng)] ^=
+          static_cast<char>(std::uniform_int_distribution<int>(1, 255)(rng));
+    }
+    for (size_t i = 0; i + 1 < pieces.size(); ++i) {
+      if (std::uniform_int_distribution<int>(0, 9)(rng) == 0) std::swap(pieces[i], pieces[i + 1]);
+    }
+    EngineOptions options;
+    if (seed % 3 == 0) {
+      options.max_buffered_bytes = 256;
+      options.max_reorder_chunks = 2;
+      options.max_header_block_bytes = 128;
+      options.max_body_bytes = 16;
+    }
+    uint64_t emitted = 0;
+    std::unique_ptr<ProtocolEngine> engine =
+        MakeEngine(Protocol::kHttp1, options, static_cast<RoleHint>(seed % 3), [&](Exchange&& e) {
+          ++emitted;
+          EXPECT_TRUE(e.has_request || e.has_response || !e.notes.empty()) << "seed " << seed;
+          EXPECT_TRUE(!e.complete || (e.has_request && e.has_response)) << "seed " << seed;
+          EXPECT_LE(e.response.body.data.size(), options.max_body_bytes) << "seed " << seed;
+        });
+    uint64_t ts = 1;
+    for (const Piece& p : pieces) {
+      engine->OnData(p.direction, p.position, p.bytes, p.bytes.size(), ts++, false);
+    }
+    engine->OnClose(ts);
+    std::map<std::string, uint64_t> counters;
+    engine->ForEachCounter([&](const char* name, uint64_t value) { counters[name] = value; });
+    EXPECT_EQ(counters["http.exchanges"] + counters["http2.exchanges"], emitted) << "seed " << seed;
+    // After the close only the HTTP/2 engine's HPACK tables and parser buffers remain.
+    EXPECT_LT(engine->HeldBytes(), 24u * 1024) << "seed " << seed;
+  }
+}
+
 // Other upgrades keep the HTTP/1 engine's behaviour: the exchange with its 101, a note, and
 // the later bytes counted as not parsed.
 TEST(SwitchingEngineTest, WebSocketUpgradeIsNotSwitched) {

@@ -401,6 +401,15 @@ void Http2Connection::AdoptUpgradeRequest(Request request, Direction request_dir
   stream->notes.push_back("upgraded to HTTP/2 (h2c): the request was HTTP/1.1");
 }
 
+void Http2Connection::StartAt(Direction direction, uint64_t position) {
+  Side& s = side(direction);
+  s.assembler.StartAt(position);
+  // HTTP/2 begins exactly here: framing and HPACK are exact from the first byte.
+  s.parser.StartAtConnectionStart();
+  s.at_start = true;
+  s.resynced = true;  // a later resynchronisation (after a gap) is not the start
+}
+
 void Http2Connection::SetRequestDirection(Direction d, bool from_content) {
   if (!request_direction_) {
     request_direction_ = d;

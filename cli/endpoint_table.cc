@@ -9,31 +9,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cli/render/text_renderer.h"
+#include "common/route.h"
 
 namespace httptrace::cli {
 namespace {
-
-bool IsUuid(absl::string_view s) {
-  if (s.size() != 36) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : !absl::ascii_isxdigit(s[i])) return false;
-  }
-  return true;
-}
-
-// A segment that names one object rather than a kind of them.
-absl::string_view IdPlaceholder(absl::string_view segment) {
-  if (segment.empty()) return {};
-  if (std::all_of(segment.begin(), segment.end(), absl::ascii_isdigit)) return "{id}";
-  if (IsUuid(segment)) return "{uuid}";
-  // Long hex strings (hashes, object ids) with at least one digit: "a3f9c0e1d2b4".
-  if (segment.size() >= 12 && std::all_of(segment.begin(), segment.end(), absl::ascii_isxdigit) &&
-      std::any_of(segment.begin(), segment.end(), absl::ascii_isdigit)) {
-    return "{hex}";
-  }
-  return {};
-}
 
 int64_t Percentile(const std::vector<int64_t>& sorted, double p) {
   if (sorted.empty()) return -1;
@@ -59,16 +38,7 @@ std::string Bytes(uint64_t bytes) {
 
 }  // namespace
 
-std::string EndpointTable::Route(absl::string_view target) {
-  target = target.substr(0, target.find_first_of("?#"));
-  if (target.empty() || target[0] != '/') return std::string(target.empty() ? "/" : target);
-  std::vector<std::string> segments;
-  for (absl::string_view segment : absl::StrSplit(target.substr(1), '/')) {
-    const absl::string_view id = IdPlaceholder(segment);
-    segments.emplace_back(id.empty() ? segment : id);
-  }
-  return absl::StrCat("/", absl::StrJoin(segments, "/"));
-}
+std::string EndpointTable::Route(absl::string_view target) { return RouteOf(target); }
 
 const std::vector<std::string>& EndpointTable::SortKeys() {
   static const auto* keys = new std::vector<std::string>{"rate", "requests", "errors", "p50",
@@ -85,8 +55,13 @@ absl::Status EndpointTable::CheckSortKey(absl::string_view sort) {
 
 void EndpointTable::Add(const v1::Exchange& x, absl::Time now) {
   ++exchanges_;
-  const std::string method = x.has_request() ? x.request().method() : "?";
-  std::string route = x.has_request() ? Route(x.request().target()) : "(request not captured)";
+  // A gRPC call is grouped by its service and method (its :path, never templated), shown as
+  // method "gRPC".
+  const bool grpc = x.has_grpc() && !x.grpc().service().empty();
+  const std::string method = grpc ? "gRPC" : x.has_request() ? x.request().method() : "?";
+  std::string route = grpc              ? absl::StrCat(x.grpc().service(), "/", x.grpc().method())
+                      : x.has_request() ? Route(x.request().target())
+                                        : "(request not captured)";
   std::string key = absl::StrCat(method, " ", route);
   auto it = endpoints_.find(key);
   if (it == endpoints_.end()) {
@@ -102,7 +77,11 @@ void EndpointTable::Add(const v1::Exchange& x, absl::Time now) {
   }
   Stats& stats = it->second;
   ++stats.requests;
-  if (x.has_response() && x.response().status() >= 400) ++stats.errors;
+  // gRPC answers errors with HTTP 200 and a non-zero grpc-status.
+  if ((x.has_response() && x.response().status() >= 400) ||
+      (grpc && x.grpc().has_status_code() && x.grpc().status_code() != 0)) {
+    ++stats.errors;
+  }
   stats.bytes += x.request().body().size() + x.response().body().size();
   if (x.has_latency()) {
     stats.latencies_us.push_back(x.latency().seconds() * 1'000'000 + x.latency().nanos() / 1000);

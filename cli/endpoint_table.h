@@ -50,8 +50,7 @@ class EndpointTable {
   // A header line and the table.
   std::string Render(absl::Time now, const Format& format) const;
 
-  // "/users/{id}" for "/users/42?x=1": numbers, UUIDs and long hex strings in a path segment
-  // are ids.
+  // "/users/{id}" for "/users/42?x=1" (common/route.h: the exporter's http.route too).
   static std::string Route(absl::string_view target);
   static const std::vector<std::string>& SortKeys();
   static absl::Status CheckSortKey(absl::string_view sort);

@@ -25,6 +25,12 @@ struct RequestFlags {
   int64_t queue = 0;
   absl::Duration idle_timeout = absl::ZeroDuration();
   absl::Duration max_duration = absl::ZeroDuration();
+  // An export session (start --export otlp://host:4317): the agent sends the exchanges to an
+  // OpenTelemetry collector. Certificate files are read here and sent as PEM.
+  std::string export_endpoint;
+  std::vector<std::string> export_headers;  // name=value
+  std::string export_ca, export_cert, export_key;
+  absl::Duration export_metrics_interval = absl::ZeroDuration();
 };
 
 absl::StatusOr<v1::StartCaptureRequest> BuildStartRequest(const RequestFlags& flags);

@@ -162,6 +162,7 @@ Session::Session(std::string id, v1::Filter filter, v1::CaptureOptions options, 
       budget_(budget) {}
 
 Session::~Session() {
+  sink_.reset();  // its threads read this session
   absl::MutexLock lock(&mu_);
   while (!queue_.empty()) PopFrontLocked();
 }
@@ -421,8 +422,9 @@ v1::SessionCounters Session::CountersLocked() const {
 }
 
 v1::SessionInfo Session::Info() const {
-  absl::MutexLock lock(&mu_);
   v1::SessionInfo info;
+  if (sink_ != nullptr) sink_->FillInfo(&info);  // outside mu_: the sink may read the session
+  absl::MutexLock lock(&mu_);
   info.set_id(id_);
   *info.mutable_filter() = filter_;
   *info.mutable_options() = options_;

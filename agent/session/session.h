@@ -30,6 +30,18 @@
 
 namespace httptrace::session {
 
+// What consumes a session besides its readers: an export session's exporter (agent/export). The
+// session owns its sink and destroys it before anything else, so a sink may keep the session by
+// pointer and read it like any reader (Read, AddReader) from threads of its own. Nothing on the
+// pipeline's path calls a sink: a session without one costs nothing more.
+class SessionSink {
+ public:
+  // Stops the sink's threads; must return in bounded time.
+  virtual ~SessionSink() = default;
+  // Adds what the sink did (SessionInfo.export_status). Any thread; must not block long.
+  virtual void FillInfo(v1::SessionInfo* info) const = 0;
+};
+
 // Agent-wide defaults for CaptureOptions fields the client leaves unset.
 struct SessionDefaults {
   uint32_t body_limit_bytes = 4096;
@@ -49,6 +61,10 @@ class Session {
   const std::string& id() const { return id_; }
   const v1::Filter& filter() const { return filter_; }
   const v1::CaptureOptions& options() const { return options_; }
+
+  // Gives the session its sink. Called once, before the session is shared with other threads
+  // (SessionManager::Start), so sink_ needs no lock.
+  void AttachSink(std::unique_ptr<SessionSink> sink) { sink_ = std::move(sink); }
 
   // Queues `event` (an exchange, seq 0) when it matches the filter: shared as it is when the
   // session keeps it whole, else a trimmed and/or redacted copy. Returns true when the session
@@ -126,6 +142,8 @@ class Session {
   const absl::Duration max_duration_;
   const absl::Duration idle_timeout_;
   const std::vector<std::string> redacted_lowercase_;
+  // Set before the session is shared; reset first in the destructor (see SessionSink).
+  std::unique_ptr<SessionSink> sink_;
 
   mutable absl::Mutex mu_;
   bool end_queued_ ABSL_GUARDED_BY(mu_) = false;  // the SessionEnd event is in the queue

@@ -41,6 +41,11 @@ class CaptureControl {
   virtual std::vector<std::string> Notes() { return {}; }
 };
 
+// Makes the sink of an export session (StartCaptureRequest.export_options set) for `session`
+// (which owns it). INVALID_ARGUMENT for bad options: the session is then not started.
+using SinkFactory = std::function<absl::StatusOr<std::unique_ptr<SessionSink>>(
+    Session* session, const v1::ExportOptions& options)>;
+
 struct SessionManagerOptions {
   size_t max_sessions = 16;
   // Ended sessions stay listed and readable this long (a reader may still be draining), and at
@@ -56,6 +61,8 @@ struct SessionManagerOptions {
   // The agent's one budget, shared with the pipeline's queue (not owned; outlives the manager).
   // Null: a budget of memory_budget_bytes of the manager's own.
   MemoryBudget* memory_budget = nullptr;
+  // Export sessions' sinks (agent/export); empty: export sessions are refused (UNIMPLEMENTED).
+  SinkFactory sink_factory;
 };
 
 class SessionManager {

@@ -39,7 +39,7 @@ static __always_inline int http1_match(const __u8* h, __u32 n, const char* tok, 
 #define HT_BYTES_MASK(b, k) \
   ((b) <= 8 * (k) ? 0ULL : (b) >= 8 * (k) + 8 ? ~0ULL : ((1ULL << (8 * ((b)-8 * (k)))) - 1))
 
-// `h` holds the first n (<= HT_PEEK) bytes of a payload (zero after them).
+// `h` holds the first n (<= HT_PEEK) bytes of a payload; only those are compared.
 static __always_inline int http1_classify(const __u8* h, __u32 n) {
   if (http1_match(h, n, "HTTP/1.", 7)) return 2;
   // Every method of agent/protocols/http1/methods.txt (IANA's registry, and what libhttp-parser

@@ -1,5 +1,5 @@
 // The jsonl format: one JSON object per event, one per line. The shape is documented in the
-// README ("JSON lines") and is a contract: keys are only ever added.
+// docs/formats.md ("JSON lines") and is a contract: keys are only ever added.
 
 #pragma once
 

@@ -42,7 +42,7 @@ for v in load_test capture_test agent ctl e2e_test demo_app; do
   fi
 done
 
-# The one skip rule (README "Tests"): skip only where the capability is truly absent, and fail
+# The one skip rule (docs/testing.md): skip only where the capability is truly absent, and fail
 # instead where capabilities are required (CI). Missing tools are a setup failure, never a skip.
 if [[ $(id -u) != 0 ]]; then
   absent="needs root (qemu shares this machine's / with the guest; the probes load in it)"

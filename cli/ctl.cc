@@ -1,6 +1,9 @@
 #include "cli/ctl.h"
 
+#include <poll.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -19,6 +23,7 @@
 #include "cli/event_merger.h"
 #include "cli/interrupt.h"
 #include "cli/output_file.h"
+#include "cli/pairer.h"
 #include "cli/render/text_util.h"
 
 namespace httptrace::cli {
@@ -262,7 +267,9 @@ class Ctl::FileSink final : public Sink {
     if (!renderer.ok()) return renderer.status();
     absl::StatusOr<OutputFile> output = OutputFile::Open(options.output_path);
     if (!output.ok()) return output.status();
-    auto sink = absl::WrapUnique(new FileSink(*std::move(renderer), *std::move(output)));
+    Pairer::Options pairing;
+    pairing.enabled = options.pair;
+    auto sink = absl::WrapUnique(new FileSink(*std::move(renderer), *std::move(output), pairing));
     const bool is_file = !options.output_path.empty() && options.output_path != "-";
     if (!sink->renderer_->appends() && is_file && !sink->output_.was_empty()) {
       return absl::FailedPreconditionError(
@@ -280,31 +287,32 @@ class Ctl::FileSink final : public Sink {
 
   absl::Status Write(const std::vector<EventMerger::Item>& batch,
                      const std::vector<Agent*>& agents) override {
-    buffer_.clear();
-    const uint64_t mark = ++marks_;
+    const absl::Time now = absl::Now();
     for (size_t i = 0; i < batch.size(); ++i) {
-      Agent& agent = *agents[i];
-      const v1::Event& event = *batch[i].event;
-      renderer_->Render(event, agent.NodeOrAddress(), &buffer_);
-      if (event.seq() > 0) {
-        agent.last_seq = event.seq();
-        if (agent.pending.empty() || agent.pending.back().first != mark) {
-          agent.pending.emplace_back(mark, agent.last_seq);
-        } else {
-          agent.pending.back().second = agent.last_seq;
-        }
-      }
+      agents_[batch[i].source] = agents[i];
+      pairer_.Push(batch[i].source, batch[i].event, now);
     }
-    absl::Status status = output_.Write(buffer_, mark);
-    const uint64_t durable = output_.durable_mark();
-    for (Agent* agent : agents) Settle(*agent, durable);
-    return status;
+    ready_.clear();
+    pairer_.PopReady(now, &ready_);
+    return WriteReady();
   }
 
+  // Exchanges whose window for a partner ended go out.
+  void Tick(absl::Time now) override {
+    ready_.clear();
+    pairer_.PopReady(now, &ready_);
+    if (ready_.empty()) return;
+    if (absl::Status s = WriteReady(); !s.ok() && tick_status_.ok()) tick_status_ = s;
+  }
+  absl::Time NextTick() const override { return pairer_.NextDeadline(); }
+
   absl::Status Finish() override {
+    ready_.clear();
+    pairer_.PopAll(&ready_);
+    absl::Status status = WriteReady();
     buffer_.clear();
     renderer_->End(&buffer_);
-    absl::Status status = output_.Write(buffer_);
+    if (status.ok()) status = output_.Write(buffer_);
     if (status.ok()) status = output_.Flush();
     return status;
   }
@@ -314,11 +322,45 @@ class Ctl::FileSink final : public Sink {
     return agent.durable_seq + 1;
   }
   bool live_status() const override { return live_status_; }
-  absl::Status Health() const override { return output_.status(); }
+  absl::Status Health() const override {
+    return tick_status_.ok() ? output_.status() : tick_status_;
+  }
 
  private:
-  FileSink(std::unique_ptr<render::Renderer> renderer, OutputFile output)
-      : renderer_(std::move(renderer)), output_(std::move(output)) {}
+  FileSink(std::unique_ptr<render::Renderer> renderer, OutputFile output, Pairer::Options pairing)
+      : renderer_(std::move(renderer)), output_(std::move(output)), pairer_(pairing) {}
+
+  // Renders what the pairer released. A pair counts as its earlier record's sequence number
+  // for resuming: its later record may then come again, but nothing before it is skipped.
+  absl::Status WriteReady() {
+    if (ready_.empty()) return absl::OkStatus();
+    buffer_.clear();
+    const uint64_t mark = ++marks_;
+    for (const Pairer::Item& item : ready_) {
+      Agent& agent = *agents_[item.source];
+      const v1::Event& event = *item.event;
+      uint64_t seq = event.seq();
+      if (item.partner != nullptr) {
+        renderer_->RenderPair(event, *item.partner, item.pair_id, agent.NodeOrAddress(), &buffer_);
+        seq = std::min(seq, item.partner->seq());
+      } else {
+        renderer_->Render(event, agent.NodeOrAddress(), &buffer_);
+      }
+      if (seq > 0) {
+        agent.last_seq = seq;
+        if (agent.pending.empty() || agent.pending.back().first != mark) {
+          agent.pending.emplace_back(mark, agent.last_seq);
+        } else {
+          agent.pending.back().second = agent.last_seq;
+        }
+      }
+    }
+    ready_.clear();
+    absl::Status status = output_.Write(buffer_, mark);
+    const uint64_t durable = output_.durable_mark();
+    for (auto& [source, agent] : agents_) Settle(*agent, durable);
+    return status;
+  }
 
   static void Settle(Agent& agent, uint64_t durable_mark) {
     while (!agent.pending.empty() && agent.pending.front().first <= durable_mark) {
@@ -329,49 +371,163 @@ class Ctl::FileSink final : public Sink {
 
   std::unique_ptr<render::Renderer> renderer_;
   OutputFile output_;
+  Pairer pairer_;
+  std::vector<Pairer::Item> ready_;
+  absl::flat_hash_map<size_t, Agent*> agents_;  // by merger source
+  absl::Status tick_status_;                    // a write from Tick that failed
   std::string buffer_;  // one batch's rendering: one copy into the output, no string per event
   uint64_t marks_ = 0;
   bool live_status_ = false;
 };
 
-// Aggregates exchanges into the endpoint table and shows it.
+// top's keyboard on a terminal: keys arrive one by one, unechoed, without Enter; the terminal's
+// settings come back when top ends (Ctrl-C still interrupts: signals stay on).
+class RawKeyboard {
+ public:
+  RawKeyboard() {
+    if (tcgetattr(STDIN_FILENO, &saved_) != 0) return;
+    termios raw = saved_;
+    raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);
+    raw.c_cc[VMIN] = 0;
+    raw.c_cc[VTIME] = 0;
+    active_ = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+  }
+  ~RawKeyboard() {
+    if (active_) tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+  }
+  RawKeyboard(const RawKeyboard&) = delete;
+  RawKeyboard& operator=(const RawKeyboard&) = delete;
+
+  // The keys typed since the last call; never waits.
+  std::string Read() {
+    std::string keys;
+    if (!active_) return keys;
+    char buffer[32];
+    pollfd fd{STDIN_FILENO, POLLIN, 0};
+    while (poll(&fd, 1, 0) > 0 && (fd.revents & POLLIN) != 0) {
+      const ssize_t n = read(STDIN_FILENO, buffer, sizeof(buffer));
+      if (n <= 0) break;
+      keys.append(buffer, static_cast<size_t>(n));
+    }
+    return keys;
+  }
+
+ private:
+  termios saved_{};
+  bool active_ = false;
+};
+
+// Aggregates exchanges into the endpoint table and shows it. An exchange seen from both ends
+// counts once (the server's record: the service's own latency), unless --role both-sides.
 class Ctl::TopSink final : public Sink {
  public:
   explicit TopSink(const TopOptions& options)
-      : options_(options), screen_(!options.once && isatty(STDOUT_FILENO)) {
+      : options_(options),
+        screen_(!options.once && isatty(STDOUT_FILENO)),
+        pairer_(Pairing(options)),
+        table_(absl::Now(), /*by_role=*/!options.pair) {
     next_ = absl::Now() + options_.interval;
+    if (screen_ && isatty(STDIN_FILENO)) keyboard_ = std::make_unique<RawKeyboard>();
+    const auto& keys = EndpointTable::SortKeys();
+    sort_index_ =
+        static_cast<size_t>(std::find(keys.begin(), keys.end(), options_.sort) - keys.begin()) %
+        keys.size();
   }
 
   absl::Status Write(const std::vector<EventMerger::Item>& batch,
                      const std::vector<Agent*>&) override {
     const absl::Time now = absl::Now();
-    for (const EventMerger::Item& item : batch) {
-      if (item.event->has_exchange()) table_.Add(item.event->exchange(), now);
-      if (item.event->has_loss()) table_.AddLoss(item.event->loss().exchanges());
-    }
+    for (const EventMerger::Item& item : batch) pairer_.Push(item.source, item.event, now);
+    Drain(now, /*all=*/false);
     return absl::OkStatus();
   }
 
   void Tick(absl::Time now) override {
-    if (now < next_) return;
-    next_ = now + options_.interval;
-    if (options_.once) return;
+    Drain(now, /*all=*/false);
+    const bool key = keyboard_ != nullptr && HandleKeys(keyboard_->Read());
+    if (now < next_ && !key) return;
+    if (now >= next_) next_ = now + options_.interval;
+    if (options_.once || (paused_ && !key)) return;
     Show(now);
   }
-  absl::Time NextTick() const override { return next_; }
+  absl::Time NextTick() const override { return std::min(next_, pairer_.NextDeadline()); }
 
   absl::Status Finish() override {
+    Drain(absl::Now(), /*all=*/true);
     if (options_.once || !screen_) Show(absl::Now());
     return absl::OkStatus();
   }
 
  private:
+  static Pairer::Options Pairing(const TopOptions& options) {
+    Pairer::Options pairing;
+    pairing.enabled = options.pair;
+    return pairing;
+  }
+
+  void Drain(absl::Time now, bool all) {
+    ready_.clear();
+    if (all) {
+      pairer_.PopAll(&ready_);
+    } else {
+      pairer_.PopReady(now, &ready_);
+    }
+    for (const Pairer::Item& item : ready_) {
+      const v1::Event& event = *item.event;
+      if (item.partner != nullptr) {
+        table_.Add(item.partner->exchange(), now, EndpointTable::Seen::kBothEnds);
+      } else if (event.has_exchange()) {
+        table_.Add(event.exchange(), now);
+      } else if (event.has_loss()) {
+        table_.AddLoss(event.loss().exchanges());
+      }
+    }
+    ready_.clear();
+  }
+
+  // q quits (as Ctrl-C does), s and S change the sort column, p pauses the display (counting
+  // goes on). True when the screen must be drawn again.
+  bool HandleKeys(const std::string& keys) {
+    bool redraw = false;
+    const size_t n = EndpointTable::SortKeys().size();
+    for (const char key : keys) {
+      switch (key) {
+        case 'q':
+        case 'Q':
+          kill(getpid(), SIGINT);  // the capture's watcher ends it like Ctrl-C
+          break;
+        case 's':
+          sort_index_ = (sort_index_ + 1) % n;
+          redraw = true;
+          break;
+        case 'S':
+          sort_index_ = (sort_index_ + n - 1) % n;
+          redraw = true;
+          break;
+        case 'p':
+        case ' ':
+          paused_ = !paused_;
+          redraw = true;
+          break;
+        default:
+          break;
+      }
+    }
+    return redraw;
+  }
+
   void Show(absl::Time now) {
     EndpointTable::Format format;
-    format.sort = options_.sort;
+    format.sort = EndpointTable::SortKeys()[sort_index_];
     format.rows = options_.rows;
+    format.color = options_.color;
+    format.slow = options_.slow;
     if (screen_) {
-      if (format.rows == 0) format.rows = TerminalRows() > 6 ? TerminalRows() - 5 : 10;
+      if (format.rows == 0) format.rows = TerminalRows() > 7 ? TerminalRows() - 6 : 10;
+      if (keyboard_ != nullptr) {
+        format.footer = absl::StrCat("q quit  s/S sort (", format.sort, ")  p pause",
+                                     paused_ ? "  -- PAUSED: p resumes --" : "");
+      }
       // Home and clear: the table replaces the last one, like top(1).
       std::string out = "\033[H\033[2J";
       out.append(table_.Render(now, format));
@@ -386,7 +542,12 @@ class Ctl::TopSink final : public Sink {
   TopOptions options_;
   bool screen_;
   absl::Time next_;
+  Pairer pairer_;
+  std::vector<Pairer::Item> ready_;
   EndpointTable table_;
+  std::unique_ptr<RawKeyboard> keyboard_;
+  size_t sort_index_ = 0;
+  bool paused_ = false;
 };
 
 Ctl::Ctl(AgentDirectory directory, CtlOptions options)

@@ -38,6 +38,8 @@ struct StreamOptions {
   std::string output_path;                         // empty or "-": standard output
   absl::Duration duration = absl::ZeroDuration();  // zero: until Ctrl-C or the sessions end
   render::RenderOptions render;
+  // Show an exchange seen from both ends once (cli/pairer.h); false: one record per side.
+  bool pair = true;
 };
 
 struct TopOptions {
@@ -48,6 +50,10 @@ struct TopOptions {
   // Print the table once at the end instead of refreshing the screen; set also when stdout is
   // not a terminal (then a plain table every interval, for logs and pipes).
   bool once = false;
+  // Count an exchange seen from both ends once; false: a row per end (--role both-sides).
+  bool pair = true;
+  bool color = false;                      // error rates, slow percentiles and losses
+  absl::Duration slow = absl::Seconds(1);  // percentiles at least this are marked
 };
 
 class Ctl {

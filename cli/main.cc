@@ -4,8 +4,10 @@
 // before or after the subcommand, each subcommand with its own flags and --help.
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -58,6 +60,7 @@ CLI::Option* AddList(CLI::App* app, const std::string& name, std::vector<std::st
 }
 
 struct Globals {
+  std::string color = "auto";
   std::vector<std::string> agents;
   std::vector<std::string> agents_dns;
   ClientTls tls;
@@ -102,6 +105,10 @@ void AddGlobals(CLI::App& app, Globals* g) {
               "before it is written (output is merged by time within this window; default 1s).",
               absl::ZeroDuration(), absl::Minutes(1))
       ->group(group);
+  app.add_option("--color", g->color,
+                 "auto (default: colour on a terminal, unless NO_COLOR is set), always or never.")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->group("Output");
   AddDuration(&app, "--dns-refresh", &g->ctl.dns_refresh,
               "How often a capture resolves --agents-dns names again (default 30s).",
               absl::Milliseconds(200), absl::Hours(24))
@@ -123,8 +130,10 @@ void AddFilters(CLI::App* app, RequestFlags* f) {
   AddList(app, "--method", &f->methods, "HTTP method (repeatable).")->group(group);
   app->add_option("--path-prefix", f->path_prefix, "Request targets starting with this prefix.")
       ->group(group);
-  app->add_option("--role", f->role, "client, server or both (default both).")
-      ->check(CLI::IsMember({"client", "server", "both"}))
+  app->add_option("--role", f->role,
+                  "client, server, both (default: both ends, an exchange seen from both shown "
+                  "once) or both-sides (both ends, one record per side).")
+      ->check(CLI::IsMember({"client", "server", "both", "both-sides"}))
       ->group(group);
   app->add_option("--tls", f->tls,
                   "only (HTTPS read at the TLS library), plain, or both (default both).")
@@ -159,7 +168,8 @@ void AddSessionOptions(CLI::App* app, RequestFlags* f) {
 
 void AddOutput(CLI::App* app, StreamOptions* s) {
   const std::string group = "Output";
-  app->add_option("--format", s->format, "text (readable trace), jsonl or har (HAR 1.2).")
+  app->add_option("--format", s->format,
+                  "text (readable trace), line (one line per exchange), jsonl or har (HAR 1.2).")
       ->check(CLI::IsMember(render::FormatNames()))
       ->group(group);
   app->add_option("-o,--output", s->output_path,
@@ -167,6 +177,22 @@ void AddOutput(CLI::App* app, StreamOptions* s) {
                   "Default: standard output.")
       ->type_name("FILE")
       ->group(group);
+  AddDuration(app, "--slow", &s->render.slow,
+              "Exchanges at least this slow are marked in colour (default 1s).",
+              absl::Microseconds(1), absl::Hours(24))
+      ->group(group);
+}
+
+// Colour for text, line and top: --color always/never, else a terminal that is not "dumb" and no
+// NO_COLOR (https://no-color.org: set and not empty).
+bool UseColor(const std::string& mode, bool to_terminal) {
+  if (mode == "always") return true;
+  if (mode == "never") return false;
+  const char* no_color = std::getenv("NO_COLOR");
+  if (no_color != nullptr && *no_color != '\0') return false;
+  const char* term = std::getenv("TERM");
+  if (term != nullptr && std::string(term) == "dumb") return false;
+  return to_terminal;
 }
 
 int UsageError(const std::string& message) {
@@ -252,6 +278,9 @@ int Main(int argc, char** argv) {
               absl::Milliseconds(100), absl::Hours(1));
   top->add_option("--rows", top_options.rows, "Endpoints shown (default: what the terminal fits).")
       ->check(CLI::Range(size_t{1}, size_t{100000}));
+  AddDuration(top, "--slow", &top_options.slow,
+              "Percentiles at least this slow are marked in colour (default 1s).",
+              absl::Microseconds(1), absl::Hours(24));
   top->add_flag("--once", top_options.once,
                 "Print the table once, at the end (Ctrl-C or --duration), instead of refreshing.");
 
@@ -284,13 +313,21 @@ int Main(int argc, char** argv) {
   if (completion->parsed()) {
     const FlagValues values = {{"--format", render::FormatNames()},
                                {"--sort", EndpointTable::SortKeys()},
-                               {"--role", {"client", "server", "both"}},
+                               {"--role", {"client", "server", "both", "both-sides"}},
+                               {"--color", {"auto", "always", "never"}},
                                {"--tls", {"only", "plain", "both"}}};
     const std::string script =
         shell == "bash" ? BashCompletion(app, values) : ZshCompletion(app, values);
     std::fwrite(script.data(), 1, script.size(), stdout);
     return kExitOk;
   }
+
+  const bool to_stdout = stream.output_path.empty() || stream.output_path == "-";
+  stream.render.color = (stream.format == "text" || stream.format == "line") &&
+                        UseColor(globals.color, to_stdout && isatty(STDOUT_FILENO));
+  stream.pair = request_flags.role == "both";
+  top_options.pair = request_flags.role == "both";
+  top_options.color = UseColor(globals.color, isatty(STDOUT_FILENO));
 
   Ctl ctl(AgentDirectory(globals.agents, globals.agents_dns, globals.tls), globals.ctl);
   if (start->parsed() || top->parsed()) {

@@ -55,9 +55,9 @@ absl::StatusOr<v1::StartCaptureRequest> BuildStartRequest(const RequestFlags& fl
     filter->set_role(v1::ROLE_CLIENT);
   } else if (flags.role == "server") {
     filter->set_role(v1::ROLE_SERVER);
-  } else if (flags.role != "both" && !flags.role.empty()) {
+  } else if (flags.role != "both" && flags.role != "both-sides" && !flags.role.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--role ", flags.role, ": want client, server or both"));
+        absl::StrCat("--role ", flags.role, ": want client, server, both or both-sides"));
   }
   if (flags.tls == "only") {
     filter->set_tls(v1::TLS_ONLY);

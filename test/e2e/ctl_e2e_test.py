@@ -41,7 +41,7 @@ def send_known_sequence(port):
 
 
 def normalize_text(text, port, pid):
-    text = re.sub(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\]", "[TIME]", text, flags=re.M)
+    text = re.sub(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}( [+-]\d\d:\d\d)?\]", "[TIME]", text, flags=re.M)
     text = re.sub(r"latency [0-9.]+ (µs|ms|s)", "latency LATENCY", text)
     text = re.sub(r"ttfb [0-9.]+ (µs|ms|s)", "ttfb TTFB", text)
     text = text.replace("PID %d " % pid, "PID APP ")

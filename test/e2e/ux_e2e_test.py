@@ -1,0 +1,288 @@
+"""End-to-end: what a user reads. The real agent, the real httptracectl, the demo app and curl.
+
+One exchange seen from both ends shown once (text, HAR, top) and linked in jsonl; the line
+format against a golden file; colour only on a terminal (under tmux); the filters; the errors in
+our words; `status`'s headline; `top`'s keys (tmux); the TLS note rule; socket access.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+import harness
+from harness import E2ETestCase, read_jsonl, wait_until
+
+GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
+ESC = "\x1b["
+
+
+def curl(*args):
+    subprocess.run(["curl", "-s", "-o", "/dev/null", "--max-time", "10"] + list(args),
+                   check=True, stdin=subprocess.DEVNULL)
+
+
+class Tmux:
+    """A private tmux server (its own socket) running one command in a fixed-size window."""
+
+    count = 0
+
+    def __init__(self, workdir, command, env=None, width=200, height=50):
+        self.tmux = shutil.which("tmux")
+        if self.tmux is None:
+            raise AssertionError("tmux is not installed (scripts/setup.sh installs it)")
+        Tmux.count += 1  # a new server each time: one being killed may still hold its socket
+        self.socket = os.path.join(workdir, "tmux%d.sock" % Tmux.count)
+        environment = dict(os.environ, **(env or {}))
+        environment.setdefault("TERM", "xterm-256color")
+        environment.pop("TMUX", None)
+        # The pane's command runs through a shell so it can set its environment and pipes.
+        subprocess.run([self.tmux, "-S", self.socket, "-f", "/dev/null", "new-session", "-d",
+                        "-x", str(width), "-y", str(height), "-s", "t", command],
+                       check=True, env=environment, timeout=30)
+        subprocess.run([self.tmux, "-S", self.socket, "set-option", "-t", "t",
+                        "remain-on-exit", "on"], check=True, timeout=30)
+
+    def screen(self, escapes=True):
+        args = [self.tmux, "-S", self.socket, "capture-pane", "-p", "-t", "t"]
+        if escapes:
+            args.append("-e")
+        return subprocess.run(args, capture_output=True, timeout=30).stdout.decode(
+            errors="replace")
+
+    def keys(self, *keys):
+        subprocess.run([self.tmux, "-S", self.socket, "send-keys", "-t", "t"] + list(keys),
+                       check=True, timeout=30)
+
+    def pane_dead(self):
+        out = subprocess.run([self.tmux, "-S", self.socket, "display-message", "-p", "-t", "t",
+                              "#{pane_dead} #{pane_dead_status}"], capture_output=True,
+                             timeout=30).stdout.decode().split()
+        return out[0] == "1" if out else True
+
+    def close(self):
+        subprocess.run([self.tmux, "-S", self.socket, "kill-server"], capture_output=True,
+                       timeout=30)
+
+
+class UxTestCase(E2ETestCase):
+    def base(self, port):
+        return "http://127.0.0.1:%d" % port
+
+    def ctl_command(self, *args):
+        """A shell command line running httptracectl against this test's agent."""
+        return " ".join([harness.CTL_BIN, "--agent", "unix://" + self.socket] + list(args))
+
+    def capture(self, args, requests, name="ctl"):
+        """Runs `start ARGS`, sends `requests` (curl argument lists), stops with Ctrl-C and
+        returns (exit code, stderr)."""
+        ctl = self.start_ctl("start", *args, name=name)
+        for request in requests:
+            curl(*request)
+        ctl.send(signal.SIGINT)
+        code = ctl.wait(timeout=60)
+        return code, ctl.stderr()
+
+
+class BothEnds(UxTestCase):
+    """curl and the demo app on loopback: both ends of every exchange are traced."""
+
+    def test_text_shows_each_exchange_once_with_both_views(self):
+        port = self.start_app()
+        out = self.path("t.txt")
+        code, err = self.capture(["--port", str(port), "-o", out],
+                                 [[self.base(port) + "/users"], [self.base(port) + "/users/42"]])
+        self.assertEqual(code, 0, err)
+        text = open(out).read()
+        self.assertEqual(text.count("both ends traced"), 2, text)
+        self.assertEqual(len(re.findall(r"^  → HTTP GET /users HTTP/1\.1$", text, re.M)), 1, text)
+        self.assertEqual(len(re.findall(r"^  → HTTP GET /users/42 HTTP/1\.1$", text, re.M)), 1)
+        self.assertEqual(len(re.findall(r"^  client PID \d+ \(curl\) latency ", text, re.M)), 2)
+        self.assertEqual(
+            len(re.findall(r"^  server PID \d+ \(python3\) latency .* less: network and "
+                           r"queueing\)$", text, re.M)), 2, text)
+        # Each request's first line names the connection, client → server.
+        self.assertRegex(text, r"\] 127\.0\.0\.1:\d+ → 127\.0\.0\.1:%d both ends traced" % port)
+        self.assertIn("4 exchange(s)", err)  # the session's count is per record, as the agent's
+
+    def test_both_sides_keeps_one_record_per_end(self):
+        port = self.start_app()
+        out = self.path("t.txt")
+        code, err = self.capture(["--port", str(port), "--role", "both-sides", "-o", out],
+                                 [[self.base(port) + "/users"]])
+        self.assertEqual(code, 0, err)
+        text = open(out).read()
+        self.assertNotIn("both ends traced", text)
+        self.assertEqual(len(re.findall(r"^  → HTTP GET /users HTTP/1\.1$", text, re.M)), 2)
+        self.assertRegex(text, r"PID \d+ \(curl\) client ")
+        self.assertRegex(text, r"PID \d+ \(python3\) server ")
+
+    def test_jsonl_keeps_both_records_linked_by_pair(self):
+        port = self.start_app()
+        out = self.path("t.jsonl")
+        code, err = self.capture(["--port", str(port), "--format", "jsonl", "-o", out],
+                                 [[self.base(port) + "/users"], [self.base(port) + "/health"]])
+        self.assertEqual(code, 0, err)
+        exchanges = [e for e in read_jsonl(out) if "request" in e]
+        self.assertEqual(len(exchanges), 4)
+        pairs = {}
+        for e in exchanges:
+            self.assertIn("pair", e)
+            pairs.setdefault(e["pair"], []).append(e)
+        self.assertEqual(len(pairs), 2)
+        for records in pairs.values():
+            self.assertEqual(sorted(r["role"] for r in records), ["client", "server"])
+            client = [r for r in records if r["role"] == "client"][0]
+            server = [r for r in records if r["role"] == "server"][0]
+            self.assertEqual(client["local"], server["remote"])
+            self.assertEqual(client["request"]["target"], server["request"]["target"])
+
+    def test_har_has_one_entry_per_exchange_with_the_servers_view(self):
+        port = self.start_app()
+        out = self.path("t.har")
+        code, err = self.capture(["--port", str(port), "--format", "har", "-o", out],
+                                 [[self.base(port) + "/users"], [self.base(port) + "/health"]])
+        self.assertEqual(code, 0, err)
+        entries = json.load(open(out))["log"]["entries"]
+        self.assertEqual([e["request"]["url"].split(str(port))[1] for e in entries],
+                         ["/users", "/health"])
+        for entry in entries:
+            self.assertEqual(entry["_httptrace"]["role"], "client")
+            self.assertEqual(entry["_httptrace"]["server"]["comm"], "python3")
+            self.assertEqual(entry["_httptrace"]["server"]["role"], "server")
+
+    def test_only_one_end_traced_is_shown_alone(self):
+        port = self.start_app()
+        app_pid = [p for p in self.processes if p.name == "app%d" % port][0].pid
+        out = self.path("t.txt")
+        # The filter wants the server's process only: its client is never traced.
+        code, err = self.capture(["-p", str(app_pid), "-o", out],
+                                 [[self.base(port) + "/users"]])
+        self.assertEqual(code, 0, err)
+        text = open(out).read()
+        self.assertNotIn("both ends traced", text)
+        self.assertRegex(text, r"\] PID %d \(python3\) server 127\.0\.0\.1:%d ← " % (app_pid, port))
+        # The client alone: its server filtered out by port on the client's side.
+        out = self.path("c.txt")
+        code, err = self.capture(["--port", str(port), "--role", "client", "-o", out],
+                                 [[self.base(port) + "/users"]], name="ctl_client")
+        self.assertEqual(code, 0, err)
+        text = open(out).read()
+        self.assertNotIn("both ends traced", text)
+        self.assertRegex(text, r"\] PID \d+ \(curl\) client 127\.0\.0\.1:\d+ → 127\.0\.0\.1:%d"
+                         % port)
+
+    def test_top_counts_each_exchange_once(self):
+        port = self.start_app()
+        top = harness.Process([harness.CTL_BIN, "--agent", "unix://" + self.socket, "top",
+                               "--port", str(port), "--once", "--duration", "6s"],
+                              self.workdir, "top")
+        self.processes.append(top)
+        # top prints nothing until the end; give its session a moment to attach.
+        wait_until(lambda: self.sessions_active() >= 1, what="top's session")
+        for _ in range(20):
+            curl(self.base(port) + "/users")
+        self.assertEqual(top.wait(timeout=60), 0, top.stderr())
+        table = top.stdout()
+        row = [l for l in table.splitlines() if l.startswith("GET") and "/users" in l]
+        self.assertEqual(len(row), 1, table)
+        self.assertRegex(row[0], r"^GET\s+/users\s+both ends\s+20\s", table)
+
+    def sessions_active(self):
+        code, out, _ = self.ctl("list")
+        return out.count(" active ") if code == 0 else 0
+
+
+def normalize_line(text, port):
+    text = re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d", "TIME", text,
+                  flags=re.M)
+    text = re.sub(r"\[\d+\]", "[PID]", text)
+    text = re.sub(r"127\.0\.0\.1:%d\b" % port, "127.0.0.1:PORT", text)
+    text = re.sub(r"127\.0\.0\.1:\d+\b(?!.*:PORT)", "127.0.0.1:CLIENT", text)
+    text = re.sub(r"\b[0-9.]+ (µs|ms|s)\b", "LATENCY", text)
+    return text
+
+
+class LineFormat(UxTestCase):
+    def test_line_format_matches_the_golden_file(self):
+        port = self.start_app()
+        out = self.path("t.log")
+        base = self.base(port)
+        code, err = self.capture(
+            ["--port", str(port), "--format", "line", "-o", out],
+            [[base + "/users"],
+             ["-X", "POST", "-H", "Content-Type: application/json", "-d", '{"name":"New User"}',
+              base + "/user"],
+             [base + "/status/404"], [base + "/status/503"], [base + "/chunked"]])
+        self.assertEqual(code, 0, err)
+        got = normalize_line(open(out).read(), port)
+        with open(os.path.join(GOLDEN_DIR, "line_sequence.txt")) as f:
+            want = f.read()
+        self.assertEqual(got, want)
+
+
+class Colour(UxTestCase):
+    def run_in_tmux(self, port, shell_command, env=None, done=None):
+        tmux = Tmux(self.workdir, shell_command, env=env)
+        done = done or (lambda: "/status/503" in tmux.screen(escapes=False))
+        try:
+            wait_until(lambda: "started session" in tmux.screen(escapes=False) or tmux.pane_dead(),
+                       what="the capture in tmux")
+            for target in ("/users", "/status/404", "/status/503"):
+                curl(self.base(port) + target)
+            wait_until(lambda: done() or tmux.pane_dead(), what="the trace in tmux")
+            return tmux.screen(escapes=True)
+        finally:
+            tmux.close()
+
+    def test_colour_on_a_terminal_only(self):
+        port = self.start_app()
+        line = self.ctl_command("start", "--port", str(port), "--format", "line")
+        screen = self.run_in_tmux(port, line + " 2>&1")
+        # tmux re-encodes colours it shows: green 200, yellow 404, red 503.
+        self.assertRegex(screen, r"\x1b\[32m200\x1b\[(0|39)?m", screen)
+        self.assertRegex(screen, r"\x1b\[33m404")
+        self.assertRegex(screen, r"\x1b\[31m503")
+
+        # A pipe, NO_COLOR and --color never: the same trace without a colour.
+        for command, env in ((line + " 2>&1 | cat", None), (line + " 2>&1", {"NO_COLOR": "1"}),
+                             (self.ctl_command("--color", "never", "start", "--port", str(port),
+                                               "--format", "line") + " 2>&1", None)):
+            screen = self.run_in_tmux(port, command, env)
+            self.assertIn("/status/503", screen)
+            self.assertNotRegex(screen, r"\x1b\[3[0-7]m", command)
+
+        # A file never gets colour, even from a terminal; --color always gives it to a pipe.
+        out = self.path("t.txt")
+        self.run_in_tmux(port, self.ctl_command("start", "--port", str(port), "-o", out,
+                                                "--format", "line") + " 2>&1",
+                         done=lambda: os.path.exists(out) and "/status/503" in open(out).read())
+        with open(out) as f:
+            written = f.read()
+        self.assertIn("/status/503", written)
+        self.assertNotIn(ESC, written)
+        forced = self.start_ctl("--color", "always", "start", "--port", str(port), "--format",
+                                "line", name="ctl_forced")
+        curl(self.base(port) + "/status/503")
+        wait_until(lambda: "/status/503" in forced.stdout(), what="the forced trace")
+        forced.send(signal.SIGINT)
+        self.assertEqual(forced.wait(timeout=60), 0, forced.stderr())
+        self.assertIn(ESC + "31m503", forced.stdout())
+
+    def test_text_timestamps_carry_the_time_zone(self):
+        port = self.start_app()
+        out = self.path("t.txt")
+        code, err = self.capture(["--port", str(port), "--role", "server", "-o", out],
+                                 [[self.base(port) + "/users"]])
+        self.assertEqual(code, 0, err)
+        self.assertRegex(open(out).read(), re.compile(
+            r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d\] PID ", re.M))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -20,6 +20,7 @@
 #include "cli/ctl.h"
 #include "cli/endpoint_table.h"
 #include "cli/request_builder.h"
+#include "cli/usage.h"
 #include "common/termination_signals.h"
 #include "common/version.h"
 
@@ -196,7 +197,7 @@ bool UseColor(const std::string& mode, bool to_terminal) {
 }
 
 int UsageError(const std::string& message) {
-  std::fprintf(stderr, "httptracectl: %s (see --help)\n", message.c_str());
+  std::fprintf(stderr, "httptracectl: %s (see httptracectl --help)\n", message.c_str());
   return kExitUsage;
 }
 
@@ -223,6 +224,10 @@ int Main(int argc, char** argv) {
   app.fallthrough();  // global options also after the subcommand
   app.require_subcommand(1);
   app.footer(
+      "Examples:\n"
+      "  httptracectl start --port 8080                  a readable trace until Ctrl-C\n"
+      "  httptracectl top --port 8080                    a live table of endpoints\n"
+      "Each command has its own --help (httptracectl start --help).\n"
       "start prints \"started session ID on NODE (ADDRESS)\" per agent on stderr once the probes\n"
       "are attached (with several agents then \"started N session(s) on N of M agent(s)\"),\n"
       "streams until Ctrl-C, --duration or the session's end, then stops the sessions and prints\n"
@@ -293,6 +298,29 @@ int Main(int argc, char** argv) {
       ->check(CLI::IsMember({"bash", "zsh"}));
   for (CLI::App* sub : {list, status, version, completion}) sub->fallthrough();
 
+  SetCommandFooter(start, app,
+                   {"httptracectl start --port 8080",
+                    "httptracectl start --comm nginx --status 5xx --format line -o errors.log"});
+  SetCommandFooter(attach, app,
+                   {"httptracectl attach 1a2b3c01",
+                    "httptracectl attach 1a2b3c01 --from-seq 120 "
+                    "--format jsonl -o more.jsonl"});
+  SetCommandFooter(stop, app, {"httptracectl stop 1a2b3c01", "httptracectl list"});
+  SetCommandFooter(
+      list, app, {"httptracectl list", "httptracectl --agent 10.0.0.7:7443 --tls-ca ca.crt list"});
+  SetCommandFooter(status, app, {"httptracectl status", "httptracectl status --counters"});
+  SetCommandFooter(
+      top, app,
+      {"httptracectl top --port 8080", "httptracectl top --comm nginx --sort p99 --once -d 30s"});
+  SetCommandFooter(version, app, {"httptracectl version", "httptracectl --agent ADDR status"});
+  SetCommandFooter(completion, app,
+                   {"source <(httptracectl completion bash)",
+                    "httptracectl completion zsh > ~/.zfunc/_httptracectl"});
+
+  // Mistakes named in our words before CLI11 words them in its own (cli/usage.h).
+  if (const std::string problem = CheckArguments(app, argc, argv); !problem.empty()) {
+    return UsageError(problem);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -301,9 +329,9 @@ int Main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::RequiredError& e) {
     if (app.get_subcommands().empty()) return UsageError(MissingCommand(app, argc, argv));
-    return UsageError(e.what());
+    return UsageError(Translate(e));
   } catch (const CLI::ParseError& e) {
-    return UsageError(e.what());
+    return UsageError(Translate(e));
   }
 
   if (version->parsed()) {

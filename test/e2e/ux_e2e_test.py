@@ -284,5 +284,52 @@ class Colour(UxTestCase):
             r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d\] PID ", re.M))
 
 
+def run_ctl(*args):
+    proc = subprocess.run([harness.CTL_BIN] + list(args), capture_output=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
+
+
+class Errors(unittest.TestCase):
+    """Usage errors in our words, exit status 2, before any agent is asked (none runs here)."""
+
+    def test_each_rewritten_error(self):
+        cases = [
+            (["list", "--port", "80"], "--port is a flag of start and top, not list"),
+            (["start", "--role", "server", "--role", "client"],
+             "--role takes one value: client, server, both or both-sides"),
+            (["strat"], 'unknown command "strat"; did you mean start?'),
+            (["stauts"], 'unknown command "stauts"; did you mean status?'),
+            (["start", "--prot", "80"], "unknown flag --prot for start; did you mean --port?"),
+            (["start", "--role", "boss"], "--role boss: want client, server, both or both-sides"),
+            (["start", "--queue", "0"], "--queue 0: want 1 to 1048576"),
+            (["start", "--detach=yes"], "--detach takes no value"),
+            (["list", "extra"], 'list takes no argument ("extra" given)'),
+            (["--color", "sometimes", "list"], "--color sometimes: want auto, always or never"),
+        ]
+        for args, want in cases:
+            code, out, err = run_ctl("--agent", "unix:///nonexistent/agent.sock", *args)
+            self.assertEqual(code, 2, (args, err))
+            self.assertEqual(err.strip(), "httptracectl: %s (see httptracectl --help)" % want,
+                             args)
+            self.assertNotIn("cannot reach", err)
+
+    def test_each_command_has_its_own_help_with_globals_and_two_examples(self):
+        code, top_help, _ = run_ctl("--help")
+        self.assertEqual(code, 0)
+        for command in ("start", "attach", "stop", "list", "status", "top", "version",
+                        "completion"):
+            code, out, err = run_ctl(command, "--help")
+            self.assertEqual(code, 0, err)
+            self.assertIn("Usage: httptracectl %s" % command, out)
+            examples = out.split("Examples:\n", 1)[1].split("Global flags", 1)[0]
+            lines = [l for l in examples.splitlines() if l.strip()]
+            self.assertEqual(len(lines), 2, out)
+            self.assertIn("--agent ADDR", out)
+            self.assertIn("--color auto|always|never", out)
+            # Not the top-level page's paragraph about start.
+            self.assertNotIn("streams until Ctrl-C, --duration", out, command)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

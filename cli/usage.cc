@@ -154,8 +154,7 @@ std::string CheckArguments(const CLI::App& app, int argc, const char* const* arg
       if (++seen[option] > 1 && TakesValue(*option) && !Repeatable(*option)) {
         const std::string choices = ChoicesOf(*option);
         return absl::StrCat(option->get_name(), " takes one value",
-                            choices.empty() ? "" : absl::StrCat(": ", choices), " (given ",
-                            seen[option], " times)");
+                            choices.empty() ? "" : absl::StrCat(": ", choices));
       }
       if (!TakesValue(*option) && equals != std::string::npos) {
         return absl::StrCat(flag, " takes no value");

@@ -12,9 +12,10 @@
 // clang-format on
 
 #include "bpf/maps.bpf.h"
-#include "http_methods.h"  // generated beside vmlinux.h (bpf/BUILD.bazel)
 // After the maps: the fallbacks use `calls`.
 #include "bpf/compat.bpf.h"
+// The protocol classifiers.
+#include "bpf/http1.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -65,8 +66,7 @@ static __always_inline __u64 rb_flags(void) {
 
 static __always_inline int is_ingress(__u8 sys) {
   return sys == HT_SYS_READ || sys == HT_SYS_READV || sys == HT_SYS_RECVFROM ||
-         sys == HT_SYS_RECVMSG || sys == HT_SYS_RECVMMSG || sys == HT_SYS_TLS_READ ||
-         sys == HT_SYS_TLS_GNUTLS_READ || sys == HT_SYS_TLS_GO_READ;
+         sys == HT_SYS_RECVMSG || sys == HT_SYS_RECVMMSG || sys == HT_SYS_TLS_READ;
 }
 
 // The cheapest checks first: the agent itself, then the tgid and cgroup sets.
@@ -280,7 +280,7 @@ static __always_inline void conn_restart(struct conn_state* c, struct conn_key* 
   c->open_sent = 0;
   c->egress_shut = 0;
   c->ingress_eof = 0;
-  c->http = HT_HTTP_UNKNOWN;
+  c->protocol = HT_PROTO_UNKNOWN;
   c->tries_left = HT_TRIES_MID_STREAM;
   c->opened_ns = bpf_ktime_get_boot_ns();
   count(HT_CNT_VERDICT_CHANGED, 1);
@@ -426,7 +426,7 @@ static __always_inline struct conn_state* track_fd(struct conn_key* key, struct 
       c = conn_create(key, sk, HT_ROLE_UNKNOWN, tid);
     if (!c) return NULL;
   }
-  if (c->http == HT_HTTP_NO) {
+  if (c->protocol == HT_PROTO_NONE) {
     count(HT_CNT_SKIP_NOT_HTTP, 1);
     return NULL;
   }
@@ -498,53 +498,6 @@ static __always_inline int fd_table_changed(void) {
 // ---------------------------------------------------------------------------------------------
 // Exit: classify, then copy the bytes the syscall really moved, in chunks.
 
-// Matches the start of an HTTP/1.x message. With fewer than the token's bytes available the
-// available prefix must match. Returns 1 for a request, 2 for a response, 0 otherwise.
-#define HT_PEEK 16  // longer than the longest method plus its space ("UNSUBSCRIBE ")
-static __always_inline int match(const __u8* h, __u32 n, const char* tok, __u32 len) {
-#pragma unroll
-  for (int i = 0; i < HT_PEEK; i++) {
-    if (i >= len || i >= n) break;
-    if (h[i] != (__u8)tok[i]) return 0;
-  }
-  return 1;
-}
-
-// -1 when the first bytes could not be read (nothing is decided then).
-static __always_inline int http_kind(__u64 ptr, __u64 avail) {
-  __u8 h[HT_PEEK] = {};
-  __u32 n = avail < HT_PEEK ? (__u32)avail : HT_PEEK;
-  barrier_var(n);  // clang drops a bound it can prove; the verifier cannot
-  if (n == 0 || n > HT_PEEK) return -1;
-  if (bpf_probe_read_user(h, n, (void*)ptr)) return -1;
-  if (match(h, n, "HTTP/1.", 7)) return 2;
-    // Every method libhttp-parser knows (the engine parses with it): one list, generated from
-    // its HTTP_METHOD_MAP into http_methods.h, so no method is traced by one side and not the
-    // other. sizeof counts the NUL, which stands for the space after the method.
-#define HT_MATCH_METHOD(num, name, string) \
-  if (match(h, n, #string " ", sizeof(#string))) return 1;
-  HT_HTTP_METHOD_MAP(HT_MATCH_METHOD)
-#undef HT_MATCH_METHOD
-  return 0;
-}
-
-// Whether a payload refused by the ring buffer began an HTTP message, so the loss can be counted
-// in messages, not only bytes: "HTTP/" (a status line), or four capitals, or three and a space
-// (the start of a request line: GET, PUT, POST, HEAD, DELETE, PATCH, OPTIONS, every method but
-// M-SEARCH, whose requests are counted as bytes only). Word arithmetic, two branches: a loop over
-// the bytes made raw_sys_exit's jump sequences too long for the verifier (ENOMEM). `p` holds at
-// least 8 bytes; it runs once per syscall whose first event the ring buffer refused.
-static __always_inline int begins_message(const __u8* p) {
-  __u64 w;
-  __builtin_memcpy(&w, p, sizeof(w));                      // little-endian: p[0] is the low byte
-  if ((w & 0xFFFFFFFFFFULL) == 0x2F50545448ULL) return 1;  // "HTTP/"
-  __u32 v = (__u32)w;
-  // Per byte b < 0x80: b + 0x3F sets bit 7 iff b >= 'A', b + 0x25 iff b > 'Z' (no carries).
-  __u32 capitals = (v + 0x3F3F3F3FU) & ~(v + 0x25252525U) & 0x80808080U;
-  if ((v >> 24) == ' ') capitals |= 0x80000000U;
-  return !(v & 0x80808080U) && capitals == 0x80808080U;
-}
-
 // After a syscall's copy, when the ring buffer refused some of it: the refused bytes join the
 // connection's pending loss, and so does the HTTP message they began when the ring buffer refused
 // all of the syscall (a syscall refused in part counts bytes only: a lower bound). Its first
@@ -566,7 +519,7 @@ static __noinline void lost_start_account(struct conn_state* c, struct scratch* 
   }
   __u8 head[8] = {};
   if (len < sizeof(head) || bpf_probe_read_user(head, sizeof(head), (void*)ptr)) return;
-  if (begins_message(head)) __sync_fetch_and_add(&c->lost_starts[dir & 1], 1);
+  if (http1_begins_message(head)) __sync_fetch_and_add(&c->lost_starts[dir & 1], 1);
 }
 
 // Sends the pending scratch event: `fill` payload bytes standing for fill + extra stream bytes.
@@ -587,7 +540,8 @@ static __always_inline void flush(struct scratch* s, __u64 extra, __u8 flags) {
   e->direction = x->dir;
   e->flags = flags;
   e->syscall = x->sys;
-  e->reserved = 0;
+  e->protocol = x->protocol;
+  e->tls = x->tls;
   bpf_get_current_comm(e->comm, sizeof(e->comm));
   // Keep the bound on the register the helper gets (clang may otherwise re-derive it).
   __u64 size = sizeof(*e) + fill;
@@ -711,10 +665,6 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
     case HT_SYS_SENDTO:
     case HT_SYS_TLS_READ:
     case HT_SYS_TLS_WRITE:
-    case HT_SYS_TLS_GNUTLS_READ:
-    case HT_SYS_TLS_GNUTLS_WRITE:
-    case HT_SYS_TLS_GO_READ:
-    case HT_SYS_TLS_GO_WRITE:
       x->single = 1;
       x->src = a.buf;
       x->src_len = ret;
@@ -756,7 +706,7 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
     count(HT_CNT_TRUNC_IOV, 1);
     iovcnt = HT_MAX_IOV;
   }
-  if (!first && sys != HT_SYS_SENDFILE && x->src && c->http == HT_HTTP_UNKNOWN) {
+  if (!first && sys != HT_SYS_SENDFILE && x->src && c->protocol == HT_PROTO_UNKNOWN) {
     // Classify on the first non-empty iovec (writev with an empty header iovec is common).
     // mmsg: x->src is the first message's iovec array (its length is not at hand: take one).
     __u64 nvec = (sys == HT_SYS_RECVMMSG || sys == HT_SYS_SENDMMSG) ? 1 : iovcnt;
@@ -772,8 +722,8 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
 
   __u8 dir = is_ingress(sys) ? HT_INGRESS : HT_EGRESS;
   __u64 now = bpf_ktime_get_boot_ns();
-  if (c->http == HT_HTTP_UNKNOWN && sys != HT_SYS_SENDFILE) {
-    int kind = http_kind(first, first_len);
+  if (c->protocol == HT_PROTO_UNKNOWN && sys != HT_SYS_SENDFILE) {
+    int kind = http1_classify(first, first_len);
     if (kind == 0) {
       // Not the start of a message. Positions do not move: they count from the first byte of
       // the first HTTP message the probes see.
@@ -782,7 +732,7 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
         c->tries_left--;
         return 0;
       }
-      c->http = HT_HTTP_NO;
+      c->protocol = HT_PROTO_NONE;
       count(HT_CNT_CONN_NOT_HTTP, 1);
       return 0;
     }
@@ -798,7 +748,7 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
       return 0;
     }
     {
-      c->http = HT_HTTP_YES;
+      c->protocol = HT_PROTO_HTTP1;
       // A request written or a response read: this end is the client.
       if (c->role == HT_ROLE_UNKNOWN)
         c->role = ((kind == 1) == (dir == HT_EGRESS)) ? HT_ROLE_CLIENT : HT_ROLE_SERVER;
@@ -815,6 +765,8 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
   x->tid = tid;
   x->dir = dir;
   x->sys = sys;
+  x->protocol = c->protocol;
+  x->tls = c->tls;
   __u32 limit = cfg->copy_limit;
   if (limit == 0 || limit > HT_MAX_CHUNK) limit = HT_MAX_CHUNK;
   x->limit = limit;

@@ -64,23 +64,26 @@ enum ht_syscall {
   HT_SYS_ACCEPT,
   HT_SYS_ACCEPT4,
   HT_SYS_CLOSE,
-  // Plaintext of a TLS library's read/write call (bpf/tls.bpf.h), one buffer. The library is
-  // in the number: HT_SYS_TLS_READ + 2 * (enum ht_tls_library - 1) (+ 1 for its write), so the
-  // capture's shared code paths carry no extra field for it.
-  HT_SYS_TLS_READ,  // OpenSSL (SSL_read, SSL_read_ex)
+  // Plaintext of a TLS library's read/write call (bpf/tls.bpf.h), one buffer; which library is
+  // the data event's `tls`.
+  HT_SYS_TLS_READ,
   HT_SYS_TLS_WRITE,
-  HT_SYS_TLS_GNUTLS_READ,
-  HT_SYS_TLS_GNUTLS_WRITE,
-  HT_SYS_TLS_GO_READ,
-  HT_SYS_TLS_GO_WRITE,
 };
 
-// The TLS library whose plaintext calls a connection's data came from (see HT_SYS_TLS_READ).
+// The TLS library whose plaintext calls a connection's data came from (ht_data_event.tls).
 enum ht_tls_library {
   HT_TLS_NONE = 0,     // plaintext on the socket itself
   HT_TLS_OPENSSL = 1,  // SSL_read/SSL_write(_ex): OpenSSL 1.1/3, BoringSSL, static copies
   HT_TLS_GNUTLS = 2,
   HT_TLS_GO = 3,
+};
+
+// The application protocol of a connection, as the classifiers decide it from its first bytes
+// (bpf/http1.bpf.h); the agent picks the protocol engine by it (agent/protocols/common/protocol.h
+// has the same values). Connections that are none of these are never copied.
+enum ht_protocol {
+  HT_PROTO_UNKNOWN = 0,  // not classified yet (never in an event)
+  HT_PROTO_HTTP1 = 1,    // HTTP/1.x
 };
 
 // Per-CPU counters (array map "counters"), summed by the agent. Every drop and truncation has
@@ -169,7 +172,9 @@ struct ht_data_event {
   __u8 direction;  // enum ht_direction
   __u8 flags;      // enum ht_data_flags
   __u8 syscall;    // enum ht_syscall
-  __u8 reserved;
+  __u8 protocol;   // enum ht_protocol of the connection
+  __u8 tls;        // enum ht_tls_library: HT_TLS_NONE, or the library whose plaintext this is
+  __u8 reserved[7];
   char comm[HT_COMM_LEN];
   __u8 data[];
 };

@@ -6,9 +6,8 @@
 
 #include "bpf/events.h"
 
-#define HT_HTTP_UNKNOWN 0
-#define HT_HTTP_YES 1
-#define HT_HTTP_NO 2
+// conn_state.protocol of a connection classified as none of enum ht_protocol: never copied.
+#define HT_PROTO_NONE 0xff
 
 // A connection seen from its start (connect/accept) is judged on its first bytes. One found
 // mid-stream (opened before capture started) may be in the middle of a body: its syscalls are
@@ -59,7 +58,7 @@ struct conn_state {
   __u32 passed_epoch;    // latest filter epoch in which a syscall of it passed every filter
   __u32 mntns;           // mount namespace inode number of the owning process
   __u8 role;             // enum ht_role
-  __u8 http;             // HT_HTTP_*
+  __u8 protocol;         // enum ht_protocol, or HT_PROTO_NONE
   __u8 allowed;          // verdict of the port and mount-ns filters
   __u8 open_sent;        // the open event went out (close events follow only then)
   __u8 family;
@@ -112,7 +111,9 @@ struct copy_ctx {
   __u8 single;
   __u8 dir;
   __u8 sys;
-  __u8 reserved[1];
+  __u8 protocol;  // of the connection (enum ht_protocol)
+  __u8 tls;       // of the connection (enum ht_tls_library)
+  __u8 reserved[3];
 };
 
 // Staging area for one syscall exit: loop state plus one data event with room for two chunks,

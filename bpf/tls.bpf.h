@@ -136,12 +136,12 @@ static __always_inline int tls_deliver(__u64 id, __s32 fd, __u8 lib, __u8 dir, _
   count(HT_CNT_TLS_CALLS, 1);
   struct conn_state* c = tls_conn(&key, s, lib, cfg);
   if (!c || !conn_allowed(c, &key, cfg, (__u32)id)) return 0;
-  if (c->http == HT_HTTP_NO) {
+  if (c->protocol == HT_PROTO_NONE) {
     count(HT_CNT_SKIP_NOT_HTTP, 1);
     return 0;
   }
-  lib = lib >= HT_TLS_OPENSSL && lib <= HT_TLS_GO ? lib : HT_TLS_OPENSSL;
-  __u8 sys = HT_SYS_TLS_READ + 2 * (lib - HT_TLS_OPENSSL) + (dir == HT_EGRESS);
+  // The library travels in the connection's record (c->tls, set by tls_conn) to the data event.
+  __u8 sys = dir == HT_EGRESS ? HT_SYS_TLS_WRITE : HT_SYS_TLS_READ;
   return process_data(c, &key, cfg, sys, n, buf, n, (__u32)id);
 }
 

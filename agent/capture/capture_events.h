@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/string_view.h"
+#include "agent/protocols/common/protocol.h"
 
 namespace httptrace::capture {
 
@@ -86,6 +87,8 @@ struct DataEvent {
   Syscall syscall = Syscall::kUnknown;
   // kTlsRead/kTlsWrite: the plaintext of this TLS library's call (the connection carries TLS).
   TlsLibrary tls = TlsLibrary::kNone;
+  // What the probes classified the connection as (they copy only connections they recognise).
+  protocols::Protocol protocol = protocols::Protocol::kUnknown;
 };
 
 // Sent before the first data of a connection that carries HTTP/1.x (connections whose first

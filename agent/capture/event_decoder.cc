@@ -14,8 +14,8 @@ namespace httptrace::capture {
 // The wire format is shared with the kernel: a size change must break the build here.
 static_assert(sizeof(ht_conn_id) == 16);
 static_assert(sizeof(ht_event_header) == 32);
-static_assert(sizeof(ht_data_event) == 72);
-static_assert(offsetof(ht_data_event, data) == 72);
+static_assert(sizeof(ht_data_event) == 80);
+static_assert(offsetof(ht_data_event, data) == 80);
 static_assert(sizeof(ht_open_event) == 96);
 static_assert(sizeof(ht_close_event) == 48);
 static_assert(sizeof(ht_shutdown_event) == 56);
@@ -29,6 +29,7 @@ static_assert(static_cast<int>(Syscall::kSendfile) == HT_SYS_SENDFILE);
 static_assert(static_cast<int>(TlsLibrary::kOpenssl) == HT_TLS_OPENSSL);
 static_assert(static_cast<int>(TlsLibrary::kGnutls) == HT_TLS_GNUTLS);
 static_assert(static_cast<int>(TlsLibrary::kGo) == HT_TLS_GO);
+static_assert(static_cast<int>(protocols::Protocol::kHttp1) == HT_PROTO_HTTP1);
 
 namespace {
 constexpr const char* kKernelCounterNames[] = {
@@ -94,12 +95,12 @@ bool EventDecoder::Decode(const void* data, size_t size) {
       out.read_failed = (e->flags & HT_DATA_READ_FAILED) != 0;
       if (e->syscall <= HT_SYS_SENDFILE) {
         out.syscall = static_cast<Syscall>(e->syscall);
-      } else if (e->syscall >= HT_SYS_TLS_READ && e->syscall <= HT_SYS_TLS_GO_WRITE) {
-        // The library is in the number (bpf/events.h).
-        const int n = e->syscall - HT_SYS_TLS_READ;
-        out.syscall = n % 2 == 0 ? Syscall::kTlsRead : Syscall::kTlsWrite;
-        out.tls = static_cast<TlsLibrary>(HT_TLS_OPENSSL + n / 2);
+      } else if (e->syscall == HT_SYS_TLS_READ || e->syscall == HT_SYS_TLS_WRITE) {
+        out.syscall = e->syscall == HT_SYS_TLS_READ ? Syscall::kTlsRead : Syscall::kTlsWrite;
+        out.tls = e->tls <= HT_TLS_GO ? static_cast<TlsLibrary>(e->tls) : TlsLibrary::kNone;
       }
+      out.protocol = e->protocol == HT_PROTO_HTTP1 ? protocols::Protocol::kHttp1
+                                                   : protocols::Protocol::kUnknown;
       Bump(data_events_);
       Bump(data_bytes_, e->captured);
       sink_->OnData(out);

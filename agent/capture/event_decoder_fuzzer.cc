@@ -19,13 +19,13 @@
 
 #include "agent/capture/capture_events.h"
 #include "agent/capture/event_decoder.h"
-#include "agent/http/http_connection.h"
+#include "agent/protocols/http1/http1_connection.h"
 #include "bpf/events.h"
 
 namespace {
 
 namespace capture = httptrace::capture;
-namespace http = httptrace::http;
+namespace protocols = httptrace::protocols;
 
 #define Check(condition)                                          \
   do {                                                            \
@@ -53,10 +53,10 @@ class EngineSink final : public capture::CaptureSink {
     // The payload is a view into the record: never past its end.
     const auto* p = reinterpret_cast<const uint8_t*>(e.data.data());
     Check(e.data.empty() || (p >= record_ && p + e.data.size() <= record_ + size_));
-    http::HttpConnection* conn = Engine(e.conn.id);
+    protocols::http1::Http1Connection* conn = Engine(e.conn.id);
     if (conn == nullptr) return;
-    conn->OnData(e.direction == capture::Direction::kEgress ? http::Direction::kEgress
-                                                            : http::Direction::kIngress,
+    conn->OnData(e.direction == capture::Direction::kEgress ? protocols::Direction::kEgress
+                                                            : protocols::Direction::kIngress,
                  e.position, e.data, e.length, e.timestamp_ns);
   }
   void OnShutdown(const capture::ConnectionShutdownEvent& e) override { Engine(e.conn.id); }
@@ -75,14 +75,14 @@ class EngineSink final : public capture::CaptureSink {
   }
 
  private:
-  http::HttpConnection* Engine(uint64_t id) {
+  protocols::http1::Http1Connection* Engine(uint64_t id) {
     auto it = engines_.find(id);
     if (it != engines_.end()) return it->second.get();
     if (engines_.size() >= kMaxConnections) return nullptr;
-    http::EngineOptions options;
+    protocols::EngineOptions options;
     options.max_body_bytes = 256;
-    auto conn = std::make_unique<http::HttpConnection>(
-        options, http::RoleHint::kUnknown, [](http::Exchange&& exchange) {
+    auto conn = std::make_unique<protocols::http1::Http1Connection>(
+        options, protocols::RoleHint::kUnknown, [](protocols::Exchange&& exchange) {
           Check(exchange.has_request || exchange.has_response || !exchange.notes.empty());
         });
     return engines_.emplace(id, std::move(conn)).first->second.get();
@@ -90,7 +90,7 @@ class EngineSink final : public capture::CaptureSink {
 
   const uint8_t* record_ = nullptr;
   size_t size_ = 0;
-  std::map<uint64_t, std::unique_ptr<http::HttpConnection>> engines_;
+  std::map<uint64_t, std::unique_ptr<protocols::http1::Http1Connection>> engines_;
 };
 
 uint64_t Counter(const capture::EventDecoder& decoder, const char* name) {

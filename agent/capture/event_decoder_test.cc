@@ -65,21 +65,23 @@ TEST(EventDecoderTest, DecodesDataEventWithPayloadAndTimeOffset) {
   EXPECT_FALSE(d.size_only);
 }
 
-// TLS plaintext: the library is in the syscall number (bpf/events.h).
+// TLS plaintext: the syscall says read or write, the event's `tls` which library (bpf/events.h).
 TEST(EventDecoderTest, DecodesTlsPlaintextWithItsLibrary) {
   const struct {
     uint8_t sys;
+    uint8_t lib;
     Syscall syscall;
     TlsLibrary tls;
   } cases[] = {
-      {HT_SYS_WRITE, Syscall::kWrite, TlsLibrary::kNone},
-      {HT_SYS_TLS_READ, Syscall::kTlsRead, TlsLibrary::kOpenssl},
-      {HT_SYS_TLS_WRITE, Syscall::kTlsWrite, TlsLibrary::kOpenssl},
-      {HT_SYS_TLS_GNUTLS_READ, Syscall::kTlsRead, TlsLibrary::kGnutls},
-      {HT_SYS_TLS_GNUTLS_WRITE, Syscall::kTlsWrite, TlsLibrary::kGnutls},
-      {HT_SYS_TLS_GO_READ, Syscall::kTlsRead, TlsLibrary::kGo},
-      {HT_SYS_TLS_GO_WRITE, Syscall::kTlsWrite, TlsLibrary::kGo},
-      {HT_SYS_TLS_GO_WRITE + 1, Syscall::kUnknown, TlsLibrary::kNone},
+      {HT_SYS_WRITE, HT_TLS_NONE, Syscall::kWrite, TlsLibrary::kNone},
+      {HT_SYS_TLS_READ, HT_TLS_OPENSSL, Syscall::kTlsRead, TlsLibrary::kOpenssl},
+      {HT_SYS_TLS_WRITE, HT_TLS_OPENSSL, Syscall::kTlsWrite, TlsLibrary::kOpenssl},
+      {HT_SYS_TLS_READ, HT_TLS_GNUTLS, Syscall::kTlsRead, TlsLibrary::kGnutls},
+      {HT_SYS_TLS_WRITE, HT_TLS_GNUTLS, Syscall::kTlsWrite, TlsLibrary::kGnutls},
+      {HT_SYS_TLS_READ, HT_TLS_GO, Syscall::kTlsRead, TlsLibrary::kGo},
+      {HT_SYS_TLS_WRITE, HT_TLS_GO, Syscall::kTlsWrite, TlsLibrary::kGo},
+      {HT_SYS_TLS_WRITE, HT_TLS_GO + 1, Syscall::kTlsWrite, TlsLibrary::kNone},
+      {HT_SYS_TLS_WRITE + 1, HT_TLS_OPENSSL, Syscall::kUnknown, TlsLibrary::kNone},
   };
   for (const auto& c : cases) {
     Sink sink;
@@ -90,6 +92,7 @@ TEST(EventDecoderTest, DecodesTlsPlaintextWithItsLibrary) {
     e->length = 4;
     e->captured = 4;
     e->syscall = c.sys;
+    e->tls = c.lib;
     std::memcpy(e->data, "GET ", 4);
     ASSERT_TRUE(decoder.Decode(e, sizeof(*e) + 4));
     ASSERT_EQ(sink.datas.size(), 1u);
@@ -99,6 +102,32 @@ TEST(EventDecoderTest, DecodesTlsPlaintextWithItsLibrary) {
   EXPECT_EQ(TlsLibraryName(TlsLibrary::kOpenssl), "openssl");
   EXPECT_EQ(TlsLibraryName(TlsLibrary::kGnutls), "gnutls");
   EXPECT_EQ(TlsLibraryName(TlsLibrary::kNone), "");
+}
+
+TEST(EventDecoderTest, DecodesTheConnectionsProtocol) {
+  const struct {
+    uint8_t wire;
+    httptrace::protocols::Protocol protocol;
+  } cases[] = {
+      {HT_PROTO_HTTP1, httptrace::protocols::Protocol::kHttp1},
+      {HT_PROTO_UNKNOWN, httptrace::protocols::Protocol::kUnknown},
+      {200, httptrace::protocols::Protocol::kUnknown},
+  };
+  for (const auto& c : cases) {
+    Sink sink;
+    EventDecoder decoder(&sink, 0);
+    std::vector<uint64_t> storage(32);
+    auto* e = reinterpret_cast<ht_data_event*>(storage.data());
+    e->hdr.kind = HT_EVENT_DATA;
+    e->length = 4;
+    e->captured = 4;
+    e->syscall = HT_SYS_WRITE;
+    e->protocol = c.wire;
+    std::memcpy(e->data, "GET ", 4);
+    ASSERT_TRUE(decoder.Decode(e, sizeof(*e) + 4));
+    ASSERT_EQ(sink.datas.size(), 1u);
+    EXPECT_EQ(sink.datas[0].protocol, c.protocol) << int(c.wire);
+  }
 }
 
 TEST(EventDecoderTest, RejectsCapturedBeyondRecordOrLength) {

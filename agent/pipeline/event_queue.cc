@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "agent/http/message_start.h"
+#include "agent/protocols/engine_factory.h"
 
 namespace httptrace::pipeline {
 namespace {
@@ -17,15 +17,6 @@ void RaiseTo(std::atomic<uint64_t>& peak, uint64_t value) {
   uint64_t seen = peak.load(std::memory_order_relaxed);
   while (value > seen && !peak.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
   }
-}
-
-// Whether a dropped payload began an HTTP message (as the probes count theirs, bpf/events.h).
-bool BeginsMessage(absl::string_view data) {
-  constexpr size_t kMaxLine = 8192;
-  const http::StartScan scan =
-      http::FindMessageStart(data.substr(0, kMaxLine), /*want_request=*/true,
-                             /*want_response=*/true, kMaxLine);
-  return scan.found && scan.offset == 0;
 }
 
 }  // namespace
@@ -89,7 +80,7 @@ void EventQueue::OnData(const capture::DataEvent& event) {
 void EventQueue::Drop(const capture::DataEvent& event) {
   dropped_events_.fetch_add(1, std::memory_order_relaxed);
   dropped_bytes_.fetch_add(event.length, std::memory_order_relaxed);
-  const uint32_t starts = BeginsMessage(event.data) ? 1 : 0;
+  const uint32_t starts = protocols::BeginsMessage(event.protocol, event.data) ? 1 : 0;
   // Consecutive drops of one stream make one loss event.
   if (!open_->items.empty()) {
     if (auto* last = std::get_if<capture::KernelLossEvent>(&open_->items.back().event);

@@ -9,17 +9,17 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-void MoveHeaders(std::vector<http::Header>& from,
+void MoveHeaders(std::vector<protocols::Header>& from,
                  google::protobuf::RepeatedPtrField<v1::Header>* to) {
   to->Reserve(static_cast<int>(from.size()));
-  for (http::Header& header : from) {
+  for (protocols::Header& header : from) {
     v1::Header* out = to->Add();
     out->set_name(std::move(header.name));
     out->set_value(std::move(header.value));
   }
 }
 
-void MoveBody(http::Body& from, v1::Body* to) {
+void MoveBody(protocols::Body& from, v1::Body* to) {
   to->set_data(std::move(from.data));
   to->set_size(from.size);
   to->set_truncated(from.truncated);
@@ -29,7 +29,7 @@ void MoveBody(http::Body& from, v1::Body* to) {
 
 }  // namespace
 
-void ToProtoExchange(http::Exchange&& exchange, const ConnectionContext& context,
+void ToProtoExchange(protocols::Exchange&& exchange, const ConnectionContext& context,
                      v1::Exchange* exchange_out) {
   v1::Exchange& out = *exchange_out;
   *out.mutable_start_time() =

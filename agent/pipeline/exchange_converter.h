@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "agent/http/exchange.h"
+#include "agent/protocols/common/exchange.h"
 #include "proto/httptrace.pb.h"
 
 namespace httptrace::pipeline {
@@ -28,7 +28,7 @@ struct ConnectionContext {
 
 // Fills *out (empty; typically on an event's arena, so nothing is copied twice): strings and
 // bodies are moved out of `exchange`.
-void ToProtoExchange(http::Exchange&& exchange, const ConnectionContext& context,
+void ToProtoExchange(protocols::Exchange&& exchange, const ConnectionContext& context,
                      v1::Exchange* out);
 
 }  // namespace httptrace::pipeline

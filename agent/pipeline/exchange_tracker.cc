@@ -11,17 +11,18 @@
 
 namespace httptrace::pipeline {
 
-// What the tracker hangs on a conntrack entry: the HTTP engine and what exchanges say about the
-// connection and its process.
-struct ExchangeTracker::HttpState final : conntrack::ConnectionAttachment {
+// What the tracker hangs on a conntrack entry: the protocol engine and what exchanges say about
+// the connection and its process.
+struct ExchangeTracker::ConnectionState final : conntrack::ConnectionAttachment {
   ConnectionContext context;
   // The container as first looked up; its name may become known later (the engine is asked in
   // the background), so exchanges published before that are completed then.
   std::optional<container::ContainerInfo> container;
-  std::unique_ptr<http::HttpConnection> engine;
+  // Made on the connection's first data (Engine()); null until then.
+  std::unique_ptr<protocols::ProtocolEngine> engine;
   capture::Role role = capture::Role::kUnknown;
   // The engine's loss counters as last turned into losses.
-  http::EngineCounters accounted;
+  protocols::LossCounters accounted;
   // Bytes this connection lost in the kernel or the queue: the gaps they leave are theirs.
   uint64_t explained_gap_bytes = 0;
   // What the engine holds, as charged to the memory budget.
@@ -35,18 +36,19 @@ struct ExchangeTracker::HttpState final : conntrack::ConnectionAttachment {
 
 namespace {
 
-http::Direction ToHttp(capture::Direction d) {
-  return d == capture::Direction::kEgress ? http::Direction::kEgress : http::Direction::kIngress;
+protocols::Direction ToEngine(capture::Direction d) {
+  return d == capture::Direction::kEgress ? protocols::Direction::kEgress
+                                          : protocols::Direction::kIngress;
 }
 
-http::RoleHint ToHint(capture::Role role) {
+protocols::RoleHint ToHint(capture::Role role) {
   switch (role) {
     case capture::Role::kClient:
-      return http::RoleHint::kClient;
+      return protocols::RoleHint::kClient;
     case capture::Role::kServer:
-      return http::RoleHint::kServer;
+      return protocols::RoleHint::kServer;
     default:
-      return http::RoleHint::kUnknown;
+      return protocols::RoleHint::kUnknown;
   }
 }
 
@@ -66,7 +68,8 @@ v1::Container ToProtoContainer(const container::ContainerInfo& info) {
 uint64_t NowNs() { return static_cast<uint64_t>(absl::GetCurrentTimeNanos()); }
 
 // The engine counters that mean a loss, compared after every engine call (a few loads).
-bool LossCountersChanged(const http::EngineCounters& now, const http::EngineCounters& before) {
+bool LossCountersChanged(const protocols::LossCounters& now,
+                         const protocols::LossCounters& before) {
   return now.messages_dropped_gap != before.messages_dropped_gap ||
          now.parse_errors != before.parse_errors ||
          now.buffer_overflow_bytes != before.buffer_overflow_bytes;
@@ -89,11 +92,11 @@ ExchangeTracker::ExchangeTracker(const ExchangeTrackerOptions& options, const No
 
 ExchangeTracker::~ExchangeTracker() { ForgetConnections(); }
 
-ExchangeTracker::HttpState* ExchangeTracker::Attach(conntrack::Connection& connection) {
+ExchangeTracker::ConnectionState* ExchangeTracker::Attach(conntrack::Connection& connection) {
   if (connection.attachment != nullptr) {
-    return static_cast<HttpState*>(connection.attachment.get());
+    return static_cast<ConnectionState*>(connection.attachment.get());
   }
-  auto state = std::make_unique<HttpState>();
+  auto state = std::make_unique<ConnectionState>();
   ConnectionContext& context = state->context;
   context.connection_id = next_connection_id_++;
   context.pid = connection.pid;
@@ -112,16 +115,24 @@ ExchangeTracker::HttpState* ExchangeTracker::Attach(conntrack::Connection& conne
     context.remote_address = connection.remote.AddressString();
     context.remote_port = connection.remote.port;
   }
-  // The engine calls back synchronously from OnData/OnClose, on this thread.
-  HttpState* raw = state.get();
-  state->engine = std::make_unique<http::HttpConnection>(
-      options_.engine, ToHint(connection.role),
-      [this, raw](http::Exchange&& exchange) { PublishExchange(*raw, std::move(exchange)); });
+  ConnectionState* raw = state.get();
   connection.attachment = std::move(state);
   return raw;
 }
 
-void ExchangeTracker::PublishExchange(HttpState& state, http::Exchange&& exchange) {
+protocols::ProtocolEngine& ExchangeTracker::Engine(ConnectionState& state,
+                                                   const capture::DataEvent& event) {
+  if (state.engine == nullptr) {
+    // The engine calls back synchronously from OnData/OnClose, on this thread.
+    state.engine = protocols::MakeEngine(event.protocol, options_.engine, ToHint(state.role),
+                                         [this, &state](protocols::Exchange&& exchange) {
+                                           PublishExchange(state, std::move(exchange));
+                                         });
+  }
+  return *state.engine;
+}
+
+void ExchangeTracker::PublishExchange(ConnectionState& state, protocols::Exchange&& exchange) {
   if (forgetting_) {
     // From a capture whose sessions have all ended: no session asked for it.
     ++counters_.exchanges_after_capture;
@@ -145,7 +156,7 @@ void ExchangeTracker::PublishExchange(HttpState& state, http::Exchange&& exchang
   if (sessions_ == nullptr) return;
   // No session keeps more than this of a body: cut it now rather than copy it per session.
   const uint32_t body_limit = sessions_->body_limit_wanted();
-  for (http::Body* body : {&exchange.request.body, &exchange.response.body}) {
+  for (protocols::Body* body : {&exchange.request.body, &exchange.response.body}) {
     if (body->data.size() > body_limit) {
       body->data.resize(body_limit);
       body->data.shrink_to_fit();  // held in session queues: its room, not only its size
@@ -161,9 +172,10 @@ void ExchangeTracker::PublishExchange(HttpState& state, http::Exchange&& exchang
 void ExchangeTracker::OnConnectionEnd(conntrack::Connection& connection,
                                       conntrack::EndReason reason) {
   if (connection.attachment == nullptr) return;
-  HttpState* state = static_cast<HttpState*>(connection.attachment.get());
+  ConnectionState* state = static_cast<ConnectionState*>(connection.attachment.get());
   // Flushes what is pending: close-delimited bodies complete, unanswered requests get a note.
-  state->engine->OnClose(connection.last_seen_ns);
+  // (No engine: the connection had no data, so nothing is pending or held.)
+  if (state->engine != nullptr) state->engine->OnClose(connection.last_seen_ns);
   // The state goes with the connection: what it held is released.
   if (budget_ != nullptr) budget_->Release(state->charged);
   engine_held_bytes_ -= state->charged;
@@ -177,12 +189,13 @@ void ExchangeTracker::OnConnectionEnd(conntrack::Connection& connection,
       ++pending.events;
     }
   }
-  closed_engine_counters_ += state->engine->counters();
+  if (state->engine != nullptr) closed_engine_counters_.Add(*state->engine);
   HT_LOG(DEBUG) << "connection " << connection.key.ToString()
                 << " ended: " << conntrack::EndReasonName(reason);
 }
 
-void ExchangeTracker::Recharge(HttpState& state) {
+void ExchangeTracker::Recharge(ConnectionState& state) {
+  if (state.engine == nullptr) return;
   const uint64_t held = state.engine->HeldBytes();
   if (held == state.charged) return;
   if (budget_ != nullptr) {
@@ -197,9 +210,11 @@ void ExchangeTracker::Recharge(HttpState& state) {
   state.charged = held;
 }
 
-void ExchangeTracker::AccountEngineLosses(const capture::ConnectionKey& key, HttpState& state) {
-  const http::EngineCounters& now = state.engine->counters();
-  http::EngineCounters& before = state.accounted;
+void ExchangeTracker::AccountEngineLosses(const capture::ConnectionKey& key,
+                                          ConnectionState& state) {
+  if (state.engine == nullptr) return;
+  const protocols::LossCounters now = state.engine->losses();
+  protocols::LossCounters& before = state.accounted;
   if (!LossCountersChanged(now, before)) return;
   if (now.messages_dropped_gap != before.messages_dropped_gap) {
     // Gaps a kernel or queue loss explains are reported as that loss (with its exchanges).
@@ -223,11 +238,7 @@ void ExchangeTracker::AccountEngineLosses(const capture::ConnectionKey& key, Htt
     ++pending.events;
     pending.bytes += now.buffer_overflow_bytes - before.buffer_overflow_bytes;
   }
-  before.messages_dropped_gap = now.messages_dropped_gap;
-  before.messages_dropped_parse_error = now.messages_dropped_parse_error;
-  before.parse_errors = now.parse_errors;
-  before.buffer_overflow_bytes = now.buffer_overflow_bytes;
-  before.gap_bytes = now.gap_bytes;
+  before = now;
 }
 
 void ExchangeTracker::OnOpen(const capture::ConnectionOpenEvent& event) {
@@ -238,7 +249,7 @@ void ExchangeTracker::OnOpen(const capture::ConnectionOpenEvent& event) {
 
 void ExchangeTracker::OnData(const capture::DataEvent& event) {
   conntrack::DataResult result = connections_.OnData(event);
-  HttpState* state = Attach(*result.conn);
+  ConnectionState* state = Attach(*result.conn);
   if (state->context.tid == 0) state->context.tid = event.tid;
   if (event.tls != capture::TlsLibrary::kNone && state->context.tls_library.empty()) {
     state->context.tls_library = std::string(capture::TlsLibraryName(event.tls));
@@ -257,8 +268,9 @@ void ExchangeTracker::OnData(const capture::DataEvent& event) {
   }
   // The engine does its own gap accounting from the positions (it knows whether a gap falls
   // inside a body of known length and can keep framing).
-  state->engine->OnData(ToHttp(event.direction), event.position, event.data, event.length,
-                        event.timestamp_ns, event.size_only);
+  Engine(*state, event)
+      .OnData(ToEngine(event.direction), event.position, event.data, event.length,
+              event.timestamp_ns, event.size_only);
   Recharge(*state);
   AccountEngineLosses(event.conn, *state);
   Housekeeping(event.timestamp_ns);
@@ -270,8 +282,10 @@ void ExchangeTracker::OnShutdown(const capture::ConnectionShutdownEvent& event) 
     // A direction ended: when it carried responses (a server's egress, a client's ingress) the
     // close-delimited response is complete and unanswered requests are final now, not at an
     // idle timeout.
-    HttpState* state = static_cast<HttpState*>(connection->attachment.get());
-    state->engine->OnEndOfStream(ToHttp(event.direction), event.timestamp_ns);
+    ConnectionState* state = static_cast<ConnectionState*>(connection->attachment.get());
+    if (state->engine != nullptr) {
+      state->engine->OnEndOfStream(ToEngine(event.direction), event.timestamp_ns);
+    }
     Recharge(*state);
     AccountEngineLosses(event.conn, *state);
   }
@@ -295,7 +309,7 @@ void ExchangeTracker::OnKernelLoss(const capture::KernelLossEvent& event) {
   }
   if (conntrack::Connection* connection = connections_.Find(event.conn);
       connection != nullptr && connection->attachment != nullptr) {
-    static_cast<HttpState*>(connection->attachment.get())->explained_gap_bytes += event.bytes;
+    static_cast<ConnectionState*>(connection->attachment.get())->explained_gap_bytes += event.bytes;
   }
   PendingLoss& pending =
       Pending(event.conn, in_queue ? v1::LOSS_REASON_LIMIT : v1::LOSS_REASON_KERNEL_BUFFER_FULL);
@@ -304,7 +318,7 @@ void ExchangeTracker::OnKernelLoss(const capture::KernelLossEvent& event) {
   pending.from_queue |= in_queue;
   if (conntrack::Connection* connection = connections_.Find(event.conn);
       connection != nullptr && connection->attachment != nullptr) {
-    HttpState& state = *static_cast<HttpState*>(connection->attachment.get());
+    ConnectionState& state = *static_cast<ConnectionState*>(connection->attachment.get());
     state.lost_starts[static_cast<int>(event.direction)] += event.message_starts;
     const uint64_t lost = std::max(state.lost_starts[0], state.lost_starts[1]);
     pending.exchanges += lost - state.lost_exchanges_reported;
@@ -335,7 +349,7 @@ ExchangeTracker::PendingLoss& ExchangeTracker::Pending(const capture::Connection
 
 void ExchangeTracker::Describe(const conntrack::Connection& connection,
                                PendingLoss& pending) const {
-  const HttpState& state = *static_cast<const HttpState*>(connection.attachment.get());
+  const ConnectionState& state = *static_cast<const ConnectionState*>(connection.attachment.get());
   const ConnectionContext& context = state.context;
   pending.described = true;
   // The scope: what is known of the connection, so sessions that cannot match it are spared.
@@ -456,14 +470,14 @@ void ExchangeTracker::ForgetConnections() {
 }
 
 void ExchangeTracker::SnapshotCounters() {
-  http::EngineCounters engine = closed_engine_counters_;
-  connections_.ForEach([&engine](const conntrack::Connection& connection) {
-    if (connection.attachment != nullptr) {
-      engine += static_cast<const HttpState*>(connection.attachment.get())->engine->counters();
-    }
+  protocols::EngineCounterTotals engines = closed_engine_counters_;
+  connections_.ForEach([&engines](const conntrack::Connection& connection) {
+    if (connection.attachment == nullptr) return;
+    const auto& state = *static_cast<const ConnectionState*>(connection.attachment.get());
+    if (state.engine != nullptr) engines.Add(*state.engine);
   });
   absl::flat_hash_map<std::string, uint64_t> snapshot;
-  engine.ForEach([&](const char* name, uint64_t value) { snapshot[name] = value; });
+  engines.ForEach([&](const char* name, uint64_t value) { snapshot[name] = value; });
   const conntrack::TableCounters& table = connections_.counters();
   snapshot["conntrack.opened"] = table.opened;
   snapshot["conntrack.closed"] = table.closed;

@@ -1,13 +1,14 @@
 // Turns capture events into exchanges and losses for the sessions: keeps the connection table
-// and one HTTP engine per connection, converts each finished exchange into its API message once
-// (the sessions share it), and publishes every loss where it happens, with its reason:
+// and one protocol engine per connection (agent/protocols), converts each finished exchange into
+// its API message once (the sessions share it), and publishes every loss where it happens, with its
+// reason:
 //   kernel_buffer_full   data events the ring buffer refused (bytes and, from the HTTP message
 //                        starts the probes saw in them, exchanges)
 //   limit                data the agent's queue refused (memory budget; exchanges likewise), and
 //                        bytes a connection's engine dropped at its buffer limit
 //   stream_gap           messages cut by bytes missing from a stream with no kernel loss behind
 //                        them (capture limits, unreadable user memory)
-//   parse_error          bytes that were not HTTP/1.x
+//   parse_error          bytes the connection's protocol engine could not parse
 //   connection_table_full  a connection evicted to make room for a new one
 // Losses are summed per connection and reason and published at most every loss_report_period,
 // and at once on Flush, so a loss just before a stop reaches the session's summary.
@@ -29,15 +30,17 @@
 #include "agent/conntrack/connection_table.h"
 #include "agent/container/container_resolver.h"
 #include "agent/cri/pod_filter.h"
-#include "agent/http/http_connection.h"
 #include "agent/pipeline/node_info.h"
+#include "agent/protocols/common/engine.h"
+#include "agent/protocols/common/engine_options.h"
+#include "agent/protocols/engine_factory.h"
 #include "agent/session/memory_budget.h"
 #include "agent/session/session_manager.h"
 
 namespace httptrace::pipeline {
 
 struct ExchangeTrackerOptions {
-  http::EngineOptions engine;
+  protocols::EngineOptions engine;
   // Connections tracked; beyond it the least recently seen one is ended (its pending exchanges
   // are emitted with notes) to make room, and a connection_table_full loss says so.
   size_t max_connections = 65536;
@@ -81,7 +84,7 @@ class ExchangeTracker final : public capture::CaptureSink {
   absl::flat_hash_map<std::string, uint64_t> CounterSnapshot() const;
 
  private:
-  struct HttpState;
+  struct ConnectionState;
   // A loss not yet published: one per connection and reason.
   struct PendingLoss {
     uint64_t bytes = 0;
@@ -97,14 +100,16 @@ class ExchangeTracker final : public capture::CaptureSink {
   };
   using LossKey = std::pair<capture::ConnectionKey, v1::LossReason>;
 
-  // The HTTP state of a tracked connection, created on first use.
-  HttpState* Attach(conntrack::Connection& connection);
-  void PublishExchange(HttpState& state, http::Exchange&& exchange);
+  // What the tracker keeps of a connection, created on first use.
+  ConnectionState* Attach(conntrack::Connection& connection);
+  // The connection's engine, made on its first data for the protocol the probes detected.
+  protocols::ProtocolEngine& Engine(ConnectionState& state, const capture::DataEvent& event);
+  void PublishExchange(ConnectionState& state, protocols::Exchange&& exchange);
   void OnConnectionEnd(conntrack::Connection& connection, conntrack::EndReason reason);
   // Charges (or releases) the change in what the connection's engine holds.
-  void Recharge(HttpState& state);
+  void Recharge(ConnectionState& state);
   // Turns what the engine counted since the last call into pending losses.
-  void AccountEngineLosses(const capture::ConnectionKey& key, HttpState& state);
+  void AccountEngineLosses(const capture::ConnectionKey& key, ConnectionState& state);
   void Housekeeping(uint64_t now_ns);
   // Publishes the losses gathered since the last report, at most once per loss_report_period
   // unless `now_or_never` (a flush).
@@ -129,7 +134,7 @@ class ExchangeTracker final : public capture::CaptureSink {
   bool forgetting_ = false;  // ForgetConnections is running
   absl::flat_hash_map<LossKey, PendingLoss> pending_losses_;
   uint64_t last_loss_report_ns_ = 0;
-  http::EngineCounters closed_engine_counters_;
+  protocols::EngineCounterTotals closed_engine_counters_;
 
   struct Counters {
     uint64_t kernel_loss_events = 0;

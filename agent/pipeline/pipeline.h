@@ -32,7 +32,7 @@ namespace httptrace::pipeline {
 
 struct PipelineOptions {
   capture::CaptureConfig capture;
-  http::EngineOptions engine;
+  protocols::EngineOptions engine;
   // Connections tracked in user space (see ExchangeTrackerOptions).
   size_t max_connections = 65536;
   absl::Duration idle_timeout = absl::Minutes(5);

@@ -10,7 +10,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace httptrace::http {
+namespace httptrace::protocols {
 
 // egress: the traced process wrote these bytes; ingress: it read them.
 enum class Direction : uint8_t { kEgress = 0, kIngress = 1 };
@@ -101,4 +101,4 @@ absl::string_view FindHeader(const std::vector<Header>& headers, absl::string_vi
 // A compact multi-line rendering for tests and debugging (not a user-facing format).
 std::string DebugString(const Exchange& exchange);
 
-}  // namespace httptrace::http
+}  // namespace httptrace::protocols

@@ -1,19 +1,17 @@
-// Test helpers for the HTTP engine; see http_test_util.h.
+// Test helpers for the HTTP/1 engine; see http1_test_util.h.
 
-#include "agent/http/http_test_util.h"
-
-#include <zlib.h>
+#include "agent/protocols/http1/http1_test_util.h"
 
 #include <random>
 
 #include "absl/strings/str_cat.h"
 
-namespace httptrace::http::testing {
+namespace httptrace::protocols::http1::testing {
 
 Outcome RunScript(const Script& script, Split split, uint32_t seed) {
   Outcome outcome;
-  HttpConnection conn(script.options, script.hint,
-                      [&](Exchange&& e) { outcome.exchanges.push_back(std::move(e)); });
+  Http1Connection conn(script.options, script.hint,
+                       [&](Exchange&& e) { outcome.exchanges.push_back(std::move(e)); });
   std::mt19937 rng(seed);
   uint64_t position[2] = {0, 0};
   for (const Segment& seg : script.segments) {
@@ -69,19 +67,4 @@ Segment In(std::string bytes, uint64_t ts, uint64_t lost_after) {
   return Segment{Direction::kIngress, std::move(bytes), ts, lost_after};
 }
 
-std::string Compress(const std::string& data, bool gzip) {
-  z_stream zs{};
-  deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, gzip ? 16 + MAX_WBITS : MAX_WBITS, 8,
-               Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&zs, data.size()) + 32, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  zs.avail_in = data.size();
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = out.size();
-  deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
-
-}  // namespace httptrace::http::testing
+}  // namespace httptrace::protocols::http1::testing

@@ -8,7 +8,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace httptrace::http {
+namespace httptrace::protocols::http1 {
 
 enum class StartKind : uint8_t { kRequest, kResponse };
 
@@ -26,4 +26,4 @@ struct StartScan {
 StartScan FindMessageStart(absl::string_view data, bool want_request, bool want_response,
                            size_t max_line);
 
-}  // namespace httptrace::http
+}  // namespace httptrace::protocols::http1

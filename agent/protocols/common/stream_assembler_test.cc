@@ -1,14 +1,14 @@
 // Tests of positioned-chunk reassembly: in order, early chunks held and released, overlaps
 // trimmed, known tails reported as gaps, and a full window turning a hole into a gap.
 
-#include "agent/http/stream_assembler.h"
+#include "agent/protocols/common/stream_assembler.h"
 
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
-namespace httptrace::http {
+namespace httptrace::protocols {
 namespace {
 
 // Records the delivered stream as text: bytes as is, gaps as "<gap N>".
@@ -88,4 +88,4 @@ TEST(StreamAssemblerTest, UnknownOriginStartsAtFirstChunk) {
 }
 
 }  // namespace
-}  // namespace httptrace::http
+}  // namespace httptrace::protocols

@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace httptrace::http {
+namespace httptrace::protocols {
 
 enum class ContentCoding : uint8_t { kIdentity, kGzip, kDeflate };
 
@@ -31,4 +31,4 @@ struct DecodedBody {
 absl::StatusOr<DecodedBody> DecodeBody(absl::string_view encoded, ContentCoding coding,
                                        size_t max_keep, uint64_t max_output);
 
-}  // namespace httptrace::http
+}  // namespace httptrace::protocols

@@ -2,7 +2,7 @@
 // random pieces (fixed seeds); all splits must give the same exchanges and counters, and each
 // case asserts the fields, notes and counters that prove its point.
 
-#include "agent/http/http_connection.h"
+#include "agent/protocols/http1/http1_connection.h"
 
 #include <functional>
 #include <string>
@@ -10,21 +10,21 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "agent/http/http_test_util.h"
+#include "agent/protocols/http1/http1_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace httptrace::http {
+namespace httptrace::protocols::http1 {
 namespace {
 
-using ::httptrace::http::testing::Canonical;
-using ::httptrace::http::testing::Compress;
-using ::httptrace::http::testing::In;
-using ::httptrace::http::testing::Out;
-using ::httptrace::http::testing::Outcome;
-using ::httptrace::http::testing::RunScript;
-using ::httptrace::http::testing::Script;
-using ::httptrace::http::testing::Split;
+using ::httptrace::protocols::http1::testing::Canonical;
+using ::httptrace::protocols::http1::testing::Compress;
+using ::httptrace::protocols::http1::testing::In;
+using ::httptrace::protocols::http1::testing::Out;
+using ::httptrace::protocols::http1::testing::Outcome;
+using ::httptrace::protocols::http1::testing::RunScript;
+using ::httptrace::protocols::http1::testing::Script;
+using ::httptrace::protocols::http1::testing::Split;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -695,9 +695,9 @@ std::vector<Case> Cases() {
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
-class HttpConnectionCaseTest : public ::testing::TestWithParam<Case> {};
+class Http1ConnectionCaseTest : public ::testing::TestWithParam<Case> {};
 
-TEST_P(HttpConnectionCaseTest, SameOutcomeForEverySplit) {
+TEST_P(Http1ConnectionCaseTest, SameOutcomeForEverySplit) {
   const Case& c = GetParam();
   Outcome whole = RunScript(c.script, Split::kWhole);
   {
@@ -719,7 +719,7 @@ TEST_P(HttpConnectionCaseTest, SameOutcomeForEverySplit) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, HttpConnectionCaseTest, ::testing::ValuesIn(Cases()),
+INSTANTIATE_TEST_SUITE_P(Cases, Http1ConnectionCaseTest, ::testing::ValuesIn(Cases()),
                          [](const ::testing::TestParamInfo<Case>& info) {
                            return info.param.name;
                          });
@@ -818,7 +818,7 @@ void CheckGapConversation(const GapConversation& c) {
   }
 }
 
-TEST(HttpConnectionGapTest, ByteLostAtEveryPositionOfResponses) {
+TEST(Http1ConnectionGapTest, ByteLostAtEveryPositionOfResponses) {
   CheckGapConversation({Direction::kIngress,
                         "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX: y\r\n\r\n0123456789",
                         "HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -826,20 +826,20 @@ TEST(HttpConnectionGapTest, ByteLostAtEveryPositionOfResponses) {
                         "0123456789", "abcde"});
 }
 
-TEST(HttpConnectionGapTest, ByteLostAtEveryPositionOfRequests) {
+TEST(Http1ConnectionGapTest, ByteLostAtEveryPositionOfRequests) {
   CheckGapConversation({Direction::kEgress,
                         "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\n\r\npayload",
                         "PUT /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz", "payload", "xyz"});
 }
 
 // Chunks delivered out of order within the reorder window give the in-order outcome.
-TEST(HttpConnectionReorderTest, SwappedChunksGiveTheSameExchanges) {
+TEST(Http1ConnectionReorderTest, SwappedChunksGiveTheSameExchanges) {
   const std::string req = Get("/r", "Accept: */*\r\n");
   const std::string resp = Ok("reordered body");
   auto run = [&](bool swap) {
     std::vector<Exchange> out;
-    HttpConnection conn(EngineOptions{}, RoleHint::kClient,
-                        [&](Exchange&& e) { out.push_back(std::move(e)); });
+    Http1Connection conn(EngineOptions{}, RoleHint::kClient,
+                         [&](Exchange&& e) { out.push_back(std::move(e)); });
     auto feed = [&](Direction d, const std::string& bytes, uint64_t ts) {
       size_t a = bytes.size() / 3, b = 2 * bytes.size() / 3;
       absl::string_view v(bytes);
@@ -867,12 +867,12 @@ TEST(HttpConnectionReorderTest, SwappedChunksGiveTheSameExchanges) {
   EXPECT_EQ(run(true), in_order);
 }
 
-TEST(HttpConnectionReorderTest, FullWindowDeclaresTheHoleAGap) {
+TEST(Http1ConnectionReorderTest, FullWindowDeclaresTheHoleAGap) {
   EngineOptions options;
   options.max_reorder_chunks = 2;
   std::vector<Exchange> out;
-  HttpConnection conn(options, RoleHint::kClient,
-                      [&](Exchange&& e) { out.push_back(std::move(e)); });
+  Http1Connection conn(options, RoleHint::kClient,
+                       [&](Exchange&& e) { out.push_back(std::move(e)); });
   const std::string first = Get("/1");
   const std::string second = Get("/2");
   // Bytes [0, 5) of the first request never arrive; the second request follows.
@@ -895,10 +895,10 @@ TEST(HttpConnectionReorderTest, FullWindowDeclaresTheHoleAGap) {
   EXPECT_TRUE(HasNote(out[1], "response missing: connection closed"));
 }
 
-TEST(HttpConnectionReorderTest, DuplicateChunksAreIgnored) {
+TEST(Http1ConnectionReorderTest, DuplicateChunksAreIgnored) {
   std::vector<Exchange> out;
-  HttpConnection conn(EngineOptions{}, RoleHint::kClient,
-                      [&](Exchange&& e) { out.push_back(std::move(e)); });
+  Http1Connection conn(EngineOptions{}, RoleHint::kClient,
+                       [&](Exchange&& e) { out.push_back(std::move(e)); });
   const std::string req = Get("/dup");
   conn.OnData(Direction::kEgress, 0, req, req.size(), 1);
   conn.OnData(Direction::kEgress, 0, req, req.size(), 1);
@@ -909,10 +909,10 @@ TEST(HttpConnectionReorderTest, DuplicateChunksAreIgnored) {
   EXPECT_EQ(conn.counters().stale_chunks, 1u);
 }
 
-TEST(HttpConnectionLimitTest, BufferLimitBoundsResyncBytes) {
+TEST(Http1ConnectionLimitTest, BufferLimitBoundsResyncBytes) {
   EngineOptions options;
   options.max_buffered_bytes = 4 * 1024;  // 1 KiB per resync buffer
-  HttpConnection conn(options, RoleHint::kClient, [](Exchange&&) {});
+  Http1Connection conn(options, RoleHint::kClient, [](Exchange&&) {});
   // A start line that never ends must not grow the buffer without bound.
   std::string line = "GET /" + std::string(100000, 'a');
   conn.OnData(Direction::kEgress, 0, line, line.size(), 1);
@@ -921,9 +921,9 @@ TEST(HttpConnectionLimitTest, BufferLimitBoundsResyncBytes) {
   EXPECT_EQ(conn.counters().exchanges, 0u);
 }
 
-TEST(HttpConnectionTest, DataAfterCloseIsCountedAndIgnored) {
+TEST(Http1ConnectionTest, DataAfterCloseIsCountedAndIgnored) {
   int exchanges = 0;
-  HttpConnection conn(EngineOptions{}, RoleHint::kClient, [&](Exchange&&) { ++exchanges; });
+  Http1Connection conn(EngineOptions{}, RoleHint::kClient, [&](Exchange&&) { ++exchanges; });
   conn.OnClose(1);
   const std::string req = Get("/late");
   conn.OnData(Direction::kEgress, 0, req, req.size(), 2);
@@ -935,9 +935,9 @@ TEST(HttpConnectionTest, DataAfterCloseIsCountedAndIgnored) {
 // busybox httpd: a server answers with a close-delimited 404 and shuts down its sending side
 // (then exits later, or never closes while the client lingers): the exchange is complete at the
 // shutdown, not at a close or an idle timeout.
-TEST(HttpConnectionTest, ServerShutdownEndsACloseDelimitedResponseAtOnce) {
+TEST(Http1ConnectionTest, ServerShutdownEndsACloseDelimitedResponseAtOnce) {
   std::vector<Exchange> out;
-  HttpConnection conn(EngineOptions{}, RoleHint::kServer, [&](Exchange&& e) { out.push_back(e); });
+  Http1Connection conn(EngineOptions{}, RoleHint::kServer, [&](Exchange&& e) { out.push_back(e); });
   const std::string req = Get("/missing");
   const std::string resp = "HTTP/1.0 404 Not Found\r\nContent-Type: text/html\r\n\r\nno such";
   conn.OnData(Direction::kIngress, 0, req, req.size(), 1);
@@ -954,9 +954,9 @@ TEST(HttpConnectionTest, ServerShutdownEndsACloseDelimitedResponseAtOnce) {
 }
 
 // A client that shuts down its sending side after the request still gets its response.
-TEST(HttpConnectionTest, ClientShutdownKeepsWaitingForTheResponse) {
+TEST(Http1ConnectionTest, ClientShutdownKeepsWaitingForTheResponse) {
   std::vector<Exchange> out;
-  HttpConnection conn(EngineOptions{}, RoleHint::kClient, [&](Exchange&& e) { out.push_back(e); });
+  Http1Connection conn(EngineOptions{}, RoleHint::kClient, [&](Exchange&& e) { out.push_back(e); });
   const std::string req = Get("/x");
   conn.OnData(Direction::kEgress, 0, req, req.size(), 1);
   conn.OnEndOfStream(Direction::kEgress, 2);
@@ -969,9 +969,9 @@ TEST(HttpConnectionTest, ClientShutdownKeepsWaitingForTheResponse) {
 
 // sendfile: the body's bytes never pass through user memory. They are counted and named as
 // sent from a file, and the exchange is complete (nothing was lost); a real gap is still a loss.
-TEST(HttpConnectionTest, BytesSentFromAFileAreNamedNotLost) {
+TEST(Http1ConnectionTest, BytesSentFromAFileAreNamedNotLost) {
   std::vector<Exchange> out;
-  HttpConnection conn(EngineOptions{}, RoleHint::kServer, [&](Exchange&& e) { out.push_back(e); });
+  Http1Connection conn(EngineOptions{}, RoleHint::kServer, [&](Exchange&& e) { out.push_back(e); });
   const std::string req = Get("/file");
   const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
   conn.OnData(Direction::kIngress, 0, req, req.size(), 1);
@@ -1001,7 +1001,7 @@ TEST(HttpConnectionTest, BytesSentFromAFileAreNamedNotLost) {
   EXPECT_THAT(out[0].notes, ::testing::Contains("response body: 10 of 1010 bytes not captured"));
 }
 
-TEST(HttpConnectionTest, CountersHaveStableNames) {
+TEST(Http1ConnectionTest, CountersHaveStableNames) {
   EngineCounters counters;
   counters.parse_errors = 3;
   std::vector<std::string> names;
@@ -1020,4 +1020,4 @@ TEST(HttpConnectionTest, CountersHaveStableNames) {
 }
 
 }  // namespace
-}  // namespace httptrace::http
+}  // namespace httptrace::protocols::http1

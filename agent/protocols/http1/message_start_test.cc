@@ -1,11 +1,11 @@
 // Tests of start-line recognition: what counts as a request or status line, partial lines kept
 // for the next chunk, and bytes that can be discarded.
 
-#include "agent/http/message_start.h"
+#include "agent/protocols/http1/message_start.h"
 
 #include "gtest/gtest.h"
 
-namespace httptrace::http {
+namespace httptrace::protocols::http1 {
 namespace {
 
 constexpr size_t kMaxLine = 8192;
@@ -62,4 +62,4 @@ TEST(FindMessageStartTest, OverlongLineIsNotAStart) {
 }
 
 }  // namespace
-}  // namespace httptrace::http
+}  // namespace httptrace::protocols::http1

@@ -1,5 +1,5 @@
 // Test helpers for the HTTP engine: a script of per-direction segments (bytes, timestamp, bytes
-// lost after them) fed through HttpConnection whole, one byte at a time or in random pieces, and
+// lost after them) fed through Http1Connection whole, one byte at a time or in random pieces, and
 // a canonical rendering of the outcome so splits can be compared.
 
 #pragma once
@@ -8,9 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "agent/http/http_connection.h"
+#include "agent/protocols/common/compression_testing.h"
+#include "agent/protocols/http1/http1_connection.h"
 
-namespace httptrace::http::testing {
+namespace httptrace::protocols::http1::testing {
+
+using ::httptrace::protocols::testing::Compress;
 
 struct Segment {
   Direction direction;
@@ -45,7 +48,4 @@ std::string Canonical(const Outcome& outcome);
 Segment Out(std::string bytes, uint64_t ts, uint64_t lost_after = 0);
 Segment In(std::string bytes, uint64_t ts, uint64_t lost_after = 0);
 
-// gzip (or zlib-wrapped deflate) compression for test bodies.
-std::string Compress(const std::string& data, bool gzip);
-
-}  // namespace httptrace::http::testing
+}  // namespace httptrace::protocols::http1::testing

@@ -11,7 +11,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace httptrace::http {
+namespace httptrace::protocols {
 
 class StreamAssembler {
  public:
@@ -73,4 +73,4 @@ class StreamAssembler {
   Stats stats_;
 };
 
-}  // namespace httptrace::http
+}  // namespace httptrace::protocols

@@ -1,16 +1,16 @@
 // Throughput of the HTTP engine on one core: small keep-alive exchanges (the common case), large
 // bodies captured whole or only as a prefix per syscall (what the probes copy), chunked bodies
-// and gzip decoding. Run: bazel run -c opt //agent/http:http_connection_benchmark
+// and gzip decoding. Run: bazel run -c opt //agent/protocols/http1:http1_connection_benchmark
 
 #include <benchmark/benchmark.h>
 
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "agent/http/http_connection.h"
-#include "agent/http/http_test_util.h"
+#include "agent/protocols/http1/http1_connection.h"
+#include "agent/protocols/http1/http1_test_util.h"
 
-namespace httptrace::http {
+namespace httptrace::protocols::http1 {
 namespace {
 
 const std::string kRequest =
@@ -24,7 +24,7 @@ const std::string kResponse =
 // One connection, many keep-alive exchanges: one request chunk, one response chunk each.
 void BM_SmallKeepAliveExchanges(benchmark::State& state) {
   uint64_t exchanges = 0;
-  HttpConnection conn(EngineOptions{}, RoleHint::kClient, [&](Exchange&& e) {
+  Http1Connection conn(EngineOptions{}, RoleHint::kClient, [&](Exchange&& e) {
     ++exchanges;
     benchmark::DoNotOptimize(e);
   });
@@ -44,8 +44,8 @@ BENCHMARK(BM_SmallKeepAliveExchanges);
 // Including the per-connection cost: a fresh connection per exchange, closed after it.
 void BM_SmallExchangePerConnection(benchmark::State& state) {
   for (auto _ : state) {
-    HttpConnection conn(EngineOptions{}, RoleHint::kClient,
-                        [](Exchange&& e) { benchmark::DoNotOptimize(e); });
+    Http1Connection conn(EngineOptions{}, RoleHint::kClient,
+                         [](Exchange&& e) { benchmark::DoNotOptimize(e); });
     conn.OnData(Direction::kEgress, 0, kRequest, kRequest.size(), 1);
     conn.OnData(Direction::kIngress, 0, kResponse, kResponse.size(), 2);
     conn.OnClose(3);
@@ -69,7 +69,7 @@ void BM_LargeBody(benchmark::State& state) {
   const std::string block(write_size, 'x');
   const std::string request = "GET /big HTTP/1.1\r\nHost: h\r\n\r\n";
   uint64_t exchanges = 0;
-  HttpConnection conn(options, RoleHint::kClient, [&](Exchange&& e) {
+  Http1Connection conn(options, RoleHint::kClient, [&](Exchange&& e) {
     ++exchanges;
     benchmark::DoNotOptimize(e);
   });
@@ -105,8 +105,8 @@ void BM_ChunkedBody(benchmark::State& state) {
   writes.push_back("0\r\n\r\n");
   size_t total = request.size();
   for (const auto& w : writes) total += w.size();
-  HttpConnection conn(EngineOptions{}, RoleHint::kClient,
-                      [](Exchange&& e) { benchmark::DoNotOptimize(e); });
+  Http1Connection conn(EngineOptions{}, RoleHint::kClient,
+                       [](Exchange&& e) { benchmark::DoNotOptimize(e); });
   uint64_t out = 0, in = 0, ts = 0;
   for (auto _ : state) {
     conn.OnData(Direction::kEgress, out, request, request.size(), ++ts);
@@ -128,8 +128,8 @@ void BM_GzipBody(benchmark::State& state) {
   const std::string gz = testing::Compress(json, true);
   const std::string response = absl::StrCat("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n",
                                             "Content-Length: ", gz.size(), "\r\n\r\n", gz);
-  HttpConnection conn(EngineOptions{}, RoleHint::kClient,
-                      [](Exchange&& e) { benchmark::DoNotOptimize(e); });
+  Http1Connection conn(EngineOptions{}, RoleHint::kClient,
+                       [](Exchange&& e) { benchmark::DoNotOptimize(e); });
   uint64_t out = 0, in = 0, ts = 0;
   for (auto _ : state) {
     conn.OnData(Direction::kEgress, out, kRequest, kRequest.size(), ++ts);
@@ -143,4 +143,4 @@ void BM_GzipBody(benchmark::State& state) {
 BENCHMARK(BM_GzipBody);
 
 }  // namespace
-}  // namespace httptrace::http
+}  // namespace httptrace::protocols::http1

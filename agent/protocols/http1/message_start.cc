@@ -1,13 +1,13 @@
 // Start-line recognition for resynchronisation; see message_start.h.
 
-#include "agent/http/message_start.h"
+#include "agent/protocols/http1/message_start.h"
 
 #include <http_parser.h>
 
 #include <array>
 #include <cstring>
 
-namespace httptrace::http {
+namespace httptrace::protocols::http1 {
 namespace {
 
 enum class Match { kNo, kPartial, kYes };
@@ -158,4 +158,4 @@ StartScan FindMessageStart(absl::string_view data, bool want_request, bool want_
   return scan;
 }
 
-}  // namespace httptrace::http
+}  // namespace httptrace::protocols::http1

@@ -1,15 +1,15 @@
 // Tests of bounded gzip/deflate decoding: whole bodies, prefixes, bad data, and a compression
 // bomb that must not be inflated beyond the work bound.
 
-#include "agent/http/body_decoder.h"
+#include "agent/protocols/common/body_decoder.h"
 
-#include "agent/http/http_test_util.h"
+#include "agent/protocols/common/compression_testing.h"
 #include "gtest/gtest.h"
 
-namespace httptrace::http {
+namespace httptrace::protocols {
 namespace {
 
-using ::httptrace::http::testing::Compress;
+using ::httptrace::protocols::testing::Compress;
 
 TEST(ContentCodingTest, ParsesNames) {
   EXPECT_EQ(ParseContentCoding(" GZIP "), ContentCoding::kGzip);
@@ -67,4 +67,4 @@ TEST(DecodeBodyTest, BombIsBoundedInKeptBytesAndWork) {
 }
 
 }  // namespace
-}  // namespace httptrace::http
+}  // namespace httptrace::protocols

@@ -1,9 +1,10 @@
-// The HTTP/1.x engine for one connection: reassembles both byte streams from positioned chunks,
-// frames requests and responses with libhttp-parser, pairs them in order (pipelining included)
-// and hands out Exchanges. Single-threaded; one instance per connection; hot-path friendly (no
-// locks, no logging, no heap allocation per chunk on the in-order path; counters for everything).
+// The HTTP/1.x engine (ProtocolEngine) for one connection: reassembles both byte streams from
+// positioned chunks, frames requests and responses with libhttp-parser, pairs them in order
+// (pipelining included) and hands out Exchanges. Single-threaded; one instance per connection;
+// hot-path friendly (no locks, no logging, no heap allocation per chunk on the in-order path;
+// counters for everything).
 //
-//   HttpConnection conn(options, RoleHint::kClient, [](Exchange&& e) { ... });
+//   Http1Connection conn(options, RoleHint::kClient, [](Exchange&& e) { ... });
 //   conn.OnData(Direction::kEgress, position, captured, length, ts);  // as events arrive
 //   conn.OnClose(ts);                                                 // flushes what is pending
 
@@ -20,41 +21,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
-#include "agent/http/exchange.h"
-#include "agent/http/stream_assembler.h"
+#include "agent/protocols/common/engine.h"
+#include "agent/protocols/common/engine_options.h"
+#include "agent/protocols/common/exchange.h"
+#include "agent/protocols/common/stream_assembler.h"
 
-namespace httptrace::http {
-
-// client: egress carries requests; server: ingress carries requests; unknown: decided by content.
-enum class RoleHint : uint8_t { kUnknown, kClient, kServer };
-
-struct EngineOptions {
-  // Start line plus header bytes kept per message (trailers have their own budget of the same
-  // size). Beyond it headers are dropped, framing is kept, and the exchange says so. Blocks over
-  // libhttp-parser's own limit (80 KiB) are parse errors.
-  size_t max_header_block_bytes = 32 * 1024;
-  // Headers kept per message (and trailers per message).
-  size_t max_headers = 128;
-  // Body bytes kept per message; the true size is always counted.
-  size_t max_body_bytes = 64 * 1024;
-  // Requests waiting for their response; beyond it the oldest is emitted as unanswered.
-  size_t max_pending_requests = 64;
-  // Bytes a connection may hold: a quarter each for the reorder window and the resync buffer of
-  // each direction.
-  size_t max_buffered_bytes = 256 * 1024;
-  // Early chunks held per direction before the hole in front of them is declared a gap.
-  size_t max_reorder_chunks = 32;
-  // Stream positions count from 0 at the start of tracking (as the capture layer reports them):
-  // an early first chunk waits for the bytes before it. False: the first chunk seen is the origin.
-  bool positions_start_at_zero = true;
-  // Longest start line accepted when resynchronising.
-  size_t max_start_line_bytes = 8 * 1024;
-  // Decode Content-Encoding gzip/deflate bodies for display.
-  bool decode_content_encoding = true;
-  // Work bound for decoding: stop inflating after this many output bytes.
-  uint64_t max_decode_output_bytes = 1 << 20;
-};
+namespace httptrace::protocols::http1 {
 
 // Every drop, limit, gap and parse error, by cause. Counters only grow.
 struct EngineCounters {
@@ -111,15 +85,13 @@ struct EngineCounters {
   }
 };
 
-class HttpConnection {
+class Http1Connection final : public ProtocolEngine {
  public:
-  using ExchangeCallback = std::function<void(Exchange&&)>;
-
   // `on_exchange` is called from inside OnData/OnClose and must not call back into this object.
   // Not copyable or movable (the parsers point back into it): hold it by std::unique_ptr.
-  HttpConnection(const EngineOptions& options, RoleHint hint, ExchangeCallback on_exchange);
-  HttpConnection(const HttpConnection&) = delete;
-  HttpConnection& operator=(const HttpConnection&) = delete;
+  Http1Connection(const EngineOptions& options, RoleHint hint, ExchangeCallback on_exchange);
+  Http1Connection(const Http1Connection&) = delete;
+  Http1Connection& operator=(const Http1Connection&) = delete;
 
   // `position` is the byte offset of captured[0] in this direction's stream; `length` is the
   // true number of bytes the syscall moved starting at `position` (>= captured.size(): the
@@ -127,18 +99,23 @@ class HttpConnection {
   // `from_file`: the bytes went from a file straight to the socket (sendfile): the missing tail
   // is reported as "sent from a file", not as lost.
   void OnData(Direction direction, uint64_t position, absl::string_view captured, uint64_t length,
-              uint64_t timestamp_ns, bool from_file = false);
+              uint64_t timestamp_ns, bool from_file = false) override;
   // Nothing more comes in `direction` (egress: shutdown(SHUT_WR); ingress: end of stream read)
   // while the other direction may go on. When that direction carries responses nothing more
   // can be answered: a close-delimited body ends here and pending requests are emitted, as by
   // OnClose. A direction that carries requests ending changes nothing: responses may still
   // come.
-  void OnEndOfStream(Direction direction, uint64_t timestamp_ns);
+  void OnEndOfStream(Direction direction, uint64_t timestamp_ns) override;
   // End of both streams: completes close-delimited bodies and emits whatever is pending, with
   // notes. Later calls to OnData are counted and ignored.
-  void OnClose(uint64_t timestamp_ns);
+  void OnClose(uint64_t timestamp_ns) override;
 
+  Protocol protocol() const override { return Protocol::kHttp1; }
   const EngineCounters& counters() const { return counters_; }
+  LossCounters losses() const override;
+  void ForEachCounter(absl::FunctionRef<void(const char* name, uint64_t value)> fn) const override {
+    counters_.ForEach(fn);
+  }
   // Which direction carries requests, once known (hint or content).
   std::optional<Direction> request_direction() const;
   // Parsing stopped: upgrade, CONNECT tunnel or close.
@@ -148,7 +125,7 @@ class HttpConnection {
   // Bytes this connection holds (reassembly buffers, messages waiting for their other half),
   // approximately: what the agent's memory budget is charged for it. A few loads per message
   // held; called after every chunk.
-  size_t HeldBytes() const;
+  size_t HeldBytes() const override;
 
  private:
   enum class Mode : uint8_t { kResync, kParsing, kWaitUpgrade, kStopped };
@@ -165,7 +142,7 @@ class HttpConnection {
   };
 
   struct Stream final : StreamAssembler::Sink {
-    Stream(HttpConnection* c, Direction d, const EngineOptions& o)
+    Stream(Http1Connection* c, Direction d, const EngineOptions& o)
         : conn(c),
           direction(d),
           assembler(o.max_reorder_chunks, o.max_buffered_bytes / 4, o.positions_start_at_zero) {}
@@ -182,7 +159,7 @@ class HttpConnection {
       from_file = false;
     }
 
-    HttpConnection* conn;
+    Http1Connection* conn;
     Direction direction;
     StreamAssembler assembler;
     Mode mode = Mode::kResync;
@@ -297,4 +274,4 @@ class HttpConnection {
   bool discard_response_ = false;
 };
 
-}  // namespace httptrace::http
+}  // namespace httptrace::protocols::http1

@@ -1,6 +1,6 @@
 // zlib-based bounded inflate; see body_decoder.h.
 
-#include "agent/http/body_decoder.h"
+#include "agent/protocols/common/body_decoder.h"
 
 #include <zlib.h>
 
@@ -11,7 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
-namespace httptrace::http {
+namespace httptrace::protocols {
 namespace {
 
 // window_bits: 16+15 gzip, 15 zlib-wrapped deflate, -15 raw deflate.
@@ -98,4 +98,4 @@ absl::StatusOr<DecodedBody> DecodeBody(absl::string_view encoded, ContentCoding 
   return absl::InvalidArgumentError("not a compressed coding");
 }
 
-}  // namespace httptrace::http
+}  // namespace httptrace::protocols

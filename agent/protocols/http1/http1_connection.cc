@@ -1,18 +1,18 @@
-// The HTTP/1.x engine; see http_connection.h. libhttp-parser does the framing; this file does the
+// The HTTP/1.x engine; see http1_connection.h. libhttp-parser does the framing; this file does the
 // rest: stream modes (resynchronising, parsing, waiting for an upgrade verdict, stopped), gap
 // handling, request/response pairing and exchange assembly.
 
-#include "agent/http/http_connection.h"
+#include "agent/protocols/http1/http1_connection.h"
 
 #include <algorithm>
 #include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "agent/http/body_decoder.h"
-#include "agent/http/message_start.h"
+#include "agent/protocols/common/body_decoder.h"
+#include "agent/protocols/http1/message_start.h"
 
-namespace httptrace::http {
+namespace httptrace::protocols::http1 {
 namespace {
 
 constexpr uint64_t kUnbounded = std::numeric_limits<uint64_t>::max();
@@ -27,21 +27,21 @@ bool IsInterim(uint32_t status) { return status >= 100 && status < 200 && status
 
 }  // namespace
 
-const http_parser_settings HttpConnection::kSettings = {
-    .on_message_begin = &HttpConnection::CbMessageBegin,
-    .on_url = &HttpConnection::CbUrl,
-    .on_status = &HttpConnection::CbStatus,
-    .on_header_field = &HttpConnection::CbHeaderField,
-    .on_header_value = &HttpConnection::CbHeaderValue,
-    .on_headers_complete = &HttpConnection::CbHeadersComplete,
-    .on_body = &HttpConnection::CbBody,
-    .on_message_complete = &HttpConnection::CbMessageComplete,
-    .on_chunk_header = &HttpConnection::CbChunkHeader,
-    .on_chunk_complete = &HttpConnection::CbChunkComplete,
+const http_parser_settings Http1Connection::kSettings = {
+    .on_message_begin = &Http1Connection::CbMessageBegin,
+    .on_url = &Http1Connection::CbUrl,
+    .on_status = &Http1Connection::CbStatus,
+    .on_header_field = &Http1Connection::CbHeaderField,
+    .on_header_value = &Http1Connection::CbHeaderValue,
+    .on_headers_complete = &Http1Connection::CbHeadersComplete,
+    .on_body = &Http1Connection::CbBody,
+    .on_message_complete = &Http1Connection::CbMessageComplete,
+    .on_chunk_header = &Http1Connection::CbChunkHeader,
+    .on_chunk_complete = &Http1Connection::CbChunkComplete,
 };
 
-HttpConnection::HttpConnection(const EngineOptions& options, RoleHint hint,
-                               ExchangeCallback on_exchange)
+Http1Connection::Http1Connection(const EngineOptions& options, RoleHint hint,
+                                 ExchangeCallback on_exchange)
     : options_(options),
       on_exchange_(std::move(on_exchange)),
       egress_(this, Direction::kEgress, options),
@@ -50,20 +50,20 @@ HttpConnection::HttpConnection(const EngineOptions& options, RoleHint hint,
   if (hint == RoleHint::kServer) SetRoles(Direction::kIngress);
 }
 
-std::optional<Direction> HttpConnection::request_direction() const {
+std::optional<Direction> Http1Connection::request_direction() const {
   if (!roles_known_) return std::nullopt;
   return egress_.carries_requests ? Direction::kEgress : Direction::kIngress;
 }
 
-bool HttpConnection::stopped() const {
+bool Http1Connection::stopped() const {
   return closed_ || (egress_.mode == Mode::kStopped && ingress_.mode == Mode::kStopped);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Stream assembly and modes
 
-void HttpConnection::OnData(Direction direction, uint64_t position, absl::string_view captured,
-                            uint64_t length, uint64_t timestamp_ns, bool from_file) {
+void Http1Connection::OnData(Direction direction, uint64_t position, absl::string_view captured,
+                             uint64_t length, uint64_t timestamp_ns, bool from_file) {
   ++counters_.chunks;
   counters_.captured_bytes += captured.size();
   if (closed_) {
@@ -85,7 +85,7 @@ void HttpConnection::OnData(Direction direction, uint64_t position, absl::string
   counters_.reorder_window_overflows += after.window_overflows - before.window_overflows;
 }
 
-void HttpConnection::OnStreamBytes(Stream& s, absl::string_view data, uint64_t ts) {
+void Http1Connection::OnStreamBytes(Stream& s, absl::string_view data, uint64_t ts) {
   s.last_ts = ts;
   s.seen_bytes = true;
   if (s.buffer.empty()) {
@@ -103,7 +103,7 @@ void HttpConnection::OnStreamBytes(Stream& s, absl::string_view data, uint64_t t
   RunDeferred(ts);
 }
 
-void HttpConnection::AppendToBuffer(Stream& s, absl::string_view data, uint64_t ts) {
+void Http1Connection::AppendToBuffer(Stream& s, absl::string_view data, uint64_t ts) {
   if (s.mode == Mode::kStopped) {
     counters_.bytes_not_parsed += data.size();
     return;
@@ -124,7 +124,7 @@ void HttpConnection::AppendToBuffer(Stream& s, absl::string_view data, uint64_t 
   }
 }
 
-void HttpConnection::RunDeferred(uint64_t ts) {
+void Http1Connection::RunDeferred(uint64_t ts) {
   // Role decisions and upgrade verdicts can make the other stream's buffered bytes parseable.
   for (int round = 0; round < 4; ++round) {
     bool again = false;
@@ -139,7 +139,7 @@ void HttpConnection::RunDeferred(uint64_t ts) {
   }
 }
 
-void HttpConnection::ProcessBuffer(Stream& s, uint64_t ts) {
+void Http1Connection::ProcessBuffer(Stream& s, uint64_t ts) {
   if (s.processing) {
     s.reprocess = true;
     return;
@@ -150,7 +150,7 @@ void HttpConnection::ProcessBuffer(Stream& s, uint64_t ts) {
   s.buffer.erase(0, used);
 }
 
-size_t HttpConnection::Process(Stream& s, absl::string_view data, uint64_t ts) {
+size_t Http1Connection::Process(Stream& s, absl::string_view data, uint64_t ts) {
   s.ts = ts;
   s.processing = true;
   size_t off = Consume(s, data);
@@ -158,7 +158,7 @@ size_t HttpConnection::Process(Stream& s, absl::string_view data, uint64_t ts) {
   return off;
 }
 
-size_t HttpConnection::Consume(Stream& s, absl::string_view data) {
+size_t Http1Connection::Consume(Stream& s, absl::string_view data) {
   size_t off = 0;
   while (off < data.size()) {
     absl::string_view rest = data.substr(off);
@@ -182,7 +182,7 @@ size_t HttpConnection::Consume(Stream& s, absl::string_view data) {
   return off;
 }
 
-size_t HttpConnection::Resync(Stream& s, absl::string_view data) {
+size_t Http1Connection::Resync(Stream& s, absl::string_view data) {
   // Until a message has been seen, either kind may start the conversation: content decides (or
   // overrides a wrong hint).
   const bool open = !any_message_seen_;
@@ -216,7 +216,7 @@ size_t HttpConnection::Resync(Stream& s, absl::string_view data) {
   return start;
 }
 
-void HttpConnection::SetRoles(Direction request_dir) {
+void Http1Connection::SetRoles(Direction request_dir) {
   roles_known_ = true;
   stream(request_dir).carries_requests = true;
   stream(Opposite(request_dir)).carries_requests = false;
@@ -224,7 +224,7 @@ void HttpConnection::SetRoles(Direction request_dir) {
   egress_.reprocess = ingress_.reprocess = true;
 }
 
-void HttpConnection::StartParser(Stream& s) {
+void Http1Connection::StartParser(Stream& s) {
   http_parser_init(&s.parser, s.carries_requests ? HTTP_REQUEST : HTTP_RESPONSE);
   // An observer, not a server: accept what the peers accepted (obs-text in header values,
   // Content-Length next to chunked, where chunked wins as RFC 7230 says).
@@ -235,7 +235,7 @@ void HttpConnection::StartParser(Stream& s) {
   s.in_message = false;
 }
 
-size_t HttpConnection::Execute(Stream& s, absl::string_view data) {
+size_t Http1Connection::Execute(Stream& s, absl::string_view data) {
   // A data callback that ends before the end of the input was cut by its delimiter: the token is
   // whole. One that ends at the end of the input may continue in the next chunk.
   s.exec_end = data.data() + data.size();
@@ -281,7 +281,7 @@ size_t HttpConnection::Execute(Stream& s, absl::string_view data) {
   return std::min(n, data.size());
 }
 
-uint64_t HttpConnection::BodyRemaining(const Stream& s) const {
+uint64_t Http1Connection::BodyRemaining(const Stream& s) const {
   if (!s.in_message || !s.headers_done) return 0;
   switch (s.body_kind) {
     case BodyKind::kLength:
@@ -296,7 +296,7 @@ uint64_t HttpConnection::BodyRemaining(const Stream& s) const {
   return 0;
 }
 
-void HttpConnection::OnStreamGap(Stream& s, uint64_t bytes, uint64_t ts) {
+void Http1Connection::OnStreamGap(Stream& s, uint64_t bytes, uint64_t ts) {
   ++counters_.gaps;
   counters_.gap_bytes += bytes;
   s.ts = ts;
@@ -362,7 +362,7 @@ void HttpConnection::OnStreamGap(Stream& s, uint64_t bytes, uint64_t ts) {
   RunDeferred(ts);
 }
 
-void HttpConnection::FillGap(Stream& s, uint64_t bytes) {
+void Http1Connection::FillGap(Stream& s, uint64_t bytes) {
   s.filling = true;
   if (s.body_kind == BodyKind::kEof) {
     Body& body = MessageBody(s);
@@ -385,7 +385,7 @@ void HttpConnection::FillGap(Stream& s, uint64_t bytes) {
   s.filling = false;
 }
 
-void HttpConnection::DropMessage(Stream& s, absl::string_view reason) {
+void Http1Connection::DropMessage(Stream& s, absl::string_view reason) {
   if (!s.in_message) return;
   s.in_message = false;
   if (s.target == nullptr) return;
@@ -411,7 +411,7 @@ void HttpConnection::DropMessage(Stream& s, absl::string_view reason) {
   }
 }
 
-void HttpConnection::AccountLostMessage(Stream& s) {
+void Http1Connection::AccountLostMessage(Stream& s) {
   s.lost_before_next = 0;  // the loss is accounted as a cut message
   if (!s.lost_message_start || !roles_known_) return;
   s.lost_message_start = false;
@@ -436,12 +436,12 @@ void HttpConnection::AccountLostMessage(Stream& s) {
   }
 }
 
-void HttpConnection::OnEndOfStream(Direction direction, uint64_t timestamp_ns) {
+void Http1Connection::OnEndOfStream(Direction direction, uint64_t timestamp_ns) {
   if (closed_ || !roles_known_ || stream(direction).carries_requests) return;
   OnClose(timestamp_ns);
 }
 
-void HttpConnection::OnClose(uint64_t timestamp_ns) {
+void Http1Connection::OnClose(uint64_t timestamp_ns) {
   if (closed_) return;
   egress_.assembler.Flush(egress_);
   ingress_.assembler.Flush(ingress_);
@@ -474,7 +474,7 @@ void HttpConnection::OnClose(uint64_t timestamp_ns) {
 // ---------------------------------------------------------------------------------------------
 // Messages and exchanges
 
-void HttpConnection::BeginMessage(Stream& s) {
+void Http1Connection::BeginMessage(Stream& s) {
   any_message_seen_ = true;
   s.in_message = true;
   s.headers_done = false;
@@ -504,7 +504,7 @@ void HttpConnection::BeginMessage(Stream& s) {
   s.lost_before_next = 0;
 }
 
-bool HttpConnection::MakeRoomForRequest(Stream& s) {
+bool Http1Connection::MakeRoomForRequest(Stream& s) {
   // Evict the oldest unanswered requests beyond the limit (never one a stream is filling).
   const size_t limit = std::max<size_t>(options_.max_pending_requests, 1);
   while (!pending_.empty() && pending_.size() >= limit) {
@@ -523,7 +523,7 @@ bool HttpConnection::MakeRoomForRequest(Stream& s) {
   return pending_.size() < limit;
 }
 
-void HttpConnection::BeginRequest(Stream& s) {
+void Http1Connection::BeginRequest(Stream& s) {
   if (!MakeRoomForRequest(s)) {
     // The oldest request is still being answered: evicting a later one would pair responses
     // with the wrong requests. Give up on this connection instead, and say so.
@@ -546,7 +546,7 @@ void HttpConnection::BeginRequest(Stream& s) {
   s.target = &entry.exchange;
 }
 
-void HttpConnection::BeginResponse(Stream& s) {
+void Http1Connection::BeginResponse(Stream& s) {
   PendingExchange* match = nullptr;
   for (PendingExchange& entry : pending_) {
     if (!entry.response_done) {
@@ -575,7 +575,7 @@ void HttpConnection::BeginResponse(Stream& s) {
   s.target->response_start_time_ns = s.begin_ts;
 }
 
-void HttpConnection::FinishRequest(Stream& s, bool parsed_whole) {
+void Http1Connection::FinishRequest(Stream& s, bool parsed_whole) {
   PendingExchange& entry = *s.pending;
   Exchange& e = entry.exchange;
   e.request_end_time_ns = s.ts;
@@ -594,7 +594,7 @@ void HttpConnection::FinishRequest(Stream& s, bool parsed_whole) {
   EmitReady();
 }
 
-void HttpConnection::FinishResponse(Stream& s, bool parsed_whole) {
+void Http1Connection::FinishResponse(Stream& s, bool parsed_whole) {
   Exchange& e = *s.target;
   const uint32_t status = e.response.status;
   if (parsed_whole && IsInterim(status)) {
@@ -658,13 +658,13 @@ void HttpConnection::FinishResponse(Stream& s, bool parsed_whole) {
   }
 }
 
-void HttpConnection::StopParsing(Exchange& exchange, std::string note) {
+void Http1Connection::StopParsing(Exchange& exchange, std::string note) {
   exchange.notes.push_back(std::move(note));
   egress_.mode = ingress_.mode = Mode::kStopped;
 }
 
-void HttpConnection::FinalizeBody(Body& body, const std::vector<Header>& headers,
-                                  absl::string_view label, Exchange& exchange) {
+void Http1Connection::FinalizeBody(Body& body, const std::vector<Header>& headers,
+                                   absl::string_view label, Exchange& exchange) {
   body.encoded_size = body.size;
   if (body.missing_bytes > 0) {
     body.truncated = true;
@@ -716,7 +716,7 @@ void HttpConnection::FinalizeBody(Body& body, const std::vector<Header>& headers
   }
 }
 
-void HttpConnection::EmitReady() {
+void Http1Connection::EmitReady() {
   while (!pending_.empty() && pending_.front().request_done && pending_.front().response_done) {
     Exchange exchange = std::move(pending_.front().exchange);
     pending_.pop_front();
@@ -724,7 +724,7 @@ void HttpConnection::EmitReady() {
   }
 }
 
-void HttpConnection::Emit(Exchange&& exchange) {
+void Http1Connection::Emit(Exchange&& exchange) {
   exchange.complete = exchange.has_request && exchange.has_response && exchange.request_complete &&
                       exchange.response_complete;
   ++counters_.exchanges;
@@ -735,17 +735,17 @@ void HttpConnection::Emit(Exchange&& exchange) {
 // ---------------------------------------------------------------------------------------------
 // libhttp-parser callbacks
 
-std::vector<Header>& HttpConnection::HeaderList(Stream& s) {
+std::vector<Header>& Http1Connection::HeaderList(Stream& s) {
   if (s.carries_requests)
     return s.headers_done ? s.target->request.trailers : s.target->request.headers;
   return s.headers_done ? s.target->response.trailers : s.target->response.headers;
 }
 
-Body& HttpConnection::MessageBody(Stream& s) {
+Body& Http1Connection::MessageBody(Stream& s) {
   return s.carries_requests ? s.target->request.body : s.target->response.body;
 }
 
-void HttpConnection::AppendHeaderBytes(Stream& s, std::string& to, const char* at, size_t length) {
+void Http1Connection::AppendHeaderBytes(Stream& s, std::string& to, const char* at, size_t length) {
   const size_t limit = options_.max_header_block_bytes;
   const size_t room = s.header_bytes < limit ? limit - s.header_bytes : 0;
   s.header_bytes += length;
@@ -763,13 +763,13 @@ void HttpConnection::AppendHeaderBytes(Stream& s, std::string& to, const char* a
   }
 }
 
-int HttpConnection::CbMessageBegin(http_parser* p) {
+int Http1Connection::CbMessageBegin(http_parser* p) {
   Stream& s = *static_cast<Stream*>(p->data);
   s.conn->BeginMessage(s);
   return s.mode == Mode::kStopped ? 1 : 0;
 }
 
-int HttpConnection::CbUrl(http_parser* p, const char* at, size_t length) {
+int Http1Connection::CbUrl(http_parser* p, const char* at, size_t length) {
   Stream& s = *static_cast<Stream*>(p->data);
   if (s.target == nullptr) return 0;
   if (s.target->request.method.empty()) {
@@ -780,7 +780,7 @@ int HttpConnection::CbUrl(http_parser* p, const char* at, size_t length) {
   return 0;
 }
 
-int HttpConnection::CbStatus(http_parser* p, const char* at, size_t length) {
+int Http1Connection::CbStatus(http_parser* p, const char* at, size_t length) {
   Stream& s = *static_cast<Stream*>(p->data);
   if (s.target == nullptr) return 0;
   s.conn->AppendHeaderBytes(s, s.target->response.reason, at, length);
@@ -788,10 +788,10 @@ int HttpConnection::CbStatus(http_parser* p, const char* at, size_t length) {
   return 0;
 }
 
-int HttpConnection::CbHeaderField(http_parser* p, const char* at, size_t length) {
+int Http1Connection::CbHeaderField(http_parser* p, const char* at, size_t length) {
   Stream& s = *static_cast<Stream*>(p->data);
   if (s.target == nullptr) return 0;
-  HttpConnection& c = *s.conn;
+  Http1Connection& c = *s.conn;
   std::vector<Header>& list = c.HeaderList(s);
   if (s.last_was_value) {
     s.last_was_value = false;
@@ -824,7 +824,7 @@ int HttpConnection::CbHeaderField(http_parser* p, const char* at, size_t length)
   return 0;
 }
 
-int HttpConnection::CbHeaderValue(http_parser* p, const char* at, size_t length) {
+int Http1Connection::CbHeaderValue(http_parser* p, const char* at, size_t length) {
   Stream& s = *static_cast<Stream*>(p->data);
   if (s.target == nullptr) return 0;
   s.last_was_value = true;
@@ -837,7 +837,7 @@ int HttpConnection::CbHeaderValue(http_parser* p, const char* at, size_t length)
   return 0;
 }
 
-int HttpConnection::CbHeadersComplete(http_parser* p) {
+int Http1Connection::CbHeadersComplete(http_parser* p) {
   Stream& s = *static_cast<Stream*>(p->data);
   if (s.target == nullptr) return 0;
   s.headers_done = true;
@@ -886,10 +886,10 @@ int HttpConnection::CbHeadersComplete(http_parser* p) {
   return result;
 }
 
-int HttpConnection::CbBody(http_parser* p, const char* at, size_t length) {
+int Http1Connection::CbBody(http_parser* p, const char* at, size_t length) {
   Stream& s = *static_cast<Stream*>(p->data);
   if (s.target == nullptr) return 0;
-  HttpConnection& c = *s.conn;
+  Http1Connection& c = *s.conn;
   Body& body = c.MessageBody(s);
   body.size += length;
   if (s.filling) {
@@ -912,19 +912,19 @@ int HttpConnection::CbBody(http_parser* p, const char* at, size_t length) {
   return 0;
 }
 
-int HttpConnection::CbChunkHeader(http_parser* p) {
+int Http1Connection::CbChunkHeader(http_parser* p) {
   Stream& s = *static_cast<Stream*>(p->data);
   s.in_chunk_data = p->content_length > 0;
   return 0;
 }
 
-int HttpConnection::CbChunkComplete(http_parser* p) {
+int Http1Connection::CbChunkComplete(http_parser* p) {
   Stream& s = *static_cast<Stream*>(p->data);
   s.in_chunk_data = false;
   return 0;
 }
 
-int HttpConnection::CbMessageComplete(http_parser* p) {
+int Http1Connection::CbMessageComplete(http_parser* p) {
   Stream& s = *static_cast<Stream*>(p->data);
   if (!s.in_message) return 0;
   s.in_message = false;
@@ -955,7 +955,15 @@ size_t ExchangeBytes(const Exchange& x) {
 
 }  // namespace
 
-size_t HttpConnection::HeldBytes() const {
+LossCounters Http1Connection::losses() const {
+  return {.gap_bytes = counters_.gap_bytes,
+          .messages_dropped_gap = counters_.messages_dropped_gap,
+          .parse_errors = counters_.parse_errors,
+          .messages_dropped_parse_error = counters_.messages_dropped_parse_error,
+          .buffer_overflow_bytes = counters_.buffer_overflow_bytes};
+}
+
+size_t Http1Connection::HeldBytes() const {
   size_t n = egress_.buffer.size() + ingress_.buffer.size() + egress_.assembler.held_bytes() +
              ingress_.assembler.held_bytes();
   for (const PendingExchange& entry : pending_) n += ExchangeBytes(entry.exchange);
@@ -963,4 +971,4 @@ size_t HttpConnection::HeldBytes() const {
   return n;
 }
 
-}  // namespace httptrace::http
+}  // namespace httptrace::protocols::http1

@@ -1,12 +1,12 @@
 // Header redaction and small helpers for Exchange.
 
-#include "agent/http/exchange.h"
+#include "agent/protocols/common/exchange.h"
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
-namespace httptrace::http {
+namespace httptrace::protocols {
 namespace {
 
 void AppendHeaders(std::string& out, absl::string_view label, const std::vector<Header>& headers) {
@@ -55,4 +55,4 @@ std::string DebugString(const Exchange& e) {
   return out;
 }
 
-}  // namespace httptrace::http
+}  // namespace httptrace::protocols

@@ -1,9 +1,10 @@
 // libFuzzer target for the HTTP engine: the input is a small program of chunk deliveries (either
 // direction, captured bytes plus bytes lost after them, holes, reordering, close) run against
-// one HttpConnection. Checks the engine's invariants on every exchange it emits.
+// one Http1Connection. Checks the engine's invariants on every exchange it emits.
 //
-// Build and run with agent/http/run_http_fuzzer.sh (clang; gcc has no libFuzzer).
-// Input format (fuzz/make_corpus.py writes seeds):
+// Built and run by //agent/protocols/http1:http1_connection_fuzz_test
+// (common/testing/run_fuzzer.sh: clang; gcc has no libFuzzer). Input format (fuzz/make_corpus.py
+// writes seeds):
 //   byte 0: bits 0-1 role hint (0 unknown, 1 client, 2 server, 3 client), bit 2 tiny limits.
 //   then ops; op byte bits 0-1 kind:
 //     0, 1: data on egress/ingress. length = next byte | (op bits 2-3) << 8; bit 4: one more byte
@@ -19,15 +20,15 @@
 #include <optional>
 #include <string>
 
-#include "agent/http/http_connection.h"
+#include "agent/protocols/http1/http1_connection.h"
 
 namespace {
 
-using httptrace::http::Direction;
-using httptrace::http::EngineOptions;
-using httptrace::http::Exchange;
-using httptrace::http::HttpConnection;
-using httptrace::http::RoleHint;
+using httptrace::protocols::Direction;
+using httptrace::protocols::EngineOptions;
+using httptrace::protocols::Exchange;
+using httptrace::protocols::RoleHint;
+using httptrace::protocols::http1::Http1Connection;
 
 #define Check(condition)                                          \
   do {                                                            \
@@ -66,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const EngineOptions limits = options;
   uint64_t emitted = 0;
-  HttpConnection conn(options, kHints[config & 3], [&](Exchange&& e) {
+  Http1Connection conn(options, kHints[config & 3], [&](Exchange&& e) {
     ++emitted;
     Check(e.has_request || e.has_response || !e.notes.empty());
     Check(!e.complete || (e.has_request && e.has_response));
@@ -76,7 +77,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(e.response.body.missing_bytes <= e.response.body.encoded_size);
     Check(e.request.headers.size() <= limits.max_headers);
     Check(e.response.headers.size() <= limits.max_headers);
-    (void)httptrace::http::DebugString(e);
+    (void)httptrace::protocols::DebugString(e);
   });
   uint64_t position[2] = {0, 0};
   uint64_t ts = 1;

@@ -1,10 +1,10 @@
 // In-order delivery of a positioned byte stream; see stream_assembler.h.
 
-#include "agent/http/stream_assembler.h"
+#include "agent/protocols/common/stream_assembler.h"
 
 #include <algorithm>
 
-namespace httptrace::http {
+namespace httptrace::protocols {
 
 void StreamAssembler::Add(uint64_t position, absl::string_view captured, uint64_t length,
                           uint64_t timestamp_ns, Sink& sink) {
@@ -79,4 +79,4 @@ void StreamAssembler::SkipToEarliestHeld(Sink& sink) {
   DrainHeld(sink);
 }
 
-}  // namespace httptrace::http
+}  // namespace httptrace::protocols

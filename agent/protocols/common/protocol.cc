@@ -1,0 +1,15 @@
+#include "agent/protocols/common/protocol.h"
+
+namespace httptrace::protocols {
+
+absl::string_view ProtocolName(Protocol protocol) {
+  switch (protocol) {
+    case Protocol::kHttp1:
+      return "http1";
+    case Protocol::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+}  // namespace httptrace::protocols

@@ -1,0 +1,46 @@
+#include "agent/protocols/engine_factory.h"
+
+#include "agent/protocols/http1/message_start.h"
+
+namespace httptrace::protocols {
+
+std::unique_ptr<ProtocolEngine> MakeEngine(Protocol protocol, const EngineOptions& options,
+                                           RoleHint hint,
+                                           ProtocolEngine::ExchangeCallback on_exchange) {
+  switch (protocol) {
+    case Protocol::kHttp1:
+    case Protocol::kUnknown:
+      break;
+  }
+  return std::make_unique<http1::Http1Connection>(options, hint, std::move(on_exchange));
+}
+
+bool BeginsMessage(Protocol protocol, absl::string_view data) {
+  switch (protocol) {
+    case Protocol::kHttp1:
+    case Protocol::kUnknown:
+      break;
+  }
+  constexpr size_t kMaxLine = 8192;
+  const http1::StartScan scan =
+      http1::FindMessageStart(data.substr(0, kMaxLine), /*want_request=*/true,
+                              /*want_response=*/true, kMaxLine);
+  return scan.found && scan.offset == 0;
+}
+
+void EngineCounterTotals::Add(const ProtocolEngine& engine) {
+  switch (engine.protocol()) {
+    case Protocol::kHttp1:
+      http1_ += static_cast<const http1::Http1Connection&>(engine).counters();
+      break;
+    case Protocol::kUnknown:
+      break;
+  }
+}
+
+void EngineCounterTotals::ForEach(
+    absl::FunctionRef<void(const char* name, uint64_t value)> fn) const {
+  http1_.ForEach(fn);
+}
+
+}  // namespace httptrace::protocols

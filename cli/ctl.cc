@@ -77,6 +77,21 @@ std::string FilterSummary(const v1::Filter& f) {
   add_list("remote-port", f.remote_ports());
   add_list("method", f.methods());
   if (!f.path_prefix().empty()) parts.push_back(absl::StrCat("path-prefix=", f.path_prefix()));
+  std::vector<std::string> statuses;
+  for (const v1::StatusRange& r : f.statuses()) {
+    statuses.push_back(r.min() == r.max() ? absl::StrCat(r.min())
+                       : r.max() == r.min() + 99 && r.min() % 100 == 0
+                           ? absl::StrCat(r.min() / 100, "xx")
+                           : absl::StrCat(r.min(), "-", r.max()));
+  }
+  add_list("status", statuses);
+  add_list("host", f.hosts());
+  if (f.has_min_latency()) {
+    parts.push_back(absl::StrCat("min-latency=",
+                                 absl::FormatDuration(absl::Seconds(f.min_latency().seconds()) +
+                                                      absl::Nanoseconds(f.min_latency().nanos()))));
+  }
+  add_list("connection", f.connection_ids());
   if (f.role() != v1::ROLE_UNSPECIFIED) {
     parts.push_back(absl::StrCat("role=", render::RoleName(f.role())));
   }

@@ -128,7 +128,21 @@ void AddFilters(CLI::App* app, RequestFlags* f) {
   AddList(app, "--local-port", &f->local_ports, "Port on the traced process's side (repeatable).")
       ->group(group);
   AddList(app, "--remote-port", &f->remote_ports, "Port of the peer (repeatable).")->group(group);
-  AddList(app, "--method", &f->methods, "HTTP method (repeatable).")->group(group);
+  AddList(app, "--method", &f->methods, "HTTP method, any case (repeatable).")->group(group);
+  AddList(app, "--status", &f->statuses,
+          "Response status: a class (5xx, 4xx) or a code (404) (repeatable).")
+      ->group(group);
+  AddList(app, "--host", &f->hosts,
+          "Host the request names (Host header), any case, port ignored; *.example.com for "
+          "subdomains (repeatable).")
+      ->group(group);
+  AddDuration(app, "--min-latency", &f->min_latency,
+              "Exchanges at least this slow (e.g. 200ms, 1s).", absl::Microseconds(1),
+              absl::Hours(24))
+      ->group(group);
+  AddList(app, "--connection", &f->connections,
+          "Connection id (jsonl's connection_id, HAR's connection) (repeatable).")
+      ->group(group);
   app->add_option("--path-prefix", f->path_prefix, "Request targets starting with this prefix.")
       ->group(group);
   app->add_option("--role", f->role,

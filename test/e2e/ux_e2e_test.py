@@ -284,6 +284,74 @@ class Colour(UxTestCase):
             r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d\d:\d\d\] PID ", re.M))
 
 
+class Filters(UxTestCase):
+    """Each new filter keeps what it names and nothing else (line format, both ends paired)."""
+
+    def lines(self, args, requests, name):
+        out = self.path(name + ".log")
+        code, err = self.capture(list(args) + ["--format", "line", "-o", out], requests, name)
+        self.assertEqual(code, 0, err)
+        with open(out) as f:
+            return [l for l in f.read().splitlines() if not l.startswith("--")]
+
+    def test_status_host_latency_method(self):
+        port = self.start_app()
+        b = self.base(port)
+        p = ["--port", str(port)]
+        got = self.lines(p + ["--status", "5xx"],
+                         [[b + "/users"], [b + "/status/404"], [b + "/status/503"]], "s5xx")
+        self.assertEqual(len(got), 1, got)
+        self.assertIn(" GET /status/503 503 ", got[0])
+        got = self.lines(p + ["--status", "404", "--status", "2xx"],
+                         [[b + "/users"], [b + "/status/404"], [b + "/status/503"]], "s404")
+        self.assertEqual([l.split(" GET ")[1].split()[0] for l in got], ["/users", "/status/404"])
+        got = self.lines(p + ["--host", "API.test"],
+                         [[b + "/users"], ["-H", "Host: api.test:80", b + "/health"]], "host")
+        self.assertEqual(len(got), 1, got)
+        self.assertIn(" GET /health 200 ", got[0])
+        got = self.lines(p + ["--min-latency", "150ms"],
+                         [[b + "/users"], [b + "/slow?ms=300"]], "slow")
+        self.assertEqual(len(got), 1, got)
+        self.assertIn(" GET /slow?ms=300 200 ", got[0])
+        got = self.lines(p + ["--method", "get"],
+                         [[b + "/users"], ["-X", "POST", "-d", '{"name":"x"}', b + "/user"]],
+                         "method")
+        self.assertEqual(len(got), 1, got)
+        self.assertIn(" GET /users 200 ", got[0])
+
+    def test_connection(self):
+        import http.client
+        port = self.start_app()
+        ids = self.start_ctl("start", "--port", str(port), "--role", "server", "--format",
+                             "jsonl", "-o", self.path("ids.jsonl"), name="ctl_ids")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/users")
+        conn.getresponse().read()
+        wait_until(lambda: os.path.exists(self.path("ids.jsonl")) and any(
+            "request" in e for e in read_jsonl(self.path("ids.jsonl"))), what="the first exchange")
+        cid = [e for e in read_jsonl(self.path("ids.jsonl")) if "request" in e][0]["connection_id"]
+        chosen = self.start_ctl("start", "--connection", str(cid), "--format", "line", "-o",
+                                self.path("conn.log"), name="ctl_conn")
+        conn.request("GET", "/health")        # the same connection: kept
+        conn.getresponse().read()
+        curl(self.base(port) + "/users/42")   # another connection: not kept
+        chosen.send(signal.SIGINT)
+        self.assertEqual(chosen.wait(timeout=60), 0, chosen.stderr())
+        conn.close()
+        with open(self.path("conn.log")) as f:
+            got = [l for l in f.read().splitlines() if not l.startswith("--")]
+        self.assertEqual(len(got), 1, got)
+        self.assertIn(" GET /health 200 ", got[0])
+
+    def test_values_that_can_never_match_are_refused(self):
+        for args, want in ((["--method", "GETT"], "--method GETT: not an HTTP method"),
+                           (["--status", "6xx"], "--status 6xx: want a class"),
+                           (["--host", "a b"], "--host a b: want a host name")):
+            code, out, err = self.ctl("start", "--port", "1", *args)
+            self.assertEqual(code, 2, err)
+            self.assertIn(want, err)
+
+
 def run_ctl(*args):
     proc = subprocess.run([harness.CTL_BIN] + list(args), capture_output=True, timeout=60,
                           stdin=subprocess.DEVNULL)

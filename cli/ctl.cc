@@ -14,8 +14,10 @@
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -25,6 +27,8 @@
 #include "cli/output_file.h"
 #include "cli/pairer.h"
 #include "cli/render/text_util.h"
+#include "cli/status_report.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace httptrace::cli {
 namespace {
@@ -975,14 +979,20 @@ int Ctl::List() {
   return rc;
 }
 
-int Ctl::Status() {
+int Ctl::Status(const StatusOptions& options) {
   auto agents = Connect();
   if (!agents.ok()) return ConnectFailure(agents.status());
-  std::vector<grpc::Status> results;
-  std::vector<v1::GetStatusResponse> responses;
+  // Two answers a moment apart: the rate now, and whether losses are growing now.
+  std::vector<grpc::Status> first_results, results;
+  std::vector<v1::GetStatusResponse> first, responses;
+  AskEvery(*agents, options_.timeout, GetStatus, &first_results, &first);
+  const absl::Time first_at = absl::Now();
+  absl::SleepFor(options.sample);
   AskEvery(*agents, options_.timeout, GetStatus, &results, &responses);
+  const absl::Duration between = absl::Now() - first_at;
   int rc = kExitOk;
-  bool first = true;
+  bool first_agent = true;
+  std::string json = "{\"agents\":[";
   for (size_t i = 0; i < agents->size(); ++i) {
     const Agent& agent = *(*agents)[i];
     if (!results[i].ok()) {
@@ -991,44 +1001,51 @@ int Ctl::Status() {
       rc = kExitFailure;
       continue;
     }
-    if (!first) std::printf("\n");
-    first = false;
     const v1::GetStatusResponse& response = responses[i];
-    std::printf("agent:    %s (version %s) on node %s, up since %s\n", agent.address().c_str(),
-                response.version().c_str(), response.node().c_str(),
-                LocalTime(response.started_at()).c_str());
+    const Health health = Assess(response, first_results[i].ok() ? &first[i] : nullptr, between);
+    if (health.state == Health::State::kUnhealthy) rc = kExitFailure;
+    if (options.format == "json") {
+      std::string status_json;
+      google::protobuf::util::JsonPrintOptions print;
+      print.preserve_proto_field_names = true;
+      (void)google::protobuf::util::MessageToJsonString(response, &status_json, print);
+      if (!first_agent) json.push_back(',');
+      absl::StrAppend(
+          &json, "{\"address\":\"", absl::CHexEscape(agent.address()), "\",\"health\":\"",
+          health.word, "\",\"why\":\"", absl::CHexEscape(health.why),
+          "\",\"exchanges_per_second\":", absl::StrFormat("%.3f", health.exchanges_per_second),
+          ",\"lost_since_start\":", health.lost_since_start, ",\"status\":", status_json, "}");
+      first_agent = false;
+      continue;
+    }
+    if (!first_agent) std::printf("\n");
+    first_agent = false;
+    std::printf("%s (%s): %s%s\n", response.node().c_str(), agent.address().c_str(),
+                health.word.c_str(), health.why.empty() ? "" : (": " + health.why).c_str());
+    for (const std::string& line : health.lines) std::printf("  %s\n", line.c_str());
     std::printf(
-        "kernel:   %s, BTF %s, tracefs %s\n", response.kernel().release().c_str(),
+        "details:\n  agent version %s on node %s, up since %s; kernel %s, BTF %s, "
+        "tracefs %s\n",
+        response.version().c_str(), response.node().c_str(),
+        LocalTime(response.started_at()).c_str(), response.kernel().release().c_str(),
         response.kernel().btf() ? "yes" : "no",
         response.kernel().tracefs().empty() ? "not mounted" : response.kernel().tracefs().c_str());
     const v1::ProbeStatus& probes = response.probes();
-    std::string probe_text = "not attached (no active session)";
-    if (probes.attached()) {
-      probe_text = probes.mode() == v1::ATTACH_MODE_RAW_TRACEPOINTS
-                       ? "attached via raw tracepoints"
-                       : "attached via syscall tracepoints";
-    }
-    // The agent lists the TLS libraries it probes (or could not) after its programs.
-    std::vector<std::string> tls_lines;
-    int programs = 0;
-    for (const std::string& p : probes.programs()) {
-      if (absl::StartsWith(p, "tls ")) {
-        tls_lines.push_back(p);
-      } else {
-        ++programs;
-      }
-    }
-    if (probes.attached()) absl::StrAppend(&probe_text, ", ", programs, " programs");
-    if (!probes.detail().empty()) absl::StrAppend(&probe_text, " (", probes.detail(), ")");
-    std::printf("probes:   %s\n", probe_text.c_str());
-    for (const std::string& line : tls_lines) std::printf("  %s\n", line.c_str());
-    std::printf("sessions: %d\n", response.sessions_size());
+    if (!probes.detail().empty()) std::printf("  probes: %s\n", probes.detail().c_str());
     for (const v1::SessionInfo& s : response.sessions()) {
-      std::printf("  %s %s: %llu exchange(s), %llu lost, filter %s\n", s.id().c_str(),
+      std::printf("  session %s %s: %llu exchange(s), %llu lost, filter %s\n", s.id().c_str(),
                   s.state() == v1::SESSION_STATE_ACTIVE ? "active" : "ended",
                   static_cast<unsigned long long>(s.counters().exchanges()),
                   static_cast<unsigned long long>(s.counters().exchanges_lost()),
                   FilterSummary(s.filter()).c_str());
+    }
+    if (!options.counters) {
+      std::printf("  (httptracectl status --counters: TLS libraries and every counter)\n");
+      continue;
+    }
+    // The agent lists the TLS libraries it probes (or could not) after its programs.
+    for (const std::string& p : probes.programs()) {
+      if (absl::StartsWith(p, "tls ")) std::printf("  %s\n", p.c_str());
     }
     std::vector<std::pair<std::string, uint64_t>> counters(response.counters().begin(),
                                                            response.counters().end());
@@ -1038,6 +1055,7 @@ int Ctl::Status() {
       std::printf("  %-44s %llu\n", name.c_str(), static_cast<unsigned long long>(value));
     }
   }
+  if (options.format == "json") std::printf("%s]}\n", json.c_str());
   return rc;
 }
 

@@ -56,6 +56,13 @@ struct TopOptions {
   absl::Duration slow = absl::Seconds(1);  // percentiles at least this are marked
 };
 
+struct StatusOptions {
+  bool counters = false;        // every counter and TLS library, not only the headline
+  std::string format = "text";  // or "json"
+  // The pause between the two answers the rate and "losing now" are measured over.
+  absl::Duration sample = absl::Seconds(1);
+};
+
 class Ctl {
  public:
   Ctl(AgentDirectory directory, CtlOptions options);
@@ -72,7 +79,9 @@ class Ctl {
   // Stops the session on the agent that has it.
   int Stop(const std::string& session_id);
   int List();
-  int Status();
+  // "is it working?" first (cli/status_report.h), then the details; exit 1 when an agent is
+  // unreachable or NOT healthy (degraded, losing data now, still exits 0).
+  int Status(const StatusOptions& options);
   // A live table of endpoints (method + route), refreshed every interval, across agents.
   int Top(const v1::StartCaptureRequest& request, const TopOptions& options);
 

@@ -283,7 +283,15 @@ int Main(int argc, char** argv) {
   CLI::App* stop = app.add_subcommand("stop", "End a session.");
   stop->add_option("session", session_id, "Session id.")->required();
   CLI::App* list = app.add_subcommand("list", "List the agents' sessions.");
-  CLI::App* status = app.add_subcommand("status", "Show the agents' version, probes, counters.");
+  StatusOptions status_options;
+  CLI::App* status = app.add_subcommand(
+      "status",
+      "Is it working? Healthy or not and why, probes, sessions, exchanges/s, losses since start "
+      "(exit 1 when NOT healthy or unreachable).");
+  status->add_flag("--counters", status_options.counters,
+                   "Also every counter and every TLS library probed or not.");
+  status->add_option("--format", status_options.format, "text or json (for scripts).")
+      ->check(CLI::IsMember({"text", "json"}));
 
   TopOptions top_options;
   CLI::App* top = app.add_subcommand(
@@ -383,7 +391,7 @@ int Main(int argc, char** argv) {
   if (attach->parsed()) return ctl.Attach(session_id, from_seq, stream);
   if (stop->parsed()) return ctl.Stop(session_id);
   if (list->parsed()) return ctl.List();
-  if (status->parsed()) return ctl.Status();
+  if (status->parsed()) return ctl.Status(status_options);
   return UsageError("missing command");
 }
 

@@ -352,6 +352,53 @@ class Filters(UxTestCase):
             self.assertIn(want, err)
 
 
+class Status(UxTestCase):
+    def test_headline_answers_is_it_working_and_counters_are_one_flag_away(self):
+        code, out, err = self.ctl("status")
+        self.assertEqual(code, 0, err)
+        lines = out.splitlines()
+        self.assertRegex(lines[0], r"^\S+ \(unix://.*agent\.sock\): healthy$")
+        self.assertEqual(lines[1], "  probes:   ready; they attach while a capture runs (none now)")
+        self.assertEqual(lines[2], "  sessions: 0 active, 0 ended")
+        self.assertRegex(lines[3], r"^  traffic:  0\.0 exchanges/s now, \d+ exchange\(s\) since start$")
+        self.assertEqual(lines[4], "  losses:   none since start")
+        self.assertNotIn("\ncounters:", out)
+        self.assertLess(len(lines), 12, out)
+
+        # During a capture with traffic: attached, one session, a rate above zero.
+        port = self.start_app()
+        ctl = self.start_ctl("start", "--port", str(port), "-o", self.path("t.txt"))
+        stop = time.monotonic() + 4
+        load = subprocess.Popen([sys.executable, "-c", (
+            "import time, urllib.request\n"
+            "end = time.monotonic() + 3.5\n"
+            "while time.monotonic() < end:\n"
+            "    urllib.request.urlopen('http://127.0.0.1:%d/health', timeout=5).read()\n"
+            "    time.sleep(0.02)\n") % port])
+        time.sleep(0.5)
+        code, out, err = self.ctl("status")
+        load.wait(timeout=30)
+        self.assertEqual(code, 0, err)
+        lines = out.splitlines()
+        self.assertTrue(lines[0].endswith(": healthy"), out)
+        self.assertRegex(lines[1], r"^  probes:   attached via raw tracepoints \(\d+ programs\)")
+        self.assertEqual(lines[2], "  sessions: 1 active, 0 ended")
+        rate = float(re.search(r"traffic:  ([0-9.]+) exchanges/s now", out).group(1))
+        self.assertGreater(rate, 5, out)
+        ctl.send(signal.SIGINT)
+        self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
+
+        code, out, err = self.ctl("status", "--counters")
+        self.assertEqual(code, 0, err)
+        self.assertIn("counters:", out)
+        self.assertRegex(out, r"\n  pipeline\.exchanges\s+\d+\n")
+        code, out, err = self.ctl("status", "--format", "json")
+        self.assertEqual(code, 0, err)
+        agent = json.loads(out)["agents"][0]
+        self.assertEqual(agent["health"], "healthy")
+        self.assertIn("pipeline.exchanges", agent["status"]["counters"])
+
+
 def run_ctl(*args):
     proc = subprocess.run([harness.CTL_BIN] + list(args), capture_output=True, timeout=60,
                           stdin=subprocess.DEVNULL)

@@ -93,7 +93,7 @@ status_check() {
   wait \$pid
   cat \$dir/status.txt \$dir/agent.log
   # Both the start-up log and httptracectl status name the features the probes use.
-  [[ \$status == 0 ]] && grep -q "^probes: .*kernel features: " \$dir/status.txt &&
+  [[ \$status == 0 ]] && grep -q "^ *probes: .*kernel features: " \$dir/status.txt &&
     grep -q "kernel features: " \$dir/agent.log
 }
 # The fallback variants of the load test are left to the build machine: on 5.10 they are what the

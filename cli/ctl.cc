@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "cli/endpoint_table.h"
@@ -27,6 +28,7 @@
 #include "cli/output_file.h"
 #include "cli/pairer.h"
 #include "cli/render/text_util.h"
+#include "cli/socket_access.h"
 #include "cli/status_report.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -56,6 +58,13 @@ void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
 // An agent's error for a person, with what to check when the cause is a common one.
 std::string Describe(const grpc::Status& status, const std::string& address) {
   std::string text = status.error_message();
+  const bool unix_socket = absl::StartsWith(address, "unix://") || absl::StartsWith(address, "/");
+  if (unix_socket && absl::StrContains(text, "Permission denied")) {
+    // Not a missing agent: this user may not use the socket. Say whose it is.
+    absl::string_view path = address;
+    absl::ConsumePrefix(&path, "unix://");
+    return ExplainSocketAccess(std::string(path));
+  }
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
     absl::StrAppend(&text, " (is httptrace-agent running and listening on ", address,
                     "? set --agent or HTTPTRACE_AGENT)");

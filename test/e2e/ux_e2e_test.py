@@ -399,6 +399,50 @@ class Status(UxTestCase):
         self.assertIn("pipeline.exchanges", agent["status"]["counters"])
 
 
+class SocketAccess(UxTestCase):
+    """--socket-group: root:GROUP on the socket and its directory; a refused user is told whose
+    socket it is. nogroup (65534) is the group; a uid with no entry in /etc/passwd the stranger."""
+
+    def test_socket_group_and_the_permission_error(self):
+        os.chmod(self.workdir, 0o755)  # so other users reach the agent's own directory
+        run_dir = os.path.join(self.workdir, "run")
+        sock = os.path.join(run_dir, "agent.sock")
+        agent = harness.Process([harness.AGENT_BIN, "--listen", "unix://" + sock,
+                                 "--socket-group", "nogroup"], self.workdir, "agent_group")
+        self.processes.append(agent)
+        wait_until(lambda: os.path.exists(sock) or agent.proc.poll() is not None,
+                   timeout=60, what="the group agent's socket")
+        self.assertIsNone(agent.proc.poll(), agent.stderr())
+        st_dir, st_sock = os.stat(run_dir), os.stat(sock)
+        self.assertEqual((st_dir.st_uid, st_dir.st_gid, st_dir.st_mode & 0o7777),
+                         (0, 65534, 0o750))
+        self.assertEqual((st_sock.st_uid, st_sock.st_gid, st_sock.st_mode & 0o7777),
+                         (0, 65534, 0o660))
+        ctl = os.path.join(self.workdir, "httptracectl")  # the build's copy may be under /root
+        shutil.copy(harness.CTL_BIN, ctl)
+        os.chmod(ctl, 0o755)
+        stranger = subprocess.run(
+            ["setpriv", "--reuid", "65533", "--regid", "65533", "--clear-groups", ctl,
+             "--agent", "unix://" + sock, "status"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(stranger.returncode, 1, stranger.stderr)
+        self.assertIn("the directory %s is root:nogroup 0750 and you (65533) are not in group "
+                      "nogroup: run as root (sudo), or have an administrator add you to nogroup"
+                      % run_dir, stranger.stderr)
+        self.assertNotIn("is httptrace-agent running", stranger.stderr)
+        member = subprocess.run(
+            ["setpriv", "--reuid", "65534", "--regid", "65534", "--init-groups", ctl,
+             "--agent", "unix://" + sock, "status"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(member.returncode, 0, member.stderr)
+        self.assertIn(": healthy", member.stdout.splitlines()[0])
+
+    def test_unknown_group_is_refused_at_start(self):
+        proc = subprocess.run([harness.AGENT_BIN, "--listen",
+                               "unix://" + self.path("g/agent.sock"), "--socket-group",
+                               "no-such-group-here"], capture_output=True, text=True, timeout=120)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("--socket-group no-such-group-here: no such group", proc.stderr)
+
+
 def run_ctl(*args):
     proc = subprocess.run([harness.CTL_BIN] + list(args), capture_output=True, timeout=60,
                           stdin=subprocess.DEVNULL)

@@ -443,6 +443,50 @@ class SocketAccess(UxTestCase):
         self.assertIn("--socket-group no-such-group-here: no such group", proc.stderr)
 
 
+class TopKeys(UxTestCase):
+    """top under tmux: q quits, s/S change the sort, p pauses; colour on the terminal."""
+
+    def test_keys_sort_pause_quit_and_colour(self):
+        port = self.start_app()
+        tmux = Tmux(self.workdir, self.ctl_command("top", "--port", str(port), "--interval",
+                                                   "300ms") + " 2>&1")
+        try:
+            plain = lambda: tmux.screen(escapes=False)
+            wait_until(lambda: "q quit" in plain() or tmux.pane_dead(), timeout=30,
+                       what="top's table")
+            self.assertIn("sorted by rate", plain())
+            for _ in range(3):
+                curl(self.base(port) + "/users")
+            curl(self.base(port) + "/status/404")
+            wait_until(lambda: "/status/{id}" in plain(), what="the endpoints")
+            row = [l for l in tmux.screen().splitlines() if "/status/{id}" in l][0]
+            self.assertIn(ESC + "33m", row, "a 4xx share is yellow")
+            self.assertRegex(plain(), r"GET\s+/users\s+both ends\s+3\s")
+
+            tmux.keys("s")
+            wait_until(lambda: "sorted by requests" in plain(), what="s: next sort")
+            tmux.keys("S")
+            wait_until(lambda: "sorted by rate" in plain(), what="S: previous sort")
+
+            tmux.keys("p")
+            wait_until(lambda: "PAUSED" in plain(), what="p: paused")
+            for _ in range(2):
+                curl(self.base(port) + "/users")
+            time.sleep(1.2)  # four refresh periods: a running table would show 5 by now
+            self.assertRegex(plain(), r"GET\s+/users\s+both ends\s+3\s", "paused: no redraw")
+            tmux.keys("p")
+            wait_until(lambda: re.search(r"GET\s+/users\s+both ends\s+5\s", plain()),
+                       what="p: resumed, counted while paused")
+            self.assertNotIn("PAUSED", plain())
+
+            tmux.keys("q")
+            wait_until(tmux.pane_dead, what="q: top ends")
+            self.assertRegex(plain(), r"Pane is dead \(status 0")
+            self.assertRegex(plain(), r"session \S+ on \S+ ended \(stopped\)")
+        finally:
+            tmux.close()
+
+
 def run_ctl(*args):
     proc = subprocess.run([harness.CTL_BIN] + list(args), capture_output=True, timeout=60,
                           stdin=subprocess.DEVNULL)

@@ -137,7 +137,8 @@ absl::Status ValidateFilter(const v1::Filter& filter) {
     }
   }
   for (const std::string& host : filter.hosts()) {
-    const absl::string_view name = absl::StartsWith(host, "*.") ? host.substr(2) : host;
+    const absl::string_view name =
+        absl::StartsWith(host, "*.") ? absl::string_view(host).substr(2) : absl::string_view(host);
     if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
           return absl::ascii_isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':' ||
                  c == '[' || c == ']';

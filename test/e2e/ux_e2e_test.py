@@ -487,6 +487,58 @@ class TopKeys(UxTestCase):
             tmux.close()
 
 
+class TlsNotes(UxTestCase):
+    """A TLS library that cannot be probed is noted only in the sessions it concerns: whose
+    filter could match the live process that maps it; never in --tls plain sessions."""
+
+    def notes_of(self, session):
+        code, out, err = self.ctl("list")
+        self.assertEqual(code, 0, err)
+        notes, mine = [], False
+        for line in out.splitlines():
+            if not line.startswith("    note: "):
+                mine = line.split()[1:2] == [session]
+            elif mine:
+                notes.append(line[len("    note: "):])
+        return notes
+
+    def test_note_only_where_a_live_matching_process_maps_the_library(self):
+        # A libssl.so that has none of OpenSSL's functions: the attacher refuses it (no_symbol).
+        source = self.path("fake.c")
+        with open(source, "w") as f:
+            f.write("int not_openssl(void) { return 0; }\n")
+        library = self.path("libssl.so.99")
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", library, source], check=True, timeout=60)
+        mapper = harness.Process([sys.executable, "-c",
+                                  "import ctypes, sys, time; ctypes.CDLL(sys.argv[1]); "
+                                  "print('mapped', flush=True); time.sleep(120)", library],
+                                 self.workdir, "mapper")
+        self.processes.append(mapper)
+        wait_until(lambda: "mapped" in mapper.stdout(), what="the library mapped")
+        note = "tls not probed (no_symbol): /proc/%d/root%s" % (mapper.pid, library)
+
+        def detached(*args):
+            code, out, err = self.ctl("start", "--detach", "--idle-timeout", "60s", *args)
+            self.assertEqual(code, 0, err)
+            return out.strip()
+
+        wanting = detached("--pid", str(mapper.pid))
+        by_name = detached("--comm", os.path.basename(sys.executable)[:15])
+        other = detached("--comm", "curl")
+        plain = detached("--pid", str(mapper.pid), "--tls", "plain")
+        wait_until(lambda: note in self.notes_of(wanting), what="the note in the session "
+                   "whose filter names the process")
+        self.assertIn(note, self.notes_of(by_name))
+        self.assertNotIn(note, self.notes_of(other))
+        self.assertNotIn(note, self.notes_of(plain))
+        # The process exits: a session started afterwards is not told about it.
+        mapper.stop()
+        later = detached()
+        self.assertNotIn(note, self.notes_of(later))
+        for session in (wanting, by_name, other, plain, later):
+            self.ctl("stop", session)
+
+
 def run_ctl(*args):
     proc = subprocess.run([harness.CTL_BIN] + list(args), capture_output=True, timeout=60,
                           stdin=subprocess.DEVNULL)

@@ -539,6 +539,24 @@ class TlsNotes(UxTestCase):
             self.ctl("stop", session)
 
 
+class Startup(UxTestCase):
+    def test_a_host_without_container_runtimes_gets_one_calm_line(self):
+        # No container store and no engine socket where this agent looks: a host without
+        # containers, whatever this machine has.
+        sock = self.path("calm.sock")
+        agent = harness.Process([harness.AGENT_BIN, "--listen", "unix://" + sock,
+                                 "--container-store", self.path("no-store"),
+                                 "--container-engine-socket", self.path("no-engine.sock")],
+                                self.workdir, "agent_calm")
+        self.processes.append(agent)
+        wait_until(lambda: "serving on" in agent.stderr() or agent.proc.poll() is not None,
+                   timeout=60, what="the agent serving")
+        log = agent.stderr()
+        self.assertIn("no container runtime found", log)
+        noisy = [l for l in log.splitlines() if re.match(r"^\S+ [WE] ", l)]
+        self.assertEqual(noisy, [], log)
+
+
 def run_ctl(*args):
     proc = subprocess.run([harness.CTL_BIN] + list(args), capture_output=True, timeout=60,
                           stdin=subprocess.DEVNULL)

@@ -13,9 +13,8 @@
 
 #include "bpf/maps.bpf.h"
 // After the maps: the fallbacks use `calls`.
+#include "bpf/classify.bpf.h"
 #include "bpf/compat.bpf.h"
-// The protocol classifiers.
-#include "bpf/http1.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -519,7 +518,8 @@ static __noinline void lost_start_account(struct conn_state* c, struct scratch* 
   }
   __u8 head[8] = {};
   if (len < sizeof(head) || bpf_probe_read_user(head, sizeof(head), (void*)ptr)) return;
-  if (http1_begins_message(head)) __sync_fetch_and_add(&c->lost_starts[dir & 1], 1);
+  if (c->protocol == HT_PROTO_HTTP2 ? http2_begins_message(head) : http1_begins_message(head))
+    __sync_fetch_and_add(&c->lost_starts[dir & 1], 1);
 }
 
 // Sends the pending scratch event: `fill` payload bytes standing for fill + extra stream bytes.
@@ -723,8 +723,10 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
   __u8 dir = is_ingress(sys) ? HT_INGRESS : HT_EGRESS;
   __u64 now = bpf_ktime_get_boot_ns();
   if (c->protocol == HT_PROTO_UNKNOWN && sys != HT_SYS_SENDFILE) {
-    int kind = http1_classify(first, first_len);
-    if (kind == 0) {
+    // Mid-stream: found already open, or its first bytes were unreadable (see below).
+    int kind = classify(first, first_len,
+                        c->role == HT_ROLE_UNKNOWN || c->tries_left > HT_TRIES_FROM_START);
+    if (kind == HT_CLASS_NONE) {
       // Not the start of a message. Positions do not move: they count from the first byte of
       // the first HTTP message the probes see.
       count(HT_CNT_SKIP_NOT_HTTP, 1);
@@ -736,7 +738,7 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
       count(HT_CNT_CONN_NOT_HTTP, 1);
       return 0;
     }
-    if (kind < 0) {
+    if (kind == HT_CLASS_UNREADABLE) {
       // Unreadable first bytes decide nothing: copying them would open a connection nobody
       // classified. Positions do not move (they count from the first message seen); later
       // syscalls are mid-stream now, so they get the mid-stream tries.
@@ -747,12 +749,14 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
         c->tries_left--;
       return 0;
     }
-    {
-      c->protocol = HT_PROTO_HTTP1;
-      // A request written or a response read: this end is the client.
-      if (c->role == HT_ROLE_UNKNOWN)
-        c->role = ((kind == 1) == (dir == HT_EGRESS)) ? HT_ROLE_CLIENT : HT_ROLE_SERVER;
-    }
+    c->protocol = class_protocol(kind);
+    // A request or the HTTP/2 client preface written, or a response or the HTTP/2 server
+    // preface read: this end is the client. HTTP/2 frames joined mid-stream do not say (the
+    // agent's engine decides from :method).
+    if (c->role == HT_ROLE_UNKNOWN && kind != HT_CLASS_H2_FRAMES)
+      c->role = ((kind == HT_CLASS_H1_REQUEST || kind == HT_CLASS_H2_PREFACE) == (dir == HT_EGRESS))
+                    ? HT_ROLE_CLIENT
+                    : HT_ROLE_SERVER;
   }
   if (!c->open_sent) emit_open(key, c, tid, c->opened_ns);
   if (c->lost[dir & 1]) emit_loss(key, c, tid, dir, now);

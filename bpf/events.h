@@ -79,11 +79,13 @@ enum ht_tls_library {
 };
 
 // The application protocol of a connection, as the classifiers decide it from its first bytes
-// (bpf/http1.bpf.h); the agent picks the protocol engine by it (agent/protocols/common/protocol.h
-// has the same values). Connections that are none of these are never copied.
+// (bpf/classify.bpf.h); the agent picks the protocol engine by it
+// (agent/protocols/common/protocol.h has the same values). Connections that are none of these are
+// never copied.
 enum ht_protocol {
   HT_PROTO_UNKNOWN = 0,  // not classified yet (never in an event)
   HT_PROTO_HTTP1 = 1,    // HTTP/1.x
+  HT_PROTO_HTTP2 = 2,    // HTTP/2 (prior knowledge, ALPN h2 under TLS, or joined mid-stream)
 };
 
 // Per-CPU counters (array map "counters"), summed by the agent. Every drop and truncation has

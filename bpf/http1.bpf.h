@@ -20,13 +20,8 @@ static __always_inline int http1_match(const __u8* h, __u32 n, const char* tok, 
   return 1;
 }
 
-// -1 when the first bytes could not be read (nothing is decided then).
-static __always_inline int http1_classify(__u64 ptr, __u64 avail) {
-  __u8 h[HT_PEEK] = {};
-  __u32 n = avail < HT_PEEK ? (__u32)avail : HT_PEEK;
-  barrier_var(n);  // clang drops a bound it can prove; the verifier cannot
-  if (n == 0 || n > HT_PEEK) return -1;
-  if (bpf_probe_read_user(h, n, (void*)ptr)) return -1;
+// `h` holds the first n (<= HT_PEEK) bytes of a payload.
+static __always_inline int http1_classify(const __u8* h, __u32 n) {
   if (http1_match(h, n, "HTTP/1.", 7)) return 2;
     // Every method libhttp-parser knows (the engine parses with it): one list, generated from
     // its HTTP_METHOD_MAP into http_methods.h, so no method is traced by one side and not the

@@ -34,6 +34,11 @@ bool Pairer::Matches(const v1::Exchange& client, const v1::Exchange& server) {
   const v1::Connection& s = server.connection();
   if (c.role() != v1::ROLE_CLIENT || s.role() != v1::ROLE_SERVER) return false;
   if (!SameEndpoint(c.local(), s.remote()) || !SameEndpoint(c.remote(), s.local())) return false;
+  // HTTP/2: one stream is one exchange, and both ends number it alike.
+  if (client.stream_id() != 0 && server.stream_id() != 0 &&
+      client.stream_id() != server.stream_id()) {
+    return false;
+  }
   if (client.has_request() && server.has_request() &&
       (client.request().method() != server.request().method() ||
        client.request().target() != server.request().target())) {

@@ -30,6 +30,7 @@ static_assert(static_cast<int>(TlsLibrary::kOpenssl) == HT_TLS_OPENSSL);
 static_assert(static_cast<int>(TlsLibrary::kGnutls) == HT_TLS_GNUTLS);
 static_assert(static_cast<int>(TlsLibrary::kGo) == HT_TLS_GO);
 static_assert(static_cast<int>(protocols::Protocol::kHttp1) == HT_PROTO_HTTP1);
+static_assert(static_cast<int>(protocols::Protocol::kHttp2) == HT_PROTO_HTTP2);
 
 namespace {
 constexpr const char* kKernelCounterNames[] = {
@@ -99,8 +100,9 @@ bool EventDecoder::Decode(const void* data, size_t size) {
         out.syscall = e->syscall == HT_SYS_TLS_READ ? Syscall::kTlsRead : Syscall::kTlsWrite;
         out.tls = e->tls <= HT_TLS_GO ? static_cast<TlsLibrary>(e->tls) : TlsLibrary::kNone;
       }
-      out.protocol = e->protocol == HT_PROTO_HTTP1 ? protocols::Protocol::kHttp1
-                                                   : protocols::Protocol::kUnknown;
+      out.protocol = e->protocol == HT_PROTO_HTTP1 || e->protocol == HT_PROTO_HTTP2
+                         ? static_cast<protocols::Protocol>(e->protocol)
+                         : protocols::Protocol::kUnknown;
       Bump(data_events_);
       Bump(data_bytes_, e->captured);
       sink_->OnData(out);

@@ -110,6 +110,7 @@ TEST(EventDecoderTest, DecodesTheConnectionsProtocol) {
     httptrace::protocols::Protocol protocol;
   } cases[] = {
       {HT_PROTO_HTTP1, httptrace::protocols::Protocol::kHttp1},
+      {HT_PROTO_HTTP2, httptrace::protocols::Protocol::kHttp2},
       {HT_PROTO_UNKNOWN, httptrace::protocols::Protocol::kUnknown},
       {200, httptrace::protocols::Protocol::kUnknown},
   };

@@ -27,6 +27,30 @@ void MoveBody(protocols::Body& from, v1::Body* to) {
   to->set_encoded_size(from.encoded_size);
 }
 
+void MoveGrpcMessages(protocols::GrpcMessages& from, v1::GrpcMessages* to) {
+  to->set_count(from.count);
+  to->set_framing_lost(from.framing_lost);
+  for (protocols::GrpcMessage& message : from.messages) {
+    v1::GrpcMessage* out = to->add_messages();
+    out->set_size(message.size);
+    out->set_compressed(message.compressed);
+    out->set_data(std::move(message.data));
+    out->set_missing_bytes(message.missing_bytes);
+    out->set_complete(message.complete);
+  }
+}
+
+void MoveGrpc(protocols::GrpcCall& from, v1::Grpc* to) {
+  to->set_service(std::move(from.service));
+  to->set_method(std::move(from.method));
+  if (from.status_code) to->set_status_code(*from.status_code);
+  to->set_status_message(std::move(from.status_message));
+  to->set_encoding(std::move(from.encoding));
+  to->set_trailers_only(from.trailers_only);
+  MoveGrpcMessages(from.request, to->mutable_request());
+  MoveGrpcMessages(from.response, to->mutable_response());
+}
+
 }  // namespace
 
 void ToProtoExchange(protocols::Exchange&& exchange, const ConnectionContext& context,
@@ -86,6 +110,8 @@ void ToProtoExchange(protocols::Exchange&& exchange, const ConnectionContext& co
   out.set_complete(exchange.complete);
   for (std::string& note : exchange.notes) out.add_notes(std::move(note));
   out.set_node(context.node);
+  out.set_stream_id(exchange.stream_id);
+  if (exchange.grpc) MoveGrpc(*exchange.grpc, out.mutable_grpc());
 }
 
 }  // namespace httptrace::pipeline

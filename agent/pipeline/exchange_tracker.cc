@@ -163,6 +163,18 @@ void ExchangeTracker::PublishExchange(ConnectionState& state, protocols::Exchang
       body->truncated = true;
     }
   }
+  if (exchange.grpc) {
+    for (protocols::GrpcMessages* messages : {&exchange.grpc->request, &exchange.grpc->response}) {
+      uint64_t left = body_limit;
+      for (protocols::GrpcMessage& message : messages->messages) {
+        if (message.data.size() > left) {
+          message.data.resize(left);
+          message.data.shrink_to_fit();
+        }
+        left -= message.data.size();
+      }
+    }
+  }
   // Built once, on its own arena; the sessions share it (agent/session/event.h).
   std::shared_ptr<v1::Event> event = session::NewEvent();
   ToProtoExchange(std::move(exchange), state.context, event->mutable_exchange());

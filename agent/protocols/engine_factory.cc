@@ -8,6 +8,8 @@ std::unique_ptr<ProtocolEngine> MakeEngine(Protocol protocol, const EngineOption
                                            RoleHint hint,
                                            ProtocolEngine::ExchangeCallback on_exchange) {
   switch (protocol) {
+    case Protocol::kHttp2:
+      return std::make_unique<http2::Http2Connection>(options, hint, std::move(on_exchange));
     case Protocol::kHttp1:
     case Protocol::kUnknown:
       break;
@@ -17,6 +19,9 @@ std::unique_ptr<ProtocolEngine> MakeEngine(Protocol protocol, const EngineOption
 
 bool BeginsMessage(Protocol protocol, absl::string_view data) {
   switch (protocol) {
+    case Protocol::kHttp2:
+      // A HEADERS frame header (type 1, known flags, reserved bit clear), as the probes check.
+      return data.size() >= 9 && data[3] == 1 && (data[4] & ~0x2d) == 0 && (data[5] & 0x80) == 0;
     case Protocol::kHttp1:
     case Protocol::kUnknown:
       break;
@@ -33,6 +38,9 @@ void EngineCounterTotals::Add(const ProtocolEngine& engine) {
     case Protocol::kHttp1:
       http1_ += static_cast<const http1::Http1Connection&>(engine).counters();
       break;
+    case Protocol::kHttp2:
+      http2_ += static_cast<const http2::Http2Connection&>(engine).counters();
+      break;
     case Protocol::kUnknown:
       break;
   }
@@ -41,6 +49,7 @@ void EngineCounterTotals::Add(const ProtocolEngine& engine) {
 void EngineCounterTotals::ForEach(
     absl::FunctionRef<void(const char* name, uint64_t value)> fn) const {
   http1_.ForEach(fn);
+  http2_.ForEach(fn);
 }
 
 }  // namespace httptrace::protocols

@@ -13,6 +13,7 @@
 #include "agent/protocols/common/engine.h"
 #include "agent/protocols/common/engine_options.h"
 #include "agent/protocols/http1/http1_connection.h"
+#include "agent/protocols/http2/http2_connection.h"
 
 namespace httptrace::protocols {
 
@@ -24,7 +25,8 @@ std::unique_ptr<ProtocolEngine> MakeEngine(Protocol protocol, const EngineOption
                                            ProtocolEngine::ExchangeCallback on_exchange);
 
 // Whether `data`, the first bytes of a syscall's payload on a connection of `protocol`, begins
-// a message (an HTTP/1 request or status line), as the probes count theirs (bpf/events.h).
+// a message (an HTTP/1 request or status line; an HTTP/2 HEADERS frame), as the probes count
+// theirs (bpf/http1.bpf.h, bpf/http2.bpf.h).
 bool BeginsMessage(Protocol protocol, absl::string_view data);
 
 // The counters of every engine added, per protocol (engines that ended; the live ones are
@@ -36,6 +38,7 @@ class EngineCounterTotals {
 
  private:
   http1::EngineCounters http1_;
+  http2::Http2Counters http2_;
 };
 
 }  // namespace httptrace::protocols

@@ -52,6 +52,22 @@ void TrimBody(uint32_t limit, v1::Body* body) {
   }
 }
 
+// The gRPC messages of one direction keep at most `limit` payload bytes together, as the body
+// does (the engine cuts them the same way at the agent's limit).
+uint64_t GrpcKeptBytes(const v1::GrpcMessages& messages) {
+  uint64_t kept = 0;
+  for (const v1::GrpcMessage& message : messages.messages()) kept += message.data().size();
+  return kept;
+}
+
+void TrimGrpc(uint32_t limit, v1::GrpcMessages* messages) {
+  uint64_t left = limit;
+  for (v1::GrpcMessage& message : *messages->mutable_messages()) {
+    if (message.data().size() > left) message.mutable_data()->resize(left);
+    left -= message.data().size();
+  }
+}
+
 bool AnyListed(const std::vector<std::string>& lowercase_names,
                const google::protobuf::RepeatedPtrField<v1::Header>& headers) {
   for (const v1::Header& header : headers) {
@@ -67,6 +83,10 @@ bool NeedsVariant(uint32_t body_limit, const std::vector<std::string>& redacted,
                   const v1::Exchange& exchange) {
   if (exchange.request().body().data().size() > body_limit ||
       exchange.response().body().data().size() > body_limit) {
+    return true;
+  }
+  if (exchange.has_grpc() && (GrpcKeptBytes(exchange.grpc().request()) > body_limit ||
+                              GrpcKeptBytes(exchange.grpc().response()) > body_limit)) {
     return true;
   }
   if (redacted.empty()) return false;
@@ -190,6 +210,10 @@ EventPtr Session::Variant(const EventPtr& event) const {
   }
   if (exchange->has_response()) {
     TrimBody(options_.body_limit_bytes(), exchange->mutable_response()->mutable_body());
+  }
+  if (exchange->has_grpc()) {
+    TrimGrpc(options_.body_limit_bytes(), exchange->mutable_grpc()->mutable_request());
+    TrimGrpc(options_.body_limit_bytes(), exchange->mutable_grpc()->mutable_response());
   }
   RedactHeaders(redacted_lowercase_, exchange);
   return copy;

@@ -30,7 +30,47 @@ void AppendMicros(std::string* out, absl::string_view key, int64_t us) {
   }
 }
 
+// One direction's gRPC messages: sizes, flags and the bytes kept (base64: they are protobuf).
+void AppendGrpcMessages(std::string* out, absl::string_view key, const v1::GrpcMessages& messages,
+                        std::string* scratch) {
+  absl::StrAppend(out, ",\"", key, "\":{\"count\":", messages.count(),
+                  ",\"framing_lost\":", messages.framing_lost() ? "true" : "false",
+                  ",\"messages\":[");
+  for (int i = 0; i < messages.messages_size(); ++i) {
+    const v1::GrpcMessage& m = messages.messages(i);
+    absl::Base64Escape(m.data(), scratch);
+    absl::StrAppend(out, i > 0 ? "," : "", "{\"size\":", m.size(),
+                    ",\"compressed\":", m.compressed() ? "true" : "false",
+                    ",\"complete\":", m.complete() ? "true" : "false",
+                    ",\"missing_bytes\":", m.missing_bytes(), ",\"data_base64\":\"", *scratch,
+                    "\"}");
+  }
+  out->append("]}");
+}
+
 }  // namespace
+
+void JsonlRenderer::AppendGrpc(std::string* out, const v1::Grpc& grpc) {
+  out->append(",\"grpc\":{\"service\":");
+  AppendJsonString(out, grpc.service());
+  out->append(",\"method\":");
+  AppendJsonString(out, grpc.method());
+  if (grpc.has_status_code()) {
+    absl::StrAppend(out, ",\"status_code\":", grpc.status_code());
+  } else {
+    out->append(",\"status_code\":null");
+  }
+  out->append(",\"status_message\":");
+  AppendJsonString(out, grpc.status_message());
+  if (!grpc.encoding().empty()) {
+    out->append(",\"encoding\":");
+    AppendJsonString(out, grpc.encoding());
+  }
+  absl::StrAppend(out, ",\"trailers_only\":", grpc.trailers_only() ? "true" : "false");
+  AppendGrpcMessages(out, "request_messages", grpc.request(), &scratch_);
+  AppendGrpcMessages(out, "response_messages", grpc.response(), &scratch_);
+  out->push_back('}');
+}
 
 void JsonlRenderer::AppendBody(std::string* out, const v1::Body& body) {
   const bool text = IsValidUtf8(body.data());
@@ -109,6 +149,8 @@ void JsonlRenderer::Render(const v1::Event& event, absl::string_view source_node
       } else {
         out->append(",\"response\":null");
       }
+      if (x.stream_id() != 0) absl::StrAppend(out, ",\"stream_id\":", x.stream_id());
+      if (x.has_grpc()) AppendGrpc(out, x.grpc());
       break;
     }
     case v1::Event::kLoss: {

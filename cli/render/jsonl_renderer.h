@@ -19,10 +19,12 @@ class JsonlRenderer final : public Renderer {
 
  private:
   void AppendBody(std::string* out, const v1::Body& body);
+  // "grpc": service, method, status, and each direction's messages (HTTP/2 gRPC calls).
+  void AppendGrpc(std::string* out, const v1::Grpc& grpc);
 
   RenderOptions options_;
   SecondsFormatter times_;
-  std::string scratch_;  // base64 of binary bodies
+  std::string scratch_;  // base64 of binary bodies and gRPC messages
   std::string pair_id_;  // set while a pair's records are rendered
 };
 

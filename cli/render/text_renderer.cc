@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "common/protowire/raw_message.h"
 
 namespace httptrace::render {
 namespace {
@@ -71,6 +72,88 @@ void AppendBody(std::string* out, const v1::Body& body) {
     rest.remove_prefix(newline + 1);
   }
   if (!suffix.empty()) absl::StrAppend(out, kHeaderIndent, "     ", suffix, "\n");
+}
+
+// The canonical names of gRPC's status codes (grpc/doc/statuscodes.md).
+absl::string_view GrpcStatusName(uint32_t code) {
+  static constexpr absl::string_view kNames[] = {"OK",
+                                                 "CANCELLED",
+                                                 "UNKNOWN",
+                                                 "INVALID_ARGUMENT",
+                                                 "DEADLINE_EXCEEDED",
+                                                 "NOT_FOUND",
+                                                 "ALREADY_EXISTS",
+                                                 "PERMISSION_DENIED",
+                                                 "RESOURCE_EXHAUSTED",
+                                                 "FAILED_PRECONDITION",
+                                                 "ABORTED",
+                                                 "OUT_OF_RANGE",
+                                                 "UNIMPLEMENTED",
+                                                 "INTERNAL",
+                                                 "UNAVAILABLE",
+                                                 "DATA_LOSS",
+                                                 "UNAUTHENTICATED"};
+  return code < sizeof(kNames) / sizeof(kNames[0]) ? kNames[code] : "(unknown code)";
+}
+
+// Each kept message of one direction of a gRPC call, decoded without a schema (what
+// `protoc --decode_raw` shows) when it is not compressed.
+void AppendGrpcMessages(std::string* out, absl::string_view direction,
+                        const v1::GrpcMessages& messages) {
+  constexpr int kMaxLines = 40;
+  int index = 0;
+  for (const v1::GrpcMessage& m : messages.messages()) {
+    absl::StrAppend(out, kHeaderIndent, direction, " message ", ++index, ": ", m.size(), " bytes",
+                    m.compressed() ? ", compressed" : "", m.complete() ? "" : ", incomplete",
+                    m.data().size() < m.size() ? absl::StrCat(", ", m.data().size(), " shown") : "",
+                    "\n");
+    if (m.compressed() || m.data().empty()) continue;
+    absl::StatusOr<std::string> text = protowire::DecodeRawMessage(m.data());
+    if (!text.ok()) {
+      absl::StrAppend(out, kHeaderIndent, "  [not a protobuf message]\n");
+      continue;
+    }
+    absl::string_view rest = *text;
+    for (int line = 0; !rest.empty(); ++line) {
+      const size_t newline = rest.find('\n');
+      if (line == kMaxLines) {
+        absl::StrAppend(out, kHeaderIndent, "  …\n");
+        break;
+      }
+      absl::StrAppend(out, kHeaderIndent, "  ");
+      AppendPrintable(out, rest.substr(0, newline));
+      out->push_back('\n');
+      if (newline == absl::string_view::npos) break;
+      rest.remove_prefix(newline + 1);
+    }
+  }
+  if (messages.count() > static_cast<uint64_t>(messages.messages_size())) {
+    absl::StrAppend(out, kHeaderIndent, direction, " messages: ", messages.count(), " in all, ",
+                    messages.messages_size(), " kept\n");
+  }
+  if (messages.framing_lost()) {
+    absl::StrAppend(out, kHeaderIndent, direction, " messages: framing lost (bytes missing)\n");
+  }
+}
+
+// "  gRPC pkg.Service/Method → OK (0)" and the messages of both directions.
+void AppendGrpc(std::string* out, const v1::Grpc& grpc) {
+  out->append("  gRPC ");
+  AppendPrintable(out, grpc.service());
+  out->push_back('/');
+  AppendPrintable(out, grpc.method());
+  if (grpc.has_status_code()) {
+    absl::StrAppend(out, " → ", GrpcStatusName(grpc.status_code()), " (", grpc.status_code(), ")");
+    if (!grpc.status_message().empty()) {
+      out->append(": ");
+      AppendPrintable(out, grpc.status_message());
+    }
+  } else {
+    out->append(" → (no status seen)");
+  }
+  out->push_back('\n');
+  AppendGrpcMessages(out, "request", grpc.request());
+  AppendGrpcMessages(out, "response", grpc.response());
 }
 
 }  // namespace
@@ -205,6 +288,7 @@ void TextRenderer::RenderPair(const v1::Event& client_event, const v1::Event& se
   AppendEndpoint(out, client.connection().remote());
   AppendTls(out, client);
   AppendNode(out, client, source_node);
+  if (client.stream_id() != 0) absl::StrAppend(out, " stream ", client.stream_id());
   out->append(" both ends traced\n  client ");
   AppendProcess(out, client);
   AppendContainer(out, client);
@@ -227,6 +311,11 @@ void TextRenderer::RenderPair(const v1::Event& client_event, const v1::Event& se
   const v1::Exchange& request_side = client.has_request() ? client : server;
   const v1::Exchange& response_side = server.has_response() ? server : client;
   AppendMessages(out, request_side, response_side);
+  if (response_side.has_grpc()) {
+    AppendGrpc(out, response_side.grpc());
+  } else if (request_side.has_grpc()) {
+    AppendGrpc(out, request_side.grpc());
+  }
   AppendNotes(out, client, "client: ");
   AppendNotes(out, server, "server: ");
   out->push_back('\n');
@@ -249,8 +338,10 @@ void TextRenderer::Render(const v1::Event& event, absl::string_view source_node,
       AppendNode(out, x, source_node);
       AppendContainer(out, x);
       AppendTimings(out, x);
+      if (x.stream_id() != 0) absl::StrAppend(out, " stream ", x.stream_id());
       out->push_back('\n');
       AppendMessages(out, x, x);
+      if (x.has_grpc()) AppendGrpc(out, x.grpc());
       AppendNotes(out, x, "");
       break;
     }

@@ -33,6 +33,13 @@ struct EngineOptions {
   bool decode_content_encoding = true;
   // Work bound for decoding: stop inflating after this many output bytes.
   uint64_t max_decode_output_bytes = 1 << 20;
+
+  // HTTP/2: streams tracked at once per connection; beyond it the oldest is emitted early,
+  // incomplete, with a note (http2.streams_over_limit). Header blocks (HEADERS + CONTINUATION)
+  // are bounded by max_header_block_bytes and each direction's HPACK table copy by twice that.
+  size_t max_concurrent_streams = 128;
+  // gRPC messages kept per direction of a call (all are counted; bytes within max_body_bytes).
+  size_t max_grpc_messages_kept = 256;
 };
 
 }  // namespace httptrace::protocols

@@ -51,6 +51,23 @@ std::string DebugString(const Exchange& e) {
     AppendHeaders(out, "resp-trailer", e.response.trailers);
     AppendBody(out, "resp-body", e.response.body);
   }
+  if (e.stream_id != 0) absl::StrAppend(&out, "  stream ", e.stream_id, "\n");
+  if (e.grpc) {
+    const GrpcCall& g = *e.grpc;
+    absl::StrAppend(&out, "  grpc ", g.service, "/", g.method,
+                    " status=", g.status_code ? absl::StrCat(*g.status_code) : "none", " message='",
+                    g.status_message, "'", g.trailers_only ? " trailers-only" : "", "\n");
+    for (const GrpcMessages* m : {&g.request, &g.response}) {
+      absl::StrAppend(&out, "  grpc-", m == &g.request ? "request" : "response",
+                      " messages=", m->count, m->framing_lost ? " framing-lost" : "", "\n");
+      for (const GrpcMessage& msg : m->messages) {
+        absl::StrAppend(&out, "    size=", msg.size, msg.compressed ? " compressed" : "",
+                        msg.complete ? "" : " (incomplete)",
+                        msg.missing_bytes ? absl::StrCat(" missing=", msg.missing_bytes) : "",
+                        " kept=", msg.data.size(), "\n");
+      }
+    }
+  }
   for (const std::string& note : e.notes) absl::StrAppend(&out, "  note: ", note, "\n");
   return out;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,36 @@ struct Response {
   Body body;
 };
 
+// One gRPC length-prefixed message (HTTP/2 engine).
+struct GrpcMessage {
+  uint64_t size = 0;           // payload length from the message's prefix
+  bool compressed = false;     // the prefix's compressed flag (GrpcCall::encoding applies)
+  std::string data;            // payload bytes kept: a prefix when cut by the body limit
+  uint64_t missing_bytes = 0;  // payload bytes never captured (counted in size, not in data)
+  bool complete = false;       // the whole payload went by (seen or missing)
+};
+
+// The messages of one direction of a gRPC call. Streaming calls have many.
+struct GrpcMessages {
+  uint64_t count = 0;  // messages whose prefix was read (may exceed messages.size())
+  // The first EngineOptions::max_grpc_messages_kept of them, bytes within max_body_bytes.
+  std::vector<GrpcMessage> messages;
+  // A gap fell in a prefix (or the bytes were not gRPC framing): messages after it not read.
+  bool framing_lost = false;
+};
+
+// A gRPC call (content-type application/grpc*) on an HTTP/2 stream.
+struct GrpcCall {
+  std::string service;  // "helloworld.Greeter", from :path "/helloworld.Greeter/SayHello"
+  std::string method;   // "SayHello"
+  std::optional<uint32_t> status_code;  // grpc-status; absent when not seen
+  std::string status_message;           // grpc-message, percent-decoded
+  std::string encoding;                 // grpc-encoding ("gzip"), empty for identity
+  bool trailers_only = false;           // grpc-status came in the response's only header block
+  GrpcMessages request;
+  GrpcMessages response;
+};
+
 struct Exchange {
   // First byte of the request; the response's first byte when there is no request.
   uint64_t start_time_ns = 0;
@@ -86,6 +117,11 @@ struct Exchange {
   Response response;
   // Anything incomplete or unusual, for a person: "response missing: connection closed".
   std::vector<std::string> notes;
+
+  // HTTP/2: the stream the exchange was (0 for HTTP/1).
+  uint32_t stream_id = 0;
+  // gRPC calls (HTTP/2 with content-type application/grpc*).
+  std::optional<GrpcCall> grpc;
 
   // Request first byte to response last byte; 0 without both.
   uint64_t latency_ns() const {

@@ -11,9 +11,9 @@ namespace httptrace::protocols {
 
 // As the probes classify a connection (bpf/events.h: enum ht_protocol; the values are the same,
 // checked in agent/capture/event_decoder.cc).
-enum class Protocol : uint8_t { kUnknown = 0, kHttp1 = 1 };
+enum class Protocol : uint8_t { kUnknown = 0, kHttp1 = 1, kHttp2 = 2 };
 
-// "http1", or "unknown".
+// "http1", "http2", or "unknown".
 absl::string_view ProtocolName(Protocol protocol);
 
 }  // namespace httptrace::protocols

@@ -1,0 +1,77 @@
+#include "agent/protocols/grpc/grpc_call.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+
+namespace httptrace::protocols::grpc {
+
+bool IsGrpcContentType(absl::string_view content_type) {
+  content_type = absl::StripAsciiWhitespace(content_type);
+  if (!absl::StartsWithIgnoreCase(content_type, "application/grpc")) return false;
+  const absl::string_view rest = content_type.substr(16);
+  return rest.empty() || rest[0] == '+' || rest[0] == ';' || rest[0] == '-';
+}
+
+bool ParseGrpcPath(absl::string_view path, std::string* service, std::string* method) {
+  if (path.size() < 4 || path[0] != '/') return false;
+  const size_t slash = path.find('/', 1);
+  if (slash == absl::string_view::npos || slash == 1 || slash + 1 == path.size()) return false;
+  if (path.find('/', slash + 1) != absl::string_view::npos) return false;
+  *service = std::string(path.substr(1, slash - 1));
+  *method = std::string(path.substr(slash + 1));
+  return true;
+}
+
+std::optional<uint32_t> ParseGrpcStatus(absl::string_view value) {
+  uint32_t code = 0;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(value), &code)) return std::nullopt;
+  return code;
+}
+
+std::string PercentDecode(absl::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  const auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '%' && i + 2 < value.size()) {
+      const int hi = hex(value[i + 1]);
+      const int lo = hex(value[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(value[i]);
+  }
+  return out;
+}
+
+absl::string_view GrpcStatusName(uint32_t code) {
+  static constexpr absl::string_view kNames[] = {"OK",
+                                                 "CANCELLED",
+                                                 "UNKNOWN",
+                                                 "INVALID_ARGUMENT",
+                                                 "DEADLINE_EXCEEDED",
+                                                 "NOT_FOUND",
+                                                 "ALREADY_EXISTS",
+                                                 "PERMISSION_DENIED",
+                                                 "RESOURCE_EXHAUSTED",
+                                                 "FAILED_PRECONDITION",
+                                                 "ABORTED",
+                                                 "OUT_OF_RANGE",
+                                                 "UNIMPLEMENTED",
+                                                 "INTERNAL",
+                                                 "UNAVAILABLE",
+                                                 "DATA_LOSS",
+                                                 "UNAUTHENTICATED"};
+  return code < 17 ? kNames[code] : "";
+}
+
+}  // namespace httptrace::protocols::grpc

@@ -1,0 +1,162 @@
+// libFuzzer target for the HTTP/2 engine: the input is a small program of chunk deliveries
+// (either direction, captured bytes plus bytes lost after them, holes, reordering, end of a
+// direction, close) run against one Http2Connection. Checks the engine's invariants on every
+// exchange and after every step.
+//
+// Built and run by //agent/protocols/http2:http2_connection_fuzz_test
+// (common/testing/run_fuzzer.sh: clang; gcc has no libFuzzer). Input format (the same as the
+// HTTP/1 target's, fuzz/make_corpus.py writes seeds from the real captures in testdata/):
+//   byte 0: bits 0-1 role hint (0 unknown, 1 client, 2 server, 3 client), bit 2 tiny limits.
+//   then ops; op byte bits 0-1 kind:
+//     0, 1: data on egress/ingress. length = next byte | (op bits 2-3) << 8; bit 4: one more byte
+//           of bytes lost after the chunk; bit 5: hold the chunk and deliver it after the next.
+//     2:    hole: bit 2 direction; next byte: bytes skipped (never delivered); bit 3 set: end
+//           of that direction instead.
+//     3:    close.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+
+#include "agent/protocols/http2/http2_connection.h"
+
+namespace {
+
+using httptrace::protocols::Direction;
+using httptrace::protocols::EngineOptions;
+using httptrace::protocols::Exchange;
+using httptrace::protocols::LossCounters;
+using httptrace::protocols::RoleHint;
+using httptrace::protocols::http2::Http2Connection;
+
+#define Check(condition)                                          \
+  do {                                                            \
+    if (!(condition)) {                                           \
+      std::fprintf(stderr, "invariant failed: %s\n", #condition); \
+      std::abort();                                               \
+    }                                                             \
+  } while (0)
+
+struct Chunk {
+  Direction direction;
+  uint64_t position;
+  std::string data;
+  uint64_t length;
+  uint64_t ts;
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  size_t i = 0;
+  const uint8_t config = data[i++];
+  static const RoleHint kHints[] = {RoleHint::kUnknown, RoleHint::kClient, RoleHint::kServer,
+                                    RoleHint::kClient};
+  EngineOptions options;
+  if (config & 4) {
+    options.max_header_block_bytes = 64;
+    options.max_headers = 3;
+    options.max_body_bytes = 16;
+    options.max_buffered_bytes = 256;
+    options.max_reorder_chunks = 2;
+    options.max_decode_output_bytes = 4096;
+    options.max_concurrent_streams = 2;
+    options.max_grpc_messages_kept = 2;
+  }
+  const EngineOptions limits = options;
+  uint64_t emitted = 0;
+  Http2Connection conn(options, kHints[config & 3], [&](Exchange&& e) {
+    ++emitted;
+    Check(!e.complete || (e.has_request && e.has_response));
+    Check(e.request.version == "HTTP/2" && e.response.version == "HTTP/2");
+    Check(e.request.body.data.size() <= limits.max_body_bytes);
+    Check(e.response.body.data.size() <= limits.max_body_bytes);
+    Check(e.request.body.missing_bytes <= e.request.body.encoded_size);
+    Check(e.response.body.missing_bytes <= e.response.body.encoded_size);
+    Check(e.request.headers.size() <= limits.max_headers);
+    Check(e.response.headers.size() <= limits.max_headers);
+    if (e.grpc) {
+      Check(e.grpc->request.messages.size() <= limits.max_grpc_messages_kept);
+      Check(e.grpc->response.messages.size() <= limits.max_grpc_messages_kept);
+      Check(e.grpc->request.messages.size() <= e.grpc->request.count);
+      Check(e.grpc->response.messages.size() <= e.grpc->response.count);
+    }
+    (void)httptrace::protocols::DebugString(e);
+  });
+  uint64_t position[2] = {0, 0};
+  uint64_t ts = 1;
+  std::optional<Chunk> held;
+  bool closed = false;
+  LossCounters last{};
+  auto check_step = [&] {
+    Check(conn.open_streams() <= std::max<size_t>(limits.max_concurrent_streams, 1));
+    const LossCounters now = conn.losses();
+    Check(now.gap_bytes >= last.gap_bytes);
+    Check(now.messages_dropped_gap >= last.messages_dropped_gap);
+    Check(now.parse_errors >= last.parse_errors);
+    Check(now.buffer_overflow_bytes >= last.buffer_overflow_bytes);
+    last = now;
+  };
+  auto deliver = [&](const Chunk& c) {
+    conn.OnData(c.direction, c.position, c.data, c.length, c.ts, false);
+    check_step();
+  };
+  while (i < size) {
+    const uint8_t op = data[i++];
+    ++ts;
+    switch (op & 3) {
+      case 0:
+      case 1: {
+        const Direction d = static_cast<Direction>(op & 1);
+        if (i >= size) break;
+        size_t len = data[i++] | (static_cast<size_t>((op >> 2) & 3) << 8);
+        uint64_t lost = 0;
+        if ((op & 0x10) && i < size) lost = data[i++];
+        len = std::min(len, size - i);
+        Chunk c{d, position[static_cast<int>(d)],
+                std::string(reinterpret_cast<const char*>(data + i), len), len + lost, ts};
+        i += len;
+        position[static_cast<int>(d)] += len + lost;
+        if (op & 0x20) {
+          if (held) deliver(*held);
+          held = std::move(c);
+        } else {
+          deliver(c);
+          if (held) {
+            deliver(*held);
+            held.reset();
+          }
+        }
+        break;
+      }
+      case 2: {
+        if (op & 8) {
+          conn.OnEndOfStream(static_cast<Direction>((op >> 2) & 1), ts);
+          check_step();
+          break;
+        }
+        if (i >= size) break;
+        position[(op >> 2) & 1] += data[i++];
+        break;
+      }
+      case 3:
+        if (held) {
+          deliver(*held);
+          held.reset();
+        }
+        conn.OnClose(ts);
+        closed = true;
+        break;
+    }
+  }
+  if (held) deliver(*held);
+  if (!closed) conn.OnClose(ts + 1);
+  Check(conn.open_streams() == 0);
+  Check(conn.counters().exchanges == emitted);
+  return 0;
+}

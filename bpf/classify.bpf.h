@@ -1,0 +1,56 @@
+// Which protocol a connection carries, from the first bytes the probes see of it: one call per
+// syscall until it is decided (conn_state.protocol), then never again. Kernel-only (included by
+// capture.bpf.c); the classifiers of each protocol are in their own headers. bpf/README.md
+// ("Protocols") says what is accepted and rejected.
+
+#pragma once
+
+#include "bpf/events.h"
+#include "bpf/http1.bpf.h"
+#include "bpf/http2.bpf.h"
+
+enum ht_class {
+  HT_CLASS_UNREADABLE = -1,  // the first bytes could not be read: nothing is decided
+  HT_CLASS_NONE = 0,         // not the start of anything we trace
+  HT_CLASS_H1_REQUEST = 1,   // an HTTP/1.x request line
+  HT_CLASS_H1_RESPONSE = 2,  // an HTTP/1.x status line
+  HT_CLASS_H2_PREFACE = 3,   // the HTTP/2 client preface (sent by the client)
+  HT_CLASS_H2_FRAMES = 4,    // HTTP/2 frames of a connection joined mid-stream
+  HT_CLASS_H2_SETTINGS = 5,  // the HTTP/2 server preface (a SETTINGS frame, sent by the server)
+};
+
+// The protocol of a class (HT_PROTO_UNKNOWN for none).
+static __always_inline __u8 class_protocol(int kind) {
+  if (kind == HT_CLASS_H1_REQUEST || kind == HT_CLASS_H1_RESPONSE) return HT_PROTO_HTTP1;
+  if (kind == HT_CLASS_H2_PREFACE || kind == HT_CLASS_H2_FRAMES || kind == HT_CLASS_H2_SETTINGS)
+    return HT_PROTO_HTTP2;
+  return HT_PROTO_UNKNOWN;
+}
+
+// Classifies the `avail` bytes at user address `ptr`, the first of a syscall's payload.
+// `mid_stream`: the connection was found already open (no connect/accept seen), so it may be in
+// the middle of anything: HTTP/2 frames are then accepted as evidence too, but only two frame
+// headers in a row (or one frame that is exactly the whole payload). Out of line: inlined, it
+// would grow raw_sys_exit towards the verifier's 16-bit jump limit (README.md, TLS).
+static __noinline int classify(__u64 ptr, __u64 avail, int mid_stream) {
+  __u8 h[HT_PEEK] = {};
+  __u32 n = avail < HT_PEEK ? (__u32)avail : HT_PEEK;
+  barrier_var(n);  // clang drops a bound it can prove; the verifier cannot
+  if (n == 0 || n > HT_PEEK) return HT_CLASS_UNREADABLE;
+  if (bpf_probe_read_user(h, n, (void*)ptr)) return HT_CLASS_UNREADABLE;
+  // "PRI" is an HTTP/1 method too: the preface is checked first.
+  if (http1_match(h, n, HT_H2_PREFACE_LINE, sizeof(HT_H2_PREFACE_LINE) - 1))
+    return HT_CLASS_H2_PREFACE;
+  int kind = http1_classify(h, n);
+  if (kind) return kind;
+  if (n < HT_H2_FRAME_HEADER) return HT_CLASS_NONE;
+  if (http2_server_preface(h)) return HT_CLASS_H2_SETTINGS;
+  if (!mid_stream) return HT_CLASS_NONE;
+  __u32 first = http2_plausible_frame(h);
+  if (!first) return HT_CLASS_NONE;
+  if (first == avail) return HT_CLASS_H2_FRAMES;
+  if (first > avail || avail - first < HT_H2_FRAME_HEADER) return HT_CLASS_NONE;
+  __u8 next[HT_H2_FRAME_HEADER] = {};
+  if (bpf_probe_read_user(next, sizeof(next), (void*)(ptr + first))) return HT_CLASS_NONE;
+  return http2_plausible_frame(next) ? HT_CLASS_H2_FRAMES : HT_CLASS_NONE;
+}

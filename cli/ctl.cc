@@ -167,6 +167,7 @@ struct Ctl::Agent {
   // sequence numbers of the batches the output has not yet confirmed as written, by mark.
   uint64_t last_seq = 0;
   uint64_t durable_seq = 0;
+  uint64_t pairs = 0;  // exchanges seen from both ends, each shown once (two records each)
   std::deque<std::pair<uint64_t, uint64_t>> pending;
 
   const std::string& address() const { return spec.address; }
@@ -371,6 +372,7 @@ class Ctl::FileSink final : public Sink {
       if (item.partner != nullptr) {
         renderer_->RenderPair(event, *item.partner, item.pair_id, agent.NodeOrAddress(), &buffer_);
         seq = std::min(seq, item.partner->seq());
+        ++agent.pairs;
       } else {
         renderer_->Render(event, agent.NodeOrAddress(), &buffer_);
       }
@@ -891,9 +893,14 @@ int Ctl::Stream(Capture& capture, Sink& sink, absl::Duration duration, OnInterru
       continue;
     }
     const v1::SessionEnd& end = agent->end;
+    // The agent counts records; a reader of the trace counts exchanges shown.
+    const std::string pairs =
+        agent->pairs == 0
+            ? ""
+            : absl::StrCat(" (", agent->pairs, " seen from both ends, each shown once)");
     Say(absl::StrCat("session ", agent->session, " on ", agent->NodeOrAddress(), " ended (",
                      render::EndReasonName(end.reason()), "): ", end.counters().exchanges(),
-                     " exchange(s), ", render::LostSummary(end.counters()),
+                     " exchange(s)", pairs, ", ", render::LostSummary(end.counters()),
                      end.detail().empty() ? "" : absl::StrCat(" — ", end.detail())));
     for (const std::string& note : end.notes()) Say(absl::StrCat("  note: ", note));
     if (end.reason() == v1::END_REASON_AGENT_SHUTDOWN || end.reason() == v1::END_REASON_ERROR) {

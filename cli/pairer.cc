@@ -60,12 +60,14 @@ std::string Pairer::PairId(const v1::Exchange& client, const v1::Exchange& serve
 }
 
 void Pairer::Push(size_t source, EventPtr event, absl::Time now) {
-  const uint64_t order = next_order_++;
-  Entry entry{order, source, std::move(event), nullptr, absl::InfinitePast(), ""};
+  // The order is taken only by records that join the queue (a partner found is absorbed), so
+  // queue_[i].order == queue_.front().order + i holds.
+  Entry entry{0, source, std::move(event), nullptr, absl::InfinitePast(), ""};
   const v1::Event& e = *entry.event;
   const v1::Role role = e.has_exchange() ? e.exchange().connection().role() : v1::ROLE_UNSPECIFIED;
   if (!options_.enabled || (role != v1::ROLE_CLIENT && role != v1::ROLE_SERVER) ||
       one_sided_.contains({source, e.exchange().connection().id()})) {
+    entry.order = next_order_++;
     queue_.push_back(std::move(entry));
     return;
   }
@@ -87,9 +89,10 @@ void Pairer::Push(size_t source, EventPtr event, absl::Time now) {
       return;
     }
   }
+  entry.order = next_order_++;
   entry.key = Key(source, x, role);
   entry.deadline = now + options_.window;
-  waiting_[entry.key].push_back(order);
+  waiting_[entry.key].push_back(entry.order);
   queue_.push_back(std::move(entry));
 }
 

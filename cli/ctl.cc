@@ -453,7 +453,7 @@ class Ctl::TopSink final : public Sink {
  public:
   explicit TopSink(const TopOptions& options)
       : options_(options),
-        screen_(!options.once && isatty(STDOUT_FILENO)),
+        screen_(!options.once && options.format != "jsonl" && isatty(STDOUT_FILENO)),
         pairer_(Pairing(options)),
         table_(absl::Now(), /*by_role=*/!options.pair) {
     next_ = absl::Now() + options_.interval;
@@ -552,6 +552,12 @@ class Ctl::TopSink final : public Sink {
     format.rows = options_.rows;
     format.color = options_.color;
     format.slow = options_.slow;
+    if (options_.format == "jsonl") {
+      const std::string out = table_.RenderJson(now, format);
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      std::fflush(stdout);
+      return;
+    }
     if (screen_) {
       if (format.rows == 0) format.rows = TerminalRows() > 7 ? TerminalRows() - 6 : 10;
       if (keyboard_ != nullptr) {

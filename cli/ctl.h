@@ -50,6 +50,9 @@ struct TopOptions {
   // Print the table once at the end instead of refreshing the screen; set also when stdout is
   // not a terminal (then a plain table every interval, for logs and pipes).
   bool once = false;
+  // "table", or "jsonl": one JSON object per refresh (EndpointTable::RenderJson), never a
+  // screen, for scripts.
+  std::string format = "table";
   // Count an exchange seen from both ends once; false: a row per end (--role both-sides).
   bool pair = true;
   bool color = false;                      // error rates, slow percentiles and losses

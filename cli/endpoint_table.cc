@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "cli/render/json_string.h"
 #include "cli/render/text_renderer.h"
 
 namespace httptrace::cli {
@@ -228,4 +229,28 @@ std::string EndpointTable::Render(absl::Time now, const Format& format) const {
     absl::StrAppend(&out, palette.dim, format.footer, palette.reset, "\n");
   return out;
 }
+std::string EndpointTable::RenderJson(absl::Time now, const Format& format) const {
+  const std::vector<Row> rows = Rows(now, format.sort);
+  std::string out = "{\"time\":\"";
+  out.append(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now, absl::UTCTimeZone()));
+  absl::StrAppend(&out, "\",\"exchanges\":", exchanges_, ",\"lost\":", lost_, ",\"sort\":\"",
+                  format.sort, "\",\"endpoints\":[");
+  auto micros = [](int64_t us) { return us < 0 ? std::string("null") : absl::StrCat(us); };
+  size_t shown = 0;
+  for (const Row& row : rows) {
+    if (format.rows > 0 && shown == format.rows) break;
+    if (shown++ > 0) out.push_back(',');
+    out.append("{\"method\":");
+    render::AppendJsonString(&out, row.method);
+    out.append(",\"route\":");
+    render::AppendJsonString(&out, row.route);
+    absl::StrAppend(&out, ",\"seen\":\"", row.seen, "\",\"requests\":", row.requests,
+                    ",\"rate\":", absl::StrFormat("%.3f", row.rate), ",\"errors\":", row.errors,
+                    ",\"p50_us\":", micros(row.p50_us), ",\"p90_us\":", micros(row.p90_us),
+                    ",\"p99_us\":", micros(row.p99_us), ",\"bytes\":", row.bytes, "}");
+  }
+  out.append("]}\n");
+  return out;
+}
+
 }  // namespace httptrace::cli

@@ -65,6 +65,10 @@ class EndpointTable {
   std::vector<Row> Rows(absl::Time now, absl::string_view sort) const;
   // A header line and the table.
   std::string Render(absl::Time now, const Format& format) const;
+  // One JSON object on one line, for scripts: {"time", "exchanges", "lost", "sort",
+  // "endpoints": [{"method", "route", "seen", "requests", "rate", "errors", "p50_us", "p90_us",
+  // "p99_us", "bytes"}, ...]} (latencies null while unknown; at most format.rows endpoints).
+  std::string RenderJson(absl::Time now, const Format& format) const;
 
   // "/users/{id}" for "/users/42?x=1": numbers, UUIDs and long hex strings in a path segment
   // are ids.

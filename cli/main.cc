@@ -305,6 +305,9 @@ int Main(int argc, char** argv) {
               absl::Milliseconds(100), absl::Hours(1));
   top->add_option("--rows", top_options.rows, "Endpoints shown (default: what the terminal fits).")
       ->check(CLI::Range(size_t{1}, size_t{100000}));
+  top->add_option("--format", top_options.format,
+                  "table (default), or jsonl: one JSON object per refresh, for scripts.")
+      ->check(CLI::IsMember({"table", "jsonl"}));
   AddDuration(top, "--slow", &top_options.slow,
               "Percentiles at least this slow are marked in colour (default 1s).",
               absl::Microseconds(1), absl::Hours(24));

@@ -436,13 +436,14 @@ server.serve_forever()
 
 
 def parse_top(text):
-    """{(method, route): {column: value}} from top's table."""
+    """{(method, route): {column: value}} from top's table (colours, if any, removed)."""
     rows = {}
     for line in text.splitlines():
-        fields = line.split()
-        if len(fields) == 9 and fields[0] != "METHOD":
+        line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+        fields = line.replace("both ends", "both-ends").split()
+        if len(fields) == 10 and fields[0] != "METHOD":
             rows[(fields[0], fields[1])] = dict(zip(
-                ("reqs", "rate", "err", "p50", "p90", "p99", "bytes"), fields[2:]))
+                ("seen", "reqs", "rate", "err", "p50", "p90", "p99", "bytes"), fields[2:]))
     return rows
 
 
@@ -632,7 +633,7 @@ class BadInput(E2ETestCase):
 
         self.assertEqual(complete("st"), ["start", "status", "stop"])
         self.assertEqual(complete("start", "--for"), ["--format"])
-        self.assertEqual(complete("start", "--format", ""), ["har", "jsonl", "text"])
+        self.assertEqual(complete("start", "--format", ""), ["har", "jsonl", "line", "text"])
         self.assertEqual(complete("top", "--so"), ["--sort"])
         self.assertIn("--from-seq", complete("attach", "--"))
         self.assertNotIn("--from-seq", complete("start", "--"))

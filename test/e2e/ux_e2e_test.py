@@ -193,6 +193,23 @@ class BothEnds(UxTestCase):
         self.assertEqual(len(row), 1, table)
         self.assertRegex(row[0], r"^GET\s+/users\s+both ends\s+20\s", table)
 
+    def test_top_jsonl_snapshots_for_scripts(self):
+        port = self.start_app()
+        top = harness.Process([harness.CTL_BIN, "--agent", "unix://" + self.socket, "top",
+                               "--port", str(port), "--format", "jsonl", "--interval", "500ms",
+                               "--duration", "4s"], self.workdir, "top_jsonl")
+        self.processes.append(top)
+        wait_until(lambda: self.sessions_active() >= 1, what="top's session")
+        for _ in range(5):
+            curl(self.base(port) + "/users")
+        self.assertEqual(top.wait(timeout=60), 0, top.stderr())
+        snapshots = [json.loads(l) for l in top.stdout().splitlines()]
+        self.assertGreaterEqual(len(snapshots), 3)
+        last = snapshots[-1]
+        users = [e for e in last["endpoints"] if e["route"] == "/users"]
+        self.assertEqual(len(users), 1, last)
+        self.assertEqual((users[0]["seen"], users[0]["requests"]), ("both ends", 5))
+
     def sessions_active(self):
         code, out, _ = self.ctl("list")
         return out.count(" active ") if code == 0 else 0

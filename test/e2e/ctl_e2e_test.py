@@ -540,7 +540,7 @@ class BadInput(E2ETestCase):
             (["start", "--bogus"], 2, "unknown flag --bogus for start"),
             # A flag of another subcommand, or one in the wrong place, is refused.
             (["list", "--port", "80"], 2, "--port is a flag of start and top, not list"),
-            (["stop", "--format", "jsonl", "x"], 2, "--format is a flag of start, attach and status"),
+            (["stop", "--format", "jsonl", "x"], 2, "--format is a flag of start, attach, status and top, not stop"),
             (["status", "extra"], 2, 'status takes no argument ("extra" given)'),
             (["start", "--from-seq", "3"], 2, "--from-seq is a flag of attach, not start"),
             (["--port", "80", "start"], 2, "put it after the command"),  # a filter before the command

@@ -6,8 +6,10 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,8 @@
 #include "agent/container/container_resolver.h"
 #include "agent/container/engine_client.h"
 #include "agent/cri/cri_client.h"
+#include "agent/export/export_request.h"
+#include "agent/export/otlp_exporter.h"
 #include "agent/pipeline/pipeline.h"
 #include "agent/service/api_server.h"
 #include "agent/service/http_trace_service.h"
@@ -75,6 +79,38 @@ ABSL_FLAG(std::vector<std::string>, container_store,
 ABSL_FLAG(bool, resolve_containers, true,
           "Attribute connections to containers and pods (ids from /proc/<pid>/cgroup).");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+
+// The agent's own export session (a DaemonSet's exchanges to a collector, nobody streaming).
+ABSL_FLAG(std::string, otlp_endpoint, "",
+          "Export every matching exchange as OpenTelemetry spans and metrics (OTLP/gRPC) to this "
+          "collector from start-up: host:port or otlp://host:port (plaintext), otlps://host:port "
+          "(TLS). The export session is listed like any other.");
+ABSL_FLAG(std::vector<std::string>, otlp_port, {},
+          "Export only exchanges on this port, either side (repeatable; as httptracectl --port).");
+ABSL_FLAG(std::vector<std::string>, otlp_pid, {}, "Export only this process (repeatable).");
+ABSL_FLAG(std::vector<std::string>, otlp_container, {},
+          "Export only this container, by id prefix or name (repeatable).");
+ABSL_FLAG(std::vector<std::string>, otlp_namespace, {},
+          "Export only pods of this namespace (repeatable).");
+ABSL_FLAG(std::vector<std::string>, otlp_pod, {}, "Export only this pod (repeatable).");
+ABSL_FLAG(absl::Duration, otlp_metrics_interval, absl::Seconds(15),
+          "How often the duration histograms are exported.");
+ABSL_FLAG(std::vector<std::string>, otlp_header, {},
+          "gRPC metadata for the collector, name=value (repeatable; also read from "
+          "OTEL_EXPORTER_OTLP_HEADERS, e.g. from a Kubernetes Secret).");
+ABSL_FLAG(std::string, otlp_ca_file, "", "PEM CA the collector's certificate must chain to.");
+ABSL_FLAG(std::string, otlp_cert_file, "",
+          "PEM client certificate for a collector that wants mTLS.");
+ABSL_FLAG(std::string, otlp_key_file, "", "PEM private key of --otlp-cert-file.");
+ABSL_FLAG(int32_t, otlp_queue_spans, 2048,
+          "Spans waiting to be sent, at most; beyond, new ones are dropped and counted.");
+ABSL_FLAG(int32_t, otlp_batch_spans, 512, "Spans per export call, at most.");
+ABSL_FLAG(absl::Duration, otlp_batch_delay, absl::Seconds(1),
+          "A batch is sent when full or when its oldest span waited this long.");
+ABSL_FLAG(absl::Duration, otlp_max_retry_time, absl::Seconds(60),
+          "A batch the collector did not take within this long (retrying) is dropped and counted.");
+ABSL_FLAG(int32_t, otlp_max_series, 1000,
+          "Histogram series per export session, at most (then one overflow series).");
 
 namespace {
 
@@ -188,6 +224,50 @@ int main(int argc, char** argv) {
   httptrace::session::SessionManagerOptions session_options;
   session_options.max_sessions = static_cast<size_t>(absl::GetFlag(FLAGS_max_sessions));
   session_options.memory_budget = &memory_budget;
+  session_options.sink_factory = [&memory_budget](httptrace::session::Session* session,
+                                                  const httptrace::v1::ExportOptions& options)
+      -> absl::StatusOr<std::unique_ptr<httptrace::session::SessionSink>> {
+    auto exporter = httptrace::otlp::OtlpExporter::Create(session, options, &memory_budget);
+    if (!exporter.ok()) return exporter.status();
+    return std::unique_ptr<httptrace::session::SessionSink>(*std::move(exporter));
+  };
+  // Checked before anything loads, so a typo in a DaemonSet's flags fails fast and clearly.
+  std::optional<httptrace::v1::StartCaptureRequest> export_request;
+  if (!absl::GetFlag(FLAGS_otlp_endpoint).empty()) {
+    httptrace::otlp::ExportFlags flags;
+    flags.endpoint = absl::GetFlag(FLAGS_otlp_endpoint);
+    flags.ports = absl::GetFlag(FLAGS_otlp_port);
+    flags.pids = absl::GetFlag(FLAGS_otlp_pid);
+    flags.containers = absl::GetFlag(FLAGS_otlp_container);
+    flags.namespaces = absl::GetFlag(FLAGS_otlp_namespace);
+    flags.pods = absl::GetFlag(FLAGS_otlp_pod);
+    flags.headers = absl::GetFlag(FLAGS_otlp_header);
+    if (const char* env = getenv("OTEL_EXPORTER_OTLP_HEADERS")) flags.headers_env = env;
+    flags.ca_file = absl::GetFlag(FLAGS_otlp_ca_file);
+    flags.cert_file = absl::GetFlag(FLAGS_otlp_cert_file);
+    flags.key_file = absl::GetFlag(FLAGS_otlp_key_file);
+    flags.metrics_interval = absl::GetFlag(FLAGS_otlp_metrics_interval);
+    flags.batch_delay = absl::GetFlag(FLAGS_otlp_batch_delay);
+    flags.max_retry_time = absl::GetFlag(FLAGS_otlp_max_retry_time);
+    flags.max_queue_spans =
+        static_cast<uint32_t>(std::max(0, absl::GetFlag(FLAGS_otlp_queue_spans)));
+    flags.max_batch_spans =
+        static_cast<uint32_t>(std::max(0, absl::GetFlag(FLAGS_otlp_batch_spans)));
+    flags.max_metric_series =
+        static_cast<uint32_t>(std::max(0, absl::GetFlag(FLAGS_otlp_max_series)));
+    auto request = httptrace::otlp::ExportRequestFromFlags(flags);
+    if (!request.ok()) {
+      HT_LOG(ERROR) << request.status().message();
+      return 2;
+    }
+    export_request = *std::move(request);
+  } else if (!absl::GetFlag(FLAGS_otlp_port).empty() || !absl::GetFlag(FLAGS_otlp_pid).empty() ||
+             !absl::GetFlag(FLAGS_otlp_container).empty() ||
+             !absl::GetFlag(FLAGS_otlp_namespace).empty() ||
+             !absl::GetFlag(FLAGS_otlp_pod).empty()) {
+    HT_LOG(ERROR) << "--otlp-port/-pid/-container/-namespace/-pod need --otlp-endpoint";
+    return 2;
+  }
   httptrace::session::SessionManager sessions(session_options, pipeline->get());
   (*pipeline)->SetSessions(&sessions);
   sessions.StartReaper(absl::Milliseconds(250));
@@ -200,6 +280,12 @@ int main(int argc, char** argv) {
   auto server = httptrace::service::ApiServer::Start(absl::GetFlag(FLAGS_listen), tls, &service,
                                                      {absl::GetFlag(FLAGS_socket_group)});
   if (!server.ok()) return Fail(server.status(), "cannot serve the API");
+  if (export_request.has_value()) {
+    auto session = sessions.Start(*export_request);
+    if (!session.ok()) return Fail(session.status(), "cannot start the OTLP export session");
+    HT_LOG(INFO) << "exporting to " << absl::GetFlag(FLAGS_otlp_endpoint) << " (session "
+                 << session->id() << ")";
+  }
   HT_LOG(INFO) << "httptrace-agent " << httptrace::kVersion << " serving on "
                << absl::StrJoin(absl::GetFlag(FLAGS_listen), ", ") << "; probes attach when a "
                << "capture starts";

@@ -201,6 +201,29 @@ static __always_inline void emit_open(struct conn_key* key, struct conn_state* c
   c->open_sent = 1;
 }
 
+// Names a connection just classified as not traced (HT_EVENT_NOT_TRACED, the open event's
+// layout), once. Out of line: it runs once per such connection, and inlined it would add a
+// second ring-buffer reserve to raw_sys_exit's classification path (16-bit jump range).
+static __noinline void emit_not_traced(struct conn_state* c, __u32 tgid, __s32 fd, __u32 tid) {
+  struct ht_open_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count(HT_CNT_RINGBUF_FULL, 1);
+    return;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  fill_header(&e->hdr, HT_EVENT_NOT_TRACED, tid, tgid, fd, c->id, bpf_ktime_get_boot_ns());
+  e->role = c->role;
+  e->family = c->family;
+  e->local_port = c->local_port;
+  e->remote_port = c->remote_port;
+  __builtin_memcpy(e->local_addr, c->local_addr, 16);
+  __builtin_memcpy(e->remote_addr, c->remote_addr, 16);
+  bpf_get_current_comm(e->comm, sizeof(e->comm));
+  e->opened_ns = c->opened_ns;
+  bpf_ringbuf_submit(e, rb_flags());
+  count(HT_CNT_CONTROL_EVENTS, 1);
+}
+
 static __always_inline void emit_loss(struct conn_key* key, struct conn_state* c, __u32 tid,
                                       __u8 dir, __u64 ts) {
   struct ht_loss_event* e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -726,7 +749,7 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
     // Mid-stream: found already open, or its first bytes were unreadable (see below).
     int kind = classify(first, first_len,
                         c->role == HT_ROLE_UNKNOWN || c->tries_left > HT_TRIES_FROM_START);
-    if (kind == HT_CLASS_NONE) {
+    if (kind == HT_CLASS_NONE || kind == HT_CLASS_TLS) {
       // Not the start of a message. Positions do not move: they count from the first byte of
       // the first HTTP message the probes see.
       count(HT_CNT_SKIP_NOT_HTTP, 1);
@@ -736,6 +759,9 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
       }
       c->protocol = HT_PROTO_NONE;
       count(HT_CNT_CONN_NOT_HTTP, 1);
+      // TLS ciphertext is not "not traced": its plaintext is, at the library (or the session's
+      // notes name the library that could not be probed).
+      if (kind == HT_CLASS_NONE) emit_not_traced(c, key->tgid, key->fd, tid);
       return 0;
     }
     if (kind == HT_CLASS_UNREADABLE) {

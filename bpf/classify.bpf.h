@@ -17,6 +17,7 @@ enum ht_class {
   HT_CLASS_H2_PREFACE = 3,   // the HTTP/2 client preface (sent by the client)
   HT_CLASS_H2_FRAMES = 4,    // HTTP/2 frames of a connection joined mid-stream
   HT_CLASS_H2_SETTINGS = 5,  // the HTTP/2 server preface (a SETTINGS frame, sent by the server)
+  HT_CLASS_TLS = 6,          // a TLS record: its plaintext is read at the library (tls.bpf.h)
 };
 
 // The protocol of a class (HT_PROTO_UNKNOWN for none).
@@ -43,6 +44,8 @@ static __noinline int classify(__u64 ptr, __u64 avail, int mid_stream) {
     return HT_CLASS_H2_PREFACE;
   int kind = http1_classify(h, n);
   if (kind) return kind;
+  // A TLS handshake or application-data record (content type 22 or 23, version 3.x).
+  if (n >= 3 && (h[0] == 22 || h[0] == 23) && h[1] == 3 && h[2] <= 4) return HT_CLASS_TLS;
   if (n < HT_H2_FRAME_HEADER) return HT_CLASS_NONE;
   if (http2_server_preface(h)) return HT_CLASS_H2_SETTINGS;
   if (!mid_stream) return HT_CLASS_NONE;

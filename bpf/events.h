@@ -24,6 +24,9 @@ enum ht_event_kind {
   HT_EVENT_CLOSE = 3,
   HT_EVENT_LOSS = 4,
   HT_EVENT_SHUTDOWN = 5,  // one direction ended: shutdown(SHUT_WR), or end of stream read
+  // A connection classified as none of enum ht_protocol: never copied, but named once (the
+  // open event's layout), so sessions can say which connections they did not trace and why.
+  HT_EVENT_NOT_TRACED = 6,
 };
 
 enum ht_direction {

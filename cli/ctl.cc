@@ -74,6 +74,17 @@ std::string Describe(const grpc::Status& status, const std::string& address) {
   return text;
 }
 
+// "export otlp://c:4317: 120 sent, 8 retried, 3 dropped, 0 queued (last error: ...)".
+std::string ExportSummary(const v1::ExportStatus& e) {
+  std::string text = absl::StrCat("export ", e.endpoint(), ": ", e.spans_sent(), " sent, ",
+                                  e.spans_retried(), " retried, ", e.spans_dropped(), " dropped, ",
+                                  e.spans_queued(), " queued; metrics ", e.metric_exports(),
+                                  " exported, ", e.metric_exports_failed(), " failed");
+  if (e.metric_overflow() > 0) absl::StrAppend(&text, ", ", e.metric_overflow(), " overflowed");
+  if (!e.last_error().empty()) absl::StrAppend(&text, " (last error: ", e.last_error(), ")");
+  return text;
+}
+
 std::string FilterSummary(const v1::Filter& f) {
   std::vector<std::string> parts;
   auto add_list = [&](absl::string_view name, const auto& values) {
@@ -105,6 +116,9 @@ std::string FilterSummary(const v1::Filter& f) {
                                                       absl::Nanoseconds(f.min_latency().nanos()))));
   }
   add_list("connection", f.connection_ids());
+  if (f.protocols_size() > 0) {
+    parts.push_back(absl::StrCat("protocol=", absl::StrJoin(f.protocols(), ",")));
+  }
   if (f.role() != v1::ROLE_UNSPECIFIED) {
     parts.push_back(absl::StrCat("role=", render::RoleName(f.role())));
   }
@@ -996,6 +1010,7 @@ int Ctl::List() {
                   static_cast<unsigned long long>(s.counters().exchanges_lost()), s.readers(),
                   FilterSummary(s.filter()).c_str());
       for (const std::string& note : s.notes()) std::printf("    note: %s\n", note.c_str());
+      if (s.has_export_status()) std::printf("    %s\n", ExportSummary(s.export_status()).c_str());
     }
   }
   return rc;
@@ -1060,6 +1075,7 @@ int Ctl::Status(const StatusOptions& options) {
                   static_cast<unsigned long long>(s.counters().exchanges()),
                   static_cast<unsigned long long>(s.counters().exchanges_lost()),
                   FilterSummary(s.filter()).c_str());
+      if (s.has_export_status()) std::printf("    %s\n", ExportSummary(s.export_status()).c_str());
     }
     if (!options.counters) {
       std::printf("  (httptracectl status --counters: TLS libraries and every counter)\n");

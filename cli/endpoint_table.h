@@ -70,8 +70,7 @@ class EndpointTable {
   // "p99_us", "bytes"}, ...]} (latencies null while unknown; at most format.rows endpoints).
   std::string RenderJson(absl::Time now, const Format& format) const;
 
-  // "/users/{id}" for "/users/42?x=1": numbers, UUIDs and long hex strings in a path segment
-  // are ids.
+  // "/users/{id}" for "/users/42?x=1" (common/route.h: the exporter's http.route too).
   static std::string Route(absl::string_view target);
   static const std::vector<std::string>& SortKeys();
   static absl::Status CheckSortKey(absl::string_view sort);

@@ -154,6 +154,10 @@ void AddFilters(CLI::App* app, RequestFlags* f) {
                   "only (HTTPS read at the TLS library), plain, or both (default both).")
       ->check(CLI::IsMember({"only", "plain", "both"}))
       ->group(group);
+  AddList(app, "--protocol", &f->protocols,
+          "http1, http2 (gRPC included) or grpc (repeatable; default all).")
+      ->check(CLI::IsMember({"http1", "http2", "grpc"}))
+      ->group(group);
 }
 
 void AddSessionOptions(CLI::App* app, RequestFlags* f) {
@@ -178,6 +182,32 @@ void AddSessionOptions(CLI::App* app, RequestFlags* f) {
   AddDuration(app, "--idle-timeout", &f->idle_timeout,
               "End a detached session nobody reads after this long (default: 10m).",
               absl::Seconds(1), absl::Hours(24 * 7))
+      ->group(group);
+}
+
+void AddExport(CLI::App* app, RequestFlags* f) {
+  const std::string group = "Export (OpenTelemetry)";
+  app->add_option("--export", f->export_endpoint,
+                  "Make this an export session: the agent sends its exchanges as OTLP spans and "
+                  "duration histograms to this collector, otlp://HOST:PORT (plaintext gRPC) or "
+                  "otlps://HOST:PORT (TLS); usually with --detach.")
+      ->type_name("URL")
+      ->group(group);
+  AddList(app, "--export-header", &f->export_headers,
+          "gRPC metadata for the collector, name=value (repeatable), e.g. authorization=...")
+      ->group(group);
+  app->add_option("--export-ca", f->export_ca, "PEM CA the collector's certificate chains to.")
+      ->type_name("FILE")
+      ->group(group);
+  app->add_option("--export-cert", f->export_cert, "PEM client certificate (mTLS).")
+      ->type_name("FILE")
+      ->group(group);
+  app->add_option("--export-key", f->export_key, "PEM key of --export-cert.")
+      ->type_name("FILE")
+      ->group(group);
+  AddDuration(app, "--export-metrics-interval", &f->export_metrics_interval,
+              "How often the histograms are exported (default 15s).", absl::Seconds(1),
+              absl::Hours(24))
       ->group(group);
 }
 
@@ -263,6 +293,7 @@ int Main(int argc, char** argv) {
   CLI::App* start = app.add_subcommand("start", "Start a capture and stream it (or --detach).");
   AddFilters(start, &request_flags);
   AddSessionOptions(start, &request_flags);
+  AddExport(start, &request_flags);
   AddOutput(start, &stream);
   AddDuration(start, "-d,--duration", &stream.duration,
               "Stop after this long (e.g. 30s, 5m). Default: until Ctrl-C.", absl::Milliseconds(1),
@@ -386,6 +417,11 @@ int Main(int argc, char** argv) {
   if (start->parsed() || top->parsed()) {
     if (top->parsed()) request_flags.body_limit = 0;  // top reads only status and timings
     if (start->parsed() && detach) request_flags.max_duration = stream.duration;
+    // Spans and histograms carry body sizes, never bytes: an export session keeps none unless
+    // asked (then the agent copies none for it).
+    if (!request_flags.export_endpoint.empty() && request_flags.body_limit < 0) {
+      request_flags.body_limit = 0;
+    }
     absl::StatusOr<v1::StartCaptureRequest> request = BuildStartRequest(request_flags);
     if (!request.ok()) return UsageError(std::string(request.status().message()));
     if (top->parsed()) return ctl.Top(*request, top_options);

@@ -1,6 +1,8 @@
 #include "cli/request_builder.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -43,6 +45,16 @@ absl::Status AddStatuses(const std::vector<std::string>& values,
     }
     *out->Add() = range;
   }
+  return absl::OkStatus();
+}
+
+absl::Status ReadPem(const std::string& path, absl::string_view flag, std::string* out) {
+  if (path.empty()) return absl::OkStatus();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read ", path));
+  std::ostringstream content;
+  content << in.rdbuf();
+  *out = content.str();
   return absl::OkStatus();
 }
 
@@ -119,6 +131,7 @@ absl::StatusOr<v1::StartCaptureRequest> BuildStartRequest(const RequestFlags& fl
   if (flags.min_latency > absl::ZeroDuration()) {
     *filter->mutable_min_latency() = ToProto(flags.min_latency);
   }
+  for (const auto& protocol : flags.protocols) filter->add_protocols(protocol);
   filter->set_path_prefix(flags.path_prefix);
   if (flags.role == "client") {
     filter->set_role(v1::ROLE_CLIENT);
@@ -163,6 +176,37 @@ absl::StatusOr<v1::StartCaptureRequest> BuildStartRequest(const RequestFlags& fl
   }
   if (flags.max_duration > absl::ZeroDuration()) {
     *options->mutable_max_duration() = ToProto(flags.max_duration);
+  }
+  if (flags.export_endpoint.empty()) {
+    if (!flags.export_headers.empty() || !flags.export_ca.empty() || !flags.export_cert.empty() ||
+        !flags.export_key.empty()) {
+      return absl::InvalidArgumentError("--export-* options need --export otlp://HOST:PORT");
+    }
+    return request;
+  }
+  v1::ExportOptions* export_options = request.mutable_export_options();
+  export_options->set_endpoint(flags.export_endpoint);
+  for (const std::string& header : flags.export_headers) {
+    const size_t split = header.find_first_of("=:");
+    if (split == std::string::npos || split == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--export-header ", header, ": want name=value"));
+    }
+    (*export_options->mutable_headers())[absl::AsciiStrToLower(
+        absl::StripAsciiWhitespace(header.substr(0, split)))] =
+        std::string(absl::StripAsciiWhitespace(header.substr(split + 1)));
+  }
+  std::string pem;
+  if (absl::Status s = ReadPem(flags.export_ca, "export-ca", &pem); !s.ok()) return s;
+  export_options->set_tls_ca_pem(pem);
+  pem.clear();
+  if (absl::Status s = ReadPem(flags.export_cert, "export-cert", &pem); !s.ok()) return s;
+  export_options->set_tls_cert_pem(pem);
+  pem.clear();
+  if (absl::Status s = ReadPem(flags.export_key, "export-key", &pem); !s.ok()) return s;
+  export_options->set_tls_key_pem(pem);
+  if (flags.export_metrics_interval > absl::ZeroDuration()) {
+    *export_options->mutable_metrics_interval() = ToProto(flags.export_metrics_interval);
   }
   return request;
 }

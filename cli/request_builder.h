@@ -14,7 +14,7 @@ namespace httptrace::cli {
 
 struct RequestFlags {
   std::vector<std::string> pids, comms, containers, namespaces, pods;
-  std::vector<std::string> ports, local_ports, remote_ports, methods;
+  std::vector<std::string> ports, local_ports, remote_ports, methods, protocols;
   std::vector<std::string> statuses, hosts, connections;
   absl::Duration min_latency = absl::ZeroDuration();
   std::string path_prefix;
@@ -27,6 +27,12 @@ struct RequestFlags {
   int64_t queue = 0;
   absl::Duration idle_timeout = absl::ZeroDuration();
   absl::Duration max_duration = absl::ZeroDuration();
+  // An export session (start --export otlp://host:4317): the agent sends the exchanges to an
+  // OpenTelemetry collector. Certificate files are read here and sent as PEM.
+  std::string export_endpoint;
+  std::vector<std::string> export_headers;  // name=value
+  std::string export_ca, export_cert, export_key;
+  absl::Duration export_metrics_interval = absl::ZeroDuration();
 };
 
 absl::StatusOr<v1::StartCaptureRequest> BuildStartRequest(const RequestFlags& flags);

@@ -44,6 +44,23 @@ TEST(BuildStartRequest, TlsSelection) {
   EXPECT_EQ(BuildStartRequest(flags)->filter().tls(), v1::TLS_PLAIN);
 }
 
+TEST(BuildStartRequest, ExportMakesAnExportSession) {
+  RequestFlags flags;
+  flags.ports = {"8080"};
+  flags.export_endpoint = "otlp://collector:4317";
+  flags.export_headers = {"Authorization=Bearer x", "x-team: shop"};
+  flags.export_metrics_interval = absl::Seconds(30);
+  const auto request = BuildStartRequest(flags);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->filter().ports(0), 8080u);
+  const v1::ExportOptions& e = request->export_options();
+  EXPECT_EQ(e.endpoint(), "otlp://collector:4317");
+  EXPECT_EQ(e.headers().at("authorization"), "Bearer x");
+  EXPECT_EQ(e.headers().at("x-team"), "shop");
+  EXPECT_EQ(e.metrics_interval().seconds(), 30);
+  EXPECT_FALSE(BuildStartRequest(RequestFlags{})->has_export_options());
+}
+
 TEST(BuildStartRequest, BadValuesNameTheFlag) {
   const struct {
     void (*edit)(RequestFlags&);
@@ -60,6 +77,17 @@ TEST(BuildStartRequest, BadValuesNameTheFlag) {
        },
        "exclude each other"},
       {[](RequestFlags& f) { f.queue = -5; }, "--queue"},
+      {[](RequestFlags& f) { f.export_headers = {"a=b"}; }, "need --export"},
+      {[](RequestFlags& f) {
+         f.export_endpoint = "otlp://c:4317";
+         f.export_headers = {"novalue"};
+       },
+       "--export-header novalue"},
+      {[](RequestFlags& f) {
+         f.export_endpoint = "otlps://c:4317";
+         f.export_ca = "/nonexistent/ca.crt";
+       },
+       "--export-ca: cannot read /nonexistent/ca.crt"},
   };
   for (const auto& c : cases) {
     RequestFlags flags;

@@ -6,8 +6,9 @@
 #
 # Only this project's things: podman images and containers named httptrace*, the base image
 # deploy/container/base-image.sh makes and the build layers on top of it, the chart validator's
-# node_modules, the repository's .cache/, the chart renderer's Go cache, and the kernel matrix's
-# downloaded kernels (test/kernels/fetch_kernel.sh; ~1-2 min to fetch again).
+# node_modules, the repository's .cache/, the chart renderer's Go cache, the kernel matrix's
+# downloaded kernels (test/kernels/fetch_kernel.sh; ~1-2 min to fetch again), the OpenTelemetry
+# protos scripts/setup.sh fetches, and the OpenTelemetry JS SDK test/otlp installs.
 # Each cache a test reuses is listed here, once.
 #
 # Usage: scripts/clean_caches.sh   (as root, like the tests)
@@ -71,7 +72,9 @@ for path in \
   "$root/deploy/validate/node_modules" \
   "$root/.cache" \
   "${XDG_CACHE_HOME:-$HOME/.cache}/httptrace-render" \
-  "${HTTPTRACE_KERNEL_CACHE:-/var/cache/httptrace-kernels}"; do
+  "${HTTPTRACE_KERNEL_CACHE:-/var/cache/httptrace-kernels}" \
+  "${HTTPTRACE_OTLP_JS_CACHE:-/var/cache/httptrace-otlp-js}" \
+  "$root/third_party/opentelemetry_proto/protos"; do
   if [[ -e $path ]]; then
     log "removing $path"
     rm -rf "$path"

@@ -47,6 +47,9 @@ PACKAGES=(
   # and nghttp2's HPACK deflater, the reference the HPACK decoder is tested against.
   nghttp2-server nghttp2-client libnghttp2-dev python3-grpcio python3-grpc-tools python3-h2
   golang-google-grpc-dev
+  # google.rpc.Status and RetryInfo (.proto files): the OTLP exporter honours a collector's
+  # RetryInfo; Debian ships these protos in this package only.
+  golang-github-gogo-googleapis-dev
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }
@@ -90,4 +93,31 @@ if [[ ! -d $root/deploy/validate/node_modules/kubernetes-models ||
   $root/deploy/validate/package-lock.json -nt $root/deploy/validate/node_modules ]]; then
   log "installing deploy/validate's npm packages"
   (cd "$root/deploy/validate" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+# OpenTelemetry's OTLP schema (agent/export, test/otlp), from its official .proto files rather
+# than by hand. The newest registry package that still ships them is npm's
+# @opentelemetry/otlp-grpc-exporter-base 0.38.0 (build/protos/; 0.39 on carry generated JS
+# only). Pinned by version and npm's sha512 integrity; Bazel compiles them with Debian's protoc
+# (third_party/opentelemetry_proto/BUILD.bazel).
+otlp_package=@opentelemetry/otlp-grpc-exporter-base@0.38.0
+otlp_integrity=sha512-wwGxeJt80w+mIA0aE+K9OshkyEoYQrXuwXl1TNZBs9K7qE4AAiEuxU9cbd3VX3BTsp+xzNcDRWIb9WWkiU9+kA==
+otlp_dir=$root/third_party/opentelemetry_proto/protos
+if [[ $(cat "$otlp_dir/SOURCE" 2>/dev/null) != "$otlp_package $otlp_integrity" ]]; then
+  log "fetching the OpenTelemetry protos ($otlp_package)"
+  scratch=$(mktemp -d)
+  (cd "$scratch" && npm pack --silent "$otlp_package" >/dev/null)
+  tarball=$(echo "$scratch"/*.tgz)
+  actual="sha512-$(openssl dgst -sha512 -binary "$tarball" | base64 -w0)"
+  if [[ $actual != "$otlp_integrity" ]]; then
+    log "error: $otlp_package: integrity $actual, want $otlp_integrity"
+    rm -rf "$scratch"
+    exit 1
+  fi
+  tar -xzf "$tarball" -C "$scratch" package/build/protos package/LICENSE
+  rm -rf "$otlp_dir"
+  mkdir -p "$otlp_dir"
+  cp -r "$scratch/package/build/protos/opentelemetry" "$scratch/package/LICENSE" "$otlp_dir/"
+  echo "$otlp_package $otlp_integrity" >"$otlp_dir/SOURCE"
+  rm -rf "$scratch"
 fi

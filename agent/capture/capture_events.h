@@ -104,6 +104,9 @@ struct ConnectionOpenEvent {
   int32_t fd = -1;
   std::string_view comm;               // valid only during the callback
   TlsLibrary tls = TlsLibrary::kNone;  // its data is this library's plaintext (uprobes)
+  // Sent through OnNotTraced: the probes classified the connection as no protocol they trace
+  // (its bytes are never copied); nothing else follows for it.
+  bool not_traced = false;
 };
 
 // The socket ended, for every holder: the last fd closed (close, exit, exec with O_CLOEXEC,
@@ -157,6 +160,9 @@ class CaptureSink {
   virtual void OnShutdown(const ConnectionShutdownEvent& event) = 0;
   virtual void OnClose(const ConnectionCloseEvent& event) = 0;
   virtual void OnKernelLoss(const KernelLossEvent& event) = 0;
+  // A connection the probes will not copy: not HTTP/1.x or HTTP/2 (event.not_traced is set).
+  // Sessions name such connections in their notes; sinks that do not care ignore it.
+  virtual void OnNotTraced(const ConnectionOpenEvent& event) {}
   // Called on the poll thread after every poll of the ring buffer (and after the final drain of
   // a Detach): a sink that batches events hands them on now.
   virtual void OnPollDone() {}

@@ -108,7 +108,8 @@ bool EventDecoder::Decode(const void* data, size_t size) {
       sink_->OnData(out);
       return true;
     }
-    case HT_EVENT_OPEN: {
+    case HT_EVENT_OPEN:
+    case HT_EVENT_NOT_TRACED: {
       if (size < sizeof(ht_open_event)) break;
       const auto* e = static_cast<const ht_open_event*>(data);
       ConnectionOpenEvent out;
@@ -121,6 +122,12 @@ bool EventDecoder::Decode(const void* data, size_t size) {
       out.tid = e->hdr.tid;
       out.fd = e->hdr.conn.fd;
       out.comm = Comm(e->comm);
+      if (header.kind == HT_EVENT_NOT_TRACED) {
+        out.not_traced = true;
+        Bump(not_traced_events_);
+        sink_->OnNotTraced(out);
+        return true;
+      }
       Bump(open_events_);
       sink_->OnOpen(out);
       return true;
@@ -180,6 +187,7 @@ void EventDecoder::AddCounters(absl::flat_hash_map<std::string, uint64_t>& out) 
   out["poller.data_events"] = get(data_events_);
   out["poller.data_bytes"] = get(data_bytes_);
   out["poller.open_events"] = get(open_events_);
+  out["poller.not_traced_events"] = get(not_traced_events_);
   out["poller.close_events"] = get(close_events_);
   out["poller.shutdown_events"] = get(shutdown_events_);
   out["poller.loss_events"] = get(loss_events_);

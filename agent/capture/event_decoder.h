@@ -48,6 +48,7 @@ class EventDecoder {
   std::atomic<uint64_t> data_events_{0};
   std::atomic<uint64_t> data_bytes_{0};
   std::atomic<uint64_t> open_events_{0};
+  std::atomic<uint64_t> not_traced_events_{0};
   std::atomic<uint64_t> close_events_{0};
   std::atomic<uint64_t> shutdown_events_{0};
   std::atomic<uint64_t> loss_events_{0};

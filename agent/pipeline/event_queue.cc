@@ -200,7 +200,11 @@ void EventQueue::Process(Batch& batch) {
           using T = std::decay_t<decltype(event)>;
           if constexpr (std::is_same_v<T, capture::ConnectionOpenEvent>) {
             event.comm = comm;
-            consumer_->OnOpen(event);
+            if (event.not_traced) {
+              consumer_->OnNotTraced(event);
+            } else {
+              consumer_->OnOpen(event);
+            }
           } else if constexpr (std::is_same_v<T, capture::DataEvent>) {
             event.data = absl::string_view(bytes + item.data_offset, event.data.size());
             event.comm = comm;

@@ -58,6 +58,7 @@ class EventQueue final : public capture::CaptureSink {
 
   // capture::CaptureSink: the poll thread.
   void OnOpen(const capture::ConnectionOpenEvent& event) override;
+  void OnNotTraced(const capture::ConnectionOpenEvent& event) override { OnOpen(event); }
   void OnData(const capture::DataEvent& event) override;
   void OnShutdown(const capture::ConnectionShutdownEvent& event) override;
   void OnClose(const capture::ConnectionCloseEvent& event) override;

@@ -37,6 +37,7 @@ void MoveGrpcMessages(protocols::GrpcMessages& from, v1::GrpcMessages* to) {
     out->set_data(std::move(message.data));
     out->set_missing_bytes(message.missing_bytes);
     out->set_complete(message.complete);
+    out->set_decoded_from(std::move(message.decoded_from));
   }
 }
 

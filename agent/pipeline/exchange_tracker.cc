@@ -341,6 +341,30 @@ void ExchangeTracker::OnKernelLoss(const capture::KernelLossEvent& event) {
   PublishPendingLosses(event.timestamp_ns);
 }
 
+void ExchangeTracker::OnNotTraced(const capture::ConnectionOpenEvent& event) {
+  ++counters_.connections_not_traced;
+  if (sessions_ == nullptr) return;
+  // The scope sessions filter on, as for a loss (Describe).
+  v1::Exchange scope;
+  scope.mutable_process()->set_pid(event.pid);
+  scope.mutable_process()->set_comm(std::string(event.comm));
+  if (containers_ != nullptr) {
+    if (std::optional<container::ContainerInfo> info = containers_->Lookup(event.pid)) {
+      *scope.mutable_process()->mutable_container() = ToProtoContainer(*info);
+    }
+  }
+  scope.mutable_connection()->mutable_local()->set_port(event.local.port);
+  scope.mutable_connection()->mutable_remote()->set_port(event.remote.port);
+  scope.mutable_connection()->set_role(event.role == capture::Role::kClient ? v1::ROLE_CLIENT
+                                       : event.role == capture::Role::kServer
+                                           ? v1::ROLE_SERVER
+                                           : v1::ROLE_UNSPECIFIED);
+  // Named by the service's port: the local one of a server, the remote one of a client (and of
+  // a connection found mid-stream, whose role is unknown).
+  const uint16_t port = event.role == capture::Role::kServer ? event.local.port : event.remote.port;
+  sessions_->PublishNotTraced(scope, port);
+}
+
 void ExchangeTracker::OnFlush() {
   // A loss just before a stop must reach the session before its end (and so its summary).
   PublishPendingLosses(NowNs(), /*now_or_never=*/true);
@@ -513,6 +537,7 @@ void ExchangeTracker::SnapshotCounters() {
   snapshot["pipeline.exchanges"] = counters_.exchanges_published;
   snapshot["pipeline.engine_held_bytes"] = engine_held_bytes_;
   snapshot["pipeline.exchanges_after_capture"] = counters_.exchanges_after_capture;
+  snapshot["pipeline.connections_not_traced"] = counters_.connections_not_traced;
   absl::MutexLock lock(&snapshot_mu_);
   counter_snapshot_ = std::move(snapshot);
 }

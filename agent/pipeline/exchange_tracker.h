@@ -72,6 +72,8 @@ class ExchangeTracker final : public capture::CaptureSink {
   void OnShutdown(const capture::ConnectionShutdownEvent& event) override;
   void OnClose(const capture::ConnectionCloseEvent& event) override;
   void OnKernelLoss(const capture::KernelLossEvent& event) override;
+  // Tells the sessions that could have matched it (not the connection table: nothing follows).
+  void OnNotTraced(const capture::ConnectionOpenEvent& event) override;
   // Publishes the losses held back and refreshes the counter snapshot.
   void OnFlush() override;
 
@@ -144,6 +146,7 @@ class ExchangeTracker final : public capture::CaptureSink {
     uint64_t lost_exchanges = 0;  // in published losses
     uint64_t exchanges_published = 0;
     uint64_t exchanges_after_capture = 0;  // flushed by ForgetConnections, not published
+    uint64_t connections_not_traced = 0;   // classified as no protocol we trace
   };
   Counters counters_;
 

@@ -1,6 +1,7 @@
 #include "agent/protocols/engine_factory.h"
 
 #include "agent/protocols/http1/message_start.h"
+#include "agent/protocols/http2/frame_parser.h"
 
 namespace httptrace::protocols {
 
@@ -20,8 +21,7 @@ std::unique_ptr<ProtocolEngine> MakeEngine(Protocol protocol, const EngineOption
 bool BeginsMessage(Protocol protocol, absl::string_view data) {
   switch (protocol) {
     case Protocol::kHttp2:
-      // A HEADERS frame header (type 1, known flags, reserved bit clear), as the probes check.
-      return data.size() >= 9 && data[3] == 1 && (data[4] & ~0x2d) == 0 && (data[5] & 0x80) == 0;
+      return http2::BeginsHttp2Message(data);
     case Protocol::kHttp1:
     case Protocol::kUnknown:
       break;

@@ -25,8 +25,9 @@ std::unique_ptr<ProtocolEngine> MakeEngine(Protocol protocol, const EngineOption
                                            ProtocolEngine::ExchangeCallback on_exchange);
 
 // Whether `data`, the first bytes of a syscall's payload on a connection of `protocol`, begins
-// a message (an HTTP/1 request or status line; an HTTP/2 HEADERS frame), as the probes count
-// theirs (bpf/http1.bpf.h, bpf/http2.bpf.h).
+// a message (an HTTP/1 request or status line; an HTTP/2 HEADERS or PUSH_PROMISE frame among the
+// frames it holds), as the probes count theirs (bpf/http1.bpf.h, bpf/http2.bpf.h; the probes see
+// only the first frame header).
 bool BeginsMessage(Protocol protocol, absl::string_view data);
 
 // The counters of every engine added, per protocol (engines that ended; the live ones are

@@ -74,6 +74,17 @@ bool HostMatches(absl::string_view wanted, absl::string_view host) {
   return absl::EqualsIgnoreCase(wanted, host);
 }
 
+// "grpc", "http2" or "http1": what the exchange is, most specific first (a gRPC call is also
+// HTTP/2: a filter asking for http2 takes it too).
+absl::string_view ProtocolOf(const v1::Exchange& exchange) {
+  if (exchange.has_grpc()) return "grpc";
+  if (exchange.stream_id() != 0 || exchange.request().version() == "HTTP/2" ||
+      exchange.response().version() == "HTTP/2") {
+    return "http2";
+  }
+  return "http1";
+}
+
 }  // namespace
 
 absl::Status ValidateFilter(const v1::Filter& filter) {
@@ -90,6 +101,7 @@ absl::Status ValidateFilter(const v1::Filter& filter) {
       {filter.statuses_size(), "statuses"},
       {filter.hosts_size(), "hosts"},
       {filter.connection_ids_size(), "connection_ids"},
+      {filter.protocols_size(), "protocols"},
   };
   for (const auto& [size, name] : sizes) {
     if (static_cast<size_t>(size) > kMaxValuesPerField) {
@@ -153,6 +165,12 @@ absl::Status ValidateFilter(const v1::Filter& filter) {
   for (uint64_t id : filter.connection_ids()) {
     if (id == 0) return absl::InvalidArgumentError("connection_ids: 0 is not a connection id");
   }
+  for (const std::string& protocol : filter.protocols()) {
+    if (protocol != "http1" && protocol != "http2" && protocol != "grpc") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("protocols: \"", protocol, "\" is not one of http1, http2, grpc"));
+    }
+  }
   if (!v1::Role_IsValid(filter.role())) {
     return absl::InvalidArgumentError(absl::StrCat("role: unknown value ", filter.role()));
   }
@@ -209,6 +227,12 @@ bool MatchesFilter(const v1::Filter& filter, const v1::Exchange& exchange) {
       !absl::StartsWith(exchange.request().target(), filter.path_prefix())) {
     return false;
   }
+  const absl::string_view protocol = ProtocolOf(exchange);
+  if (!AnyOrEmpty(filter.protocols(), [&](const std::string& wanted) {
+        return wanted == protocol || (wanted == "http2" && protocol == "grpc");
+      })) {
+    return false;
+  }
   if (filter.role() != v1::ROLE_UNSPECIFIED && filter.role() != connection.role()) return false;
   if (filter.tls() == v1::TLS_ONLY && !connection.has_tls()) return false;
   if (filter.tls() == v1::TLS_PLAIN && connection.has_tls()) return false;
@@ -241,7 +265,8 @@ bool MayMatchConnection(const v1::Filter& filter, const v1::Exchange& scope) {
   v1::Filter known = filter;
   known.clear_methods();
   known.clear_path_prefix();
-  known.clear_tls();  // the connection scope does not say whether it is TLS
+  known.clear_protocols();  // the connection scope does not say which protocol it carries
+  known.clear_tls();        // the connection scope does not say whether it is TLS
   // Nor what its exchanges answered, named or took.
   known.clear_statuses();
   known.clear_hosts();

@@ -90,6 +90,38 @@ TEST(MatchesFilter, TlsSelectsHttpsOrPlaintext) {
   EXPECT_FALSE(ValidateFilter(bad).ok());
 }
 
+TEST(MatchesFilter, ProtocolsSelectHttp1Http2AndGrpc) {
+  v1::Exchange http1;
+  http1.mutable_request()->set_version("HTTP/1.1");
+  v1::Exchange http2;
+  http2.mutable_request()->set_version("HTTP/2");
+  http2.set_stream_id(3);
+  v1::Exchange grpc = http2;
+  grpc.mutable_grpc()->set_service("helloworld.Greeter");
+  const struct {
+    std::vector<std::string> protocols;
+    bool http1, http2, grpc;
+  } cases[] = {
+      {{}, true, true, true},
+      {{"http1"}, true, false, false},
+      {{"http2"}, false, true, true},
+      {{"grpc"}, false, false, true},
+      {{"http1", "grpc"}, true, false, true},
+  };
+  for (const auto& c : cases) {
+    v1::Filter filter;
+    for (const std::string& p : c.protocols) filter.add_protocols(p);
+    EXPECT_EQ(MatchesFilter(filter, http1), c.http1) << filter.ShortDebugString();
+    EXPECT_EQ(MatchesFilter(filter, http2), c.http2) << filter.ShortDebugString();
+    EXPECT_EQ(MatchesFilter(filter, grpc), c.grpc) << filter.ShortDebugString();
+    // The connection scope of a loss does not say its protocol: never excluded by it.
+    EXPECT_TRUE(MayMatchConnection(filter, v1::Exchange()));
+  }
+  v1::Filter bad;
+  bad.add_protocols("h2");
+  EXPECT_FALSE(ValidateFilter(bad).ok());
+}
+
 TEST(MatchesFilter, ContainerFilterNeverMatchesHostProcesses) {
   v1::Exchange exchange = SampleExchange();
   exchange.mutable_process()->clear_container();

@@ -162,6 +162,7 @@ Session::Session(std::string id, v1::Filter filter, v1::CaptureOptions options, 
       budget_(budget) {}
 
 Session::~Session() {
+  sink_.reset();  // its threads read this session
   absl::MutexLock lock(&mu_);
   while (!queue_.empty()) PopFrontLocked();
 }
@@ -420,8 +421,9 @@ v1::SessionCounters Session::CountersLocked() const {
 }
 
 v1::SessionInfo Session::Info() const {
-  absl::MutexLock lock(&mu_);
   v1::SessionInfo info;
+  if (sink_ != nullptr) sink_->FillInfo(&info);  // outside mu_: the sink may read the session
+  absl::MutexLock lock(&mu_);
   info.set_id(id_);
   *info.mutable_filter() = filter_;
   *info.mutable_options() = options_;
@@ -435,6 +437,20 @@ v1::SessionInfo Session::Info() const {
   info.set_readers(readers_);
   NotesLocked(info.mutable_notes());
   return info;
+}
+
+void Session::CountNotTraced(uint16_t port, bool server) {
+  absl::MutexLock lock(&mu_);
+  if (!active_) return;
+  NotTraced* entry = nullptr;
+  for (NotTraced& known : not_traced_) {
+    if (known.port == port) entry = &known;
+  }
+  if (entry == nullptr && not_traced_.size() < kMaxNotTracedPorts) {
+    entry = &not_traced_.emplace_back(NotTraced{.port = port});
+  }
+  if (entry == nullptr) entry = &not_traced_other_ports_;
+  ++(server ? entry->server_ends : entry->client_ends);
 }
 
 void Session::AddNotes(const std::vector<std::string>& notes) {
@@ -460,6 +476,16 @@ void Session::NotesLocked(Repeated* out) const {
   if (notes_dropped_ > 0) {
     out->Add(absl::StrCat("and ", notes_dropped_, " more note(s) not kept"));
   }
+  auto describe = [](const NotTraced& n, absl::string_view where) {
+    return absl::StrCat(std::max(n.server_ends, n.client_ends), " connection(s) ", where,
+                        " not traced: not HTTP/1.x or HTTP/2 (", n.server_ends, " server end(s), ",
+                        n.client_ends, " client end(s) seen)");
+  };
+  for (const NotTraced& n : not_traced_) {
+    out->Add(describe(n, absl::StrCat("on port ", n.port)));
+  }
+  const NotTraced& other = not_traced_other_ports_;
+  if (other.server_ends + other.client_ends > 0) out->Add(describe(other, "on other ports"));
 }
 
 }  // namespace httptrace::session

@@ -30,6 +30,18 @@
 
 namespace httptrace::session {
 
+// What consumes a session besides its readers: an export session's exporter (agent/export). The
+// session owns its sink and destroys it before anything else, so a sink may keep the session by
+// pointer and read it like any reader (Read, AddReader) from threads of its own. Nothing on the
+// pipeline's path calls a sink: a session without one costs nothing more.
+class SessionSink {
+ public:
+  // Stops the sink's threads; must return in bounded time.
+  virtual ~SessionSink() = default;
+  // Adds what the sink did (SessionInfo.export_status). Any thread; must not block long.
+  virtual void FillInfo(v1::SessionInfo* info) const = 0;
+};
+
 // Agent-wide defaults for CaptureOptions fields the client leaves unset.
 struct SessionDefaults {
   uint32_t body_limit_bytes = 4096;
@@ -49,6 +61,10 @@ class Session {
   const std::string& id() const { return id_; }
   const v1::Filter& filter() const { return filter_; }
   const v1::CaptureOptions& options() const { return options_; }
+
+  // Gives the session its sink. Called once, before the session is shared with other threads
+  // (SessionManager::Start), so sink_ needs no lock.
+  void AttachSink(std::unique_ptr<SessionSink> sink) { sink_ = std::move(sink); }
 
   // Queues `event` (an exchange, seq 0) when it matches the filter: shared as it is when the
   // session keeps it whole, else a trimmed and/or redacted copy. Returns true when the session
@@ -93,6 +109,14 @@ class Session {
   static constexpr size_t kMaxNotes = 16;
   void AddNotes(const std::vector<std::string>& notes) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Counts a connection end the probes did not trace (not HTTP/1.x or HTTP/2) by its service
+  // port; `server`: the end that accepted it. The notes say "N connection(s) on port P not
+  // traced: not HTTP/1.x or HTTP/2", N the larger of the server and client ends seen (both ends
+  // of a connection on this node are two sockets). At most kMaxNotTracedPorts ports are named;
+  // the rest are summed as "other ports".
+  static constexpr size_t kMaxNotTracedPorts = 8;
+  void CountNotTraced(uint16_t port, bool server) ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   // Appends an event with the next sequence number; `force` ignores the capacity (used for the
   // end-of-session events so a full queue still ends cleanly).
@@ -117,6 +141,8 @@ class Session {
   const absl::Duration max_duration_;
   const absl::Duration idle_timeout_;
   const std::vector<std::string> redacted_lowercase_;
+  // Set before the session is shared; reset first in the destructor (see SessionSink).
+  std::unique_ptr<SessionSink> sink_;
 
   mutable absl::Mutex mu_;
   bool end_queued_ ABSL_GUARDED_BY(mu_) = false;  // the SessionEnd event is in the queue
@@ -139,6 +165,14 @@ class Session {
   uint32_t readers_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> notes_ ABSL_GUARDED_BY(mu_);
   uint64_t notes_dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  // Connection ends not traced, per service port (in the order first seen), and beyond the limit.
+  struct NotTraced {
+    uint16_t port = 0;
+    uint64_t server_ends = 0;
+    uint64_t client_ends = 0;  // and ends whose role is unknown
+  };
+  std::vector<NotTraced> not_traced_ ABSL_GUARDED_BY(mu_);
+  NotTraced not_traced_other_ports_ ABSL_GUARDED_BY(mu_);
   absl::Time last_reader_seen_ ABSL_GUARDED_BY(mu_);
   bool active_ ABSL_GUARDED_BY(mu_) = true;
   absl::Time ended_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();

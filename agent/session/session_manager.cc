@@ -101,11 +101,22 @@ absl::StatusOr<v1::SessionInfo> SessionManager::Start(const v1::StartCaptureRequ
     std::string id = NewIdLocked();
     session =
         std::make_shared<Session>(id, request.filter(), *std::move(options), absl::Now(), budget_);
+    if (request.has_export_options()) {
+      if (!options_.sink_factory) {
+        return absl::UnimplementedError("this agent cannot export sessions");
+      }
+      absl::StatusOr<std::unique_ptr<SessionSink>> sink =
+          options_.sink_factory(session.get(), request.export_options());
+      if (!sink.ok()) return sink.status();
+      session->AttachSink(*std::move(sink));
+    }
     sessions_[id] = session;
   }
   if (absl::Status s = SyncFiltersLocked(); !s.ok()) {
     absl::MutexLock lock(&mu_);
     sessions_.erase(session->id());
+    // An export session's sink would otherwise wait for exchanges that never come.
+    session->End(v1::END_REASON_ERROR, std::string(s.message()), absl::Now());
     return absl::FailedPreconditionError(absl::StrCat("cannot start capturing: ", s.message()));
   }
   HT_LOG(INFO) << "session " << session->id() << " started";
@@ -182,6 +193,14 @@ void SessionManager::PublishLoss(const v1::Loss& loss, const v1::Exchange* scope
   }
 }
 
+void SessionManager::PublishNotTraced(const v1::Exchange& scope, uint16_t port) {
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& [id, session] : sessions_) {
+    if (!MayMatchConnection(session->filter(), scope)) continue;
+    session->CountNotTraced(port, scope.connection().role() == v1::ROLE_SERVER);
+  }
+}
+
 void SessionManager::Tick(absl::Time now) {
   std::vector<std::pair<std::shared_ptr<Session>, v1::EndReason>> due;
   std::vector<std::shared_ptr<Session>> active;
@@ -208,6 +227,8 @@ void SessionManager::Tick(absl::Time now) {
                  now);
     HT_LOG(INFO) << "session " << session->id() << " ended: " << v1::EndReason_Name(reason);
   }
+  // Destroyed after mu_ is released: an export session's sink joins its threads.
+  std::vector<std::shared_ptr<Session>> forgotten;
   {
     absl::MutexLock lock(&mu_);
     std::vector<std::pair<absl::Time, std::string>> ended;
@@ -218,7 +239,9 @@ void SessionManager::Tick(absl::Time now) {
     for (size_t i = 0; i < ended.size(); ++i) {
       const bool too_many = ended.size() - i > options_.max_ended_sessions;
       if (too_many || now - ended[i].first > options_.ended_retention) {
-        sessions_.erase(ended[i].second);
+        auto it = sessions_.find(ended[i].second);
+        forgotten.push_back(std::move(it->second));
+        sessions_.erase(it);
       }
     }
   }

@@ -41,6 +41,11 @@ class CaptureControl {
   virtual std::vector<std::string> Notes() { return {}; }
 };
 
+// Makes the sink of an export session (StartCaptureRequest.export_options set) for `session`
+// (which owns it). INVALID_ARGUMENT for bad options: the session is then not started.
+using SinkFactory = std::function<absl::StatusOr<std::unique_ptr<SessionSink>>(
+    Session* session, const v1::ExportOptions& options)>;
+
 struct SessionManagerOptions {
   size_t max_sessions = 16;
   // Ended sessions stay listed and readable this long (a reader may still be draining), and at
@@ -56,6 +61,8 @@ struct SessionManagerOptions {
   // The agent's one budget, shared with the pipeline's queue (not owned; outlives the manager).
   // Null: a budget of memory_budget_bytes of the manager's own.
   MemoryBudget* memory_budget = nullptr;
+  // Export sessions' sinks (agent/export); empty: export sessions are refused (UNIMPLEMENTED).
+  SinkFactory sink_factory;
 };
 
 class SessionManager {
@@ -86,6 +93,9 @@ class SessionManager {
 
   // Pipeline thread: a loss. With a `scope` (the process and connection it happened on), only
   // sessions whose filter may match that connection get it; without, every active session.
+  // A connection end the probes did not trace (not HTTP/1.x or HTTP/2), on service port `port`:
+  // counted by every session whose filter could match `scope`, and named in its notes.
+  void PublishNotTraced(const v1::Exchange& scope, uint16_t port) ABSL_LOCKS_EXCLUDED(mu_);
   void PublishLoss(const v1::Loss& loss, const v1::Exchange* scope = nullptr)
       ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -240,3 +240,60 @@ TEST(SessionManager, TlsNotesOnlyWhereTheyConcernTheSession) {
 
 }  // namespace
 }  // namespace httptrace::session
+
+namespace httptrace::session {
+namespace {
+
+// A sink that only reports itself, and reads like a reader would.
+class FakeSink : public SessionSink {
+ public:
+  explicit FakeSink(Session* session) : session_(session) { session_->AddReader(); }
+  void FillInfo(v1::SessionInfo* info) const override {
+    info->mutable_export_status()->set_endpoint("otlp://fake:4317");
+  }
+
+ private:
+  Session* session_;
+};
+
+TEST(SessionManager, ExportSessionsNeedASinkFactory) {
+  RecordingControl control;
+  SessionManager manager(SessionManagerOptions{}, &control);
+  v1::StartCaptureRequest request = Request(80);
+  request.mutable_export_options()->set_endpoint("otlp://fake:4317");
+  EXPECT_EQ(manager.Start(request).status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_TRUE(manager.List().empty());
+}
+
+TEST(SessionManager, ExportSessionIsListedWithItsSinkAndHasNoIdleTimeout) {
+  RecordingControl control;
+  SessionManagerOptions options;
+  int made = 0;
+  options.sink_factory = [&made](Session* session, const v1::ExportOptions& export_options)
+      -> absl::StatusOr<std::unique_ptr<SessionSink>> {
+    if (export_options.endpoint() == "bad") return absl::InvalidArgumentError("bad endpoint");
+    ++made;
+    return std::make_unique<FakeSink>(session);
+  };
+  SessionManager manager(options, &control);
+  v1::StartCaptureRequest bad = Request(80);
+  bad.mutable_export_options()->set_endpoint("bad");
+  EXPECT_EQ(manager.Start(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(manager.List().empty());
+
+  v1::StartCaptureRequest request = Request(80);
+  request.mutable_options()->mutable_idle_timeout()->set_seconds(1);
+  request.mutable_export_options()->set_endpoint("otlp://fake:4317");
+  absl::StatusOr<v1::SessionInfo> info = manager.Start(request);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(made, 1);
+  EXPECT_EQ(info->export_status().endpoint(), "otlp://fake:4317");
+  ASSERT_EQ(manager.List().size(), 1u);
+  EXPECT_EQ(manager.List()[0].export_status().endpoint(), "otlp://fake:4317");
+  // Long past the idle timeout: the sink is its reader, so the session stays.
+  manager.Tick(absl::Now() + absl::Hours(1));
+  EXPECT_EQ(manager.List()[0].state(), v1::SESSION_STATE_ACTIVE);
+}
+
+}  // namespace
+}  // namespace httptrace::session

@@ -322,6 +322,40 @@ TEST(NormalizeOptions, FillsDefaultsAndRejectsNonsense) {
   EXPECT_FALSE(NormalizeOptions(negative, SessionDefaults()).ok());
 }
 
+TEST(Session, ConnectionsNotTracedAreCountedPerPortBoundedAndInTheEnd) {
+  Session session("s", v1::Filter(), Options(), kStart);
+  // Three connections to 50051 seen from both ends, one to 5432 from its client only.
+  for (int i = 0; i < 3; ++i) {
+    session.CountNotTraced(50051, /*server=*/true);
+    session.CountNotTraced(50051, /*server=*/false);
+  }
+  session.CountNotTraced(5432, /*server=*/false);
+  v1::SessionInfo info = session.Info();
+  ASSERT_EQ(info.notes_size(), 2);
+  EXPECT_EQ(info.notes(0),
+            "3 connection(s) on port 50051 not traced: not HTTP/1.x or HTTP/2 (3 server end(s), "
+            "3 client end(s) seen)");
+  EXPECT_EQ(info.notes(1),
+            "1 connection(s) on port 5432 not traced: not HTTP/1.x or HTTP/2 (0 server end(s), "
+            "1 client end(s) seen)");
+  // Beyond kMaxNotTracedPorts ports, the rest are summed.
+  for (uint16_t port = 1; port <= Session::kMaxNotTracedPorts + 2; ++port) {
+    session.CountNotTraced(port, /*server=*/true);
+  }
+  info = session.Info();
+  ASSERT_EQ(info.notes_size(), static_cast<int>(Session::kMaxNotTracedPorts) + 1);
+  EXPECT_EQ(info.notes(static_cast<int>(Session::kMaxNotTracedPorts)),
+            "4 connection(s) on other ports not traced: not HTTP/1.x or HTTP/2 (4 server end(s), "
+            "0 client end(s) seen)");
+  session.End(v1::END_REASON_STOPPED, "stopped", kStart + absl::Seconds(1));
+  uint64_t next = 0;
+  auto result = session.Read(&next, 100, absl::ZeroDuration());
+  ASSERT_FALSE(result.events.empty());
+  const v1::Event& end = *result.events.back().event;
+  ASSERT_TRUE(end.has_end());
+  EXPECT_EQ(end.end().notes(0), info.notes(0));
+}
+
 TEST(Session, NotesAreDeduplicatedBoundedAndInTheEnd) {
   Session session("s", v1::Filter(), Options(), kStart);
   session.AddNotes({"tls not probed (no_symbol): /a", "tls not probed (no_symbol): /a"});

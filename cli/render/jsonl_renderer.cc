@@ -43,7 +43,11 @@ void AppendGrpcMessages(std::string* out, absl::string_view key, const v1::GrpcM
                     ",\"compressed\":", m.compressed() ? "true" : "false",
                     ",\"complete\":", m.complete() ? "true" : "false",
                     ",\"missing_bytes\":", m.missing_bytes(), ",\"data_base64\":\"", *scratch,
-                    "\"}");
+                    "\"");
+    if (!m.decoded_from().empty()) {
+      absl::StrAppend(out, ",\"decoded_from\":\"", m.decoded_from(), "\"");
+    }
+    out->push_back('}');
   }
   out->append("]}");
 }

@@ -120,6 +120,59 @@ TEST(JsonlRenderer, ExchangeHasTheDocumentedShape) {
             "\"body_size\":26,\"body_truncated\":false}}\n");
 }
 
+// A gRPC call on an HTTP/2 stream: a request message {1: "world"} and a NOT_FOUND status.
+v1::Event GrpcExchange() {
+  v1::Event event = UsersExchange();
+  v1::Exchange* x = event.mutable_exchange();
+  x->mutable_request()->set_method("POST");
+  x->mutable_request()->set_target("/helloworld.Greeter/SayHello");
+  x->mutable_request()->set_version("HTTP/2");
+  x->mutable_response()->set_version("HTTP/2");
+  x->mutable_response()->set_reason("");
+  x->mutable_response()->clear_body();
+  x->set_stream_id(3);
+  v1::Grpc* grpc = x->mutable_grpc();
+  grpc->set_service("helloworld.Greeter");
+  grpc->set_method("SayHello");
+  grpc->set_status_code(5);
+  grpc->set_status_message("no such user 100%");
+  grpc->set_trailers_only(true);
+  grpc->mutable_request()->set_count(1);
+  v1::GrpcMessage* message = grpc->mutable_request()->add_messages();
+  message->set_size(7);
+  message->set_complete(true);
+  message->set_data(std::string("\x0a\x05world", 7));
+  return event;
+}
+
+TEST(TextRenderer, GrpcCallShowsHttp2TheStreamTheStatusAndTheMessageDecodedRaw) {
+  const std::string text = RenderText(GrpcExchange());
+  EXPECT_THAT(text, HasSubstr(" stream 3\n"));
+  EXPECT_THAT(text, HasSubstr("  → HTTP POST /helloworld.Greeter/SayHello HTTP/2\n"));
+  EXPECT_THAT(text, HasSubstr("  gRPC helloworld.Greeter/SayHello → NOT_FOUND (5): "
+                              "no such user 100%\n"));
+  EXPECT_THAT(text, HasSubstr("     request message 1: 7 bytes\n       1: \"world\"\n"));
+}
+
+TEST(JsonlRenderer, GrpcCallHasStreamIdAndTheGrpcObject) {
+  const nlohmann::json line = nlohmann::json::parse(RenderJsonl(GrpcExchange()));
+  EXPECT_EQ(line["stream_id"], 3);
+  EXPECT_EQ(line["request"]["version"], "HTTP/2");
+  EXPECT_EQ(line["grpc"]["service"], "helloworld.Greeter");
+  EXPECT_EQ(line["grpc"]["method"], "SayHello");
+  EXPECT_EQ(line["grpc"]["status_code"], 5);
+  EXPECT_EQ(line["grpc"]["status_message"], "no such user 100%");
+  EXPECT_EQ(line["grpc"]["trailers_only"], true);
+  EXPECT_EQ(line["grpc"]["request_messages"]["count"], 1);
+  EXPECT_EQ(line["grpc"]["request_messages"]["messages"][0]["size"], 7);
+  EXPECT_EQ(line["grpc"]["request_messages"]["messages"][0]["data_base64"], "CgV3b3JsZA==");
+  EXPECT_EQ(line["grpc"]["response_messages"]["count"], 0);
+  // An HTTP/1 exchange has neither.
+  const nlohmann::json http1 = nlohmann::json::parse(RenderJsonl(UsersExchange()));
+  EXPECT_FALSE(http1.contains("stream_id"));
+  EXPECT_FALSE(http1.contains("grpc"));
+}
+
 TEST(JsonlRenderer, BinaryBodiesAreBase64AndBadUtf8InHeadersIsReplaced) {
   v1::Event event = UsersExchange();
   v1::Exchange* x = event.mutable_exchange();

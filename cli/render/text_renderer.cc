@@ -107,7 +107,8 @@ void AppendGrpcMessages(std::string* out, absl::string_view direction,
                     m.compressed() ? ", compressed" : "", m.complete() ? "" : ", incomplete",
                     m.data().size() < m.size() ? absl::StrCat(", ", m.data().size(), " shown") : "",
                     "\n");
-    if (m.compressed() || m.data().empty()) continue;
+    // A compressed message is shown when the agent decompressed it (decoded_from).
+    if ((m.compressed() && m.decoded_from().empty()) || m.data().empty()) continue;
     absl::StatusOr<std::string> text = protowire::DecodeRawMessage(m.data());
     if (!text.ok()) {
       absl::StrAppend(out, kHeaderIndent, "  [not a protobuf message]\n");

@@ -39,7 +39,20 @@ variants=(
   "crio-hostsocket:-set cri.socket=/var/run/crio/crio.sock -set agent.socketHostPath=/run/httptrace"
   "renamed:-name prod -namespace tracing -set nameOverride=tracer -set tls.secretName=mine"
   "values-file:-f $work/values-file.in"
+  "otlp:-f $work/otlp.in"
 )
+cat >"$work/otlp.in" <<'YAML'
+otlp:
+  endpoint: otlps://collector.observability:4317
+  namespaces: [shop, payments]
+  ports: [8080]
+  metricsInterval: 30s
+  tls:
+    secretName: collector-ca
+    clientCert: true
+  headersSecret:
+    name: collector-auth
+YAML
 cat >"$work/values-file.in" <<'YAML'
 priorityClassName: system-node-critical
 podAnnotations:
@@ -82,6 +95,14 @@ grep -qF 'priorityClassName: system-node-critical' "$work/values-file.yaml" &&
   grep -qF 'example.com/team: observability' "$work/values-file.yaml" &&
   grep -qF -- '- "--idle-timeout=5m"' "$work/values-file.yaml" &&
   grep -qF 'value: tracing' "$work/values-file.yaml" || fail "values file not applied"
+o=$work/otlp.yaml
+for want in '- --otlp-endpoint=otlps://collector.observability:4317' '- --otlp-namespace=shop' \
+  '- --otlp-namespace=payments' '- --otlp-port=8080' '- --otlp-metrics-interval=30s' \
+  '- --otlp-ca-file=/etc/httptrace/otlp-tls/ca.crt' '- --otlp-key-file=/etc/httptrace/otlp-tls/tls.key' \
+  'secretName: collector-ca' 'name: OTEL_EXPORTER_OTLP_HEADERS' 'name: collector-auth'; do
+  grep -qF -- "$want" "$o" || fail "otlp render lacks: $want"
+done
+if grep -qF -- '--otlp' "$d"; then fail "default render exports"; fi
 grep -qF 'type: Socket' "$work/crio-hostsocket.yaml" &&
   grep -qF 'path: /var/run/crio/crio.sock' "$work/crio-hostsocket.yaml" || fail "CRI-O socket"
 # The selector must match the pod template's labels (the API server rejects it otherwise; the

@@ -39,6 +39,9 @@ CONFIGS = {
     "ht_jsonl": ("httptrace all, jsonl", "httptrace\\nall, jsonl"),
     "ht_nomatch": ("httptrace attached, no match", "httptrace\\nno match"),
     "ht_port": ("httptrace --port P, jsonl", "httptrace\\n--port P"),
+    # No ctl: the agent's own export session (--otlp-endpoint) sends every exchange as a span to
+    # test/otlp's receiver (--count-only), the DaemonSet's way of running.
+    "ht_otlp": ("httptrace all, OTLP export (no ctl)", "httptrace\\nall, OTLP"),
     "tshark": ("tshark on lo", "tshark\\non lo"),
     "strace": ("strace -f on nginx", "strace -f\\non nginx"),
     # The same captures with other binaries (--before-agent-bin/--before-ctl-bin), in the same
@@ -403,6 +406,8 @@ class Bench:
         out = os.path.join(self.work, "%s.out" % tag)
         if config == "baseline":
             return None, out
+        if config == "ht_otlp":
+            return None, out  # the receiver runs from measure(), before the agent
         if config.startswith("ht_"):
             fmt = "text" if config.startswith("ht_text") else "jsonl"
             argv = ["start", "--format", fmt, "-o", out]
@@ -439,11 +444,23 @@ class Bench:
         secs = secs or self.args.duration
         tag = tag or "%s-%s-r%d" % (config, workload, round_no)
         ht = config.startswith("ht_")
+        receiver = None
+        if config == "ht_otlp":
+            port_file = os.path.join(self.work, tag + ".receiver-port")
+            receiver = Child([self.args.receiver_bin, "--listen", "127.0.0.1:0", "--count-only",
+                              "--port-file", port_file], self.work, tag + ".receiver")
+            wait_until(lambda: os.path.exists(port_file) or not receiver.alive(), 30,
+                       "the OTLP receiver")
+            with open(port_file) as f:
+                otlp_port = int(f.read())
         if ht:
             a = self.args
             before = config.endswith("_before")
+            extra = list(a.agent_arg)
+            if receiver is not None:
+                extra += ["--otlp-endpoint", "127.0.0.1:%d" % otlp_port]
             self.agent = Agent(a.before_agent_bin if before else a.agent_bin,
-                               a.before_ctl_bin if before else a.ctl_bin, self.work, a.agent_arg)
+                               a.before_ctl_bin if before else a.ctl_bin, self.work, extra)
             _, counters_before, _ = self.agent.status()
             agent_cpu0 = cpu_seconds(self.agent.pid)
         tracer, out = self.start_tracer(config, tag)
@@ -466,6 +483,8 @@ class Bench:
         if probe:
             row["status_under_load"], row["status_under_load_s"] = probe["ok"], probe["secs"]
         hwm = 0
+        if receiver is not None:
+            return self.finish_otlp(row, receiver, agent_cpu0, counters_before, connections)
         if tracer is not None:
             tracer.sample_hwm()
             rusage = tracer.stop(signal.SIGINT)
@@ -524,6 +543,43 @@ class Bench:
         # strace and tshark end by the SIGINT they were sent (-2, or 130 / 2 when they exit).
         if tracer is not None and tracer.status not in (0, None, -2, 2, 130):
             log("%s exited %s: %s" % (tag, tracer.status, tracer.stderr()[-500:]))
+        return row
+
+    def finish_otlp(self, row, receiver, agent_cpu0, counters_before, connections):
+        """The export session's figures: the agent's CPU per exchange (no ctl), what it sent and
+        dropped, and what the receiver got."""
+        row["agent_cpu_s"] = cpu_seconds(self.agent.pid) - agent_cpu0
+        row["ctl_cpu_s"] = 0.0
+        row["tracer_cpu_s"] = row["agent_cpu_s"]
+        row["agent_hwm_kib"] = vm_hwm_kib(self.agent.pid)
+        row["agent_file_kib"] = vm_hwm_kib(self.agent.pid, "RssFile")
+        row["ctl_hwm_kib"] = 0
+        row["tracer_hwm_kib"] = row["agent_hwm_kib"]
+        ok, counters_after, _ = self.agent.status()
+        p = subprocess.run(self.agent.ctl_argv("list"), capture_output=True, timeout=30,
+                           stdin=subprocess.DEVNULL)
+        listing = p.stdout.decode(errors="replace")
+        session = re.search(r"^\S+\s+\S+\s+active\s+\S+ \S+\s+(\d+)\s+(\d+)", listing, re.M)
+        export = re.search(r"export \S+: (\d+) sent, (\d+) retried, (\d+) dropped", listing)
+        row["session_exchanges"] = int(session.group(1)) if session else -1
+        row["session_lost"] = int(session.group(2)) if session else -1
+        row["otlp_sent"], row["otlp_retried"], row["otlp_dropped"] = (
+            tuple(int(x) for x in export.groups()) if export else (-1, -1, -1))
+        row["agent_healthy"] = ok and self.agent.child.alive()
+        row["loss_counters"] = json.dumps(loss_counters(counter_delta(counters_before,
+                                                                      counters_after)),
+                                          sort_keys=True)
+        # The agent's stop sends its last batch; then the receiver's totals are final.
+        self.agent.stop()
+        self.agent = None
+        rusage = receiver.stop(signal.SIGTERM)
+        row["collector_cpu_s"] = rusage.ru_utime + rusage.ru_stime
+        m = re.search(r"received (\d+) span", receiver.stderr())
+        row["otlp_received"] = int(m.group(1)) if m else -1
+        # Spans are both ends (nginx and wrk) and other HTTP on the host: not per nginx request,
+        # so no completeness figure; the session's own count is the denominator.
+        row["recorded"] = ""
+        row["loss_markers"] = ""
         return row
 
     def run_matrix(self):
@@ -857,6 +913,8 @@ def main():
     p.add_argument("--out", default=os.path.join(HERE, "out"), help="output directory")
     p.add_argument("--agent-bin", default=os.path.join(REPO, "bazel-bin/agent/httptrace-agent"))
     p.add_argument("--ctl-bin", default=os.path.join(REPO, "bazel-bin/cli/httptracectl"))
+    p.add_argument("--receiver-bin", default=os.path.join(REPO, "bazel-bin/test/otlp/otlp_receiver"),
+                   help="OTLP receiver for ht_otlp (bazel build //test/otlp:otlp_receiver)")
     p.add_argument("--before-agent-bin", help="agent for the *_before configurations")
     p.add_argument("--before-ctl-bin", help="httptracectl for the *_before configurations")
     p.add_argument("--agent-arg", action="append", default=[],
@@ -917,6 +975,8 @@ def main():
     if any(c.endswith("_before") for c in a.configs) and not (a.before_agent_bin and
                                                                a.before_ctl_bin):
         p.error("*_before configurations need --before-agent-bin and --before-ctl-bin")
+    if "ht_otlp" in a.configs and not os.access(a.receiver_bin, os.X_OK):
+        p.error("%s missing: bazel build //test/otlp:otlp_receiver" % a.receiver_bin)
     for b in (a.agent_bin, a.ctl_bin):
         if not os.access(b, os.X_OK):
             p.error("%s missing: bazel build //agent:httptrace-agent //cli:httptracectl" % b)

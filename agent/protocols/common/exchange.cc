@@ -62,6 +62,7 @@ std::string DebugString(const Exchange& e) {
                       " messages=", m->count, m->framing_lost ? " framing-lost" : "", "\n");
       for (const GrpcMessage& msg : m->messages) {
         absl::StrAppend(&out, "    size=", msg.size, msg.compressed ? " compressed" : "",
+                        msg.decoded_from.empty() ? "" : " decoded_from=", msg.decoded_from,
                         msg.complete ? "" : " (incomplete)",
                         msg.missing_bytes ? absl::StrCat(" missing=", msg.missing_bytes) : "",
                         " kept=", msg.data.size(), "\n");

@@ -66,9 +66,12 @@ struct Response {
 
 // One gRPC length-prefixed message (HTTP/2 engine).
 struct GrpcMessage {
-  uint64_t size = 0;           // payload length from the message's prefix
-  bool compressed = false;     // the prefix's compressed flag (GrpcCall::encoding applies)
-  std::string data;            // payload bytes kept: a prefix when cut by the body limit
+  uint64_t size = 0;        // payload length from the message's prefix
+  bool compressed = false;  // the prefix's compressed flag (GrpcCall::encoding applies)
+  std::string data;         // payload bytes kept: a prefix when cut by the body limit
+  // "gzip" or "deflate" when a compressed message's data was decompressed for display (size
+  // stays the size on the wire); empty otherwise.
+  std::string decoded_from;
   uint64_t missing_bytes = 0;  // payload bytes never captured (counted in size, not in data)
   bool complete = false;       // the whole payload went by (seen or missing)
 };

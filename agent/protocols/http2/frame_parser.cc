@@ -99,6 +99,20 @@ bool PlausibleFrameHeader(const FrameHeader& h, uint32_t max_frame_size) {
   return false;
 }
 
+bool BeginsHttp2Message(absl::string_view data) {
+  if (data.substr(0, kClientPreface.size()) == kClientPreface) {
+    data.remove_prefix(kClientPreface.size());
+  }
+  while (data.size() >= kFrameHeaderSize) {
+    const FrameHeader h = ParseFrameHeader(data);
+    if (!PlausibleFrameHeader(h, kMaxFrameSizeLimit)) return false;
+    if (h.is(FrameType::kHeaders) || h.is(FrameType::kPushPromise)) return true;
+    if (data.size() - kFrameHeaderSize <= h.length) return false;
+    data.remove_prefix(kFrameHeaderSize + h.length);
+  }
+  return false;
+}
+
 FrameParser::FrameParser(Visitor& visitor, Start start, size_t max_buffered_frame_bytes,
                          size_t max_resync_bytes)
     : visitor_(visitor),
@@ -359,6 +373,7 @@ void FrameParser::OnGap(uint64_t bytes) {
       }
       case State::kResync:
         // Bytes before the gap cannot join bytes after it.
+        resync_need_ = 0;
         resync_skipped_ += buffer_.size();
         buffer_.clear();
         boundaries_.clear();
@@ -385,6 +400,7 @@ void FrameParser::LoseSync(absl::string_view reason) {
   // A partial header in buffer_ is dropped by the caller (counted as skipped).
   state_ = State::kResync;
   resync_skipped_ = 0;
+  resync_need_ = 0;
   visitor_.OnLostSync(reason);
 }
 
@@ -482,6 +498,13 @@ size_t FrameParser::FindFrameStart(bool at_chunk_end, bool* wait) const {
 }
 
 void FrameParser::TryResync(bool at_chunk_end) {
+  // Waiting on a candidate nothing can be decided before its frame (and the next header) are
+  // here: skip the scan, which would otherwise run over the whole window for every small chunk.
+  if (resync_need_ > 0 && buffer_.size() < resync_need_ &&
+      !(at_chunk_end && buffer_.size() == resync_frame_end_)) {
+    return;
+  }
+  resync_need_ = 0;
   bool wait = false;
   size_t start = FindFrameStart(at_chunk_end, &wait);
   if (start == std::string::npos) {
@@ -500,6 +523,13 @@ void FrameParser::TryResync(bool at_chunk_end) {
         if (b >= start) kept.push_back(b - start);
       }
       boundaries_.swap(kept);
+    }
+    if (buffer_.size() >= kFrameHeaderSize) {
+      const FrameHeader h = ParseFrameHeader(buffer_);
+      if (PlausibleFrameHeader(h, kDefaultMaxFrameSize)) {
+        resync_frame_end_ = kFrameHeaderSize + h.length;
+        resync_need_ = resync_frame_end_ + kFrameHeaderSize;
+      }
     }
     return;
   }

@@ -69,6 +69,12 @@ absl::string_view FrameTypeName(uint8_t type);
 // larger than max_frame_size.
 bool PlausibleFrameHeader(const FrameHeader& header, uint32_t max_frame_size);
 
+// Whether the bytes of one syscall, read as frames from their first byte (after the client
+// preface, if there), hold the start of a message: a HEADERS or PUSH_PROMISE frame. For
+// counting the messages in bytes that had to be dropped unparsed (the pipeline's queue);
+// stops at the first implausible header.
+bool BeginsHttp2Message(absl::string_view data);
+
 class FrameParser {
  public:
   // Receives frames in stream order. Payloads are only valid during the call.
@@ -184,6 +190,10 @@ class FrameParser {
   // Resync: offsets in buffer_ where a write/read began or ended (a candidate frame that starts
   // and ends on such offsets is accepted alone). Few: older ones are forgotten.
   std::vector<size_t> boundaries_;
+  // Resync waiting on the candidate at buffer_[0]: no decision before buffer_ has resync_need_
+  // bytes (its frame plus the next header), or exactly resync_frame_end_ at a write's end.
+  size_t resync_need_ = 0;
+  size_t resync_frame_end_ = 0;
 };
 
 }  // namespace httptrace::protocols::http2

@@ -335,5 +335,18 @@ TEST(FrameParserTest, PlausibleFrameHeaderRules) {
   EXPECT_FALSE(PlausibleFrameHeader(h, kDefaultMaxFrameSize));  // unknown type
 }
 
+TEST(FrameParserTest, BeginsHttp2Message) {
+  const std::string settings = Frame(FrameType::kSettings, 0, 0, "");
+  const std::string headers = Frame(FrameType::kHeaders, kFlagEndHeaders, 1, "block");
+  const std::string data = Frame(FrameType::kData, 0, 1, "body");
+  EXPECT_TRUE(BeginsHttp2Message(std::string(kClientPreface) + settings + headers));
+  EXPECT_TRUE(BeginsHttp2Message(data + headers));
+  EXPECT_TRUE(
+      BeginsHttp2Message(Frame(FrameType::kPushPromise, kFlagEndHeaders, 1, U32(2) + "block")));
+  EXPECT_FALSE(BeginsHttp2Message(data + settings));
+  EXPECT_FALSE(BeginsHttp2Message(data.substr(3) + headers));  // not a frame start
+  EXPECT_FALSE(BeginsHttp2Message("GET / HTTP/1.1\r\n\r\n"));
+}
+
 }  // namespace
 }  // namespace httptrace::protocols::http2

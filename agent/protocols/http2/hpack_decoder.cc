@@ -1,5 +1,6 @@
 #include "agent/protocols/http2/hpack_decoder.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -251,8 +252,11 @@ void HpackDecoder::Insert(Entry entry) {
   table_size_ += size;
   if (!entry.name_known) ++unknown_size_entries_;
   entries_.push_front(std::move(entry));
-  // Our own bound: entries dropped here may still be in the encoder's table.
-  while (table_size_ > max_kept_table_bytes_ && !entries_.empty()) {
+  // Our own bounds: entries dropped here may still be in the encoder's table (placeholders
+  // from now on, never errors).
+  const size_t bound =
+      capacity_known_ ? max_kept_table_bytes_ : std::min(max_kept_table_bytes_, max_capacity_);
+  while (table_size_ > bound && !entries_.empty()) {
     EvictOldest();
     older_entries_unknown_ = true;
   }

@@ -63,6 +63,12 @@ class HpackDecoder {
   // known ones are forgotten too, since unseen insertions shifted their indices.
   void MarkUnsynchronized();
 
+  // The SETTINGS_HEADER_TABLE_SIZE this direction's receiver announced: the encoder's table is
+  // never larger. While the capacity is unknown (joined mid-way) the decoder keeps only this
+  // much of the newest entries (kDefaultTableCapacity until announced), so a joined
+  // connection costs what a real peer's table does; references beyond become placeholders.
+  void SetMaxCapacity(size_t max_capacity) { max_capacity_ = max_capacity; }
+
   // No unknown entry can be referenced: every index is decoded exactly.
   bool synchronized() const { return !older_entries_unknown_; }
   // The encoder's table capacity is known (from the start, or a size update since the join).
@@ -102,6 +108,7 @@ class HpackDecoder {
   size_t table_size_ = 0;      // HPACK size of entries_
   size_t held_bytes_ = 0;
   size_t capacity_ = kDefaultTableCapacity;
+  size_t max_capacity_ = kDefaultTableCapacity;
   bool capacity_known_ = true;
   bool older_entries_unknown_ = false;
   uint64_t placeholders_ = 0;

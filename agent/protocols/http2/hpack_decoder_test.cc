@@ -347,5 +347,32 @@ TEST(HpackDecoderTest, KeptTableIsBoundedAndOverflowBecomesUnknown) {
   EXPECT_FALSE(got[0].name_known);
 }
 
+TEST(HpackDecoderTest, JoinedDecoderKeepsNoMoreThanAPeerTable) {
+  Deflater deflater(65536);
+  HpackDecoder joined;
+  joined.MarkUnsynchronized();
+  for (int i = 0; i < 200; ++i) {
+    std::vector<HpackHeader> got;
+    ASSERT_TRUE(joined.Decode(deflater.Deflate({{absl::StrCat("x-n", i), "value"}}), &got).ok());
+    EXPECT_LE(joined.table_size(), HpackDecoder::kDefaultTableCapacity);
+  }
+  // Announced larger: kept larger.
+  HpackDecoder announced;
+  announced.MarkUnsynchronized();
+  announced.SetMaxCapacity(16384);
+  Deflater big(65536);
+  big.ChangeTableSize(16384);
+  size_t largest = 0;
+  for (int i = 0; i < 400; ++i) {
+    std::vector<HpackHeader> got;
+    ASSERT_TRUE(announced.Decode(big.Deflate({{absl::StrCat("x-n", i), "value"}}), &got).ok());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_TRUE(got[0].name_known);  // literals: always exact
+    largest = std::max(largest, announced.table_size());
+  }
+  EXPECT_GT(largest, HpackDecoder::kDefaultTableCapacity);
+  EXPECT_LE(largest, 16384u);
+}
+
 }  // namespace
 }  // namespace httptrace::protocols::http2

@@ -75,6 +75,7 @@ struct Http2Connection::Half {
   uint64_t end_ts = 0;
   uint64_t last_ts = 0;
   bool body_limit_hit = false;
+  bool sync_lost = false;  // frame boundaries were lost while this half was open
   std::unique_ptr<grpc::MessageReader> grpc;
 };
 
@@ -83,6 +84,8 @@ struct Http2Connection::Stream {
   uint64_t created = 0;  // creation order, for eviction
   std::array<Half, 2> half;
   bool pushed = false;
+  // h2c: the HTTP/1.1 request that asked for the upgrade (stream 1).
+  std::optional<Request> upgrade_request;
   std::vector<std::string> notes;
   size_t held = 0;  // bytes charged to stream_bytes_
   Half& of(Direction d) { return half[static_cast<size_t>(d)]; }
@@ -141,7 +144,14 @@ class Http2Connection::Side final : public FrameParser::Visitor, public StreamAs
     ++conn->counters_.lost_sync;
     conn->OnLostSync(*this);
   }
-  void OnDataBegin(const FrameHeader& h) override { Frame(h); }
+  void OnDataBegin(const FrameHeader& h) override {
+    Frame(h);
+    if (h.stream_id == 0) {
+      ++conn->counters_.malformed_frames;  // DATA on the connection stream: ignored
+    } else if (!conn->streams_.contains(h.stream_id) && conn->WasClosed(h.stream_id)) {
+      ++conn->counters_.frames_for_closed_streams;
+    }
+  }
   void OnDataPayload(const FrameHeader& h, absl::string_view data) override {
     conn->OnDataFrame(*this, h, data, 0);
   }
@@ -187,6 +197,10 @@ class Http2Connection::Side final : public FrameParser::Visitor, public StreamAs
   void OnFrameTooLarge(const FrameHeader& h) override {
     Frame(h);
     ++conn->counters_.frames_too_large;
+    if (h.is(FrameType::kHeaders) || h.is(FrameType::kPushPromise) ||
+        h.is(FrameType::kContinuation)) {
+      conn->losses_.buffer_overflow_bytes += h.length;  // a header block not kept
+    }
     BlockFrameUnusable(h, /*lost=*/false);
   }
   void OnFrameLost(const FrameHeader& h) override {
@@ -214,10 +228,8 @@ class Http2Connection::Side final : public FrameParser::Visitor, public StreamAs
   void BeginBlock(uint32_t stream_id, bool end_stream, bool push, uint32_t promised) {
     if (pending.active) {
       // The previous block never got its END_HEADERS.
-      const uint32_t id = pending.stream_id;
       pending.lost = true;
       EndBlock();
-      (void)id;
     }
     pending.active = true;
     pending.stream_id = stream_id;
@@ -322,7 +334,6 @@ void Http2Connection::OnData(Direction direction, uint64_t position, absl::strin
   }
   ++counters_.chunks;
   counters_.captured_bytes += captured.size();
-  last_ts_ = std::max(last_ts_, timestamp_ns);
   Side& s = side(direction);
   s.assembler.Add(position, captured, std::max<uint64_t>(length, captured.size()), timestamp_ns, s);
   // What the assembler delivered ends on a write boundary (it delivers whole chunks).
@@ -339,7 +350,6 @@ void Http2Connection::OnData(Direction direction, uint64_t position, absl::strin
 
 void Http2Connection::OnEndOfStream(Direction direction, uint64_t timestamp_ns) {
   if (closed_) return;
-  last_ts_ = std::max(last_ts_, timestamp_ns);
   Side& s = side(direction);
   s.assembler.Flush(s);
   std::vector<uint32_t> ids;
@@ -355,7 +365,6 @@ void Http2Connection::OnEndOfStream(Direction direction, uint64_t timestamp_ns) 
 
 void Http2Connection::OnClose(uint64_t timestamp_ns) {
   if (closed_) return;
-  last_ts_ = std::max(last_ts_, timestamp_ns);
   for (auto& s : sides_) s->assembler.Flush(*s);
   closed_ = true;
   std::vector<uint32_t> ids;
@@ -374,6 +383,24 @@ void Http2Connection::ForEachCounter(
   counters_.ForEach(fn);
 }
 
+void Http2Connection::AdoptUpgradeRequest(Request request, Direction request_direction,
+                                          uint64_t start_time_ns, uint64_t end_time_ns) {
+  SetRequestDirection(request_direction, /*from_content=*/true);
+  Stream* stream = FindOrCreateStream(1);
+  if (stream == nullptr) return;
+  Half& half = stream->of(request_direction);
+  half.seen = true;
+  half.headers_seen = true;
+  half.ended = true;
+  half.start_ts = start_time_ns;
+  half.end_ts = half.last_ts = end_time_ns;
+  const size_t held = HeadersBytes(request.headers) + request.body.data.size();
+  stream_bytes_ += held;
+  stream->held += held;
+  stream->upgrade_request = std::move(request);
+  stream->notes.push_back("upgraded to HTTP/2 (h2c): the request was HTTP/1.1");
+}
+
 void Http2Connection::SetRequestDirection(Direction d, bool from_content) {
   if (!request_direction_) {
     request_direction_ = d;
@@ -388,6 +415,7 @@ void Http2Connection::OnPreface(Side& s) { SetRequestDirection(s.direction, true
 
 void Http2Connection::OnSetting(Side& s, uint16_t id, uint32_t value) {
   // The receiver of these settings is the other direction's sender.
+  if (id == kSettingsHeaderTableSize) side(Opposite(s.direction)).hpack.SetMaxCapacity(value);
   if (id == kSettingsMaxFrameSize && value >= kDefaultMaxFrameSize && value <= kMaxFrameSizeLimit) {
     side(Opposite(s.direction)).parser.set_max_frame_size(value);
   }
@@ -399,20 +427,19 @@ void Http2Connection::OnLostSync(Side& s) {
   s.pending = PendingBlock{};
   for (auto& [id, stream] : streams_) {
     Half& half = stream->of(s.direction);
-    if (half.ended) continue;
+    if (half.ended || half.sync_lost) continue;  // one note per half
     half.lost = true;
+    half.sync_lost = true;
     stream->notes.push_back(
         absl::StrCat("bytes lost from the ", Who(s.direction, request_direction_),
                      " outside a DATA payload: frames of this stream may be missing"));
   }
 }
 
-Http2Connection::Stream* Http2Connection::FindOrCreateStream(uint32_t id, uint64_t ts) {
+Http2Connection::Stream* Http2Connection::FindOrCreateStream(uint32_t id) {
   if (auto it = streams_.find(id); it != streams_.end()) return it->second.get();
-  if (WasClosed(id)) {
-    ++counters_.frames_for_closed_streams;
-    return nullptr;
-  }
+  // (Callers count frames of streams already emitted, once per frame.)
+  if (WasClosed(id)) return nullptr;
   if (streams_.size() >= std::max<size_t>(1, options_.max_concurrent_streams)) {
     uint32_t oldest = 0;
     uint64_t oldest_created = UINT64_MAX;
@@ -431,7 +458,6 @@ Http2Connection::Stream* Http2Connection::FindOrCreateStream(uint32_t id, uint64
   stream->created = counters_.streams++;
   Stream* raw = stream.get();
   streams_.emplace(id, std::move(stream));
-  (void)ts;
   return raw;
 }
 
@@ -465,9 +491,15 @@ void Http2Connection::OnHeaderBlock(Side& s, uint32_t stream_id, bool end_stream
   }
 
   const uint32_t id = push ? promised_id : stream_id;
-  if (push && id == 0) return;
-  Stream* stream = FindOrCreateStream(id, s.ts);
-  if (stream == nullptr) return;
+  if (id == 0) {
+    ++counters_.malformed_frames;  // a header block on the connection stream: ignored
+    return;
+  }
+  Stream* stream = FindOrCreateStream(id);
+  if (stream == nullptr) {
+    ++counters_.frames_for_closed_streams;
+    return;
+  }
   // A promise describes the client's request of a pushed stream.
   Half& half = stream->of(push ? Opposite(s.direction) : s.direction);
   const size_t held_before = HeadersBytes(half.headers) + HeadersBytes(half.trailers);
@@ -515,8 +547,8 @@ void Http2Connection::OnHeaderBlock(Side& s, uint32_t stream_id, bool end_stream
 
 void Http2Connection::OnDataFrame(Side& s, const FrameHeader& h, absl::string_view data,
                                   uint64_t missing) {
-  if (WasClosed(h.stream_id) || (data.empty() && missing == 0)) return;
-  Stream* stream = FindOrCreateStream(h.stream_id, s.ts);
+  if (h.stream_id == 0 || (data.empty() && missing == 0)) return;
+  Stream* stream = FindOrCreateStream(h.stream_id);
   if (stream == nullptr) return;
   Half& half = stream->of(s.direction);
   if (!half.seen) half.start_ts = s.ts;
@@ -562,11 +594,11 @@ void Http2Connection::OnDataFrame(Side& s, const FrameHeader& h, absl::string_vi
 }
 
 void Http2Connection::OnDataEnd(Side& s, const FrameHeader& h) {
-  if (!h.has(kFlagEndStream)) return;
+  if (!h.has(kFlagEndStream) || h.stream_id == 0) return;
   auto it = streams_.find(h.stream_id);
   if (it == streams_.end()) {
     // An empty DATA with END_STREAM for a stream not seen yet: the half ended.
-    Stream* stream = FindOrCreateStream(h.stream_id, s.ts);
+    Stream* stream = FindOrCreateStream(h.stream_id);
     if (stream == nullptr) return;
     it = streams_.find(h.stream_id);
   }
@@ -581,7 +613,8 @@ void Http2Connection::OnDataEnd(Side& s, const FrameHeader& h) {
 
 void Http2Connection::OnRstStream(Side& s, uint32_t stream_id, uint32_t error_code) {
   ++counters_.streams_reset;
-  if (streams_.find(stream_id) == streams_.end()) return;  // nothing of it seen: nothing to emit
+  if (stream_id == 0 || streams_.find(stream_id) == streams_.end())
+    return;  // nothing of it seen: nothing to emit
   Finish(stream_id, absl::StrCat("stream reset by the ", Who(s.direction, request_direction_), ": ",
                                  ErrorCodeName(error_code)));
 }
@@ -603,8 +636,20 @@ void Http2Connection::OnGoaway(Side& s, uint32_t last_stream_id, uint32_t error_
   }
 }
 
+Direction Http2Connection::RequestDirectionOf(Stream& stream) const {
+  if (request_direction_) return *request_direction_;
+  return Has(stream.of(Direction::kIngress).headers, ":method") ||
+                 Has(stream.of(Direction::kEgress).headers, ":status")
+             ? Direction::kIngress
+             : Direction::kEgress;
+}
+
 void Http2Connection::MaybeFinish(Stream& stream) {
-  if (stream.half[0].ended && stream.half[1].ended) Finish(stream.id, "");
+  if (stream.half[0].ended && stream.half[1].ended) return Finish(stream.id, "");
+  // Joined mid-way: a response that ended on a stream of which no request frame was ever seen
+  // answered a request that ended before the capture began; nothing more will come.
+  const Direction req = RequestDirectionOf(stream);
+  if (stream.of(Opposite(req)).ended && !stream.of(req).seen) Finish(stream.id, "");
 }
 
 void Http2Connection::Finish(uint32_t id, absl::string_view note) {
@@ -633,13 +678,7 @@ bool Http2Connection::WasClosed(uint32_t id) const {
 Exchange Http2Connection::BuildExchange(Stream& stream) {
   Exchange e;
   // Which half is the request: the roles if known, else the half that carries :method.
-  Direction req = Direction::kEgress;
-  if (request_direction_) {
-    req = *request_direction_;
-  } else if (Has(stream.of(Direction::kIngress).headers, ":method") ||
-             Has(stream.of(Direction::kEgress).headers, ":status")) {
-    req = Direction::kIngress;
-  }
+  const Direction req = RequestDirectionOf(stream);
   Half& rq = stream.of(req);
   Half& rs = stream.of(Opposite(req));
   e.stream_id = stream.id;
@@ -700,9 +739,28 @@ Exchange Http2Connection::BuildExchange(Stream& stream) {
       } else if (half.grpc->ends_mid_message()) {
         e.notes.push_back(absl::StrCat("gRPC ", label, " messages: the last one is cut short"));
       }
+      const ContentCoding coding = ParseContentCoding(call.encoding);
       for (grpc::MessageReader::Message& m : half.grpc->TakeMessages()) {
-        out.messages.push_back(
-            GrpcMessage{m.size, m.compressed, std::move(m.data), m.missing_bytes, m.complete});
+        GrpcMessage message;
+        message.size = m.size;
+        message.compressed = m.compressed;
+        message.data = std::move(m.data);
+        message.missing_bytes = m.missing_bytes;
+        message.complete = m.complete;
+        // grpc-encoding gzip/deflate: decompress the kept bytes for display, bounded as bodies.
+        if (m.compressed && coding != ContentCoding::kIdentity &&
+            options_.decode_content_encoding && !message.data.empty()) {
+          absl::StatusOr<DecodedBody> decoded = DecodeBody(
+              message.data, coding, options_.max_body_bytes, options_.max_decode_output_bytes);
+          if (decoded.ok()) {
+            ++counters_.bodies_decoded;
+            message.data = std::move(decoded->data);
+            message.decoded_from = std::string(ContentCodingName(coding));
+          } else {
+            ++counters_.decode_errors;
+          }
+        }
+        out.messages.push_back(std::move(message));
       }
     };
     take(rq, call.request, "request");
@@ -717,10 +775,17 @@ Exchange Http2Connection::BuildExchange(Stream& stream) {
   e.request.headers = std::move(rq.headers);
   e.request.trailers = std::move(rq.trailers);
   e.request.body = std::move(rq.body);
+  if (stream.upgrade_request) {
+    // Parsed (and its body finalized) by the HTTP/1 engine.
+    Request& r = *stream.upgrade_request;
+    e.request = std::move(r);
+    e.request_complete = true;
+    e.complete = e.response_complete;
+  }
   e.response.headers = std::move(rs.headers);
   e.response.trailers = std::move(rs.trailers);
   e.response.body = std::move(rs.body);
-  FinalizeBody(e.request.body, e.request.headers, "request", e);
+  if (!stream.upgrade_request) FinalizeBody(e.request.body, e.request.headers, "request", e);
   FinalizeBody(e.response.body, e.response.headers, "response", e);
   return e;
 }

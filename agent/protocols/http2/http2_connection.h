@@ -14,7 +14,6 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -116,6 +115,13 @@ class Http2Connection final : public ProtocolEngine {
   LossCounters losses() const override { return losses_; }
   void ForEachCounter(absl::FunctionRef<void(const char* name, uint64_t value)> fn) const override;
 
+  // h2c (RFC 7540 3.2): the connection became HTTP/2 after an HTTP/1.1 request with
+  // `Upgrade: h2c` was answered 101. That request is stream 1, already ended; its response comes
+  // as HTTP/2. Call before the first HTTP/2 bytes, with the request as the HTTP/1 engine parsed
+  // it and which direction carried it.
+  void AdoptUpgradeRequest(Request request, Direction request_direction, uint64_t start_time_ns,
+                           uint64_t end_time_ns);
+
   const Http2Counters& counters() const { return counters_; }
   // Which direction carries requests, once known (hint, preface or content).
   std::optional<Direction> request_direction() const;
@@ -143,7 +149,8 @@ class Http2Connection final : public ProtocolEngine {
   void SetRequestDirection(Direction d, bool from_content);
   // The stream's state, created if needed (evicting the oldest beyond the limit). nullptr for a
   // stream already emitted.
-  Stream* FindOrCreateStream(uint32_t id, uint64_t ts);
+  Stream* FindOrCreateStream(uint32_t id);
+  Direction RequestDirectionOf(Stream& stream) const;
   void MaybeFinish(Stream& stream);
   // Emits and forgets the stream.
   void Finish(uint32_t id, absl::string_view note);
@@ -162,13 +169,11 @@ class Http2Connection final : public ProtocolEngine {
   bool roles_from_content_ = false;
   bool closed_ = false;
   absl::flat_hash_map<uint32_t, std::unique_ptr<Stream>> streams_;
-  std::deque<uint32_t> stream_order_;  // creation order, for eviction (may hold finished ids)
   // Ids of streams already emitted (a bounded ring): their late frames are ignored, not made
   // into new exchanges.
   std::vector<uint32_t> closed_ids_;
   size_t next_closed_ = 0;
   size_t stream_bytes_ = 0;  // approximate bytes held by streams_
-  uint64_t last_ts_ = 0;
 };
 
 }  // namespace httptrace::protocols::http2

@@ -269,6 +269,28 @@ TEST(Http2ConnectionTest, GrpcStreamingIsOneExchangeWithEveryMessage) {
   ExpectSplitInvariant(peers.chunks(), options);
 }
 
+TEST(Http2ConnectionTest, GrpcGzipMessagesAreDecompressedForDisplay) {
+  Nghttp2Peers peers;
+  const std::string message = "\x0a\x20" + std::string(32, 'g');
+  const std::string compressed = protocols::testing::Compress(message, true);
+  Fields request = GrpcRequest("/pkg.Svc/Zip");
+  request.push_back({"grpc-encoding", "gzip"});
+  const int32_t id = peers.Request(request, GrpcFrame(compressed, /*compressed=*/true));
+  peers.Pump();
+  peers.Respond(id, kGrpcResponse, GrpcFrame("\x08\x01"), {{"grpc-status", "0"}});
+  peers.Pump();
+  Result r = Drive(peers.chunks());
+  ASSERT_EQ(r.exchanges.size(), 1u);
+  const GrpcCall& g = *r.exchanges[0].grpc;
+  EXPECT_EQ(g.encoding, "gzip");
+  ASSERT_EQ(g.request.messages.size(), 1u);
+  EXPECT_TRUE(g.request.messages[0].compressed);
+  EXPECT_EQ(g.request.messages[0].size, compressed.size());
+  EXPECT_EQ(g.request.messages[0].decoded_from, "gzip");
+  EXPECT_EQ(g.request.messages[0].data, message);
+  EXPECT_EQ(g.response.messages[0].decoded_from, "");  // not compressed
+}
+
 TEST(Http2ConnectionTest, GrpcTrailersOnlyErrorWithPercentEncodedMessage) {
   Nghttp2Peers peers;
   const int32_t id = peers.Request(GrpcRequest("/pkg.Users/Get"), GrpcFrame("\x08\x07"));
@@ -413,6 +435,46 @@ TEST(Http2ConnectionTest, HeaderBlockOverLimitIsCountedAndExplicit) {
   EXPECT_EQ(r.counters.header_blocks_too_large, 1u);
   EXPECT_THAT(r.exchanges[0].notes, Contains(HasSubstr("header block larger than 1024 bytes")));
   EXPECT_EQ(r.exchanges[0].response.status, 200u);
+}
+
+TEST(Http2ConnectionTest, H2cUpgradeRequestIsStreamOne) {
+  Nghttp2Peers peers;
+  peers.UpgradeStream1();
+  peers.Respond(1, {{":status", "200"}}, "upgraded answer");
+  const int32_t next = peers.Request(Get("/after"));
+  peers.Pump();
+  peers.Respond(next, {{":status", "200"}}, "second");
+  peers.Pump();
+  Result r;
+  Http2Connection conn({}, RoleHint::kUnknown,
+                       [&](Exchange&& e) { r.exchanges.push_back(std::move(e)); });
+  Request upgrade;
+  upgrade.method = "GET";
+  upgrade.target = "/";
+  upgrade.version = "HTTP/1.1";
+  upgrade.headers = {{"Host", "example"},
+                     {"Connection", "Upgrade, HTTP2-Settings"},
+                     {"Upgrade", "h2c"},
+                     {"HTTP2-Settings", "AAMAAAPo"}};
+  conn.AdoptUpgradeRequest(upgrade, Direction::kEgress, 1, 2);
+  std::map<Direction, uint64_t> pos;
+  uint64_t ts = 10;
+  for (const Chunk& c : peers.chunks()) {
+    conn.OnData(c.direction, pos[c.direction], c.bytes, c.bytes.size(), ts++, false);
+    pos[c.direction] += c.bytes.size();
+  }
+  conn.OnClose(ts);
+  ASSERT_EQ(r.exchanges.size(), 2u);
+  const Exchange& first = r.exchanges[0];
+  EXPECT_EQ(first.stream_id, 1u);
+  EXPECT_TRUE(first.complete) << DebugString(first);
+  EXPECT_EQ(first.request.version, "HTTP/1.1");
+  EXPECT_EQ(first.request.target, "/");
+  EXPECT_EQ(first.response.version, "HTTP/2");
+  EXPECT_EQ(first.response.body.data, "upgraded answer");
+  EXPECT_THAT(first.notes, Contains("upgraded to HTTP/2 (h2c): the request was HTTP/1.1"));
+  EXPECT_EQ(r.exchanges[1].request.target, "/after");
+  EXPECT_TRUE(r.exchanges[1].complete);
 }
 
 // --- Frames built here: padding, CONTINUATION, gaps, late join. ---
@@ -572,6 +634,25 @@ TEST(Http2ConnectionTest, LateJoinAtEveryChunkIsExactOrExplicit) {
   EXPECT_GT(explicit_placeholders, 5u);
 }
 
+// Joined after a request was sent whole: its response still comes out when it ends, not only
+// when the connection closes.
+TEST(Http2ConnectionTest, ResponseToARequestBeforeTheJoinIsEmittedWhenItEnds) {
+  Nghttp2Peers peers;
+  const int32_t id = peers.Request(Get("/before-join"));
+  peers.Pump();
+  const size_t join = peers.chunks().size();
+  peers.Respond(id, {{":status", "200"}}, "late answer");
+  peers.Pump();
+  const std::vector<Chunk> tail(peers.chunks().begin() + join, peers.chunks().end());
+  Result r = Drive(tail, Split::kWhole, {}, RoleHint::kClient, 1, /*close=*/false);
+  ASSERT_EQ(r.exchanges.size(), 1u);
+  EXPECT_FALSE(r.exchanges[0].has_request);
+  EXPECT_FALSE(r.exchanges[0].complete);
+  EXPECT_EQ(r.exchanges[0].response.body.data, "late answer");
+  EXPECT_THAT(r.exchanges[0].notes,
+              Contains("request not seen: sent before the capture began, or lost"));
+}
+
 TEST(Http2ConnectionTest, LostHeadersFrameLosesOnlyWhatItMust) {
   Nghttp2Peers peers;
   std::vector<int32_t> ids;
@@ -721,6 +802,143 @@ TEST(Http2ConnectionTest, RealPythonGrpcioCalls) {
   EXPECT_EQ(by_method["Bidi"][0]->grpc->request.count, 2u);
   EXPECT_EQ(by_method["Bidi"][0]->grpc->response.count, 2u);
   ExpectSplitInvariant(chunks, options);
+}
+
+// h2load -n 200 -c 2 -m 10 against nghttpd: every one of the 200 requests is one complete
+// exchange, ten streams in flight per connection.
+TEST(Http2ConnectionTest, RealH2loadTwoHundredRequestsExactly) {
+  uint64_t total = 0;
+  for (const char* name : {"h2load_n200_c2_m10_0.h2", "h2load_n200_c2_m10_1.h2"}) {
+    const std::vector<Chunk> chunks = LoadCapture(name);
+    ASSERT_FALSE(chunks.empty()) << name;
+    Result r = Drive(chunks, Split::kWhole, {}, RoleHint::kClient, 1, /*close=*/false);
+    for (const Exchange& e : r.exchanges) {
+      EXPECT_TRUE(e.complete) << DebugString(e);
+      EXPECT_EQ(e.request.target, "/index.html");
+      EXPECT_EQ(e.response.status, 200u);
+      EXPECT_EQ(e.response.body.size, 180u);
+    }
+    EXPECT_EQ(r.counters.incomplete_exchanges, 0u);
+    total += r.exchanges.size();
+    ExpectSplitInvariant(chunks);
+  }
+  EXPECT_EQ(total, 200u);
+}
+
+// For every stream, the index of the first chunk carrying one of its frames.
+std::map<uint32_t, size_t> FirstChunkOfStreams(const std::vector<Chunk>& chunks) {
+  struct Visitor : FrameParser::Visitor {
+    void Saw(uint32_t id) {
+      if (id != 0 && !first->count(id)) (*first)[id] = chunk;
+    }
+    void OnDataBegin(const FrameHeader& h) override { Saw(h.stream_id); }
+    void OnHeaders(const FrameHeader& h, absl::string_view) override { Saw(h.stream_id); }
+    void OnPushPromise(const FrameHeader& h, uint32_t p, absl::string_view) override {
+      Saw(h.stream_id);
+      Saw(p);
+    }
+    std::map<uint32_t, size_t>* first;
+    size_t chunk = 0;
+  };
+  std::map<uint32_t, size_t> first;
+  Visitor v[2];
+  v[0].first = v[1].first = &first;
+  FrameParser p0(v[0], FrameParser::Start::kConnectionStart);
+  FrameParser p1(v[1], FrameParser::Start::kConnectionStart);
+  FrameParser* parsers[2] = {&p0, &p1};
+  for (size_t k = 0; k < chunks.size(); ++k) {
+    const int d = static_cast<int>(chunks[k].direction);
+    v[d].chunk = k;
+    parsers[d]->Feed(chunks[k].bytes);
+  }
+  return first;
+}
+
+// A late join on real gRPC traffic (the channel and its HPACK tables set up before the
+// capture), at every chunk: every call whose frames all come after the join appears; each call
+// is exact or says what it could not see; none is invented.
+void ExpectLateJoinExactOrExplicit(const std::string& capture, uint64_t min_exact,
+                                   uint64_t min_explicit) {
+  const std::vector<Chunk> chunks = LoadCapture(capture);
+  ASSERT_FALSE(chunks.empty());
+  EngineOptions options;
+  options.max_body_bytes = 256 * 1024;
+  std::map<uint32_t, std::string> truth;
+  std::map<uint32_t, const Exchange*> truth_exchange;
+  const Result whole = Drive(chunks, Split::kWhole, options);
+  for (const Exchange& e : whole.exchanges) {
+    truth[e.stream_id] = Debug({e})[0];
+    truth_exchange[e.stream_id] = &e;
+  }
+  const std::map<uint32_t, size_t> first_chunk = FirstChunkOfStreams(chunks);
+  ASSERT_EQ(first_chunk.size(), truth.size());
+  uint64_t exact = 0, explicit_ones = 0;
+  for (size_t k = 1; k < chunks.size(); ++k) {
+    const Result r = Drive(std::vector<Chunk>(chunks.begin() + k, chunks.end()), Split::kWhole,
+                           options, RoleHint::kClient);
+    std::map<uint32_t, const Exchange*> got;
+    for (const Exchange& e : r.exchanges) {
+      ASSERT_TRUE(truth.count(e.stream_id)) << "join " << k << ": invented stream " << e.stream_id;
+      got[e.stream_id] = &e;
+      if (Debug({e})[0] == truth[e.stream_id]) {
+        ++exact;
+        continue;
+      }
+      ++explicit_ones;
+      EXPECT_FALSE(e.complete) << "join " << k << "\n" << DebugString(e);
+      EXPECT_FALSE(e.notes.empty()) << "join " << k;
+      for (const Header& h : e.request.headers) {
+        if (h.name == kUnknownHeaderName) continue;
+        EXPECT_THAT(truth[e.stream_id], HasSubstr(absl::StrCat(h.name, ": ", h.value)));
+      }
+      if (e.grpc && e.grpc->status_code && truth_exchange[e.stream_id]->grpc) {
+        EXPECT_EQ(e.grpc->status_code, truth_exchange[e.stream_id]->grpc->status_code);
+      }
+    }
+    for (const auto& [id, chunk] : first_chunk) {
+      if (chunk >= k) {
+        EXPECT_TRUE(got.count(id)) << "join " << k << ": stream " << id << " missing";
+      }
+    }
+  }
+  EXPECT_GE(exact, min_exact);
+  EXPECT_GE(explicit_ones, min_explicit);
+}
+
+TEST(Http2ConnectionTest, RealGrpcioLateJoinAtEveryChunk) {
+  ExpectLateJoinExactOrExplicit("grpcio_python.h2", 10, 5);
+}
+
+TEST(Http2ConnectionTest, RealGrpcGoLateJoinAtEveryChunk) {
+  ExpectLateJoinExactOrExplicit("grpc_go.h2", 5, 2);
+}
+
+TEST(Http2ConnectionTest, RealGrpcGoCalls) {
+  const std::vector<Chunk> chunks = LoadCapture("grpc_go.h2");
+  ASSERT_FALSE(chunks.empty());
+  Result r = Drive(chunks);
+  ASSERT_EQ(r.exchanges.size(), 5u);
+  int unary_ok = 0;
+  for (const Exchange& e : r.exchanges) {
+    ASSERT_TRUE(e.grpc.has_value()) << DebugString(e);
+    EXPECT_TRUE(e.complete) << DebugString(e);
+    EXPECT_EQ(e.grpc->service, "test.Echo");
+    if (e.grpc->method == "Unary" && e.grpc->status_code == 0u) {
+      ++unary_ok;
+      ASSERT_EQ(e.grpc->response.count, 1u);
+      EXPECT_THAT(e.grpc->response.messages[0].data, HasSubstr("hello"));
+    } else if (e.grpc->method == "Unary") {
+      EXPECT_EQ(e.grpc->status_code, 7u);  // PERMISSION_DENIED
+      EXPECT_EQ(e.grpc->status_message, "denied: 100% sure");
+    } else {
+      EXPECT_EQ(e.grpc->method, "Bidi");
+      EXPECT_EQ(e.grpc->request.count, 3u);
+      EXPECT_EQ(e.grpc->response.count, 3u);
+      EXPECT_EQ(e.grpc->status_code, 0u);
+    }
+  }
+  EXPECT_EQ(unary_ok, 3);
+  ExpectSplitInvariant(chunks);
 }
 
 }  // namespace

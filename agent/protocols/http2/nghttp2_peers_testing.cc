@@ -153,6 +153,17 @@ void Nghttp2Peers::GoawayFromServer(int32_t last_stream_id, uint32_t code) {
         "goaway");
 }
 
+void Nghttp2Peers::UpgradeStream1() {
+  uint8_t payload[64];
+  const nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1000}};
+  const ssize_t n = nghttp2_pack_settings_payload(payload, sizeof(payload), settings, 1);
+  Check(static_cast<int>(n), "pack settings");
+  Check(nghttp2_session_upgrade2(client_.session, payload, n, /*head_request=*/0, nullptr),
+        "client upgrade");
+  Check(nghttp2_session_upgrade2(server_.session, payload, n, /*head_request=*/0, nullptr),
+        "server upgrade");
+}
+
 void Nghttp2Peers::ClientEncoderTableSize(size_t size) {
   // The encoder's table size follows the server's SETTINGS_HEADER_TABLE_SIZE: announce it.
   const nghttp2_settings_entry settings[] = {

@@ -51,6 +51,9 @@ class Nghttp2Peers {
   void ResetFromClient(int32_t stream_id, uint32_t error_code);
   void ResetFromServer(int32_t stream_id, uint32_t error_code);
   void GoawayFromServer(int32_t last_stream_id, uint32_t error_code);
+  // h2c: both sessions take the HTTP/1.1 `Upgrade: h2c` request (sent before these bytes) as
+  // stream 1, half-closed by the client; the server answers it with Respond(1, ...).
+  void UpgradeStream1();
   // Client: change the table size its encoder uses (emits a size update).
   void ClientEncoderTableSize(size_t size);
 

@@ -4,11 +4,13 @@ its output is committed). A recording TCP proxy sits between a real client and a
 every recv() is one chunk, written in arrival order as: 1 byte direction ('C' client to server,
 'S' server to client), 4 bytes big-endian length, the bytes.
 
-  /usr/bin/python3 agent/protocols/http2/testdata/capture.py OUT_DIR
+  /usr/bin/python3 agent/protocols/http2/testdata/capture.py OUT_DIR [nghttp|h2load|grpc]...
 
-Scenarios: nghttp -> nghttpd (h2c prior knowledge, 3 resources, one gzip'd), and python grpcio
+Scenarios: nghttp -> nghttpd (h2c prior knowledge, 4 resources, one missing), h2load -n 200
+-c 2 -m 10 -> nghttpd (one file per connection), and python grpcio
 client -> grpcio server through generic handlers (unary, server/client/bidi streaming, an error
-status, a 64 KiB message). Debian's grpcio is for /usr/bin/python3.
+status, a 64 KiB message), and grpc-go client -> grpc-go server (testdata/grpc_go/main.go).
+Debian's grpcio is for /usr/bin/python3.
 """
 
 import os
@@ -63,6 +65,16 @@ class RecordingProxy:
                 chunks.append((tag, data))
                 dst.sendall(data)
 
+    def save_all(self, prefix):
+        time.sleep(0.3)
+        with self.lock:
+            for i, chunks in enumerate(self.connections):
+                path = f"{prefix}_{i}.h2"
+                with open(path, "wb") as f:
+                    for tag, data in chunks:
+                        f.write(tag + struct.pack(">I", len(data)) + data)
+                print(f"{path}: {len(chunks)} chunks")
+
     def save(self, path):
         time.sleep(0.3)
         with self.lock:
@@ -110,6 +122,53 @@ def nghttp_scenario(out_dir):
                             f"{base}/big.bin", f"{base}/text.txt", f"{base}/missing"],
                            check=False, timeout=20, stdout=subprocess.DEVNULL)
             proxy.save(os.path.join(out_dir, "nghttp_nghttpd.h2"))
+        finally:
+            server.terminate()
+            server.wait()
+
+
+def h2load_scenario(out_dir):
+    """h2load -n 200 -c 2 -m 10 against nghttpd: 2 connections, 10 streams in flight each."""
+    with tempfile.TemporaryDirectory() as docroot:
+        with open(os.path.join(docroot, "index.html"), "w") as f:
+            f.write("<html>load</html>\n" * 10)
+        port = free_port()
+        server = subprocess.Popen(["nghttpd", "--no-tls", "-d", docroot, str(port)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_port(port)
+            proxy = RecordingProxy(port)
+            subprocess.run(["h2load", "-n", "200", "-c", "2", "-m", "10",
+                            f"http://127.0.0.1:{proxy.port}/index.html"],
+                           check=True, timeout=30, stdout=subprocess.DEVNULL)
+            proxy.save_all(os.path.join(out_dir, "h2load_n200_c2_m10"))
+        finally:
+            server.terminate()
+            server.wait()
+
+
+def grpc_go_scenario(out_dir):
+    """grpc-go (Debian's golang-google-grpc-dev, built offline from /usr/share/gocode) client and
+    server: unary calls, a PermissionDenied error, a bidi stream."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with tempfile.TemporaryDirectory() as work:
+        src = os.path.join(work, "src", "h2cap")
+        os.makedirs(src)
+        with open(os.path.join(here, "grpc_go", "main.go")) as f, \
+                open(os.path.join(src, "main.go"), "w") as out:
+            out.write(f.read())
+        env = dict(os.environ, GOPATH=f"{work}:/usr/share/gocode", GO111MODULE="off",
+                   GOFLAGS="", GOPROXY="off", GOCACHE=os.path.join(work, "cache"))
+        binary = os.path.join(work, "h2cap")
+        subprocess.run(["go", "build", "-o", binary, "."], cwd=src, env=env, check=True,
+                       timeout=600)
+        port = free_port()
+        server = subprocess.Popen([binary, "server", str(port)])
+        try:
+            wait_port(port)
+            proxy = RecordingProxy(port)
+            subprocess.run([binary, "client", str(proxy.port)], check=True, timeout=30)
+            proxy.save(os.path.join(out_dir, "grpc_go.h2"))
         finally:
             server.terminate()
             server.wait()
@@ -173,5 +232,12 @@ def grpc_scenario(out_dir):
 
 if __name__ == "__main__":
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
-    nghttp_scenario(out)
-    grpc_scenario(out)
+    scenarios = sys.argv[2:] or ["nghttp", "h2load", "grpc", "grpcgo"]
+    if "nghttp" in scenarios:
+        nghttp_scenario(out)
+    if "h2load" in scenarios:
+        h2load_scenario(out)
+    if "grpc" in scenarios:
+        grpc_scenario(out)
+    if "grpcgo" in scenarios:
+        grpc_go_scenario(out)

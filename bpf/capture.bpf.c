@@ -729,6 +729,7 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
     count(HT_CNT_TRUNC_IOV, 1);
     iovcnt = HT_MAX_IOV;
   }
+  s->class_iov = 0;
   if (!first && sys != HT_SYS_SENDFILE && x->src && c->protocol == HT_PROTO_UNKNOWN) {
     // Classify on the first non-empty iovec (writev with an empty header iovec is common).
     // mmsg: x->src is the first message's iovec array (its length is not at hand: take one).
@@ -739,6 +740,9 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
       if (v.iov_len == 0) continue;
       first = (__u64)v.iov_base;
       first_len = v.iov_len < total ? v.iov_len : total;
+      s->class_iov = x->src + i * sizeof(v);
+      s->class_nvec = nvec - i;
+      s->class_total = sys == HT_SYS_RECVMMSG || sys == HT_SYS_SENDMMSG ? first_len : total;
       break;
     }
   }
@@ -748,7 +752,7 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
   if (c->protocol == HT_PROTO_UNKNOWN && sys != HT_SYS_SENDFILE) {
     // Mid-stream: found already open, or its first bytes were unreadable (see below).
     int kind = classify(first, first_len,
-                        c->role == HT_ROLE_UNKNOWN || c->tries_left > HT_TRIES_FROM_START);
+                        c->role == HT_ROLE_UNKNOWN || c->tries_left > HT_TRIES_FROM_START, s);
     if (kind == HT_CLASS_NONE || kind == HT_CLASS_TLS) {
       // Not the start of a message. Positions do not move: they count from the first byte of
       // the first HTTP message the probes see.

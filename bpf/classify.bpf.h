@@ -28,12 +28,45 @@ static __always_inline __u8 class_protocol(int kind) {
   return HT_PROTO_UNKNOWN;
 }
 
-// Classifies the `avail` bytes at user address `ptr`, the first of a syscall's payload.
+// Iovecs followed to find a frame header beyond the first iovec (a frame's header and payload
+// written from separate slices, as gRPC does, spread one frame over several).
+#define HT_CLASSIFY_IOVS 8
+
+// Reads the HT_H2_FRAME_HEADER bytes at `offset` of the data that begins at the iovec at user
+// address s->class_iov into s->peek, across up to HT_CLASSIFY_IOVS iovecs (it may straddle
+// two). 0 when read. The caller has checked that they lie within the syscall's bytes.
+static __always_inline int gather_frame_header(struct scratch* s, __u64 offset) {
+  __u32 got = 0;
+  for (int i = 0; i < HT_CLASSIFY_IOVS; i++) {
+    if (i >= s->class_nvec) return -1;
+    struct iovec v = {};
+    if (bpf_probe_read_user(&v, sizeof(v), (void*)(s->class_iov + i * sizeof(v)))) return -1;
+    if (offset >= v.iov_len) {
+      offset -= v.iov_len;
+      continue;
+    }
+    __u64 left = v.iov_len - offset;
+    __u32 take = left < HT_H2_FRAME_HEADER - got ? (__u32)left : HT_H2_FRAME_HEADER - got;
+    __u32 at = got;
+    barrier_var(take);
+    barrier_var(at);
+    if (at >= HT_H2_FRAME_HEADER || take == 0 || take > HT_H2_FRAME_HEADER) return -1;
+    if (bpf_probe_read_user(&s->peek[at], take, (void*)((__u64)v.iov_base + offset))) return -1;
+    got = at + take;
+    if (got >= HT_H2_FRAME_HEADER) return 0;
+    offset = 0;
+  }
+  return -1;
+}
+
+// Classifies the `avail` bytes at user address `ptr`, the first of a syscall's payload (the
+// first non-empty iovec's; s->class_* say where the rest is).
 // `mid_stream`: the connection was found already open (no connect/accept seen), so it may be in
 // the middle of anything: HTTP/2 frames are then accepted as evidence too, but only two frame
-// headers in a row (or one frame that is exactly the whole payload). Out of line: inlined, it
-// would grow raw_sys_exit towards the verifier's 16-bit jump limit (README.md, TLS).
-static __noinline int classify(__u64 ptr, __u64 avail, int mid_stream) {
+// headers in a row (or one frame that is exactly the whole payload), the second found across
+// iovecs if need be. Out of line: inlined, it would grow raw_sys_exit towards the verifier's
+// 16-bit jump limit (README.md, TLS).
+static __noinline int classify(__u64 ptr, __u64 avail, int mid_stream, struct scratch* s) {
   __u8 h[HT_PEEK] = {};
   __u32 n = avail < HT_PEEK ? (__u32)avail : HT_PEEK;
   barrier_var(n);  // clang drops a bound it can prove; the verifier cannot
@@ -51,9 +84,14 @@ static __noinline int classify(__u64 ptr, __u64 avail, int mid_stream) {
   if (!mid_stream) return HT_CLASS_NONE;
   __u32 first = http2_plausible_frame(h);
   if (!first) return HT_CLASS_NONE;
-  if (first == avail) return HT_CLASS_H2_FRAMES;
-  if (first > avail || avail - first < HT_H2_FRAME_HEADER) return HT_CLASS_NONE;
-  __u8 next[HT_H2_FRAME_HEADER] = {};
-  if (bpf_probe_read_user(next, sizeof(next), (void*)(ptr + first))) return HT_CLASS_NONE;
-  return http2_plausible_frame(next) ? HT_CLASS_H2_FRAMES : HT_CLASS_NONE;
+  __u64 total = s->class_iov ? s->class_total : avail;
+  if (first == total) return HT_CLASS_H2_FRAMES;
+  if (first > total || total - first < HT_H2_FRAME_HEADER) return HT_CLASS_NONE;
+  if (first + HT_H2_FRAME_HEADER <= avail) {
+    __u8 next[HT_H2_FRAME_HEADER] = {};
+    if (bpf_probe_read_user(next, sizeof(next), (void*)(ptr + first))) return HT_CLASS_NONE;
+    return http2_plausible_frame(next) ? HT_CLASS_H2_FRAMES : HT_CLASS_NONE;
+  }
+  if (!s->class_iov || gather_frame_header(s, first)) return HT_CLASS_NONE;
+  return http2_plausible_frame(s->peek) ? HT_CLASS_H2_FRAMES : HT_CLASS_NONE;
 }

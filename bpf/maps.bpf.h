@@ -122,6 +122,12 @@ struct copy_ctx {
 struct scratch {
   struct copy_ctx x;
   __u64 since_query;  // events sent on this CPU since the last bpf_ringbuf_query
+  // For the mid-stream HTTP/2 guess (classify.bpf.h), whose second frame header may lie beyond
+  // the first iovec (gRPC writes a frame's header and payload from separate slices):
+  __u64 class_iov;    // user address of the first non-empty iovec; 0: a single buffer
+  __u64 class_nvec;   // iovecs from there on
+  __u64 class_total;  // bytes of the syscall from there on
+  __u8 peek[24];      // a frame header gathered across iovecs (map value: variable offsets)
   __u8 buf[sizeof(struct ht_data_event) + 2 * HT_MAX_CHUNK];
 };
 

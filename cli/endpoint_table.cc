@@ -56,8 +56,13 @@ absl::Status EndpointTable::CheckSortKey(absl::string_view sort) {
 
 void EndpointTable::Add(const v1::Exchange& x, absl::Time now, Seen seen) {
   ++exchanges_;
-  const std::string method = x.has_request() ? x.request().method() : "?";
-  std::string route = x.has_request() ? Route(x.request().target()) : "(request not captured)";
+  // A gRPC call is grouped by its service and method (its :path, never templated), shown as
+  // method "gRPC".
+  const bool grpc = x.has_grpc() && !x.grpc().service().empty();
+  const std::string method = grpc ? "gRPC" : x.has_request() ? x.request().method() : "?";
+  std::string route = grpc              ? absl::StrCat(x.grpc().service(), "/", x.grpc().method())
+                      : x.has_request() ? Route(x.request().target())
+                                        : "(request not captured)";
   std::string key = absl::StrCat(method, " ", route);
   if (by_role_) absl::StrAppend(&key, " ", static_cast<int>(seen));
   auto it = endpoints_.find(key);
@@ -75,7 +80,11 @@ void EndpointTable::Add(const v1::Exchange& x, absl::Time now, Seen seen) {
   Stats& stats = it->second;
   stats.seen |= static_cast<uint8_t>(seen);
   ++stats.requests;
-  if (x.has_response() && x.response().status() >= 400) ++stats.errors;
+  // gRPC answers errors with HTTP 200 and a non-zero grpc-status.
+  if ((x.has_response() && x.response().status() >= 400) ||
+      (grpc && x.grpc().has_status_code() && x.grpc().status_code() != 0)) {
+    ++stats.errors;
+  }
   stats.bytes += x.request().body().size() + x.response().body().size();
   if (x.has_latency()) {
     stats.latencies_us.push_back(x.latency().seconds() * 1'000'000 + x.latency().nanos() / 1000);

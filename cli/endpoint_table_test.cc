@@ -72,6 +72,27 @@ TEST(EndpointTable, RatesErrorsPercentilesAndBytesForAKnownLoad) {
   EXPECT_THAT(text, HasSubstr("50.0ms"));
 }
 
+TEST(EndpointTable, GrpcCallsAreGroupedByServiceAndMethodAndNonZeroStatusIsAnError) {
+  EndpointTable table;
+  const absl::Time now = absl::FromUnixSeconds(1000);
+  for (uint32_t status : {0u, 0u, 5u, 14u}) {
+    v1::Exchange x;
+    x.mutable_request()->set_method("POST");
+    x.mutable_request()->set_target("/helloworld.Greeter/SayHello");
+    x.mutable_response()->set_status(200);
+    x.mutable_grpc()->set_service("helloworld.Greeter");
+    x.mutable_grpc()->set_method("SayHello");
+    x.mutable_grpc()->set_status_code(status);
+    table.Add(x, now);
+  }
+  const std::vector<EndpointTable::Row> rows = table.Rows(now, "requests");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].method, "gRPC");
+  EXPECT_EQ(rows[0].route, "helloworld.Greeter/SayHello");
+  EXPECT_EQ(rows[0].requests, 4u);
+  EXPECT_EQ(rows[0].errors, 2u);
+}
+
 TEST(EndpointTable, EndpointsAreBoundedAndPeerTextIsEscaped) {
   const absl::Time now = absl::FromUnixSeconds(1000);
   EndpointTable table(now);

@@ -6,7 +6,8 @@
 #
 # Only this project's things: podman images and containers named httptrace*, the base image
 # deploy/container/base-image.sh makes and the build layers on top of it, the chart validator's
-# node_modules, the repository's .cache/, the chart renderer's Go cache, the kernel matrix's
+# node_modules, the repository's .cache/ (among others .cache/grpc-js: @grpc/grpc-js for
+# test/servers/h2_servers_test.py), the chart renderer's Go cache, the kernel matrix's
 # downloaded kernels (test/kernels/fetch_kernel.sh; ~1-2 min to fetch again), the OpenTelemetry
 # protos scripts/setup.sh fetches, and the OpenTelemetry JS SDK test/otlp installs.
 # Each cache a test reuses is listed here, once.

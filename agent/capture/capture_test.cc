@@ -1291,6 +1291,85 @@ TEST_P(CaptureTest, WebDavAndOtherMethodsAreClassifiedHttp) {
   }
 }
 
+// An HTTP/2 frame header with `length`, `type`, `flags` and `stream`, then `payload_byte`
+// repeated `length` times.
+std::string H2Frame(uint32_t length, uint8_t type, uint8_t flags, uint32_t stream,
+                    char payload_byte) {
+  std::string f = {static_cast<char>(length >> 16), static_cast<char>(length >> 8),
+                   static_cast<char>(length),       static_cast<char>(type),
+                   static_cast<char>(flags),        static_cast<char>(stream >> 24),
+                   static_cast<char>(stream >> 16), static_cast<char>(stream >> 8),
+                   static_cast<char>(stream)};
+  return f + std::string(length, payload_byte);
+}
+
+// Sends `data` with sendmsg, cut into iovecs of the given sizes (the last takes the rest).
+ssize_t SendmsgInPieces(int fd, const std::string& data, const std::vector<size_t>& sizes) {
+  std::vector<iovec> iov;
+  size_t at = 0;
+  for (size_t i = 0; i <= sizes.size() && at < data.size(); ++i) {
+    const size_t n = i < sizes.size() ? std::min(sizes[i], data.size() - at) : data.size() - at;
+    iov.push_back({const_cast<char*>(data.data()) + at, n});
+    at += n;
+  }
+  msghdr msg = {};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = iov.size();
+  return sendmsg(fd, &msg, 0);
+}
+
+// A connection found already open whose first write is HTTP/2 frames from several iovecs, the
+// first holding only part of a HEADERS frame and the next frame header straddling two iovecs,
+// as gRPC writes (grpcio: 18, 12, 23, 23 ... bytes): the second frame header is found across
+// the iovecs, so the write is classified and copied (it used to be skipped: only the first
+// iovec was looked at).
+TEST_P(CaptureTest, Http2FramesJoinedMidStreamAcrossIovecsAreClassified) {
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  Start();  // attach after connect/accept: mid-stream
+  const std::string frames = H2Frame(43, 1, 0x04, 7, 'h') + H2Frame(23, 0, 0x01, 7, 'd');
+  ASSERT_EQ(SendmsgInPieces(pair->client.get(), frames, {18, 12, 23, 1, 4}),
+            static_cast<ssize_t>(frames.size()));
+  std::string got(frames.size(), '\0');
+  ASSERT_TRUE(ReadExactly(pair->server.get(), got.data(), got.size()));
+  int cfd, sfd;
+  ASSERT_TRUE(CloseBothAndWait(*pair, &cfd, &sfd));
+  const auto conns = sink_.Snapshot();
+  const auto* client = RecordingSink::Find(conns, self(), cfd);
+  ASSERT_NE(client, nullptr);
+  EXPECT_EQ(client->egress().bytes, frames);
+  EXPECT_TRUE(client->egress().contiguous);
+}
+
+// The same guess rejects a first iovec that looks like a frame header when the bytes where the
+// next frame header would be, in a later iovec, are not one.
+TEST_P(CaptureTest, Http2GuessAcrossIovecsRejectsWhatIsNotASecondFrameHeader) {
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  Start();
+  // A plausible HEADERS frame header (43 bytes of payload), then 0xff bytes where the next
+  // frame header would be: an unknown type with the reserved bit set.
+  const std::string bytes = H2Frame(43, 1, 0x04, 7, 'h') + std::string(20, '\xff');
+  ASSERT_EQ(SendmsgInPieces(pair->client.get(), bytes, {18, 12, 23}),
+            static_cast<ssize_t>(bytes.size()));
+  std::string got(bytes.size(), '\0');
+  ASSERT_TRUE(ReadExactly(pair->server.get(), got.data(), got.size()));
+  // Barrier: an HTTP connection after it is seen, then the first must still be absent.
+  auto barrier = Connect(*listener);
+  ASSERT_TRUE(barrier.ok());
+  const std::string request = "GET /after HTTP/1.1\r\n\r\n";
+  ASSERT_TRUE(Transfer(barrier->client.get(), barrier->server.get(), request));
+  const int bfd = barrier->client.get();
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) { return RecordingSink::Find(c, self(), bfd) != nullptr; }, kWait));
+  const auto* client = RecordingSink::Find(sink_.Snapshot(), self(), pair->client.get());
+  EXPECT_TRUE(client == nullptr || client->egress().bytes.empty());
+}
+
 // The first non-empty iovec is what is classified: a writev of non-HTTP bytes behind an empty
 // iovec is not copied (it used to skip classification and open an unclassified connection).
 TEST_P(CaptureTest, EmptyFirstIovecDoesNotBypassClassification) {

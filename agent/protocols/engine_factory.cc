@@ -2,6 +2,7 @@
 
 #include "agent/protocols/http1/message_start.h"
 #include "agent/protocols/http2/frame_parser.h"
+#include "agent/protocols/switching_engine.h"
 
 namespace httptrace::protocols {
 
@@ -15,7 +16,9 @@ std::unique_ptr<ProtocolEngine> MakeEngine(Protocol protocol, const EngineOption
     case Protocol::kUnknown:
       break;
   }
-  return std::make_unique<http1::Http1Connection>(options, hint, std::move(on_exchange));
+  // HTTP/1 may upgrade to h2c: the wrapper hands the connection on at the 101.
+  return std::make_unique<SwitchingEngine>(
+      std::make_unique<http1::Http1Connection>(options, hint, on_exchange), options, on_exchange);
 }
 
 bool BeginsMessage(Protocol protocol, absl::string_view data) {
@@ -34,6 +37,12 @@ bool BeginsMessage(Protocol protocol, absl::string_view data) {
 }
 
 void EngineCounterTotals::Add(const ProtocolEngine& engine) {
+  // The factory's own wrapper: both engines of a connection that switched protocols.
+  if (const auto* switching = dynamic_cast<const SwitchingEngine*>(&engine)) {
+    Add(switching->first());
+    if (switching->next() != nullptr) Add(*switching->next());
+    return;
+  }
   switch (engine.protocol()) {
     case Protocol::kHttp1:
       http1_ += static_cast<const http1::Http1Connection&>(engine).counters();

@@ -1,7 +1,8 @@
 // A Go net/http server for the real-servers matrix: files from a directory, POST /echo (answers
 // with the number of body bytes read) and /chunked (a streamed, chunked response).
-// With -cert and -key it serves HTTPS (crypto/tls), HTTP/1.1 only: httptrace reads HTTP/1.x.
-// Usage: go_server -root DIR -listen 127.0.0.1:PORT [-listen [::1]:PORT]... [-cert F -key F]
+// With -cert and -key it serves HTTPS (crypto/tls), HTTP/1.1 only unless -h2 is given (then
+// HTTP/2 too, offered through ALPN "h2", as net/http does by default).
+// Usage: go_server -root DIR -listen 127.0.0.1:PORT [-listen [::1]:PORT]... [-cert F -key F [-h2]]
 package main
 
 import (
@@ -26,6 +27,7 @@ func main() {
 	flag.Var(&addrs, "listen", "address to listen on (repeatable)")
 	cert := flag.String("cert", "", "TLS certificate (PEM); with -key, serve HTTPS")
 	key := flag.String("key", "", "TLS private key (PEM)")
+	h2 := flag.Bool("h2", false, "with -cert: offer HTTP/2 (ALPN h2) as well as HTTP/1.1")
 	flag.Parse()
 	mux := http.NewServeMux()
 	mux.Handle("/", http.FileServer(http.Dir(*root)))
@@ -45,8 +47,11 @@ func main() {
 		if *cert == "" {
 			return http.Serve(l, mux)
 		}
-		// A non-nil empty TLSNextProto turns off HTTP/2 negotiation (ALPN "h2").
-		srv := &http.Server{Handler: mux, TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
+		srv := &http.Server{Handler: mux}
+		if !*h2 {
+			// A non-nil empty TLSNextProto turns off HTTP/2 negotiation (ALPN "h2").
+			srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+		}
 		return srv.ServeTLS(l, *cert, *key)
 	}
 	for i, addr := range addrs {

@@ -11,8 +11,12 @@
 
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
@@ -32,6 +36,34 @@ struct LossCounters {
   uint64_t parse_errors = 0;          // bytes the protocol's parser refused, by occurrence
   uint64_t messages_dropped_parse_error = 0;  // messages cut by those errors
   uint64_t buffer_overflow_bytes = 0;         // bytes dropped at the engine's buffer limit
+};
+
+// An engine's request to hand its connection on to another protocol's engine (an HTTP/1.1
+// Upgrade answered 101, e.g. h2c: RFC 7540 3.2). Bytes before `start_position` stay with the
+// engine that asked; bytes at or after it belong to `protocol`. The factory's SwitchingEngine
+// (agent/protocols/switching_engine.h) acts on it.
+struct ProtocolSwitch {
+  // A piece of a direction's stream that the old engine received past the switch point (early
+  // chunks it held, bytes behind the message that switched). Empty `bytes` with a `length`: a
+  // gap the old engine saw there.
+  struct Chunk {
+    Direction direction;
+    uint64_t position;
+    std::string bytes;
+    uint64_t length;
+    uint64_t timestamp_ns;
+  };
+
+  Protocol protocol = Protocol::kUnknown;
+  // Per Direction (index static_cast<size_t>(direction)): where the new protocol's bytes begin.
+  std::array<uint64_t, 2> start_position{};
+  // The request that asked for the switch, for the new engine to adopt (h2c: stream 1's
+  // request, whose response comes in the new protocol).
+  Direction request_direction = Direction::kEgress;
+  Request request;
+  uint64_t request_start_ns = 0;
+  uint64_t request_end_ns = 0;
+  std::vector<Chunk> handed_over;
 };
 
 class ProtocolEngine {
@@ -63,6 +95,11 @@ class ProtocolEngine {
   // Calls fn("<protocol>.<name>", value) for every counter of the engine.
   virtual void ForEachCounter(
       absl::FunctionRef<void(const char* name, uint64_t value)> fn) const = 0;
+
+  // A protocol switch this engine asked for since the last call (asked after any OnData,
+  // OnEndOfStream or OnClose), once. After it the engine parses nothing at or past the switch
+  // point: what it receives there waits in the next switch's `handed_over`.
+  virtual std::optional<ProtocolSwitch> TakeProtocolSwitch() { return std::nullopt; }
 };
 
 }  // namespace httptrace::protocols

@@ -13,7 +13,7 @@ void StreamAssembler::Add(uint64_t position, absl::string_view captured, uint64_
     // With no known origin the first chunk defines it (content resynchronises the engine).
     // With origin 0 an early first chunk waits for the bytes before it like any other.
     started_ = true;
-    if (!origin_zero_) next_ = position;
+    if (!origin_zero_) next_ = delivered_end_ = position;
   }
   if (position + length <= next_) {
     if (length > 0) ++stats_.stale_chunks;
@@ -40,6 +40,13 @@ void StreamAssembler::Flush(Sink& sink) {
   while (!held_.empty()) SkipToEarliestHeld(sink);
 }
 
+std::vector<StreamAssembler::HeldChunk> StreamAssembler::TakeHeld() {
+  std::vector<HeldChunk> held = std::move(held_);
+  held_.clear();
+  held_bytes_ = 0;
+  return held;
+}
+
 void StreamAssembler::Deliver(uint64_t position, absl::string_view captured, uint64_t length,
                               uint64_t timestamp_ns, Sink& sink) {
   uint64_t end = position + length;
@@ -53,8 +60,14 @@ void StreamAssembler::Deliver(uint64_t position, absl::string_view captured, uin
   // A position beyond next_ only reaches here from SkipToEarliestHeld, which reports the hole.
   uint64_t captured_end = position + captured.size();
   next_ = end;
-  if (!captured.empty()) sink.OnBytes(captured, timestamp_ns);
-  if (end > captured_end) sink.OnGap(end - captured_end, timestamp_ns);
+  if (!captured.empty()) {
+    delivered_end_ = captured_end;
+    sink.OnBytes(captured, timestamp_ns);
+  }
+  if (end > captured_end) {
+    delivered_end_ = end;
+    sink.OnGap(end - captured_end, timestamp_ns);
+  }
 }
 
 void StreamAssembler::DrainHeld(Sink& sink) {
@@ -72,7 +85,7 @@ void StreamAssembler::SkipToEarliestHeld(Sink& sink) {
   held_bytes_ -= held.data.size();
   if (held.position > next_) {
     uint64_t hole = held.position - next_;
-    next_ = held.position;
+    next_ = delivered_end_ = held.position;
     sink.OnGap(hole, held.timestamp_ns);
   }
   Deliver(held.position, held.data, held.length, held.timestamp_ns, sink);

@@ -43,18 +43,33 @@ class StreamAssembler {
   // Delivers every held chunk, with gaps for the holes before them (end of stream).
   void Flush(Sink& sink);
 
+  // For a stream taken over from another engine (a protocol switch): the bytes before
+  // `position` were someone else's. Call before the first Add.
+  void StartAt(uint64_t position) {
+    started_ = true;
+    next_ = position;
+    delivered_end_ = position;
+  }
+  // A chunk that arrived early and was never delivered.
+  struct HeldChunk {
+    uint64_t position;
+    uint64_t length;
+    uint64_t timestamp_ns;
+    std::string data;
+  };
+  // Gives up the early chunks without delivering them (a protocol switch hands them on).
+  std::vector<HeldChunk> TakeHeld();
+  // Stream position just past the last byte or gap handed to the sink (also inside a Sink
+  // callback: the end of the bytes or gap being delivered).
+  uint64_t delivered_end() const { return delivered_end_; }
+
   size_t held_bytes() const { return held_bytes_; }
   bool started() const { return started_; }
   uint64_t next_position() const { return next_; }
   const Stats& stats() const { return stats_; }
 
  private:
-  struct Held {
-    uint64_t position;
-    uint64_t length;
-    uint64_t timestamp_ns;
-    std::string data;
-  };
+  using Held = HeldChunk;
 
   // Delivers a chunk that starts at or before next_ (trimming what was already delivered).
   void Deliver(uint64_t position, absl::string_view captured, uint64_t length,
@@ -68,6 +83,7 @@ class StreamAssembler {
   const bool origin_zero_;
   bool started_ = false;
   uint64_t next_ = 0;
+  uint64_t delivered_end_ = 0;
   std::vector<Held> held_;  // Sorted by position; small.
   size_t held_bytes_ = 0;
   Stats stats_;

@@ -8,6 +8,7 @@
 #include <limits>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/protocols/common/body_decoder.h"
 #include "agent/protocols/http1/message_start.h"
@@ -56,7 +57,8 @@ std::optional<Direction> Http1Connection::request_direction() const {
 }
 
 bool Http1Connection::stopped() const {
-  return closed_ || (egress_.mode == Mode::kStopped && ingress_.mode == Mode::kStopped);
+  auto done = [](Mode m) { return m == Mode::kStopped || m == Mode::kSwitched; };
+  return closed_ || (done(egress_.mode) && done(ingress_.mode));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -104,7 +106,7 @@ void Http1Connection::OnStreamBytes(Stream& s, absl::string_view data, uint64_t 
 }
 
 void Http1Connection::AppendToBuffer(Stream& s, absl::string_view data, uint64_t ts) {
-  if (s.mode == Mode::kStopped) {
+  if (s.mode == Mode::kStopped || s.mode == Mode::kSwitched) {
     counters_.bytes_not_parsed += data.size();
     return;
   }
@@ -153,6 +155,7 @@ void Http1Connection::ProcessBuffer(Stream& s, uint64_t ts) {
 size_t Http1Connection::Process(Stream& s, absl::string_view data, uint64_t ts) {
   s.ts = ts;
   s.processing = true;
+  s.data_end = data.data() + data.size();
   size_t off = Consume(s, data);
   s.processing = false;
   return off;
@@ -165,6 +168,9 @@ size_t Http1Connection::Consume(Stream& s, absl::string_view data) {
     switch (s.mode) {
       case Mode::kStopped:
         counters_.bytes_not_parsed += rest.size();
+        return data.size();
+      case Mode::kSwitched:
+        HandOver(s, PositionOf(s, rest.data()), rest, rest.size(), s.ts);
         return data.size();
       case Mode::kWaitUpgrade:
         return off;
@@ -240,8 +246,22 @@ size_t Http1Connection::Execute(Stream& s, absl::string_view data) {
   // whole. One that ends at the end of the input may continue in the next chunk.
   s.exec_end = data.data() + data.size();
   size_t n = http_parser_execute(&s.parser, &kSettings, data.data(), data.size());
-  // An upgrade or tunnel stopped the connection from inside a callback.
-  if (s.mode == Mode::kStopped) return data.size();
+  // An upgrade or tunnel stopped the connection from inside a callback: the rest of these bytes
+  // are the other protocol's.
+  if (s.mode == Mode::kStopped) {
+    counters_.bytes_not_parsed += data.size() - std::min(n, data.size());
+    return data.size();
+  }
+  if (s.mode == Mode::kSwitched) {
+    // The 101 of an h2c upgrade ended at data[n] (the parser halts right after the message):
+    // the HTTP/2 bytes begin there. Consume() hands them over.
+    if (switch_ && !switch_ready_) {
+      switch_->start_position[static_cast<size_t>(s.direction)] =
+          PositionOf(s, data.data() + std::min(n, data.size()));
+      switch_ready_ = true;
+    }
+    return std::min(n, data.size());
+  }
   const auto err = static_cast<http_errno>(s.parser.http_errno);
   if (err == HPE_OK) {
     if (s.parser.upgrade) {
@@ -251,6 +271,7 @@ size_t Http1Connection::Execute(Stream& s, absl::string_view data) {
       if (s.await_upgrade) {
         s.await_upgrade = false;
         s.mode = Mode::kWaitUpgrade;
+        s.upgrade_boundary = PositionOf(s, data.data() + std::min(n, data.size()));
       } else {
         s.mode = Mode::kResync;  // refused upgrade: HTTP continues
       }
@@ -297,12 +318,18 @@ uint64_t Http1Connection::BodyRemaining(const Stream& s) const {
 }
 
 void Http1Connection::OnStreamGap(Stream& s, uint64_t bytes, uint64_t ts) {
+  if (s.mode == Mode::kSwitched) {
+    // The next engine's gap: it counts it.
+    HandOver(s, s.assembler.delivered_end() - bytes, {}, bytes, ts);
+    return;
+  }
   ++counters_.gaps;
   counters_.gap_bytes += bytes;
   s.ts = ts;
   s.last_ts = ts;
   switch (s.mode) {
     case Mode::kStopped:
+    case Mode::kSwitched:
       return;
     case Mode::kResync:
       // A stream whose very first bytes are missing, or a start line cut by the gap, lost the
@@ -460,6 +487,10 @@ void Http1Connection::OnClose(uint64_t timestamp_ns) {
   }
   while (!pending_.empty()) {
     PendingExchange& front = pending_.front();
+    if (front.handed_over) {
+      pending_.pop_front();
+      continue;
+    }
     if (!front.response_done) {
       front.exchange.notes.push_back("response missing: connection closed");
       ++counters_.requests_without_response;
@@ -614,6 +645,20 @@ void Http1Connection::FinishResponse(Stream& s, bool parsed_whole) {
   const bool connect_tunnel =
       parsed_whole && s.pending != nullptr && s.pending->is_connect && status / 100 == 2;
   const bool upgraded = parsed_whole && (status == 101 || connect_tunnel);
+  // h2c (RFC 7540 3.2): only after a complete request (its body, if any, is HTTP/1's) whose
+  // following bytes wait for this verdict; the server names the protocol it switches to.
+  const bool h2c = upgraded && !connect_tunnel && s.pending != nullptr && s.pending->request_done &&
+                   s.pending->upgrade_requested && other(s).mode == Mode::kWaitUpgrade &&
+                   absl::EqualsIgnoreCase(FindHeader(e.response.headers, "Upgrade"), "h2c");
+  if (h2c) {
+    ++counters_.upgrades;
+    ++counters_.upgrades_h2c;
+    BeginSwitch(s, *s.pending);
+    s.pending = nullptr;
+    s.target = nullptr;
+    EmitReady();
+    return;
+  }
   if (upgraded) {
     if (connect_tunnel) {
       ++counters_.connect_tunnels;
@@ -656,6 +701,65 @@ void Http1Connection::FinishResponse(Stream& s, bool parsed_whole) {
     s.target = nullptr;
     Emit(std::move(exchange));
   }
+}
+
+void Http1Connection::BeginSwitch(Stream& responses, PendingExchange& entry) {
+  Stream& requests = other(responses);
+  entry.response_done = true;
+  entry.response_upgraded = true;
+  entry.handed_over = true;
+  Exchange& e = entry.exchange;
+  switch_.emplace();
+  switch_ready_ = false;
+  switch_->protocol = Protocol::kHttp2;
+  switch_->request_direction = requests.direction;
+  switch_->request = std::move(e.request);
+  switch_->request_start_ns = e.start_time_ns;
+  switch_->request_end_ns = e.request_end_time_ns;
+  // The bytes held behind the request are the client's preface and frames. A gap there (seen
+  // and counted here) moves the start past it: HTTP/2 resynchronises from there.
+  const uint64_t held_from = requests.assembler.delivered_end() - requests.buffer.size();
+  switch_->start_position[static_cast<size_t>(requests.direction)] =
+      std::max(requests.upgrade_boundary, held_from);
+  requests.mode = responses.mode = Mode::kSwitched;
+  if (!requests.buffer.empty()) {
+    HandOver(requests, held_from, requests.buffer, requests.buffer.size(), requests.buffer_ts);
+    requests.buffer.clear();
+  }
+  // The response's own boundary is known when the parser returns (Execute).
+}
+
+void Http1Connection::HandOver(Stream& s, uint64_t position, absl::string_view bytes,
+                               uint64_t length, uint64_t ts) {
+  if (!switch_) {
+    // Only after the switch was taken, which takes the early chunks too: none should come.
+    counters_.bytes_not_parsed += bytes.size();
+    return;
+  }
+  // Taken after the very call that asked for it (SwitchingEngine); a user that never takes it
+  // must not make this grow without bound.
+  if (handed_over_bytes_ + bytes.size() > options_.max_buffered_bytes) {
+    counters_.buffer_overflow_bytes += bytes.size();
+    return;
+  }
+  handed_over_bytes_ += bytes.size();
+  switch_->handed_over.push_back(
+      ProtocolSwitch::Chunk{s.direction, position, std::string(bytes), length, ts});
+}
+
+std::optional<ProtocolSwitch> Http1Connection::TakeProtocolSwitch() {
+  if (!switch_ || !switch_ready_) return std::nullopt;
+  // Early chunks past the switch point never reach this engine's parser: they go on too.
+  for (Stream* s : {&egress_, &ingress_}) {
+    for (StreamAssembler::HeldChunk& held : s->assembler.TakeHeld()) {
+      switch_->handed_over.push_back(ProtocolSwitch::Chunk{
+          s->direction, held.position, std::move(held.data), held.length, held.timestamp_ns});
+    }
+  }
+  std::optional<ProtocolSwitch> taken = std::move(switch_);
+  switch_.reset();
+  handed_over_bytes_ = 0;
+  return taken;
 }
 
 void Http1Connection::StopParsing(Exchange& exchange, std::string note) {
@@ -718,6 +822,10 @@ void Http1Connection::FinalizeBody(Body& body, const std::vector<Header>& header
 
 void Http1Connection::EmitReady() {
   while (!pending_.empty() && pending_.front().request_done && pending_.front().response_done) {
+    if (pending_.front().handed_over) {
+      pending_.pop_front();  // the HTTP/2 engine emits it as stream 1
+      continue;
+    }
     Exchange exchange = std::move(pending_.front().exchange);
     pending_.pop_front();
     Emit(std::move(exchange));
@@ -934,8 +1042,9 @@ int Http1Connection::CbMessageComplete(http_parser* p) {
   } else {
     s.conn->FinishResponse(s, /*parsed_whole=*/true);
   }
-  // Halt the parser at once when the message stopped the connection (upgrade, tunnel).
-  return s.mode == Mode::kStopped ? 1 : 0;
+  // Halt the parser at once when the message stopped or switched the connection (upgrade,
+  // tunnel).
+  return s.mode == Mode::kStopped || s.mode == Mode::kSwitched ? 1 : 0;
 }
 
 namespace {
@@ -965,7 +1074,7 @@ LossCounters Http1Connection::losses() const {
 
 size_t Http1Connection::HeldBytes() const {
   size_t n = egress_.buffer.size() + ingress_.buffer.size() + egress_.assembler.held_bytes() +
-             ingress_.assembler.held_bytes();
+             ingress_.assembler.held_bytes() + handed_over_bytes_;
   for (const PendingExchange& entry : pending_) n += ExchangeBytes(entry.exchange);
   if (orphan_) n += ExchangeBytes(*orphan_);
   return n;

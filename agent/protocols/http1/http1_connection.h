@@ -59,7 +59,8 @@ struct EngineCounters {
   X(responses_without_request)    /* responses that matched no request */                       \
   X(evicted_request_responses)    /* responses to requests emitted unanswered: dropped */       \
   X(interim_responses)            /* 1xx responses other than 101 */                            \
-  X(upgrades)                     /* 101 Switching Protocols: parsing stopped */                \
+  X(upgrades)                     /* 101 Switching Protocols (not h2c: parsing stopped) */      \
+  X(upgrades_h2c)                 /* ... of which to h2c: handed to the HTTP/2 engine */        \
   X(connect_tunnels)              /* CONNECT answered 2xx: parsing stopped */                   \
   X(bytes_not_parsed)             /* bytes after an upgrade, tunnel or close */                 \
   X(bodies_decoded)               /* gzip/deflate bodies decoded */                             \
@@ -118,17 +119,22 @@ class Http1Connection final : public ProtocolEngine {
   }
   // Which direction carries requests, once known (hint or content).
   std::optional<Direction> request_direction() const;
-  // Parsing stopped: upgrade, CONNECT tunnel or close.
+  // Parsing stopped: upgrade (h2c: handed on), CONNECT tunnel or close.
   bool stopped() const;
   // Requests waiting for a response.
   size_t pending_requests() const { return pending_.size(); }
+  // An h2c upgrade (a complete request with `Upgrade: h2c` answered 101 with `Upgrade: h2c`):
+  // the request, not emitted here, becomes stream 1's; bytes after the request and after the 101
+  // are HTTP/2's. Other upgrades stop parsing as before.
+  std::optional<ProtocolSwitch> TakeProtocolSwitch() override;
   // Bytes this connection holds (reassembly buffers, messages waiting for their other half),
   // approximately: what the agent's memory budget is charged for it. A few loads per message
   // held; called after every chunk.
   size_t HeldBytes() const override;
 
  private:
-  enum class Mode : uint8_t { kResync, kParsing, kWaitUpgrade, kStopped };
+  // kSwitched: the connection switched protocols (h2c); bytes are kept for the next engine.
+  enum class Mode : uint8_t { kResync, kParsing, kWaitUpgrade, kStopped, kSwitched };
   enum class BodyKind : uint8_t { kNone, kLength, kChunked, kEof };
 
   struct PendingExchange {
@@ -139,6 +145,7 @@ class Http1Connection final : public ProtocolEngine {
     bool is_connect = false;
     bool upgrade_requested = false;
     bool response_upgraded = false;
+    bool handed_over = false;  // an h2c upgrade: the request went to the HTTP/2 engine
   };
 
   struct Stream final : StreamAssembler::Sink {
@@ -178,6 +185,10 @@ class Http1Connection final : public ProtocolEngine {
     std::array<uint64_t, 4> file_chunk_ends{};
     uint8_t next_file_chunk = 0;
     bool processing = false;  // Process() is running on this stream (no re-entry)
+    // End of the bytes Process() was given: they end at assembler.delivered_end(), which gives
+    // every byte of them its stream position.
+    const char* data_end = nullptr;
+    uint64_t upgrade_boundary = 0;  // stream position just past a request asking to upgrade
     // A gap hid where the next message starts: if resynchronising has to skip bytes, a message
     // was cut, and the exchange it belongs to must say so (keeps requests and responses paired).
     bool lost_message_start = false;
@@ -250,6 +261,14 @@ class Http1Connection final : public ProtocolEngine {
   void FinalizeBody(Body& body, const std::vector<Header>& headers, absl::string_view label,
                     Exchange& exchange);
   void StopParsing(Exchange& exchange, std::string note);
+  // The 101 on `responses` answered `entry`'s h2c upgrade: hand the connection on.
+  void BeginSwitch(Stream& responses, PendingExchange& entry);
+  // Keeps bytes (or a gap: empty `bytes`) at `position` for the next engine.
+  void HandOver(Stream& s, uint64_t position, absl::string_view bytes, uint64_t length,
+                uint64_t ts);
+  uint64_t PositionOf(const Stream& s, const char* at) const {
+    return s.assembler.delivered_end() - static_cast<uint64_t>(s.data_end - at);
+  }
   void EmitReady();
   void Emit(Exchange&& exchange);
 
@@ -272,6 +291,10 @@ class Http1Connection final : public ProtocolEngine {
   // are parsed (for framing) and dropped. `discard_response_`: the current one is such.
   uint64_t owed_evicted_responses_ = 0;
   bool discard_response_ = false;
+  // An h2c switch being prepared (until the 101's end is known) or ready to be taken.
+  std::optional<ProtocolSwitch> switch_;
+  bool switch_ready_ = false;
+  size_t handed_over_bytes_ = 0;
 };
 
 }  // namespace httptrace::protocols::http1

@@ -132,6 +132,9 @@ class FrameParser {
   FrameParser(const FrameParser&) = delete;
   FrameParser& operator=(const FrameParser&) = delete;
 
+  // The next byte is the connection's HTTP/2 start after all (h2c: right after the HTTP/1.1
+  // upgrade request or its 101): expect the client preface or the first frame. Before Feed.
+  void StartAtConnectionStart() { state_ = State::kPreface; }
   void Feed(absl::string_view data);
   // `bytes` of the stream were never seen.
   void OnGap(uint64_t bytes);

@@ -401,6 +401,15 @@ void Http2Connection::AdoptUpgradeRequest(Request request, Direction request_dir
   stream->notes.push_back("upgraded to HTTP/2 (h2c): the request was HTTP/1.1");
 }
 
+void Http2Connection::StartAt(Direction direction, uint64_t position) {
+  Side& s = side(direction);
+  s.assembler.StartAt(position);
+  // HTTP/2 begins exactly here: framing and HPACK are exact from the first byte.
+  s.parser.StartAtConnectionStart();
+  s.at_start = true;
+  s.resynced = true;  // a later resynchronisation (after a gap) is not the start
+}
+
 void Http2Connection::SetRequestDirection(Direction d, bool from_content) {
   if (!request_direction_) {
     request_direction_ = d;
@@ -613,8 +622,25 @@ void Http2Connection::OnDataEnd(Side& s, const FrameHeader& h) {
 
 void Http2Connection::OnRstStream(Side& s, uint32_t stream_id, uint32_t error_code) {
   ++counters_.streams_reset;
-  if (stream_id == 0 || streams_.find(stream_id) == streams_.end())
-    return;  // nothing of it seen: nothing to emit
+  auto it = streams_.find(stream_id);
+  if (stream_id == 0 || it == streams_.end()) return;  // nothing of it seen: nothing to emit
+  // RFC 9113 §8.1: a server that has sent a complete response may ask the client to stop
+  // sending the rest of its request with RST_STREAM NO_ERROR, "without error" (gRPC servers do
+  // so for a status sent before the client half-closed). The exchange ended normally there:
+  // the request is what was sent up to then.
+  Stream& stream = *it->second;
+  if (error_code == 0 && request_direction_ && s.direction != *request_direction_) {
+    Half& request = stream.of(*request_direction_);
+    const Half& response = stream.of(s.direction);
+    if (response.headers_seen && response.ended && !response.lost && request.headers_seen &&
+        !request.ended) {
+      request.ended = true;
+      request.end_ts = s.ts;
+      Finish(stream_id,
+             "the server ended the request after its complete response (RST_STREAM NO_ERROR)");
+      return;
+    }
+  }
   Finish(stream_id, absl::StrCat("stream reset by the ", Who(s.direction, request_direction_), ": ",
                                  ErrorCodeName(error_code)));
 }

@@ -121,6 +121,10 @@ class Http2Connection final : public ProtocolEngine {
   // it and which direction carried it.
   void AdoptUpgradeRequest(Request request, Direction request_direction, uint64_t start_time_ns,
                            uint64_t end_time_ns);
+  // The connection's bytes in `direction` before `position` were another engine's (h2c: the
+  // HTTP/1.1 upgrade request or the 101): this engine's stream starts there, at HTTP/2's start
+  // (the client preface or the server's first frame). Before any data.
+  void StartAt(Direction direction, uint64_t position);
 
   const Http2Counters& counters() const { return counters_; }
   // Which direction carries requests, once known (hint, preface or content).

@@ -342,6 +342,54 @@ TEST(Http2ConnectionTest, ResetStreamEndsTheExchangeWithANote) {
   EXPECT_EQ(r.counters.streams_reset, 1u);
 }
 
+// RFC 9113 §8.1: a complete response, then RST_STREAM NO_ERROR from the server before the
+// client half-closed (grpcio's server answering a grpc-js client's call with an early status):
+// a normal end, complete, with a note; from either end's record.
+TEST(Http2ConnectionTest, ServerResetNoErrorAfterACompleteResponseIsANormalEnd) {
+  for (RoleHint hint : {RoleHint::kClient, RoleHint::kServer}) {
+    Nghttp2Peers peers;
+    const int32_t id = peers.Request(GrpcRequest("/pkg.Users/Get"), GrpcFrame("\x08\x07"), {},
+                                     /*end_stream=*/false);
+    peers.Pump();
+    peers.Respond(id, {{":status", "200"},
+                       {"content-type", "application/grpc"},
+                       {"grpc-status", "5"},
+                       {"grpc-message", "no%20such%20user"}});
+    peers.Pump();  // the response out first: nghttp2 would drop it for a reset submitted with it
+    peers.ResetFromServer(id, NGHTTP2_NO_ERROR);
+    peers.Pump();
+    // Each end's record: the client's writes are its egress, the server's its ingress.
+    std::vector<Chunk> chunks = peers.chunks();
+    if (hint == RoleHint::kServer) {
+      for (Chunk& c : chunks) {
+        c.direction = c.direction == Direction::kEgress ? Direction::kIngress : Direction::kEgress;
+      }
+    }
+    Result r = Drive(chunks, Split::kWhole, {}, hint, 1, /*close=*/false);
+    ASSERT_EQ(r.exchanges.size(), 1u);
+    const Exchange& e = r.exchanges[0];
+    EXPECT_TRUE(e.complete) << DebugString(e);
+    EXPECT_THAT(e.notes, Contains("the server ended the request after its complete response "
+                                  "(RST_STREAM NO_ERROR)"));
+    ASSERT_TRUE(e.grpc.has_value());
+    EXPECT_EQ(e.grpc->status_code, 5u);
+    EXPECT_EQ(e.grpc->request.count, 1u);
+  }
+}
+
+// Any other reset, or NO_ERROR before the response is complete, leaves the exchange incomplete.
+TEST(Http2ConnectionTest, ServerResetNoErrorBeforeTheResponseEndsIsIncomplete) {
+  Nghttp2Peers peers;
+  const int32_t id = peers.Request(Get("/slow"));
+  peers.Pump();
+  peers.ResetFromServer(id, NGHTTP2_NO_ERROR);
+  peers.Pump();
+  Result r = Drive(peers.chunks(), Split::kWhole, {}, RoleHint::kClient, 1, /*close=*/false);
+  ASSERT_EQ(r.exchanges.size(), 1u);
+  EXPECT_FALSE(r.exchanges[0].complete);
+  EXPECT_THAT(r.exchanges[0].notes, Contains("stream reset by the server: NO_ERROR (0)"));
+}
+
 TEST(Http2ConnectionTest, GoawayEndsStreamsAboveLastStreamId) {
   Nghttp2Peers peers;
   const int32_t a = peers.Request(Get("/a"));

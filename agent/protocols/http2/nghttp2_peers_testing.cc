@@ -68,6 +68,7 @@ ssize_t Nghttp2Peers::OnRead(nghttp2_session* session, int32_t stream_id, uint8_
   s->offset += n;
   if (s->offset == s->data.size()) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (!s->end_stream) *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
     if (!s->trailers.empty()) {
       *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
       std::vector<nghttp2_nv> nva = ToNv(s->trailers);
@@ -102,6 +103,7 @@ int32_t Nghttp2Peers::Request(const Fields& headers, const std::string& body,
   auto source = std::make_unique<Source>();
   source->data = body;
   source->trailers = trailers;
+  source->end_stream = end_stream;
   nghttp2_data_provider provider;
   provider.source.ptr = source.get();
   provider.read_callback = &Nghttp2Peers::OnRead;

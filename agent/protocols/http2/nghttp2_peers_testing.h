@@ -38,7 +38,7 @@ class Nghttp2Peers {
   Nghttp2Peers& operator=(const Nghttp2Peers&) = delete;
 
   // Client side. Returns the stream id. An empty body with no trailers ends the stream with the
-  // HEADERS frame. `end_stream=false` leaves the request open (more DATA via SendData).
+  // HEADERS frame. `end_stream=false` leaves the request open after its body (no END_STREAM).
   int32_t Request(const Fields& headers, const std::string& body = "", const Fields& trailers = {},
                   bool end_stream = true);
   // Server side, on a stream the server has received.
@@ -70,6 +70,7 @@ class Nghttp2Peers {
     std::string data;
     size_t offset = 0;
     Fields trailers;
+    bool end_stream = true;  // false: the body's last DATA frame does not end the stream
   };
   struct Side {
     nghttp2_session* session = nullptr;

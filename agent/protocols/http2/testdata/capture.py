@@ -4,9 +4,10 @@ its output is committed). A recording TCP proxy sits between a real client and a
 every recv() is one chunk, written in arrival order as: 1 byte direction ('C' client to server,
 'S' server to client), 4 bytes big-endian length, the bytes.
 
-  /usr/bin/python3 agent/protocols/http2/testdata/capture.py OUT_DIR [nghttp|h2load|grpc]...
+  /usr/bin/python3 agent/protocols/http2/testdata/capture.py OUT_DIR [nghttp|h2c|h2load|grpc|grpcgo]...
 
-Scenarios: nghttp -> nghttpd (h2c prior knowledge, 4 resources, one missing), h2load -n 200
+Scenarios: nghttp -> nghttpd (h2c prior knowledge, 4 resources, one missing), nghttp -u ->
+apache2 mod_http2 (h2c upgrade from HTTP/1.1, a page and its 2 assets, one missing), h2load -n 200
 -c 2 -m 10 -> nghttpd (one file per connection), and python grpcio
 client -> grpcio server through generic handlers (unary, server/client/bidi streaming, an error
 status, a 64 KiB message), and grpc-go client -> grpc-go server (testdata/grpc_go/main.go).
@@ -127,6 +128,63 @@ def nghttp_scenario(out_dir):
             server.wait()
 
 
+APACHE_H2C_CONF = """ServerRoot {root}
+PidFile {root}/httpd.pid
+ErrorLog {root}/error.log
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+LoadModule http2_module /usr/lib/apache2/modules/mod_http2.so
+TypesConfig /etc/mime.types
+User nobody
+Group nogroup
+Listen 127.0.0.1:{port}
+ServerName localhost
+DocumentRoot {root}/docs
+Protocols h2c http/1.1
+H2Upgrade on
+<Directory {root}/docs>
+  Require all granted
+</Directory>
+"""
+
+
+def h2c_upgrade_scenario(out_dir):
+    """nghttp -u -> apache2 with mod_http2 (nghttpd does not answer Upgrade: h2c: it speaks
+    HTTP/2 at once): an HTTP/1.1 GET with Upgrade: h2c answered 101, then the client preface
+    and HTTP/2 (RFC 7540 3.2); the upgrade request is stream 1, the page's two assets (one
+    missing) follow as HTTP/2 streams."""
+    with tempfile.TemporaryDirectory() as root:
+        os.chmod(root, 0o755)  # apache's workers run as nobody
+        docs = os.path.join(root, "docs")
+        os.mkdir(docs)
+        with open(os.path.join(docs, "index.html"), "w") as f:
+            f.write("<html><link rel=stylesheet href=/style.css><img src=/missing.png>"
+                    "upgraded to h2c</html>\n")
+        with open(os.path.join(docs, "style.css"), "w") as f:
+            f.write("body { color: black; } " * 100)
+        for name in os.listdir(docs):
+            os.chmod(os.path.join(docs, name), 0o644)
+        port = free_port()
+        conf = os.path.join(root, "httpd.conf")
+        with open(conf, "w") as f:
+            f.write(APACHE_H2C_CONF.format(root=root, port=port))
+        server = subprocess.Popen(["apache2", "-f", conf, "-DFOREGROUND"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_port(port)
+            proxy = RecordingProxy(port)
+            base = f"http://127.0.0.1:{proxy.port}"
+            # -a: the page's assets come as HTTP/2 streams after the upgraded stream 1
+            # (nghttp -u takes one URI).
+            subprocess.run(["nghttp", "-u", "-a", "-n", f"{base}/index.html"],
+                           check=True, timeout=20, stdout=subprocess.DEVNULL)
+            proxy.save(os.path.join(out_dir, "h2c_upgrade.h2"))
+        finally:
+            server.terminate()
+            server.wait()
+
+
 def h2load_scenario(out_dir):
     """h2load -n 200 -c 2 -m 10 against nghttpd: 2 connections, 10 streams in flight each."""
     with tempfile.TemporaryDirectory() as docroot:
@@ -235,6 +293,8 @@ if __name__ == "__main__":
     scenarios = sys.argv[2:] or ["nghttp", "h2load", "grpc", "grpcgo"]
     if "nghttp" in scenarios:
         nghttp_scenario(out)
+    if "h2c" in scenarios:
+        h2c_upgrade_scenario(out)
     if "h2load" in scenarios:
         h2load_scenario(out)
     if "grpc" in scenarios:

@@ -39,6 +39,9 @@ ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain for TCP listeners.")
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for TCP listeners.");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA bundle; when set, TCP clients must present a certificate it signed (mTLS).");
+ABSL_FLAG(std::string, socket_group, "",
+          "Group whose members may use the unix socket without root: the socket becomes "
+          "root:GROUP 0660 and the directory the agent makes for it root:GROUP 0750.");
 ABSL_FLAG(bool, insecure_tcp, false,
           "Allow TCP listeners without TLS. Anyone who reaches the port can read all traffic.");
 ABSL_FLAG(int32_t, max_sessions, 16, "Capture sessions that may run at once.");
@@ -274,7 +277,8 @@ int main(int argc, char** argv) {
   httptrace::service::TlsFiles tls{absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                                    absl::GetFlag(FLAGS_tls_client_ca),
                                    absl::GetFlag(FLAGS_insecure_tcp)};
-  auto server = httptrace::service::ApiServer::Start(absl::GetFlag(FLAGS_listen), tls, &service);
+  auto server = httptrace::service::ApiServer::Start(absl::GetFlag(FLAGS_listen), tls, &service,
+                                                     {absl::GetFlag(FLAGS_socket_group)});
   if (!server.ok()) return Fail(server.status(), "cannot serve the API");
   if (export_request.has_value()) {
     auto session = sessions.Start(*export_request);

@@ -1,6 +1,9 @@
 #include "cli/ctl.h"
 
+#include <poll.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,16 +13,24 @@
 #include <set>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "cli/endpoint_table.h"
 #include "cli/event_merger.h"
 #include "cli/interrupt.h"
 #include "cli/output_file.h"
+#include "cli/pairer.h"
 #include "cli/render/text_util.h"
+#include "cli/socket_access.h"
+#include "cli/status_report.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace httptrace::cli {
 namespace {
@@ -47,6 +58,13 @@ void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
 // An agent's error for a person, with what to check when the cause is a common one.
 std::string Describe(const grpc::Status& status, const std::string& address) {
   std::string text = status.error_message();
+  const bool unix_socket = absl::StartsWith(address, "unix://") || absl::StartsWith(address, "/");
+  if (unix_socket && absl::StrContains(text, "Permission denied")) {
+    // Not a missing agent: this user may not use the socket. Say whose it is.
+    absl::string_view path = address;
+    absl::ConsumePrefix(&path, "unix://");
+    return ExplainSocketAccess(std::string(path));
+  }
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
     absl::StrAppend(&text, " (is httptrace-agent running and listening on ", address,
                     "? set --agent or HTTPTRACE_AGENT)");
@@ -83,6 +101,21 @@ std::string FilterSummary(const v1::Filter& f) {
   add_list("remote-port", f.remote_ports());
   add_list("method", f.methods());
   if (!f.path_prefix().empty()) parts.push_back(absl::StrCat("path-prefix=", f.path_prefix()));
+  std::vector<std::string> statuses;
+  for (const v1::StatusRange& r : f.statuses()) {
+    statuses.push_back(r.min() == r.max() ? absl::StrCat(r.min())
+                       : r.max() == r.min() + 99 && r.min() % 100 == 0
+                           ? absl::StrCat(r.min() / 100, "xx")
+                           : absl::StrCat(r.min(), "-", r.max()));
+  }
+  add_list("status", statuses);
+  add_list("host", f.hosts());
+  if (f.has_min_latency()) {
+    parts.push_back(absl::StrCat("min-latency=",
+                                 absl::FormatDuration(absl::Seconds(f.min_latency().seconds()) +
+                                                      absl::Nanoseconds(f.min_latency().nanos()))));
+  }
+  add_list("connection", f.connection_ids());
   if (f.protocols_size() > 0) {
     parts.push_back(absl::StrCat("protocol=", absl::StrJoin(f.protocols(), ",")));
   }
@@ -148,6 +181,7 @@ struct Ctl::Agent {
   // sequence numbers of the batches the output has not yet confirmed as written, by mark.
   uint64_t last_seq = 0;
   uint64_t durable_seq = 0;
+  uint64_t pairs = 0;  // exchanges seen from both ends, each shown once (two records each)
   std::deque<std::pair<uint64_t, uint64_t>> pending;
 
   const std::string& address() const { return spec.address; }
@@ -276,7 +310,9 @@ class Ctl::FileSink final : public Sink {
     if (!renderer.ok()) return renderer.status();
     absl::StatusOr<OutputFile> output = OutputFile::Open(options.output_path);
     if (!output.ok()) return output.status();
-    auto sink = absl::WrapUnique(new FileSink(*std::move(renderer), *std::move(output)));
+    Pairer::Options pairing;
+    pairing.enabled = options.pair;
+    auto sink = absl::WrapUnique(new FileSink(*std::move(renderer), *std::move(output), pairing));
     const bool is_file = !options.output_path.empty() && options.output_path != "-";
     if (!sink->renderer_->appends() && is_file && !sink->output_.was_empty()) {
       return absl::FailedPreconditionError(
@@ -294,31 +330,32 @@ class Ctl::FileSink final : public Sink {
 
   absl::Status Write(const std::vector<EventMerger::Item>& batch,
                      const std::vector<Agent*>& agents) override {
-    buffer_.clear();
-    const uint64_t mark = ++marks_;
+    const absl::Time now = absl::Now();
     for (size_t i = 0; i < batch.size(); ++i) {
-      Agent& agent = *agents[i];
-      const v1::Event& event = *batch[i].event;
-      renderer_->Render(event, agent.NodeOrAddress(), &buffer_);
-      if (event.seq() > 0) {
-        agent.last_seq = event.seq();
-        if (agent.pending.empty() || agent.pending.back().first != mark) {
-          agent.pending.emplace_back(mark, agent.last_seq);
-        } else {
-          agent.pending.back().second = agent.last_seq;
-        }
-      }
+      agents_[batch[i].source] = agents[i];
+      pairer_.Push(batch[i].source, batch[i].event, now);
     }
-    absl::Status status = output_.Write(buffer_, mark);
-    const uint64_t durable = output_.durable_mark();
-    for (Agent* agent : agents) Settle(*agent, durable);
-    return status;
+    ready_.clear();
+    pairer_.PopReady(now, &ready_);
+    return WriteReady();
   }
 
+  // Exchanges whose window for a partner ended go out.
+  void Tick(absl::Time now) override {
+    ready_.clear();
+    pairer_.PopReady(now, &ready_);
+    if (ready_.empty()) return;
+    if (absl::Status s = WriteReady(); !s.ok() && tick_status_.ok()) tick_status_ = s;
+  }
+  absl::Time NextTick() const override { return pairer_.NextDeadline(); }
+
   absl::Status Finish() override {
+    ready_.clear();
+    pairer_.PopAll(&ready_);
+    absl::Status status = WriteReady();
     buffer_.clear();
     renderer_->End(&buffer_);
-    absl::Status status = output_.Write(buffer_);
+    if (status.ok()) status = output_.Write(buffer_);
     if (status.ok()) status = output_.Flush();
     return status;
   }
@@ -328,11 +365,46 @@ class Ctl::FileSink final : public Sink {
     return agent.durable_seq + 1;
   }
   bool live_status() const override { return live_status_; }
-  absl::Status Health() const override { return output_.status(); }
+  absl::Status Health() const override {
+    return tick_status_.ok() ? output_.status() : tick_status_;
+  }
 
  private:
-  FileSink(std::unique_ptr<render::Renderer> renderer, OutputFile output)
-      : renderer_(std::move(renderer)), output_(std::move(output)) {}
+  FileSink(std::unique_ptr<render::Renderer> renderer, OutputFile output, Pairer::Options pairing)
+      : renderer_(std::move(renderer)), output_(std::move(output)), pairer_(pairing) {}
+
+  // Renders what the pairer released. A pair counts as its earlier record's sequence number
+  // for resuming: its later record may then come again, but nothing before it is skipped.
+  absl::Status WriteReady() {
+    if (ready_.empty()) return absl::OkStatus();
+    buffer_.clear();
+    const uint64_t mark = ++marks_;
+    for (const Pairer::Item& item : ready_) {
+      Agent& agent = *agents_[item.source];
+      const v1::Event& event = *item.event;
+      uint64_t seq = event.seq();
+      if (item.partner != nullptr) {
+        renderer_->RenderPair(event, *item.partner, item.pair_id, agent.NodeOrAddress(), &buffer_);
+        seq = std::min(seq, item.partner->seq());
+        ++agent.pairs;
+      } else {
+        renderer_->Render(event, agent.NodeOrAddress(), &buffer_);
+      }
+      if (seq > 0) {
+        agent.last_seq = seq;
+        if (agent.pending.empty() || agent.pending.back().first != mark) {
+          agent.pending.emplace_back(mark, agent.last_seq);
+        } else {
+          agent.pending.back().second = agent.last_seq;
+        }
+      }
+    }
+    ready_.clear();
+    absl::Status status = output_.Write(buffer_, mark);
+    const uint64_t durable = output_.durable_mark();
+    for (auto& [source, agent] : agents_) Settle(*agent, durable);
+    return status;
+  }
 
   static void Settle(Agent& agent, uint64_t durable_mark) {
     while (!agent.pending.empty() && agent.pending.front().first <= durable_mark) {
@@ -343,49 +415,169 @@ class Ctl::FileSink final : public Sink {
 
   std::unique_ptr<render::Renderer> renderer_;
   OutputFile output_;
+  Pairer pairer_;
+  std::vector<Pairer::Item> ready_;
+  absl::flat_hash_map<size_t, Agent*> agents_;  // by merger source
+  absl::Status tick_status_;                    // a write from Tick that failed
   std::string buffer_;  // one batch's rendering: one copy into the output, no string per event
   uint64_t marks_ = 0;
   bool live_status_ = false;
 };
 
-// Aggregates exchanges into the endpoint table and shows it.
+// top's keyboard on a terminal: keys arrive one by one, unechoed, without Enter; the terminal's
+// settings come back when top ends (Ctrl-C still interrupts: signals stay on).
+class RawKeyboard {
+ public:
+  RawKeyboard() {
+    if (tcgetattr(STDIN_FILENO, &saved_) != 0) return;
+    termios raw = saved_;
+    raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);
+    raw.c_cc[VMIN] = 0;
+    raw.c_cc[VTIME] = 0;
+    active_ = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+  }
+  ~RawKeyboard() {
+    if (active_) tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+  }
+  RawKeyboard(const RawKeyboard&) = delete;
+  RawKeyboard& operator=(const RawKeyboard&) = delete;
+
+  // The keys typed since the last call; never waits.
+  std::string Read() {
+    std::string keys;
+    if (!active_) return keys;
+    char buffer[32];
+    pollfd fd{STDIN_FILENO, POLLIN, 0};
+    while (poll(&fd, 1, 0) > 0 && (fd.revents & POLLIN) != 0) {
+      const ssize_t n = read(STDIN_FILENO, buffer, sizeof(buffer));
+      if (n <= 0) break;
+      keys.append(buffer, static_cast<size_t>(n));
+    }
+    return keys;
+  }
+
+ private:
+  termios saved_{};
+  bool active_ = false;
+};
+
+// Aggregates exchanges into the endpoint table and shows it. An exchange seen from both ends
+// counts once (the server's record: the service's own latency), unless --role both-sides.
 class Ctl::TopSink final : public Sink {
  public:
   explicit TopSink(const TopOptions& options)
-      : options_(options), screen_(!options.once && isatty(STDOUT_FILENO)) {
+      : options_(options),
+        screen_(!options.once && options.format != "jsonl" && isatty(STDOUT_FILENO)),
+        pairer_(Pairing(options)),
+        table_(absl::Now(), /*by_role=*/!options.pair) {
     next_ = absl::Now() + options_.interval;
+    if (screen_ && isatty(STDIN_FILENO)) keyboard_ = std::make_unique<RawKeyboard>();
+    const auto& keys = EndpointTable::SortKeys();
+    sort_index_ =
+        static_cast<size_t>(std::find(keys.begin(), keys.end(), options_.sort) - keys.begin()) %
+        keys.size();
   }
 
   absl::Status Write(const std::vector<EventMerger::Item>& batch,
                      const std::vector<Agent*>&) override {
     const absl::Time now = absl::Now();
-    for (const EventMerger::Item& item : batch) {
-      if (item.event->has_exchange()) table_.Add(item.event->exchange(), now);
-      if (item.event->has_loss()) table_.AddLoss(item.event->loss().exchanges());
-    }
+    for (const EventMerger::Item& item : batch) pairer_.Push(item.source, item.event, now);
+    Drain(now, /*all=*/false);
     return absl::OkStatus();
   }
 
   void Tick(absl::Time now) override {
-    if (now < next_) return;
-    next_ = now + options_.interval;
-    if (options_.once) return;
+    Drain(now, /*all=*/false);
+    const bool key = keyboard_ != nullptr && HandleKeys(keyboard_->Read());
+    if (now < next_ && !key) return;
+    if (now >= next_) next_ = now + options_.interval;
+    if (options_.once || (paused_ && !key)) return;
     Show(now);
   }
-  absl::Time NextTick() const override { return next_; }
+  absl::Time NextTick() const override { return std::min(next_, pairer_.NextDeadline()); }
 
   absl::Status Finish() override {
+    Drain(absl::Now(), /*all=*/true);
     if (options_.once || !screen_) Show(absl::Now());
     return absl::OkStatus();
   }
 
  private:
+  static Pairer::Options Pairing(const TopOptions& options) {
+    Pairer::Options pairing;
+    pairing.enabled = options.pair;
+    return pairing;
+  }
+
+  void Drain(absl::Time now, bool all) {
+    ready_.clear();
+    if (all) {
+      pairer_.PopAll(&ready_);
+    } else {
+      pairer_.PopReady(now, &ready_);
+    }
+    for (const Pairer::Item& item : ready_) {
+      const v1::Event& event = *item.event;
+      if (item.partner != nullptr) {
+        table_.Add(item.partner->exchange(), now, EndpointTable::Seen::kBothEnds);
+      } else if (event.has_exchange()) {
+        table_.Add(event.exchange(), now);
+      } else if (event.has_loss()) {
+        table_.AddLoss(event.loss().exchanges());
+      }
+    }
+    ready_.clear();
+  }
+
+  // q quits (as Ctrl-C does), s and S change the sort column, p pauses the display (counting
+  // goes on). True when the screen must be drawn again.
+  bool HandleKeys(const std::string& keys) {
+    bool redraw = false;
+    const size_t n = EndpointTable::SortKeys().size();
+    for (const char key : keys) {
+      switch (key) {
+        case 'q':
+        case 'Q':
+          kill(getpid(), SIGINT);  // the capture's watcher ends it like Ctrl-C
+          break;
+        case 's':
+          sort_index_ = (sort_index_ + 1) % n;
+          redraw = true;
+          break;
+        case 'S':
+          sort_index_ = (sort_index_ + n - 1) % n;
+          redraw = true;
+          break;
+        case 'p':
+        case ' ':
+          paused_ = !paused_;
+          redraw = true;
+          break;
+        default:
+          break;
+      }
+    }
+    return redraw;
+  }
+
   void Show(absl::Time now) {
     EndpointTable::Format format;
-    format.sort = options_.sort;
+    format.sort = EndpointTable::SortKeys()[sort_index_];
     format.rows = options_.rows;
+    format.color = options_.color;
+    format.slow = options_.slow;
+    if (options_.format == "jsonl") {
+      const std::string out = table_.RenderJson(now, format);
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      std::fflush(stdout);
+      return;
+    }
     if (screen_) {
-      if (format.rows == 0) format.rows = TerminalRows() > 6 ? TerminalRows() - 5 : 10;
+      if (format.rows == 0) format.rows = TerminalRows() > 7 ? TerminalRows() - 6 : 10;
+      if (keyboard_ != nullptr) {
+        format.footer = absl::StrCat("q quit  s/S sort (", format.sort, ")  p pause",
+                                     paused_ ? "  -- PAUSED: p resumes --" : "");
+      }
       // Home and clear: the table replaces the last one, like top(1).
       std::string out = "\033[H\033[2J";
       out.append(table_.Render(now, format));
@@ -400,7 +592,12 @@ class Ctl::TopSink final : public Sink {
   TopOptions options_;
   bool screen_;
   absl::Time next_;
+  Pairer pairer_;
+  std::vector<Pairer::Item> ready_;
   EndpointTable table_;
+  std::unique_ptr<RawKeyboard> keyboard_;
+  size_t sort_index_ = 0;
+  bool paused_ = false;
 };
 
 Ctl::Ctl(AgentDirectory directory, CtlOptions options)
@@ -716,9 +913,14 @@ int Ctl::Stream(Capture& capture, Sink& sink, absl::Duration duration, OnInterru
       continue;
     }
     const v1::SessionEnd& end = agent->end;
+    // The agent counts records; a reader of the trace counts exchanges shown.
+    const std::string pairs =
+        agent->pairs == 0
+            ? ""
+            : absl::StrCat(" (", agent->pairs, " seen from both ends, each shown once)");
     Say(absl::StrCat("session ", agent->session, " on ", agent->NodeOrAddress(), " ended (",
                      render::EndReasonName(end.reason()), "): ", end.counters().exchanges(),
-                     " exchange(s), ", render::LostSummary(end.counters()),
+                     " exchange(s)", pairs, ", ", render::LostSummary(end.counters()),
                      end.detail().empty() ? "" : absl::StrCat(" — ", end.detail())));
     for (const std::string& note : end.notes()) Say(absl::StrCat("  note: ", note));
     if (end.reason() == v1::END_REASON_AGENT_SHUTDOWN || end.reason() == v1::END_REASON_ERROR) {
@@ -814,14 +1016,20 @@ int Ctl::List() {
   return rc;
 }
 
-int Ctl::Status() {
+int Ctl::Status(const StatusOptions& options) {
   auto agents = Connect();
   if (!agents.ok()) return ConnectFailure(agents.status());
-  std::vector<grpc::Status> results;
-  std::vector<v1::GetStatusResponse> responses;
+  // Two answers a moment apart: the rate now, and whether losses are growing now.
+  std::vector<grpc::Status> first_results, results;
+  std::vector<v1::GetStatusResponse> first, responses;
+  AskEvery(*agents, options_.timeout, GetStatus, &first_results, &first);
+  const absl::Time first_at = absl::Now();
+  absl::SleepFor(options.sample);
   AskEvery(*agents, options_.timeout, GetStatus, &results, &responses);
+  const absl::Duration between = absl::Now() - first_at;
   int rc = kExitOk;
-  bool first = true;
+  bool first_agent = true;
+  std::string json = "{\"agents\":[";
   for (size_t i = 0; i < agents->size(); ++i) {
     const Agent& agent = *(*agents)[i];
     if (!results[i].ok()) {
@@ -830,45 +1038,52 @@ int Ctl::Status() {
       rc = kExitFailure;
       continue;
     }
-    if (!first) std::printf("\n");
-    first = false;
     const v1::GetStatusResponse& response = responses[i];
-    std::printf("agent:    %s (version %s) on node %s, up since %s\n", agent.address().c_str(),
-                response.version().c_str(), response.node().c_str(),
-                LocalTime(response.started_at()).c_str());
+    const Health health = Assess(response, first_results[i].ok() ? &first[i] : nullptr, between);
+    if (health.state == Health::State::kUnhealthy) rc = kExitFailure;
+    if (options.format == "json") {
+      std::string status_json;
+      google::protobuf::util::JsonPrintOptions print;
+      print.preserve_proto_field_names = true;
+      (void)google::protobuf::util::MessageToJsonString(response, &status_json, print);
+      if (!first_agent) json.push_back(',');
+      absl::StrAppend(
+          &json, "{\"address\":\"", absl::CHexEscape(agent.address()), "\",\"health\":\"",
+          health.word, "\",\"why\":\"", absl::CHexEscape(health.why),
+          "\",\"exchanges_per_second\":", absl::StrFormat("%.3f", health.exchanges_per_second),
+          ",\"lost_since_start\":", health.lost_since_start, ",\"status\":", status_json, "}");
+      first_agent = false;
+      continue;
+    }
+    if (!first_agent) std::printf("\n");
+    first_agent = false;
+    std::printf("%s (%s): %s%s\n", response.node().c_str(), agent.address().c_str(),
+                health.word.c_str(), health.why.empty() ? "" : (": " + health.why).c_str());
+    for (const std::string& line : health.lines) std::printf("  %s\n", line.c_str());
     std::printf(
-        "kernel:   %s, BTF %s, tracefs %s\n", response.kernel().release().c_str(),
+        "details:\n  agent version %s on node %s, up since %s; kernel %s, BTF %s, "
+        "tracefs %s\n",
+        response.version().c_str(), response.node().c_str(),
+        LocalTime(response.started_at()).c_str(), response.kernel().release().c_str(),
         response.kernel().btf() ? "yes" : "no",
         response.kernel().tracefs().empty() ? "not mounted" : response.kernel().tracefs().c_str());
     const v1::ProbeStatus& probes = response.probes();
-    std::string probe_text = "not attached (no active session)";
-    if (probes.attached()) {
-      probe_text = probes.mode() == v1::ATTACH_MODE_RAW_TRACEPOINTS
-                       ? "attached via raw tracepoints"
-                       : "attached via syscall tracepoints";
-    }
-    // The agent lists the TLS libraries it probes (or could not) after its programs.
-    std::vector<std::string> tls_lines;
-    int programs = 0;
-    for (const std::string& p : probes.programs()) {
-      if (absl::StartsWith(p, "tls ")) {
-        tls_lines.push_back(p);
-      } else {
-        ++programs;
-      }
-    }
-    if (probes.attached()) absl::StrAppend(&probe_text, ", ", programs, " programs");
-    if (!probes.detail().empty()) absl::StrAppend(&probe_text, " (", probes.detail(), ")");
-    std::printf("probes:   %s\n", probe_text.c_str());
-    for (const std::string& line : tls_lines) std::printf("  %s\n", line.c_str());
-    std::printf("sessions: %d\n", response.sessions_size());
+    if (!probes.detail().empty()) std::printf("  probes: %s\n", probes.detail().c_str());
     for (const v1::SessionInfo& s : response.sessions()) {
-      std::printf("  %s %s: %llu exchange(s), %llu lost, filter %s\n", s.id().c_str(),
+      std::printf("  session %s %s: %llu exchange(s), %llu lost, filter %s\n", s.id().c_str(),
                   s.state() == v1::SESSION_STATE_ACTIVE ? "active" : "ended",
                   static_cast<unsigned long long>(s.counters().exchanges()),
                   static_cast<unsigned long long>(s.counters().exchanges_lost()),
                   FilterSummary(s.filter()).c_str());
       if (s.has_export_status()) std::printf("    %s\n", ExportSummary(s.export_status()).c_str());
+    }
+    if (!options.counters) {
+      std::printf("  (httptracectl status --counters: TLS libraries and every counter)\n");
+      continue;
+    }
+    // The agent lists the TLS libraries it probes (or could not) after its programs.
+    for (const std::string& p : probes.programs()) {
+      if (absl::StartsWith(p, "tls ")) std::printf("  %s\n", p.c_str());
     }
     std::vector<std::pair<std::string, uint64_t>> counters(response.counters().begin(),
                                                            response.counters().end());
@@ -878,6 +1093,7 @@ int Ctl::Status() {
       std::printf("  %-44s %llu\n", name.c_str(), static_cast<unsigned long long>(value));
     }
   }
+  if (options.format == "json") std::printf("%s]}\n", json.c_str());
   return rc;
 }
 

@@ -38,6 +38,8 @@ struct StreamOptions {
   std::string output_path;                         // empty or "-": standard output
   absl::Duration duration = absl::ZeroDuration();  // zero: until Ctrl-C or the sessions end
   render::RenderOptions render;
+  // Show an exchange seen from both ends once (cli/pairer.h); false: one record per side.
+  bool pair = true;
 };
 
 struct TopOptions {
@@ -48,6 +50,20 @@ struct TopOptions {
   // Print the table once at the end instead of refreshing the screen; set also when stdout is
   // not a terminal (then a plain table every interval, for logs and pipes).
   bool once = false;
+  // "table", or "jsonl": one JSON object per refresh (EndpointTable::RenderJson), never a
+  // screen, for scripts.
+  std::string format = "table";
+  // Count an exchange seen from both ends once; false: a row per end (--role both-sides).
+  bool pair = true;
+  bool color = false;                      // error rates, slow percentiles and losses
+  absl::Duration slow = absl::Seconds(1);  // percentiles at least this are marked
+};
+
+struct StatusOptions {
+  bool counters = false;        // every counter and TLS library, not only the headline
+  std::string format = "text";  // or "json"
+  // The pause between the two answers the rate and "losing now" are measured over.
+  absl::Duration sample = absl::Seconds(1);
 };
 
 class Ctl {
@@ -66,7 +82,9 @@ class Ctl {
   // Stops the session on the agent that has it.
   int Stop(const std::string& session_id);
   int List();
-  int Status();
+  // "is it working?" first (cli/status_report.h), then the details; exit 1 when an agent is
+  // unreachable or NOT healthy (degraded, losing data now, still exits 0).
+  int Status(const StatusOptions& options);
   // A live table of endpoints (method + route), refreshed every interval, across agents.
   int Top(const v1::StartCaptureRequest& request, const TopOptions& options);
 

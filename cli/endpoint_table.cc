@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "cli/render/json_string.h"
 #include "cli/render/text_renderer.h"
 #include "common/route.h"
 
@@ -53,7 +54,7 @@ absl::Status EndpointTable::CheckSortKey(absl::string_view sort) {
       absl::StrCat("--sort ", sort, ": want one of ", absl::StrJoin(keys, ", ")));
 }
 
-void EndpointTable::Add(const v1::Exchange& x, absl::Time now) {
+void EndpointTable::Add(const v1::Exchange& x, absl::Time now, Seen seen) {
   ++exchanges_;
   // A gRPC call is grouped by its service and method (its :path, never templated), shown as
   // method "gRPC".
@@ -63,6 +64,7 @@ void EndpointTable::Add(const v1::Exchange& x, absl::Time now) {
                       : x.has_request() ? Route(x.request().target())
                                         : "(request not captured)";
   std::string key = absl::StrCat(method, " ", route);
+  if (by_role_) absl::StrAppend(&key, " ", static_cast<int>(seen));
   auto it = endpoints_.find(key);
   if (it == endpoints_.end()) {
     if (endpoints_.size() >= kMaxEndpoints) {
@@ -76,6 +78,7 @@ void EndpointTable::Add(const v1::Exchange& x, absl::Time now) {
     }
   }
   Stats& stats = it->second;
+  stats.seen |= static_cast<uint8_t>(seen);
   ++stats.requests;
   // gRPC answers errors with HTTP 200 and a non-zero grpc-status.
   if ((x.has_response() && x.response().status() >= 400) ||
@@ -105,6 +108,19 @@ std::vector<EndpointTable::Row> EndpointTable::Rows(absl::Time now, absl::string
   std::vector<int64_t> sorted;
   for (const auto& [key, stats] : endpoints_) {
     Row row;
+    switch (stats.seen) {
+      case static_cast<uint8_t>(Seen::kClient):
+        row.seen = "client";
+        break;
+      case static_cast<uint8_t>(Seen::kServer):
+        row.seen = "server";
+        break;
+      case static_cast<uint8_t>(Seen::kBothEnds):
+        row.seen = "both ends";
+        break;
+      default:
+        row.seen = "mixed";
+    }
     row.method = stats.method;
     row.route = stats.route;
     row.requests = stats.requests;
@@ -125,7 +141,8 @@ std::vector<EndpointTable::Row> EndpointTable::Rows(absl::Time now, absl::string
   auto by = [&](auto field) {
     std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
       const auto fa = field(a), fb = field(b);
-      return fa != fb ? fa > fb : std::tie(a.route, a.method) < std::tie(b.route, b.method);
+      return fa != fb ? fa > fb
+                      : std::tie(a.route, a.method, a.seen) < std::tie(b.route, b.method, b.seen);
     });
   };
   if (sort == "requests") {
@@ -152,11 +169,22 @@ std::vector<EndpointTable::Row> EndpointTable::Rows(absl::Time now, absl::string
 
 std::string EndpointTable::Render(absl::Time now, const Format& format) const {
   const std::vector<Row> rows = Rows(now, format.sort);
-  std::string out = absl::StrFormat(
-      "httptracectl top: %u exchange(s), %u lost, %u endpoint(s), %.0fs, sorted by %s\n",
-      exchanges_, lost_, endpoints_.size(), absl::ToDoubleSeconds(now - start_), format.sort);
-  absl::StrAppendFormat(&out, "%-7s %-40s %8s %8s %6s %9s %9s %9s %8s\n", "METHOD", "ROUTE", "REQS",
-                        "REQ/S", "ERR%", "P50", "P90", "P99", "BYTES");
+  const render::Palette palette = render::Palette::For(format.color);
+  std::string out = absl::StrFormat("httptracectl top: %u exchange(s), ", exchanges_);
+  // Losses stand out: the table is missing what they counted.
+  if (lost_ > 0) out.append(palette.bold_red);
+  absl::StrAppendFormat(&out, "%u lost", lost_);
+  if (lost_ > 0) out.append(palette.reset);
+  absl::StrAppendFormat(&out, ", %u endpoint(s), %.0fs, sorted by %s\n", endpoints_.size(),
+                        absl::ToDoubleSeconds(now - start_), format.sort);
+  absl::StrAppendFormat(&out, "%-7s %-40s %-9s %8s %8s %6s %9s %9s %9s %8s\n", "METHOD", "ROUTE",
+                        "SEEN", "REQS", "REQ/S", "ERR%", "P50", "P90", "P99", "BYTES");
+  const int64_t slow_us = absl::ToInt64Microseconds(format.slow);
+  auto latency = [&](int64_t us) {
+    const std::string cell = absl::StrFormat("%9s", Duration(us));
+    if (us < slow_us) return cell;
+    return absl::StrCat(palette.bold_red, cell, palette.reset);
+  };
   size_t shown = 0;
   for (const Row& row : rows) {
     if (format.rows > 0 && shown == format.rows) {
@@ -170,10 +198,37 @@ std::string EndpointTable::Render(absl::Time now, const Format& format) const {
     std::string method, route;
     render::AppendPrintable(&method, row.method);
     render::AppendPrintable(&route, row.route.size() > 40 ? row.route.substr(0, 40) : row.route);
-    absl::StrAppendFormat(&out, "%-7s %-40s %8u %8.1f %5.1f%% %9s %9s %9s %8s\n", method, route,
-                          row.requests, row.rate, error_percent, Duration(row.p50_us),
-                          Duration(row.p90_us), Duration(row.p99_us), Bytes(row.bytes));
+    std::string errors = absl::StrFormat("%5.1f%%", error_percent);
+    if (row.errors > 0) errors = absl::StrCat(palette.yellow, errors, palette.reset);
+    absl::StrAppendFormat(&out, "%-7s %-40s %-9s %8u %8.1f %s %s %s %s %8s\n", method, route,
+                          row.seen, row.requests, row.rate, errors, latency(row.p50_us),
+                          latency(row.p90_us), latency(row.p99_us), Bytes(row.bytes));
   }
+  if (!format.footer.empty())
+    absl::StrAppend(&out, palette.dim, format.footer, palette.reset, "\n");
+  return out;
+}
+std::string EndpointTable::RenderJson(absl::Time now, const Format& format) const {
+  const std::vector<Row> rows = Rows(now, format.sort);
+  std::string out = "{\"time\":\"";
+  out.append(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", now, absl::UTCTimeZone()));
+  absl::StrAppend(&out, "\",\"exchanges\":", exchanges_, ",\"lost\":", lost_, ",\"sort\":\"",
+                  format.sort, "\",\"endpoints\":[");
+  auto micros = [](int64_t us) { return us < 0 ? std::string("null") : absl::StrCat(us); };
+  size_t shown = 0;
+  for (const Row& row : rows) {
+    if (format.rows > 0 && shown == format.rows) break;
+    if (shown++ > 0) out.push_back(',');
+    out.append("{\"method\":");
+    render::AppendJsonString(&out, row.method);
+    out.append(",\"route\":");
+    render::AppendJsonString(&out, row.route);
+    absl::StrAppend(&out, ",\"seen\":\"", row.seen, "\",\"requests\":", row.requests,
+                    ",\"rate\":", absl::StrFormat("%.3f", row.rate), ",\"errors\":", row.errors,
+                    ",\"p50_us\":", micros(row.p50_us), ",\"p90_us\":", micros(row.p90_us),
+                    ",\"p99_us\":", micros(row.p99_us), ",\"bytes\":", row.bytes, "}");
+  }
+  out.append("]}\n");
   return out;
 }
 

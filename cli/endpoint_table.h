@@ -26,7 +26,11 @@ class EndpointTable {
   // Requests per second are counted over this many of the last whole seconds.
   static constexpr int kRateSeconds = 10;
 
+  // Which ends of an exchange were traced: counted once either way.
+  enum class Seen : uint8_t { kClient = 1, kServer = 2, kBothEnds = 4 };
+
   struct Row {
+    std::string seen;  // "both ends", "client", "server" or "mixed"
     std::string method;
     std::string route;
     uint64_t requests = 0;
@@ -38,17 +42,33 @@ class EndpointTable {
   struct Format {
     std::string sort = "rate";
     size_t rows = 0;  // 0: all
+    bool color = false;
+    absl::Duration slow = absl::Seconds(1);  // p50/p90/p99 at least this: shown red
+    std::string footer;                      // a last line (top's keys), when not empty
   };
 
-  explicit EndpointTable(absl::Time start = absl::Now()) : start_(start) {}
+  // `by_role`: a client's and a server's records of one endpoint are separate rows
+  // (--role both-sides), else one row whatever end saw it.
+  explicit EndpointTable(absl::Time start = absl::Now(), bool by_role = false)
+      : start_(start), by_role_(by_role) {}
 
-  void Add(const v1::Exchange& exchange, absl::Time now);
+  // One exchange, counted once: for one seen from both ends, pass the server's record (its
+  // latency is the service's own) and Seen::kBothEnds.
+  void Add(const v1::Exchange& exchange, absl::Time now, Seen seen);
+  void Add(const v1::Exchange& exchange, absl::Time now) {
+    Add(exchange, now,
+        exchange.connection().role() == v1::ROLE_CLIENT ? Seen::kClient : Seen::kServer);
+  }
   void AddLoss(uint64_t exchanges) { lost_ += exchanges; }
 
   // Rows sorted by `sort` (one of SortKeys()), largest first ("route" sorts by name).
   std::vector<Row> Rows(absl::Time now, absl::string_view sort) const;
   // A header line and the table.
   std::string Render(absl::Time now, const Format& format) const;
+  // One JSON object on one line, for scripts: {"time", "exchanges", "lost", "sort",
+  // "endpoints": [{"method", "route", "seen", "requests", "rate", "errors", "p50_us", "p90_us",
+  // "p99_us", "bytes"}, ...]} (latencies null while unknown; at most format.rows endpoints).
+  std::string RenderJson(absl::Time now, const Format& format) const;
 
   // "/users/{id}" for "/users/42?x=1" (common/route.h: the exporter's http.route too).
   static std::string Route(absl::string_view target);
@@ -58,6 +78,7 @@ class EndpointTable {
  private:
   struct Stats {
     std::string method, route;
+    uint8_t seen = 0;  // Seen bits
     uint64_t requests = 0, errors = 0, bytes = 0;
     std::deque<int64_t> latencies_us;  // the latest kLatencySamples
     // Requests per whole second, for the last kRateSeconds seconds: (second, count).
@@ -65,6 +86,7 @@ class EndpointTable {
   };
 
   absl::Time start_;
+  bool by_role_;
   absl::flat_hash_map<std::string, Stats> endpoints_;
   uint64_t exchanges_ = 0, lost_ = 0;
 };

@@ -111,5 +111,27 @@ TEST(EndpointTable, EndpointsAreBoundedAndPeerTextIsEscaped) {
   EXPECT_THAT(small.Render(now, {}), HasSubstr("/evil\\x1b[2J"));
 }
 
+TEST(EndpointTable, BothEndsCountOnceAndJsonSnapshotsForScripts) {
+  const absl::Time now = absl::FromUnixSeconds(1000);
+  EndpointTable table(now);
+  table.Add(Exchange("GET", "/a", 200, 10), now, EndpointTable::Seen::kBothEnds);
+  table.Add(Exchange("GET", "/a", 503, 30), now, EndpointTable::Seen::kBothEnds);
+  table.Add(Exchange("GET", "/b", 200, 10), now);
+  const auto rows = table.Rows(now, "requests");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].seen, "both ends");
+  EXPECT_EQ(rows[0].requests, 2u);
+  EXPECT_EQ(rows[1].seen, "server");
+  EndpointTable::Format format;
+  format.sort = "requests";
+  const std::string json = table.RenderJson(now, format);
+  EXPECT_THAT(json, HasSubstr("\"exchanges\":3,\"lost\":0,\"sort\":\"requests\""));
+  EXPECT_THAT(json, HasSubstr("{\"method\":\"GET\",\"route\":\"/a\",\"seen\":\"both ends\","
+                              "\"requests\":2,"));
+  EXPECT_THAT(json, HasSubstr("\"errors\":1,\"p50_us\":10,"));
+  EXPECT_EQ(json.back(), '\n');
+  EXPECT_EQ(json.find('\n'), json.size() - 1);
+}
+
 }  // namespace
 }  // namespace httptrace::cli

@@ -4,8 +4,10 @@
 // before or after the subcommand, each subcommand with its own flags and --help.
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,7 @@
 #include "cli/ctl.h"
 #include "cli/endpoint_table.h"
 #include "cli/request_builder.h"
+#include "cli/usage.h"
 #include "common/termination_signals.h"
 #include "common/version.h"
 
@@ -58,6 +61,7 @@ CLI::Option* AddList(CLI::App* app, const std::string& name, std::vector<std::st
 }
 
 struct Globals {
+  std::string color = "auto";
   std::vector<std::string> agents;
   std::vector<std::string> agents_dns;
   ClientTls tls;
@@ -102,6 +106,10 @@ void AddGlobals(CLI::App& app, Globals* g) {
               "before it is written (output is merged by time within this window; default 1s).",
               absl::ZeroDuration(), absl::Minutes(1))
       ->group(group);
+  app.add_option("--color", g->color,
+                 "auto (default: colour on a terminal, unless NO_COLOR is set), always or never.")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->group("Output");
   AddDuration(&app, "--dns-refresh", &g->ctl.dns_refresh,
               "How often a capture resolves --agents-dns names again (default 30s).",
               absl::Milliseconds(200), absl::Hours(24))
@@ -120,11 +128,27 @@ void AddFilters(CLI::App* app, RequestFlags* f) {
   AddList(app, "--local-port", &f->local_ports, "Port on the traced process's side (repeatable).")
       ->group(group);
   AddList(app, "--remote-port", &f->remote_ports, "Port of the peer (repeatable).")->group(group);
-  AddList(app, "--method", &f->methods, "HTTP method (repeatable).")->group(group);
+  AddList(app, "--method", &f->methods, "HTTP method, any case (repeatable).")->group(group);
+  AddList(app, "--status", &f->statuses,
+          "Response status: a class (5xx, 4xx) or a code (404) (repeatable).")
+      ->group(group);
+  AddList(app, "--host", &f->hosts,
+          "Host the request names (Host header), any case, port ignored; *.example.com for "
+          "subdomains (repeatable).")
+      ->group(group);
+  AddDuration(app, "--min-latency", &f->min_latency,
+              "Exchanges at least this slow (e.g. 200ms, 1s).", absl::Microseconds(1),
+              absl::Hours(24))
+      ->group(group);
+  AddList(app, "--connection", &f->connections,
+          "Connection id (jsonl's connection_id, HAR's connection) (repeatable).")
+      ->group(group);
   app->add_option("--path-prefix", f->path_prefix, "Request targets starting with this prefix.")
       ->group(group);
-  app->add_option("--role", f->role, "client, server or both (default both).")
-      ->check(CLI::IsMember({"client", "server", "both"}))
+  app->add_option("--role", f->role,
+                  "client, server, both (default: both ends, an exchange seen from both shown "
+                  "once) or both-sides (both ends, one record per side).")
+      ->check(CLI::IsMember({"client", "server", "both", "both-sides"}))
       ->group(group);
   app->add_option("--tls", f->tls,
                   "only (HTTPS read at the TLS library), plain, or both (default both).")
@@ -189,7 +213,8 @@ void AddExport(CLI::App* app, RequestFlags* f) {
 
 void AddOutput(CLI::App* app, StreamOptions* s) {
   const std::string group = "Output";
-  app->add_option("--format", s->format, "text (readable trace), jsonl or har (HAR 1.2).")
+  app->add_option("--format", s->format,
+                  "text (readable trace), line (one line per exchange), jsonl or har (HAR 1.2).")
       ->check(CLI::IsMember(render::FormatNames()))
       ->group(group);
   app->add_option("-o,--output", s->output_path,
@@ -197,10 +222,26 @@ void AddOutput(CLI::App* app, StreamOptions* s) {
                   "Default: standard output.")
       ->type_name("FILE")
       ->group(group);
+  AddDuration(app, "--slow", &s->render.slow,
+              "Exchanges at least this slow are marked in colour (default 1s).",
+              absl::Microseconds(1), absl::Hours(24))
+      ->group(group);
+}
+
+// Colour for text, line and top: --color always/never, else a terminal that is not "dumb" and no
+// NO_COLOR (https://no-color.org: set and not empty).
+bool UseColor(const std::string& mode, bool to_terminal) {
+  if (mode == "always") return true;
+  if (mode == "never") return false;
+  const char* no_color = std::getenv("NO_COLOR");
+  if (no_color != nullptr && *no_color != '\0') return false;
+  const char* term = std::getenv("TERM");
+  if (term != nullptr && std::string(term) == "dumb") return false;
+  return to_terminal;
 }
 
 int UsageError(const std::string& message) {
-  std::fprintf(stderr, "httptracectl: %s (see --help)\n", message.c_str());
+  std::fprintf(stderr, "httptracectl: %s (see httptracectl --help)\n", message.c_str());
   return kExitUsage;
 }
 
@@ -227,6 +268,10 @@ int Main(int argc, char** argv) {
   app.fallthrough();  // global options also after the subcommand
   app.require_subcommand(1);
   app.footer(
+      "Examples:\n"
+      "  httptracectl start --port 8080                  a readable trace until Ctrl-C\n"
+      "  httptracectl top --port 8080                    a live table of endpoints\n"
+      "Each command has its own --help (httptracectl start --help).\n"
       "start prints \"started session ID on NODE (ADDRESS)\" per agent on stderr once the probes\n"
       "are attached (with several agents then \"started N session(s) on N of M agent(s)\"),\n"
       "streams until Ctrl-C, --duration or the session's end, then stops the sessions and prints\n"
@@ -269,7 +314,15 @@ int Main(int argc, char** argv) {
   CLI::App* stop = app.add_subcommand("stop", "End a session.");
   stop->add_option("session", session_id, "Session id.")->required();
   CLI::App* list = app.add_subcommand("list", "List the agents' sessions.");
-  CLI::App* status = app.add_subcommand("status", "Show the agents' version, probes, counters.");
+  StatusOptions status_options;
+  CLI::App* status = app.add_subcommand(
+      "status",
+      "Is it working? Healthy or not and why, probes, sessions, exchanges/s, losses since start "
+      "(exit 1 when NOT healthy or unreachable).");
+  status->add_flag("--counters", status_options.counters,
+                   "Also every counter and every TLS library probed or not.");
+  status->add_option("--format", status_options.format, "text or json (for scripts).")
+      ->check(CLI::IsMember({"text", "json"}));
 
   TopOptions top_options;
   CLI::App* top = app.add_subcommand(
@@ -283,6 +336,12 @@ int Main(int argc, char** argv) {
               absl::Milliseconds(100), absl::Hours(1));
   top->add_option("--rows", top_options.rows, "Endpoints shown (default: what the terminal fits).")
       ->check(CLI::Range(size_t{1}, size_t{100000}));
+  top->add_option("--format", top_options.format,
+                  "table (default), or jsonl: one JSON object per refresh, for scripts.")
+      ->check(CLI::IsMember({"table", "jsonl"}));
+  AddDuration(top, "--slow", &top_options.slow,
+              "Percentiles at least this slow are marked in colour (default 1s).",
+              absl::Microseconds(1), absl::Hours(24));
   top->add_flag("--once", top_options.once,
                 "Print the table once, at the end (Ctrl-C or --duration), instead of refreshing.");
 
@@ -295,6 +354,29 @@ int Main(int argc, char** argv) {
       ->check(CLI::IsMember({"bash", "zsh"}));
   for (CLI::App* sub : {list, status, version, completion}) sub->fallthrough();
 
+  SetCommandFooter(start, app,
+                   {"httptracectl start --port 8080",
+                    "httptracectl start --comm nginx --status 5xx --format line -o errors.log"});
+  SetCommandFooter(attach, app,
+                   {"httptracectl attach 1a2b3c01",
+                    "httptracectl attach 1a2b3c01 --from-seq 120 "
+                    "--format jsonl -o more.jsonl"});
+  SetCommandFooter(stop, app, {"httptracectl stop 1a2b3c01", "httptracectl list"});
+  SetCommandFooter(
+      list, app, {"httptracectl list", "httptracectl --agent 10.0.0.7:7443 --tls-ca ca.crt list"});
+  SetCommandFooter(status, app, {"httptracectl status", "httptracectl status --counters"});
+  SetCommandFooter(
+      top, app,
+      {"httptracectl top --port 8080", "httptracectl top --comm nginx --sort p99 --once -d 30s"});
+  SetCommandFooter(version, app, {"httptracectl version", "httptracectl --agent ADDR status"});
+  SetCommandFooter(completion, app,
+                   {"source <(httptracectl completion bash)",
+                    "httptracectl completion zsh > ~/.zfunc/_httptracectl"});
+
+  // Mistakes named in our words before CLI11 words them in its own (cli/usage.h).
+  if (const std::string problem = CheckArguments(app, argc, argv); !problem.empty()) {
+    return UsageError(problem);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -303,9 +385,9 @@ int Main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::RequiredError& e) {
     if (app.get_subcommands().empty()) return UsageError(MissingCommand(app, argc, argv));
-    return UsageError(e.what());
+    return UsageError(Translate(e));
   } catch (const CLI::ParseError& e) {
-    return UsageError(e.what());
+    return UsageError(Translate(e));
   }
 
   if (version->parsed()) {
@@ -315,13 +397,21 @@ int Main(int argc, char** argv) {
   if (completion->parsed()) {
     const FlagValues values = {{"--format", render::FormatNames()},
                                {"--sort", EndpointTable::SortKeys()},
-                               {"--role", {"client", "server", "both"}},
+                               {"--role", {"client", "server", "both", "both-sides"}},
+                               {"--color", {"auto", "always", "never"}},
                                {"--tls", {"only", "plain", "both"}}};
     const std::string script =
         shell == "bash" ? BashCompletion(app, values) : ZshCompletion(app, values);
     std::fwrite(script.data(), 1, script.size(), stdout);
     return kExitOk;
   }
+
+  const bool to_stdout = stream.output_path.empty() || stream.output_path == "-";
+  stream.render.color = (stream.format == "text" || stream.format == "line") &&
+                        UseColor(globals.color, to_stdout && isatty(STDOUT_FILENO));
+  stream.pair = request_flags.role == "both";
+  top_options.pair = request_flags.role == "both";
+  top_options.color = UseColor(globals.color, isatty(STDOUT_FILENO));
 
   Ctl ctl(AgentDirectory(globals.agents, globals.agents_dns, globals.tls), globals.ctl);
   if (start->parsed() || top->parsed()) {
@@ -340,7 +430,7 @@ int Main(int argc, char** argv) {
   if (attach->parsed()) return ctl.Attach(session_id, from_seq, stream);
   if (stop->parsed()) return ctl.Stop(session_id);
   if (list->parsed()) return ctl.List();
-  if (status->parsed()) return ctl.Status();
+  if (status->parsed()) return ctl.Status(status_options);
   return UsageError("missing command");
 }
 

@@ -1,9 +1,11 @@
 #include "cli/request_builder.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
@@ -20,6 +22,28 @@ absl::Status AddNumbers(const std::vector<std::string>& values, absl::string_vie
           absl::StrCat("--", flag, " ", value, ": want a number from 1 to ", max));
     }
     out->Add(number);
+  }
+  return absl::OkStatus();
+}
+
+// "5xx" → 500-599, "404" → 404-404.
+absl::Status AddStatuses(const std::vector<std::string>& values,
+                         google::protobuf::RepeatedPtrField<v1::StatusRange>* out) {
+  for (const std::string& value : values) {
+    v1::StatusRange range;
+    uint32_t code = 0;
+    if (value.size() == 3 && value[0] >= '1' && value[0] <= '5' &&
+        absl::AsciiStrToLower(value.substr(1)) == "xx") {
+      range.set_min(static_cast<uint32_t>(value[0] - '0') * 100);
+      range.set_max(range.min() + 99);
+    } else if (absl::SimpleAtoi(value, &code) && code >= 100 && code <= 599) {
+      range.set_min(code);
+      range.set_max(code);
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--status ", value, ": want a class (1xx, 2xx, 3xx, 4xx, 5xx) or a code (100 to 599)"));
+    }
+    *out->Add() = range;
   }
   return absl::OkStatus();
 }
@@ -63,16 +87,59 @@ absl::StatusOr<v1::StartCaptureRequest> BuildStartRequest(const RequestFlags& fl
   for (const auto& container : flags.containers) filter->add_containers(container);
   for (const auto& ns : flags.namespaces) filter->add_pod_namespaces(ns);
   for (const auto& pod : flags.pods) filter->add_pods(pod);
-  for (const auto& method : flags.methods) filter->add_methods(method);
+  for (const auto& method : flags.methods) {
+    const std::string upper = absl::AsciiStrToUpper(method);
+    const auto& known = KnownMethods();
+    if (std::find(known.begin(), known.end(), upper) == known.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--method ", method,
+                       ": not an HTTP method, so it would never match (want GET, HEAD, POST, PUT, "
+                       "DELETE, PATCH, OPTIONS, CONNECT, TRACE or another registered method)"));
+    }
+    filter->add_methods(upper);
+  }
+  if (absl::Status s = AddStatuses(flags.statuses, filter->mutable_statuses()); !s.ok()) return s;
+  for (const auto& host : flags.hosts) {
+    std::string name = absl::AsciiStrToLower(host);
+    // "api.example.com:8080" → "api.example.com": hosts are matched without their port.
+    if (std::count(name.begin(), name.end(), ':') == 1) name = name.substr(0, name.find(':'));
+    const absl::string_view bare =
+        absl::StartsWith(name, "*.") ? absl::string_view(name).substr(2) : absl::string_view(name);
+    if (bare.empty() || !std::all_of(bare.begin(), bare.end(), [](char c) {
+          return absl::ascii_isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':' ||
+                 c == '[' || c == ']';
+        })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--host ", host,
+                       ": want a host name or address (api.example.com, "
+                       "*.example.com, 127.0.0.1)"));
+    }
+    filter->add_hosts(name);
+  }
+  for (const auto& connection : flags.connections) {
+    uint64_t id = 0;
+    if (!absl::SimpleAtoi(connection, &id) || id == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--connection ", connection,
+          ": want a connection id (jsonl's connection_id, HAR's connection), a number from 1"));
+    }
+    filter->add_connection_ids(id);
+  }
+  if (flags.min_latency < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--min-latency: negative");
+  }
+  if (flags.min_latency > absl::ZeroDuration()) {
+    *filter->mutable_min_latency() = ToProto(flags.min_latency);
+  }
   for (const auto& protocol : flags.protocols) filter->add_protocols(protocol);
   filter->set_path_prefix(flags.path_prefix);
   if (flags.role == "client") {
     filter->set_role(v1::ROLE_CLIENT);
   } else if (flags.role == "server") {
     filter->set_role(v1::ROLE_SERVER);
-  } else if (flags.role != "both" && !flags.role.empty()) {
+  } else if (flags.role != "both" && flags.role != "both-sides" && !flags.role.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--role ", flags.role, ": want client, server or both"));
+        absl::StrCat("--role ", flags.role, ": want client, server, both or both-sides"));
   }
   if (flags.tls == "only") {
     filter->set_tls(v1::TLS_ONLY);
@@ -142,6 +209,51 @@ absl::StatusOr<v1::StartCaptureRequest> BuildStartRequest(const RequestFlags& fl
     *export_options->mutable_metrics_interval() = ToProto(flags.export_metrics_interval);
   }
   return request;
+}
+
+const std::vector<std::string>& KnownMethods() {
+  static const auto* methods = new std::vector<std::string>{"GET",
+                                                            "HEAD",
+                                                            "POST",
+                                                            "PUT",
+                                                            "DELETE",
+                                                            "CONNECT",
+                                                            "OPTIONS",
+                                                            "TRACE",
+                                                            "PATCH",
+                                                            "ACL",
+                                                            "BASELINE-CONTROL",
+                                                            "BIND",
+                                                            "CHECKIN",
+                                                            "CHECKOUT",
+                                                            "COPY",
+                                                            "LABEL",
+                                                            "LINK",
+                                                            "LOCK",
+                                                            "MERGE",
+                                                            "MKACTIVITY",
+                                                            "MKCALENDAR",
+                                                            "MKCOL",
+                                                            "MKREDIRECTREF",
+                                                            "MKWORKSPACE",
+                                                            "MOVE",
+                                                            "ORDERPATCH",
+                                                            "PRI",
+                                                            "PROPFIND",
+                                                            "PROPPATCH",
+                                                            "PURGE",
+                                                            "QUERY",
+                                                            "REBIND",
+                                                            "REPORT",
+                                                            "SEARCH",
+                                                            "UNBIND",
+                                                            "UNCHECKOUT",
+                                                            "UNLINK",
+                                                            "UNLOCK",
+                                                            "UPDATE",
+                                                            "UPDATEREDIRECTREF",
+                                                            "VERSION-CONTROL"};
+  return *methods;
 }
 
 }  // namespace httptrace::cli

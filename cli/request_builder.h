@@ -15,6 +15,8 @@ namespace httptrace::cli {
 struct RequestFlags {
   std::vector<std::string> pids, comms, containers, namespaces, pods;
   std::vector<std::string> ports, local_ports, remote_ports, methods, protocols;
+  std::vector<std::string> statuses, hosts, connections;
+  absl::Duration min_latency = absl::ZeroDuration();
   std::string path_prefix;
   std::string role = "both";
   std::string tls = "both";  // only, plain, both
@@ -34,5 +36,9 @@ struct RequestFlags {
 };
 
 absl::StatusOr<v1::StartCaptureRequest> BuildStartRequest(const RequestFlags& flags);
+
+// The methods --method knows (IANA's registry and PURGE), upper case: a value that is not one
+// of them, in any case, could never match and is refused.
+const std::vector<std::string>& KnownMethods();
 
 }  // namespace httptrace::cli

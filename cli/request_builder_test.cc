@@ -98,5 +98,50 @@ TEST(BuildStartRequest, BadValuesNameTheFlag) {
   }
 }
 
+TEST(BuildStartRequest, NewFiltersAndCaseInsensitiveMethods) {
+  RequestFlags flags;
+  flags.methods = {"get", "Post"};
+  flags.statuses = {"5xx", "404", "4XX"};
+  flags.hosts = {"API.example.com:8080", "*.test"};
+  flags.connections = {"42"};
+  flags.min_latency = absl::Milliseconds(250);
+  const auto request = BuildStartRequest(flags);
+  ASSERT_TRUE(request.ok()) << request.status();
+  const v1::Filter& f = request->filter();
+  EXPECT_EQ(f.methods(0), "GET");
+  EXPECT_EQ(f.methods(1), "POST");
+  ASSERT_EQ(f.statuses_size(), 3);
+  EXPECT_EQ(f.statuses(0).min(), 500u);
+  EXPECT_EQ(f.statuses(0).max(), 599u);
+  EXPECT_EQ(f.statuses(1).min(), 404u);
+  EXPECT_EQ(f.statuses(1).max(), 404u);
+  EXPECT_EQ(f.statuses(2).min(), 400u);
+  EXPECT_EQ(f.hosts(0), "api.example.com");
+  EXPECT_EQ(f.hosts(1), "*.test");
+  EXPECT_EQ(f.connection_ids(0), 42u);
+  EXPECT_EQ(f.min_latency().nanos(), 250'000'000);
+}
+
+TEST(BuildStartRequest, ValuesThatCanNeverMatchAreRefused) {
+  const struct {
+    void (*set)(RequestFlags&);
+    const char* message;
+  } cases[] = {
+      {[](RequestFlags& f) { f.methods = {"GETT"}; },
+       "--method GETT: not an HTTP method, so it would never match"},
+      {[](RequestFlags& f) { f.statuses = {"6xx"}; }, "--status 6xx: want a class"},
+      {[](RequestFlags& f) { f.statuses = {"99"}; }, "--status 99: want a class"},
+      {[](RequestFlags& f) { f.hosts = {"a b"}; }, "--host a b: want a host name"},
+      {[](RequestFlags& f) { f.connections = {"x"}; }, "--connection x: want a connection id"},
+  };
+  for (const auto& c : cases) {
+    RequestFlags flags;
+    c.set(flags);
+    const auto request = BuildStartRequest(flags);
+    ASSERT_FALSE(request.ok()) << c.message;
+    EXPECT_EQ(request.status().message().find(c.message), 0u) << request.status();
+  }
+}
+
 }  // namespace
 }  // namespace httptrace::cli

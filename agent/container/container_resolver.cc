@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -371,7 +372,7 @@ absl::StatusOr<EngineContainer> ContainerResolver::AskEngines(const std::string&
   return absl::UnavailableError(absl::StrCat("no container engine reachable (", detail, ")"));
 }
 
-void ContainerResolver::ProbeEngines() {
+void ContainerResolver::ProbeEngines(bool at_startup) {
   std::vector<std::string> failures;
   if (store_.configured()) {
     absl::StatusOr<std::string> stores = store_.Describe();
@@ -399,14 +400,23 @@ void ContainerResolver::ProbeEngines() {
     NoteEngineReachability(true, "the CRI runtime");
     return;
   }
-  NoteEngineReachability(false, absl::StrJoin(failures, "; "));
+  NoteEngineReachability(false, absl::StrJoin(failures, "; "), at_startup);
 }
 
-void ContainerResolver::NoteEngineReachability(bool any_reachable, const std::string& detail) {
+void ContainerResolver::NoteEngineReachability(bool any_reachable, const std::string& detail,
+                                               bool at_startup) {
   absl::MutexLock lock(&mu_);
   const int state = any_reachable ? kReachable : kUnreachable;
   if (!any_reachable) engines_down_until_ = absl::Now() + options_.engine_retry;
   if (state == engine_state_logged_) return;
+  if (!any_reachable && at_startup) {
+    // A host without containers: nothing to act on. The warning waits for a container whose
+    // name cannot be found (the state stays unlogged).
+    HT_LOG(INFO) << "no container runtime found (" << detail
+                 << "): exchanges of host processes carry no container; container names are "
+                    "looked up if containers appear";
+    return;
+  }
   engine_state_logged_ = state;
   if (!any_reachable) {
     HT_LOG(WARNING) << "no source of container names is readable (" << detail
@@ -419,36 +429,36 @@ void ContainerResolver::NoteEngineReachability(bool any_reachable, const std::st
   }
 }
 
+std::string ContainerResolver::UnreadableNamespaces() const {
+  // PID 1 alone does not tell: a machine's own supervisor may refuse even root (seen here)
+  // while every other process's namespace is readable. A few other processes decide.
+  char link[64];
+  std::string first_refusal;
+  int tried = 0;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.proc_root, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    if (name == std::to_string(::getpid())) continue;
+    const std::string ns = entry.path().string() + "/ns/mnt";
+    if (::readlink(ns.c_str(), link, sizeof(link)) >= 0) return "";
+    if (errno == EACCES || errno == EPERM) {
+      if (first_refusal.empty()) first_refusal = absl::StrCat(ns, ": ", strerror(errno));
+    }
+    if (++tried == 16) break;
+  }
+  return first_refusal;
+}
+
 void ContainerResolver::NameLoop() {
   // Say at start-up, not at the first container, whether names will be available and whether
   // container filters can work; and learn the names of the containers already running.
-  // Judged over every process, not PID 1 alone: a root agent may be refused PID 1 (a machine
-  // supervisor with more capabilities) and still read every container's processes.
-  uint32_t readable = 0, refused = 0, refused_pid = 0;
-  if (absl::StatusOr<std::vector<uint32_t>> pids = ListPids(options_.proc_root); pids.ok()) {
-    char link[64];
-    for (uint32_t pid : *pids) {
-      if (pid == static_cast<uint32_t>(getpid())) continue;
-      const std::string path = absl::StrCat(options_.proc_root, "/", pid, "/ns/mnt");
-      if (::readlink(path.c_str(), link, sizeof(link)) >= 0) {
-        ++readable;
-      } else if (errno == EACCES || errno == EPERM) {
-        if (refused++ == 0) refused_pid = pid;
-      }
-    }
+  if (const std::string refused = UnreadableNamespaces(); !refused.empty()) {
+    HT_LOG(WARNING) << "cannot read other processes' namespaces (" << refused
+                    << "): --container, --namespace and --pod captures will fail; reading "
+                       "them needs CAP_SYS_PTRACE";
   }
-  if (refused > 0 && readable == 0) {
-    HT_LOG(WARNING) << "cannot read the mount namespace of any other process (" << refused
-                    << " refused, e.g. " << options_.proc_root << "/" << refused_pid
-                    << "/ns/mnt): --container, --namespace and --pod captures will fail; reading "
-                       "other processes' namespaces needs CAP_SYS_PTRACE";
-  } else if (refused > 0) {
-    HT_LOG(INFO) << "the mount namespaces of " << refused << " of " << refused + readable
-                 << " processes cannot be read (e.g. " << options_.proc_root << "/" << refused_pid
-                 << "/ns/mnt): a --container, --namespace or --pod filter that selects one of "
-                    "them fails with that error; the others work";
-  }
-  ProbeEngines();
+  ProbeEngines(/*at_startup=*/true);
   Prewarm();
   while (true) {
     std::string id, runtime;

@@ -153,8 +153,13 @@ class ContainerResolver {
     return store_.configured() || !engines_.empty() || options_.cri_inspect != nullptr;
   }
   // Pings the engines once and logs whether any answers.
-  void ProbeEngines();
-  void NoteEngineReachability(bool any_reachable, const std::string& detail);
+  // `at_startup`: finding no engine is logged as one calm line (a host without containers),
+  // not a warning; a container whose name cannot be found later warns.
+  void ProbeEngines(bool at_startup = false);
+  // "" when other processes' mount namespaces are readable; else the first refusal.
+  std::string UnreadableNamespaces() const;
+  void NoteEngineReachability(bool any_reachable, const std::string& detail,
+                              bool at_startup = false);
 
   const ResolverOptions options_;
   ContainerStore store_;

@@ -1,6 +1,7 @@
 #include "agent/service/api_server.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/match.h"
@@ -39,9 +41,26 @@ absl::StatusOr<std::string> ReadPemFile(const std::string& path, absl::string_vi
   return buffer.str();
 }
 
+// The group that may use the socket: a name from the group database, or a number.
+absl::StatusOr<gid_t> ResolveGroup(const std::string& name) {
+  if (uint32_t number = 0; absl::SimpleAtoi(name, &number)) return static_cast<gid_t>(number);
+  group entry{};
+  group* found = nullptr;
+  std::vector<char> buffer(16384);
+  const int rc = ::getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found);
+  if (rc != 0 || found == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--socket-group ", name, ": no such group (create it: groupadd ", name,
+                     "; then add the users who may trace: usermod -aG ", name, " USER)"));
+  }
+  return found->gr_gid;
+}
+
 // A socket file that nobody accepts on is left over from an agent that died; one that accepts
-// belongs to a live agent, which we must not steal the address from.
-absl::Status PrepareUnixSocketPath(const std::string& path) {
+// belongs to a live agent, which we must not steal the address from. With a socket group, the
+// directory becomes root:GROUP 0750 when the agent makes it (or an earlier agent did: owned by
+// root, mode 0750); a directory someone else made is left as it is.
+absl::Status PrepareUnixSocketPath(const std::string& path, std::optional<gid_t> group) {
   std::error_code error;
   const std::filesystem::path dir = std::filesystem::path(path).parent_path();
   if (!dir.empty() && !std::filesystem::exists(dir, error)) {
@@ -51,6 +70,18 @@ absl::Status PrepareUnixSocketPath(const std::string& path) {
           absl::StrCat("cannot create ", dir.string(), ": ", error.message()));
     }
     ::chmod(dir.c_str(), kSocketDirMode);
+  }
+  struct stat dir_stat;
+  if (group.has_value() && !dir.empty() && ::stat(dir.c_str(), &dir_stat) == 0) {
+    if (dir_stat.st_uid == 0 && (dir_stat.st_mode & 07777) == kSocketDirMode) {
+      if (::chown(dir.c_str(), 0, *group) != 0) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("chown ", dir.string(), ": ", std::strerror(errno)));
+      }
+    } else {
+      HT_LOG(INFO) << "--socket-group: leaving " << dir.string()
+                   << " as it is (not made by the agent); its group must be able to enter it";
+    }
   }
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) return absl::OkStatus();
@@ -100,8 +131,15 @@ absl::StatusOr<ListenAddress> ParseListenAddress(absl::string_view text) {
 
 absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const std::vector<std::string>& listen,
                                                             const TlsFiles& tls,
-                                                            grpc::Service* service) {
+                                                            grpc::Service* service,
+                                                            const UnixSocketAccess& access) {
   if (listen.empty()) return absl::InvalidArgumentError("no --listen address");
+  std::optional<gid_t> group;
+  if (!access.group.empty()) {
+    absl::StatusOr<gid_t> gid = ResolveGroup(access.group);
+    if (!gid.ok()) return gid.status();
+    group = *gid;
+  }
   std::unique_ptr<ApiServer> server(new ApiServer());
   grpc::ServerBuilder builder;
   std::vector<std::unique_ptr<int>> ports;
@@ -111,7 +149,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const std::vector<st
     if (!address.ok()) return address.status();
     ports.push_back(std::make_unique<int>(0));
     if (address->kind == ListenAddress::Kind::kUnix) {
-      if (absl::Status s = PrepareUnixSocketPath(address->target); !s.ok()) return s;
+      if (absl::Status s = PrepareUnixSocketPath(address->target, group); !s.ok()) return s;
       builder.AddListeningPort("unix://" + address->target, grpc::InsecureServerCredentials());
       server->unix_paths_.push_back(address->target);
       continue;
@@ -164,6 +202,10 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const std::vector<st
     if (::chmod(path.c_str(), kSocketMode) != 0) {
       return absl::FailedPreconditionError(
           absl::StrCat("chmod ", path, ": ", std::strerror(errno)));
+    }
+    if (group.has_value() && ::chown(path.c_str(), 0, *group) != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("chown ", path, ": ", std::strerror(errno)));
     }
   }
   for (size_t i = 0; i < ports.size(); ++i) server->bound_ports_.push_back(*ports[i]);

@@ -33,6 +33,12 @@ struct TlsFiles {
   bool insecure_tcp = false;
 };
 
+// Who may connect to the unix sockets besides root: members of `group` (a name or a number).
+// The socket becomes root:GROUP 0660 and the directory the agent makes for it root:GROUP 0750.
+struct UnixSocketAccess {
+  std::string group;  // empty: root only
+};
+
 class ApiServer {
  public:
   // Binds every address or fails naming the one that failed: a live agent already on a unix
@@ -40,7 +46,8 @@ class ApiServer {
   // certificate files.
   static absl::StatusOr<std::unique_ptr<ApiServer>> Start(const std::vector<std::string>& listen,
                                                           const TlsFiles& tls,
-                                                          grpc::Service* service);
+                                                          grpc::Service* service,
+                                                          const UnixSocketAccess& access = {});
   ~ApiServer();
 
   // Stops accepting calls and ends running ones after `grace`.

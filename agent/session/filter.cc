@@ -41,6 +41,39 @@ bool AnyOrEmpty(const T& values, Pred pred) {
   return values.empty() || std::any_of(values.begin(), values.end(), pred);
 }
 
+// The host a request names, lower case, without the port: its Host header, else the
+// authority of an absolute-form ("http://h:80/x") or CONNECT ("h:443") target.
+std::string RequestHost(const v1::HttpRequest& request) {
+  absl::string_view host;
+  for (const v1::Header& header : request.headers()) {
+    if (absl::EqualsIgnoreCase(header.name(), "host")) {
+      host = header.value();
+      break;
+    }
+  }
+  if (host.empty()) {
+    absl::string_view target = request.target();
+    const size_t scheme = target.find("://");
+    if (scheme != absl::string_view::npos) target.remove_prefix(scheme + 3);
+    host = target.substr(0, target.find('/'));
+    if (absl::StartsWith(host, "/")) host = {};
+  }
+  host = absl::StripAsciiWhitespace(host);
+  if (absl::StartsWith(host, "[")) {
+    host = host.substr(0, host.find(']') + 1);  // [::1]:8080
+  } else if (std::count(host.begin(), host.end(), ':') == 1) {
+    host = host.substr(0, host.find(':'));
+  }
+  return absl::AsciiStrToLower(host);
+}
+
+bool HostMatches(absl::string_view wanted, absl::string_view host) {
+  if (absl::StartsWith(wanted, "*.")) {
+    return absl::EndsWithIgnoreCase(host, wanted.substr(1));
+  }
+  return absl::EqualsIgnoreCase(wanted, host);
+}
+
 // "grpc", "http2" or "http1": what the exchange is, most specific first (a gRPC call is also
 // HTTP/2: a filter asking for http2 takes it too).
 absl::string_view ProtocolOf(const v1::Exchange& exchange) {
@@ -65,6 +98,9 @@ absl::Status ValidateFilter(const v1::Filter& filter) {
       {filter.remote_ports_size(), "remote_ports"},
       {filter.ports_size(), "ports"},
       {filter.methods_size(), "methods"},
+      {filter.statuses_size(), "statuses"},
+      {filter.hosts_size(), "hosts"},
+      {filter.connection_ids_size(), "connection_ids"},
       {filter.protocols_size(), "protocols"},
   };
   for (const auto& [size, name] : sizes) {
@@ -105,6 +141,29 @@ absl::Status ValidateFilter(const v1::Filter& filter) {
       filter.path_prefix()[0] != '*') {
     return absl::InvalidArgumentError(
         absl::StrCat("path_prefix: \"", filter.path_prefix(), "\" must start with / (e.g. /api/)"));
+  }
+  for (const v1::StatusRange& range : filter.statuses()) {
+    if (range.min() < 100 || range.max() > 599 || range.min() > range.max()) {
+      return absl::InvalidArgumentError(absl::StrCat("statuses: ", range.min(), "-", range.max(),
+                                                     " is not a range of status codes (100-599)"));
+    }
+  }
+  for (const std::string& host : filter.hosts()) {
+    const absl::string_view name =
+        absl::StartsWith(host, "*.") ? absl::string_view(host).substr(2) : absl::string_view(host);
+    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
+          return absl::ascii_isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':' ||
+                 c == '[' || c == ']';
+        })) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "hosts: \"", host, "\" is not a host name or address (e.g. api.example.com)"));
+    }
+  }
+  if (filter.min_latency().seconds() < 0 || filter.min_latency().nanos() < 0) {
+    return absl::InvalidArgumentError("min_latency: negative");
+  }
+  for (uint64_t id : filter.connection_ids()) {
+    if (id == 0) return absl::InvalidArgumentError("connection_ids: 0 is not a connection id");
   }
   for (const std::string& protocol : filter.protocols()) {
     if (protocol != "http1" && protocol != "http2" && protocol != "grpc") {
@@ -177,6 +236,28 @@ bool MatchesFilter(const v1::Filter& filter, const v1::Exchange& exchange) {
   if (filter.role() != v1::ROLE_UNSPECIFIED && filter.role() != connection.role()) return false;
   if (filter.tls() == v1::TLS_ONLY && !connection.has_tls()) return false;
   if (filter.tls() == v1::TLS_PLAIN && connection.has_tls()) return false;
+  if (!AnyOrEmpty(filter.statuses(), [&](const v1::StatusRange& range) {
+        return exchange.has_response() && exchange.response().status() >= range.min() &&
+               exchange.response().status() <= range.max();
+      })) {
+    return false;
+  }
+  if (filter.hosts_size() > 0) {
+    const std::string host = RequestHost(exchange.request());
+    if (!AnyOrEmpty(filter.hosts(),
+                    [&](const std::string& wanted) { return HostMatches(wanted, host); })) {
+      return false;
+    }
+  }
+  if (filter.has_min_latency() &&
+      (!exchange.has_latency() || exchange.latency().seconds() < filter.min_latency().seconds() ||
+       (exchange.latency().seconds() == filter.min_latency().seconds() &&
+        exchange.latency().nanos() < filter.min_latency().nanos()))) {
+    return false;
+  }
+  if (!AnyOrEmpty(filter.connection_ids(), [&](uint64_t id) { return id == connection.id(); })) {
+    return false;
+  }
   return true;
 }
 
@@ -186,6 +267,10 @@ bool MayMatchConnection(const v1::Filter& filter, const v1::Exchange& scope) {
   known.clear_path_prefix();
   known.clear_protocols();  // the connection scope does not say which protocol it carries
   known.clear_tls();        // the connection scope does not say whether it is TLS
+  // Nor what its exchanges answered, named or took.
+  known.clear_statuses();
+  known.clear_hosts();
+  known.clear_min_latency();
   if (scope.connection().role() == v1::ROLE_UNSPECIFIED) known.set_role(v1::ROLE_UNSPECIFIED);
   return MatchesFilter(known, scope);
 }

@@ -130,6 +130,62 @@ TEST(MatchesFilter, ContainerFilterNeverMatchesHostProcesses) {
   EXPECT_FALSE(MatchesFilter(filter, exchange));
 }
 
+v1::StatusRange Range(uint32_t min, uint32_t max) {
+  v1::StatusRange range;
+  range.set_min(min);
+  range.set_max(max);
+  return range;
+}
+
+TEST(MatchesFilter, StatusHostLatencyAndConnection) {
+  v1::Exchange exchange = SampleExchange();
+  exchange.mutable_response()->set_status(503);
+  exchange.mutable_latency()->set_nanos(250'000'000);
+  exchange.mutable_connection()->set_id(42);
+  v1::Header* host = exchange.mutable_request()->add_headers();
+  host->set_name("HOST");
+  host->set_value("API.Example.com:8080");
+  const struct {
+    const char* name;
+    v1::Filter filter;
+    bool matches;
+  } cases[] = {
+      {"5xx", F([](v1::Filter& f) { *f.add_statuses() = Range(500, 599); }), true},
+      {"4xx or 503", F([](v1::Filter& f) {
+         *f.add_statuses() = Range(400, 499), *f.add_statuses() = Range(503, 503);
+       }),
+       true},
+      {"404", F([](v1::Filter& f) { *f.add_statuses() = Range(404, 404); }), false},
+      {"host, any case, port dropped", F([](v1::Filter& f) { f.add_hosts("api.example.com"); }),
+       true},
+      {"host wildcard", F([](v1::Filter& f) { f.add_hosts("*.example.com"); }), true},
+      {"host miss", F([](v1::Filter& f) { f.add_hosts("example.com"); }), false},
+      {"min latency below",
+       F([](v1::Filter& f) { f.mutable_min_latency()->set_nanos(200'000'000); }), true},
+      {"min latency equal",
+       F([](v1::Filter& f) { f.mutable_min_latency()->set_nanos(250'000'000); }), true},
+      {"min latency above", F([](v1::Filter& f) { f.mutable_min_latency()->set_seconds(1); }),
+       false},
+      {"connection", F([](v1::Filter& f) { f.add_connection_ids(7), f.add_connection_ids(42); }),
+       true},
+      {"connection miss", F([](v1::Filter& f) { f.add_connection_ids(7); }), false},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(MatchesFilter(c.filter, exchange), c.matches) << c.name;
+  }
+  // No response, no latency: status and latency filters cannot match.
+  exchange.clear_response();
+  exchange.clear_latency();
+  EXPECT_FALSE(
+      MatchesFilter(F([](v1::Filter& f) { *f.add_statuses() = Range(100, 599); }), exchange));
+  EXPECT_FALSE(
+      MatchesFilter(F([](v1::Filter& f) { f.mutable_min_latency()->set_nanos(1); }), exchange));
+  // An absolute-form target names the host when there is no Host header.
+  exchange.mutable_request()->clear_headers();
+  exchange.mutable_request()->set_target("http://proxy.test:3128/x");
+  EXPECT_TRUE(MatchesFilter(F([](v1::Filter& f) { f.add_hosts("proxy.test"); }), exchange));
+}
+
 TEST(MayMatchConnection, UnknownRequestAndRoleNeverExcludeButKnownFieldsDo) {
   v1::Exchange scope;
   scope.mutable_process()->set_pid(100);
@@ -140,6 +196,13 @@ TEST(MayMatchConnection, UnknownRequestAndRoleNeverExcludeButKnownFieldsDo) {
     f.set_role(v1::ROLE_CLIENT);
   });
   EXPECT_TRUE(MayMatchConnection(method_and_role, scope));
+  EXPECT_TRUE(MayMatchConnection(F([](v1::Filter& f) {
+                                   *f.add_statuses() = Range(500, 599);
+                                   f.add_hosts("x.test");
+                                   f.mutable_min_latency()->set_seconds(1);
+                                 }),
+                                 scope));
+  EXPECT_FALSE(MayMatchConnection(F([](v1::Filter& f) { f.add_connection_ids(99); }), scope));
   EXPECT_FALSE(MayMatchConnection(F([](v1::Filter& f) { f.add_pids(7); }), scope));
   EXPECT_FALSE(MayMatchConnection(F([](v1::Filter& f) { f.add_ports(9090); }), scope));
   scope.mutable_connection()->set_role(v1::ROLE_SERVER);
@@ -159,6 +222,9 @@ TEST(ValidateFilter, RejectsBadValuesWithTheFieldNamed) {
       {F([](v1::Filter& f) { f.add_methods("GE T"); }), "not an HTTP method"},
       {F([](v1::Filter& f) { f.set_path_prefix("api"); }), "must start with /"},
       {F([](v1::Filter& f) { f.set_role(static_cast<v1::Role>(9)); }), "role"},
+      {F([](v1::Filter& f) { *f.add_statuses() = Range(600, 699); }), "statuses: 600-699"},
+      {F([](v1::Filter& f) { f.add_hosts("a b"); }), "hosts: \"a b\""},
+      {F([](v1::Filter& f) { f.add_connection_ids(0); }), "connection_ids: 0"},
   };
   for (const auto& c : cases) {
     const absl::Status status = ValidateFilter(c.filter);

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "agent/session/capture_notes.h"
 #include "agent/session/filter.h"
 #include "common/log.h"
 
@@ -119,7 +120,8 @@ absl::StatusOr<v1::SessionInfo> SessionManager::Start(const v1::StartCaptureRequ
     return absl::FailedPreconditionError(absl::StrCat("cannot start capturing: ", s.message()));
   }
   HT_LOG(INFO) << "session " << session->id() << " started";
-  session->AddNotes(control_->Notes());  // the start-up scan is done: its refusals
+  // The start-up scan is done: its refusals, those that concern this session.
+  session->AddNotes(NotesForSession(session->filter(), control_->Notes()));
   return session->Info();
 }
 
@@ -129,7 +131,7 @@ absl::StatusOr<v1::SessionInfo> SessionManager::Stop(const std::string& id) {
   if ((*session)->active()) {
     // Everything the kernel captured before the stop becomes exchanges before SessionEnd.
     control_->Flush();
-    (*session)->AddNotes(control_->Notes());
+    (*session)->AddNotes(NotesForSession((*session)->filter(), control_->Notes()));
     (*session)->End(v1::END_REASON_STOPPED, "stopped by request", absl::Now());
     HT_LOG(INFO) << "session " << id << " stopped";
   }
@@ -214,9 +216,12 @@ void SessionManager::Tick(absl::Time now) {
     }
   }
   if (!active.empty()) {
-    // The capture's notes (libraries found but not probed) reach every active session.
+    // The capture's notes (libraries found but not probed) reach the active sessions they
+    // concern (capture_notes.h).
     const std::vector<std::string> notes = control_->Notes();
-    for (const auto& session : active) session->AddNotes(notes);
+    for (const auto& session : active) {
+      session->AddNotes(NotesForSession(session->filter(), notes));
+    }
   }
   if (!due.empty()) control_->Flush();
   for (auto& [session, reason] : due) {

@@ -1,8 +1,11 @@
 #include "agent/session/session_manager.h"
 
+#include <unistd.h>
+
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace httptrace::session {
@@ -192,17 +195,18 @@ TEST(SessionManager, ShutdownEndsEverySession) {
 }
 
 // Libraries the capture could not probe reach the sessions' notes: at start, on each tick,
-// and in SessionEnd.
+// and in SessionEnd. They were found in this (live) process, which the filter may match.
 TEST(SessionManager, CaptureNotesReachActiveSessions) {
   RecordingControl control;
-  control.notes = {"tls not probed (no_symbol): /proc/42/root/opt/libssl.so.1.0.0"};
+  const std::string self = absl::StrCat("/proc/", getpid(), "/root");
+  control.notes = {"tls not probed (no_symbol): " + self + "/opt/libssl.so.1.0.0"};
   SessionManager manager(SessionManagerOptions(), &control);
   const auto started = manager.Start(Request(8080));
   ASSERT_TRUE(started.ok());
   ASSERT_EQ(started->notes_size(), 1);
   EXPECT_EQ(started->notes(0), control.notes[0]);
 
-  control.notes.push_back("tls not probed (unreadable): /proc/43/root/usr/lib/libssl.so.3");
+  control.notes.push_back("tls not probed (unreadable): " + self + "/usr/lib/libssl.so.3");
   manager.Tick(absl::Now());
   std::vector<v1::SessionInfo> listed = manager.List();
   ASSERT_EQ(listed.size(), 1u);
@@ -216,6 +220,22 @@ TEST(SessionManager, CaptureNotesReachActiveSessions) {
   ASSERT_FALSE(events.empty());
   ASSERT_TRUE(events.back().has_end());
   EXPECT_EQ(events.back().end().notes_size(), 2);
+}
+
+// A plaintext-only session, or one whose filter names other processes, gets no TLS note.
+TEST(SessionManager, TlsNotesOnlyWhereTheyConcernTheSession) {
+  RecordingControl control;
+  control.notes = {absl::StrCat("tls not probed (no_symbol): /proc/", getpid(), "/root/x.so")};
+  SessionManager manager(SessionManagerOptions(), &control);
+  v1::StartCaptureRequest plain = Request(8080);
+  plain.mutable_filter()->set_tls(v1::TLS_PLAIN);
+  v1::StartCaptureRequest other = Request(8080);
+  other.mutable_filter()->add_process_names("no-such-comm");
+  v1::StartCaptureRequest mine = Request(8080);
+  mine.mutable_filter()->add_pids(static_cast<uint32_t>(getpid()));
+  EXPECT_EQ(manager.Start(plain)->notes_size(), 0);
+  EXPECT_EQ(manager.Start(other)->notes_size(), 0);
+  EXPECT_EQ(manager.Start(mine)->notes_size(), 1);
 }
 
 }  // namespace

@@ -252,7 +252,8 @@ void HarRenderer::AppendBodyText(std::string* out, const v1::Body& body,
 }
 
 void HarRenderer::AppendEntry(const v1::Exchange& x, uint64_t seq, absl::string_view node,
-                              std::string* out) {
+                              std::string* out, const v1::Exchange* server, uint64_t server_seq,
+                              absl::string_view pair_id) {
   const v1::HttpRequest& req = x.request();
   const v1::HttpResponse& resp = x.response();
   // Timings from the four instants the agent saw; a phase whose ends were not both seen is 0.
@@ -348,7 +349,36 @@ void HarRenderer::AppendEntry(const v1::Exchange& x, uint64_t seq, absl::string_
     if (i > 0) out->push_back(',');
     AppendJsonString(out, x.notes(i));
   }
-  out->append("]}}");
+  out->push_back(']');
+  if (server != nullptr) {
+    // The same exchange as the server saw it: one entry, both ends.
+    out->append(",\"pair\":");
+    AppendJsonString(out, pair_id);
+    absl::StrAppend(out, ",\"server\":{\"seq\":", server_seq);
+    AppendProcessAndConnection(out, *server);
+    out->append(",\"latency_ms\":");
+    if (server->has_latency()) {
+      AppendMillis(out, ToMicros(server->latency()));
+    } else {
+      out->append("null");
+    }
+    absl::StrAppend(out, ",\"complete\":", server->complete() ? "true" : "false", ",\"notes\":[");
+    for (int i = 0; i < server->notes_size(); ++i) {
+      if (i > 0) out->push_back(',');
+      AppendJsonString(out, server->notes(i));
+    }
+    out->append("]}");
+  }
+  out->append("}}");
+}
+
+void HarRenderer::RenderPair(const v1::Event& client, const v1::Event& server,
+                             absl::string_view pair_id, absl::string_view node, std::string* out) {
+  const absl::string_view exchange_node =
+      client.exchange().node().empty() ? node : absl::string_view(client.exchange().node());
+  if (entries_++ > 0) out->append(",\n");
+  AppendEntry(client.exchange(), client.seq(), exchange_node, out, &server.exchange(), server.seq(),
+              pair_id);
 }
 
 void HarRenderer::End(std::string* out) {

@@ -25,13 +25,19 @@ class HarRenderer final : public Renderer {
       : options_(std::move(options)), times_("%Y-%m-%dT%H:%M:%S", absl::UTCTimeZone()) {}
   void Begin(std::string* out) override;
   void Render(const v1::Event& event, absl::string_view node, std::string* out) override;
+  // One entry: the client's view (what a browser would have shown), the server's process,
+  // latency and notes under `_httptrace.server`, both linked by `_httptrace.pair`.
+  void RenderPair(const v1::Event& client, const v1::Event& server, absl::string_view pair_id,
+                  absl::string_view node, std::string* out) override;
   void End(std::string* out) override;
   bool appends() const override { return false; }
 
  private:
   // The body as `"text"` (base64 under `encoding_key` when not UTF-8) and a truncation comment.
   void AppendBodyText(std::string* out, const v1::Body& body, absl::string_view encoding_key);
-  void AppendEntry(const v1::Exchange& x, uint64_t seq, absl::string_view node, std::string* out);
+  void AppendEntry(const v1::Exchange& x, uint64_t seq, absl::string_view node, std::string* out,
+                   const v1::Exchange* server = nullptr, uint64_t server_seq = 0,
+                   absl::string_view pair_id = {});
 
   RenderOptions options_;
   SecondsFormatter times_;

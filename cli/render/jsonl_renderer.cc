@@ -109,6 +109,10 @@ void JsonlRenderer::Render(const v1::Event& event, absl::string_view source_node
     out->append(",\"node\":");
     AppendJsonString(out, node);
   }
+  if (!pair_id_.empty() && kind == v1::Event::kExchange) {
+    out->append(",\"pair\":");
+    AppendJsonString(out, pair_id_);
+  }
   switch (kind) {
     case v1::Event::kExchange: {
       const v1::Exchange& x = event.exchange();
@@ -176,6 +180,15 @@ void JsonlRenderer::Render(const v1::Event& event, absl::string_view source_node
       break;
   }
   out->append("}\n");
+}
+
+void JsonlRenderer::RenderPair(const v1::Event& client, const v1::Event& server,
+                               absl::string_view pair_id, absl::string_view node,
+                               std::string* out) {
+  pair_id_ = std::string(pair_id);
+  Render(client, node, out);
+  Render(server, node, out);
+  pair_id_.clear();
 }
 
 }  // namespace httptrace::render

@@ -1,5 +1,5 @@
 // The jsonl format: one JSON object per event, one per line. The shape is documented in the
-// README ("JSON lines") and is a contract: keys are only ever added.
+// docs/formats.md ("JSON lines") and is a contract: keys are only ever added.
 
 #pragma once
 
@@ -13,6 +13,9 @@ class JsonlRenderer final : public Renderer {
   explicit JsonlRenderer(RenderOptions options)
       : options_(std::move(options)), times_("%Y-%m-%dT%H:%M:%S", absl::UTCTimeZone()) {}
   void Render(const v1::Event& event, absl::string_view node, std::string* out) override;
+  // Both records, one per side as always, each with "pair": the same id.
+  void RenderPair(const v1::Event& client, const v1::Event& server, absl::string_view pair_id,
+                  absl::string_view node, std::string* out) override;
 
  private:
   void AppendBody(std::string* out, const v1::Body& body);
@@ -22,6 +25,7 @@ class JsonlRenderer final : public Renderer {
   RenderOptions options_;
   SecondsFormatter times_;
   std::string scratch_;  // base64 of binary bodies and gRPC messages
+  std::string pair_id_;  // set while a pair's records are rendered
 };
 
 }  // namespace httptrace::render

@@ -1,5 +1,5 @@
 // Turns a session's events into the bytes of a trace file. One renderer per output format;
-// `MakeRenderer` picks one by name ("text", "jsonl", "har").
+// `MakeRenderer` picks one by name ("text", "line", "jsonl", "har").
 //
 // Renderers append to a caller's buffer (the output file's batch), so an event costs no string
 // of its own. A renderer keeps state across events (HAR's entry separators, time caches): use
@@ -25,6 +25,11 @@ struct RenderOptions {
   bool show_node = false;
   // httptracectl's version, for HAR's "creator".
   std::string version;
+  // ANSI colours (text, line): status classes, slow exchanges, losses. The ctl sets it only for
+  // a terminal (--color auto, NO_COLOR) or --color always.
+  bool color = false;
+  // Exchanges at least this slow are marked (in colour).
+  absl::Duration slow = absl::Seconds(1);
 };
 
 class Renderer {
@@ -35,6 +40,14 @@ class Renderer {
   // Appends the rendering of one event (nothing for events the format skips). `node` labels
   // the agent the event came from, for events that carry no node of their own.
   virtual void Render(const v1::Event& event, absl::string_view node, std::string* out) = 0;
+  // Appends one exchange seen from both ends (cli/pairer.h): `client` and `server` are the two
+  // processes' records of it, `pair_id` names the pair. Formats that show an exchange once
+  // override this; the default keeps one record per side.
+  virtual void RenderPair(const v1::Event& client, const v1::Event& server,
+                          absl::string_view pair_id, absl::string_view node, std::string* out) {
+    Render(client, node, out);
+    Render(server, node, out);
+  }
   // Appended once when the capture ends, however it ended (Ctrl-C, a broken stream): HAR closes
   // its document here, so a cut capture is still a valid file.
   virtual void End(std::string* out) {}

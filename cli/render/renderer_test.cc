@@ -1,9 +1,11 @@
 #include <string>
 
+#include "absl/strings/str_split.h"
 #include "cli/render/example_events.h"
 #include "cli/render/har_renderer.h"
 #include "cli/render/json_string.h"
 #include "cli/render/jsonl_renderer.h"
+#include "cli/render/line_renderer.h"
 #include "cli/render/text_renderer.h"
 #include "cli/render/text_util.h"
 #include "gmock/gmock.h"
@@ -41,15 +43,16 @@ std::string JsonString(absl::string_view text) {
 
 TEST(TextRenderer, ExchangeBlockFollowsTheSeedFormatWithRoleAddressesAndLatency) {
   const std::string text = RenderText(UsersExchange());
-  EXPECT_EQ(text,
-            "[2026-11-27 17:31:45.123] PID 4213 (nginx) server 127.0.0.1:8080 ← 127.0.0.1:51234 "
-            "latency 532 µs\n"
-            "  → HTTP GET /users HTTP/1.1\n"
-            "     Host: localhost:8080\n"
-            "  ← Response 200 OK\n"
-            "     Content-Type: application/json\n"
-            "     Body: [{\"id\":1,\"name\":\"Alice\"}]\n"
-            "\n");
+  EXPECT_EQ(
+      text,
+      "[2026-11-27 17:31:45.123 +00:00] PID 4213 (nginx) server 127.0.0.1:8080 ← 127.0.0.1:51234 "
+      "latency 532 µs\n"
+      "  → HTTP GET /users HTTP/1.1\n"
+      "     Host: localhost:8080\n"
+      "  ← Response 200 OK\n"
+      "     Content-Type: application/json\n"
+      "     Body: [{\"id\":1,\"name\":\"Alice\"}]\n"
+      "\n");
 }
 
 TEST(TextRenderer, ContainerNotesTruncationAndMissingResponse) {
@@ -254,9 +257,9 @@ TEST(TextRenderer, TimesFollowTheZoneAcrossSecondsWithTheCache) {
   event.mutable_exchange()->mutable_start_time()->set_seconds(1795800706);
   event.mutable_exchange()->mutable_start_time()->set_nanos(5000000);
   renderer.Render(event, "", &out);
-  EXPECT_THAT(out, HasSubstr("[2026-11-27 18:31:45.123]"));
-  EXPECT_THAT(out, HasSubstr("[2026-11-27 18:31:45.999]"));
-  EXPECT_THAT(out, HasSubstr("[2026-11-27 18:31:46.005]"));
+  EXPECT_THAT(out, HasSubstr("[2026-11-27 18:31:45.123 +01:00]"));
+  EXPECT_THAT(out, HasSubstr("[2026-11-27 18:31:45.999 +01:00]"));
+  EXPECT_THAT(out, HasSubstr("[2026-11-27 18:31:46.005 +01:00]"));
 }
 
 TEST(JsonString, EscapesAndReplacesEachIllFormedSequenceOnce) {
@@ -374,9 +377,106 @@ TEST(MakeRenderer, UnknownFormatIsRejectedWithTheChoices) {
   EXPECT_TRUE(MakeRenderer("text", Utc()).ok());
   EXPECT_TRUE(MakeRenderer("jsonl", Utc()).ok());
   EXPECT_TRUE(MakeRenderer("har", Utc()).ok());
+  EXPECT_TRUE(MakeRenderer("line", Utc()).ok());
   const auto bad = MakeRenderer("xml", Utc());
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("text, jsonl, har"));
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("text, line, jsonl, har"));
+}
+
+// The users exchange as its client (curl, 1.2 ms) and its server (nginx, 532 µs) saw it.
+std::pair<v1::Event, v1::Event> BothEnds() {
+  v1::Event server = UsersExchange();
+  server.set_seq(2);
+  v1::Event client = UsersExchange();
+  client.set_seq(1);
+  v1::Exchange* c = client.mutable_exchange();
+  c->mutable_process()->set_pid(5000);
+  c->mutable_process()->set_comm("curl");
+  c->mutable_connection()->set_role(v1::ROLE_CLIENT);
+  c->mutable_connection()->set_id(11);
+  std::swap(*c->mutable_connection()->mutable_local(), *c->mutable_connection()->mutable_remote());
+  c->mutable_latency()->set_nanos(1'200'000);
+  c->add_notes("example note");
+  return {client, server};
+}
+
+TEST(TextRenderer, BothEndsShowTheExchangeOnceWithEachEndsViewAndTheDifference) {
+  const auto [client, server] = BothEnds();
+  std::string out;
+  TextRenderer(Utc()).RenderPair(client, server, "11-7-1", "", &out);
+  EXPECT_EQ(out,
+            "[2026-11-27 17:31:45.123 +00:00] 127.0.0.1:51234 → 127.0.0.1:8080 both ends traced\n"
+            "  client PID 5000 (curl) latency 1.200 ms\n"
+            "  server PID 4213 (nginx) latency 532 µs (668 µs less: network and queueing)\n"
+            "  → HTTP GET /users HTTP/1.1\n"
+            "     Host: localhost:8080\n"
+            "  ← Response 200 OK\n"
+            "     Content-Type: application/json\n"
+            "     Body: [{\"id\":1,\"name\":\"Alice\"}]\n"
+            "  ! client: example note\n"
+            "\n");
+}
+
+TEST(LineRenderer, OneLinePerExchangeForEachEndSeenAndForAPair) {
+  const auto [client, server] = BothEnds();
+  LineRenderer renderer(Utc());
+  std::string out;
+  renderer.Render(server, "", &out);
+  renderer.Render(client, "", &out);
+  renderer.RenderPair(client, server, "11-7-1", "", &out);
+  EXPECT_EQ(out,
+            "2026-11-27 17:31:45.123 +00:00 127.0.0.1:51234 → nginx[4213] 127.0.0.1:8080 GET "
+            "/users 200 532 µs ↑0 B ↓26 B\n"
+            "2026-11-27 17:31:45.123 +00:00 curl[5000] → 127.0.0.1:8080 GET /users 200 1.200 ms "
+            "↑0 B ↓26 B ! example note\n"
+            "2026-11-27 17:31:45.123 +00:00 curl[5000] → nginx[4213] 127.0.0.1:8080 GET /users "
+            "200 1.200 ms (server 532 µs) ↑0 B ↓26 B ! example note\n");
+}
+
+TEST(LineRenderer, ColourMarksStatusClassesAndSlowExchangesOnlyWhenAsked) {
+  v1::Event event = UsersExchange();
+  event.mutable_exchange()->mutable_response()->set_status(503);
+  event.mutable_exchange()->mutable_latency()->set_seconds(2);
+  RenderOptions options = Utc();
+  std::string plain;
+  LineRenderer(options).Render(event, "", &plain);
+  EXPECT_EQ(plain.find('\033'), std::string::npos);
+  options.color = true;
+  std::string colored;
+  LineRenderer(options).Render(event, "", &colored);
+  EXPECT_THAT(colored, HasSubstr("\033[31m503\033[0m"));
+  EXPECT_THAT(colored, HasSubstr("\033[1;31m2000.532 ms"));
+}
+
+TEST(JsonlRenderer, BothEndsKeepOneRecordEachLinkedByTheSamePairId) {
+  const auto [client, server] = BothEnds();
+  std::string out;
+  JsonlRenderer(Utc()).RenderPair(client, server, "11-7-1", "", &out);
+  const std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u);
+  const nlohmann::json a = nlohmann::json::parse(lines[0]);
+  const nlohmann::json b = nlohmann::json::parse(lines[1]);
+  EXPECT_EQ(a["pair"], "11-7-1");
+  EXPECT_EQ(b["pair"], "11-7-1");
+  EXPECT_EQ(a["role"], "client");
+  EXPECT_EQ(b["role"], "server");
+  EXPECT_FALSE(nlohmann::json::parse(RenderJsonl(server)).contains("pair"));
+}
+
+TEST(HarRenderer, BothEndsAreOneEntryWithTheServersViewBeside) {
+  const auto [client, server] = BothEnds();
+  HarRenderer renderer(Utc());
+  std::string out;
+  renderer.Begin(&out);
+  renderer.RenderPair(client, server, "11-7-1", "node-a", &out);
+  renderer.End(&out);
+  const nlohmann::json har = nlohmann::json::parse(out);
+  ASSERT_EQ(har["log"]["entries"].size(), 1u);
+  const nlohmann::json& entry = har["log"]["entries"][0];
+  EXPECT_EQ(entry["_httptrace"]["role"], "client");
+  EXPECT_EQ(entry["_httptrace"]["pair"], "11-7-1");
+  EXPECT_EQ(entry["_httptrace"]["server"]["comm"], "nginx");
+  EXPECT_EQ(entry["_httptrace"]["server"]["latency_ms"], 0.532);
 }
 
 }  // namespace

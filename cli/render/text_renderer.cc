@@ -14,16 +14,6 @@ constexpr absl::string_view kHeaderIndent = "     ";
 // Body lines beyond this are elided in the text format (the jsonl format keeps everything).
 constexpr size_t kMaxBodyLines = 200;
 
-void AppendDuration(std::string* out, int64_t us) {
-  if (us < 1000) {
-    absl::StrAppend(out, us, " µs");
-  } else if (us < 10'000'000) {
-    absl::StrAppendFormat(out, "%.3f ms", us / 1000.0);
-  } else {
-    absl::StrAppendFormat(out, "%.3f s", us / 1e6);
-  }
-}
-
 // What a terminal shows as it is: printable ASCII and tab; other controls are escaped.
 constexpr PlainBytes kTerminalPlain = MakePlainBytes("", "\t");
 
@@ -180,6 +170,158 @@ void TextRenderer::Begin(std::string* out) {
   out->append("httptrace HTTP trace\n====================\n\n");
 }
 
+void TextRenderer::AppendProcess(std::string* out, const v1::Exchange& x) {
+  absl::StrAppend(out, "PID ", x.process().pid(), " (");
+  AppendPrintable(out, x.process().comm());
+  out->push_back(')');
+}
+
+void TextRenderer::AppendContainer(std::string* out, const v1::Exchange& x) {
+  if (x.process().has_container()) {
+    const v1::Container& c = x.process().container();
+    const absl::string_view short_id = absl::string_view(c.id()).substr(0, 12);
+    if (!c.pod_name().empty()) {
+      out->append(" pod ");
+      AppendPrintable(out, c.pod_namespace());
+      out->push_back('/');
+      AppendPrintable(out, c.pod_name());
+    }
+    out->append(" container ");
+    if (c.name().empty()) {
+      AppendPrintable(out, short_id);
+    } else {
+      AppendPrintable(out, c.name());
+      out->append(" (");
+      AppendPrintable(out, short_id);
+      out->push_back(')');
+    }
+  }
+}
+
+void TextRenderer::AppendTimings(std::string* out, const v1::Exchange& x) {
+  if (x.has_latency()) {
+    const int64_t us = ToMicros(x.latency());
+    const bool slow = absl::Microseconds(us) >= options_.slow;
+    out->append(" latency ");
+    if (slow) out->append(palette_.bold_red);
+    AppendDuration(out, us);
+    if (slow) out->append(palette_.reset);
+  }
+  if (x.has_response()) {
+    const int64_t ttfb = MicrosBetween(x.start_time(), x.response().start_time());
+    if (ttfb >= 0) {
+      out->append(" ttfb ");
+      AppendDuration(out, ttfb);
+    }
+  }
+}
+
+void TextRenderer::AppendTls(std::string* out, const v1::Exchange& x) {
+  if (!x.connection().has_tls()) return;
+  out->append(" https (");
+  AppendPrintable(out, x.connection().tls().library());
+  out->push_back(')');
+}
+
+void TextRenderer::AppendNode(std::string* out, const v1::Exchange& x,
+                              absl::string_view source_node) {
+  const absl::string_view node = x.node().empty() ? source_node : x.node();
+  if (options_.show_node && !node.empty()) {
+    out->append(" node ");
+    AppendPrintable(out, node);
+  }
+}
+
+void TextRenderer::AppendMessages(std::string* out, const v1::Exchange& request_side,
+                                  const v1::Exchange& response_side) {
+  if (request_side.has_request()) {
+    const v1::HttpRequest& req = request_side.request();
+    out->append(request_side.connection().has_tls() ? "  → HTTPS " : "  → HTTP ");
+    out->append(palette_.bold);
+    AppendPrintable(out, req.method());
+    out->push_back(' ');
+    AppendPrintable(out, req.target());
+    out->append(palette_.reset);
+    if (!req.version().empty()) {
+      out->push_back(' ');
+      AppendPrintable(out, req.version());
+    }
+    out->push_back('\n');
+    AppendHeaders(out, req.headers());
+    AppendBody(out, req.body());
+    AppendHeaders(out, req.trailers(), "(trailer) ");
+  } else {
+    out->append("  → (request not captured)\n");
+  }
+  if (response_side.has_response()) {
+    const v1::HttpResponse& resp = response_side.response();
+    out->append("  ← Response ");
+    out->append(palette_.Status(resp.status()));
+    absl::StrAppend(out, resp.status(), " ");
+    AppendPrintable(out, resp.reason());
+    if (*palette_.Status(resp.status()) != 0) out->append(palette_.reset);
+    out->push_back('\n');
+    AppendHeaders(out, resp.headers());
+    AppendBody(out, resp.body());
+    AppendHeaders(out, resp.trailers(), "(trailer) ");
+  }
+}
+
+void TextRenderer::AppendNotes(std::string* out, const v1::Exchange& x, absl::string_view who) {
+  for (const std::string& note : x.notes()) {
+    out->append("  ! ");
+    out->append(who.data(), who.size());
+    AppendPrintable(out, note);
+    out->push_back('\n');
+  }
+}
+
+void TextRenderer::RenderPair(const v1::Event& client_event, const v1::Event& server_event,
+                              absl::string_view pair_id, absl::string_view source_node,
+                              std::string* out) {
+  const v1::Exchange& client = client_event.exchange();
+  const v1::Exchange& server = server_event.exchange();
+  out->push_back('[');
+  times_.Append(out, client.start_time(), 3);
+  out->append("] ");
+  AppendEndpoint(out, client.connection().local());
+  out->append(" → ");
+  AppendEndpoint(out, client.connection().remote());
+  AppendTls(out, client);
+  AppendNode(out, client, source_node);
+  if (client.stream_id() != 0) absl::StrAppend(out, " stream ", client.stream_id());
+  out->append(" both ends traced\n  client ");
+  AppendProcess(out, client);
+  AppendContainer(out, client);
+  AppendTimings(out, client);
+  out->append("\n  server ");
+  AppendProcess(out, server);
+  AppendContainer(out, server);
+  AppendTimings(out, server);
+  if (client.has_latency() && server.has_latency()) {
+    const int64_t difference = ToMicros(client.latency()) - ToMicros(server.latency());
+    if (difference >= 0) {
+      out->append(" (");
+      AppendDuration(out, difference);
+      out->append(" less: network and queueing)");
+    }
+  }
+  out->push_back('\n');
+  // The same bytes crossed the connection; each message as the end that sent it saw it whole,
+  // else as the other end saw it.
+  const v1::Exchange& request_side = client.has_request() ? client : server;
+  const v1::Exchange& response_side = server.has_response() ? server : client;
+  AppendMessages(out, request_side, response_side);
+  if (response_side.has_grpc()) {
+    AppendGrpc(out, response_side.grpc());
+  } else if (request_side.has_grpc()) {
+    AppendGrpc(out, request_side.grpc());
+  }
+  AppendNotes(out, client, "client: ");
+  AppendNotes(out, server, "server: ");
+  out->push_back('\n');
+}
+
 void TextRenderer::Render(const v1::Event& event, absl::string_view source_node, std::string* out) {
   switch (event.kind_case()) {
     case v1::Event::kExchange: {
@@ -187,95 +329,32 @@ void TextRenderer::Render(const v1::Event& event, absl::string_view source_node,
       const v1::Connection& conn = x.connection();
       out->push_back('[');
       times_.Append(out, x.start_time(), 3);
-      absl::StrAppend(out, "] PID ", x.process().pid(), " (");
-      AppendPrintable(out, x.process().comm());
-      absl::StrAppend(out, ") ", RoleName(conn.role()), " ");
+      out->append("] ");
+      AppendProcess(out, x);
+      absl::StrAppend(out, " ", RoleName(conn.role()), " ");
       AppendEndpoint(out, conn.local());
       out->append(conn.role() == v1::ROLE_CLIENT ? " → " : " ← ");
       AppendEndpoint(out, conn.remote());
-      if (conn.has_tls()) {
-        out->append(" https (");
-        AppendPrintable(out, conn.tls().library());
-        out->push_back(')');
-      }
-      const absl::string_view node = x.node().empty() ? source_node : x.node();
-      if (options_.show_node && !node.empty()) {
-        out->append(" node ");
-        AppendPrintable(out, node);
-      }
-      if (x.process().has_container()) {
-        const v1::Container& c = x.process().container();
-        const absl::string_view short_id = absl::string_view(c.id()).substr(0, 12);
-        if (!c.pod_name().empty()) {
-          out->append(" pod ");
-          AppendPrintable(out, c.pod_namespace());
-          out->push_back('/');
-          AppendPrintable(out, c.pod_name());
-        }
-        out->append(" container ");
-        if (c.name().empty()) {
-          AppendPrintable(out, short_id);
-        } else {
-          AppendPrintable(out, c.name());
-          out->append(" (");
-          AppendPrintable(out, short_id);
-          out->push_back(')');
-        }
-      }
-      if (x.has_latency()) {
-        out->append(" latency ");
-        AppendDuration(out, ToMicros(x.latency()));
-      }
-      if (x.has_response()) {
-        const int64_t ttfb = MicrosBetween(x.start_time(), x.response().start_time());
-        if (ttfb >= 0) {
-          out->append(" ttfb ");
-          AppendDuration(out, ttfb);
-        }
-      }
+      AppendTls(out, x);
+      AppendNode(out, x, source_node);
+      AppendContainer(out, x);
+      AppendTimings(out, x);
       if (x.stream_id() != 0) absl::StrAppend(out, " stream ", x.stream_id());
       out->push_back('\n');
-      if (x.has_request()) {
-        const v1::HttpRequest& req = x.request();
-        out->append(x.connection().has_tls() ? "  → HTTPS " : "  → HTTP ");
-        AppendPrintable(out, req.method());
-        out->push_back(' ');
-        AppendPrintable(out, req.target());
-        if (!req.version().empty()) {
-          out->push_back(' ');
-          AppendPrintable(out, req.version());
-        }
-        out->push_back('\n');
-        AppendHeaders(out, req.headers());
-        AppendBody(out, req.body());
-        AppendHeaders(out, req.trailers(), "(trailer) ");
-      } else {
-        out->append("  → (request not captured)\n");
-      }
-      if (x.has_response()) {
-        const v1::HttpResponse& resp = x.response();
-        absl::StrAppend(out, "  ← Response ", resp.status(), " ");
-        AppendPrintable(out, resp.reason());
-        out->push_back('\n');
-        AppendHeaders(out, resp.headers());
-        AppendBody(out, resp.body());
-        AppendHeaders(out, resp.trailers(), "(trailer) ");
-      }
+      AppendMessages(out, x, x);
       if (x.has_grpc()) AppendGrpc(out, x.grpc());
-      for (const std::string& note : x.notes()) {
-        out->append("  ! ");
-        AppendPrintable(out, note);
-        out->push_back('\n');
-      }
+      AppendNotes(out, x, "");
       break;
     }
     case v1::Event::kLoss: {
       const v1::Loss& loss = event.loss();
+      out->append(palette_.bold_red);
       absl::StrAppend(out, "!! LOSS (", LossReasonName(loss.reason()), "):");
       if (loss.exchanges() > 0) absl::StrAppend(out, " ", loss.exchanges(), " exchange(s)");
       if (loss.bytes() > 0) absl::StrAppend(out, " ", loss.bytes(), " byte(s)");
       if (loss.events() > 0) absl::StrAppend(out, " ", loss.events(), " event(s)");
       out->append(" lost");
+      out->append(palette_.reset);
       if (!loss.detail().empty()) {
         out->append(" — ");
         AppendPrintable(out, loss.detail());

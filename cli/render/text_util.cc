@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 
 namespace httptrace::render {
@@ -85,6 +86,9 @@ void SecondsFormatter::Append(std::string* out, const google::protobuf::Timestam
   if (ts.seconds() != cached_second_) {
     cached_second_ = ts.seconds();
     cached_ = absl::FormatTime(format_, absl::FromUnixSeconds(ts.seconds()), zone_);
+    if (!suffix_format_.empty()) {
+      cached_suffix_ = absl::FormatTime(suffix_format_, absl::FromUnixSeconds(ts.seconds()), zone_);
+    }
   }
   out->append(cached_);
   char digits[7];
@@ -95,6 +99,31 @@ void SecondsFormatter::Append(std::string* out, const google::protobuf::Timestam
   }
   out->push_back('.');
   out->append(digits, static_cast<size_t>(fraction_digits));
+  out->append(cached_suffix_);
+}
+
+Palette Palette::For(bool color) {
+  if (!color) return Palette{};
+  return Palette{"\033[32m",   "\033[36m", "\033[33m", "\033[31m",
+                 "\033[1;31m", "\033[2m",  "\033[1m",  "\033[0m"};
+}
+
+const char* Palette::Status(uint32_t code) const {
+  if (code >= 200 && code < 300) return green;
+  if (code >= 300 && code < 400) return cyan;
+  if (code >= 400 && code < 500) return yellow;
+  if (code >= 500 && code < 600) return red;
+  return "";
+}
+
+void AppendDuration(std::string* out, int64_t us) {
+  if (us < 1000) {
+    absl::StrAppend(out, us, " µs");
+  } else if (us < 10'000'000) {
+    absl::StrAppendFormat(out, "%.3f ms", us / 1000.0);
+  } else {
+    absl::StrAppendFormat(out, "%.3f s", us / 1e6);
+  }
 }
 
 std::string LostSummary(const v1::SessionCounters& counters) {

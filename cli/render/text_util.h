@@ -84,17 +84,37 @@ int64_t MicrosBetween(const google::protobuf::Timestamp& from,
 // runs within the same second, and the lookup was the costliest part of a text line.
 class SecondsFormatter {
  public:
-  SecondsFormatter(std::string format, absl::TimeZone zone)
-      : format_(std::move(format)), zone_(zone) {}
-  // Appends the time formatted to whole seconds, then "." and `fraction_digits` (3 or 6) digits.
+  // `suffix_format` follows the fraction (" %Ez": the zone's offset, "+01:00").
+  SecondsFormatter(std::string format, absl::TimeZone zone, std::string suffix_format = "")
+      : format_(std::move(format)), suffix_format_(std::move(suffix_format)), zone_(zone) {}
+  // Appends the time formatted to whole seconds, then "." and `fraction_digits` (3 or 6) digits,
+  // then the suffix.
   void Append(std::string* out, const google::protobuf::Timestamp& ts, int fraction_digits);
 
  private:
   std::string format_;
+  std::string suffix_format_;
   absl::TimeZone zone_;
   int64_t cached_second_ = INT64_MIN;
   std::string cached_;
+  std::string cached_suffix_;
 };
+
+// ANSI colours for a terminal; every sequence is empty when colour is off, so renderers append
+// them unconditionally.
+struct Palette {
+  static Palette For(bool color);
+  // 2xx green, 3xx cyan, 4xx yellow, 5xx red; nothing for other codes.
+  const char* Status(uint32_t code) const;
+  const char *green = "", *cyan = "", *yellow = "", *red = "", *bold_red = "", *dim = "",
+             *bold = "", *reset = "";
+};
+
+// What the renderers call slow (coloured) when RenderOptions sets no other threshold.
+inline constexpr absl::Duration kDefaultSlow = absl::Seconds(1);
+
+// "532 µs", "1.204 ms", "12.500 s".
+void AppendDuration(std::string* out, int64_t us);
 
 // "3 lost" or, when the kernel dropped bytes it could not attribute to exchanges,
 // "3 lost, 40960 bytes lost in the kernel": exchanges that vanished whole are only known as bytes.

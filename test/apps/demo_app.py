@@ -10,6 +10,7 @@ import gzip
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 USERS = [{"id": 1, "name": "Alice"}, {"id": 2, "name": "Bob"}, {"id": 3, "name": "Carol"}]
@@ -52,6 +53,17 @@ class Handler(BaseHTTPRequestHandler):
             for part in (b"hello ", b"chunked ", b"world\n"):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
             self.wfile.write(b"0\r\n\r\n")
+        elif self.path.startswith("/status/") and self.path[8:].isdigit():
+            # Any status on demand, for filters and colours: /status/503.
+            code = int(self.path[8:])
+            self._send(code, b'{"status":%d}' % code)
+        elif self.path.startswith("/slow"):
+            # A slow endpoint: /slow?ms=300 answers after 300 ms (default 200, at most 5 s).
+            ms = 200
+            if "ms=" in self.path and self.path.split("ms=", 1)[1].isdigit():
+                ms = min(int(self.path.split("ms=", 1)[1]), 5000)
+            time.sleep(ms / 1000.0)
+            self._send(200, b'{"slow":true}')
         else:
             self._send(404, b'{"error":"not found"}')
 

@@ -245,7 +245,7 @@ class Agent:
     def status(self):
         """(answered?, counters dict, text) from `httptracectl status`."""
         try:
-            p = subprocess.run(self.ctl_argv("status"), capture_output=True, timeout=30,
+            p = subprocess.run(self.ctl_argv("status", "--counters"), capture_output=True, timeout=30,
                                stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             return False, {}, "status timed out"

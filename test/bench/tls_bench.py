@@ -264,7 +264,8 @@ http { access_log off; keepalive_timeout 60; keepalive_requests 1000000;
                 "agent_us_per_req": 1e6 * (a1 - a0) / max(reqs, 1)}
 
     def status(self):
-        return subprocess.run([self.args.ctl, "--agent", "unix://" + self.sock, "status"],
+        return subprocess.run([self.args.ctl, "--agent", "unix://" + self.sock, "status",
+                               "--counters"],
                               capture_output=True, text=True, timeout=30).stdout
 
 

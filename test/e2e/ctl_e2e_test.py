@@ -41,7 +41,7 @@ def send_known_sequence(port):
 
 
 def normalize_text(text, port, pid):
-    text = re.sub(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\]", "[TIME]", text, flags=re.M)
+    text = re.sub(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}( [+-]\d\d:\d\d)?\]", "[TIME]", text, flags=re.M)
     text = re.sub(r"latency [0-9.]+ (µs|ms|s)", "latency LATENCY", text)
     text = re.sub(r"ttfb [0-9.]+ (µs|ms|s)", "ttfb TTFB", text)
     text = text.replace("PID %d " % pid, "PID APP ")
@@ -436,13 +436,14 @@ server.serve_forever()
 
 
 def parse_top(text):
-    """{(method, route): {column: value}} from top's table."""
+    """{(method, route): {column: value}} from top's table (colours, if any, removed)."""
     rows = {}
     for line in text.splitlines():
-        fields = line.split()
-        if len(fields) == 9 and fields[0] != "METHOD":
+        line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+        fields = line.replace("both ends", "both-ends").split()
+        if len(fields) == 10 and fields[0] != "METHOD":
             rows[(fields[0], fields[1])] = dict(zip(
-                ("reqs", "rate", "err", "p50", "p90", "p99", "bytes"), fields[2:]))
+                ("seen", "reqs", "rate", "err", "p50", "p90", "p99", "bytes"), fields[2:]))
     return rows
 
 
@@ -536,25 +537,25 @@ class BadInput(E2ETestCase):
         cases = [
             (["start", "--port", "abc"], 2, "--port abc"),
             (["start", "--port", "0"], 2, "--port 0"),
-            (["start", "--bogus"], 2, "not expected: --bogus"),
+            (["start", "--bogus"], 2, "unknown flag --bogus for start"),
             # A flag of another subcommand, or one in the wrong place, is refused.
-            (["list", "--port", "80"], 2, "not expected"),
-            (["stop", "--format", "jsonl", "x"], 2, "not expected"),
-            (["status", "extra"], 2, "not expected: extra"),
-            (["start", "--from-seq", "3"], 2, "not expected"),
-            (["--port", "80", "start"], 2, "not expected"),  # a filter before the command
+            (["list", "--port", "80"], 2, "--port is a flag of start and top, not list"),
+            (["stop", "--format", "jsonl", "x"], 2, "--format is a flag of start, attach, status and top, not stop"),
+            (["status", "extra"], 2, 'status takes no argument ("extra" given)'),
+            (["start", "--from-seq", "3"], 2, "--from-seq is a flag of attach, not start"),
+            (["--port", "80", "start"], 2, "put it after the command"),  # a filter before the command
             (["start", "--agent"], 2, "--agent"),
-            (["start", "--role", "proxy"], 2, "--role: proxy not in"),
-            (["start", "--format", "xml"], 2, "--format: xml not in"),
+            (["start", "--role", "proxy"], 2, "--role proxy: want client, server"),
+            (["start", "--format", "xml"], 2, "--format xml: want text, line, jsonl or har"),
             # Every number is range-checked before anything is asked of an agent.
-            (["start", "--body-limit", "-5"], 2, "--body-limit: Value -5 not in range"),
+            (["start", "--body-limit", "-5"], 2, "--body-limit -5: want 0 to 1073741824"),
             (["start", "--body-limit", "2000000000"], 2, "--body-limit"),
-            (["start", "--queue", "0"], 2, "--queue: Value 0 not in range"),
+            (["start", "--queue", "0"], 2, "--queue 0: want 1 to 1048576"),
             (["start", "--max-exchanges", "-1"], 2, "--max-exchanges"),
             (["start", "--pid", "-3"], 2, "--pid"),
             (["attach", "s", "--from-seq", "0"], 2, "--from-seq"),
             (["top", "--rows", "0"], 2, "--rows"),
-            (["top", "--sort", "latency"], 2, "--sort: latency not in"),
+            (["top", "--sort", "latency"], 2, "--sort latency: want rate, requests"),
             (["start", "--duration", "soon"], 2, "--duration: soon: want a duration"),
             (["start", "--duration", "-1s"], 2, "--duration"),
             (["--timeout", "0s", "list"], 2, "--timeout"),
@@ -632,7 +633,7 @@ class BadInput(E2ETestCase):
 
         self.assertEqual(complete("st"), ["start", "status", "stop"])
         self.assertEqual(complete("start", "--for"), ["--format"])
-        self.assertEqual(complete("start", "--format", ""), ["har", "jsonl", "text"])
+        self.assertEqual(complete("start", "--format", ""), ["har", "jsonl", "line", "text"])
         self.assertEqual(complete("top", "--so"), ["--sort"])
         self.assertIn("--from-seq", complete("attach", "--"))
         self.assertNotIn("--from-seq", complete("start", "--"))

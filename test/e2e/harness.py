@@ -157,8 +157,9 @@ class E2ETestCase(unittest.TestCase):
         agent = Process([AGENT_BIN, "--listen", "unix://" + self.socket, "--log-level", "debug"]
                         + list(extra), self.workdir, "agent")
         self.processes.append(agent)
+        # Loading the probes takes ~7 s here, longer while other builds share the two cores.
         wait_until(lambda: os.path.exists(self.socket) or agent.proc.poll() is not None,
-                   what="the agent's socket")
+                   timeout=60, what="the agent's socket")
         self.assertIsNone(agent.proc.poll(), "agent exited: " + agent.stderr())
         return agent
 

@@ -208,7 +208,7 @@ class MultiAgent(unittest.TestCase):
         row = [line.split() for line in top.stdout().splitlines()
                if line.split()[:2] == ["GET", "/users"]]
         self.assertEqual(len(row), 1, top.stdout())
-        self.assertEqual(row[0][2], "12", top.stdout())
+        self.assertEqual(row[0][2:4], ["server", "12"], top.stdout())  # SEEN, REQS
 
     def test_list_and_status_ask_every_agent_and_mtls_refuses_strangers(self):
         code, out, err = self.ctl("status")

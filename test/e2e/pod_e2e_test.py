@@ -353,7 +353,8 @@ class PodsOnContainerd(unittest.TestCase):
 
     def agent_counter(self, name):
         status = subprocess.run([harness.CTL_BIN, "--agent", "unix://" + self.agent_socket,
-                                 "status"], capture_output=True, text=True, timeout=30)
+                                 "status", "--counters"], capture_output=True, text=True,
+                                timeout=30)
         match = re.search(r"^\s*%s\s+(\d+)\s*$" % re.escape(name), status.stdout, re.M)
         self.assertIsNotNone(match, "no %s in status:\n%s" % (name, status.stdout))
         return int(match.group(1))

@@ -42,7 +42,7 @@ for v in load_test capture_test agent ctl e2e_test demo_app; do
   fi
 done
 
-# The one skip rule (README "Tests"): skip only where the capability is truly absent, and fail
+# The one skip rule (docs/testing.md): skip only where the capability is truly absent, and fail
 # instead where capabilities are required (CI). Missing tools are a setup failure, never a skip.
 if [[ $(id -u) != 0 ]]; then
   absent="needs root (qemu shares this machine's / with the guest; the probes load in it)"
@@ -93,7 +93,7 @@ status_check() {
   wait \$pid
   cat \$dir/status.txt \$dir/agent.log
   # Both the start-up log and httptracectl status name the features the probes use.
-  [[ \$status == 0 ]] && grep -q "^probes: .*kernel features: " \$dir/status.txt &&
+  [[ \$status == 0 ]] && grep -q "^ *probes: .*kernel features: " \$dir/status.txt &&
     grep -q "kernel features: " \$dir/agent.log
 }
 # The fallback variants of the load test are left to the build machine: on 5.10 they are what the

@@ -155,7 +155,7 @@ class Agent:
         return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
     def counters(self):
-        rc, out, err = self.ctl("status")
+        rc, out, err = self.ctl("status", "--counters")
         if rc != 0:
             raise AssertionError("status failed: " + err)
         found = {}

@@ -249,8 +249,8 @@ def conservation_problems(counters, events, agent_log=""):
 
 
 def status_counters(ctl_bin, socket_path):
-    """`httptracectl status` counters of the agent on `socket_path`, by name."""
-    out = subprocess.run([ctl_bin, "--agent", "unix://" + socket_path, "status"],
+    """`httptracectl status --counters` of the agent on `socket_path`, by name."""
+    out = subprocess.run([ctl_bin, "--agent", "unix://" + socket_path, "status", "--counters"],
                          capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
     counters = {}
     for line in out.stdout.decode().splitlines():

@@ -257,7 +257,9 @@ class Capture:
         if rc != 0:
             raise AssertionError("ctl exited %d: %s" % (rc, self.proc.stderr()[-2000:]))
         self.events = harness.read_jsonl(self.path) if os.path.exists(self.path) else []
-        m = re.search(r"ended \((\w+)\): (\d+) exchange\(s\), (\d+) lost", self.proc.stderr())
+        # "... 12 exchange(s) (3 seen from both ends, each shown once), 0 lost"
+        m = re.search(r"ended \((\w+)\): (\d+) exchange\(s\)(?: \([^)]*\))?, (\d+) lost",
+                      self.proc.stderr())
         if not m:
             raise AssertionError("no summary: " + self.proc.stderr()[-2000:])
         return dict(end=m.group(1), exchanges=int(m.group(2)), lost=int(m.group(3)))

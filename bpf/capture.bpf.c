@@ -196,6 +196,10 @@ static __always_inline void emit_open(struct conn_key* key, struct conn_state* c
   __builtin_memcpy(e->remote_addr, c->remote_addr, 16);
   bpf_get_current_comm(e->comm, sizeof(e->comm));
   e->opened_ns = c->opened_ns;
+  // The namespace as read when the connection entered the table (same process or its parent:
+  // a second task read here made raw_sys_exit too complex for the verifier).
+  e->mntns = c->mntns;
+  e->cgroup_id = bpf_get_current_cgroup_id();
   bpf_ringbuf_submit(e, rb_flags());
   count(HT_CNT_CONTROL_EVENTS, 1);
   c->open_sent = 1;
@@ -753,6 +757,12 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
     // Mid-stream: found already open, or its first bytes were unreadable (see below).
     int kind = classify(first, first_len,
                         c->role == HT_ROLE_UNKNOWN || c->tries_left > HT_TRIES_FROM_START, s);
+    if (kind == HT_CLASS_EMPTY_LINES) {
+      // Empty lines only, as a client may send before a request line: the next payload decides
+      // (no try spent). Positions do not move.
+      count(HT_CNT_SKIP_NOT_HTTP, 1);
+      return 0;
+    }
     if (kind == HT_CLASS_NONE || kind == HT_CLASS_TLS) {
       // Not the start of a message. Positions do not move: they count from the first byte of
       // the first HTTP message the probes see.

@@ -18,6 +18,7 @@ enum ht_class {
   HT_CLASS_H2_FRAMES = 4,    // HTTP/2 frames of a connection joined mid-stream
   HT_CLASS_H2_SETTINGS = 5,  // the HTTP/2 server preface (a SETTINGS frame, sent by the server)
   HT_CLASS_TLS = 6,          // a TLS record: its plaintext is read at the library (tls.bpf.h)
+  HT_CLASS_EMPTY_LINES = 7,  // CR/LF only, as before an HTTP/1.x request line: decides nothing
 };
 
 // The protocol of a class (HT_PROTO_UNKNOWN for none).
@@ -75,8 +76,23 @@ static __noinline int classify(__u64 ptr, __u64 avail, int mid_stream, struct sc
   // "PRI" is an HTTP/1 method too: the preface is checked first.
   if (http1_match(h, n, HT_H2_PREFACE_LINE, sizeof(HT_H2_PREFACE_LINE) - 1))
     return HT_CLASS_H2_PREFACE;
+  // Empty lines before a request line (RFC 9112 2.2): looked past, by reading again after them
+  // (one classification: two made raw_sys_exit too complex for the verifier).
+  __u32 skip = http1_empty_line_bytes(h, n);
+  if (skip) {
+    if (skip >= avail) return HT_CLASS_EMPTY_LINES;
+    n = avail - skip < HT_PEEK ? (__u32)(avail - skip) : HT_PEEK;
+    barrier_var(n);
+    if (n == 0 || n > HT_PEEK) return HT_CLASS_NONE;
+    if (bpf_probe_read_user(h, n, (void*)(ptr + skip))) return HT_CLASS_UNREADABLE;
+  }
   int kind = http1_classify(h, n);
   if (kind) return kind;
+  if (skip) {
+    // Still only empty lines within the look: the start may follow.
+    return n < HT_PEEK && http1_empty_line_bytes(h, n) == n ? HT_CLASS_EMPTY_LINES
+                                                             : HT_CLASS_NONE;
+  }
   // A TLS handshake or application-data record (content type 22 or 23, version 3.x).
   if (n >= 3 && (h[0] == 22 || h[0] == 23) && h[1] == 3 && h[2] <= 4) return HT_CLASS_TLS;
   if (n < HT_H2_FRAME_HEADER) return HT_CLASS_NONE;

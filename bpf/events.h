@@ -195,6 +195,12 @@ struct ht_open_event {
   __u8 remote_addr[16];
   char comm[HT_COMM_LEN];
   __u64 opened_ns;  // connect/accept time, or first-seen time
+  // Of the process that made the syscall behind this event, read there: the agent attributes
+  // the connection to a container by them even when that process has exited before user space
+  // looks (a forked child that served one connection).
+  __u32 mntns;  // mount namespace inode number
+  __u32 reserved2;
+  __u64 cgroup_id;  // cgroup v2 id (bpf_get_current_cgroup_id)
 };
 
 // A process called exec (TLS library discovery: agent/tls/). Ring buffer "tls_execs".

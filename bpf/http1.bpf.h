@@ -10,7 +10,12 @@
 
 // Matches the start of an HTTP/1.x message. With fewer than the token's bytes available the
 // available prefix must match. Returns 1 for a request, 2 for a response, 0 otherwise.
-#define HT_PEEK 16  // longer than the longest method plus its space ("UNSUBSCRIBE ")
+// Methods longer than 15 bytes (BASELINE-CONTROL, UPDATEREDIRECTREF) are matched on their first
+// HT_PEEK bytes (two words: http1_classify).
+#define HT_PEEK 16
+// Empty lines (CR, LF) looked past before a request line (RFC 9112 2.2: a server ignores at least
+// one); the engine skips them too.
+#define HT_H1_MAX_EMPTY_LINE_BYTES 4
 static __always_inline int http1_match(const __u8* h, __u32 n, const char* tok, __u32 len) {
 #pragma unroll
   for (int i = 0; i < HT_PEEK; i++) {
@@ -20,17 +25,52 @@ static __always_inline int http1_match(const __u8* h, __u32 n, const char* tok, 
   return 1;
 }
 
-// `h` holds the first n (<= HT_PEEK) bytes of a payload.
+// A method's token (the name and its space, at most HT_PEEK bytes) as two little-endian words,
+// and the mask of its bytes: compile-time constants (clang folds the string literal's bytes).
+#define HT_TOK_BYTE(s, i)                                                 \
+  ((__u64)((i) < sizeof(s) - 1 ? (__u8)(s)[(i) < sizeof(s) - 1 ? (i) : 0] \
+                               : ((i) == sizeof(s) - 1 ? ' ' : 0)))
+#define HT_TOK_WORD(s, k)                                                  \
+  (HT_TOK_BYTE(s, 8 * (k) + 0) | HT_TOK_BYTE(s, 8 * (k) + 1) << 8 |        \
+   HT_TOK_BYTE(s, 8 * (k) + 2) << 16 | HT_TOK_BYTE(s, 8 * (k) + 3) << 24 | \
+   HT_TOK_BYTE(s, 8 * (k) + 4) << 32 | HT_TOK_BYTE(s, 8 * (k) + 5) << 40 | \
+   HT_TOK_BYTE(s, 8 * (k) + 6) << 48 | HT_TOK_BYTE(s, 8 * (k) + 7) << 56)
+// Mask of the first `b` bytes of word k (b counted from the token's start, any value).
+#define HT_BYTES_MASK(b, k) \
+  ((b) <= 8 * (k) ? 0ULL : (b) >= 8 * (k) + 8 ? ~0ULL : ((1ULL << (8 * ((b)-8 * (k)))) - 1))
+
+// `h` holds the first n (<= HT_PEEK) bytes of a payload; only those are compared.
 static __always_inline int http1_classify(const __u8* h, __u32 n) {
   if (http1_match(h, n, "HTTP/1.", 7)) return 2;
-    // Every method libhttp-parser knows (the engine parses with it): one list, generated from
-    // its HTTP_METHOD_MAP into http_methods.h, so no method is traced by one side and not the
-    // other. sizeof counts the NUL, which stands for the space after the method.
-#define HT_MATCH_METHOD(num, name, string) \
-  if (http1_match(h, n, #string " ", sizeof(#string))) return 1;
-  HT_HTTP_METHOD_MAP(HT_MATCH_METHOD)
+  // Every method of agent/protocols/http1/methods.txt (IANA's registry, and what libhttp-parser
+  // and llhttp accept): one list, generated into http_methods.h for the engine and the probes,
+  // so no method is traced by one side and not the other. Compared a word at a time against
+  // constants, over the bytes both the token and the payload have (a payload shorter than the
+  // token must be its prefix): a byte loop per method made the probes too large for the
+  // verifier (E2BIG) once the list grew past libhttp-parser's.
+  __u64 w0, w1;
+  __builtin_memcpy(&w0, h, 8);
+  __builtin_memcpy(&w1, h + 8, 8);
+  const __u64 seen0 = HT_BYTES_MASK((__u64)n, 0), seen1 = HT_BYTES_MASK((__u64)n, 1);
+#define HT_MATCH_METHOD(name)                                                        \
+  if (((w0 ^ HT_TOK_WORD(name, 0)) & HT_BYTES_MASK(sizeof(name), 0) & seen0) == 0 && \
+      ((w1 ^ HT_TOK_WORD(name, 1)) & HT_BYTES_MASK(sizeof(name), 1) & seen1) == 0)   \
+    return 1;
+  HT_HTTP1_METHODS(HT_MATCH_METHOD)
 #undef HT_MATCH_METHOD
   return 0;
+}
+
+// How many of the first bytes of `h` (n of them) are CR or LF, at most
+// HT_H1_MAX_EMPTY_LINE_BYTES: empty lines before a start line.
+static __always_inline __u32 http1_empty_line_bytes(const __u8* h, __u32 n) {
+  __u32 k = 0;
+#pragma unroll
+  for (int i = 0; i < HT_H1_MAX_EMPTY_LINE_BYTES; i++) {
+    if (k != (__u32)i || i >= n || (h[i] != '\r' && h[i] != '\n')) break;
+    k++;
+  }
+  return k;
 }
 
 // Whether a payload refused by the ring buffer began an HTTP message, so the loss can be counted

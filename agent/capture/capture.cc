@@ -294,6 +294,12 @@ absl::Status Capture::WriteConfig(uint32_t epoch, const KernelFilter& filter) {
 }
 
 absl::Status Capture::SetFilter(const KernelFilter& filter) {
+  if (absl::Status s = SetFilterWithoutTlsWait(filter); !s.ok()) return s;
+  WaitTlsScanned();
+  return absl::OkStatus();
+}
+
+absl::Status Capture::SetFilterWithoutTlsWait(const KernelFilter& filter) {
   absl::MutexLock lock(&mu_);
   const uint32_t epoch = filter_epoch_ + 1;
   if (absl::Status s =
@@ -325,12 +331,26 @@ absl::Status Capture::SetFilter(const KernelFilter& filter) {
 void Capture::StartTlsLocked() {
   if (!tls_) return;
   skel_->bss->tls_gate = 1;
-  // The start-up scan attaches the libraries processes use now; the session starts once it
-  // is done (bounded), so their first exchanges are not missed. Later ones come on exec.
+  // The start-up scan attaches the libraries processes use now; Attach and SetFilter wait for
+  // it (WaitTlsScanned, outside mu_), so sessions start once their first exchanges can be seen.
+  // Later processes come on exec.
   tls_->Start();
-  if (!tls_->WaitScanned(absl::Seconds(3))) {
-    HT_LOG(WARNING) << "TLS library scan still running after 3 s; capture starts anyway";
+}
+
+bool Capture::WaitTlsScanned() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!tls_ || !filter_.tls || links_.empty()) return true;
   }
+  const absl::Time start = absl::Now();
+  if (tls_->WaitScanned(config_.tls_scan_wait)) {
+    HT_LOG(INFO) << "TLS start-up scan done in " << absl::Now() - start;
+    return true;
+  }
+  HT_LOG(WARNING) << "TLS start-up scan still running after " << config_.tls_scan_wait
+                  << ": the session starts, and its notes say HTTPS of processes not probed "
+                     "yet is not recorded until the scan ends";
+  return false;
 }
 
 void Capture::StopTlsLocked() {
@@ -341,6 +361,12 @@ void Capture::StopTlsLocked() {
 }
 
 absl::Status Capture::Attach() {
+  if (absl::Status s = AttachWithoutTlsWait(); !s.ok()) return s;
+  WaitTlsScanned();
+  return absl::OkStatus();
+}
+
+absl::Status Capture::AttachWithoutTlsWait() {
   absl::MutexLock lock(&mu_);
   if (!links_.empty()) return absl::OkStatus();
   // Connections left from an earlier attach are stale (their ends were not seen). The agent's

@@ -48,6 +48,9 @@ struct CaptureConfig {
   // turns it on (--tls-uprobes).
   bool tls = false;
   tls::TlsAttacherOptions tls_options;
+  // How long WaitTlsScanned waits for the TLS start-up scan (below the ctl's 30 s call
+  // deadline): a session is reported started once the uprobes its processes need are set.
+  absl::Duration tls_scan_wait = absl::Seconds(20);
 };
 
 // In-kernel filters. Empty means all; a connection passes when it passes every non-empty set.
@@ -89,12 +92,14 @@ class Capture {
   Capture(const Capture&) = delete;
   Capture& operator=(const Capture&) = delete;
 
-  // Attaches the probes and starts the poll thread; returns once attached. Clears the kernel's
+  // Attaches the probes and starts the poll thread; returns once attached, the TLS uprobes
+  // included (WaitTlsScanned) when the filter wants TLS. Clears the kernel's
   // connection tables first, so connections are rediscovered fresh: the sink must forget its
   // own connections before (they would never see their close). No-op when attached.
   absl::Status Attach() ABSL_LOCKS_EXCLUDED(mu_);
   // "tls not probed (cause): path" for each TLS library file found and refused (bounded by the
-  // attacher's failure memory). Any thread.
+  // attacher's failure memory), and a line while the start-up scan is still attaching. Any
+  // thread.
   std::vector<std::string> TlsNotes() const;
   // Detaches the probes, drains what is left in the ring buffer, joins the poll thread.
   void Detach() ABSL_LOCKS_EXCLUDED(mu_);
@@ -106,7 +111,8 @@ class Capture {
   // (the poll thread).
   bool Flush();
 
-  // Replaces the in-kernel filters; takes effect for the next syscall. Sets change by
+  // Replaces the in-kernel filters; takes effect for the next syscall. When attached and the
+  // filter newly wants TLS, returns once the TLS uprobes are set (WaitTlsScanned). Sets change by
   // difference (a value in both filters is never missing), and a connection whose verdict
   // changed, or that was excluded for a while, continues under a new connection id.
   absl::Status SetFilter(const KernelFilter& filter) ABSL_LOCKS_EXCLUDED(mu_);
@@ -127,6 +133,15 @@ class Capture {
   class Poller;
 
   Capture(const CaptureConfig& config, CaptureSink* sink);
+  absl::Status AttachWithoutTlsWait()
+      ABSL_LOCKS_EXCLUDED(mu_);  // Attach and SetFilter, less WaitTlsScanned
+  absl::Status SetFilterWithoutTlsWait(const KernelFilter& filter) ABSL_LOCKS_EXCLUDED(mu_);
+  // Returns once the TLS start-up scan of this attach is done: the uprobes on every TLS
+  // library and Go executable the running processes use are set. True then, and when no TLS
+  // uprobes are wanted; false after config.tls_scan_wait (the scan goes on, and TlsNotes says
+  // so while it runs, so sessions started meanwhile carry it in their notes). Holds no lock
+  // while it waits: status and the poll thread go on.
+  bool WaitTlsScanned() ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Load(AttachMode mode, const KernelFeatures& features);
   // Starts (with its start-up scan) or stops the TLS attacher, if the TLS programs loaded.
   void StartTlsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

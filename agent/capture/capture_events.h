@@ -104,6 +104,10 @@ struct ConnectionOpenEvent {
   int32_t fd = -1;
   std::string_view comm;               // valid only during the callback
   TlsLibrary tls = TlsLibrary::kNone;  // its data is this library's plaintext (uprobes)
+  // Of that process, read by the probes at its syscall (0 when unknown): the container it was
+  // in, even after it has exited.
+  uint32_t mount_namespace = 0;
+  uint64_t cgroup_id = 0;
   // Sent through OnNotTraced: the probes classified the connection as no protocol they trace
   // (its bytes are never copied); nothing else follows for it.
   bool not_traced = false;

@@ -1273,7 +1273,10 @@ TEST_P(CaptureTest, WebDavAndOtherMethodsAreClassifiedHttp) {
   Start();
   auto listener = Listen(AF_INET);
   ASSERT_TRUE(listener.ok());
-  for (const std::string method : {"PROPFIND", "REPORT", "MKCOL", "PURGE", "SEARCH", "M-SEARCH"}) {
+  // agent/protocols/http1/methods.txt: libhttp-parser's, IANA's beyond them (QUERY, the
+  // longest, one with a dash) and the non-registered ones.
+  for (const std::string method : {"PROPFIND", "REPORT", "MKCOL", "PURGE", "SEARCH", "M-SEARCH",
+                                   "QUERY", "UPDATEREDIRECTREF", "VERSION-CONTROL"}) {
     auto pair = Connect(*listener);
     ASSERT_TRUE(pair.ok());
     const std::string request = method + " /dav HTTP/1.1\r\n\r\n";
@@ -1286,6 +1289,40 @@ TEST_P(CaptureTest, WebDavAndOtherMethodsAreClassifiedHttp) {
         },
         kWait))
         << method;
+    int a, b;
+    ASSERT_TRUE(CloseBothAndWait(*pair, &a, &b));
+  }
+}
+
+// Empty lines before a request line (RFC 9112 2.2) in the same write, and in a write of their
+// own before it: the connection is HTTP, and what is copied starts with the first payload that
+// is more than empty lines.
+TEST_P(CaptureTest, EmptyLinesBeforeARequestLineAreClassifiedHttp) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  struct Writes {
+    std::vector<std::string> payloads;
+    std::string copied;
+  };
+  const Writes cases[] = {
+      {{"\r\n\r\nGET /same HTTP/1.1\r\n\r\n"}, "\r\n\r\nGET /same HTTP/1.1\r\n\r\n"},
+      {{"\r\n", "QUERY /own HTTP/1.1\r\n\r\n"}, "QUERY /own HTTP/1.1\r\n\r\n"},
+  };
+  for (const Writes& w : cases) {
+    auto pair = Connect(*listener);
+    ASSERT_TRUE(pair.ok());
+    for (const std::string& payload : w.payloads) {
+      ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), payload));
+    }
+    const int cfd = pair->client.get();
+    EXPECT_TRUE(sink_.WaitUntil(
+        [&](const auto& c) {
+          const auto* conn = RecordingSink::Find(c, self(), cfd);
+          return conn != nullptr && conn->egress().bytes == w.copied;
+        },
+        kWait))
+        << w.copied;
     int a, b;
     ASSERT_TRUE(CloseBothAndWait(*pair, &a, &b));
   }

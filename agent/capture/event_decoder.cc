@@ -16,7 +16,7 @@ static_assert(sizeof(ht_conn_id) == 16);
 static_assert(sizeof(ht_event_header) == 32);
 static_assert(sizeof(ht_data_event) == 80);
 static_assert(offsetof(ht_data_event, data) == 80);
-static_assert(sizeof(ht_open_event) == 96);
+static_assert(sizeof(ht_open_event) == 112);
 static_assert(sizeof(ht_close_event) == 48);
 static_assert(sizeof(ht_shutdown_event) == 56);
 static_assert(sizeof(ht_loss_event) == 48);
@@ -122,6 +122,8 @@ bool EventDecoder::Decode(const void* data, size_t size) {
       out.tid = e->hdr.tid;
       out.fd = e->hdr.conn.fd;
       out.comm = Comm(e->comm);
+      out.mount_namespace = e->mntns;
+      out.cgroup_id = e->cgroup_id;
       if (header.kind == HT_EVENT_NOT_TRACED) {
         out.not_traced = true;
         Bump(not_traced_events_);

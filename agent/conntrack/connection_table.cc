@@ -66,6 +66,8 @@ Connection& ConnectionTable::OnOpen(const capture::ConnectionOpenEvent& event) {
   conn->remote = event.remote;
   conn->pid = event.pid;
   conn->comm = std::string(event.comm);
+  conn->mount_namespace = event.mount_namespace;
+  conn->cgroup_id = event.cgroup_id;
   conn->opened_ns = event.timestamp_ns;
   if (conn->last_seen_ns < event.timestamp_ns) conn->last_seen_ns = event.timestamp_ns;
   conn->open_seen = true;

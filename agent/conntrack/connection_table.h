@@ -51,6 +51,9 @@ struct Connection {
   capture::SocketAddress remote;
   uint32_t pid = 0;  // the process that used it last (a socket may pass between processes)
   std::string comm;
+  // Of the process that opened it, as the probes read them (0: unknown, the open event lost).
+  uint32_t mount_namespace = 0;
+  uint64_t cgroup_id = 0;
   capture::TlsLibrary tls = capture::TlsLibrary::kNone;  // plaintext from this TLS library
   uint64_t opened_ns = 0;
   uint64_t last_seen_ns = 0;   // timestamp of the latest event (CLOCK_REALTIME ns)

@@ -185,9 +185,16 @@ std::optional<ContainerInfo> ContainerResolver::Lookup(uint32_t pid) {
   const std::optional<std::string> cgroup = ReadProcFile(dir + "/cgroup");
   if (!cgroup.has_value()) return std::nullopt;
   std::optional<CgroupIdentity> identity = ParseProcCgroup(*cgroup);
+  // Its mount namespace, for the connections of processes of the same container that exit
+  // before they are looked up (Lookup(pid, mount_namespace)).
+  std::optional<uint32_t> mount_namespace;
+  char link[64];
+  const ssize_t n = ::readlink((dir + "/ns/mnt").c_str(), link, sizeof(link) - 1);
+  if (n > 0) mount_namespace = ParseNamespaceLink(absl::string_view(link, n));
 
   absl::MutexLock lock(&mu_);
   ++stats_.cgroup_reads;
+  if (mount_namespace.has_value()) RememberNamespace(*mount_namespace, identity, now);
   if (processes_.size() >= options_.max_processes && !processes_.contains(pid)) {
     // Drop answers older than the TTL (mostly processes that have exited); if every entry is
     // fresh, start over: the next look-ups read /proc again, nothing is lost.
@@ -202,6 +209,81 @@ std::optional<ContainerInfo> ContainerResolver::Lookup(uint32_t pid) {
   if (!identity.has_value()) return std::nullopt;
   RequestName(*identity, now);
   return ToInfo(*identity);
+}
+
+std::optional<ContainerInfo> ContainerResolver::FromNamespace(uint32_t mount_namespace,
+                                                              absl::Time now, bool* found) {
+  *found = false;
+  auto it = namespaces_.find(mount_namespace);
+  if (it == namespaces_.end() || now - it->second.read_at >= options_.cache_ttl) {
+    return std::nullopt;
+  }
+  *found = true;
+  ++stats_.namespace_hits;
+  if (!it->second.identity.has_value()) return std::nullopt;
+  RequestName(*it->second.identity, now);
+  return ToInfo(*it->second.identity);
+}
+
+void ContainerResolver::RememberNamespace(uint32_t mount_namespace,
+                                          const std::optional<CgroupIdentity>& identity,
+                                          absl::Time now) {
+  if (namespaces_.size() >= options_.max_processes && !namespaces_.contains(mount_namespace)) {
+    absl::erase_if(namespaces_, [&](const auto& item) {
+      return now - item.second.read_at >= options_.cache_ttl;
+    });
+    if (namespaces_.size() >= options_.max_processes) namespaces_.clear();
+  }
+  namespaces_[mount_namespace] = NamespaceEntry{identity, now};
+}
+
+std::optional<ContainerInfo> ContainerResolver::Lookup(uint32_t pid, uint32_t mount_namespace) {
+  if (mount_namespace == 0) return Lookup(pid);
+  absl::Time now = absl::Now();
+  bool found = false;
+  {
+    absl::MutexLock lock(&mu_);
+    std::optional<ContainerInfo> info = FromNamespace(mount_namespace, now, &found);
+    if (found) return info;
+  }
+  // Not known yet: the process itself, if it still lives (that also learns its namespace).
+  std::optional<ContainerInfo> info = Lookup(pid);
+  {
+    absl::MutexLock lock(&mu_);
+    std::optional<ContainerInfo> learned = FromNamespace(mount_namespace, now, &found);
+    if (found) return learned;
+    // Gone, or its pid names another process now: another process in the same namespace
+    // tells the container. Searched at most once a second per namespace.
+    auto [search, first] = namespace_searches_.try_emplace(mount_namespace, now);
+    if (!first && now - search->second < absl::Seconds(1)) return info;
+    search->second = now;
+    if (namespace_searches_.size() > options_.max_processes) namespace_searches_.clear();
+    ++stats_.namespace_searches;
+  }
+  absl::StatusOr<std::vector<uint32_t>> pids = ListPids(options_.proc_root);
+  if (pids.ok()) {
+    char link[64];
+    for (uint32_t other : *pids) {
+      const std::string path = absl::StrCat(options_.proc_root, "/", other, "/ns/mnt");
+      const ssize_t n = ::readlink(path.c_str(), link, sizeof(link) - 1);
+      if (n <= 0 || ParseNamespaceLink(absl::string_view(link, n)) != mount_namespace) continue;
+      std::optional<ContainerInfo> container = Lookup(other);
+      now = absl::Now();
+      absl::MutexLock lock(&mu_);
+      // Lookup(other) remembered the namespace when it read the process; a cached answer did
+      // not: remember it here.
+      if (!namespaces_.contains(mount_namespace)) {
+        auto cached = processes_.find(other);
+        if (cached != processes_.end()) {
+          RememberNamespace(mount_namespace, cached->second.identity, now);
+        }
+      }
+      return container;
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  ++stats_.namespace_unknown;
+  return info;
 }
 
 absl::StatusOr<EngineContainer> ContainerResolver::AskEngines(const std::string& id_or_name,
@@ -515,6 +597,10 @@ std::map<std::string, uint64_t> ContainerResolver::Counters() const {
       {"container.names_resolved", stats_.names_resolved},
       {"container.name_evictions", stats_.name_evictions},
       {"container.processes_cached", processes_.size()},
+      {"container.namespace_hits", stats_.namespace_hits},
+      {"container.namespace_searches", stats_.namespace_searches},
+      {"container.namespace_unknown", stats_.namespace_unknown},
+      {"container.namespaces_known", namespaces_.size()},
   };
   out.insert(store.begin(), store.end());
   return out;

@@ -85,6 +85,15 @@ class ContainerResolver {
   // process; never waits for an engine. Thread-safe.
   std::optional<ContainerInfo> Lookup(uint32_t pid);
 
+  // The container of the process `pid` whose syscall ran in mount namespace `mount_namespace`
+  // (the probes read it there; 0 when unknown: then as Lookup(pid)). The namespace decides: a
+  // process that has exited before user space looked (a server's child forked for one
+  // connection, a CGI, a short job) is attributed to the container whose other processes the
+  // resolver saw in that namespace (every Lookup and Prewarm learns the namespace of the process
+  // it reads), and when none was seen, /proc is searched once for a live process in it (at most
+  // once a second per namespace). A namespace no container's process is in is the host's.
+  std::optional<ContainerInfo> Lookup(uint32_t pid, uint32_t mount_namespace);
+
   // Fills the engine-given fields (name, pod name and namespace) of `info` when the engine has
   // told them since `info` was looked up. No I/O: a hash look-up under the lock. Returns whether
   // `info` now has a name.
@@ -116,6 +125,10 @@ class ContainerResolver {
     std::optional<CgroupIdentity> identity;
     absl::Time read_at;
   };
+  struct NamespaceEntry {
+    std::optional<CgroupIdentity> identity;  // nullopt: the host's (no container's)
+    absl::Time read_at;
+  };
   struct NameEntry {
     std::optional<EngineContainer> engine;  // set once an engine answered
     bool queued = false;
@@ -123,6 +136,11 @@ class ContainerResolver {
   };
 
   ContainerInfo ToInfo(const CgroupIdentity& identity) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The namespace's entry when fresh; sets *found.
+  std::optional<ContainerInfo> FromNamespace(uint32_t mount_namespace, absl::Time now, bool* found)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RememberNamespace(uint32_t mount_namespace, const std::optional<CgroupIdentity>& identity,
+                         absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RequestName(const CgroupIdentity& identity, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Asks the stores, then the engines (blocking). NotFound when every reachable source said so;
@@ -149,6 +167,10 @@ class ContainerResolver {
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<uint32_t, ProcessEntry> processes_ ABSL_GUARDED_BY(mu_);
+  // Mount namespace (inode number) -> the container its processes are in, as last read.
+  absl::flat_hash_map<uint32_t, NamespaceEntry> namespaces_ ABSL_GUARDED_BY(mu_);
+  // When /proc was last searched for a process in a namespace not known (bounds the searches).
+  absl::flat_hash_map<uint32_t, absl::Time> namespace_searches_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, NameEntry> names_ ABSL_GUARDED_BY(mu_);      // by full id
   std::deque<std::pair<std::string, std::string>> queue_ ABSL_GUARDED_BY(mu_);  // id, runtime
   bool lookup_in_flight_ ABSL_GUARDED_BY(mu_) = false;
@@ -166,6 +188,9 @@ class ContainerResolver {
     uint64_t engine_failures = 0;
     uint64_t names_resolved = 0;
     uint64_t name_evictions = 0;
+    uint64_t namespace_hits = 0;      // attributed by the probes' mount namespace
+    uint64_t namespace_searches = 0;  // /proc searched for a namespace's live process
+    uint64_t namespace_unknown = 0;   // a namespace no process was found in: host assumed
   };
   Stats stats_ ABSL_GUARDED_BY(mu_);
 

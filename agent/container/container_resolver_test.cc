@@ -82,6 +82,49 @@ TEST(ContainerResolverTest, HostProcessHasNoContainer) {
   EXPECT_EQ(resolver.Lookup(999), std::nullopt);  // no such process
 }
 
+// Issue 25: busybox httpd forks a child per connection, which has exited when user space looks
+// at its pid. The probes' mount namespace attributes its exchange to its container.
+TEST(ContainerResolverTest, ExitedProcessIsAttributedByItsMountNamespace) {
+  FakeProc proc;
+  constexpr uint32_t kWebNamespace = 4026532100u, kHostNamespace = 4026531840u;
+  proc.AddProcess(100, 5, "/user.slice/session-1.scope", kHostNamespace);
+  proc.AddProcess(300, 9, "/libpod_parent/libpod-" + kWebId, kWebNamespace);  // the parent
+  ContainerResolver resolver(OptionsFor(proc, {}));
+  // The child (pid 301) is gone: before any look-up of the parent, /proc is searched for a
+  // process in its namespace.
+  std::optional<ContainerInfo> child = resolver.Lookup(301, kWebNamespace);
+  ASSERT_TRUE(child.has_value());
+  EXPECT_EQ(child->id, kWebId);
+  // The next child of the same container: known, no search.
+  const uint64_t searches = resolver.Counters()["container.namespace_searches"];
+  ASSERT_TRUE(resolver.Lookup(302, kWebNamespace).has_value());
+  EXPECT_EQ(resolver.Lookup(302, kWebNamespace)->id, kWebId);
+  EXPECT_EQ(resolver.Counters()["container.namespace_searches"], searches);
+  // The pid of an exited child reused by a host process: the namespace still decides.
+  proc.AddProcess(303, 50, "/user.slice/session-1.scope", kHostNamespace);
+  EXPECT_EQ(resolver.Lookup(303, kWebNamespace)->id, kWebId);
+  // Host processes (and the host namespace) have no container.
+  EXPECT_EQ(resolver.Lookup(100, kHostNamespace), std::nullopt);
+  EXPECT_EQ(resolver.Lookup(104, kHostNamespace), std::nullopt);  // exited host process
+  // A namespace no live process is in: searched (once a second at most), host assumed.
+  EXPECT_EQ(resolver.Lookup(400, 4026532999u), std::nullopt);
+  EXPECT_EQ(resolver.Lookup(401, 4026532999u), std::nullopt);
+  EXPECT_EQ(resolver.Counters()["container.namespace_unknown"], 1u);
+}
+
+TEST(ContainerResolverTest, PrewarmLearnsTheNamespacesOfRunningContainers) {
+  FakeProc proc;
+  constexpr uint32_t kDbNamespace = 4026532200u;
+  proc.AddProcess(500, 5, "/libpod_parent/libpod-" + kDbId, kDbNamespace);
+  ContainerResolver resolver(OptionsFor(proc, {}));
+  resolver.Prewarm();
+  proc.RemoveProcess(500);  // the container's only process exits after the capture started
+  std::optional<ContainerInfo> info = resolver.Lookup(501, kDbNamespace);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->id, kDbId);
+  EXPECT_EQ(resolver.Counters()["container.namespace_searches"], 0u);
+}
+
 TEST(ContainerResolverTest, ContainerIdRuntimeAndPodUidWithoutAnEngine) {
   FakeProc proc;
   proc.AddProcess(200, 7, absl::StrCat("/kubepods/burstable/pod", kUid, "/", kWebId));

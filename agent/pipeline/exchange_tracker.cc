@@ -1,6 +1,7 @@
 #include "agent/pipeline/exchange_tracker.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -88,6 +89,12 @@ ExchangeTracker::ExchangeTracker(const ExchangeTrackerOptions& options, const No
       connections_(
           {.max_connections = options.max_connections, .idle_timeout = options.idle_timeout},
           [this](conntrack::Connection& c, conntrack::EndReason why) { OnConnectionEnd(c, why); }) {
+  if (const char* drop = std::getenv("HTTPTRACE_TEST_DROP_EXCHANGE"); drop != nullptr) {
+    drop_exchange_for_testing_ = std::strtoull(drop, nullptr, 10);
+    HT_LOG(WARNING) << "HTTPTRACE_TEST_DROP_EXCHANGE=" << drop << ": exchange number "
+                    << drop_exchange_for_testing_
+                    << " will be dropped uncounted (the conservation test's fault)";
+  }
 }
 
 ExchangeTracker::~ExchangeTracker() { ForgetConnections(); }
@@ -105,8 +112,10 @@ ExchangeTracker::ConnectionState* ExchangeTracker::Attach(conntrack::Connection&
   context.node = node_.node;
   state->role = connection.role;
   if (containers_ != nullptr) {
-    // Reads /proc/<pid>/cgroup once per process (cached); never waits for an engine.
-    state->container = containers_->Lookup(connection.pid);
+    // By the mount namespace the probes read at the syscall: the process may have exited
+    // already (a child forked for this one connection). Reads /proc only for a namespace not
+    // seen before; never waits for an engine.
+    state->container = containers_->Lookup(connection.pid, connection.mount_namespace);
     if (state->container) context.container = ToProtoContainer(*state->container);
   }
   if (connection.local.family != 0) {
@@ -136,6 +145,10 @@ void ExchangeTracker::PublishExchange(ConnectionState& state, protocols::Exchang
   if (forgetting_) {
     // From a capture whose sessions have all ended: no session asked for it.
     ++counters_.exchanges_after_capture;
+    return;
+  }
+  if (drop_exchange_for_testing_ > 0 && --drop_exchange_for_testing_ == 0) {
+    // HTTPTRACE_TEST_DROP_EXCHANGE: the conservation test proves it notices one exchange gone.
     return;
   }
   ++counters_.exchanges_published;
@@ -187,7 +200,10 @@ void ExchangeTracker::OnConnectionEnd(conntrack::Connection& connection,
   ConnectionState* state = static_cast<ConnectionState*>(connection.attachment.get());
   // Flushes what is pending: close-delimited bodies complete, unanswered requests get a note.
   // (No engine: the connection had no data, so nothing is pending or held.)
-  if (state->engine != nullptr) state->engine->OnClose(connection.last_seen_ns);
+  if (state->engine != nullptr) {
+    state->engine->OnClose(connection.last_seen_ns);
+    CheckConservation(connection, *state);
+  }
   // The state goes with the connection: what it held is released.
   if (budget_ != nullptr) budget_->Release(state->charged);
   engine_held_bytes_ -= state->charged;
@@ -204,6 +220,28 @@ void ExchangeTracker::OnConnectionEnd(conntrack::Connection& connection,
   if (state->engine != nullptr) closed_engine_counters_.Add(*state->engine);
   HT_LOG(DEBUG) << "connection " << connection.key.ToString()
                 << " ended: " << conntrack::EndReasonName(reason);
+}
+
+void ExchangeTracker::CheckConservation(const conntrack::Connection& connection,
+                                        ConnectionState& state) {
+  // Every exchange the engine began (a message start it saw, a placeholder for one lost) must
+  // have been emitted by its close. One that was not would vanish: it is a loss, counted and
+  // named, and a defect to fix.
+  const std::optional<protocols::ExchangeBalance> balance = state.engine->balance();
+  if (!balance.has_value() || (balance->balanced() && balance->held == 0)) return;
+  const uint64_t missing =
+      balance->started > balance->emitted ? balance->started - balance->emitted : 0;
+  ++counters_.conservation_violations;
+  HT_LOG(WARNING) << "conservation: connection " << connection.key.ToString() << " (pid "
+                  << state.context.pid << " " << state.context.comm << ", "
+                  << state.context.local_address << ":" << state.context.local_port << " - "
+                  << state.context.remote_address << ":" << state.context.remote_port
+                  << "): its engine began " << balance->started << " exchange(s), emitted "
+                  << balance->emitted << ", holds " << balance->held;
+  if (missing == 0 || forgetting_) return;
+  PendingLoss& pending = Pending(connection.key, v1::LOSS_REASON_UNACCOUNTED);
+  ++pending.events;
+  pending.exchanges += missing;
 }
 
 void ExchangeTracker::Recharge(ConnectionState& state) {
@@ -273,7 +311,7 @@ void ExchangeTracker::OnData(const capture::DataEvent& event) {
     state->context.comm = result.conn->comm;
     state->context.tid = event.tid;
     if (containers_ != nullptr) {
-      state->container = containers_->Lookup(state->context.pid);
+      state->container = containers_->Lookup(state->context.pid, result.conn->mount_namespace);
       state->context.container.reset();
       if (state->container) state->context.container = ToProtoContainer(*state->container);
     }
@@ -461,6 +499,13 @@ v1::Loss ExchangeTracker::MakeLoss(const LossKey& key, PendingLoss& pending) {
                                    " message(s) cut (their exchanges carry notes); the bytes "
                                    "up to the next message start were skipped"));
       break;
+    case v1::LOSS_REASON_UNACCOUNTED:
+      loss.set_exchanges(exchanges);
+      loss.set_detail(absl::StrCat(
+          exchanges, " exchange(s) of ", where,
+          " were begun by the protocol engine and never emitted: a defect of the agent, "
+          "counted here instead of vanishing (pipeline.conservation_violations)"));
+      break;
     case v1::LOSS_REASON_CONNECTION_TABLE_FULL:
       loss.set_detail(absl::StrCat(
           where, " was ended to make room: the connection table (", options_.max_connections,
@@ -503,6 +548,8 @@ void ExchangeTracker::ForgetConnections() {
   forgetting_ = true;
   connections_.Clear();
   forgetting_ = false;
+  // Status right after the last session shows the engines these connections had.
+  SnapshotCounters();
 }
 
 void ExchangeTracker::SnapshotCounters() {
@@ -537,6 +584,7 @@ void ExchangeTracker::SnapshotCounters() {
   snapshot["pipeline.exchanges"] = counters_.exchanges_published;
   snapshot["pipeline.engine_held_bytes"] = engine_held_bytes_;
   snapshot["pipeline.exchanges_after_capture"] = counters_.exchanges_after_capture;
+  snapshot["pipeline.conservation_violations"] = counters_.conservation_violations;
   snapshot["pipeline.connections_not_traced"] = counters_.connections_not_traced;
   absl::MutexLock lock(&snapshot_mu_);
   counter_snapshot_ = std::move(snapshot);

@@ -108,6 +108,9 @@ class ExchangeTracker final : public capture::CaptureSink {
   protocols::ProtocolEngine& Engine(ConnectionState& state, const capture::DataEvent& event);
   void PublishExchange(ConnectionState& state, protocols::Exchange&& exchange);
   void OnConnectionEnd(conntrack::Connection& connection, conntrack::EndReason reason);
+  // After the engine's close: every exchange it began was emitted, else a violation is counted,
+  // logged with the connection, and the missing exchanges become a loss (never silent).
+  void CheckConservation(const conntrack::Connection& connection, ConnectionState& state);
   // Charges (or releases) the change in what the connection's engine holds.
   void Recharge(ConnectionState& state);
   // Turns what the engine counted since the last call into pending losses.
@@ -146,9 +149,14 @@ class ExchangeTracker final : public capture::CaptureSink {
     uint64_t lost_exchanges = 0;  // in published losses
     uint64_t exchanges_published = 0;
     uint64_t exchanges_after_capture = 0;  // flushed by ForgetConnections, not published
+    // Connections whose engine began exchanges it did not emit by their end (CheckConservation).
+    uint64_t conservation_violations = 0;
     uint64_t connections_not_traced = 0;   // classified as no protocol we trace
   };
   Counters counters_;
+  // From HTTPTRACE_TEST_DROP_EXCHANGE=N (tests only): the Nth exchange is dropped uncounted, so
+  // the end-to-end conservation check can be shown to notice. 0: never.
+  uint64_t drop_exchange_for_testing_ = 0;
 
   mutable absl::Mutex snapshot_mu_;
   absl::flat_hash_map<std::string, uint64_t> counter_snapshot_ ABSL_GUARDED_BY(snapshot_mu_);

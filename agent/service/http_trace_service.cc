@@ -151,6 +151,7 @@ grpc::Status HttpTraceService::GetStatus(grpc::ServerContext*, const v1::GetStat
   counters["memory.peak_bytes"] = budget.peak();
   counters["memory.refused_bytes"] = budget.refused_bytes();
   counters["memory.refused_exchanges"] = budget.refused_charges();
+  counters["session.exchanges_unmatched"] = sessions_->exchanges_unmatched();
   for (v1::SessionInfo& info : sessions_->List()) *response->add_sessions() = std::move(info);
   return grpc::Status::OK;
 }

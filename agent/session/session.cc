@@ -257,12 +257,13 @@ void Session::FlushPendingLossLocked(bool force) {
   }
 }
 
-bool Session::OfferExchange(const EventPtr& event) {
+bool Session::OfferExchange(const EventPtr& event, bool* matched) {
   if (!MatchesFilter(filter_, event->exchange())) return false;
   // Outside the lock: a variant copies, and readers must not wait for it.
   EventPtr kept = Variant(event);
   absl::MutexLock lock(&mu_);
   if (!active_) return false;
+  if (matched != nullptr) *matched = true;
   FlushPendingLossLocked(/*force=*/false);
   if (pending_dropped_exchanges_ > 0 || !MakeRoomLocked()) {
     ++pending_dropped_exchanges_;

@@ -68,8 +68,9 @@ class Session {
 
   // Queues `event` (an exchange, seq 0) when it matches the filter: shared as it is when the
   // session keeps it whole, else a trimmed and/or redacted copy. Returns true when the session
-  // reached max_exchanges with this exchange (the caller then ends it).
-  bool OfferExchange(const EventPtr& event) ABSL_LOCKS_EXCLUDED(mu_);
+  // reached max_exchanges with this exchange (the caller then ends it). *matched (if given):
+  // whether the filter took it (queued, or counted lost).
+  bool OfferExchange(const EventPtr& event, bool* matched = nullptr) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Queues a Loss that concerns this session (e.g. events lost in the kernel).
   void OfferLoss(const v1::Loss& loss) ABSL_LOCKS_EXCLUDED(mu_);

@@ -172,12 +172,16 @@ void SessionManager::PublishExchange(v1::Exchange exchange) {
 
 void SessionManager::PublishExchange(EventPtr event) {
   std::vector<std::shared_ptr<Session>> reached_limit;
+  bool matched = false;
   {
     absl::ReaderMutexLock lock(&mu_);
     for (const auto& [id, session] : sessions_) {
-      if (session->OfferExchange(event)) reached_limit.push_back(session);
+      if (session->OfferExchange(event, &matched)) reached_limit.push_back(session);
     }
   }
+  // The kernel's filter (the sessions' union, coarse: processes, mount namespaces, ports) let it
+  // through and no session's exact filter took it: counted, for status.
+  if (!matched) exchanges_unmatched_.fetch_add(1, std::memory_order_relaxed);
   for (const auto& session : reached_limit) {
     session->End(v1::END_REASON_MAX_EXCHANGES,
                  absl::StrCat("recorded ", session->options().max_exchanges(), " exchanges"),

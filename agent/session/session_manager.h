@@ -105,6 +105,11 @@ class SessionManager {
 
   // The budget every session's queue is charged to, for status counters.
   const MemoryBudget& memory_budget() const { return *budget_; }
+  // Exchanges published that no session's filter took (the kernel's coarse filter let them
+  // through: e.g. a container filter's mount namespace, an exchange not attributed to it).
+  uint64_t exchanges_unmatched() const {
+    return exchanges_unmatched_.load(std::memory_order_relaxed);
+  }
 
   // Starts/stops a thread calling Tick(absl::Now()) every `period`.
   void StartReaper(absl::Duration period);
@@ -122,7 +127,8 @@ class SessionManager {
   // Declared before the sessions, so it outlives every session charged to it.
   MemoryBudget own_budget_;
   std::atomic<uint32_t> body_limit_wanted_{0};  // set by SyncFiltersLocked
-  MemoryBudget* const budget_;                  // options_.memory_budget, or own_budget_
+  std::atomic<uint64_t> exchanges_unmatched_{0};
+  MemoryBudget* const budget_;  // options_.memory_budget, or own_budget_
   CaptureControl* const control_;
 
   // Serializes changes of the probes' state. Taken before mu_, never while the pipeline thread

@@ -1,4 +1,4 @@
-// ELF symbol lookup over a read-only mapping of the file (see elf_symbols.h).
+// ELF symbol lookup over the file's symbol tables (see elf_symbols.h).
 
 #include "agent/tls/elf_symbols.h"
 
@@ -20,8 +20,8 @@ absl::StatusOr<std::vector<std::string>> MissingFunctions(const std::string& pat
     if (missing.empty()) break;
     if (table.sh_type != SHT_SYMTAB && table.sh_type != SHT_DYNSYM) continue;
     if (table.sh_link >= sections.size() || table.sh_entsize != sizeof(Elf64_Sym)) continue;
-    const absl::Span<const uint8_t> symbols = elf->Contents(table);
-    const absl::Span<const uint8_t> strings = elf->Contents(sections[table.sh_link]);
+    const std::vector<uint8_t> symbols = elf->Contents(table);
+    const std::vector<uint8_t> strings = elf->Contents(sections[table.sh_link]);
     if (symbols.empty() || strings.empty()) continue;  // truncated: ignore the table
     const auto* syms = reinterpret_cast<const Elf64_Sym*>(symbols.data());
     const char* strs = reinterpret_cast<const char*>(strings.data());

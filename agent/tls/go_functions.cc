@@ -105,11 +105,12 @@ absl::Status Disassemble(absl::Span<const uint8_t> code, uint64_t address, uint6
 // The function table of a Go executable that names every function, or NotFound. The names are
 // strings of the table whatever its format: a program without them is not of interest, and
 // says nothing about its Go version.
-absl::StatusOr<absl::Span<const uint8_t>> TableNaming(const ElfFile& elf, const std::string& path,
-                                                      const std::vector<std::string>& names) {
+absl::StatusOr<std::vector<uint8_t>> TableNaming(const ElfFile& elf, const std::string& path,
+                                                 const std::vector<std::string>& names) {
   const Elf64_Shdr* pcln_section = elf.Section(".gopclntab");
   if (pcln_section == nullptr) return absl::NotFoundError(absl::StrCat(path, ": not Go"));
-  const absl::Span<const uint8_t> pcln = elf.Contents(*pcln_section);
+  std::vector<uint8_t> pcln = elf.Contents(*pcln_section);
+  if (pcln.empty()) return absl::DataLossError(absl::StrCat(path, ": .gopclntab unreadable"));
   for (const std::string& name : names) {
     const std::string needle = name + '\0';
     if (std::search(pcln.begin(), pcln.end(), needle.begin(), needle.end()) == pcln.end()) {
@@ -125,16 +126,17 @@ absl::StatusOr<bool> NamesGoFunctions(const std::string& path,
                                       const std::vector<std::string>& names) {
   absl::StatusOr<ElfFile> elf = ElfFile::Open(path);
   if (!elf.ok()) return elf.status();
-  absl::StatusOr<absl::Span<const uint8_t>> pcln = TableNaming(*elf, path, names);
+  absl::StatusOr<std::vector<uint8_t>> pcln = TableNaming(*elf, path, names);
   if (absl::IsNotFound(pcln.status())) return false;
-  return pcln.ok();
+  if (!pcln.ok()) return pcln.status();
+  return true;
 }
 
 absl::StatusOr<std::vector<GoFunction>> FindGoFunctions(const std::string& path,
                                                         const std::vector<std::string>& names) {
   absl::StatusOr<ElfFile> elf = ElfFile::Open(path);
   if (!elf.ok()) return elf.status();
-  absl::StatusOr<absl::Span<const uint8_t>> table = TableNaming(*elf, path, names);
+  absl::StatusOr<std::vector<uint8_t>> table = TableNaming(*elf, path, names);
   if (!table.ok()) return table.status();
   const absl::Span<const uint8_t> pcln = *table;
   uint32_t magic = 0;
@@ -169,8 +171,10 @@ absl::StatusOr<std::vector<GoFunction>> FindGoFunctions(const std::string& path,
       return absl::DataLossError(absl::StrCat(path, ": ", name, " is not inside one segment"));
     }
     GoFunction f{name, *start};
-    if (absl::Status s = Disassemble(elf->Bytes(*start, b.end - b.start), b.start, *start, f);
-        !s.ok()) {
+    // Read from the file (elf_file.h): a mapping would show the INT3 of uprobes set on it.
+    const std::vector<uint8_t> code = elf->Bytes(*start, b.end - b.start);
+    if (code.empty()) return absl::DataLossError(absl::StrCat(path, ": ", name, " unreadable"));
+    if (absl::Status s = Disassemble(code, b.start, *start, f); !s.ok()) {
       return absl::DataLossError(absl::StrCat(path, ": ", name, ": ", s.message()));
     }
     out.push_back(std::move(f));

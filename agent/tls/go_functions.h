@@ -31,18 +31,20 @@ struct GoFunction {
   std::vector<uint64_t> return_offsets;  // file offsets of its RET instructions (at least one)
 };
 
-// The functions, in the order of `names`. Errors:
+// Whether `path` is a Go executable whose function table names every function: the first
+// check of FindGoFunctions, without decoding the table or the code. Errors: opening or reading
+// the file.
+absl::StatusOr<bool> NamesGoFunctions(const std::string& path,
+                                      const std::vector<std::string>& names);
+
+// The functions, in the order of `names`. The code is read from the file (pread), never through
+// a mapping, which shows the breakpoints of uprobes set on the file (elf_file.h). Errors:
 // - NotFound: the file is not a Go executable, or does not contain every function (a Go program
 //   without crypto/tls): nothing to probe, not a failure;
 // - Unimplemented: a Go before 1.18 (another table format; the stack-based calling convention
 //   before 1.17) or not x86-64;
 // - DataLoss: the table or the code does not decode (then no probe is safe to set);
 // - and the errors of opening the file.
-// Whether `path` is a Go executable whose function table names every function: the first
-// check of FindGoFunctions, without decoding the table or the code. Errors: opening the file.
-absl::StatusOr<bool> NamesGoFunctions(const std::string& path,
-                                      const std::vector<std::string>& names);
-
 absl::StatusOr<std::vector<GoFunction>> FindGoFunctions(const std::string& path,
                                                         const std::vector<std::string>& names);
 

@@ -1,10 +1,17 @@
 // FindGoFunctions on Go programs built here by the machine's Go (scripts/setup.sh installs
 // golang-go): the offsets must name the function's first instruction and exactly its RET
-// instructions as `go tool objdump` lists them, the same with and without symbols.
+// instructions as `go tool objdump` lists them, the same with and without symbols, and the same
+// while uprobes are set on the file (their breakpoints show in mappings of it, not in its bytes).
 
 #include "agent/tls/go_functions.h"
 
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +26,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "agent/tls/elf_file.h"
+#include "common/testing/test_support.h"
+#include "common/unique_fd.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -159,6 +168,57 @@ TEST_F(GoFunctionsTest, NotGoOrWithoutTheFunctionsIsNotFound) {
   EXPECT_EQ(FindGoFunctions(normal_, {"crypto/tls.(*Conn).NoSuchMethod"}).status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_FALSE(FindGoFunctions("/nonexistent/file", kNames).ok());
+}
+
+// A uprobe on `path` at `offset` for every process (perf's uprobe PMU, no program: the kernel
+// still writes its breakpoint into every mapping of the file that could execute).
+UniqueFd SetUprobe(const std::string& path, uint64_t offset) {
+  std::ifstream type_file("/sys/bus/event_source/devices/uprobe/type");
+  int type = -1;
+  if (!(type_file >> type)) return UniqueFd();
+  perf_event_attr attr = {};
+  attr.size = sizeof(attr);
+  attr.type = type;
+  attr.config1 = reinterpret_cast<uint64_t>(path.c_str());  // uprobe_path
+  attr.config2 = offset;                                    // probe_offset
+  return UniqueFd(static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, 0, -1, 0)));
+}
+
+// The agent reads a Go executable while the previous capture's uprobes on it are still being
+// removed (issue 25): through a mapping, the RET it looks for was INT3, and it probed fewer
+// returns (or refused the file). The offsets must not change while uprobes are set.
+TEST_F(GoFunctionsTest, OffsetsAreTheSameWhileUprobesAreSetOnTheFile) {
+  HT_SKIP_UNLESS_CAPABLE(test_support::RootAbsentReason("setting uprobes (perf_event_open)"));
+  absl::StatusOr<std::vector<GoFunction>> before = FindGoFunctions(normal_, kNames);
+  ASSERT_TRUE(before.ok()) << before.status();
+  std::vector<UniqueFd> probes;
+  for (const GoFunction& f : *before) {
+    for (uint64_t off : f.return_offsets) {
+      probes.push_back(SetUprobe(normal_, off));
+      ASSERT_TRUE(probes.back().valid()) << "perf_event_open uprobe: " << strerror(errno);
+    }
+  }
+  // The hazard is real: a private read-only mapping of the file shows the breakpoint.
+  UniqueFd fd(open(normal_.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(fd.valid());
+  struct stat st;
+  ASSERT_EQ(fstat(fd.get(), &st), 0);
+  void* map = mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+  ASSERT_NE(map, MAP_FAILED);
+  const uint64_t probed = (*before)[0].return_offsets[0];
+  const uint8_t mapped_byte = static_cast<const uint8_t*>(map)[probed];
+  munmap(map, st.st_size);
+  EXPECT_EQ(mapped_byte, 0xcc) << "no INT3 in the mapping: the kernel no longer patches "
+                                  "read-only mappings, the test proves nothing";
+
+  absl::StatusOr<std::vector<GoFunction>> during = FindGoFunctions(normal_, kNames);
+  ASSERT_TRUE(during.ok()) << during.status();
+  ASSERT_EQ(during->size(), before->size());
+  for (size_t i = 0; i < before->size(); ++i) {
+    EXPECT_EQ((*during)[i].entry_offset, (*before)[i].entry_offset);
+    EXPECT_EQ((*during)[i].body_offset, (*before)[i].body_offset);
+    EXPECT_EQ((*during)[i].return_offsets, (*before)[i].return_offsets);
+  }
 }
 
 }  // namespace

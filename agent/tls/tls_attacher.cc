@@ -37,6 +37,12 @@ constexpr const char* kCauses[] = {
     "go_undecodable",  // Go function table or code that does not decode: no probe is safe
 };
 
+// Said (in status and the notes of active sessions) while the start-up scan is still running:
+// until it ends, processes it has not reached yet are not probed.
+constexpr char kScanRunningNote[] =
+    "tls probes still being attached (start-up scan running): HTTPS of processes not probed yet "
+    "is not recorded";
+
 // Go crypto/tls functions probed (tls_go_* in bpf/tls.bpf.h).
 const std::vector<std::string> kGoFunctions = {"crypto/tls.(*Conn).Read",
                                                "crypto/tls.(*Conn).Write"};
@@ -113,13 +119,18 @@ void TlsAttacher::Start() {
   {
     absl::MutexLock lock(&mu_);
     scanned_ = false;
+    scan_overran_ = false;
+    // Each capture tries every file again: a refusal is not remembered across captures.
+    failed_.clear();
   }
   thread_ = std::thread([this] { Run(); });
 }
 
 bool TlsAttacher::WaitScanned(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  return mu_.AwaitWithTimeout(absl::Condition(&scanned_), timeout);
+  if (mu_.AwaitWithTimeout(absl::Condition(&scanned_), timeout)) return true;
+  scan_overran_ = true;  // a session starts without waiting longer: the notes say so
+  return false;
 }
 
 void TlsAttacher::Stop() {
@@ -172,11 +183,14 @@ void TlsAttacher::Run() {
                       << "): TLS plaintext cannot be tied to its sockets";
     }
   }
+  const absl::Time scan_start = absl::Now();
   ScanDirectories();
   ScanAllProcesses();
   {
     absl::MutexLock lock(&mu_);
     scanned_ = true;
+    HT_LOG(DEBUG) << "TLS: start-up scan took " << absl::Now() - scan_start << ": "
+                  << libraries_.size() << " files probed, " << failed_.size() << " refused";
   }
   while (running_.load(std::memory_order_relaxed)) {
     // Short while rescans are due, else a period that bounds how long Stop waits.
@@ -273,11 +287,13 @@ void TlsAttacher::ScanProcess(uint32_t pid) {
         if (executable_verdicts_.size() >= options_.max_checked) executable_verdicts_.clear();
         const std::string path = absl::StrCat(options_.proc, "/", pid, "/root", file.path);
         absl::StatusOr<bool> has = DefinesFunctions(path, {"SSL_read", "SSL_write"});
-        LibraryKind verdict = has.ok() && *has ? LibraryKind::kOpenssl : LibraryKind::kNone;
-        if (verdict == LibraryKind::kNone && has.ok()) {
+        if (!has.ok()) continue;  // gone or unreadable now: no verdict, read again next time
+        LibraryKind verdict = *has ? LibraryKind::kOpenssl : LibraryKind::kNone;
+        if (verdict == LibraryKind::kNone) {
           // Decoded once, when Consider attaches (and says why, if it cannot).
           absl::StatusOr<bool> go = NamesGoFunctions(path, kGoFunctions);
-          if (go.ok() && *go) verdict = LibraryKind::kGo;
+          if (!go.ok()) continue;
+          if (*go) verdict = LibraryKind::kGo;
         }
         it = executable_verdicts_.emplace(file.id, verdict).first;
       }
@@ -292,14 +308,20 @@ void TlsAttacher::ScanProcess(uint32_t pid) {
 void TlsAttacher::Fail(const FileId& id, const std::string& path, const char* cause) {
   ++counters_[absl::StrCat("tls.attach_failed_", cause)];
   if (failed_.size() >= options_.max_failed) failed_.clear();  // forget; they are retried
-  failed_[id] = {cause, path};
+  failed_[id] = {cause, path, absl::Now()};
   HT_LOG(INFO) << "TLS: not probing " << path << " (" << cause << ")";
 }
 
 void TlsAttacher::Consider(const FileId& id, const std::string& path, LibraryKind kind) {
   {
     absl::MutexLock lock(&mu_);
-    if (libraries_.contains(id) || failed_.contains(id)) return;
+    if (libraries_.contains(id)) return;
+    // A refusal holds for retry_refused_after, then the file is tried again when a process
+    // shows it (a cause may pass: a file being replaced, a kernel busy removing uprobes).
+    if (auto it = failed_.find(id);
+        it != failed_.end() && absl::Now() - it->second.when < options_.retry_refused_after) {
+      return;
+    }
     if (libraries_.size() >= options_.max_libraries) {
       Fail(id, path, "cache_full");
       return;
@@ -318,6 +340,7 @@ void TlsAttacher::Consider(const FileId& id, const std::string& path, LibraryKin
     Fail(id, path, cause);
     return;
   }
+  failed_.erase(id);
   HT_LOG(INFO) << "TLS: probing " << KindName(kind) << " " << path << " (" << lib.links.size()
                << " uprobes)";
   libraries_.emplace(id, std::move(lib));
@@ -416,8 +439,11 @@ std::vector<std::string> TlsAttacher::Unprobed() const {
 }
 
 void TlsAttacher::AppendUnprobed(std::vector<std::string>& out) const {
+  if (running_.load(std::memory_order_relaxed) && !scanned_ && scan_overran_) {
+    out.push_back(kScanRunningNote);
+  }
   for (const auto& [id, failure] : failed_) {
-    out.push_back(absl::StrCat("tls not probed (", failure.first, "): ", failure.second));
+    out.push_back(absl::StrCat("tls not probed (", failure.cause, "): ", failure.path));
   }
 }
 

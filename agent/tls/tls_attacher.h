@@ -9,8 +9,8 @@
 // SSL_read and SSL_write itself (OpenSSL or BoringSSL linked statically) is probed like libssl; a
 // Go executable with crypto/tls gets probes on its (*Conn).Read/Write (go_functions.h). One
 // entry per file (inode), at most `max_libraries`; files that cannot be probed are remembered
-// (bounded) and counted by cause ("tls.attach_failed_<cause>"), and named in Describe() for
-// `httptracectl status`.
+// (bounded, for `retry_refused_after` and until the next Start) and counted by cause
+// ("tls.attach_failed_<cause>"), and named in Describe() for `httptracectl status`.
 //   TlsAttacher tls(programs, {});
 //   tls.Start(); tls.WaitScanned(absl::Seconds(2)); ... tls.Stop();
 
@@ -57,8 +57,11 @@ struct TlsPrograms {
 struct TlsAttacherOptions {
   size_t max_libraries = 256;  // library files probed at once
   size_t max_failed = 4096;    // files remembered as not probeable (then forgotten, retried)
-  size_t max_pending = 4096;   // processes waiting for a rescan after exec
-  size_t max_checked = 4096;   // executables remembered as read for symbols
+  // A file refused is tried again when a process shows it after this long, and at every
+  // Start (each capture): a refusal is never remembered for the agent's life.
+  absl::Duration retry_refused_after = absl::Seconds(30);
+  size_t max_pending = 4096;  // processes waiting for a rescan after exec
+  size_t max_checked = 4096;  // executables remembered as read for symbols
   std::string proc = "/proc";
   // Scanned at start; files named libssl.so* / libgnutls.so* in them are probed.
   std::vector<std::string> library_dirs = {"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu",
@@ -74,11 +77,14 @@ class TlsAttacher {
 
   // Starts the thread (no-op when running). Returns at once.
   void Start();
-  // Returns once the start-up scan of the running Start() is done (false on timeout).
+  // Returns once the start-up scan of the running Start() is done (false on timeout: then, until
+  // the scan ends, Unprobed() and Describe() carry a line saying probes are still being
+  // attached).
   bool WaitScanned(absl::Duration timeout);
   // Joins the thread and detaches every uprobe in the background (each waits ~1 s for an
   // RCU-tasks-trace grace period on current kernels; the caller gates the programs off first):
-  // returns at once. The next Stop and the destructor wait for it. The failure memory is kept.
+  // returns at once. The next Stop and the destructor wait for it. The next Start forgets the
+  // refusals (its scan tries every file again).
   void Stop();
 
   // "tls.libraries", "tls.uprobes", "tls.exec_events", "tls.processes_scanned",
@@ -87,7 +93,8 @@ class TlsAttacher {
   // One line per library probed or refused: "tls openssl /usr/lib/.../libssl.so.3 (8 uprobes)",
   // "tls not probed (no_symbol): /opt/app/libssl.so.1.0.0". Any thread.
   std::vector<std::string> Describe() const;
-  // The refused lines of Describe() only (sorted): what sessions' notes say. Any thread.
+  // The refused lines of Describe() only, and a line while a start-up scan that a session
+  // stopped waiting for is still running (sorted): what sessions' notes say. Any thread.
   std::vector<std::string> Unprobed() const;
 
  private:
@@ -134,9 +141,15 @@ class TlsAttacher {
 
   mutable absl::Mutex mu_;
   bool scanned_ ABSL_GUARDED_BY(mu_) = false;
+  // A WaitScanned gave up before the scan ended: until it does, Unprobed says so.
+  bool scan_overran_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<FileId, Library> libraries_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<FileId, std::pair<std::string, std::string>> failed_
-      ABSL_GUARDED_BY(mu_);  // file -> (cause, path)
+  struct Refusal {
+    std::string cause;
+    std::string path;
+    absl::Time when;
+  };
+  absl::flat_hash_map<FileId, Refusal> failed_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint64_t> counters_ ABSL_GUARDED_BY(mu_);
 };
 

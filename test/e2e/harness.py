@@ -209,6 +209,57 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def conservation_problems(counters, events, agent_log=""):
+    """The conservation invariant of one capture (issue 25), from the agent's status counters
+    after its only session ended and that session's events (jsonl records). Returns the
+    mismatches, [] when it holds:
+    - every exchange the engines began (a message start seen, or a placeholder for one the
+      probes lost) was published: http.exchange_starts + http.placeholders -
+      http.interim_without_request == pipeline.exchanges + pipeline.exchanges_after_capture, and
+      pipeline.conservation_violations == 0 (the agent's per-connection check; its log names the
+      connection);
+    - every published exchange reached the session or is counted: pipeline.exchanges ==
+      exchanges recorded + session.exchanges_unmatched + exchanges lost by the session's queue
+      (slow_reader losses).
+    Message starts the probes refused are counted in kernel_buffer_full losses, never seen by
+    the engines: they balance on their own."""
+    c = lambda name: counters.get(name, 0)
+    problems = []
+    began = c("http.exchange_starts") + c("http.placeholders") - c("http.interim_without_request")
+    published = c("pipeline.exchanges")
+    if began != published + c("pipeline.exchanges_after_capture"):
+        problems.append("engines began %d exchange(s); %d were published and %d ended after the "
+                        "capture: %d vanished" % (
+                            began, published, c("pipeline.exchanges_after_capture"),
+                            began - published - c("pipeline.exchanges_after_capture")))
+    if c("pipeline.conservation_violations"):
+        named = [l for l in agent_log.splitlines() if "conservation: connection" in l]
+        problems.append("%d connection(s) broke conservation: %s" % (
+            c("pipeline.conservation_violations"), named[:3]))
+    recorded = sum(1 for e in events if "request" in e or "response" in e)
+    queue_lost = sum(e["loss"].get("exchanges", 0) for e in events
+                     if "loss" in e and e["loss"].get("reason") == "slow_reader")
+    unmatched = c("session.exchanges_unmatched")
+    if published != recorded + unmatched + queue_lost:
+        problems.append("%d exchange(s) published, the session recorded %d, %d matched no "
+                        "session, %d lost in its queue: %d unaccounted" % (
+                            published, recorded, unmatched, queue_lost,
+                            published - recorded - unmatched - queue_lost))
+    return problems
+
+
+def status_counters(ctl_bin, socket_path):
+    """`httptracectl status` counters of the agent on `socket_path`, by name."""
+    out = subprocess.run([ctl_bin, "--agent", "unix://" + socket_path, "status"],
+                         capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    counters = {}
+    for line in out.stdout.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and "." in parts[0] and parts[1].isdigit():
+            counters[parts[0]] = int(parts[1])
+    return counters
+
+
 def yaml_list_after(path, key):
     """The `- ITEM` entries of the first block list under `key:` (comments skipped)."""
     items, inside, indent = [], False, None

@@ -1,5 +1,5 @@
 // A node http server for the real-servers matrix: files from a directory streamed without a
-// Content-Length (chunked), 404 for the rest, POST /echo answered with the body's length.
+// Content-Length (chunked), 404 for the rest, POST or QUERY /echo answered with the body's length.
 // Usage: node node_server.js ROOT HOST PORT
 const fs = require('fs');
 const http = require('http');
@@ -7,7 +7,7 @@ const path = require('path');
 const [root, host, port] = process.argv.slice(2);
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://x');
-  if (req.method === 'POST' && url.pathname === '/echo') {
+  if ((req.method === 'POST' || req.method === 'QUERY') && url.pathname === '/echo') {
     let n = 0;
     req.on('data', (d) => { n += d.length; });
     req.on('end', () => {

@@ -458,8 +458,15 @@ mimetype.assign = (".html" => "text/html", ".txt" => "text/plain", "" => "applic
         self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
         events = harness.read_jsonl(out)
         self.check(events)
-        sys.stderr.write("servers matrix: %d rows, %.1f s\n" % (len(self.rows),
-                                                                time.monotonic() - started))
+        # Conservation (issue 25): message starts seen = exchanges + counted losses.
+        counters = harness.status_counters(harness.CTL_BIN, self.socket)
+        self.assertEqual(harness.conservation_problems(counters, events, self.agent.stderr()), [])
+        sys.stderr.write("servers matrix: %d rows, %.1f s, conservation: %d exchanges begun, "
+                         "%d published, %d recorded\n" % (
+                             len(self.rows), time.monotonic() - started,
+                             counters.get("http.exchange_starts", 0),
+                             counters.get("pipeline.exchanges", 0),
+                             sum(1 for e in events if "request" in e or "response" in e)))
 
     def check(self, events):
         exchanges = [e for e in events if "request" in e or "response" in e]

@@ -561,7 +561,7 @@ http {
                                        int(lines[0].split()[1]), n))
         self.assertEqual(rest, b"", "bytes after the last response")
 
-    def build_go(self):
+    def build_go(self, names=("go_server", "go_client")):
         """go_server and go_client, built normally and stripped (no .symtab: the agent finds
         crypto/tls through .gopclntab), offline, with a Go cache the test makes from nothing.
         Returns {name: path}."""
@@ -571,7 +571,7 @@ http {
                    GOPROXY="off", GOFLAGS="", GO111MODULE="off", HOME=self.workdir,
                    CGO_ENABLED="0")
         built = {}
-        for name in ("go_server", "go_client"):
+        for name in names:
             for suffix, flags in (("", []), ("_s", ["-ldflags=-s -w"])):
                 built[name + suffix] = self.path(name + suffix)
                 p = subprocess.run([go, "build"] + flags + ["-o", built[name + suffix],
@@ -729,7 +729,8 @@ http {
 
     def test_unprobed_library_is_in_the_session_notes(self):
         """A process maps a libssl without SSL_read/SSL_write: the session's notes say so (list,
-        and the end of `start`), not only `status`."""
+        and the end of `start`), not only `status`. A refusal is not remembered: once the file
+        (the same inode) holds a real libssl, the next capture probes it."""
         src, lib = self.path("fake_ssl.c"), self.path("fakessl/libssl.so.9")
         os.mkdir(self.path("fakessl"))
         with open(src, "w") as f:
@@ -751,6 +752,22 @@ http {
         ctl.send(signal.SIGINT)
         self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
         self.assertIn("note: " + want, ctl.stderr())
+        # The same file, rewritten in place (the holder never calls into it).
+        inode = os.stat(lib).st_ino
+        with open(os.path.realpath("/usr/lib/x86_64-linux-gnu/libssl.so.3"), "rb") as src_f, \
+                open(lib, "r+b") as dst_f:
+            dst_f.truncate(0)
+            dst_f.write(src_f.read())
+        self.assertEqual(os.stat(lib).st_ino, inode)
+        ctl = self.start_ctl("start", "--port", str(harness.free_port()), "-o",
+                             self.path("t2.txt"), name="ctl2")
+        status = self.status_counters()[1]
+        self.assertNotIn(want, status)
+        self.assertIn("tls openssl /proc/%d/root%s" % (holder.proc.pid, os.path.realpath(lib)),
+                      status)
+        ctl.send(signal.SIGINT)
+        self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
+        self.assertNotIn(want, ctl.stderr())
 
     def test_plain_sessions_attach_no_uprobe(self):
         """`--tls plain` sessions alone attach no uprobe; a session that wants TLS attaches
@@ -986,6 +1003,40 @@ http {
         ctl.send(signal.SIGINT)
         self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
         self.check(harness.read_jsonl(out))
+
+    def test_captures_back_to_back_record_every_request(self):
+        """Four captures one after the other, as a script that rotates captures does; in each,
+        requests go out the moment `start` prints "started session": curl (OpenSSL) -> nginx,
+        and curl -> a Go crypto/tls server, built normally and stripped. "started session" means
+        the probes the session needs are attached: every request is exact on both sides in
+        every capture, and each capture's summary says nothing was lost. (Between captures the
+        previous capture's uprobes are still being removed: the Go executables' code must be
+        read from the file, not through a mapping that shows their breakpoints.)"""
+        bins = self.build_go(names=("go_server",))
+        port = harness.free_port
+        ngx, go_port, stripped_port = port(), port(), port()
+        self.start_nginx(ngx, port())
+        for name, p in (("go_server", go_port), ("go_server_s", stripped_port)):
+            server = self.spawn(name, [bins[name], "-root", self.www, "-listen",
+                                       "127.0.0.1:%d" % p, "-cert", self.cert, "-key", self.key])
+            self.wait_port(p, server)
+        for capture in range(4):
+            self.expects = []
+            out = self.path("trace%d.jsonl" % capture)
+            ctl = self.start_ctl("start", "--format", "jsonl", "-o", out, "--port", str(ngx),
+                                 "--port", str(go_port), "--port", str(stripped_port),
+                                 name="ctl%d" % capture)
+            self.curl(ngx, [("/small.txt", ()), ("/big.bin", ())])
+            for comm, p in (("go_server", go_port), ("go_server_s", stripped_port)):
+                self.curl(p, [("/small.txt", ("--http1.1",))], server_comm=comm)
+                self.expects[-1].server_library = "go"
+            ctl.send(signal.SIGINT)
+            self.assertEqual(ctl.wait(timeout=60), 0, ctl.stderr())
+            with self.subTest(capture=capture):
+                self.assertRegex(ctl.stderr(), r"\b0 lost\b")
+                self.check(harness.read_jsonl(out))
+        counters, status = self.status_counters()
+        self.assertEqual(counters.get("tls.attach_failed_go_undecodable"), 0, status)
 
 
 if __name__ == "__main__":

@@ -171,7 +171,7 @@ class Agent:
         rows = {}
         for line in out.splitlines()[1:]:
             f = line.split()
-            if len(f) >= 8:
+            if len(f) >= 8 and not line.startswith(" "):  # "    note: ..." lines follow a row
                 rows[f[1]] = (f[2], int(f[5]), int(f[6]), int(f[7]))
         return rows
 
@@ -401,8 +401,12 @@ class Scenario:
     """One agent + one nginx + one capture, torn down whatever happens."""
 
     def __init__(self, result, agent_flags=(), nofile=4096, capture=True, role="server",
-                 workers=1):
+                 workers=1, conservation=True):
         self.result = result
+        # Check the conservation invariant at the end (its counters are the agent's: only when
+        # this scenario's capture was the agent's one session; a scenario that runs sessions by
+        # hand, capture=False, does not qualify).
+        self.conservation = conservation and capture
         self.workdir = scratch_dir("stress-" + result.name, sockets=True)
         self.agent = Agent(self.workdir, agent_flags)
         self.nginx = Nginx(self.workdir, nofile, workers)
@@ -432,6 +436,21 @@ class Scenario:
             why = exact(es[0], t) if len(es) == 1 else "recorded %d times" % len(es)
             self.result.check(why is None, "next exchange %s not exact: %s" % (t, why))
 
+    def check_conservation(self):
+        """Message starts seen = exchanges + counted losses (harness.conservation_problems)."""
+        c = self.agent.counters()
+        events = self.capture.events
+        self.result.fig("conservation", "%d exchanges begun, %d published, %d recorded, %d "
+                        "matched no session, %d violations" % (
+                            c.get("http.exchange_starts", 0) + c.get("http.placeholders", 0) -
+                            c.get("http.interim_without_request", 0),
+                            c.get("pipeline.exchanges", 0),
+                            sum(1 for e in events if "request" in e or "response" in e),
+                            c.get("session.exchanges_unmatched", 0),
+                            c.get("pipeline.conservation_violations", 0)))
+        for p in harness.conservation_problems(c, events, self.agent.proc.stderr()):
+            self.result.check(False, "conservation: " + p)
+
     def finish(self):
         try:
             alive = self.agent.alive()
@@ -439,6 +458,8 @@ class Scenario:
             if alive and self.capture is not None:
                 self.stop_capture()
                 self.check_probes()
+                if self.conservation:
+                    self.check_conservation()
             s = self.agent.sampler
             s.sample()
             start, peak, end = s.rss_mb()
@@ -744,7 +765,8 @@ def abuser(agent, *args, timeout=120):
 
 def scenario_api_abuse(r, scale):
     max_sessions = 8
-    sc = Scenario(r, agent_flags=["--max-sessions", str(max_sessions)])
+    # Many sessions: the one-session conservation check does not apply.
+    sc = Scenario(r, agent_flags=["--max-sessions", str(max_sessions)], conservation=False)
     a = sc.agent
     try:
         for field, n in (("pids", 1000000), ("ports", 100000)):

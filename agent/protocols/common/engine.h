@@ -38,6 +38,16 @@ struct LossCounters {
   uint64_t buffer_overflow_bytes = 0;         // bytes dropped at the engine's buffer limit
 };
 
+// Conservation of an engine's exchanges: every exchange it began (a message start it saw, or a
+// placeholder for one it knows was lost) is emitted exactly once, or still held. After OnClose
+// nothing is held: started == emitted. The tracker checks it for every connection that ends.
+struct ExchangeBalance {
+  uint64_t started = 0;
+  uint64_t emitted = 0;
+  uint64_t held = 0;
+  bool balanced() const { return started == emitted + held; }
+};
+
 // An engine's request to hand its connection on to another protocol's engine (an HTTP/1.1
 // Upgrade answered 101, e.g. h2c: RFC 7540 3.2). Bytes before `start_position` stay with the
 // engine that asked; bytes at or after it belong to `protocol`. The factory's SwitchingEngine
@@ -92,6 +102,8 @@ class ProtocolEngine {
   virtual size_t HeldBytes() const = 0;
   // Cheap (a few loads): compared after every chunk.
   virtual LossCounters losses() const = 0;
+  // Its exchanges begun, emitted and held; std::nullopt for an engine that does not count them.
+  virtual std::optional<ExchangeBalance> balance() const { return std::nullopt; }
   // Calls fn("<protocol>.<name>", value) for every counter of the engine.
   virtual void ForEachCounter(
       absl::FunctionRef<void(const char* name, uint64_t value)> fn) const = 0;

@@ -5,12 +5,15 @@
 #include "agent/protocols/http1/http1_connection.h"
 
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "agent/protocols/common/body_decoder.h"
+#include "agent/protocols/http1/http1_methods.h"
 #include "agent/protocols/http1/message_start.h"
 
 namespace httptrace::protocols::http1 {
@@ -25,6 +28,76 @@ std::string VersionString(const http_parser& p) {
 }
 
 bool IsInterim(uint32_t status) { return status >= 100 && status < 200 && status != 101; }
+
+// Methods of methods.txt that libhttp-parser does not know (QUERY, LABEL, UPDATE, ...): the parser
+// is given kStandInMethod in their place (framing does not depend on the method, except for HEAD
+// and CONNECT, which it knows), and the request keeps its own name.
+constexpr absl::string_view kStandInMethod = "GET";
+
+// The methods of methods.txt libhttp-parser does not know, and their first bytes (most requests
+// are told apart by their first byte: no stand-in begins with G or P).
+struct StandInMethods {
+  std::vector<absl::string_view> names;
+  std::array<bool, 256> first_byte{};
+  StandInMethods() {
+    std::vector<absl::string_view> parser_knows;
+#define HT_PARSER_KNOWS(num, name, string) parser_knows.push_back(#string);
+    HTTP_METHOD_MAP(HT_PARSER_KNOWS)
+#undef HT_PARSER_KNOWS
+    const auto add = [&](absl::string_view m) {
+      if (std::find(parser_knows.begin(), parser_knows.end(), m) != parser_knows.end()) return;
+      names.push_back(m);
+      first_byte[static_cast<unsigned char>(m[0])] = true;
+    };
+#define HT_LISTED(name) add(name);
+    HT_HTTP1_METHODS(HT_LISTED)
+#undef HT_LISTED
+  }
+  bool Contains(absl::string_view method) const {
+    if (method.empty() || !first_byte[static_cast<unsigned char>(method[0])]) return false;
+    return std::find(names.begin(), names.end(), method) != names.end();
+  }
+  // `partial` may still grow into one of them.
+  bool MayBecomeOne(absl::string_view partial) const {
+    if (partial.empty() || !first_byte[static_cast<unsigned char>(partial[0])]) return false;
+    for (absl::string_view m : names) {
+      if (absl::StartsWith(m, partial)) return true;
+    }
+    return false;
+  }
+};
+
+const StandInMethods& StandIns() {
+  static const StandInMethods methods;
+  return methods;
+}
+
+// Deliberate differences from Node's llhttp (README.md, "Where it differs from llhttp") that an
+// exchange's notes name: HTAB in the OWS after a Content-Length or Transfer-Encoding value (its
+// value as parsed, before TrimFieldValues).
+void NoteTabAfterFramingValue(const std::vector<Header>& headers, absl::string_view label,
+                              std::vector<std::string>& notes) {
+  for (const Header& h : headers) {
+    const bool length = absl::EqualsIgnoreCase(h.name, "Content-Length");
+    if (!length && !absl::EqualsIgnoreCase(h.name, "Transfer-Encoding")) continue;
+    const size_t end = h.value.find_last_not_of(" \t");
+    const size_t ows = end == std::string::npos ? 0 : end + 1;
+    if (h.value.find('\t', ows) == std::string::npos) continue;
+    notes.push_back(absl::StrCat(
+        label, " headers: HTAB after the ", h.name,
+        " value read as whitespace (RFC 9110 5.6.3); Node's llhttp ",
+        length ? "refuses it" : "refuses it in a request and reads a response as close-delimited"));
+  }
+}
+
+void TrimFieldValues(std::vector<Header>& headers) {
+  // OWS after a field value is not part of it (RFC 9110 5.5); libhttp-parser strips only what
+  // comes before.
+  for (Header& h : headers) {
+    const size_t end = h.value.find_last_not_of(" \t");
+    h.value.erase(end == std::string::npos ? 0 : end + 1);
+  }
+}
 
 }  // namespace
 
@@ -182,6 +255,10 @@ size_t Http1Connection::Consume(Stream& s, absl::string_view data) {
       }
       case Mode::kParsing:
         off += Execute(s, rest);
+        if (s.need_more) {  // a request's method continues in the next chunk
+          s.need_more = false;
+          return off;
+        }
         break;
     }
   }
@@ -209,6 +286,8 @@ size_t Http1Connection::Resync(Stream& s, absl::string_view data) {
   }
   s.skip_first = false;
   size_t start = from + scan.offset;
+  // Empty lines before a start line (RFC 9112 2.2) are counted skipped; they lose nothing
+  // (AccountLostMessage acts only after a gap).
   counters_.resync_skipped_bytes += start;
   if (start > 0) AccountLostMessage(s);
   s.lost_message_start = false;
@@ -242,10 +321,64 @@ void Http1Connection::StartParser(Stream& s) {
 }
 
 size_t Http1Connection::Execute(Stream& s, absl::string_view data) {
+  // What libhttp-parser is given: the bytes themselves, or a copy with two differences from
+  // what peers accept that it refuses (see below). Its callbacks read the bytes themselves:
+  // pointers into the copy are moved by s.feed_offset.
+  absl::string_view feed = data;
+  s.feed_offset = 0;
+  size_t method_at = 0, method_end = 0;
+  bool stand_in = false;
+  if (s.carries_requests && !s.in_message && !s.filling) {
+    // A request begins (the parser pauses after each one, so every request passes here).
+    s.method_override.clear();
+    const size_t at = data.find_first_not_of("\r\n");  // empty lines before it are skipped
+    if (at != absl::string_view::npos) {
+      const size_t sp = data.substr(at, HT_HTTP1_METHOD_MAX_LEN + 1).find(' ');
+      const absl::string_view method =
+          data.substr(at, sp == absl::string_view::npos ? HT_HTTP1_METHOD_MAX_LEN + 1 : sp);
+      if (sp == absl::string_view::npos) {
+        // The method continues in the next chunk: wait for it if it may need the stand-in.
+        if (at + method.size() == data.size() && StandIns().MayBecomeOne(method)) {
+          s.need_more = true;
+          return 0;
+        }
+      } else if (StandIns().Contains(method)) {
+        stand_in = true;
+        method_at = at;
+        method_end = at + sp;
+        s.method_override.assign(method.data(), method.size());
+      }
+    }
+  }
+  // HTAB is OWS around a field value as SP is (RFC 9110 5.6.3), but libhttp-parser takes only
+  // SP after Content-Length's digits and around chunked or close: in the header block it sees SP.
+  const bool tabs = !s.filling && (!s.in_message || !s.headers_done) &&
+                    data.find('\t') != absl::string_view::npos;
+  if (stand_in || tabs) {
+    std::string& copy = s.feed_copy;
+    copy.clear();
+    size_t copied_from = 0;  // offset in `data` of copy[copy_at]
+    size_t copy_at = 0;
+    if (stand_in) {
+      copy.append(data.data(), method_at);
+      copy.append(kStandInMethod.data(), kStandInMethod.size());
+      copied_from = method_end;
+      copy_at = copy.size();
+    }
+    copy.append(data.data() + copied_from, data.size() - copied_from);
+    if (tabs) std::replace(copy.begin() + copy_at, copy.end(), '\t', ' ');
+    feed = copy;
+    s.feed_offset = (data.data() + copied_from) - (copy.data() + copy_at);
+  }
   // A data callback that ends before the end of the input was cut by its delimiter: the token is
   // whole. One that ends at the end of the input may continue in the next chunk.
-  s.exec_end = data.data() + data.size();
-  size_t n = http_parser_execute(&s.parser, &kSettings, data.data(), data.size());
+  s.exec_end = feed.data() + feed.size();
+  size_t n = http_parser_execute(&s.parser, &kSettings, feed.data(), feed.size());
+  if (stand_in) {
+    // Consumed bytes of the copy, as bytes of `data`.
+    const size_t stand_in_end = method_at + kStandInMethod.size();
+    n = n <= method_at ? n : n < stand_in_end ? method_at : n - stand_in_end + method_end;
+  }
   // An upgrade or tunnel stopped the connection from inside a callback: the rest of these bytes
   // are the other protocol's.
   if (s.mode == Mode::kStopped) {
@@ -262,7 +395,14 @@ size_t Http1Connection::Execute(Stream& s, absl::string_view data) {
     }
     return std::min(n, data.size());
   }
-  const auto err = static_cast<http_errno>(s.parser.http_errno);
+  auto err = static_cast<http_errno>(s.parser.http_errno);
+  bool paused = false;
+  if (err == HPE_PAUSED) {
+    // After a request (CbMessageComplete): the next one starts at n, through the check above.
+    http_parser_pause(&s.parser, 0);
+    err = HPE_OK;
+    paused = true;
+  }
   if (err == HPE_OK) {
     if (s.parser.upgrade) {
       // The parser stops after a message that switches protocols. A request waits for its
@@ -277,7 +417,7 @@ size_t Http1Connection::Execute(Stream& s, absl::string_view data) {
       }
       return n;
     }
-    if (n < data.size()) {
+    if (n < data.size() && !paused) {
       // Should not happen without an error; make progress regardless.
       if (s.in_message) DropMessage(s, "parser stopped unexpectedly");
       s.mode = Mode::kResync;
@@ -446,6 +586,7 @@ void Http1Connection::AccountLostMessage(Stream& s) {
   if (s.carries_requests) {
     // A placeholder keeps the next response from pairing with the wrong request.
     if (!MakeRoomForRequest(s)) return;
+    ++counters_.placeholders;
     PendingExchange& entry = pending_.emplace_back();
     entry.exchange.request_direction = s.direction;
     entry.exchange.start_time_ns = s.lost_message_ts;
@@ -568,6 +709,7 @@ void Http1Connection::BeginRequest(Stream& s) {
     s.target = nullptr;
     return;
   }
+  ++counters_.exchange_starts;
   PendingExchange& entry = pending_.emplace_back();
   entry.exchange.request_direction = s.direction;
   entry.exchange.has_request = true;
@@ -595,6 +737,17 @@ void Http1Connection::BeginResponse(Stream& s) {
     s.pending = match;
     s.target = &match->exchange;
   } else {
+    // A response to a request emitted unanswered is parsed and dropped (FinishResponse): not a
+    // start of an exchange of its own.
+    if (!discard_response_) ++counters_.exchange_starts;
+    if (orphan_.has_value()) {
+      // A response without request left unfinished is emitted, never overwritten (the
+      // conservation check would count it as vanished).
+      orphan_->notes.push_back("response incomplete: a later response began");
+      Exchange earlier = std::move(*orphan_);
+      orphan_.reset();
+      Emit(std::move(earlier));
+    }
     orphan_.emplace();
     orphan_->request_direction = Opposite(s.direction);
     orphan_->start_time_ns = s.begin_ts;
@@ -634,7 +787,12 @@ void Http1Connection::FinishResponse(Stream& s, bool parsed_whole) {
     e.response = Response{};
     e.has_response = false;
     e.response_start_time_ns = 0;
-    if (s.pending == nullptr) orphan_.reset();
+    if (s.pending == nullptr) {
+      // It began as an exchange of its own (no request seen) and is none; one answering a
+      // request emitted unanswered was never counted as begun (BeginResponse).
+      if (!discard_response_) ++counters_.interim_without_request;
+      orphan_.reset();
+    }
     s.pending = nullptr;
     s.target = nullptr;
     return;
@@ -881,9 +1039,11 @@ int Http1Connection::CbUrl(http_parser* p, const char* at, size_t length) {
   Stream& s = *static_cast<Stream*>(p->data);
   if (s.target == nullptr) return 0;
   if (s.target->request.method.empty()) {
-    s.target->request.method = http_method_str(static_cast<http_method>(p->method));
+    s.target->request.method = s.method_override.empty()
+                                   ? http_method_str(static_cast<http_method>(p->method))
+                                   : s.method_override;
   }
-  s.conn->AppendHeaderBytes(s, s.target->request.target, at, length);
+  s.conn->AppendHeaderBytes(s, s.target->request.target, at + s.feed_offset, length);
   if (at + length < s.exec_end) s.line_done = true;
   return 0;
 }
@@ -891,7 +1051,7 @@ int Http1Connection::CbUrl(http_parser* p, const char* at, size_t length) {
 int Http1Connection::CbStatus(http_parser* p, const char* at, size_t length) {
   Stream& s = *static_cast<Stream*>(p->data);
   if (s.target == nullptr) return 0;
-  s.conn->AppendHeaderBytes(s, s.target->response.reason, at, length);
+  s.conn->AppendHeaderBytes(s, s.target->response.reason, at + s.feed_offset, length);
   if (at + length < s.exec_end) s.line_done = true;
   return 0;
 }
@@ -925,7 +1085,7 @@ int Http1Connection::CbHeaderField(http_parser* p, const char* at, size_t length
     list.emplace_back();
   }
   if (!s.dropping_header) {
-    c.AppendHeaderBytes(s, list.back().name, at, length);
+    c.AppendHeaderBytes(s, list.back().name, at + s.feed_offset, length);
   } else {
     s.header_bytes += length;
   }
@@ -941,7 +1101,7 @@ int Http1Connection::CbHeaderValue(http_parser* p, const char* at, size_t length
     s.header_bytes += length;
     return 0;
   }
-  s.conn->AppendHeaderBytes(s, s.conn->HeaderList(s).back().value, at, length);
+  s.conn->AppendHeaderBytes(s, s.conn->HeaderList(s).back().value, at + s.feed_offset, length);
   return 0;
 }
 
@@ -957,13 +1117,22 @@ int Http1Connection::CbHeadersComplete(http_parser* p) {
   int result = 0;
   if (s.carries_requests) {
     Request& r = s.target->request;
+    NoteTabAfterFramingValue(r.headers, "request", s.target->notes);
+    TrimFieldValues(r.headers);
+    if (!s.method_override.empty() && s.method_override != "QUERY") {
+      s.target->notes.push_back(absl::StrCat("request method ", s.method_override,
+                                             " is in IANA's registry; Node's llhttp refuses it"));
+    }
     r.version = VersionString(*p);
-    r.method = http_method_str(static_cast<http_method>(p->method));
+    r.method = s.method_override.empty() ? http_method_str(static_cast<http_method>(p->method))
+                                         : s.method_override;
     s.pending->is_head = p->method == HTTP_HEAD;
     s.pending->is_connect = p->method == HTTP_CONNECT;
     s.pending->upgrade_requested = p->upgrade;
   } else {
     Response& r = s.target->response;
+    NoteTabAfterFramingValue(r.headers, "response", s.target->notes);
+    TrimFieldValues(r.headers);
     r.version = VersionString(*p);
     r.status = p->status_code;
     if (IsInterim(r.status)) {
@@ -1005,6 +1174,7 @@ int Http1Connection::CbBody(http_parser* p, const char* at, size_t length) {
     if (s.from_file) body.file_bytes += length;
     return 0;
   }
+  at += s.feed_offset;
   const size_t limit = c.options_.max_body_bytes;
   const size_t room = body.data.size() < limit ? limit - body.data.size() : 0;
   if (length <= room) {
@@ -1036,7 +1206,10 @@ int Http1Connection::CbMessageComplete(http_parser* p) {
   Stream& s = *static_cast<Stream*>(p->data);
   if (!s.in_message) return 0;
   s.in_message = false;
+  // A request stream pauses after each request: Execute looks at the next one's method first.
+  if (s.carries_requests) http_parser_pause(p, 1);
   if (s.target == nullptr) return 0;
+  TrimFieldValues(s.carries_requests ? s.target->request.trailers : s.target->response.trailers);
   if (s.carries_requests) {
     s.conn->FinishRequest(s, /*parsed_whole=*/true);
   } else {
@@ -1070,6 +1243,13 @@ LossCounters Http1Connection::losses() const {
           .parse_errors = counters_.parse_errors,
           .messages_dropped_parse_error = counters_.messages_dropped_parse_error,
           .buffer_overflow_bytes = counters_.buffer_overflow_bytes};
+}
+
+std::optional<ExchangeBalance> Http1Connection::balance() const {
+  return ExchangeBalance{.started = counters_.exchange_starts + counters_.placeholders -
+                                    counters_.interim_without_request,
+                         .emitted = counters_.exchanges,
+                         .held = pending_.size() + (orphan_ ? 1u : 0u)};
 }
 
 size_t Http1Connection::HeldBytes() const {

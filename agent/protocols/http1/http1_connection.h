@@ -32,38 +32,41 @@ namespace httptrace::protocols::http1 {
 
 // Every drop, limit, gap and parse error, by cause. Counters only grow.
 struct EngineCounters {
-#define HTTPTRACE_HTTP_COUNTERS(X)                                                              \
-  X(chunks)                       /* OnData calls */                                            \
-  X(captured_bytes)               /* bytes handed to OnData */                                  \
-  X(exchanges)                    /* exchanges emitted */                                       \
-  X(incomplete_exchanges)         /* ... of which not complete */                               \
-  X(stale_chunks)                 /* chunks entirely before the stream position (duplicates) */ \
-  X(reordered_chunks)             /* chunks that arrived early and were held */                 \
-  X(reorder_window_overflows)     /* holes declared gaps because the window filled */           \
-  X(gaps)                         /* ranges of the stream never seen */                         \
-  X(gap_bytes)                    /* bytes in those ranges */                                   \
-  X(body_gap_bytes)               /* gap bytes inside bodies of known length (framing kept) */  \
-  X(messages_dropped_gap)         /* messages cut by a gap outside a body */                    \
-  X(messages_dropped_parse_error) /* messages cut by a parse error */                           \
-  X(parse_errors)                 /* libhttp-parser errors */                                   \
-  X(resync_skipped_bytes)         /* bytes skipped looking for a message start */               \
-  X(data_after_connection_close)  /* bytes after a message that closed the connection */        \
-  X(role_hint_overridden)         /* content contradicted the role hint */                      \
-  X(header_block_too_large)       /* messages whose headers exceeded max_header_block_bytes */  \
-  X(too_many_headers)             /* messages with more than max_headers headers */             \
-  X(bodies_truncated)             /* bodies larger than max_body_bytes */                       \
-  X(body_bytes_not_kept)          /* body bytes beyond max_body_bytes */                        \
-  X(pending_requests_overflow)    /* requests emitted unanswered: max_pending_requests */       \
-  X(buffer_overflow_bytes)        /* bytes dropped: max_buffered_bytes */                       \
-  X(requests_without_response)    /* requests emitted with no response */                       \
-  X(responses_without_request)    /* responses that matched no request */                       \
-  X(evicted_request_responses)    /* responses to requests emitted unanswered: dropped */       \
-  X(interim_responses)            /* 1xx responses other than 101 */                            \
-  X(upgrades)                     /* 101 Switching Protocols (not h2c: parsing stopped) */      \
-  X(upgrades_h2c)                 /* ... of which to h2c: handed to the HTTP/2 engine */        \
-  X(connect_tunnels)              /* CONNECT answered 2xx: parsing stopped */                   \
-  X(bytes_not_parsed)             /* bytes after an upgrade, tunnel or close */                 \
-  X(bodies_decoded)               /* gzip/deflate bodies decoded */                             \
+#define HTTPTRACE_HTTP_COUNTERS(X)                                                               \
+  X(chunks)                       /* OnData calls */                                             \
+  X(captured_bytes)               /* bytes handed to OnData */                                   \
+  X(exchanges)                    /* exchanges emitted */                                        \
+  X(incomplete_exchanges)         /* ... of which not complete */                                \
+  X(exchange_starts)              /* requests begun, and responses begun without a request */    \
+  X(placeholders)                 /* exchanges made for requests lost before their first byte */ \
+  X(stale_chunks)                 /* chunks entirely before the stream position (duplicates) */  \
+  X(reordered_chunks)             /* chunks that arrived early and were held */                  \
+  X(reorder_window_overflows)     /* holes declared gaps because the window filled */            \
+  X(gaps)                         /* ranges of the stream never seen */                          \
+  X(gap_bytes)                    /* bytes in those ranges */                                    \
+  X(body_gap_bytes)               /* gap bytes inside bodies of known length (framing kept) */   \
+  X(messages_dropped_gap)         /* messages cut by a gap outside a body */                     \
+  X(messages_dropped_parse_error) /* messages cut by a parse error */                            \
+  X(parse_errors)                 /* libhttp-parser errors */                                    \
+  X(resync_skipped_bytes)         /* bytes skipped looking for a message start */                \
+  X(data_after_connection_close)  /* bytes after a message that closed the connection */         \
+  X(role_hint_overridden)         /* content contradicted the role hint */                       \
+  X(header_block_too_large)       /* messages whose headers exceeded max_header_block_bytes */   \
+  X(too_many_headers)             /* messages with more than max_headers headers */              \
+  X(bodies_truncated)             /* bodies larger than max_body_bytes */                        \
+  X(body_bytes_not_kept)          /* body bytes beyond max_body_bytes */                         \
+  X(pending_requests_overflow)    /* requests emitted unanswered: max_pending_requests */        \
+  X(buffer_overflow_bytes)        /* bytes dropped: max_buffered_bytes */                        \
+  X(requests_without_response)    /* requests emitted with no response */                        \
+  X(responses_without_request)    /* responses that matched no request */                        \
+  X(evicted_request_responses)    /* responses to requests emitted unanswered: dropped */        \
+  X(interim_responses)            /* 1xx responses other than 101 */                             \
+  X(interim_without_request)      /* ... of which answered no request seen (no exchange) */      \
+  X(upgrades)                     /* 101 Switching Protocols (not h2c: parsing stopped) */       \
+  X(upgrades_h2c)                 /* ... of which to h2c: handed to the HTTP/2 engine */         \
+  X(connect_tunnels)              /* CONNECT answered 2xx: parsing stopped */                    \
+  X(bytes_not_parsed)             /* bytes after an upgrade, tunnel or close */                  \
+  X(bodies_decoded)               /* gzip/deflate bodies decoded */                              \
   X(decode_errors)                /* gzip/deflate bodies that failed to decode */
 
 #define HTTPTRACE_HTTP_COUNTER_FIELD(name) uint64_t name = 0;
@@ -131,6 +134,7 @@ class Http1Connection final : public ProtocolEngine {
   // approximately: what the agent's memory budget is charged for it. A few loads per message
   // held; called after every chunk.
   size_t HeldBytes() const override;
+  std::optional<ExchangeBalance> balance() const override;
 
  private:
   // kSwitched: the connection switched protocols (h2c); bytes are kept for the next engine.
@@ -205,7 +209,14 @@ class Http1Connection final : public ProtocolEngine {
     bool last_was_value = true;
     bool line_done = false;          // the start line was parsed whole
     const char* exec_end = nullptr;  // end of the bytes given to http_parser_execute
-    bool header_open = false;        // the last header may still grow
+    // Those bytes were a normalised copy (Execute): callbacks add this to a pointer into it to
+    // read the bytes themselves.
+    std::ptrdiff_t feed_offset = 0;
+    std::string feed_copy;
+    // The request's method when libhttp-parser was given a stand-in for it (Execute).
+    std::string method_override;
+    bool need_more = false;    // Execute consumed nothing: a request's method is incomplete
+    bool header_open = false;  // the last header may still grow
     bool dropping_header = false;
     bool header_limit_hit = false;
     bool header_count_hit = false;

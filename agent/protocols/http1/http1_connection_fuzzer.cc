@@ -135,5 +135,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Check(conn.stopped());
   Check(conn.counters().exchanges == emitted);
   Check(conn.pending_requests() == 0);
+  // Conservation: every exchange begun (a start seen, a placeholder for one lost) was emitted.
+  Check(conn.balance().has_value() && conn.balance()->balanced() && conn.balance()->held == 0);
   return 0;
 }

@@ -37,6 +37,7 @@ Outcome RunScript(const Script& script, Split split, uint32_t seed) {
   }
   if (script.close) conn.OnClose(script.close_ts);
   outcome.counters = conn.counters();
+  outcome.balance = *conn.balance();
   return outcome;
 }
 

@@ -36,6 +36,7 @@ enum class Split { kWhole, kOneByte, kRandom };
 struct Outcome {
   std::vector<Exchange> exchanges;
   EngineCounters counters;
+  ExchangeBalance balance;  // after the script (and its close, if any)
 };
 
 // Feeds every segment as chunks: whole, one byte each, or random sizes from `seed`.

@@ -2,19 +2,20 @@
 
 #include "agent/protocols/http1/message_start.h"
 
-#include <http_parser.h>
-
 #include <array>
 #include <cstring>
+
+#include "agent/protocols/http1/http1_methods.h"
 
 namespace httptrace::protocols::http1 {
 namespace {
 
 enum class Match { kNo, kPartial, kYes };
 
+// methods.txt: the kernel classifier (bpf/) accepts the same list.
 constexpr const char* kMethods[] = {
-#define HT_METHOD_NAME(num, name, string) #string,
-    HTTP_METHOD_MAP(HT_METHOD_NAME)
+#define HT_METHOD_NAME(name) name,
+    HT_HTTP1_METHODS(HT_METHOD_NAME)
 #undef HT_METHOD_NAME
 };
 
@@ -32,16 +33,14 @@ const FirstByteTable& Table() {
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
-// Matches "HTTP/1.x" at data[i..]; advances i.
+// Matches "HTTP/d.d" at data[i..]; advances i. Any digits, as libhttp-parser takes them: peers
+// send HTTP/1.0 and 1.1, and llhttp also reads request lines of 0.9 and 2.0.
 Match MatchVersion(absl::string_view data, size_t& i) {
-  static constexpr absl::string_view kPrefix = "HTTP/1.";
+  static constexpr absl::string_view kPrefix = "HTTP/d.d";
   for (size_t k = 0; k < kPrefix.size(); ++k, ++i) {
     if (i >= data.size()) return Match::kPartial;
-    if (data[i] != kPrefix[k]) return Match::kNo;
+    if (kPrefix[k] == 'd' ? !IsDigit(data[i]) : data[i] != kPrefix[k]) return Match::kNo;
   }
-  if (i >= data.size()) return Match::kPartial;
-  if (data[i] != '0' && data[i] != '1') return Match::kNo;
-  ++i;
   return Match::kYes;
 }
 
@@ -60,7 +59,9 @@ Match MatchRequestLine(absl::string_view data, size_t max_line) {
   size_t i = 0;
   while (i < data.size() && data[i] != ' ') {
     char c = data[i];
-    if (!((c >= 'A' && c <= 'Z') || c == '-') || i >= 12) return Match::kNo;
+    if (!((c >= 'A' && c <= 'Z') || c == '-') || i >= HT_HTTP1_METHOD_MAX_LEN) {
+      return Match::kNo;
+    }
     ++i;
   }
   absl::string_view method = data.substr(0, i);

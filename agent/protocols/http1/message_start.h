@@ -22,7 +22,7 @@ struct StartScan {
 };
 
 // Scans `data` for the first complete, well-formed start line of the wanted kinds (ending in LF
-// within `max_line` bytes). HTTP methods are those libhttp-parser knows.
+// within `max_line` bytes). Request methods are those of methods.txt (http1_methods.h).
 StartScan FindMessageStart(absl::string_view data, bool want_request, bool want_response,
                            size_t max_line);
 

@@ -29,11 +29,30 @@ TEST(FindMessageStartTest, FindsStatusLineWithAndWithoutReason) {
 TEST(FindMessageStartTest, RejectsLookalikes) {
   EXPECT_FALSE(FindMessageStart("GETX / HTTP/1.1\r\n", true, true, kMaxLine).found);
   EXPECT_FALSE(FindMessageStart("GET  HTTP/1.1\r\n", true, true, kMaxLine).found);
-  EXPECT_FALSE(FindMessageStart("GET / HTTP/2.0\r\n", true, true, kMaxLine).found);
+  EXPECT_FALSE(FindMessageStart("GET / HTTP/x.1\r\n", true, true, kMaxLine).found);
+  EXPECT_FALSE(FindMessageStart("GET / HTTP/11\r\n", true, true, kMaxLine).found);
   EXPECT_FALSE(FindMessageStart("HTTP/1.1 20x OK\r\n", true, true, kMaxLine).found);
   EXPECT_FALSE(FindMessageStart("the HTTP/1.1 word\r\n", false, true, kMaxLine).found);
   // A response is not a request.
   EXPECT_FALSE(FindMessageStart("HTTP/1.1 200 OK\r\n", true, false, kMaxLine).found);
+}
+
+// As llhttp reads them: request lines of HTTP/0.9 and 2.0 too (any d.d, as libhttp-parser).
+TEST(FindMessageStartTest, TakesAnyOneDigitVersion) {
+  for (const char* line : {"GET / HTTP/2.0\r\n", "GET / HTTP/0.9\r\n", "HTTP/1.2 200 OK\r\n"}) {
+    EXPECT_TRUE(FindMessageStart(line, true, true, kMaxLine).found) << line;
+  }
+}
+
+// methods.txt: IANA's registry beyond libhttp-parser's list, and empty lines before a start.
+TEST(FindMessageStartTest, KnowsEveryListedMethodAfterEmptyLines) {
+  for (const char* line : {"QUERY /q HTTP/1.1\r\n", "UPDATEREDIRECTREF /r HTTP/1.1\r\n",
+                           "VERSION-CONTROL /v HTTP/1.1\r\n"}) {
+    EXPECT_TRUE(FindMessageStart(line, true, false, kMaxLine).found) << line;
+  }
+  StartScan s = FindMessageStart("\r\n\r\nQUERY /q HTTP/1.1\r\n", true, false, kMaxLine);
+  ASSERT_TRUE(s.found);
+  EXPECT_EQ(s.offset, 4u);
 }
 
 TEST(FindMessageStartTest, KnowsLessCommonMethods) {

@@ -90,8 +90,7 @@ static __noinline int classify(__u64 ptr, __u64 avail, int mid_stream, struct sc
   if (kind) return kind;
   if (skip) {
     // Still only empty lines within the look: the start may follow.
-    return n < HT_PEEK && http1_empty_line_bytes(h, n) == n ? HT_CLASS_EMPTY_LINES
-                                                             : HT_CLASS_NONE;
+    return n < HT_PEEK && http1_empty_line_bytes(h, n) == n ? HT_CLASS_EMPTY_LINES : HT_CLASS_NONE;
   }
   // A TLS handshake or application-data record (content type 22 or 23, version 3.x).
   if (n >= 3 && (h[0] == 22 || h[0] == 23) && h[1] == 3 && h[2] <= 4) return HT_CLASS_TLS;

@@ -151,7 +151,7 @@ class ExchangeTracker final : public capture::CaptureSink {
     uint64_t exchanges_after_capture = 0;  // flushed by ForgetConnections, not published
     // Connections whose engine began exchanges it did not emit by their end (CheckConservation).
     uint64_t conservation_violations = 0;
-    uint64_t connections_not_traced = 0;   // classified as no protocol we trace
+    uint64_t connections_not_traced = 0;  // classified as no protocol we trace
   };
   Counters counters_;
   // From HTTPTRACE_TEST_DROP_EXCHANGE=N (tests only): the Nth exchange is dropped uncounted, so

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "common/grpc_status.h"
 #include "common/protowire/raw_message.h"
 
 namespace httptrace::render {
@@ -74,28 +75,6 @@ void AppendBody(std::string* out, const v1::Body& body) {
   if (!suffix.empty()) absl::StrAppend(out, kHeaderIndent, "     ", suffix, "\n");
 }
 
-// The canonical names of gRPC's status codes (grpc/doc/statuscodes.md).
-absl::string_view GrpcStatusName(uint32_t code) {
-  static constexpr absl::string_view kNames[] = {"OK",
-                                                 "CANCELLED",
-                                                 "UNKNOWN",
-                                                 "INVALID_ARGUMENT",
-                                                 "DEADLINE_EXCEEDED",
-                                                 "NOT_FOUND",
-                                                 "ALREADY_EXISTS",
-                                                 "PERMISSION_DENIED",
-                                                 "RESOURCE_EXHAUSTED",
-                                                 "FAILED_PRECONDITION",
-                                                 "ABORTED",
-                                                 "OUT_OF_RANGE",
-                                                 "UNIMPLEMENTED",
-                                                 "INTERNAL",
-                                                 "UNAVAILABLE",
-                                                 "DATA_LOSS",
-                                                 "UNAUTHENTICATED"};
-  return code < sizeof(kNames) / sizeof(kNames[0]) ? kNames[code] : "(unknown code)";
-}
-
 // Each kept message of one direction of a gRPC call, decoded without a schema (what
 // `protoc --decode_raw` shows) when it is not compressed.
 void AppendGrpcMessages(std::string* out, absl::string_view direction,
@@ -144,7 +123,9 @@ void AppendGrpc(std::string* out, const v1::Grpc& grpc) {
   out->push_back('/');
   AppendPrintable(out, grpc.method());
   if (grpc.has_status_code()) {
-    absl::StrAppend(out, " → ", GrpcStatusName(grpc.status_code()), " (", grpc.status_code(), ")");
+    const absl::string_view name = GrpcStatusName(grpc.status_code());
+    absl::StrAppend(out, " → ", name.empty() ? "(unknown code)" : name, " (", grpc.status_code(),
+                    ")");
     if (!grpc.status_message().empty()) {
       out->append(": ");
       AppendPrintable(out, grpc.status_message());
@@ -287,7 +268,18 @@ void TextRenderer::RenderPair(const v1::Event& client_event, const v1::Event& se
   AppendEndpoint(out, client.connection().local());
   out->append(" → ");
   AppendEndpoint(out, client.connection().remote());
-  AppendTls(out, client);
+  // Each end reads its plaintext at its own TLS library: both are named when they differ.
+  const std::string& client_tls = client.connection().tls().library();
+  const std::string& server_tls = server.connection().tls().library();
+  if (client.connection().has_tls() && server.connection().has_tls() && client_tls != server_tls) {
+    out->append(" https (client ");
+    AppendPrintable(out, client_tls);
+    out->append(", server ");
+    AppendPrintable(out, server_tls);
+    out->push_back(')');
+  } else {
+    AppendTls(out, client.connection().has_tls() ? client : server);
+  }
   AppendNode(out, client, source_node);
   if (client.stream_id() != 0) absl::StrAppend(out, " stream ", client.stream_id());
   out->append(" both ends traced\n  client ");

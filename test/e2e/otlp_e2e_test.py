@@ -301,7 +301,8 @@ class OtlpExport(E2ETestCase):
         # The other session saw every exchange, lost none.
         other.send(signal.SIGINT)
         self.assertEqual(other.wait(), 0, other.stderr())
-        self.assertRegex(other.stderr(), r"ended \(stopped\): %d exchange\(s\), 0 lost" % total)
+        self.assertRegex(other.stderr(),
+                         r"ended \(stopped\): %d exchange\(s\)( \([^)]*\))?, 0 lost" % total)
         events = read_jsonl(self.path("other.jsonl"))
         self.assertEqual(len([e for e in events if e.get("request")]), total)
         self.assertEqual([e for e in events if e.get("loss")], [])

@@ -325,7 +325,7 @@ class H2ServersTest(harness.E2ETestCase):
         return "%s?id=%d" % (path, self.next_id)
 
     def status_counters(self):
-        code, out, err = self.ctl("status")
+        code, out, err = self.ctl("status", "--counters")
         self.assertEqual(code, 0, err)
         counters = {}
         for line in out.splitlines():

@@ -233,7 +233,7 @@ DocumentRoot %(www)s
         seen = {}
 
         def counted():
-            code, status, err = self.ctl("status")
+            code, status, err = self.ctl("status", "--counters")
             self.assertEqual(code, 0, err)
             seen["status"] = status
             counters = {}

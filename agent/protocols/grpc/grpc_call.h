@@ -25,7 +25,4 @@ std::optional<uint32_t> ParseGrpcStatus(absl::string_view value);
 // not to fail on them).
 std::string PercentDecode(absl::string_view value);
 
-// "OK", "CANCELLED", ..., "UNAUTHENTICATED"; "" for codes beyond 16.
-absl::string_view GrpcStatusName(uint32_t code);
-
 }  // namespace httptrace::protocols::grpc

@@ -1,5 +1,6 @@
 #include "agent/protocols/grpc/grpc_call.h"
 
+#include "common/grpc_status.h"
 #include "gtest/gtest.h"
 
 namespace httptrace::protocols::grpc {
@@ -30,9 +31,9 @@ TEST(GrpcCallTest, StatusAndMessage) {
   EXPECT_EQ(ParseGrpcStatus("x"), std::nullopt);
   EXPECT_EQ(PercentDecode("no%20such%20user%3A%20%E2%9C%93"), "no such user: \xE2\x9C\x93");
   EXPECT_EQ(PercentDecode("bad %zz and end %4"), "bad %zz and end %4");
-  EXPECT_EQ(GrpcStatusName(5), "NOT_FOUND");
-  EXPECT_EQ(GrpcStatusName(16), "UNAUTHENTICATED");
-  EXPECT_EQ(GrpcStatusName(99), "");
+  EXPECT_EQ(::httptrace::GrpcStatusName(5), "NOT_FOUND");
+  EXPECT_EQ(::httptrace::GrpcStatusName(16), "UNAUTHENTICATED");
+  EXPECT_EQ(::httptrace::GrpcStatusName(99), "");
 }
 
 }  // namespace

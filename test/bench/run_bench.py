@@ -511,7 +511,9 @@ class Bench:
             row["recorded"], row["recorded_client"], row["loss_markers"] = count_exchanges(
                 out, fmt, self.port, reasons)
             row["loss_reasons"] = json.dumps(reasons, sort_keys=True)
-            m = re.search(r"ended \((\w+)\): (\d+) exchange\(s\), (\d+) lost", tracer.stderr())
+            # "N exchange(s) (M seen from both ends, each shown once), L lost" since both ends pair.
+            m = re.search(r"ended \((\w+)\): (\d+) exchange\(s\)(?: \([^)]*\))?, (\d+) lost",
+                          tracer.stderr())
             row["session_exchanges"] = int(m.group(2)) if m else -1
             row["session_lost"] = int(m.group(3)) if m else -1
             if config != "ht_nomatch":

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "agent/export/retry_policy.h"
+#include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/version.h"
 
@@ -24,26 +25,9 @@ absl::Duration ToDuration(const google::protobuf::Duration& d) {
 }
 
 std::string Describe(const grpc::Status& status) {
-  static constexpr const char* kNames[] = {"OK",
-                                           "CANCELLED",
-                                           "UNKNOWN",
-                                           "INVALID_ARGUMENT",
-                                           "DEADLINE_EXCEEDED",
-                                           "NOT_FOUND",
-                                           "ALREADY_EXISTS",
-                                           "PERMISSION_DENIED",
-                                           "RESOURCE_EXHAUSTED",
-                                           "FAILED_PRECONDITION",
-                                           "ABORTED",
-                                           "OUT_OF_RANGE",
-                                           "UNIMPLEMENTED",
-                                           "INTERNAL",
-                                           "UNAVAILABLE",
-                                           "DATA_LOSS",
-                                           "UNAUTHENTICATED"};
   const int code = status.error_code();
-  return absl::StrCat(code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN", ": ",
-                      status.error_message());
+  const absl::string_view name = code >= 0 ? GrpcStatusName(static_cast<uint32_t>(code)) : "";
+  return absl::StrCat(name.empty() ? "UNKNOWN" : name, ": ", status.error_message());
 }
 
 // gRPC metadata keys: lowercase letters, digits, '-', '_', '.'; "-bin" keys carry binary values,

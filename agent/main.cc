@@ -280,6 +280,15 @@ int main(int argc, char** argv) {
   auto server = httptrace::service::ApiServer::Start(absl::GetFlag(FLAGS_listen), tls, &service,
                                                      {absl::GetFlag(FLAGS_socket_group)});
   if (!server.ok()) return Fail(server.status(), "cannot serve the API");
+  // A ctl talking HTTP/2 to a TCP listener is not this process: keep it out of the trace, or
+  // the events it streams would be traced and streamed again.
+  std::vector<uint16_t> api_ports;
+  for (int port : (*server)->bound_ports()) {
+    if (port > 0) api_ports.push_back(static_cast<uint16_t>(port));
+  }
+  if (absl::Status s = (*pipeline)->SetOwnApiPorts(api_ports); !s.ok()) {
+    return Fail(s, "cannot keep the API's clients out of the trace");
+  }
   if (export_request.has_value()) {
     auto session = sessions.Start(*export_request);
     if (!session.ok()) return Fail(session.status(), "cannot start the OTLP export session");

@@ -267,6 +267,20 @@ static __always_inline void fd_cache_put(struct conn_key* key, __u64 sk, __u64 i
 // A new connection on socket `sk`, reached through (tgid, fd). A record still there for the
 // same socket address belongs to a socket whose end the probes did not see (ended while
 // detached, LRU): it is closed first.
+// Whether this connection is a client's of the agent's own TCP API (struct ht_config). Out of
+// line: it runs once per new connection, and every program that creates connections inlines
+// conn_create.
+static __noinline int own_api_client(struct sock* sk, __u16 remote_port) {
+  struct ht_config* cfg = get_config();
+  if (!cfg || !cfg->api_netns || !remote_port) return 0;
+  int match = 0;
+  for (int i = 0; i < HT_MAX_API_PORTS; i++) {
+    if (cfg->api_ports[i] == remote_port) match = 1;
+  }
+  if (!match) return 0;
+  return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum) == cfg->api_netns;
+}
+
 static __always_inline struct conn_state* conn_create(struct conn_key* key, struct sock* sk,
                                                       __u8 role, __u32 tid) {
   __u64 skey = (__u64)sk;
@@ -283,6 +297,10 @@ static __always_inline struct conn_state* conn_create(struct conn_key* key, stru
   // Born in this epoch: nothing of it can have been skipped by an earlier filter.
   c.passed_epoch = cfg ? cfg->filter_epoch : 0;
   read_addresses(sk, &c);
+  if (own_api_client(sk, c.remote_port)) {
+    c.own_api = 1;
+    count(HT_CNT_OWN_API_CONNS, 1);
+  }
   struct task_struct* task = (struct task_struct*)bpf_get_current_task();
   c.mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
   if (bpf_map_update_elem(&socks, &skey, &c, BPF_ANY)) {
@@ -454,6 +472,10 @@ static __always_inline struct conn_state* track_fd(struct conn_key* key, struct 
   }
   if (c->protocol == HT_PROTO_NONE) {
     count(HT_CNT_SKIP_NOT_HTTP, 1);
+    return NULL;
+  }
+  if (c->own_api) {
+    count(HT_CNT_SKIP_SELF, 1);
     return NULL;
   }
   if (!conn_allowed(c, key, cfg, tid)) return NULL;

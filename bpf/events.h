@@ -17,6 +17,8 @@
 // At most this many iovecs are walked per message, and messages per recvmmsg/sendmmsg.
 #define HT_MAX_IOV 1024
 #define HT_MAX_MMSG 32
+// TCP listeners of the agent's API whose clients are never traced (struct ht_config).
+#define HT_MAX_API_PORTS 4
 
 enum ht_event_kind {
   HT_EVENT_DATA = 1,
@@ -100,7 +102,8 @@ enum ht_protocol {
   X(CONTROL_EVENTS, control_events)         /* open, close, shutdown and loss events written */    \
   X(RINGBUF_FULL, ringbuf_full)             /* events dropped: bpf_ringbuf_output failed */        \
   X(RINGBUF_FULL_BYTES, ringbuf_full_bytes) /* payload bytes in those dropped data events */       \
-  X(SKIP_SELF, skip_self)                   /* syscalls of the agent itself, skipped */            \
+  X(SKIP_SELF, skip_self)                   /* syscalls of the agent itself, or of clients of its  \
+                                               TCP API, skipped */                                 \
   X(SKIP_PROCESS, skip_process)             /* syscalls rejected by the tgid or cgroup filter */   \
   X(SKIP_CONN_FILTER, skip_conn_filter)     /* syscalls on connections rejected by the port or     \
                                                mount-ns filter */                                  \
@@ -139,7 +142,9 @@ enum ht_protocol {
                                                  (memory BIOs: node, python SSLObject) */          \
   X(TLS_CALL_TABLE_FULL, tls_call_table_full) /* no room to pair a TLS call with its return */     \
   X(TLS_TAIL_CALL_FAILED, tls_tail_call_failed) /* Go writes not copied: the jump to the copying   \
-                                                   program failed (not set, or too deep) */
+                                                   program failed (not set, or too deep) */        \
+  X(OWN_API_CONNS, own_api_conns)               /* client connections to the agent's own TCP API   \
+                                                   (a ctl's): never traced */
 
 enum ht_counter {
 #define HT_COUNTER_ENUM(name, text) HT_CNT_##name,
@@ -267,4 +272,9 @@ struct ht_config {
   __u32 attach_epoch;  // bumped on every attach: a syscall entered before it is not paired
   __u64 conn_budget;   // payload bytes copied per connection, both directions; 0 = unlimited
   __u32 unrestricted_since[HT_DIM_MAX];  // see above
+  // The agent's own TCP API: a connection in the agent's network namespace to one of these
+  // ports is a ctl's (or another client's) talk with this agent, another process that
+  // self_tgid does not exclude. Its HTTP/2 is never traced, or the trace would feed itself.
+  __u32 api_netns;                    // network namespace inode of the agent; 0: no TCP API
+  __u16 api_ports[HT_MAX_API_PORTS];  // 0: unused
 };

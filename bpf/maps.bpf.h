@@ -69,7 +69,8 @@ struct conn_state {
   __u16 remote_port;
   __u8 ingress_eof;  // the end-of-stream (ingress shutdown) event went out
   __u8 tls;          // enum ht_tls_library: data comes from the library's plaintext calls
-  __u8 reserved2[2];
+  __u8 own_api;      // a client of the agent's own API (ht_config.api_ports): never traced
+  __u8 reserved2[1];
   __u8 local_addr[16];
   __u8 remote_addr[16];
 };

@@ -22,13 +22,13 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "cli/agent_error.h"
 #include "cli/endpoint_table.h"
 #include "cli/event_merger.h"
 #include "cli/interrupt.h"
 #include "cli/output_file.h"
 #include "cli/pairer.h"
 #include "cli/render/text_util.h"
-#include "cli/socket_access.h"
 #include "cli/status_report.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -53,25 +53,6 @@ size_t TerminalRows() {
 
 void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-}
-
-// An agent's error for a person, with what to check when the cause is a common one.
-std::string Describe(const grpc::Status& status, const std::string& address) {
-  std::string text = status.error_message();
-  const bool unix_socket = absl::StartsWith(address, "unix://") || absl::StartsWith(address, "/");
-  if (unix_socket && absl::StrContains(text, "Permission denied")) {
-    // Not a missing agent: this user may not use the socket. Say whose it is.
-    absl::string_view path = address;
-    absl::ConsumePrefix(&path, "unix://");
-    return ExplainSocketAccess(std::string(path));
-  }
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    absl::StrAppend(&text, " (is httptrace-agent running and listening on ", address,
-                    "? set --agent or HTTPTRACE_AGENT)");
-  } else if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    absl::StrAppend(&text, " (no answer within --timeout)");
-  }
-  return text;
 }
 
 // "export otlp://c:4317: 120 sent, 8 retried, 3 dropped, 0 queued (last error: ...)".
@@ -260,7 +241,7 @@ struct Ctl::Capture {
     if (!has_end && !cancelling) {
       // Said at once, so the user knows mid-capture that this agent's trace stopped.
       Say(absl::StrCat("httptracectl: agent ", a->Label(), " failed: lost the stream of session ",
-                       a->session, ": ", Describe(status, a->address()),
+                       a->session, ": ", DescribeAgentError(status, a->address()),
                        several() ? "; the other agents go on" : ""));
     }
     absl::MutexLock lock(&mu);
@@ -631,7 +612,7 @@ bool Ctl::StartOne(const v1::StartCaptureRequest& request, Agent& agent) {
   grpc::ClientContext status_context;
   SetDeadline(status_context, options_.timeout);
   if (grpc::Status s = agent.stub->GetStatus(&status_context, {}, &status); !s.ok()) {
-    agent.error = absl::StrCat("cannot reach the agent: ", Describe(s, agent.address()));
+    agent.error = absl::StrCat("cannot reach the agent: ", DescribeAgentError(s, agent.address()));
     return false;
   }
   agent.node = status.node();
@@ -639,7 +620,7 @@ bool Ctl::StartOne(const v1::StartCaptureRequest& request, Agent& agent) {
   grpc::ClientContext context;
   SetDeadline(context, options_.timeout);
   if (grpc::Status s = agent.stub->StartCapture(&context, request, &response); !s.ok()) {
-    agent.error = absl::StrCat("cannot start capture: ", Describe(s, agent.address()));
+    agent.error = absl::StrCat("cannot start capture: ", DescribeAgentError(s, agent.address()));
     agent.invalid_request = s.error_code() == grpc::StatusCode::INVALID_ARGUMENT;
     return false;
   }
@@ -832,7 +813,7 @@ int Ctl::Stream(Capture& capture, Sink& sink, absl::Duration duration, OnInterru
       SetDeadline(context, options_.timeout);
       if (grpc::Status s = agent.stub->StopCapture(&context, stop, &response); !s.ok()) {
         Say(absl::StrCat("httptracectl: agent ", agent.Label(), ": cannot stop session ",
-                         agent.session, ": ", Describe(s, agent.address())));
+                         agent.session, ": ", DescribeAgentError(s, agent.address())));
         agent.stream->Cancel();
       }
     });
@@ -957,7 +938,7 @@ int Ctl::Stop(const std::string& session_id) {
     }
     if (!results[i].ok()) {
       Say(absl::StrCat("httptracectl: agent ", agent.Label(), ": cannot stop session ", session_id,
-                       ": ", Describe(results[i], agent.address())));
+                       ": ", DescribeAgentError(results[i], agent.address())));
       any_failed = true;
       continue;
     }
@@ -997,8 +978,8 @@ int Ctl::List() {
   for (size_t i = 0; i < agents->size(); ++i) {
     const Agent& agent = *(*agents)[i];
     if (!results[i].ok()) {
-      Say(absl::StrCat("httptracectl: agent ", agent.Label(),
-                       ": cannot list sessions: ", Describe(results[i], agent.address())));
+      Say(absl::StrCat("httptracectl: agent ", agent.Label(), ": cannot list sessions: ",
+                       DescribeAgentError(results[i], agent.address())));
       rc = kExitFailure;
       continue;
     }
@@ -1033,8 +1014,8 @@ int Ctl::Status(const StatusOptions& options) {
   for (size_t i = 0; i < agents->size(); ++i) {
     const Agent& agent = *(*agents)[i];
     if (!results[i].ok()) {
-      Say(absl::StrCat("httptracectl: agent ", agent.address(),
-                       ": cannot get the agent's status: ", Describe(results[i], agent.address())));
+      Say(absl::StrCat("httptracectl: agent ", agent.address(), ": cannot get the agent's status: ",
+                       DescribeAgentError(results[i], agent.address())));
       rc = kExitFailure;
       continue;
     }

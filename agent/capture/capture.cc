@@ -5,6 +5,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -286,11 +287,35 @@ absl::Status Capture::WriteConfig(uint32_t epoch, const KernelFilter& filter) {
   cfg.unrestricted_since[HT_DIM_CGROUP] = cgroups_.unrestricted_since;
   cfg.unrestricted_since[HT_DIM_MNTNS] = mount_namespaces_.unrestricted_since;
   cfg.unrestricted_since[HT_DIM_PORT] = ports_.unrestricted_since;
+  cfg.api_netns = api_netns_;
+  for (size_t i = 0; i < api_ports_.size() && i < HT_MAX_API_PORTS; ++i) {
+    cfg.api_ports[i] = api_ports_[i];
+  }
   const uint32_t zero = 0;
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.config_map), &zero, &cfg, BPF_ANY) != 0) {
     return BpfError(errno, "writing the probes' config map");
   }
   return absl::OkStatus();
+}
+
+absl::Status Capture::SetOwnApiPorts(const std::vector<uint16_t>& ports) {
+  std::vector<uint16_t> kept;
+  for (uint16_t port : ports) {
+    if (port != 0) kept.push_back(port);
+  }
+  if (kept.size() > HT_MAX_API_PORTS) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", HT_MAX_API_PORTS,
+                     " TCP API ports can be kept out of the trace, got ", kept.size()));
+  }
+  struct stat netns {};
+  if (!kept.empty() && ::stat("/proc/self/ns/net", &netns) != 0) {
+    return absl::ErrnoToStatus(errno, "reading this process's network namespace");
+  }
+  absl::MutexLock lock(&mu_);
+  api_ports_ = std::move(kept);
+  api_netns_ = api_ports_.empty() ? 0 : static_cast<uint32_t>(netns.st_ino);
+  return WriteConfig(filter_epoch_, filter_);
 }
 
 absl::Status Capture::SetFilter(const KernelFilter& filter) {

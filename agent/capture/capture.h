@@ -117,6 +117,11 @@ class Capture {
   // changed, or that was excluded for a while, continues under a new connection id.
   absl::Status SetFilter(const KernelFilter& filter) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The agent's own TCP API ports (at most HT_MAX_API_PORTS, 0s ignored): connections of this
+  // process's network namespace to them are its clients' (a ctl's), another process that
+  // exclude_self does not cover, and are never traced. For connections created after the call.
+  absl::Status SetOwnApiPorts(const std::vector<uint16_t>& ports) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Every kernel counter ("kernel.ringbuf_full", "kernel.skip_not_socket", ...) and poller
   // counter ("poller.data_events", ...) by name. Safe from any thread.
   absl::flat_hash_map<std::string, uint64_t> Counters() const;
@@ -161,6 +166,8 @@ class Capture {
   uint32_t filter_epoch_ ABSL_GUARDED_BY(mu_) = 1;
   uint32_t attach_epoch_ ABSL_GUARDED_BY(mu_) = 1;
   KernelFilter filter_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint16_t> api_ports_ ABSL_GUARDED_BY(mu_);
+  uint32_t api_netns_ ABSL_GUARDED_BY(mu_) = 0;
   FilterDimension<uint32_t> tgids_ ABSL_GUARDED_BY(mu_);
   FilterDimension<uint64_t> cgroups_ ABSL_GUARDED_BY(mu_);
   FilterDimension<uint32_t> mount_namespaces_ ABSL_GUARDED_BY(mu_);

@@ -875,6 +875,33 @@ TEST_P(CaptureTest, AgentNeverTracesItsOwnTraffic) {
   EXPECT_GE(Counter("kernel.skip_self"), 2u);
 }
 
+// A ctl on the agent's TCP API is another process, so exclude_self does not keep it out: the
+// port does. Only the client end (remote port = the API's) is dropped; here the test process
+// holds both ends, and the server end stands for "the rest of the traffic still arrives".
+TEST_P(CaptureTest, ClientsOfTheAgentsTcpApiAreNeverTraced) {
+  Start();
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  ASSERT_TRUE(capture_->SetOwnApiPorts({listener->port}).ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  const std::string request = "GET /api HTTP/1.1\r\n\r\n";
+  ASSERT_TRUE(Transfer(pair->client.get(), pair->server.get(), request));
+  const int cfd = pair->client.get(), sfd = pair->server.get();
+  ASSERT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), sfd);
+        return conn != nullptr && conn->ingress().bytes == request;
+      },
+      kWait));
+  ASSERT_TRUE(capture_->Flush());
+  EXPECT_EQ(RecordingSink::Find(sink_.Snapshot(), self(), cfd), nullptr);
+  EXPECT_GE(Counter("kernel.own_api_conns"), 1u);
+  EXPECT_GE(Counter("kernel.skip_self"), 1u);
+  EXPECT_FALSE(capture_->SetOwnApiPorts({1, 2, 3, 4, 5}).ok())
+      << "more ports than the kernel keeps";
+}
+
 // The inetd pattern (busybox httpd, xinetd, CGI, s6-tcpserver, socat): the accepted socket goes
 // to a forked child, which dup2()s it onto other fds, reads the request on one and writes the
 // response on another (headers with write, the body with sendfile), shuts down its sending side

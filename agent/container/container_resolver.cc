@@ -407,7 +407,9 @@ void ContainerResolver::NoteEngineReachability(bool any_reachable, const std::st
                                                bool at_startup) {
   absl::MutexLock lock(&mu_);
   const int state = any_reachable ? kReachable : kUnreachable;
-  if (!any_reachable) engines_down_until_ = absl::Now() + options_.engine_retry;
+  // The start-up probe does not hold back the first container's look-up: that one decides
+  // whether a name is missing, and says so (a host without containers stays quiet).
+  if (!any_reachable && !at_startup) engines_down_until_ = absl::Now() + options_.engine_retry;
   if (state == engine_state_logged_) return;
   if (!any_reachable && at_startup) {
     // A host without containers: nothing to act on. The warning waits for a container whose

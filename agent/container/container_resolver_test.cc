@@ -161,6 +161,27 @@ TEST(ContainerResolverTest, NameArrivesFromTheEngineInTheBackground) {
   EXPECT_EQ(engine.requests(), requests) << "a known name is not asked for again";
 }
 
+TEST(ContainerResolverTest, AnEngineAbsentAtStartIsAskedForTheFirstContainer) {
+  // The start-up probe finds nothing (a host without containers, quietly); the first container
+  // that appears is still asked about at once, not after the retry interval: that look-up is
+  // the one that names it, or warns that no source of names is readable.
+  FakeProc proc;
+  proc.AddProcess(100, 5, "/user.slice/session-1.scope");  // a host process, seen by Prewarm
+  const std::string socket = proc.root() + "/podman.sock";
+  ContainerResolver resolver(OptionsFor(proc, {socket}));
+  // Prewarm runs after the start-up probe: its first look-up says the probe is done.
+  for (int i = 0; i < 500 && resolver.Counters()["container.lookups"] == 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_GT(resolver.Counters()["container.lookups"], 0u) << "the start-up probe never ran";
+  FakeEngine engine(socket);
+  engine.SetContainer(kWebId, "web", InspectJson(kWebId, "web"));
+  proc.AddProcess(300, 9, "/libpod_parent/libpod-" + kWebId);
+  ASSERT_EQ(resolver.Lookup(300)->runtime, "podman");
+  ASSERT_TRUE(resolver.WaitForNames(absl::Seconds(5)));
+  EXPECT_EQ(resolver.Lookup(300)->name, "web");
+}
+
 TEST(ContainerResolverTest, KubernetesNamesComeFromTheCriRuntimeWhenNoEngineKnowsTheContainer) {
   FakeProc proc;
   proc.AddProcess(200, 7, absl::StrCat("/kubepods/burstable/pod", kUid, "/", kWebId));

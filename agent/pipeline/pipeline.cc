@@ -58,6 +58,11 @@ std::unique_ptr<Pipeline> Pipeline::CreateForTest(const PipelineOptions& options
   return std::unique_ptr<Pipeline>(new Pipeline(options));
 }
 
+absl::Status Pipeline::SetOwnApiPorts(const std::vector<uint16_t>& ports) {
+  if (capture_ == nullptr) return absl::OkStatus();
+  return capture_->SetOwnApiPorts(ports);
+}
+
 void Pipeline::Shutdown() {
   filters_.reset();
   if (capture_ != nullptr) capture_->Detach();

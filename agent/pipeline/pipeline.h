@@ -67,6 +67,9 @@ class Pipeline final : public session::CaptureControl, public status::AgentStatu
   const std::string& node_name() const { return node_.node; }
   // Detaches the probes and forgets every connection.
   void Shutdown();
+  // The TCP ports the API server bound: its clients' connections are never traced
+  // (Capture::SetOwnApiPorts). A no-op in tests without probes.
+  absl::Status SetOwnApiPorts(const std::vector<uint16_t>& ports);
 
   // What the capture's poll thread feeds (the queue): tests without probes call it directly,
   // then SyncForTest (only what was fed is processed) or Flush (held-back losses go out too).

@@ -169,7 +169,10 @@ OtlpExporter::OtlpExporter(session::Session* session, ExporterConfig config,
       config_(std::move(config)),
       budget_(budget),
       histograms_(config_.max_metric_series, absl::Now(), &service_names_),
-      spans_(SpanOptions{.redact_query = config_.redact_query, .service_names = &service_names_}),
+      spans_(SpanOptions{.redact_query = config_.redact_query,
+                         .redact_params = {session->options().redact_params().begin(),
+                                           session->options().redact_params().end()},
+                         .service_names = &service_names_}),
       jitter_(std::random_device{}()) {
   grpc::ChannelArguments args;
   // Back to the collector soon after it returns: gRPC's default reconnect backoff grows to 2 min.

@@ -22,9 +22,8 @@ namespace {
 constexpr std::array<absl::string_view, 9> kKnownMethods = {
     "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"};
 
-// The semantic conventions' default list of query parameters whose values are credentials.
-constexpr std::array<absl::string_view, 4> kSecretQueryParameters = {"AWSAccessKeyId", "Signature",
-                                                                     "sig", "X-Goog-Signature"};
+// The OpenTelemetry semantic conventions' marker for a redacted url.query value.
+constexpr absl::string_view kOtelRedacted = "REDACTED";
 
 bool IsLowerHex(absl::string_view s) {
   return std::all_of(s.begin(), s.end(),
@@ -217,25 +216,22 @@ absl::string_view NormalizedMethod(absl::string_view method) {
   return "_OTHER";
 }
 
-std::string QueryOf(absl::string_view target, bool redact) {
+std::string QueryOf(absl::string_view target, const session::SecretNames* secret_params) {
   const size_t question = target.find('?');
   if (question == absl::string_view::npos) return "";
   absl::string_view query = target.substr(question + 1);
   query = query.substr(0, query.find('#'));
-  if (!redact) return std::string(query);
-  std::vector<std::string> parts;
-  for (absl::string_view part : absl::StrSplit(query, '&')) {
-    const size_t equals = part.find('=');
-    const absl::string_view name = part.substr(0, equals);
-    const bool secret = equals != absl::string_view::npos &&
-                        std::find(kSecretQueryParameters.begin(), kSecretQueryParameters.end(),
-                                  name) != kSecretQueryParameters.end();
-    parts.push_back(secret ? absl::StrCat(name, "=REDACTED") : std::string(part));
-  }
-  return absl::StrJoin(parts, "&");
+  if (secret_params == nullptr) return std::string(query);
+  std::string redacted;
+  session::RedactPairs(query, *secret_params, kOtelRedacted, &redacted);
+  return redacted;
 }
 
-SpanBuilder::SpanBuilder(SpanOptions options, uint64_t seed) : options_(options), random_(seed) {}
+SpanBuilder::SpanBuilder(SpanOptions options, uint64_t seed)
+    : options_(std::move(options)),
+      secret_params_(session::DefaultSecretParams(), session::DefaultSecretSuffixes(),
+                     options_.redact_params),
+      random_(seed) {}
 
 std::string SpanBuilder::RandomId(size_t bytes) {
   std::string id(bytes, '\0');
@@ -299,7 +295,8 @@ void SpanBuilder::Fill(const v1::Exchange& x, otel_trace::Span* span) {
     }
   }
   const std::string scheme = connection.has_tls() ? "https" : "http";
-  const std::string query = QueryOf(request.target(), options_.redact_query);
+  const std::string query =
+      QueryOf(request.target(), options_.redact_query ? &secret_params_ : nullptr);
   // HTTP/2 carries the host in the :authority pseudo-header.
   const v1::Header* host = FindHeader(request.headers(), "host");
   if (host == nullptr) host = FindHeader(request.headers(), ":authority");

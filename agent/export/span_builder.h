@@ -27,6 +27,7 @@
 #include "absl/strings/string_view.h"
 #include "agent/export/process_service_names.h"
 #include "agent/session/event.h"
+#include "agent/session/redaction.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
 #include "opentelemetry/proto/trace/v1/trace.pb.h"
@@ -52,10 +53,14 @@ struct TraceParent {
 std::optional<TraceParent> ParseTraceParent(absl::string_view value);
 
 struct SpanOptions {
-  // Values of query parameters that carry credentials (the semantic conventions' list:
-  // AWSAccessKeyId, Signature, sig, X-Goog-Signature) become "REDACTED" in url.query/url.full.
-  // Off when the session keeps secrets (no_redact).
+  // Values of secret query parameters (agent/session/redaction.h's list, which holds the
+  // semantic conventions' AWSAccessKeyId, Signature, sig and X-Goog-Signature, plus the
+  // session's redact_params) become "REDACTED", the conventions' marker, in url.query/url.full.
+  // The session has already replaced them by "[REDACTED]" before the exporter reads it; this
+  // keeps the attributes as the conventions want them. Off when the session keeps secrets
+  // (no_redact).
   bool redact_query = true;
+  std::vector<std::string> redact_params;
   // Where processes' own service names come from (not owned; null: not asked).
   ProcessServiceNames* service_names = nullptr;
 };
@@ -71,8 +76,8 @@ void FillResource(const v1::Exchange& exchange, otel_resource::Resource* resourc
 // "GET" for the methods the conventions know, else "_OTHER" (the original goes to
 // http.request.method_original).
 absl::string_view NormalizedMethod(absl::string_view method);
-// url.query with credential parameters redacted when `redact`.
-std::string QueryOf(absl::string_view target, bool redact);
+// url.query with the values of `secret_params` replaced by "REDACTED" (null: as sent).
+std::string QueryOf(absl::string_view target, const session::SecretNames* secret_params);
 
 class SpanBuilder {
  public:
@@ -90,6 +95,7 @@ class SpanBuilder {
   std::string RandomId(size_t bytes);
 
   const SpanOptions options_;
+  const session::SecretNames secret_params_;
   std::mt19937_64 random_;
 };
 

@@ -95,6 +95,26 @@ TEST(SpanBuilderTest, ServerExchangeFollowsTheHttpSemanticConventions) {
                                            }));
 }
 
+// One list for sessions and spans (agent/session/redaction.h): the session's own additions, the
+// defaults beyond the conventions' four, and a value the session already hid.
+TEST(SpanBuilderTest, QueryUsesTheSessionsSecretParameterList) {
+  v1::Exchange x = ServerExchange();
+  x.mutable_request()->set_target(
+      "/users/42?id=7&access_token=t1&ticket=t2&code=[REDACTED]&X-Amz-Signature=s&q=ok");
+  SpanBuilder builder(SpanOptions{.redact_params = {"ticket"}}, 1);
+  otel_trace::Span span;
+  builder.Fill(x, &span);
+  EXPECT_EQ(Attributes(span.attributes()).at("url.query"),
+            "id=7&access_token=REDACTED&ticket=REDACTED&code=REDACTED&X-Amz-Signature=REDACTED&"
+            "q=ok");
+  x.mutable_connection()->set_role(v1::ROLE_CLIENT);
+  otel_trace::Span client;
+  builder.Fill(x, &client);
+  EXPECT_EQ(Attributes(client.attributes()).at("url.full"),
+            "http://api.example:8080/users/42?id=7&access_token=REDACTED&ticket=REDACTED&"
+            "code=REDACTED&X-Amz-Signature=REDACTED&q=ok");
+}
+
 TEST(SpanBuilderTest, ClientSpanHasUrlFullAndFailsOn4xx) {
   v1::Exchange x = ServerExchange();
   x.mutable_connection()->set_role(v1::ROLE_CLIENT);

@@ -5,9 +5,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent/session/filter.h"
+#include "agent/session/redaction.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace httptrace::session {
@@ -15,7 +17,12 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-constexpr absl::string_view kRedacted = "[REDACTED]";
+constexpr absl::string_view kRedacted = kRedactedMarker;
+
+// Bounds on what a client may add to the redaction lists: each name is compared for every
+// parameter and body field of every exchange.
+constexpr int kMaxRedactNames = 64;
+constexpr size_t kMaxRedactNameBytes = 256;
 
 absl::Duration ToAbslDuration(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
@@ -32,6 +39,14 @@ std::vector<std::string> LowercaseRedactionList(const v1::CaptureOptions& option
     names.push_back(absl::AsciiStrToLower(name));
   }
   return names;
+}
+
+std::unique_ptr<const Redactor> RedactorFor(const v1::CaptureOptions& options) {
+  if (options.no_redact()) return nullptr;
+  return std::make_unique<const Redactor>(
+      std::vector<std::string>(options.redact_params().begin(), options.redact_params().end()),
+      std::vector<std::string>(options.redact_body_fields().begin(),
+                               options.redact_body_fields().end()));
 }
 
 void RedactList(const std::vector<std::string>& names,
@@ -78,9 +93,65 @@ bool AnyListed(const std::vector<std::string>& lowercase_names,
   return false;
 }
 
-// Whether a session with this body limit and redaction list would change `exchange`.
+// Headers whose value is a URL (or a request path) and so may carry the target's secrets: an
+// HTTP/2 request keeps its :path beside the target; an OAuth redirect's Location holds the
+// `code` the next request's target will.
+bool IsUrlHeader(absl::string_view name) {
+  return absl::EqualsIgnoreCase(name, ":path") || absl::EqualsIgnoreCase(name, "location") ||
+         absl::EqualsIgnoreCase(name, "content-location") ||
+         absl::EqualsIgnoreCase(name, "referer");
+}
+
+absl::string_view ContentTypeOf(const google::protobuf::RepeatedPtrField<v1::Header>& headers) {
+  for (const v1::Header& header : headers) {
+    if (absl::EqualsIgnoreCase(header.name(), "content-type")) return header.value();
+  }
+  return "";
+}
+
+bool UrlHeadersHaveSecrets(const Redactor& redactor,
+                           const google::protobuf::RepeatedPtrField<v1::Header>& headers) {
+  for (const v1::Header& header : headers) {
+    if (IsUrlHeader(header.name()) && !header.redacted() &&
+        redactor.TargetHasSecret(header.value())) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void RedactUrlHeaders(const Redactor& redactor,
+                      google::protobuf::RepeatedPtrField<v1::Header>* headers) {
+  for (v1::Header& header : *headers) {
+    if (IsUrlHeader(header.name()) && !header.redacted()) {
+      redactor.RedactTarget(header.mutable_value());
+    }
+  }
+}
+
+// Whether `redactor` finds a secret in the target, a URL-valued header or a body.
+bool HasSecrets(const Redactor& redactor, const v1::Exchange& exchange) {
+  if (exchange.has_request()) {
+    const v1::HttpRequest& request = exchange.request();
+    if (redactor.TargetHasSecret(request.target()) ||
+        UrlHeadersHaveSecrets(redactor, request.headers()) ||
+        redactor.BodyHasSecret(ContentTypeOf(request.headers()), request.body().data())) {
+      return true;
+    }
+  }
+  if (exchange.has_response()) {
+    const v1::HttpResponse& response = exchange.response();
+    if (UrlHeadersHaveSecrets(redactor, response.headers()) ||
+        redactor.BodyHasSecret(ContentTypeOf(response.headers()), response.body().data())) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Whether a session with this body limit and redaction would change `exchange`.
 bool NeedsVariant(uint32_t body_limit, const std::vector<std::string>& redacted,
-                  const v1::Exchange& exchange) {
+                  const Redactor* redactor, const v1::Exchange& exchange) {
   if (exchange.request().body().data().size() > body_limit ||
       exchange.response().body().data().size() > body_limit) {
     return true;
@@ -89,11 +160,29 @@ bool NeedsVariant(uint32_t body_limit, const std::vector<std::string>& redacted,
                               GrpcKeptBytes(exchange.grpc().response()) > body_limit)) {
     return true;
   }
-  if (redacted.empty()) return false;
-  return AnyListed(redacted, exchange.request().headers()) ||
-         AnyListed(redacted, exchange.request().trailers()) ||
-         AnyListed(redacted, exchange.response().headers()) ||
-         AnyListed(redacted, exchange.response().trailers());
+  if (!redacted.empty() && (AnyListed(redacted, exchange.request().headers()) ||
+                            AnyListed(redacted, exchange.request().trailers()) ||
+                            AnyListed(redacted, exchange.response().headers()) ||
+                            AnyListed(redacted, exchange.response().trailers()))) {
+    return true;
+  }
+  return redactor != nullptr && HasSecrets(*redactor, exchange);
+}
+
+absl::Status CheckRedactNames(const google::protobuf::RepeatedPtrField<std::string>& names,
+                              absl::string_view field) {
+  if (names.size() > kMaxRedactNames) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": at most ", kMaxRedactNames, " names, got ", names.size()));
+  }
+  for (const std::string& name : names) {
+    if (NormalizeSecretName(name).empty() || name.size() > kMaxRedactNameBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": \"", absl::CEscape(name.substr(0, 64)), "\" is not a name (1 to ",
+                       kMaxRedactNameBytes, " bytes, not only '_' and '-')"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -104,6 +193,14 @@ absl::StatusOr<v1::CaptureOptions> NormalizeOptions(const v1::CaptureOptions& op
   if (!out.has_body_limit_bytes()) out.set_body_limit_bytes(defaults.body_limit_bytes);
   if (out.no_redact() && out.redact_headers_size() > 0) {
     return absl::InvalidArgumentError("no_redact and redact_headers cannot both be set");
+  }
+  if (out.no_redact() && (out.redact_params_size() > 0 || out.redact_body_fields_size() > 0)) {
+    return absl::InvalidArgumentError(
+        "no_redact and redact_params/redact_body_fields cannot both be set");
+  }
+  if (absl::Status s = CheckRedactNames(out.redact_params(), "redact_params"); !s.ok()) return s;
+  if (absl::Status s = CheckRedactNames(out.redact_body_fields(), "redact_body_fields"); !s.ok()) {
+    return s;
   }
   if (!out.no_redact() && out.redact_headers_size() == 0) {
     for (const char* name : {"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie"}) {
@@ -135,6 +232,26 @@ absl::StatusOr<v1::CaptureOptions> NormalizeOptions(const v1::CaptureOptions& op
   return out;
 }
 
+void RedactSecrets(const Redactor& redactor, v1::Exchange* exchange) {
+  if (exchange->has_request()) {
+    v1::HttpRequest* request = exchange->mutable_request();
+    redactor.RedactTarget(request->mutable_target());
+    RedactUrlHeaders(redactor, request->mutable_headers());
+    if (request->has_body()) {
+      redactor.RedactBody(ContentTypeOf(request->headers()),
+                          request->mutable_body()->mutable_data());
+    }
+  }
+  if (exchange->has_response()) {
+    v1::HttpResponse* response = exchange->mutable_response();
+    RedactUrlHeaders(redactor, response->mutable_headers());
+    if (response->has_body()) {
+      redactor.RedactBody(ContentTypeOf(response->headers()),
+                          response->mutable_body()->mutable_data());
+    }
+  }
+}
+
 void RedactHeaders(const std::vector<std::string>& lowercase_names, v1::Exchange* exchange) {
   if (lowercase_names.empty()) return;
   // mutable_request() would create an empty request where none was captured (rendered as an
@@ -158,6 +275,7 @@ Session::Session(std::string id, v1::Filter filter, v1::CaptureOptions options, 
       max_duration_(ToAbslDuration(options_.max_duration())),
       idle_timeout_(ToAbslDuration(options_.idle_timeout())),
       redacted_lowercase_(LowercaseRedactionList(options_)),
+      redactor_(RedactorFor(options_)),
       last_reader_seen_(now),
       budget_(budget) {}
 
@@ -199,7 +317,8 @@ bool Session::PushLocked(EventPtr event, bool force) {
 }
 
 EventPtr Session::Variant(const EventPtr& event) const {
-  if (!NeedsVariant(options_.body_limit_bytes(), redacted_lowercase_, event->exchange())) {
+  if (!NeedsVariant(options_.body_limit_bytes(), redacted_lowercase_, redactor_.get(),
+                    event->exchange())) {
     return event;
   }
   std::shared_ptr<v1::Event> copy = NewEvent();
@@ -217,6 +336,9 @@ EventPtr Session::Variant(const EventPtr& event) const {
     TrimGrpc(options_.body_limit_bytes(), exchange->mutable_grpc()->mutable_response());
   }
   RedactHeaders(redacted_lowercase_, exchange);
+  // After trimming: what is hidden is what the session keeps (a value cut by the limit is
+  // hidden as far as it goes).
+  if (redactor_ != nullptr) RedactSecrets(*redactor_, exchange);
   return copy;
 }
 

@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "agent/session/event.h"
 #include "agent/session/memory_budget.h"
+#include "agent/session/redaction.h"
 #include "proto/httptrace.pb.h"
 
 namespace httptrace::session {
@@ -124,7 +125,8 @@ class Session {
   bool PushLocked(EventPtr event, bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PopFrontLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The exchange as this session keeps it: `event` itself, or a copy with bodies trimmed to the
-  // body limit and listed headers redacted when that changes anything.
+  // body limit and listed headers, secret query parameters and body fields redacted when that
+  // changes anything.
   EventPtr Variant(const EventPtr& event) const;
   bool MakeRoomLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FlushPendingLossLocked(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -142,6 +144,8 @@ class Session {
   const absl::Duration max_duration_;
   const absl::Duration idle_timeout_;
   const std::vector<std::string> redacted_lowercase_;
+  // Query parameters and body fields (agent/session/redaction.h); null when no_redact.
+  const std::unique_ptr<const Redactor> redactor_;
   // Set before the session is shared; reset first in the destructor (see SessionSink).
   std::unique_ptr<SessionSink> sink_;
 
@@ -186,5 +190,11 @@ absl::StatusOr<v1::CaptureOptions> NormalizeOptions(const v1::CaptureOptions& op
 
 // Replaces the value of every header (and trailer) named in `lowercase_names` with "[REDACTED]".
 void RedactHeaders(const std::vector<std::string>& lowercase_names, v1::Exchange* exchange);
+
+// Replaces the values of `redactor`'s secret query parameters (in the target and in URL-valued
+// headers: :path, Location, Content-Location, Referer) and body fields (form and JSON bodies,
+// by their Content-Type) with "[REDACTED]". The rewrites themselves live in redaction.h, which
+// knows nothing of the API's types, so the OTLP span builder shares them.
+void RedactSecrets(const Redactor& redactor, v1::Exchange* exchange);
 
 }  // namespace httptrace::session

@@ -3,6 +3,7 @@
 #include <string>
 #include <thread>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace httptrace::session {
@@ -297,6 +298,145 @@ TEST(Session, BudgetIsReleasedAsReadersMakeRoomAndWhenTheSessionGoes) {
     EXPECT_GT(budget.used(), 0u);
   }
   EXPECT_EQ(budget.used(), 0u);
+}
+
+// An exchange with a secret in every place redaction looks: the target, HTTP/2's :path, an
+// OAuth redirect's Location, a JSON request body and a form response body.
+EventPtr ExchangeWithSecrets(const std::string& secret) {
+  std::shared_ptr<v1::Event> event = NewEvent();
+  v1::Exchange& exchange = *event->mutable_exchange();
+  v1::HttpRequest& request = *exchange.mutable_request();
+  request.set_method("POST");
+  request.set_target("/login?access_token=" + secret + "&next=%2Fhome");
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {":path", request.target()},
+           {"Content-Type", "application/json"},
+           {"Referer", "http://h/p?ticket=" + secret}}) {
+    v1::Header* header = request.add_headers();
+    header->set_name(name);
+    header->set_value(value);
+  }
+  const std::string body = R"({"user":"bob","credentials":{"password":")" + secret + R"("}})";
+  request.mutable_body()->set_data(body);
+  request.mutable_body()->set_size(body.size());
+  v1::HttpResponse& response = *exchange.mutable_response();
+  response.set_status(302);
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {"Location", "https://app/cb?code=" + secret + "&state=s1"},
+           {"content-type", "application/x-www-form-urlencoded"}}) {
+    v1::Header* header = response.add_headers();
+    header->set_name(name);
+    header->set_value(value);
+  }
+  const std::string form = "ssn=" + secret + "&refresh_token=" + secret + "&ok=1";
+  response.mutable_body()->set_data(form);
+  response.mutable_body()->set_size(form.size());
+  return event;
+}
+
+// Every byte the session's queue holds, as a reader would receive it.
+std::string QueuedBytes(Session& session) {
+  uint64_t next = 0;
+  std::string all;
+  for (const SequencedEvent& e : session.Read(&next, 100, absl::ZeroDuration()).events) {
+    all += e.event->SerializeAsString();
+  }
+  return all;
+}
+
+TEST(Session, QueueNeverHoldsSecretParametersOrBodyFields) {
+  const std::string secret = "S3CRET-e2f1";
+  v1::CaptureOptions options;
+  options.add_redact_params("ticket");
+  options.add_redact_body_fields("SSN");
+  Session session("s", v1::Filter(), *NormalizeOptions(options, SessionDefaults()), kStart);
+  const EventPtr published = ExchangeWithSecrets(secret);
+  session.OfferExchange(published);
+  const std::string queued = QueuedBytes(session);
+  ASSERT_FALSE(queued.empty());
+  EXPECT_EQ(queued.find(secret), std::string::npos) << queued;
+
+  uint64_t next = 0;
+  const v1::Exchange got = session.Read(&next, 1, absl::ZeroDuration()).events[0].event->exchange();
+  EXPECT_EQ(got.request().target(), "/login?access_token=[REDACTED]&next=%2Fhome");
+  EXPECT_EQ(got.request().headers(0).value(), "/login?access_token=[REDACTED]&next=%2Fhome");
+  EXPECT_EQ(got.request().headers(2).value(), "http://h/p?ticket=[REDACTED]");
+  EXPECT_EQ(got.request().body().data(),
+            R"({"user":"bob","credentials":{"password":"[REDACTED]"}})");
+  EXPECT_EQ(got.response().headers(0).value(), "https://app/cb?code=[REDACTED]&state=s1");
+  EXPECT_EQ(got.response().body().data(), "ssn=[REDACTED]&refresh_token=[REDACTED]&ok=1");
+  // The true sizes stay what was sent.
+  EXPECT_EQ(got.request().body().size(), published->exchange().request().body().size());
+  // The published exchange, shared with other sessions, is untouched.
+  EXPECT_NE(published->SerializeAsString().find(secret), std::string::npos);
+}
+
+TEST(Session, NoRedactKeepsParametersAndBodyFieldsAsSent) {
+  const std::string secret = "S3CRET-e2f1";
+  Session session("s", v1::Filter(), KeepWhole(), kStart);
+  const EventPtr published = ExchangeWithSecrets(secret);
+  session.OfferExchange(published);
+  uint64_t next = 0;
+  const auto result = session.Read(&next, 1, absl::ZeroDuration());
+  ASSERT_EQ(result.events.size(), 1u);
+  EXPECT_EQ(result.events[0].event.get(), published.get());
+}
+
+TEST(Session, AnExchangeWithoutSecretsIsSharedUnderDefaultRedaction) {
+  Session session("s", v1::Filter(), Options(), kStart);
+  std::shared_ptr<v1::Event> event = NewEvent();
+  event->mutable_exchange()->mutable_request()->set_target("/users?id=1&code_page=2");
+  v1::Header* type = event->mutable_exchange()->mutable_request()->add_headers();
+  type->set_name("Content-Type");
+  type->set_value("application/json");
+  event->mutable_exchange()->mutable_request()->mutable_body()->set_data(R"({"code":404})");
+  session.OfferExchange(event);
+  uint64_t next = 0;
+  EXPECT_EQ(session.Read(&next, 1, absl::ZeroDuration()).events[0].event.get(), event.get());
+}
+
+TEST(Session, BodyCutByTheSessionLimitIsRedactedAsFarAsItGoes) {
+  v1::CaptureOptions options;
+  options.set_body_limit_bytes(24);  // cuts inside the password's value
+  Session session("s", v1::Filter(), *NormalizeOptions(options, SessionDefaults()), kStart);
+  std::shared_ptr<v1::Event> event = NewEvent();
+  v1::HttpRequest* request = event->mutable_exchange()->mutable_request();
+  v1::Header* type = request->add_headers();
+  type->set_name("Content-Type");
+  type->set_value("application/json");
+  const std::string body = R"({"a":1,"password":"hunter2hunter2"})";
+  request->mutable_body()->set_data(body);
+  request->mutable_body()->set_size(body.size());
+  session.OfferExchange(event);
+  uint64_t next = 0;
+  const v1::Body got =
+      session.Read(&next, 1, absl::ZeroDuration()).events[0].event->exchange().request().body();
+  EXPECT_EQ(got.data(), R"({"a":1,"password":"[REDACTED]")");
+  EXPECT_TRUE(got.truncated());
+  EXPECT_EQ(got.size(), body.size());
+}
+
+TEST(NormalizeOptions, RedactParamsAndBodyFieldsAreCheckedAndExcludeNoRedact) {
+  v1::CaptureOptions both;
+  both.set_no_redact(true);
+  both.add_redact_params("ticket");
+  EXPECT_EQ(NormalizeOptions(both, SessionDefaults()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::CaptureOptions both_fields;
+  both_fields.set_no_redact(true);
+  both_fields.add_redact_body_fields("ssn");
+  EXPECT_FALSE(NormalizeOptions(both_fields, SessionDefaults()).ok());
+  v1::CaptureOptions empty;
+  empty.add_redact_params("_-");
+  EXPECT_THAT(std::string(NormalizeOptions(empty, SessionDefaults()).status().message()),
+              ::testing::HasSubstr("redact_params"));
+  v1::CaptureOptions many;
+  for (int i = 0; i < 65; ++i) many.add_redact_body_fields("f" + std::to_string(i));
+  EXPECT_FALSE(NormalizeOptions(many, SessionDefaults()).ok());
+  v1::CaptureOptions fine;
+  fine.add_redact_params("ticket");
+  fine.add_redact_body_fields("ssn");
+  EXPECT_TRUE(NormalizeOptions(fine, SessionDefaults()).ok());
 }
 
 TEST(NormalizeOptions, FillsDefaultsAndRejectsNonsense) {

@@ -170,7 +170,20 @@ void AddSessionOptions(CLI::App* app, RequestFlags* f) {
           "Header whose value is hidden (repeatable); replaces the default list "
           "(Authorization, Proxy-Authorization, Cookie, Set-Cookie).")
       ->group(group);
-  app->add_flag("--no-redact", f->no_redact, "Show every header value as sent, secrets included.")
+  AddList(app, "--redact-param", &f->redact_params,
+          "Query parameter whose value is hidden in targets and URLs (repeatable); adds to the "
+          "default list (token, access_token, api_key, password, secret, code, key, sig, "
+          "X-Amz-Signature, ...: docs/agent.md).")
+      ->type_name("NAME")
+      ->group(group);
+  AddList(app, "--redact-body-field", &f->redact_body_fields,
+          "JSON member or form field whose value is hidden in request and response bodies "
+          "(repeatable); adds to the default list (token, password, secret, api_key, ...).")
+      ->type_name("NAME")
+      ->group(group);
+  app->add_flag("--no-redact", f->no_redact,
+                "Show everything as sent, secrets included: no header, query parameter or body "
+                "field is hidden.")
       ->group(group);
   app->add_option("--max-exchanges", f->max_exchanges,
                   "End the session after this many exchanges (default: no limit).")

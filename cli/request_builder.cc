@@ -160,7 +160,19 @@ absl::StatusOr<v1::StartCaptureRequest> BuildStartRequest(const RequestFlags& fl
   if (flags.no_redact && !flags.redact.empty()) {
     return absl::InvalidArgumentError("--redact and --no-redact exclude each other");
   }
+  if (flags.no_redact && !(flags.redact_params.empty() && flags.redact_body_fields.empty())) {
+    return absl::InvalidArgumentError(
+        "--redact-param/--redact-body-field and --no-redact exclude each other");
+  }
   for (const auto& header : flags.redact) options->add_redact_headers(header);
+  for (const auto& name : flags.redact_params) {
+    if (name.empty()) return absl::InvalidArgumentError("--redact-param: a name, not empty");
+    options->add_redact_params(name);
+  }
+  for (const auto& name : flags.redact_body_fields) {
+    if (name.empty()) return absl::InvalidArgumentError("--redact-body-field: a name, not empty");
+    options->add_redact_body_fields(name);
+  }
   options->set_no_redact(flags.no_redact);
   if (flags.max_exchanges < 0) return absl::InvalidArgumentError("--max-exchanges: negative");
   options->set_max_exchanges(static_cast<uint64_t>(flags.max_exchanges));

@@ -22,6 +22,7 @@ struct RequestFlags {
   std::string tls = "both";  // only, plain, both
   int64_t body_limit = -1;   // negative: the agent's default
   std::vector<std::string> redact;
+  std::vector<std::string> redact_params, redact_body_fields;  // added to the agent's lists
   bool no_redact = false;
   int64_t max_exchanges = 0;
   int64_t queue = 0;

@@ -14,6 +14,8 @@ TEST(BuildStartRequest, FiltersAndOptionsLandInTheirFields) {
   flags.role = "server";
   flags.body_limit = 0;
   flags.redact = {"X-Token"};
+  flags.redact_params = {"ticket", "sso"};
+  flags.redact_body_fields = {"ssn"};
   flags.max_exchanges = 10;
   flags.idle_timeout = absl::Seconds(90);
   const auto request = BuildStartRequest(flags);
@@ -24,6 +26,9 @@ TEST(BuildStartRequest, FiltersAndOptionsLandInTheirFields) {
   EXPECT_TRUE(request->options().has_body_limit_bytes());
   EXPECT_EQ(request->options().body_limit_bytes(), 0u);
   EXPECT_EQ(request->options().redact_headers(0), "X-Token");
+  EXPECT_EQ(request->options().redact_params_size(), 2);
+  EXPECT_EQ(request->options().redact_params(1), "sso");
+  EXPECT_EQ(request->options().redact_body_fields(0), "ssn");
   EXPECT_EQ(request->options().max_exchanges(), 10u);
   EXPECT_EQ(request->options().idle_timeout().seconds(), 90);
 }
@@ -76,6 +81,17 @@ TEST(BuildStartRequest, BadValuesNameTheFlag) {
          f.redact = {"a"};
        },
        "exclude each other"},
+      {[](RequestFlags& f) {
+         f.no_redact = true;
+         f.redact_params = {"ticket"};
+       },
+       "--redact-param/--redact-body-field and --no-redact exclude each other"},
+      {[](RequestFlags& f) {
+         f.no_redact = true;
+         f.redact_body_fields = {"ssn"};
+       },
+       "--redact-param/--redact-body-field and --no-redact exclude each other"},
+      {[](RequestFlags& f) { f.redact_body_fields = {""}; }, "--redact-body-field: a name"},
       {[](RequestFlags& f) { f.queue = -5; }, "--queue"},
       {[](RequestFlags& f) { f.export_headers = {"a=b"}; }, "need --export"},
       {[](RequestFlags& f) {

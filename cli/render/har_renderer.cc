@@ -155,6 +155,24 @@ void AppendQueryString(std::string* out, absl::string_view target) {
   out->push_back(']');
 }
 
+// HAR's postData.params: the fields of a form body (application/x-www-form-urlencoded), decoded,
+// beside its text. Fields the agent redacted show their value as "[REDACTED]". A body cut short
+// by the limit gives the fields it kept (the last one possibly cut too; the comment says so).
+void AppendPostParams(std::string* out, absl::string_view mime, const v1::Body& body) {
+  const absl::string_view media = absl::StripAsciiWhitespace(mime.substr(0, mime.find(';')));
+  if (!absl::EqualsIgnoreCase(media, "application/x-www-form-urlencoded")) return;
+  out->append(",\"params\":[");
+  bool first = true;
+  for (absl::string_view pair : absl::StrSplit(body.data(), '&', absl::SkipEmpty())) {
+    const size_t eq = pair.find('=');
+    if (!first) out->push_back(',');
+    first = false;
+    AppendNameValue(out, PercentDecode(pair.substr(0, eq)),
+                    eq == absl::string_view::npos ? "" : PercentDecode(pair.substr(eq + 1)));
+  }
+  out->push_back(']');
+}
+
 // The server's side of the connection: the local end when the traced process is the server.
 const v1::Endpoint& ServerEndpoint(const v1::Exchange& x) {
   return x.connection().role() == v1::ROLE_SERVER ? x.connection().local()
@@ -286,7 +304,9 @@ void HarRenderer::AppendEntry(const v1::Exchange& x, uint64_t seq, absl::string_
   const v1::Body& req_body = req.body();
   if (req_body.size() > 0 || !req_body.data().empty()) {
     out->append(",\"postData\":{\"mimeType\":");
-    AppendJsonString(out, FindHeader(req.headers(), "Content-Type"));
+    const absl::string_view post_mime = FindHeader(req.headers(), "Content-Type");
+    AppendJsonString(out, post_mime);
+    AppendPostParams(out, post_mime, req_body);
     // HAR 1.2 has no encoding for post data; binary text is base64 and `_encoding` says so.
     AppendBodyText(out, req_body, "_encoding");
     out->push_back('}');

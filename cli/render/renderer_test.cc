@@ -479,5 +479,83 @@ TEST(HarRenderer, BothEndsAreOneEntryWithTheServersViewBeside) {
   EXPECT_EQ(entry["_httptrace"]["server"]["latency_ms"], 0.532);
 }
 
+// Redaction happens in the agent (agent/session/redaction.h): a session's queue never holds the
+// secret. What the ctl receives is this exchange, and every format must show the marker where
+// the value was, in the target, a URL-valued header, a form and a JSON body, so a reader sees
+// that something was hidden and where.
+v1::Event RedactedLoginExchange() {
+  v1::Event event = UsersExchange();
+  v1::HttpRequest* request = event.mutable_exchange()->mutable_request();
+  request->set_method("POST");
+  request->set_target("/login?access_token=[REDACTED]&next=%2Fhome");
+  v1::Header* type = request->add_headers();
+  type->set_name("Content-Type");
+  type->set_value("application/x-www-form-urlencoded");
+  const std::string form = "user=bob+smith&password=[REDACTED]&remember=on";
+  request->mutable_body()->set_data(form);
+  request->mutable_body()->set_size(form.size() + 3);  // the true size: "hunter2hunter" was sent
+  v1::HttpResponse* response = event.mutable_exchange()->mutable_response();
+  v1::Header* location = response->add_headers();
+  location->set_name("Location");
+  location->set_value("/cb?code=[REDACTED]&state=s1");
+  const std::string json = R"({"token":"[REDACTED]","user":{"id":7}})";
+  response->mutable_body()->set_data(json);
+  response->mutable_body()->set_size(json.size());
+  return event;
+}
+
+TEST(Redaction, TextShowsTheMarkerInTheTargetHeadersAndBodies) {
+  const std::string text = RenderText(RedactedLoginExchange());
+  EXPECT_THAT(text, HasSubstr("POST /login?access_token=[REDACTED]&next=%2Fhome HTTP/1.1"));
+  EXPECT_THAT(text, HasSubstr("Location: /cb?code=[REDACTED]&state=s1"));
+  EXPECT_THAT(text, HasSubstr("Body: user=bob+smith&password=[REDACTED]&remember=on"));
+  EXPECT_THAT(text, HasSubstr(R"(Body: {"token":"[REDACTED]","user":{"id":7}})"));
+}
+
+TEST(Redaction, JsonlKeepsTheMarkerInEachField) {
+  const nlohmann::json line = nlohmann::json::parse(RenderJsonl(RedactedLoginExchange()));
+  EXPECT_EQ(line["request"]["target"], "/login?access_token=[REDACTED]&next=%2Fhome");
+  EXPECT_EQ(line["request"]["body"], "user=bob+smith&password=[REDACTED]&remember=on");
+  // The JSON body is still JSON, the marker a string in it.
+  EXPECT_EQ(nlohmann::json::parse(line["response"]["body"].get<std::string>())["token"],
+            "[REDACTED]");
+  EXPECT_THAT(line.dump(), HasSubstr("/cb?code=[REDACTED]&state=s1"));
+}
+
+TEST(Redaction, LineShowsTheRedactedTarget) {
+  std::string out;
+  LineRenderer(Utc()).Render(RedactedLoginExchange(), "", &out);
+  EXPECT_THAT(out, HasSubstr("POST /login?access_token=[REDACTED]&next=%2Fhome 200"));
+}
+
+TEST(Redaction, HarQueryStringAndPostDataParamsShowTheMarker) {
+  const nlohmann::json har = RenderHar({RedactedLoginExchange()});
+  const nlohmann::json& request = har["log"]["entries"][0]["request"];
+  EXPECT_EQ(request["url"], "http://localhost:8080/login?access_token=[REDACTED]&next=%2Fhome");
+  EXPECT_EQ(request["queryString"],
+            nlohmann::json::parse(R"([{"name":"access_token","value":"[REDACTED]"},
+                                      {"name":"next","value":"/home"}])"));
+  EXPECT_EQ(request["postData"]["mimeType"], "application/x-www-form-urlencoded");
+  EXPECT_EQ(request["postData"]["text"], "user=bob+smith&password=[REDACTED]&remember=on");
+  EXPECT_EQ(request["postData"]["params"],
+            nlohmann::json::parse(R"([{"name":"user","value":"bob smith"},
+                                      {"name":"password","value":"[REDACTED]"},
+                                      {"name":"remember","value":"on"}])"));
+  const nlohmann::json& response = har["log"]["entries"][0]["response"];
+  EXPECT_EQ(nlohmann::json::parse(response["content"]["text"].get<std::string>())["token"],
+            "[REDACTED]");
+  EXPECT_THAT(response["headers"].dump(), HasSubstr("/cb?code=[REDACTED]&state=s1"));
+}
+
+TEST(HarRenderer, PostDataParamsOnlyForFormBodies) {
+  v1::Event event = RedactedLoginExchange();
+  v1::HttpRequest* request = event.mutable_exchange()->mutable_request();
+  request->mutable_headers()->rbegin()->set_value("application/json");
+  request->mutable_body()->set_data(R"({"a":1})");
+  const nlohmann::json har = RenderHar({event});
+  EXPECT_FALSE(har["log"]["entries"][0]["request"]["postData"].contains("params"));
+  EXPECT_EQ(har["log"]["entries"][0]["request"]["postData"]["text"], R"({"a":1})");
+}
+
 }  // namespace
 }  // namespace httptrace::render

@@ -111,6 +111,9 @@ static __always_inline struct conn_state* tls_conn(struct conn_key* key, struct 
   n->tries_left = n->role == HT_ROLE_UNKNOWN ? HT_TRIES_MID_STREAM : HT_TRIES_FROM_START;
   n->passed_epoch = cfg->filter_epoch;
   read_addresses(sk, n);
+  // A client of the agent's own TCP API (a ctl over TLS) is as untraced in plaintext as on its
+  // socket: the ciphertext syscalls' record says so (conn_create), or the socket itself.
+  n->own_api = c ? c->own_api : own_api_client(sk, n->remote_port);
   struct task_struct* task = (struct task_struct*)bpf_get_current_task();
   n->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
   if (bpf_map_update_elem(&tls_socks, &skey, n, BPF_ANY)) {
@@ -135,7 +138,12 @@ static __always_inline int tls_deliver(__u64 id, __s32 fd, __u8 lib, __u8 dir, _
   }
   count(HT_CNT_TLS_CALLS, 1);
   struct conn_state* c = tls_conn(&key, s, lib, cfg);
-  if (!c || !conn_allowed(c, &key, cfg, (__u32)id)) return 0;
+  if (!c) return 0;
+  if (c->own_api) {
+    count(HT_CNT_SKIP_SELF, 1);
+    return 0;
+  }
+  if (!conn_allowed(c, &key, cfg, (__u32)id)) return 0;
   if (c->protocol == HT_PROTO_NONE) {
     count(HT_CNT_SKIP_NOT_HTTP, 1);
     return 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -76,8 +77,10 @@ std::string FormDecode(absl::string_view text) {
 
 // A form or query name, %-decoded only when it has escapes.
 bool NameMatches(const SecretNames& names, absl::string_view encoded) {
-  if (encoded.find_first_of("%+") == absl::string_view::npos) return names.Matches(encoded);
-  return names.Matches(FormDecode(encoded));
+  for (const char c : encoded) {
+    if (c == '%' || c == '+') return names.Matches(FormDecode(encoded));
+  }
+  return names.Matches(encoded);
 }
 
 bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -90,12 +93,16 @@ bool EndsBareScalar(char c) {
 // Index one past the closing quote of the string opening at `open` (the text's size when the
 // string is cut short).
 size_t StringEnd(absl::string_view json, size_t open) {
-  for (size_t i = open + 1; i < json.size(); ++i) {
-    if (json[i] == '\\') {
-      ++i;
-    } else if (json[i] == '"') {
-      return i + 1;
-    }
+  size_t i = open + 1;
+  while (i < json.size()) {
+    const void* quote = std::memchr(json.data() + i, '"', json.size() - i);
+    if (quote == nullptr) return json.size();
+    const size_t at = static_cast<const char*>(quote) - json.data();
+    // Escaped when an odd number of backslashes precede it.
+    size_t backslashes = 0;
+    while (at - backslashes > open + 1 && json[at - backslashes - 1] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) return at + 1;
+    i = at + 1;
   }
   return json.size();
 }
@@ -163,7 +170,33 @@ SecretNames::SecretNames(absl::Span<const absl::string_view> exact,
   for (absl::string_view name : exact) exact_.insert(NormalizeSecretName(name));
   for (const std::string& name : extra_exact) exact_.insert(NormalizeSecretName(name));
   exact_.erase("");
-  for (absl::string_view suffix : suffixes) suffixes_.push_back(NormalizeSecretName(suffix));
+  for (const std::string& name : exact_) {
+    const size_t bit = FilterBit(name);
+    exact_filter_[bit / 64] |= uint64_t{1} << (bit % 64);
+  }
+  for (absl::string_view suffix : suffixes) {
+    std::string normalized = NormalizeSecretName(suffix);
+    if (!normalized.empty()) suffixes_.push_back(std::move(normalized));
+  }
+}
+
+size_t SecretNames::FilterBit(absl::string_view normalized) {
+  return (normalized.size() * 31 + static_cast<unsigned char>(normalized.front()) * 7 +
+          static_cast<unsigned char>(normalized.back())) &
+         255;
+}
+
+bool SecretNames::MatchesNormalized(absl::string_view normalized) const {
+  if (normalized.empty()) return false;
+  for (const std::string& suffix : suffixes_) {
+    if (normalized.size() >= suffix.size() && normalized.back() == suffix.back() &&
+        absl::EndsWith(normalized, suffix)) {
+      return true;
+    }
+  }
+  const size_t bit = FilterBit(normalized);
+  if ((exact_filter_[bit / 64] & (uint64_t{1} << (bit % 64))) == 0) return false;
+  return exact_.contains(normalized);
 }
 
 bool SecretNames::Matches(absl::string_view name) const {
@@ -175,17 +208,11 @@ bool SecretNames::Matches(absl::string_view name) const {
     if (length == sizeof(buffer)) return MatchesLong(name);
     buffer[length++] = absl::ascii_tolower(c);
   }
-  const absl::string_view normalized(buffer, length);
-  if (exact_.contains(normalized)) return true;
-  return std::any_of(suffixes_.begin(), suffixes_.end(),
-                     [&](const std::string& suffix) { return absl::EndsWith(normalized, suffix); });
+  return MatchesNormalized(absl::string_view(buffer, length));
 }
 
 bool SecretNames::MatchesLong(absl::string_view name) const {
-  const std::string normalized = NormalizeSecretName(name);
-  if (exact_.contains(normalized)) return true;
-  return std::any_of(suffixes_.begin(), suffixes_.end(),
-                     [&](const std::string& suffix) { return absl::EndsWith(normalized, suffix); });
+  return MatchesNormalized(NormalizeSecretName(name));
 }
 
 bool RedactPairs(absl::string_view pairs, const SecretNames& names, absl::string_view marker,
@@ -330,7 +357,12 @@ bool RedactJson(absl::string_view json, const SecretNames& names, absl::string_v
 BodyKind BodyKindOf(absl::string_view content_type, absl::string_view body) {
   absl::string_view media = content_type.substr(0, content_type.find(';'));
   media = absl::StripAsciiWhitespace(media);
-  if (absl::StrContains(absl::AsciiStrToLower(media), "json")) return BodyKind::kJson;
+  for (size_t i = 0; i + 4 <= media.size(); ++i) {
+    if ((media[i] | 0x20) == 'j' && (media[i + 1] | 0x20) == 's' && (media[i + 2] | 0x20) == 'o' &&
+        (media[i + 3] | 0x20) == 'n') {
+      return BodyKind::kJson;
+    }
+  }
   const bool form = absl::EqualsIgnoreCase(media, "application/x-www-form-urlencoded");
   if (form || media.empty() || absl::EqualsIgnoreCase(media, "text/plain")) {
     const size_t first = body.find_first_not_of(" \t\r\n");

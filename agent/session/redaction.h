@@ -13,6 +13,7 @@
 
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -44,9 +45,14 @@ class SecretNames {
 
  private:
   bool MatchesLong(absl::string_view name) const;
+  bool MatchesNormalized(absl::string_view normalized) const;
+  static size_t FilterBit(absl::string_view normalized);
 
   absl::flat_hash_set<std::string> exact_;
   std::vector<std::string> suffixes_;
+  // A 256-bit filter of the exact names by length and first and last letter: most names in a
+  // body (`id`, `name`, `email`) are told apart without hashing them.
+  uint64_t exact_filter_[4] = {0, 0, 0, 0};
 };
 
 // Lowercase, `_` and `-` removed.

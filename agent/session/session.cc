@@ -129,20 +129,24 @@ void RedactUrlHeaders(const Redactor& redactor,
   }
 }
 
-// Whether `redactor` finds a secret in the target, a URL-valued header or a body.
-bool HasSecrets(const Redactor& redactor, const v1::Exchange& exchange) {
+// Whether `redactor` finds a secret in the target, a URL-valued header or the part of a body a
+// session keeping `body_limit` bytes holds (the agent may have kept far more).
+bool HasSecrets(const Redactor& redactor, uint32_t body_limit, const v1::Exchange& exchange) {
+  const auto kept = [body_limit](const v1::Body& body) {
+    return absl::string_view(body.data()).substr(0, body_limit);
+  };
   if (exchange.has_request()) {
     const v1::HttpRequest& request = exchange.request();
     if (redactor.TargetHasSecret(request.target()) ||
         UrlHeadersHaveSecrets(redactor, request.headers()) ||
-        redactor.BodyHasSecret(ContentTypeOf(request.headers()), request.body().data())) {
+        redactor.BodyHasSecret(ContentTypeOf(request.headers()), kept(request.body()))) {
       return true;
     }
   }
   if (exchange.has_response()) {
     const v1::HttpResponse& response = exchange.response();
     if (UrlHeadersHaveSecrets(redactor, response.headers()) ||
-        redactor.BodyHasSecret(ContentTypeOf(response.headers()), response.body().data())) {
+        redactor.BodyHasSecret(ContentTypeOf(response.headers()), kept(response.body()))) {
       return true;
     }
   }
@@ -166,7 +170,7 @@ bool NeedsVariant(uint32_t body_limit, const std::vector<std::string>& redacted,
                             AnyListed(redacted, exchange.response().trailers()))) {
     return true;
   }
-  return redactor != nullptr && HasSecrets(*redactor, exchange);
+  return redactor != nullptr && HasSecrets(*redactor, body_limit, exchange);
 }
 
 absl::Status CheckRedactNames(const google::protobuf::RepeatedPtrField<std::string>& names,

@@ -136,6 +136,9 @@ TEST(Redaction, JsonMembersAreHiddenAtAnyDepthKeepingTheDocument) {
       // Names with escapes, camelCase, and values with escaped quotes.
       {R"({"pass\u0077ord":"a\"b","apiKey":"k","refreshToken":"r"})",
        R"({"pass\u0077ord":"[REDACTED]","apiKey":"[REDACTED]","refreshToken":"[REDACTED]"})"},
+      // Escaped backslashes and quotes inside strings end where they should.
+      {R"({"a":"x\\","password":"p","b":"say \"hi\"","token":"t"})",
+       R"({"a":"x\\","password":"[REDACTED]","b":"say \"hi\"","token":"[REDACTED]"})"},
       // A string that looks like a name but is a value, and a top-level array.
       {R"(["password", {"password" : "x" }])", R"(["password", {"password" : "[REDACTED]" }])"},
       // Layout is kept.

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/protocols/common/body_decoder.h"
+#include "agent/protocols/common/body_finalizer.h"
 #include "agent/protocols/grpc/grpc_call.h"
 
 namespace httptrace::protocols::http2 {
@@ -818,49 +819,8 @@ Exchange Http2Connection::BuildExchange(Stream& stream) {
 
 void Http2Connection::FinalizeBody(Body& body, const std::vector<Header>& headers,
                                    absl::string_view label, Exchange& exchange) {
-  body.encoded_size = body.size;
-  if (body.missing_bytes > 0) {
-    body.truncated = true;
-    exchange.notes.push_back(absl::StrCat(label, " body: ", body.missing_bytes, " of ", body.size,
-                                          " bytes not captured"));
-  }
-  if (body.data.size() < body.size) body.truncated = true;
-  if (!options_.decode_content_encoding || body.data.empty()) return;
-  const ContentCoding coding = ParseContentCoding(Find(headers, "content-encoding"));
-  if (coding == ContentCoding::kIdentity) return;
-  const bool whole = body.data.size() == body.size;
-  absl::StatusOr<DecodedBody> decoded =
-      DecodeBody(body.data, coding, options_.max_body_bytes, options_.max_decode_output_bytes);
-  if (!decoded.ok()) {
-    ++counters_.decode_errors;
-    exchange.notes.push_back(
-        absl::StrCat(label, " body: not valid ", ContentCodingName(coding), " data; kept as sent"));
-    return;
-  }
-  ++counters_.bodies_decoded;
-  body.decoded_from = std::string(ContentCodingName(coding));
-  body.data = std::move(decoded->data);
-  if (whole && decoded->stream_end && !decoded->output_capped && !decoded->data_error) {
-    body.size = decoded->decoded_size;
-    body.truncated = body.data.size() < body.size;
-  } else {
-    body.truncated = true;
-    if (decoded->data_error) {
-      ++counters_.decode_errors;
-      exchange.notes.push_back(absl::StrCat(label, " body: ", ContentCodingName(coding),
-                                            " data invalid after ", decoded->decoded_size,
-                                            " decoded bytes"));
-    } else if (decoded->output_capped) {
-      exchange.notes.push_back(absl::StrCat(label, " body: decoding stopped after ",
-                                            decoded->decoded_size,
-                                            " bytes; size is the encoded size"));
-    } else {
-      exchange.notes.push_back(
-          absl::StrCat(label, " body: decoded from the first ",
-                       whole ? body.encoded_size : body.encoded_size - body.missing_bytes,
-                       " encoded bytes only; size is the encoded size"));
-    }
-  }
+  protocols::FinalizeBody(body, Find(headers, "content-encoding"), label, options_,
+                          {counters_.bodies_decoded, counters_.decode_errors}, exchange.notes);
 }
 
 }  // namespace httptrace::protocols::http2

@@ -222,6 +222,8 @@ class OwnApiTraffic(unittest.TestCase):
         harness.skip_unless_capable(harness.bpf_unavailable_reason())
         self.workdir = harness.scratch_dir("httptrace-own-api", sockets=True)
         self.processes = []
+        # A cleanup (it runs when setUp fails too): no agent outlives its test.
+        self.addCleanup(self.stop_processes)
         make_certificates(self.workdir)
         self.api_port = free_port()
         self.agent = Process([harness.AGENT_BIN, "--listen", "tcp://127.0.0.1:%d" % self.api_port,
@@ -234,7 +236,7 @@ class OwnApiTraffic(unittest.TestCase):
                    timeout=60, what="the agent serving")
         self.assertIsNone(self.agent.proc.poll(), self.agent.stderr())
 
-    def tearDown(self):
+    def stop_processes(self):
         for p in reversed(self.processes):
             p.stop()
 

@@ -3,7 +3,8 @@
 - Secret values: curl sends tokens in query strings, passwords in form posts, client secrets in
   JSON bodies, a ticket and an SSN the session named itself (--redact-param, --redact-body-field);
   a real python server answers with an access token in JSON, a refresh token in a form body and
-  an OAuth code in a Location header. Sessions in every format (text, line, jsonl, HAR and an
+  an OAuth code in a Location header; over HTTP/2 (nghttpd, h2c) an API key in the target (and
+  so in :path) and a client secret in the JSON it serves. Sessions in every format (text, line, jsonl, HAR and an
   OTLP export to the test collector) capture it at once: no output file, nor what the collector
   received, nor the agent's log holds any secret, and each shows the marker where the values
   were (HAR's queryString and postData.params included). A --no-redact session of the same
@@ -16,7 +17,9 @@
 import json
 import os
 import secrets
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import unittest
@@ -74,6 +77,14 @@ server.serve_forever()
 """
 
 
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def curl(*args):
     subprocess.run(["curl", "-sS", "-o", "/dev/null", "--max-time", "10"] + list(args),
                    check=True, stdin=subprocess.DEVNULL)
@@ -102,6 +113,24 @@ class Redaction(E2ETestCase):
         self.assertIsNone(server.proc.poll(), server.stderr())
         return port
 
+    def start_nghttpd(self, secret):
+        """nghttpd (h2c, prior knowledge) serving a JSON file with a secret member."""
+        nghttpd = shutil.which("nghttpd", path="/usr/sbin:/usr/bin:/sbin:/bin")
+        self.assertIsNotNone(nghttpd, "nghttpd is not installed (scripts/setup.sh installs "
+                                      "nghttp2-server)")
+        www = self.path("www")
+        os.mkdir(www)
+        with open(os.path.join(www, "keys.json"), "w") as f:
+            json.dump({"kid": "k1", "client_secret": secret + "-h2-body"}, f)
+        port = free_port()
+        server = Process([nghttpd, "--no-tls", "-d", www, "--address", "127.0.0.1", str(port)],
+                         self.workdir, "nghttpd")
+        self.processes.append(server)
+        wait_until(lambda: port_open(port) or server.proc.poll() is not None,
+                   what="nghttpd")
+        self.assertIsNone(server.proc.poll(), server.stderr())
+        return port
+
     def send_secrets(self, base, secret):
         """Every kind of secret, each a distinct value beginning with `secret`; returns them."""
         s = lambda kind: "%s-%s" % (secret, kind)  # noqa: E731
@@ -118,7 +147,10 @@ class Redaction(E2ETestCase):
         curl("-d", json.dumps({"name": "bob", "ssn": s("ssn")}), base + "/profile")
         curl("-e", "http://127.0.0.1/prev?access_token=%s" % s("referer"), base + "/authorize")
         curl("-d", "a=1", base + "/form-echo")
-        return [s(kind) for kind in (
+        # HTTP/2: the target is also the :path header; the JSON answer has a secret member.
+        curl("--http2-prior-knowledge", "%s/keys.json?api_key=%s&v=2" % (self.h2_base,
+                                                                        s("h2-query")))
+        return [s(kind) for kind in ("h2-query", "h2-body",
             "query-token", "amz-credential", "amz-signature", "ticket", "form-password",
             "json-refresh", "json-client-secret", "ssn", "referer", "location", "resp-json",
             "resp-form")]
@@ -127,7 +159,9 @@ class Redaction(E2ETestCase):
         secret = "s3cr3t" + secrets.token_hex(6)
         port = self.start_server(secret)
         base = "http://127.0.0.1:%d" % port
-        added = ["--redact-param", "ticket", "--redact-body-field", "ssn"]
+        h2_port = self.start_nghttpd(secret)
+        self.h2_base = "http://127.0.0.1:%d" % h2_port
+        added = ["--port", str(h2_port), "--redact-param", "ticket", "--redact-body-field", "ssn"]
         outputs = {}
         ctls = []
         for fmt, name in (("text", "trace.txt"), ("line", "trace.line"),
@@ -136,8 +170,9 @@ class Redaction(E2ETestCase):
             ctls.append(self.start_ctl("start", "--port", str(port), "--format", fmt, "-o",
                                        outputs[fmt], *added, name="ctl-" + fmt))
         clear = self.path("clear.jsonl")
-        ctls.append(self.start_ctl("start", "--port", str(port), "--format", "jsonl", "-o",
-                                   clear, "--no-redact", name="ctl-clear"))
+        ctls.append(self.start_ctl("start", "--port", str(port), "--port", str(h2_port),
+                                   "--format", "jsonl", "-o", clear, "--no-redact",
+                                   name="ctl-clear"))
         code, out, err = self.ctl("start", "--export", "otlp://127.0.0.1:%d" % self.receiver.port,
                                   "--port", str(port), "--detach", *added)
         self.assertEqual(code, 0, err)
@@ -150,8 +185,8 @@ class Redaction(E2ETestCase):
             ctl.send(signal.SIGINT)
         for ctl in ctls:
             self.assertEqual(ctl.wait(), 0, ctl.stderr())
-        # Seven exchanges, both ends traced: 14 spans.
-        wait_until(lambda: len(self.receiver.spans()) >= 14, timeout=30, what="14 spans")
+        # Eight exchanges, both ends traced: 16 spans.
+        wait_until(lambda: len(self.receiver.spans()) >= 16, timeout=30, what="16 spans")
         code, _, err = self.ctl("stop", export_session)
         self.assertEqual(code, 0, err)
 
@@ -191,6 +226,11 @@ class Redaction(E2ETestCase):
                          {"name": "bob", "ssn": "[REDACTED]"})
         self.assertEqual(by_target["/form-echo"]["response"]["body"],
                          "refresh_token=[REDACTED]&ok=1")
+        h2 = by_target["/keys.json?api_key=[REDACTED]&v=2"]
+        self.assertEqual(h2["request"]["version"], "HTTP/2")
+        self.assertIn([":path", "/keys.json?api_key=[REDACTED]&v=2"], h2["request"]["headers"])
+        self.assertEqual(json.loads(h2["response"]["body"]),
+                         {"kid": "k1", "client_secret": "[REDACTED]"})
 
         proc = subprocess.run(["node", os.path.join(self.consumers, "validate.js"),
                                outputs["har"]], capture_output=True, timeout=60)

@@ -76,11 +76,21 @@ std::string FormDecode(absl::string_view text) {
 }
 
 // A form or query name, %-decoded only when it has escapes.
+// A decoded form or query name: itself, or the last key of a nested name as Rails and PHP
+// write them (`user[password]`, `creds[0][token]`).
+bool DecodedNameMatches(const SecretNames& names, absl::string_view name) {
+  if (names.Matches(name)) return true;
+  if (name.size() < 3 || name.back() != ']') return false;
+  const size_t open = name.rfind('[');
+  if (open == absl::string_view::npos) return false;
+  return names.Matches(name.substr(open + 1, name.size() - open - 2));
+}
+
 bool NameMatches(const SecretNames& names, absl::string_view encoded) {
   for (const char c : encoded) {
-    if (c == '%' || c == '+') return names.Matches(FormDecode(encoded));
+    if (c == '%' || c == '+') return DecodedNameMatches(names, FormDecode(encoded));
   }
-  return names.Matches(encoded);
+  return DecodedNameMatches(names, encoded);
 }
 
 bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }

@@ -99,6 +99,11 @@ TEST(Redaction, FormBodyFieldsAreHidden) {
                  "grant_type=refresh_token&refresh_token=r1&client_secret=c1&client_id=app"),
             "grant_type=refresh_token&refresh_token=[REDACTED]&client_secret=[REDACTED]&"
             "client_id=app");
+  // Nested names as Rails and PHP forms write them (%-encoded brackets too).
+  EXPECT_EQ(Body(Default(), "application/x-www-form-urlencoded",
+                 "user[name]=bob&user[password]=p&creds%5B0%5D%5Btoken%5D=t&[token]=x"),
+            "user[name]=bob&user[password]=[REDACTED]&creds%5B0%5D%5Btoken%5D=[REDACTED]&"
+            "[token]=[REDACTED]");
   // Cut short by the body limit: the value as far as it goes is hidden.
   EXPECT_EQ(Body(Default(), "application/x-www-form-urlencoded", "a=1&password=hun"),
             "a=1&password=[REDACTED]");

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "agent/auth/audit_log.h"
 #include "agent/container/container_resolver.h"
 #include "agent/container/engine_client.h"
 #include "agent/cri/cri_client.h"
@@ -79,6 +80,13 @@ ABSL_FLAG(std::vector<std::string>, container_store,
 ABSL_FLAG(bool, resolve_containers, true,
           "Attribute connections to containers and pods (ids from /proc/<pid>/cgroup).");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+ABSL_FLAG(std::string, audit_log, "",
+          "Append the audit trail (one JSON line {\"audit\": {...}} per call that starts, "
+          "attaches to, stops or exports a session, and per refused call) to this file "
+          "(created 0600) instead of stderr.");
+ABSL_FLAG(int32_t, audit_records, 256,
+          "Audit records kept in memory for `httptracectl status --audit` (older ones are "
+          "counted as dropped; the log has them all).");
 
 // The agent's own export session (a DaemonSet's exchanges to a collector, nobody streaming).
 ABSL_FLAG(std::string, otlp_endpoint, "",
@@ -148,6 +156,18 @@ int main(int argc, char** argv) {
   }
   if (absl::GetFlag(FLAGS_memory_budget_mb) < 0 || absl::GetFlag(FLAGS_memory_budget_mb) > 65536) {
     HT_LOG(ERROR) << "--memory-budget-mb must be 0 (unlimited) to 65536";
+    return 2;
+  }
+
+  if (absl::GetFlag(FLAGS_audit_records) < 1) {
+    HT_LOG(ERROR) << "--audit-records must be at least 1";
+    return 2;
+  }
+  auto audit = httptrace::auth::AuditLog::Open(
+      {.capacity = static_cast<size_t>(absl::GetFlag(FLAGS_audit_records)),
+       .path = absl::GetFlag(FLAGS_audit_log)});
+  if (!audit.ok()) {
+    HT_LOG(ERROR) << audit.status().message();
     return 2;
   }
 
@@ -272,13 +292,15 @@ int main(int argc, char** argv) {
   (*pipeline)->SetSessions(&sessions);
   sessions.StartReaper(absl::Milliseconds(250));
 
+  httptrace::service::UnixPeerRegistry unix_peers;
   httptrace::service::HttpTraceService service({httptrace::kVersion, (*pipeline)->node_name()},
-                                               &sessions, pipeline->get());
+                                               &sessions, pipeline->get(),
+                                               {.peers = &unix_peers, .audit = audit->get()});
   httptrace::service::TlsFiles tls{absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                                    absl::GetFlag(FLAGS_tls_client_ca),
                                    absl::GetFlag(FLAGS_insecure_tcp)};
-  auto server = httptrace::service::ApiServer::Start(absl::GetFlag(FLAGS_listen), tls, &service,
-                                                     {absl::GetFlag(FLAGS_socket_group)});
+  auto server = httptrace::service::ApiServer::Start(
+      absl::GetFlag(FLAGS_listen), tls, &service, {absl::GetFlag(FLAGS_socket_group), &unix_peers});
   if (!server.ok()) return Fail(server.status(), "cannot serve the API");
   // A ctl talking HTTP/2 to a TCP listener is not this process: keep it out of the trace, or
   // the events it streams would be traced and streamed again.
@@ -295,6 +317,8 @@ int main(int argc, char** argv) {
     HT_LOG(INFO) << "exporting to " << absl::GetFlag(FLAGS_otlp_endpoint) << " (session "
                  << session->id() << ")";
   }
+  HT_LOG(INFO) << "audit trail: " << (*audit)->destination() << " (one JSON line per session "
+               << "call and per refused call)";
   HT_LOG(INFO) << "httptrace-agent " << httptrace::kVersion << " serving on "
                << absl::StrJoin(absl::GetFlag(FLAGS_listen), ", ") << "; probes attach when a "
                << "capture starts";

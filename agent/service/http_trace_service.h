@@ -8,6 +8,9 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
+#include "agent/auth/audit_log.h"
+#include "agent/auth/caller_identity.h"
+#include "agent/service/peer_identity.h"
 #include "agent/session/event.h"
 #include "agent/session/session_manager.h"
 #include "agent/status/status_source.h"
@@ -22,10 +25,17 @@ struct ServiceInfo {
   std::string node;
 };
 
+// Who is calling and what is recorded of it. All optional (not owned; they outlive the service):
+// without `peers` unix callers are unidentified, without `audit` nothing is recorded.
+struct AccessOptions {
+  const UnixPeerRegistry* peers = nullptr;
+  auth::AuditLog* audit = nullptr;
+};
+
 class HttpTraceService final : public v1::HttpTrace::Service {
  public:
   HttpTraceService(ServiceInfo info, session::SessionManager* sessions,
-                   AgentStatusSource* status_source);
+                   AgentStatusSource* status_source, AccessOptions access = {});
 
   grpc::Status StartCapture(grpc::ServerContext* context, const v1::StartCaptureRequest* request,
                             v1::StartCaptureResponse* response) override;
@@ -52,7 +62,11 @@ class HttpTraceService final : public v1::HttpTrace::Service {
       absl::FunctionRef<void()> opened,
       absl::FunctionRef<bool(const std::vector<session::SequencedEvent>&)> send);
 
+  class CallRecord;
+  auth::CallerIdentity Identify(const grpc::ServerContext& context) const;
+
   const ServiceInfo info_;
+  const AccessOptions access_;
   session::SessionManager* const sessions_;
   AgentStatusSource* const status_source_;
   const absl::Time started_at_;

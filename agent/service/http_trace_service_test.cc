@@ -40,7 +40,7 @@ class ServiceTest : public testing::Test {
   void SetUp() override {
     dir_ = httptrace::test_support::MakeSocketDir("service_test");
     socket_ = dir_ + "/sub/agent.sock";
-    auto server = ApiServer::Start({"unix://" + socket_}, TlsFiles(), &service_);
+    auto server = ApiServer::Start({"unix://" + socket_}, TlsFiles(), &service_, {"", &peers_});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     stub_ = v1::HttpTrace::NewStub(
@@ -71,7 +71,10 @@ class ServiceTest : public testing::Test {
   NoProbes control_;
   FixedStatus status_;
   session::SessionManager manager_{session::SessionManagerOptions(), &control_};
-  HttpTraceService service_{{"1.2.3", "node-a"}, &manager_, &status_};
+  UnixPeerRegistry peers_;
+  std::unique_ptr<auth::AuditLog> audit_ = *auth::AuditLog::Open({.capacity = 64});
+  HttpTraceService service_{
+      {"1.2.3", "node-a"}, &manager_, &status_, {.peers = &peers_, .audit = audit_.get()}};
   std::string dir_;
   std::string socket_;
   std::unique_ptr<ApiServer> server_;
@@ -117,6 +120,76 @@ TEST_F(ServiceTest, StreamDeliversPublishedExchangesThenEndsAfterStop) {
   EXPECT_EQ(events[2].end().reason(), v1::END_REASON_STOPPED);
   EXPECT_EQ(events[2].end().counters().exchanges(), 2u);
   EXPECT_EQ(control_.active, 0u);
+}
+
+TEST_F(ServiceTest, AuditRecordsStartAttachStopAndRefusalsWithTheCallersUid) {
+  v1::StartCaptureRequest start;
+  start.mutable_filter()->add_ports(8080);
+  start.mutable_options()->set_body_limit_bytes(100);
+  v1::StartCaptureResponse started;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->StartCapture(&context, start, &started).ok());
+  }
+  const std::string id = started.session().id();
+  {
+    grpc::ClientContext context;
+    v1::StreamEventsRequest attach;
+    attach.set_session_id(id);
+    auto reader = stub_->StreamEventBatches(&context, attach);
+    reader->WaitForInitialMetadata();
+    ASSERT_TRUE(manager_.Stop(id).ok());
+    v1::EventBatch batch;
+    while (reader->Read(&batch)) {
+    }
+    EXPECT_TRUE(reader->Finish().ok());
+  }
+  {
+    grpc::ClientContext context;
+    v1::StopCaptureRequest stop;
+    stop.set_session_id(id);
+    v1::StopCaptureResponse response;
+    ASSERT_TRUE(stub_->StopCapture(&context, stop, &response).ok());
+  }
+  {
+    grpc::ClientContext context;  // refused: recorded too
+    v1::StreamEventsRequest attach;
+    attach.set_session_id("no-such-session");
+    auto reader = stub_->StreamEvents(&context, attach);
+    v1::Event event;
+    EXPECT_FALSE(reader->Read(&event));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext context;  // a successful list is not a session call: not recorded
+    v1::ListSessionsResponse response;
+    ASSERT_TRUE(stub_->ListSessions(&context, {}, &response).ok());
+  }
+  grpc::ClientContext context;
+  v1::GetStatusRequest request;
+  request.set_include_audit(true);
+  v1::GetStatusResponse status;
+  ASSERT_TRUE(stub_->GetStatus(&context, request, &status).ok());
+  ASSERT_EQ(status.audit_size(), 4) << status.DebugString();
+  EXPECT_EQ(status.audit(0).verb(), "start");
+  EXPECT_EQ(status.audit(1).verb(), "attach");
+  EXPECT_EQ(status.audit(1).call(), "StreamEventBatches");
+  EXPECT_EQ(status.audit(2).verb(), "stop");
+  EXPECT_EQ(status.audit(3).verb(), "attach");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(status.audit(i).session_id(), id);
+    EXPECT_EQ(status.audit(i).code(), "OK");
+    EXPECT_NE(status.audit(i).request_json().find("\"ports\":[8080]"), std::string::npos)
+        << status.audit(i).request_json();
+  }
+  EXPECT_EQ(status.audit(3).code(), "NOT_FOUND");
+  EXPECT_EQ(status.audit(3).session_id(), "no-such-session");
+  for (const v1::AuditRecord& record : status.audit()) {
+    EXPECT_EQ(record.caller().transport(), "unix");
+    EXPECT_EQ(record.caller().uid(), ::getuid());
+    EXPECT_EQ(record.caller().pid(), static_cast<uint32_t>(::getpid()));
+  }
+  EXPECT_EQ(status.audit_dropped(), 0u);
 }
 
 TEST_F(ServiceTest, AttachLaterResumesFromASequenceNumber) {

@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "agent/auth/audit_log.h"
+#include "agent/auth/policy.h"
 #include "agent/container/container_resolver.h"
 #include "agent/container/engine_client.h"
 #include "agent/cri/cri_client.h"
@@ -84,6 +85,11 @@ ABSL_FLAG(std::string, audit_log, "",
           "Append the audit trail (one JSON line {\"audit\": {...}} per call that starts, "
           "attaches to, stops or exports a session, and per refused call) to this file "
           "(created 0600) instead of stderr.");
+ABSL_FLAG(std::string, policy, "",
+          "Access policy (JSON): which callers (unix users and groups, certificate subjects and "
+          "SANs) may do what (status, list, capture, export), in which namespaces, pods or "
+          "containers, with HTTPS plaintext and bodies or not (docs/agent.md). Without it, "
+          "whoever can open the socket (or holds a client certificate) may do everything.");
 ABSL_FLAG(int32_t, audit_records, 256,
           "Audit records kept in memory for `httptracectl status --audit` (older ones are "
           "counted as dropped; the log has them all).");
@@ -169,6 +175,21 @@ int main(int argc, char** argv) {
   if (!audit.ok()) {
     HT_LOG(ERROR) << audit.status().message();
     return 2;
+  }
+
+  std::optional<httptrace::auth::Policy> policy;
+  if (!absl::GetFlag(FLAGS_policy).empty()) {
+    auto loaded = httptrace::auth::Policy::Load(absl::GetFlag(FLAGS_policy));
+    if (!loaded.ok()) {
+      HT_LOG(ERROR) << loaded.status().message();
+      return 2;
+    }
+    policy = *std::move(loaded);
+    HT_LOG(INFO) << "access policy " << policy->Summary()
+                 << "; callers no rule matches are refused";
+  } else {
+    HT_LOG(INFO) << "no access policy (--policy): every caller who can open the API may start, "
+                    "attach to, stop and export any capture";
   }
 
   // The CRI client connects lazily: the runtime may start after the agent.
@@ -293,9 +314,9 @@ int main(int argc, char** argv) {
   sessions.StartReaper(absl::Milliseconds(250));
 
   httptrace::service::UnixPeerRegistry unix_peers;
-  httptrace::service::HttpTraceService service({httptrace::kVersion, (*pipeline)->node_name()},
-                                               &sessions, pipeline->get(),
-                                               {.peers = &unix_peers, .audit = audit->get()});
+  httptrace::service::HttpTraceService service(
+      {httptrace::kVersion, (*pipeline)->node_name()}, &sessions, pipeline->get(),
+      {.peers = &unix_peers, .audit = audit->get(), .policy = policy ? &*policy : nullptr});
   httptrace::service::TlsFiles tls{absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                                    absl::GetFlag(FLAGS_tls_client_ca),
                                    absl::GetFlag(FLAGS_insecure_tcp)};

@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_join.h"
 #include "agent/service/grpc_status.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
@@ -82,18 +83,41 @@ auth::CallerIdentity HttpTraceService::Identify(const grpc::ServerContext& conte
   return IdentifyCaller(context.peer(), context.auth_context().get(), access_.peers);
 }
 
+absl::StatusOr<const auth::PolicyRule*> HttpTraceService::Authorize(CallRecord& call,
+                                                                    auth::Verb verb) const {
+  if (access_.policy == nullptr) return nullptr;
+  // The record names the rule that decided, whether it allowed the call or not.
+  if (const auth::PolicyRule* matched = access_.policy->Match(call.who())) {
+    call.record().set_rule(matched->name);
+  }
+  return access_.policy->Authorize(call.who(), verb);
+}
+
 grpc::Status HttpTraceService::StartCapture(grpc::ServerContext* context,
                                             const v1::StartCaptureRequest* request,
                                             v1::StartCaptureResponse* response) {
   CallRecord call(*this, *context, "StartCapture",
                   request->has_export_options() ? "export" : "start", /*always=*/true);
   call.record().set_request_json(auth::AuditRequestJson(*request));
-  absl::StatusOr<v1::SessionInfo> session = sessions_->Start(*request);
+  absl::StatusOr<const auth::PolicyRule*> rule =
+      Authorize(call, request->has_export_options() ? auth::Verb::kExport : auth::Verb::kCapture);
+  if (!rule.ok()) return call.Finish(rule.status());
+  // The policy narrows the request itself, so the session's filter (and with it the kernel's)
+  // holds only what the rule allows, whatever the client asked.
+  auth::NarrowedCapture narrowed{*request, {}};
+  if (*rule != nullptr) {
+    absl::StatusOr<auth::NarrowedCapture> scoped =
+        auth::NarrowCapture(**rule, *request, sessions_->defaults().body_limit_bytes);
+    if (!scoped.ok()) return call.Finish(scoped.status());
+    narrowed = *std::move(scoped);
+  }
+  absl::StatusOr<v1::SessionInfo> session = sessions_->Start(narrowed.request, narrowed.notes);
   if (!session.ok()) {
     HT_LOG(INFO) << "StartCapture refused: " << session.status();
     return call.Finish(session.status());
   }
-  call.record().set_session_id(session->id());
+  call.SetSession(*session);
+  call.record().set_message(absl::StrJoin(narrowed.notes, "; "));
   *response->mutable_session() = *std::move(session);
   return call.Finish(grpc::Status::OK);
 }
@@ -103,8 +127,18 @@ grpc::Status HttpTraceService::StopCapture(grpc::ServerContext* context,
                                            v1::StopCaptureResponse* response) {
   CallRecord call(*this, *context, "StopCapture", "stop", /*always=*/true);
   call.record().set_session_id(request->session_id());
+  absl::StatusOr<const auth::PolicyRule*> rule = Authorize(call, auth::Verb::kCapture);
+  if (!rule.ok()) return call.Finish(rule.status());
   if (request->session_id().empty()) {
     return call.Finish({grpc::StatusCode::INVALID_ARGUMENT, "session_id is required"});
+  }
+  if (*rule != nullptr) {
+    absl::StatusOr<std::shared_ptr<session::Session>> found =
+        sessions_->Find(request->session_id());
+    if (!found.ok()) return call.Finish(found.status());
+    const v1::SessionInfo info = (*found)->Info();
+    call.SetSession(info);
+    if (absl::Status s = auth::CheckSessionInScope(**rule, info); !s.ok()) return call.Finish(s);
   }
   absl::StatusOr<v1::SessionInfo> session = sessions_->Stop(request->session_id());
   if (!session.ok()) return call.Finish(session.status());
@@ -122,13 +156,19 @@ grpc::Status HttpTraceService::StreamSession(
                   linger > absl::ZeroDuration() ? "StreamEventBatches" : "StreamEvents", "attach",
                   /*always=*/true);
   call.record().set_session_id(request.session_id());
+  absl::StatusOr<const auth::PolicyRule*> rule = Authorize(call, auth::Verb::kCapture);
+  if (!rule.ok()) return call.Finish(rule.status());
   if (request.session_id().empty()) {
     return call.Finish({grpc::StatusCode::INVALID_ARGUMENT, "session_id is required"});
   }
   absl::StatusOr<std::shared_ptr<session::Session>> found = sessions_->Find(request.session_id());
   if (!found.ok()) return call.Finish(found.status());
   session::Session& session = **found;
-  call.SetSession(session.Info());
+  const v1::SessionInfo info = session.Info();
+  call.SetSession(info);
+  if (*rule != nullptr) {
+    if (absl::Status s = auth::CheckSessionInScope(**rule, info); !s.ok()) return call.Finish(s);
+  }
   uint64_t next_seq = 0;
   if (request.has_from_seq()) {
     if (absl::Status s = session.CheckResumePoint(request.from_seq()); !s.ok()) {
@@ -195,6 +235,10 @@ grpc::Status HttpTraceService::ListSessions(grpc::ServerContext* context,
                                             const v1::ListSessionsRequest*,
                                             v1::ListSessionsResponse* response) {
   CallRecord call(*this, *context, "ListSessions", "list", /*always=*/false);
+  if (absl::StatusOr<const auth::PolicyRule*> rule = Authorize(call, auth::Verb::kList);
+      !rule.ok()) {
+    return call.Finish(rule.status());
+  }
   for (v1::SessionInfo& info : sessions_->List()) *response->add_sessions() = std::move(info);
   return call.Finish(grpc::Status::OK);
 }
@@ -203,6 +247,11 @@ grpc::Status HttpTraceService::GetStatus(grpc::ServerContext* context,
                                          const v1::GetStatusRequest* request,
                                          v1::GetStatusResponse* response) {
   CallRecord call(*this, *context, "GetStatus", "status", /*always=*/false);
+  if (absl::StatusOr<const auth::PolicyRule*> rule = Authorize(call, auth::Verb::kStatus);
+      !rule.ok()) {
+    return call.Finish(rule.status());
+  }
+  response->set_policy(access_.policy != nullptr ? access_.policy->Summary() : "none");
   response->set_version(info_.version);
   response->set_node(info_.node);
   *response->mutable_started_at() =

@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "agent/auth/audit_log.h"
 #include "agent/auth/caller_identity.h"
+#include "agent/auth/policy.h"
 #include "agent/service/peer_identity.h"
 #include "agent/session/event.h"
 #include "agent/session/session_manager.h"
@@ -25,11 +26,13 @@ struct ServiceInfo {
   std::string node;
 };
 
-// Who is calling and what is recorded of it. All optional (not owned; they outlive the service):
-// without `peers` unix callers are unidentified, without `audit` nothing is recorded.
+// Who is calling, what they may do and what is recorded of it. All optional (not owned; they
+// outlive the service): without `peers` unix callers are unidentified, without `audit` nothing
+// is recorded, without `policy` every caller may do everything.
 struct AccessOptions {
   const UnixPeerRegistry* peers = nullptr;
   auth::AuditLog* audit = nullptr;
+  const auth::Policy* policy = nullptr;
 };
 
 class HttpTraceService final : public v1::HttpTrace::Service {
@@ -64,6 +67,9 @@ class HttpTraceService final : public v1::HttpTrace::Service {
 
   class CallRecord;
   auth::CallerIdentity Identify(const grpc::ServerContext& context) const;
+  // With a policy: the rule that lets the caller do `verb` (also named in the record), or
+  // PERMISSION_DENIED. Without: null.
+  absl::StatusOr<const auth::PolicyRule*> Authorize(CallRecord& call, auth::Verb verb) const;
 
   const ServiceInfo info_;
   const AccessOptions access_;

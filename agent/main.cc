@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -90,6 +91,9 @@ ABSL_FLAG(std::string, policy, "",
           "SANs) may do what (status, list, capture, export), in which namespaces, pods or "
           "containers, with HTTPS plaintext and bodies or not (docs/agent.md). Without it, "
           "whoever can open the socket (or holds a client certificate) may do everything.");
+ABSL_FLAG(bool, check_policy, false,
+          "Read --policy, say what it holds and exit: 0 when it is valid, 2 with the error "
+          "otherwise (check a policy before rolling it out).");
 ABSL_FLAG(int32_t, audit_records, 256,
           "Audit records kept in memory for `httptracectl status --audit` (older ones are "
           "counted as dropped; the log has them all).");
@@ -185,8 +189,15 @@ int main(int argc, char** argv) {
       return 2;
     }
     policy = *std::move(loaded);
+    if (absl::GetFlag(FLAGS_check_policy)) {
+      std::printf("%s: valid\n", policy->Summary().c_str());
+      return 0;
+    }
     HT_LOG(INFO) << "access policy " << policy->Summary()
                  << "; callers no rule matches are refused";
+  } else if (absl::GetFlag(FLAGS_check_policy)) {
+    HT_LOG(ERROR) << "--check-policy needs --policy FILE";
+    return 2;
   } else {
     HT_LOG(INFO) << "no access policy (--policy): every caller who can open the API may start, "
                     "attach to, stop and export any capture";

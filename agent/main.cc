@@ -141,7 +141,7 @@ int Fail(const absl::Status& status, absl::string_view what) {
 
 int main(int argc, char** argv) {
   httptrace::TuneAllocator();
-  // SIGTERM/SIGINT are taken by sigwait below; block them before any thread exists.
+  // SIGTERM/SIGINT/SIGHUP are taken by sigwait below; block them before any thread exists.
   const sigset_t signals = httptrace::BlockTerminationSignals();
   // Debian's abseil is built without NDEBUG, which turns on mutex deadlock detection: a graph
   // update on every lock, measured at 1-1.5% of the agent's CPU under load. Lock order is fixed
@@ -357,7 +357,7 @@ int main(int argc, char** argv) {
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  HT_LOG(INFO) << "received " << (signal_number == SIGTERM ? "SIGTERM" : "SIGINT")
+  HT_LOG(INFO) << "received SIG" << sigabbrev_np(signal_number)
                << ": ending sessions and detaching probes";
   // Sessions end first so streaming clients receive their SessionEnd, then the server stops.
   sessions.Shutdown();

@@ -156,6 +156,13 @@ bool ContainerResolver::FillKnownNames(ContainerInfo& info) const {
 }
 
 std::optional<ContainerInfo> ContainerResolver::Lookup(uint32_t pid) {
+  std::optional<uint32_t> mount_namespace;
+  return LookupProcess(pid, &mount_namespace);
+}
+
+std::optional<ContainerInfo> ContainerResolver::LookupProcess(
+    uint32_t pid, std::optional<uint32_t>* process_namespace) {
+  process_namespace->reset();
   const std::string dir = absl::StrCat(options_.proc_root, "/", pid);
   // A process that is gone (short-lived clients) keeps the answer cached for its pid.
   uint64_t start_time = 0;
@@ -175,6 +182,7 @@ std::optional<ContainerInfo> ContainerResolver::Lookup(uint32_t pid) {
       const ProcessEntry& entry = it->second;
       if (!alive || (start_time == entry.start_time && now - entry.read_at < options_.cache_ttl)) {
         ++stats_.cache_hits;
+        if (alive) *process_namespace = entry.mount_namespace;
         if (!entry.identity.has_value()) return std::nullopt;
         RequestName(*entry.identity, now);
         return ToInfo(*entry.identity);
@@ -205,7 +213,8 @@ std::optional<ContainerInfo> ContainerResolver::Lookup(uint32_t pid) {
     if (processes_.size() >= options_.max_processes) processes_.clear();
     stats_.cache_evictions += before - processes_.size();
   }
-  processes_[pid] = ProcessEntry{start_time, identity, now};
+  processes_[pid] = ProcessEntry{start_time, identity, mount_namespace, now};
+  *process_namespace = mount_namespace;
   if (!identity.has_value()) return std::nullopt;
   RequestName(*identity, now);
   return ToInfo(*identity);
@@ -239,15 +248,15 @@ void ContainerResolver::RememberNamespace(uint32_t mount_namespace,
 
 std::optional<ContainerInfo> ContainerResolver::Lookup(uint32_t pid, uint32_t mount_namespace) {
   if (mount_namespace == 0) return Lookup(pid);
+  // The process itself first, while it lives in that namespace: the kernel reuses a namespace's
+  // inode number (a container restarted in its pod often gets its predecessor's, seen with
+  // containerd), so what was remembered for the number may be another container's, while the
+  // process's own cgroup is never stale. Reading it also learns the namespace.
+  std::optional<uint32_t> process_namespace;
+  std::optional<ContainerInfo> info = LookupProcess(pid, &process_namespace);
+  if (process_namespace == mount_namespace) return info;
   absl::Time now = absl::Now();
   bool found = false;
-  {
-    absl::MutexLock lock(&mu_);
-    std::optional<ContainerInfo> info = FromNamespace(mount_namespace, now, &found);
-    if (found) return info;
-  }
-  // Not known yet: the process itself, if it still lives (that also learns its namespace).
-  std::optional<ContainerInfo> info = Lookup(pid);
   {
     absl::MutexLock lock(&mu_);
     std::optional<ContainerInfo> learned = FromNamespace(mount_namespace, now, &found);

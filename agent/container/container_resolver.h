@@ -123,6 +123,7 @@ class ContainerResolver {
   struct ProcessEntry {
     uint64_t start_time = 0;  // clock ticks after boot, /proc/<pid>/stat field 22
     std::optional<CgroupIdentity> identity;
+    std::optional<uint32_t> mount_namespace;  // as read with the identity
     absl::Time read_at;
   };
   struct NamespaceEntry {
@@ -137,6 +138,10 @@ class ContainerResolver {
 
   ContainerInfo ToInfo(const CgroupIdentity& identity) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The namespace's entry when fresh; sets *found.
+  // Lookup(pid), also giving the mount namespace the process was in when read (nullopt when it
+  // is gone or its namespace was unreadable).
+  std::optional<ContainerInfo> LookupProcess(uint32_t pid,
+                                             std::optional<uint32_t>* mount_namespace);
   std::optional<ContainerInfo> FromNamespace(uint32_t mount_namespace, absl::Time now, bool* found)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RememberNamespace(uint32_t mount_namespace, const std::optional<CgroupIdentity>& identity,

@@ -112,6 +112,21 @@ TEST(ContainerResolverTest, ExitedProcessIsAttributedByItsMountNamespace) {
   EXPECT_EQ(resolver.Counters()["container.namespace_unknown"], 1u);
 }
 
+TEST(ContainerResolverTest, AReusedNamespaceNumberNamesTheContainerNowInIt) {
+  // The kernel reuses mount-namespace inode numbers: a container restarted in its pod often
+  // gets its predecessor's (seen with containerd). The live process decides, and its exited
+  // children follow it.
+  FakeProc proc;
+  constexpr uint32_t kReused = 4026532100u;
+  proc.AddProcess(300, 9, "/libpod_parent/libpod-" + kWebId, kReused);
+  ContainerResolver resolver(OptionsFor(proc, {}));
+  EXPECT_EQ(resolver.Lookup(300, kReused)->id, kWebId);
+  proc.RemoveProcess(300);
+  proc.AddProcess(310, 20, "/libpod_parent/libpod-" + kDbId, kReused);
+  EXPECT_EQ(resolver.Lookup(310, kReused)->id, kDbId);
+  EXPECT_EQ(resolver.Lookup(311, kReused)->id, kDbId) << "an exited child of the new container";
+}
+
 TEST(ContainerResolverTest, PrewarmLearnsTheNamespacesOfRunningContainers) {
   FakeProc proc;
   constexpr uint32_t kDbNamespace = 4026532200u;

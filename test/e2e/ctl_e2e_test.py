@@ -127,6 +127,24 @@ class KnownSequence(E2ETestCase):
         self.assertTrue(exchanges[0]["remote"].startswith("[::1]:"))
 
 
+    def test_a_hangup_stops_the_session_as_ctrl_c_does(self):
+        # The terminal of the ctl closed (an ssh session dropped): SIGHUP. The session must end
+        # and the trace be closed, not keep capturing with nobody reading.
+        port = self.start_app()
+        ctl = self.start_ctl("start", "--port", str(port), "--role", "server", "-o",
+                             self.path("hup.txt"))
+        self.assertEqual(http("GET", "http://127.0.0.1:%d/users" % port)[0], 200)
+        ctl.send(signal.SIGHUP)
+        self.assertEqual(ctl.wait(), 0, ctl.stderr())
+        with open(self.path("hup.txt")) as f:
+            text = f.read()
+        self.assertIn("GET /users", text)
+        self.assertIn("-- session ended (stopped)", text)
+        code, out, err = self.ctl("list")
+        self.assertEqual(code, 0, err)
+        self.assertNotIn("active", out)
+
+
 class Sessions(E2ETestCase):
     def test_two_concurrent_sessions_each_see_only_their_traffic(self):
         port_a = self.start_app()

@@ -137,11 +137,17 @@ class E2ETestCase(unittest.TestCase):
         self.workdir = scratch_dir("httptrace-e2e", sockets=True)
         self.socket = os.path.join(self.workdir, "agent.sock")
         self.processes = []
+        # A cleanup, not only tearDown: it also runs when setUp fails (an agent that never
+        # served), so no agent outlives its test with its probes loaded.
+        self.addCleanup(self.stop_processes)
         self.agent = self.start_agent()
 
-    def tearDown(self):
+    def stop_processes(self):
         for p in reversed(self.processes):
             p.stop()
+
+    def tearDown(self):
+        self.stop_processes()
         if self._outcome_failed():
             for p in self.processes:
                 sys.stderr.write("---- %s stderr ----\n%s\n" % (p.name, p.stderr()[-4000:]))

@@ -54,6 +54,8 @@ class MultiAgent(unittest.TestCase):
         harness.skip_unless_capable(harness.bpf_unavailable_reason())
         self.workdir = harness.scratch_dir("httptrace-multi", sockets=True)
         self.processes = []
+        # Also when setUp fails: no agent outlives the test.
+        self.addCleanup(lambda: [p.stop() for p in reversed(self.processes)])
         make_certificates(self.workdir)
         self.ports = {}
         self.agents = {}

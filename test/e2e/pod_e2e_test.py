@@ -49,6 +49,26 @@ ENV = dict(os.environ, CONTAINERS_CONF=os.path.join(DEPLOY, "containers.conf"),
            PATH=os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin")
 
 # The pause process: sleeps until containerd kills it (StopPodSandbox sends SIGKILL).
+# A fork-per-connection server (the inetd/CGI pattern): each connection is served by a child
+# that exits when it is done, usually before the agent looks its pid up, so the exchange's pod
+# can only come from the mount namespace the probes saw.
+FORKING_SERVER = r"""
+import http.server, os, socketserver
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    def do_GET(self):
+        body = b"served by %d\n" % os.getpid()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+class Server(socketserver.ForkingMixIn, http.server.HTTPServer):
+    pass
+server = Server(("127.0.0.1", int(os.environ["DEMO_PORT"])), Handler)
+print("listening", flush=True)
+server.serve_forever()
+"""
+
 PAUSE_CONTAINERFILE = """FROM localhost/debian:bookworm-slim
 CMD ["sleep", "infinity"]
 LABEL io.httptrace.image=pause
@@ -264,6 +284,8 @@ class PodsOnContainerd(unittest.TestCase):
 
             cls.web = cls.make_pod("shop-7d9f", "prod", "web")
             cls.api = cls.make_pod("billing-5c4", "dev", "api")
+            cls.forker = cls.make_pod("reports-9f1", "batch", "forker",
+                                      ["python3", "-c", FORKING_SERVER])
 
             cls.capabilities = harness.chart_capabilities()
             cls.agents = []
@@ -317,13 +339,17 @@ class PodsOnContainerd(unittest.TestCase):
         return result.stdout
 
     @classmethod
-    def make_pod(cls, name, namespace, container):
-        """A pod sandbox and one demo-app container in it, listening on the node's loopback."""
+    def make_pod(cls, name, namespace, container, command=None):
+        """A pod sandbox and one container in it, listening on the node's loopback: the demo app,
+        or `command` (which reads its port from $DEMO_PORT and prints "listening")."""
         uid = str(uuid.uuid4())
         logs = os.path.join(cls.work, "logs", uid)
         os.makedirs(logs)
         pod = {"name": name, "namespace": namespace, "uid": uid, "logs": logs,
-               "container_name": container, "port": free_port(), "attempt": 0}
+               "container_name": container, "port": free_port(), "attempt": 0,
+               "command": command or [
+                   "sh", "-c",
+                   'exec python3 /app/demo_app.py --host 127.0.0.1 --port "$DEMO_PORT"']}
         pod["sandbox"] = cls.driver("run-pod", pod=pod).strip()
         cls.pods.append(pod)
         cls.start_container(pod)
@@ -334,9 +360,7 @@ class PodsOnContainerd(unittest.TestCase):
         pod["container"] = cls.driver(
             "create", "--pod_id", pod["sandbox"], "--name", pod["container_name"],
             "--image", APP_IMAGE, "--attempt", str(pod["attempt"]),
-            "--env", "DEMO_PORT=%d" % pod["port"], "--",
-            "sh", "-c", 'exec python3 /app/demo_app.py --host 127.0.0.1 --port "$DEMO_PORT"',
-            pod=pod).strip()
+            "--env", "DEMO_PORT=%d" % pod["port"], "--", *pod["command"], pod=pod).strip()
         cls.driver("start", pod["container"])
         log = os.path.join(pod["logs"], "%s.%d.log" % (pod["container_name"], pod["attempt"]))
         wait_until(lambda: os.path.exists(log) and "listening" in open(log).read(), timeout=30,
@@ -412,6 +436,23 @@ class PodsOnContainerd(unittest.TestCase):
         self.assertEqual(len(exchanges), 2, exchanges)
         for x in exchanges:
             self.assert_from(x, self.api)
+
+    def test_fork_per_connection_server_by_pod_and_by_namespace(self):
+        # Every request served by a child that has exited by the time the agent looks: each
+        # exchange still names the container, its pod and its namespace, with either filter.
+        for name, args in (("forker-by-pod", ["--pod", "reports-9f1"]),
+                           ("forker-by-namespace", ["--namespace", "batch"])):
+            with self.subTest(filter=args[0]):
+                ctl = self.capture(name, *args)
+                for _ in range(5):
+                    self.request(self.forker)
+                self.request(self.web)  # another pod: filtered out in the kernel
+                exchanges = self.finish(ctl, name)
+                self.assertEqual(len(exchanges), 5, exchanges)
+                for x in exchanges:
+                    self.assert_from(x, self.forker)
+                self.assertEqual(len({x["pid"] for x in exchanges}), 5,
+                                 "not one child per connection: %s" % exchanges)
 
     def test_the_driver_reads_the_container_back_as_the_agent_does(self):
         self.assertEqual(self.driver("inspect", self.api["container"]).split(),

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "agent/protocols/common/body_decoder.h"
+#include "agent/protocols/common/body_finalizer.h"
 #include "agent/protocols/http1/http1_methods.h"
 #include "agent/protocols/http1/message_start.h"
 
@@ -927,55 +928,8 @@ void Http1Connection::StopParsing(Exchange& exchange, std::string note) {
 
 void Http1Connection::FinalizeBody(Body& body, const std::vector<Header>& headers,
                                    absl::string_view label, Exchange& exchange) {
-  body.encoded_size = body.size;
-  if (body.missing_bytes > 0) {
-    body.truncated = true;
-    // Bytes sent from a file were never in the sender's memory: not capturable, not lost.
-    if (body.file_bytes > 0) {
-      exchange.notes.push_back(
-          absl::StrCat(label, " body: ", body.file_bytes, " bytes sent from a file, not captured"));
-    }
-    if (const uint64_t lost = body.missing_bytes - body.file_bytes; lost > 0) {
-      exchange.notes.push_back(
-          absl::StrCat(label, " body: ", lost, " of ", body.size, " bytes not captured"));
-    }
-  }
-  if (body.data.size() < body.size) body.truncated = true;
-  if (!options_.decode_content_encoding || body.data.empty()) return;
-  const ContentCoding coding = ParseContentCoding(FindHeader(headers, "Content-Encoding"));
-  if (coding == ContentCoding::kIdentity) return;
-  const bool whole = body.data.size() == body.size;
-  absl::StatusOr<DecodedBody> decoded =
-      DecodeBody(body.data, coding, options_.max_body_bytes, options_.max_decode_output_bytes);
-  if (!decoded.ok()) {
-    ++counters_.decode_errors;
-    exchange.notes.push_back(
-        absl::StrCat(label, " body: not valid ", ContentCodingName(coding), " data; kept as sent"));
-    return;
-  }
-  ++counters_.bodies_decoded;
-  body.decoded_from = std::string(ContentCodingName(coding));
-  body.data = std::move(decoded->data);
-  if (whole && decoded->stream_end && !decoded->output_capped && !decoded->data_error) {
-    body.size = decoded->decoded_size;
-    body.truncated = body.data.size() < body.size;
-  } else {
-    body.truncated = true;
-    if (decoded->data_error) {
-      ++counters_.decode_errors;
-      exchange.notes.push_back(absl::StrCat(label, " body: ", ContentCodingName(coding),
-                                            " data invalid after ", decoded->decoded_size,
-                                            " decoded bytes"));
-    } else if (decoded->output_capped) {
-      exchange.notes.push_back(absl::StrCat(label, " body: decoding stopped after ",
-                                            decoded->decoded_size,
-                                            " bytes; size is the encoded size"));
-    } else {
-      exchange.notes.push_back(absl::StrCat(label, " body: decoded from the first ",
-                                            whole ? body.encoded_size : body.data.size(),
-                                            " encoded bytes only; size is the encoded size"));
-    }
-  }
+  protocols::FinalizeBody(body, FindHeader(headers, "Content-Encoding"), label, options_,
+                          {counters_.bodies_decoded, counters_.decode_errors}, exchange.notes);
 }
 
 void Http1Connection::EmitReady() {

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/protocols/common/body_decoder.h"
+#include "agent/protocols/common/body_finalizer.h"
 #include "agent/protocols/grpc/grpc_call.h"
 
 namespace httptrace::protocols::http2 {
@@ -27,6 +28,22 @@ bool Has(const std::vector<Header>& headers, absl::string_view name) {
     if (h.name == name) return true;
   }
   return false;
+}
+
+// A half's body read as gRPC messages, when all of it was seen and it is nothing but
+// well-framed messages (one at least): how a call is recognised on a connection joined
+// mid-stream, where HPACK indexed its content-type before the capture began. A body that is not
+// gRPC almost never frames exactly (a flag byte of 0 or 1, then lengths that add up to the
+// last byte).
+std::unique_ptr<grpc::MessageReader> ReadWholeBodyAsGrpc(const Body& body,
+                                                         const EngineOptions& options) {
+  if (body.size == 0 || body.missing_bytes > 0 || body.data.size() != body.size) return nullptr;
+  auto reader =
+      std::make_unique<grpc::MessageReader>(options.max_body_bytes, options.max_grpc_messages_kept);
+  reader->Feed(body.data);
+  reader->Finish();
+  if (reader->framing_lost() || reader->count() == 0 || reader->ends_mid_message()) return nullptr;
+  return reader;
 }
 
 absl::string_view Who(Direction d, std::optional<Direction> request_direction) {
@@ -736,10 +753,44 @@ Exchange Http2Connection::BuildExchange(Stream& stream) {
   }
   for (std::string& note : stream.notes) e.notes.push_back(std::move(note));
 
-  // gRPC.
-  const bool is_grpc = grpc::IsGrpcContentType(Find(rq.headers, "content-type")) ||
-                       grpc::IsGrpcContentType(Find(rs.headers, "content-type"));
+  // gRPC: by its content-type, or, where the content-type is hidden (indexed before a late
+  // join, or its header block not seen), by bodies that are whole, well-framed gRPC messages.
+  bool is_grpc = grpc::IsGrpcContentType(Find(rq.headers, "content-type")) ||
+                 grpc::IsGrpcContentType(Find(rs.headers, "content-type"));
+  const bool content_type_hidden =
+      Find(rq.headers, "content-type").empty() && Find(rs.headers, "content-type").empty() &&
+      (Has(rq.headers, kUnknownHeaderName) || Has(rs.headers, kUnknownHeaderName) ||
+       !rq.headers_seen || !rs.headers_seen);
+  if (!is_grpc && content_type_hidden && !rq.grpc && !rs.grpc) {
+    std::unique_ptr<grpc::MessageReader> request = ReadWholeBodyAsGrpc(rq.body, options_);
+    std::unique_ptr<grpc::MessageReader> response = ReadWholeBodyAsGrpc(rs.body, options_);
+    if ((request || response) && (request || rq.body.size == 0) &&
+        (response || rs.body.size == 0)) {
+      is_grpc = true;
+      rq.grpc = std::move(request);
+      rs.grpc = std::move(response);
+      ++counters_.grpc_inferred;
+      e.notes.push_back(
+          "gRPC recognised by its message framing: the content-type was not seen (indexed "
+          "before the capture began)");
+    }
+  }
   if (is_grpc) {
+    // A half whose DATA went by, in all or in part, before either content-type was seen (a
+    // request sent before the response's headers, on a late-joined connection) is read again
+    // from its kept body: a prefix of it, when no byte of it is missing.
+    for (Half* half : {&rq, &rs}) {
+      if ((half->grpc && !half->grpc->framing_lost()) || half->body.size == 0 ||
+          half->body.missing_bytes > 0) {
+        continue;
+      }
+      half->grpc = std::make_unique<grpc::MessageReader>(options_.max_body_bytes,
+                                                         options_.max_grpc_messages_kept);
+      half->grpc->Feed(half->body.data);
+      if (half->body.size > half->body.data.size()) {
+        half->grpc->OnMissing(half->body.size - half->body.data.size());
+      }
+    }
     GrpcCall call;
     grpc::ParseGrpcPath(Find(rq.headers, ":path"), &call.service, &call.method);
     // Trailers-only responses carry grpc-status in their only header block.
@@ -792,7 +843,9 @@ Exchange Http2Connection::BuildExchange(Stream& stream) {
     take(rq, call.request, "request");
     take(rs, call.response, "response");
     if (!call.status_code && rs.ended && !rs.lost) {
-      e.notes.push_back("gRPC: grpc-status missing from a response that ended");
+      e.notes.push_back(Has(status_block, kUnknownHeaderName)
+                            ? "gRPC: grpc-status not seen (indexed before the capture began)"
+                            : "gRPC: grpc-status missing from a response that ended");
     }
     ++counters_.grpc_calls;
     e.grpc = std::move(call);
@@ -818,49 +871,8 @@ Exchange Http2Connection::BuildExchange(Stream& stream) {
 
 void Http2Connection::FinalizeBody(Body& body, const std::vector<Header>& headers,
                                    absl::string_view label, Exchange& exchange) {
-  body.encoded_size = body.size;
-  if (body.missing_bytes > 0) {
-    body.truncated = true;
-    exchange.notes.push_back(absl::StrCat(label, " body: ", body.missing_bytes, " of ", body.size,
-                                          " bytes not captured"));
-  }
-  if (body.data.size() < body.size) body.truncated = true;
-  if (!options_.decode_content_encoding || body.data.empty()) return;
-  const ContentCoding coding = ParseContentCoding(Find(headers, "content-encoding"));
-  if (coding == ContentCoding::kIdentity) return;
-  const bool whole = body.data.size() == body.size;
-  absl::StatusOr<DecodedBody> decoded =
-      DecodeBody(body.data, coding, options_.max_body_bytes, options_.max_decode_output_bytes);
-  if (!decoded.ok()) {
-    ++counters_.decode_errors;
-    exchange.notes.push_back(
-        absl::StrCat(label, " body: not valid ", ContentCodingName(coding), " data; kept as sent"));
-    return;
-  }
-  ++counters_.bodies_decoded;
-  body.decoded_from = std::string(ContentCodingName(coding));
-  body.data = std::move(decoded->data);
-  if (whole && decoded->stream_end && !decoded->output_capped && !decoded->data_error) {
-    body.size = decoded->decoded_size;
-    body.truncated = body.data.size() < body.size;
-  } else {
-    body.truncated = true;
-    if (decoded->data_error) {
-      ++counters_.decode_errors;
-      exchange.notes.push_back(absl::StrCat(label, " body: ", ContentCodingName(coding),
-                                            " data invalid after ", decoded->decoded_size,
-                                            " decoded bytes"));
-    } else if (decoded->output_capped) {
-      exchange.notes.push_back(absl::StrCat(label, " body: decoding stopped after ",
-                                            decoded->decoded_size,
-                                            " bytes; size is the encoded size"));
-    } else {
-      exchange.notes.push_back(
-          absl::StrCat(label, " body: decoded from the first ",
-                       whole ? body.encoded_size : body.encoded_size - body.missing_bytes,
-                       " encoded bytes only; size is the encoded size"));
-    }
-  }
+  protocols::FinalizeBody(body, Find(headers, "content-encoding"), label, options_,
+                          {counters_.bodies_decoded, counters_.decode_errors}, exchange.notes);
 }
 
 }  // namespace httptrace::protocols::http2

@@ -41,6 +41,7 @@ struct Http2Counters {
   X(exchanges)                 /* exchanges emitted (one per stream) */                      \
   X(incomplete_exchanges)      /* ... of which not complete */                               \
   X(grpc_calls)                /* ... of which gRPC */                                       \
+  X(grpc_inferred)             /* ... recognised by framing (content-type not seen) */       \
   X(grpc_messages)             /* gRPC length-prefixed messages read */                      \
   X(grpc_framing_lost)         /* gRPC message framing lost (gap in a prefix, bad flag) */   \
   X(stale_chunks)              /* chunks entirely before the stream position (duplicates) */ \

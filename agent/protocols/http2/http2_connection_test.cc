@@ -920,11 +920,12 @@ void ExpectLateJoinExactOrExplicit(const std::string& capture, uint64_t min_exac
   }
   const std::map<uint32_t, size_t> first_chunk = FirstChunkOfStreams(chunks);
   ASSERT_EQ(first_chunk.size(), truth.size());
-  uint64_t exact = 0, explicit_ones = 0;
+  uint64_t exact = 0, explicit_ones = 0, whole_bodies = 0, inferred = 0;
   for (size_t k = 1; k < chunks.size(); ++k) {
     const Result r = Drive(std::vector<Chunk>(chunks.begin() + k, chunks.end()), Split::kWhole,
                            options, RoleHint::kClient);
     std::map<uint32_t, const Exchange*> got;
+    inferred += r.counters.grpc_inferred;
     for (const Exchange& e : r.exchanges) {
       ASSERT_TRUE(truth.count(e.stream_id)) << "join " << k << ": invented stream " << e.stream_id;
       got[e.stream_id] = &e;
@@ -942,6 +943,22 @@ void ExpectLateJoinExactOrExplicit(const std::string& capture, uint64_t min_exac
       if (e.grpc && e.grpc->status_code && truth_exchange[e.stream_id]->grpc) {
         EXPECT_EQ(e.grpc->status_code, truth_exchange[e.stream_id]->grpc->status_code);
       }
+      // A call whose bodies were all seen is gRPC even where its content-type was indexed
+      // before the join, with the messages the whole capture shows.
+      const Exchange& t = *truth_exchange[e.stream_id];
+      if (t.grpc && e.request.body.missing_bytes == 0 && e.response.body.missing_bytes == 0 &&
+          e.request.body.size == t.request.body.size &&
+          e.response.body.size == t.response.body.size) {
+        ++whole_bodies;
+        ASSERT_TRUE(e.grpc.has_value()) << "join " << k << "\n" << DebugString(e);
+        EXPECT_EQ(e.grpc->request.count, t.grpc->request.count);
+        EXPECT_EQ(e.grpc->response.count, t.grpc->response.count);
+        if (e.grpc->response.messages.size() == t.grpc->response.messages.size()) {
+          for (size_t i = 0; i < t.grpc->response.messages.size(); ++i) {
+            EXPECT_EQ(e.grpc->response.messages[i].data, t.grpc->response.messages[i].data);
+          }
+        }
+      }
     }
     for (const auto& [id, chunk] : first_chunk) {
       if (chunk >= k) {
@@ -951,6 +968,8 @@ void ExpectLateJoinExactOrExplicit(const std::string& capture, uint64_t min_exac
   }
   EXPECT_GE(exact, min_exact);
   EXPECT_GE(explicit_ones, min_explicit);
+  EXPECT_GT(whole_bodies, 0u) << "no late-joined call with whole bodies to recognise";
+  EXPECT_GT(inferred, 0u) << "no call recognised by its framing alone";
 }
 
 TEST(Http2ConnectionTest, RealGrpcioLateJoinAtEveryChunk) {

@@ -367,9 +367,7 @@ int Main(int argc, char** argv) {
   SetCommandFooter(stop, app, {"httptracectl stop 1a2b3c01", "httptracectl list"});
   SetCommandFooter(
       list, app, {"httptracectl list", "httptracectl --agent 10.0.0.7:7443 --tls-ca ca.crt list"});
-  SetCommandFooter(
-      status, app,
-      {"httptracectl status", "httptracectl status --counters", "httptracectl status --audit"});
+  SetCommandFooter(status, app, {"httptracectl status --counters", "httptracectl status --audit"});
   SetCommandFooter(
       top, app,
       {"httptracectl top --port 8080", "httptracectl top --comm nginx --sort p99 --once -d 30s"});

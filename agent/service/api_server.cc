@@ -110,7 +110,8 @@ absl::Status PrepareUnixSocketPath(const std::string& path, std::optional<gid_t>
 
 // The agent's own listening unix socket (see peer_identity.h for why not gRPC's). Bound under
 // umask 0117: the socket must not be reachable by everyone even for the instant before chmod.
-absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
+// Mode and group are set before listen(): whoever can connect sees the socket as it stays.
+absl::StatusOr<UniqueFd> ListenUnix(const std::string& path, std::optional<gid_t> group) {
   sockaddr_un addr = {};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof(addr.sun_path)) {
@@ -126,8 +127,17 @@ absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
   if (rc != 0) {
     return absl::ErrnoToStatus(bind_errno, absl::StrCat("cannot listen on unix://", path));
   }
-  if (::listen(fd.get(), SOMAXCONN) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("listen on unix://", path));
+  absl::Status status;
+  if (::chmod(path.c_str(), kSocketMode) != 0) {
+    status = absl::ErrnoToStatus(errno, absl::StrCat("chmod ", path));
+  } else if (group.has_value() && ::chown(path.c_str(), 0, *group) != 0) {
+    status = absl::ErrnoToStatus(errno, absl::StrCat("chown ", path));
+  } else if (::listen(fd.get(), SOMAXCONN) != 0) {
+    status = absl::ErrnoToStatus(errno, absl::StrCat("listen on unix://", path));
+  }
+  if (!status.ok()) {
+    ::unlink(path.c_str());  // nobody will accept on it
+    return status;
   }
   return fd;
 }
@@ -177,7 +187,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const std::vector<st
     ports.push_back(std::make_unique<int>(0));
     if (address->kind == ListenAddress::Kind::kUnix) {
       if (absl::Status s = PrepareUnixSocketPath(address->target, group); !s.ok()) return s;
-      absl::StatusOr<UniqueFd> listener = ListenUnix(address->target);
+      absl::StatusOr<UniqueFd> listener = ListenUnix(address->target, group);
       if (!listener.ok()) return listener.status();
       server->unix_paths_.push_back(address->target);
       server->unix_listeners_.push_back(*std::move(listener));
@@ -223,16 +233,6 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const std::vector<st
     return absl::UnavailableError(
         absl::StrCat("could not listen on ", absl::StrJoin(listen, ", "),
                      " (address in use, or no permission; see the messages above)"));
-  }
-  for (const std::string& path : server->unix_paths_) {
-    if (::chmod(path.c_str(), kSocketMode) != 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("chmod ", path, ": ", std::strerror(errno)));
-    }
-    if (group.has_value() && ::chown(path.c_str(), 0, *group) != 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("chown ", path, ": ", std::strerror(errno)));
-    }
   }
   for (size_t i = 0; i < ports.size(); ++i) server->bound_ports_.push_back(*ports[i]);
   if (!server->unix_listeners_.empty()) {

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -17,6 +18,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "agent/auth/audit_log.h"
+#include "agent/auth/policy.h"
 #include "agent/container/container_resolver.h"
 #include "agent/container/engine_client.h"
 #include "agent/cri/cri_client.h"
@@ -79,6 +82,21 @@ ABSL_FLAG(std::vector<std::string>, container_store,
 ABSL_FLAG(bool, resolve_containers, true,
           "Attribute connections to containers and pods (ids from /proc/<pid>/cgroup).");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+ABSL_FLAG(std::string, audit_log, "",
+          "Append the audit trail (one JSON line {\"audit\": {...}} per call that starts, "
+          "attaches to, stops or exports a session, and per refused call) to this file "
+          "(created 0600) instead of stderr.");
+ABSL_FLAG(std::string, policy, "",
+          "Access policy (JSON): which callers (unix users and groups, certificate subjects and "
+          "SANs) may do what (status, list, capture, export), in which namespaces, pods or "
+          "containers, with HTTPS plaintext and bodies or not (docs/agent.md). Without it, "
+          "whoever can open the socket (or holds a client certificate) may do everything.");
+ABSL_FLAG(bool, check_policy, false,
+          "Read --policy, say what it holds and exit: 0 when it is valid, 2 with the error "
+          "otherwise (check a policy before rolling it out).");
+ABSL_FLAG(int32_t, audit_records, 256,
+          "Audit records kept in memory for `httptracectl status --audit` (older ones are "
+          "counted as dropped; the log has them all).");
 
 // The agent's own export session (a DaemonSet's exchanges to a collector, nobody streaming).
 ABSL_FLAG(std::string, otlp_endpoint, "",
@@ -149,6 +167,40 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_memory_budget_mb) < 0 || absl::GetFlag(FLAGS_memory_budget_mb) > 65536) {
     HT_LOG(ERROR) << "--memory-budget-mb must be 0 (unlimited) to 65536";
     return 2;
+  }
+
+  if (absl::GetFlag(FLAGS_audit_records) < 1) {
+    HT_LOG(ERROR) << "--audit-records must be at least 1";
+    return 2;
+  }
+  auto audit = httptrace::auth::AuditLog::Open(
+      {.capacity = static_cast<size_t>(absl::GetFlag(FLAGS_audit_records)),
+       .path = absl::GetFlag(FLAGS_audit_log)});
+  if (!audit.ok()) {
+    HT_LOG(ERROR) << audit.status().message();
+    return 2;
+  }
+
+  std::optional<httptrace::auth::Policy> policy;
+  if (!absl::GetFlag(FLAGS_policy).empty()) {
+    auto loaded = httptrace::auth::Policy::Load(absl::GetFlag(FLAGS_policy));
+    if (!loaded.ok()) {
+      HT_LOG(ERROR) << loaded.status().message();
+      return 2;
+    }
+    policy = *std::move(loaded);
+    if (absl::GetFlag(FLAGS_check_policy)) {
+      std::printf("%s: valid\n", policy->Summary().c_str());
+      return 0;
+    }
+    HT_LOG(INFO) << "access policy " << policy->Summary()
+                 << "; callers no rule matches are refused";
+  } else if (absl::GetFlag(FLAGS_check_policy)) {
+    HT_LOG(ERROR) << "--check-policy needs --policy FILE";
+    return 2;
+  } else {
+    HT_LOG(INFO) << "no access policy (--policy): every caller who can open the API may start, "
+                    "attach to, stop and export any capture";
   }
 
   // The CRI client connects lazily: the runtime may start after the agent.
@@ -272,13 +324,15 @@ int main(int argc, char** argv) {
   (*pipeline)->SetSessions(&sessions);
   sessions.StartReaper(absl::Milliseconds(250));
 
-  httptrace::service::HttpTraceService service({httptrace::kVersion, (*pipeline)->node_name()},
-                                               &sessions, pipeline->get());
+  httptrace::service::UnixPeerRegistry unix_peers;
+  httptrace::service::HttpTraceService service(
+      {httptrace::kVersion, (*pipeline)->node_name()}, &sessions, pipeline->get(),
+      {.peers = &unix_peers, .audit = audit->get(), .policy = policy ? &*policy : nullptr});
   httptrace::service::TlsFiles tls{absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                                    absl::GetFlag(FLAGS_tls_client_ca),
                                    absl::GetFlag(FLAGS_insecure_tcp)};
-  auto server = httptrace::service::ApiServer::Start(absl::GetFlag(FLAGS_listen), tls, &service,
-                                                     {absl::GetFlag(FLAGS_socket_group)});
+  auto server = httptrace::service::ApiServer::Start(
+      absl::GetFlag(FLAGS_listen), tls, &service, {absl::GetFlag(FLAGS_socket_group), &unix_peers});
   if (!server.ok()) return Fail(server.status(), "cannot serve the API");
   // A ctl talking HTTP/2 to a TCP listener is not this process: keep it out of the trace, or
   // the events it streams would be traced and streamed again.
@@ -295,6 +349,8 @@ int main(int argc, char** argv) {
     HT_LOG(INFO) << "exporting to " << absl::GetFlag(FLAGS_otlp_endpoint) << " (session "
                  << session->id() << ")";
   }
+  HT_LOG(INFO) << "audit trail: " << (*audit)->destination() << " (one JSON line per session "
+               << "call and per refused call)";
   HT_LOG(INFO) << "httptrace-agent " << httptrace::kVersion << " serving on "
                << absl::StrJoin(absl::GetFlag(FLAGS_listen), ", ") << "; probes attach when a "
                << "capture starts";

@@ -1006,7 +1006,15 @@ int Ctl::Status(const StatusOptions& options) {
   AskEvery(*agents, options_.timeout, GetStatus, &first_results, &first);
   const absl::Time first_at = absl::Now();
   absl::SleepFor(options.sample);
-  AskEvery(*agents, options_.timeout, GetStatus, &results, &responses);
+  AskEvery(
+      *agents, options_.timeout,
+      [&](v1::HttpTrace::StubInterface& stub, grpc::ClientContext* context,
+          v1::GetStatusResponse* response) {
+        v1::GetStatusRequest request;
+        request.set_include_audit(options.audit);
+        return stub.GetStatus(context, request, response);
+      },
+      &results, &responses);
   const absl::Duration between = absl::Now() - first_at;
   int rc = kExitOk;
   bool first_agent = true;
@@ -1057,6 +1065,13 @@ int Ctl::Status(const StatusOptions& options) {
                   static_cast<unsigned long long>(s.counters().exchanges_lost()),
                   FilterSummary(s.filter()).c_str());
       if (s.has_export_status()) std::printf("    %s\n", ExportSummary(s.export_status()).c_str());
+    }
+    if (!response.policy().empty()) std::printf("  access policy: %s\n", response.policy().c_str());
+    if (options.audit) {
+      std::printf("audit:\n");
+      for (const std::string& line : AuditLines(response, absl::LocalTimeZone())) {
+        std::printf("  %s\n", line.c_str());
+      }
     }
     if (!options.counters) {
       std::printf("  (httptracectl status --counters: TLS libraries and every counter)\n");

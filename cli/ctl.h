@@ -61,6 +61,7 @@ struct TopOptions {
 
 struct StatusOptions {
   bool counters = false;        // every counter and TLS library, not only the headline
+  bool audit = false;           // the agent's recent audit records
   std::string format = "text";  // or "json"
   // The pause between the two answers the rate and "losing now" are measured over.
   absl::Duration sample = absl::Seconds(1);

@@ -334,6 +334,9 @@ int Main(int argc, char** argv) {
       "(exit 1 when NOT healthy or unreachable).");
   status->add_flag("--counters", status_options.counters,
                    "Also every counter and every TLS library probed or not.");
+  status->add_flag("--audit", status_options.audit,
+                   "Also the agent's recent audit records: who started, attached to, stopped or "
+                   "exported which session, and every refused call.");
   status->add_option("--format", status_options.format, "text or json (for scripts).")
       ->check(CLI::IsMember({"text", "json"}));
 
@@ -377,7 +380,7 @@ int Main(int argc, char** argv) {
   SetCommandFooter(stop, app, {"httptracectl stop 1a2b3c01", "httptracectl list"});
   SetCommandFooter(
       list, app, {"httptracectl list", "httptracectl --agent 10.0.0.7:7443 --tls-ca ca.crt list"});
-  SetCommandFooter(status, app, {"httptracectl status", "httptracectl status --counters"});
+  SetCommandFooter(status, app, {"httptracectl status --counters", "httptracectl status --audit"});
   SetCommandFooter(
       top, app,
       {"httptracectl top --port 8080", "httptracectl top --comm nginx --sort p99 --once -d 30s"});

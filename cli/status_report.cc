@@ -123,4 +123,39 @@ Health Assess(const v1::GetStatusResponse& now, const v1::GetStatusResponse* ear
   return health;
 }
 
+std::vector<std::string> AuditLines(const v1::GetStatusResponse& status, absl::TimeZone zone) {
+  std::vector<std::string> lines;
+  for (const v1::AuditRecord& record : status.audit()) {
+    const v1::CallerIdentity& caller = record.caller();
+    std::string who;
+    if (caller.transport() == "unix") {
+      who = absl::StrCat("uid ", caller.uid(), " gid ", caller.gid(), " pid ", caller.pid(), " (",
+                         caller.comm(), ")");
+    } else if (caller.transport() == "mtls") {
+      who = absl::StrCat("subject ", caller.subject().empty() ? "(none)" : caller.subject());
+      if (caller.sans_size() > 0)
+        absl::StrAppend(&who, " SANs ", absl::StrJoin(caller.sans(), ","));
+    } else {
+      who = absl::StrCat(caller.transport(), " ", caller.peer());
+    }
+    const absl::Time time =
+        absl::FromUnixSeconds(record.time().seconds()) + absl::Nanoseconds(record.time().nanos());
+    std::string line =
+        absl::StrFormat("%s  %-6s %-17s %s", absl::FormatTime("%Y-%m-%d %H:%M:%S", time, zone),
+                        record.verb(), record.code(), who);
+    if (!record.session_id().empty()) absl::StrAppend(&line, "  session ", record.session_id());
+    if (!record.rule().empty()) absl::StrAppend(&line, "  rule ", record.rule());
+    if (!record.message().empty()) absl::StrAppend(&line, "  (", record.message(), ")");
+    if (!record.request_json().empty()) absl::StrAppend(&line, "  ", record.request_json());
+    lines.push_back(std::move(line));
+  }
+  if (status.audit_dropped() > 0) {
+    lines.push_back(absl::StrCat("(", status.audit_dropped(),
+                                 " older record(s) no longer kept in memory: the agent's audit log "
+                                 "has them)"));
+  }
+  if (lines.empty()) lines.push_back("(no audit records yet)");
+  return lines;
+}
+
 }  // namespace httptrace::cli

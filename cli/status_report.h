@@ -29,6 +29,12 @@ struct Health {
 Health Assess(const v1::GetStatusResponse& now, const v1::GetStatusResponse* earlier,
               absl::Duration between);
 
+// `status --audit`: one line per audit record the agent keeps, oldest first, in `zone`:
+//   "2026-12-07 21:00:00  start   OK                 uid 1000 gid 1000 pid 4242 (httptracectl)
+//    session 4f1c0a01  rule team-a  filter namespace team-a"
+// then how many older records the agent no longer holds (they are in its audit log).
+std::vector<std::string> AuditLines(const v1::GetStatusResponse& status, absl::TimeZone zone);
+
 // The reasons losses are counted under, each with the agent counters that count it (one place:
 // the headline and the docs use this list).
 struct LossCounter {

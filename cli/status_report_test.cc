@@ -62,5 +62,40 @@ TEST(Assess, LosingNowIsDegradedAndSessionsWithoutProbesAreNotHealthy) {
   EXPECT_EQ(h.lines[2], "traffic:  0 exchange(s) since start");
 }
 
+TEST(AuditLines, SayWhoDidWhatToWhichSessionAndWhatWasDropped) {
+  v1::GetStatusResponse status;
+  v1::AuditRecord& start = *status.add_audit();
+  start.mutable_time()->set_seconds(1796677200);  // 2026-12-07T21:00:00Z
+  start.set_verb("start");
+  start.set_code("OK");
+  start.mutable_caller()->set_transport("unix");
+  start.mutable_caller()->set_uid(1000);
+  start.mutable_caller()->set_gid(100);
+  start.mutable_caller()->set_pid(4242);
+  start.mutable_caller()->set_comm("httptracectl");
+  start.set_session_id("4f1c0a01");
+  start.set_rule("team-a");
+  start.set_request_json(R"({"filter":{"pod_namespaces":["team-a"]}})");
+  v1::AuditRecord& refused = *status.add_audit();
+  refused.mutable_time()->set_seconds(1796677201);
+  refused.set_verb("start");
+  refused.set_code("PERMISSION_DENIED");
+  refused.set_message("policy rule viewers does not allow start");
+  refused.mutable_caller()->set_transport("mtls");
+  refused.mutable_caller()->set_subject("CN=team-b");
+  refused.mutable_caller()->add_sans("team-b.example.com");
+  status.set_audit_dropped(7);
+  EXPECT_THAT(
+      AuditLines(status, absl::UTCTimeZone()),
+      ElementsAre("2026-12-07 21:00:00  start  OK                uid 1000 gid 100 pid 4242 "
+                  "(httptracectl)  session 4f1c0a01  rule team-a  "
+                  R"({"filter":{"pod_namespaces":["team-a"]}})",
+                  "2026-12-07 21:00:01  start  PERMISSION_DENIED subject CN=team-b SANs "
+                  "team-b.example.com  (policy rule viewers does not allow start)",
+                  "(7 older record(s) no longer kept in memory: the agent's audit log has them)"));
+  EXPECT_THAT(AuditLines(v1::GetStatusResponse(), absl::UTCTimeZone()),
+              ElementsAre("(no audit records yet)"));
+}
+
 }  // namespace
 }  // namespace httptrace::cli

@@ -3,7 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
@@ -35,7 +38,8 @@ class PodFilterTest : public ::testing::Test {
   }
   void TearDown() override {
     runtime_.reset();
-    std::system(("rm -rf " + dir_).c_str());
+    std::error_code error;
+    std::filesystem::remove_all(dir_, error);
   }
 
   // Process `pid` in pod `uid` (empty: on the host) with mount namespace file `ns` (a file name
@@ -46,7 +50,7 @@ class PodFilterTest : public ::testing::Test {
     mkdir((pid_dir + "/ns").c_str(), 0755);
     const std::string ns_file = dir_ + "/" + ns;
     if (access(ns_file.c_str(), F_OK) != 0) std::ofstream(ns_file).put('x');
-    link(ns_file.c_str(), (pid_dir + "/ns/mnt").c_str());
+    EXPECT_EQ(link(ns_file.c_str(), (pid_dir + "/ns/mnt").c_str()), 0) << strerror(errno);
     uids_[pid] = uid;
     struct stat st;
     stat(ns_file.c_str(), &st);

@@ -2,6 +2,9 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <grpcpp/server_posix.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -105,6 +108,40 @@ absl::Status PrepareUnixSocketPath(const std::string& path, std::optional<gid_t>
   return absl::OkStatus();
 }
 
+// The agent's own listening unix socket (see peer_identity.h for why not gRPC's). Bound under
+// umask 0117: the socket must not be reachable by everyone even for the instant before chmod.
+// Mode and group are set before listen(): whoever can connect sees the socket as it stays.
+absl::StatusOr<UniqueFd> ListenUnix(const std::string& path, std::optional<gid_t> group) {
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat("socket path too long: ", path));
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return absl::ErrnoToStatus(errno, "socket(AF_UNIX)");
+  const mode_t old_umask = ::umask(0117);
+  const int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  const int bind_errno = errno;
+  ::umask(old_umask);
+  if (rc != 0) {
+    return absl::ErrnoToStatus(bind_errno, absl::StrCat("cannot listen on unix://", path));
+  }
+  absl::Status status;
+  if (::chmod(path.c_str(), kSocketMode) != 0) {
+    status = absl::ErrnoToStatus(errno, absl::StrCat("chmod ", path));
+  } else if (group.has_value() && ::chown(path.c_str(), 0, *group) != 0) {
+    status = absl::ErrnoToStatus(errno, absl::StrCat("chown ", path));
+  } else if (::listen(fd.get(), SOMAXCONN) != 0) {
+    status = absl::ErrnoToStatus(errno, absl::StrCat("listen on unix://", path));
+  }
+  if (!status.ok()) {
+    ::unlink(path.c_str());  // nobody will accept on it
+    return status;
+  }
+  return fd;
+}
+
 }  // namespace
 
 absl::StatusOr<ListenAddress> ParseListenAddress(absl::string_view text) {
@@ -150,8 +187,10 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const std::vector<st
     ports.push_back(std::make_unique<int>(0));
     if (address->kind == ListenAddress::Kind::kUnix) {
       if (absl::Status s = PrepareUnixSocketPath(address->target, group); !s.ok()) return s;
-      builder.AddListeningPort("unix://" + address->target, grpc::InsecureServerCredentials());
+      absl::StatusOr<UniqueFd> listener = ListenUnix(address->target, group);
+      if (!listener.ok()) return listener.status();
       server->unix_paths_.push_back(address->target);
+      server->unix_listeners_.push_back(*std::move(listener));
       continue;
     }
     if (!tcp_credentials) {
@@ -189,30 +228,67 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(const std::vector<st
     builder.AddListeningPort(address->target, tcp_credentials, ports.back().get());
   }
   builder.RegisterService(service);
-  // The socket must not be reachable by everyone even for the instant before chmod.
-  const mode_t old_umask = ::umask(0117);
   server->server_ = builder.BuildAndStart();
-  ::umask(old_umask);
   if (server->server_ == nullptr) {
     return absl::UnavailableError(
         absl::StrCat("could not listen on ", absl::StrJoin(listen, ", "),
                      " (address in use, or no permission; see the messages above)"));
   }
-  for (const std::string& path : server->unix_paths_) {
-    if (::chmod(path.c_str(), kSocketMode) != 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("chmod ", path, ": ", std::strerror(errno)));
-    }
-    if (group.has_value() && ::chown(path.c_str(), 0, *group) != 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("chown ", path, ": ", std::strerror(errno)));
-    }
-  }
   for (size_t i = 0; i < ports.size(); ++i) server->bound_ports_.push_back(*ports[i]);
+  if (!server->unix_listeners_.empty()) {
+    server->peers_ = access.peers;
+    server->stop_accepting_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!server->stop_accepting_) return absl::ErrnoToStatus(errno, "eventfd");
+    server->acceptor_ = std::thread([s = server.get()] { s->AcceptUnixConnections(); });
+  }
   return server;
 }
 
+void ApiServer::AcceptUnixConnections() {
+  pthread_setname_np(pthread_self(), "api_accept");
+  std::vector<pollfd> fds;
+  for (const UniqueFd& listener : unix_listeners_) fds.push_back({listener.get(), POLLIN, 0});
+  fds.push_back({stop_accepting_.get(), POLLIN, 0});
+  while (true) {
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      HT_LOG(ERROR) << "API accept: poll: " << std::strerror(errno);
+      return;
+    }
+    if (fds.back().revents != 0) return;
+    for (size_t i = 0; i + 1 < fds.size(); ++i) {
+      if (fds[i].revents == 0) continue;
+      // gRPC's own listeners accept non-blocking fds too.
+      UniqueFd connection(::accept4(fds[i].fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+      if (!connection) {
+        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) continue;
+        HT_LOG_EVERY_N_SEC(WARNING, 10)
+            << "API accept on " << unix_paths_[i] << ": " << std::strerror(errno);
+        // Out of fds: wait instead of spinning on a listener that stays readable.
+        absl::SleepFor(absl::Milliseconds(100));
+        continue;
+      }
+      if (peers_ != nullptr) {
+        absl::StatusOr<UnixPeer> peer = ReadUnixPeer(connection.get());
+        if (peer.ok()) {
+          peers_->Register(connection.get(), *std::move(peer));
+        } else {
+          HT_LOG_EVERY_N_SEC(WARNING, 10) << "API connection on " << unix_paths_[i]
+                                          << ": caller unidentified: " << peer.status();
+        }
+      }
+      // gRPC owns the fd from here on and closes it with the connection.
+      grpc::AddInsecureChannelFromFd(server_.get(), connection.release());
+    }
+  }
+}
+
 void ApiServer::Shutdown(absl::Duration grace) {
+  if (acceptor_.joinable()) {
+    const uint64_t one = 1;
+    (void)!::write(stop_accepting_.get(), &one, sizeof(one));
+    acceptor_.join();
+  }
   if (server_ == nullptr) return;
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   server_->Wait();

@@ -9,11 +9,14 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "agent/service/peer_identity.h"
+#include "common/unique_fd.h"
 
 namespace httptrace::service {
 
@@ -37,6 +40,9 @@ struct TlsFiles {
 // The socket becomes root:GROUP 0660 and the directory the agent makes for it root:GROUP 0750.
 struct UnixSocketAccess {
   std::string group;  // empty: root only
+  // Where the peers of accepted unix connections are recorded (see peer_identity.h); null: not
+  // recorded (callers are then unidentified).
+  UnixPeerRegistry* peers = nullptr;
 };
 
 class ApiServer {
@@ -50,15 +56,22 @@ class ApiServer {
                                                           const UnixSocketAccess& access = {});
   ~ApiServer();
 
-  // Stops accepting calls and ends running ones after `grace`.
+  // Stops accepting connections and calls, and ends running ones after `grace`.
   void Shutdown(absl::Duration grace);
   // TCP ports actually bound, in the order given (0 for unix addresses). For "tcp://host:0".
   const std::vector<int>& bound_ports() const { return bound_ports_; }
 
  private:
   ApiServer() = default;
+  // Accepts on the unix sockets until Shutdown: reads each caller's SO_PEERCRED, then hands the
+  // connection to gRPC.
+  void AcceptUnixConnections();
 
   std::unique_ptr<grpc::Server> server_;
+  UnixPeerRegistry* peers_ = nullptr;
+  std::vector<UniqueFd> unix_listeners_;
+  UniqueFd stop_accepting_;  // eventfd, written by Shutdown
+  std::thread acceptor_;
   std::vector<std::string> unix_paths_;
   std::vector<int> bound_ports_;
 };

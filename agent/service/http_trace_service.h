@@ -8,6 +8,10 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
+#include "agent/auth/audit_log.h"
+#include "agent/auth/caller_identity.h"
+#include "agent/auth/policy.h"
+#include "agent/service/peer_identity.h"
 #include "agent/session/event.h"
 #include "agent/session/session_manager.h"
 #include "agent/status/status_source.h"
@@ -22,10 +26,19 @@ struct ServiceInfo {
   std::string node;
 };
 
+// Who is calling, what they may do and what is recorded of it. All optional (not owned; they
+// outlive the service): without `peers` unix callers are unidentified, without `audit` nothing
+// is recorded, without `policy` every caller may do everything.
+struct AccessOptions {
+  const UnixPeerRegistry* peers = nullptr;
+  auth::AuditLog* audit = nullptr;
+  const auth::Policy* policy = nullptr;
+};
+
 class HttpTraceService final : public v1::HttpTrace::Service {
  public:
   HttpTraceService(ServiceInfo info, session::SessionManager* sessions,
-                   AgentStatusSource* status_source);
+                   AgentStatusSource* status_source, AccessOptions access = {});
 
   grpc::Status StartCapture(grpc::ServerContext* context, const v1::StartCaptureRequest* request,
                             v1::StartCaptureResponse* response) override;
@@ -52,7 +65,14 @@ class HttpTraceService final : public v1::HttpTrace::Service {
       absl::FunctionRef<void()> opened,
       absl::FunctionRef<bool(const std::vector<session::SequencedEvent>&)> send);
 
+  class CallRecord;
+  auth::CallerIdentity Identify(const grpc::ServerContext& context) const;
+  // With a policy: the rule that lets the caller do `verb` (also named in the record), or
+  // PERMISSION_DENIED. Without: null.
+  absl::StatusOr<const auth::PolicyRule*> Authorize(CallRecord& call, auth::Verb verb) const;
+
   const ServiceInfo info_;
+  const AccessOptions access_;
   session::SessionManager* const sessions_;
   AgentStatusSource* const status_source_;
   const absl::Time started_at_;

@@ -12,6 +12,7 @@
 
 #include "agent/service/api_server.h"
 #include "common/testing/test_support.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace httptrace::service {
@@ -27,6 +28,14 @@ class NoProbes : public session::CaptureControl {
   size_t active = 0;
 };
 
+v1::Exchange ExchangeIn(const std::string& pod_namespace) {
+  v1::Exchange exchange;
+  exchange.mutable_process()->mutable_container()->set_pod_namespace(pod_namespace);
+  exchange.mutable_request()->set_method("GET");
+  exchange.mutable_request()->set_target("/");
+  return exchange;
+}
+
 class FixedStatus : public AgentStatusSource {
  public:
   void FillStatus(v1::GetStatusResponse* response) override {
@@ -40,7 +49,7 @@ class ServiceTest : public testing::Test {
   void SetUp() override {
     dir_ = httptrace::test_support::MakeSocketDir("service_test");
     socket_ = dir_ + "/sub/agent.sock";
-    auto server = ApiServer::Start({"unix://" + socket_}, TlsFiles(), &service_);
+    auto server = ApiServer::Start({"unix://" + socket_}, TlsFiles(), &service_, {"", &peers_});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     stub_ = v1::HttpTrace::NewStub(
@@ -71,7 +80,10 @@ class ServiceTest : public testing::Test {
   NoProbes control_;
   FixedStatus status_;
   session::SessionManager manager_{session::SessionManagerOptions(), &control_};
-  HttpTraceService service_{{"1.2.3", "node-a"}, &manager_, &status_};
+  UnixPeerRegistry peers_;
+  std::unique_ptr<auth::AuditLog> audit_ = *auth::AuditLog::Open({.capacity = 64});
+  HttpTraceService service_{
+      {"1.2.3", "node-a"}, &manager_, &status_, {.peers = &peers_, .audit = audit_.get()}};
   std::string dir_;
   std::string socket_;
   std::unique_ptr<ApiServer> server_;
@@ -117,6 +129,76 @@ TEST_F(ServiceTest, StreamDeliversPublishedExchangesThenEndsAfterStop) {
   EXPECT_EQ(events[2].end().reason(), v1::END_REASON_STOPPED);
   EXPECT_EQ(events[2].end().counters().exchanges(), 2u);
   EXPECT_EQ(control_.active, 0u);
+}
+
+TEST_F(ServiceTest, AuditRecordsStartAttachStopAndRefusalsWithTheCallersUid) {
+  v1::StartCaptureRequest start;
+  start.mutable_filter()->add_ports(8080);
+  start.mutable_options()->set_body_limit_bytes(100);
+  v1::StartCaptureResponse started;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->StartCapture(&context, start, &started).ok());
+  }
+  const std::string id = started.session().id();
+  {
+    grpc::ClientContext context;
+    v1::StreamEventsRequest attach;
+    attach.set_session_id(id);
+    auto reader = stub_->StreamEventBatches(&context, attach);
+    reader->WaitForInitialMetadata();
+    ASSERT_TRUE(manager_.Stop(id).ok());
+    v1::EventBatch batch;
+    while (reader->Read(&batch)) {
+    }
+    EXPECT_TRUE(reader->Finish().ok());
+  }
+  {
+    grpc::ClientContext context;
+    v1::StopCaptureRequest stop;
+    stop.set_session_id(id);
+    v1::StopCaptureResponse response;
+    ASSERT_TRUE(stub_->StopCapture(&context, stop, &response).ok());
+  }
+  {
+    grpc::ClientContext context;  // refused: recorded too
+    v1::StreamEventsRequest attach;
+    attach.set_session_id("no-such-session");
+    auto reader = stub_->StreamEvents(&context, attach);
+    v1::Event event;
+    EXPECT_FALSE(reader->Read(&event));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext context;  // a successful list is not a session call: not recorded
+    v1::ListSessionsResponse response;
+    ASSERT_TRUE(stub_->ListSessions(&context, {}, &response).ok());
+  }
+  grpc::ClientContext context;
+  v1::GetStatusRequest request;
+  request.set_include_audit(true);
+  v1::GetStatusResponse status;
+  ASSERT_TRUE(stub_->GetStatus(&context, request, &status).ok());
+  ASSERT_EQ(status.audit_size(), 4) << status.DebugString();
+  EXPECT_EQ(status.audit(0).verb(), "start");
+  EXPECT_EQ(status.audit(1).verb(), "attach");
+  EXPECT_EQ(status.audit(1).call(), "StreamEventBatches");
+  EXPECT_EQ(status.audit(2).verb(), "stop");
+  EXPECT_EQ(status.audit(3).verb(), "attach");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(status.audit(i).session_id(), id);
+    EXPECT_EQ(status.audit(i).code(), "OK");
+    EXPECT_NE(status.audit(i).request_json().find("\"ports\":[8080]"), std::string::npos)
+        << status.audit(i).request_json();
+  }
+  EXPECT_EQ(status.audit(3).code(), "NOT_FOUND");
+  EXPECT_EQ(status.audit(3).session_id(), "no-such-session");
+  for (const v1::AuditRecord& record : status.audit()) {
+    EXPECT_EQ(record.caller().transport(), "unix");
+    EXPECT_EQ(record.caller().uid(), ::getuid());
+    EXPECT_EQ(record.caller().pid(), static_cast<uint32_t>(::getpid()));
+  }
+  EXPECT_EQ(status.audit_dropped(), 0u);
 }
 
 TEST_F(ServiceTest, AttachLaterResumesFromASequenceNumber) {
@@ -324,6 +406,121 @@ TEST_F(ServiceTest, SecondServerOnALiveSocketIsRefused) {
   const auto second = ApiServer::Start({"unix://" + socket_}, TlsFiles(), &service);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(second.status().message().find("already listening"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace httptrace::service
+
+namespace httptrace::service {
+namespace {
+
+// The policy as the service enforces it on a real unix-socket caller (this test's own uid).
+class PolicyServiceTest : public testing::Test {
+ protected:
+  void Serve(const std::string& policy_json) {
+    auto policy = auth::Policy::Parse(policy_json, "test-policy.json");
+    ASSERT_TRUE(policy.ok()) << policy.status();
+    policy_ = std::make_unique<auth::Policy>(*std::move(policy));
+    service_ = std::make_unique<HttpTraceService>(
+        ServiceInfo{"1.2.3", "node-a"}, &manager_, nullptr,
+        AccessOptions{.peers = &peers_, .audit = audit_.get(), .policy = policy_.get()});
+    dir_ = test_support::MakeSocketDir("policy_service");
+    auto server = ApiServer::Start({"unix://" + dir_ + "/agent.sock"}, TlsFiles(), service_.get(),
+                                   {"", &peers_});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    stub_ = v1::HttpTrace::NewStub(
+        grpc::CreateChannel("unix://" + dir_ + "/agent.sock", grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  grpc::Status Start(const v1::StartCaptureRequest& request, v1::StartCaptureResponse* response) {
+    grpc::ClientContext context;
+    return stub_->StartCapture(&context, request, response);
+  }
+  std::string uid() const { return std::to_string(::getuid()); }
+
+  NoProbes control_;
+  session::SessionManager manager_{session::SessionManagerOptions(), &control_};
+  UnixPeerRegistry peers_;
+  std::unique_ptr<auth::AuditLog> audit_ = *auth::AuditLog::Open({.capacity = 64});
+  std::unique_ptr<auth::Policy> policy_;
+  std::unique_ptr<HttpTraceService> service_;
+  std::string dir_;
+  std::unique_ptr<ApiServer> server_;
+  std::unique_ptr<v1::HttpTrace::Stub> stub_;
+};
+
+TEST_F(PolicyServiceTest, ReadOnlyCallerMayListButNotCaptureAndTheRefusalIsAudited) {
+  Serve(R"({"rules": [{"name": "viewers", "callers": {"unix_users": [)" + uid() +
+        R"(]}, "verbs": ["status", "list"]}]})");
+  grpc::ClientContext list_context;
+  v1::ListSessionsResponse list;
+  EXPECT_TRUE(stub_->ListSessions(&list_context, {}, &list).ok());
+  v1::StartCaptureResponse started;
+  const grpc::Status refused = Start(v1::StartCaptureRequest(), &started);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(refused.error_message(),
+            "policy rule \"viewers\" does not allow capture (it allows status, list)");
+  EXPECT_EQ(control_.active, 0u);  // nothing reached the probes
+  v1::GetStatusResponse status;
+  audit_->Fill(&status);
+  ASSERT_EQ(status.audit_size(), 1);
+  EXPECT_EQ(status.audit(0).verb(), "start");
+  EXPECT_EQ(status.audit(0).code(), "PERMISSION_DENIED");
+  EXPECT_EQ(status.audit(0).rule(), "viewers");
+  EXPECT_EQ(status.audit(0).caller().uid(), ::getuid());
+}
+
+TEST_F(PolicyServiceTest, ACaptureOfEverythingGetsTheAllowedNamespaceAndItsNotes) {
+  Serve(R"({"rules": [{"name": "team-a", "callers": {"unix_users": [)" + uid() +
+        R"(]}, "verbs": ["status", "list", "capture"], "namespaces": ["team-a"],
+             "bodies": false, "tls_plaintext": false}]})");
+  v1::StartCaptureResponse started;
+  ASSERT_TRUE(Start(v1::StartCaptureRequest(), &started).ok());
+  const v1::SessionInfo& session = started.session();
+  EXPECT_THAT(session.filter().pod_namespaces(), testing::ElementsAre("team-a"));
+  EXPECT_EQ(session.filter().tls(), v1::TLS_PLAIN);
+  EXPECT_EQ(session.options().body_limit_bytes(), 0u);
+  EXPECT_THAT(session.notes(),
+              testing::IsSupersetOf(
+                  {"policy rule \"team-a\": capture narrowed to namespace team-a",
+                   "policy rule \"team-a\": HTTPS not captured (tls_plaintext: false); plaintext "
+                   "HTTP only",
+                   "policy rule \"team-a\": bodies not captured (bodies: false); their sizes "
+                   "are"}));
+  // Exchanges of another namespace never reach the session.
+  v1::Exchange other = ExchangeIn("team-b"), own = ExchangeIn("team-a");
+  manager_.PublishExchange(other);
+  manager_.PublishExchange(own);
+  auto found = manager_.Find(session.id());
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ((*found)->Info().counters().exchanges(), 1u);
+
+  v1::StartCaptureRequest team_b;
+  team_b.mutable_filter()->add_pod_namespaces("team-b");
+  const grpc::Status refused = Start(team_b, &started);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(refused.error_message(),
+            "policy rule \"team-a\" does not allow capturing namespace team-b (allowed: team-a)");
+}
+
+TEST_F(PolicyServiceTest, ACallerNoRuleMatchesMayNotEvenAskTheStatus) {
+  Serve(R"({"rules": [{"name": "someone-else", "callers": {"unix_users": [4000000]},
+                       "verbs": ["status"]}]})");
+  grpc::ClientContext context;
+  v1::GetStatusResponse status;
+  const grpc::Status refused = stub_->GetStatus(&context, {}, &status);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(
+      refused.error_message(),
+      testing::HasSubstr("no rule of the agent's policy (test-policy.json) matches uid " + uid()));
+  v1::GetStatusResponse audit;
+  audit_->Fill(&audit);
+  ASSERT_EQ(audit.audit_size(), 1);
+  EXPECT_EQ(audit.audit(0).verb(), "status");
 }
 
 }  // namespace

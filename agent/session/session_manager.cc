@@ -81,7 +81,8 @@ absl::Status SessionManager::SyncFiltersLocked() {
   return status;
 }
 
-absl::StatusOr<v1::SessionInfo> SessionManager::Start(const v1::StartCaptureRequest& request) {
+absl::StatusOr<v1::SessionInfo> SessionManager::Start(const v1::StartCaptureRequest& request,
+                                                      const std::vector<std::string>& notes) {
   if (absl::Status s = ValidateFilter(request.filter()); !s.ok()) return s;
   absl::StatusOr<v1::CaptureOptions> options =
       NormalizeOptions(request.options(), options_.defaults);
@@ -120,6 +121,7 @@ absl::StatusOr<v1::SessionInfo> SessionManager::Start(const v1::StartCaptureRequ
     return absl::FailedPreconditionError(absl::StrCat("cannot start capturing: ", s.message()));
   }
   HT_LOG(INFO) << "session " << session->id() << " started";
+  if (!notes.empty()) session->AddNotes(notes);
   // The start-up scan is done: its refusals, those that concern this session.
   session->AddNotes(NotesForSession(session->filter(), control_->Notes()));
   return session->Info();

@@ -71,7 +71,9 @@ class SessionManager {
   ~SessionManager();
 
   // INVALID_ARGUMENT, RESOURCE_EXHAUSTED (max sessions), FAILED_PRECONDITION (probes failed).
-  absl::StatusOr<v1::SessionInfo> Start(const v1::StartCaptureRequest& request)
+  // `notes` go to the session's notes from its start (e.g. what the access policy narrowed).
+  absl::StatusOr<v1::SessionInfo> Start(const v1::StartCaptureRequest& request,
+                                        const std::vector<std::string>& notes = {})
       ABSL_LOCKS_EXCLUDED(control_mu_, mu_);
   // Flushes the pipeline, then ends the session: everything completed before the call is
   // queued before SessionEnd. NOT_FOUND for an unknown id. Stopping an ended session is OK.
@@ -103,6 +105,8 @@ class SessionManager {
   // of active sessions changed. The reaper calls it; tests call it with their own clock.
   void Tick(absl::Time now) ABSL_LOCKS_EXCLUDED(control_mu_, mu_);
 
+  // What a session gets for options its request leaves unset.
+  const SessionDefaults& defaults() const { return options_.defaults; }
   // The budget every session's queue is charged to, for status counters.
   const MemoryBudget& memory_budget() const { return *budget_; }
   // Exchanges published that no session's filter took (the kernel's coarse filter let them

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/render/text_renderer.h"
+#include "common/grpc_status.h"
 
 namespace httptrace::render {
 namespace {
@@ -95,6 +96,19 @@ void LineRenderer::AppendLine(std::string* out, const v1::Exchange* client,
     if (*color != 0) out->append(palette_.reset);
   } else {
     out->push_back('-');
+  }
+  // gRPC answers errors with HTTP 200: its own status is what says how the call went.
+  if (response_side.has_grpc()) {
+    const v1::Grpc& grpc = response_side.grpc();
+    out->append(" grpc ");
+    if (grpc.has_status_code()) {
+      const bool failed = grpc.status_code() != 0;
+      if (failed) out->append(palette_.Status(500));
+      absl::StrAppend(out, GrpcStatusName(grpc.status_code()));
+      if (failed && *palette_.Status(500) != 0) out->append(palette_.reset);
+    } else {
+      out->push_back('?');
+    }
   }
   out->push_back(' ');
   const v1::Exchange& timed = client != nullptr && client->has_latency() ? *client : any;

@@ -433,6 +433,19 @@ TEST(LineRenderer, OneLinePerExchangeForEachEndSeenAndForAPair) {
             "200 1.200 ms (server 532 µs) ↑0 B ↓26 B ! example note\n");
 }
 
+TEST(LineRenderer, AGrpcCallShowsItsStatusBesideTheHttpOne) {
+  // gRPC errors travel in HTTP 200 responses: the line must say NOT_FOUND, not just 200.
+  LineRenderer renderer(Utc());
+  std::string out;
+  renderer.Render(GrpcExchange(), "", &out);
+  EXPECT_THAT(out, HasSubstr(" 200 grpc NOT_FOUND "));
+  v1::Event unknown = GrpcExchange();
+  unknown.mutable_exchange()->mutable_grpc()->clear_status_code();
+  out.clear();
+  renderer.Render(unknown, "", &out);
+  EXPECT_THAT(out, HasSubstr(" 200 grpc ? "));
+}
+
 TEST(LineRenderer, ColourMarksStatusClassesAndSlowExchangesOnlyWhenAsked) {
   v1::Event event = UsersExchange();
   event.mutable_exchange()->mutable_response()->set_status(503);

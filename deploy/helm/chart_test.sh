@@ -40,7 +40,22 @@ variants=(
   "renamed:-name prod -namespace tracing -set nameOverride=tracer -set tls.secretName=mine"
   "values-file:-f $work/values-file.in"
   "otlp:-f $work/otlp.in"
+  "policy:-f $work/policy.in"
 )
+cat >"$work/policy.in" <<'YAML'
+policy:
+  enabled: true
+  rules:
+    - name: platform
+      callers: {cert_subjects: ["CN=platform"]}
+      verbs: [status, list, capture, export]
+    - name: team-a
+      callers: {cert_sans: [team-a.example.com]}
+      verbs: [status, list, capture]
+      namespaces: [team-a]
+      bodies: false
+      max_body_bytes: 1024
+YAML
 cat >"$work/otlp.in" <<'YAML'
 otlp:
   endpoint: otlps://collector.observability:4317
@@ -117,6 +132,32 @@ want = {l.strip() for l in sel.splitlines()}
 have = {l.strip() for l in labels.splitlines()}
 sys.exit(0 if want <= have else 1)
 PY
+
+echo "== the policy: a ConfigMap from values, mounted, passed with --policy, read by the agent"
+p=$work/policy.yaml
+for want in 'kind: ConfigMap' 'name: httptrace-policy' '- --policy=/etc/httptrace/policy/policy.json' \
+  'mountPath: /etc/httptrace/policy' 'configMap:'; do
+  grep -qF -- "$want" "$p" || fail "policy render lacks: $want"
+done
+if grep -qE -- '--policy|kind: ConfigMap' "$d"; then fail "default render has a policy"; fi
+# The ConfigMap's policy.json, as the agent will read it from the mount.
+python3 - "$p" "$work/policy.json" <<'PY' || fail "no policy.json in the ConfigMap"
+import re, sys
+text = open(sys.argv[1]).read()
+block = re.search(r"\n  policy.json: \|\n((?:    .*\n)+)", text).group(1)
+open(sys.argv[2], "w").write("".join(line[4:] + "\n" for line in block.splitlines()))
+PY
+agent=$(readlink -f agent/httptrace-agent)
+checked=$("$agent" --policy "$work/policy.json" --check-policy) || fail "the agent refused the rendered policy"
+[[ $checked == "$work/policy.json (3 rule(s): platform, team-a, chart-probes): valid" ]] ||
+  fail "unexpected: $checked"
+# ... and the agent is not vacuous about it: a misspelled key is refused.
+sed 's/"namespaces"/"namespace"/' "$work/policy.json" >"$work/typo-policy.json"
+if "$agent" --policy "$work/typo-policy.json" --check-policy 2>"$work/policy.err"; then
+  fail "the agent accepted a misspelled policy key"
+fi
+grep -qF 'rule "team-a": unknown key "namespace"' "$work/policy.err" ||
+  fail "unexpected: $(cat "$work/policy.err")"
 
 echo "== NOTES.txt tells how to start a capture"
 "$render" -notes -namespace httptrace "$chart" >"$work/notes.txt"

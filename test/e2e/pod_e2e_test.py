@@ -14,8 +14,12 @@ the chart's path. Exchanges of an app in a pod must
 carry the pod's name and namespace and the container's name as containerd tells them;
 --namespace and --pod must filter in the kernel (by the pods' mount namespaces); a container
 restarted in its pod (a new container id, attempt 1) must be followed by a running capture; an
-agent without CAP_SYS_PTRACE must refuse a pod filter and name the capability.
+agent without CAP_SYS_PTRACE must refuse a pod filter and name the capability. An agent with an
+access policy that allows one namespace narrows a capture of everything to that namespace in
+the kernel, and refuses a capture of another namespace naming the rule.
 """
+
+import json
 
 import os
 import re
@@ -190,7 +194,7 @@ def pod_mount_namespaces(pod_uid):
 class AgentContainer:
     """The agent in its image, as the chart's DaemonSet runs it (see start_agent)."""
 
-    def __init__(self, name, run_dir, capabilities, cri_socket):
+    def __init__(self, name, run_dir, capabilities, cri_socket, extra_args=(), volumes=()):
         self.name = name
         podman("rm", "-f", name, check=False)
         args = ["run", "-d", "--name", name, "--pid=host", "--cgroupns=host", "--network", "host",
@@ -203,8 +207,11 @@ class AgentContainer:
                 "-v", "%s:%s:ro" % (cri_socket, CRI_SOCKET_IN_AGENT)]
         if os.path.isdir("/sys/kernel/tracing/events"):
             args += ["-v", "/sys/kernel/tracing:/sys/kernel/tracing"]
+        for volume in volumes:
+            args += ["-v", volume]
         podman(*(args + [AGENT_IMAGE, "httptrace-agent", "--listen=unix:///run/httptrace/agent.sock",
-                         "--cri-endpoint=unix://" + CRI_SOCKET_IN_AGENT, "--log-level=debug"]))
+                         "--cri-endpoint=unix://" + CRI_SOCKET_IN_AGENT, "--log-level=debug"]
+                 + list(extra_args)))
 
     def stderr(self):
         return podman("logs", self.name, check=False).stdout
@@ -304,13 +311,13 @@ class PodsOnContainerd(unittest.TestCase):
             shutil.rmtree(cls.work, ignore_errors=True)
 
     @classmethod
-    def start_agent(cls, name, capabilities):
+    def start_agent(cls, name, capabilities, extra_args=(), volumes=()):
         """The agent container with `capabilities`; returns it and its API socket's host path."""
         run_dir = os.path.join(cls.work, "run-" + name)
         os.makedirs(run_dir)
         socket = os.path.join(run_dir, "agent.sock")
         agent = AgentContainer(CONTAINER_PREFIX + name, run_dir, capabilities,
-                               cls.containerd.socket)
+                               cls.containerd.socket, extra_args, volumes)
         cls.agents.append(agent)
         wait_until(lambda: os.path.exists(socket) or not agent.running(), timeout=30,
                    what="the agent's socket")
@@ -359,8 +366,8 @@ class PodsOnContainerd(unittest.TestCase):
         wait_until(lambda: os.path.exists(log) and "listening" in open(log).read(), timeout=30,
                    what="%s in pod %s" % (pod["container_name"], pod["name"]))
 
-    def capture(self, name, *args):
-        ctl = Process([harness.CTL_BIN, "--agent", "unix://" + self.agent_socket, "start",
+    def capture(self, name, *args, socket=None):
+        ctl = Process([harness.CTL_BIN, "--agent", "unix://" + (socket or self.agent_socket), "start",
                        "--role", "server", "--format", "jsonl",
                        "-o", os.path.join(self.work, name + ".jsonl")] + list(args),
                       self.work, name)
@@ -375,8 +382,8 @@ class PodsOnContainerd(unittest.TestCase):
         self.assertEqual(ctl.wait(), 0, ctl.stderr())
         return [e for e in read_jsonl(os.path.join(self.work, name + ".jsonl")) if "request" in e]
 
-    def agent_counter(self, name):
-        status = subprocess.run([harness.CTL_BIN, "--agent", "unix://" + self.agent_socket,
+    def agent_counter(self, name, socket=None):
+        status = subprocess.run([harness.CTL_BIN, "--agent", "unix://" + (socket or self.agent_socket),
                                  "status", "--counters"], capture_output=True, text=True,
                                 timeout=30)
         match = re.search(r"^\s*%s\s+(\d+)\s*$" % re.escape(name), status.stdout, re.M)
@@ -460,6 +467,53 @@ class PodsOnContainerd(unittest.TestCase):
                                     capture_output=True, text=True, timeout=60)
             self.assertNotEqual(result.returncode, 0, result.stderr)
             self.assertIn("CAP_SYS_PTRACE", result.stderr)
+        finally:
+            agent.stop()
+
+    def test_a_policy_narrows_a_capture_of_everything_to_its_namespace_in_the_kernel(self):
+        policy = os.path.join(self.work, "policy.json")
+        with open(policy, "w") as f:
+            json.dump({"rules": [{"name": "team-prod", "callers": {"unix_users": ["root"]},
+                                  "verbs": ["status", "list", "capture"],
+                                  "namespaces": ["prod"]}]}, f)
+        agent, socket = self.start_agent(
+            "agent-policy", self.capabilities,
+            extra_args=["--policy=/etc/httptrace/policy/policy.json"],
+            volumes=["%s:/etc/httptrace/policy/policy.json:ro" % policy])
+        try:
+            self.assertIn("access policy /etc/httptrace/policy/policy.json (1 rule(s): "
+                          "team-prod)", agent.stderr())
+            # Asks for everything; the agent narrows the session to namespace prod.
+            ctl = self.capture("policy-everything", socket=socket)
+            wait_until(lambda: re.search(r"pod filter: [1-9]\d* mount namespace\(s\) in the "
+                                         r"kernel filter", agent.stderr()), timeout=15,
+                       what="the narrowed filter in the kernel")
+            events = self.agent_counter("kernel.data_events", socket)
+            refused = self.agent_counter("kernel.skip_conn_filter", socket)
+            self.request(self.api)  # namespace dev: refused in the kernel, no byte copied
+            self.assertGreater(self.agent_counter("kernel.skip_conn_filter", socket), refused)
+            self.assertEqual(self.agent_counter("kernel.data_events", socket), events)
+            self.request(self.web)  # namespace prod
+            exchanges = self.finish(ctl, "policy-everything")
+            self.assertEqual(len(exchanges), 1, exchanges)
+            self.assert_from(exchanges[0], self.web)
+            self.assertIn('note: policy rule "team-prod": capture narrowed to namespace prod',
+                          ctl.stderr())
+            # Another namespace, asked by name: refused, naming the rule.
+            result = subprocess.run([harness.CTL_BIN, "--agent", "unix://" + socket, "start",
+                                     "--namespace", "dev", "--duration", "2s"],
+                                    capture_output=True, text=True, timeout=60)
+            self.assertNotEqual(result.returncode, 0, result.stderr)
+            self.assertIn('policy rule "team-prod" does not allow capturing namespace dev '
+                          '(allowed: prod)', result.stderr)
+            audit = [json.loads(line)["audit"] for line in agent.stderr().splitlines()
+                     if line.startswith('{"audit"')]
+            self.assertEqual([(a["verb"], a["code"], a["uid"], a["comm"]) for a in audit],
+                             [("start", "OK", 0, "httptracectl"),
+                              ("attach", "OK", 0, "httptracectl"),
+                              ("stop", "OK", 0, "httptracectl"),
+                              ("start", "PERMISSION_DENIED", 0, "httptracectl")])
+            self.assertEqual(audit[0]["request"]["filter"]["pod_namespaces"], ["prod"])
         finally:
             agent.stop()
 

@@ -498,6 +498,9 @@ class TopKeys(UxTestCase):
 
             tmux.keys("q")
             wait_until(tmux.pane_dead, what="q: top ends")
+            # tmux marks the pane dead before it draws its "Pane is dead" line: wait for the
+            # line, then read the status in it.
+            wait_until(lambda: "Pane is dead" in plain(), what="tmux's pane-dead line")
             self.assertRegex(plain(), r"Pane is dead \(status 0")
             self.assertRegex(plain(), r"session \S+ on \S+ ended \(stopped\)")
         finally:

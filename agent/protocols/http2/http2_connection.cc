@@ -492,11 +492,11 @@ void Http2Connection::OnHeaderBlock(Side& s, uint32_t stream_id, bool end_stream
                                     absl::string_view problem) {
   if (problem.empty()) ++counters_.header_blocks;
   std::vector<Header> headers;
-  bool placeholder = false;
+  size_t placeholders = 0;
   bool too_many = false;
   for (HpackHeader& h : *decoded) {
     if (!h.name_known || !h.value_known) {
-      placeholder = true;
+      ++placeholders;
       ++counters_.hpack_placeholders;
     }
     if (headers.size() >= options_.max_headers) {
@@ -543,9 +543,14 @@ void Http2Connection::OnHeaderBlock(Side& s, uint32_t stream_id, bool end_stream
                                          half.headers_seen ? "trailers" : "headers", ": ",
                                          problem));
   }
-  if (placeholder) {
+  if (placeholders > 0) {
+    // One note per header block, saying whose and how many: the names or values are in the
+    // peer's HPACK table from before the capture and can never be known on this connection.
     half.lost = true;
-    stream->notes.push_back("header indexed before the capture began");
+    stream->notes.push_back(absl::StrCat(
+        Who(s.direction, request_direction_), " ", half.headers_seen ? "trailers" : "headers", ": ",
+        placeholders, placeholders == 1 ? " field" : " fields",
+        " indexed before the capture began (shown as \"", kUnknownHeaderName, "\")"));
   }
   if (too_many) {
     stream->notes.push_back(

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "agent/export/otlp_exporter.h"
+#include "common/percent_decode.h"
 
 namespace httptrace::otlp {
 namespace {
@@ -40,20 +41,6 @@ google::protobuf::Duration ToProto(absl::Duration d) {
   return out;
 }
 
-std::string PercentDecoded(absl::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    int value = 0;
-    if (s[i] == '%' && i + 2 < s.size() && absl::SimpleHexAtoi(s.substr(i + 1, 2), &value)) {
-      out.push_back(static_cast<char>(value));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 absl::StatusOr<v1::StartCaptureRequest> ExportRequestFromFlags(const ExportFlags& flags) {
@@ -80,7 +67,7 @@ absl::StatusOr<v1::StartCaptureRequest> ExportRequestFromFlags(const ExportFlags
   v1::ExportOptions* options = request.mutable_export_options();
   options->set_endpoint(flags.endpoint);
   for (absl::string_view item : absl::StrSplit(flags.headers_env, ',', absl::SkipWhitespace())) {
-    if (absl::Status s = ParseHeaderInto(PercentDecoded(item), options); !s.ok()) {
+    if (absl::Status s = ParseHeaderInto(PercentDecode(item), options); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("OTEL_EXPORTER_OTLP_HEADERS: ", s.message()));
     }
   }

@@ -8,25 +8,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/percent_decode.h"
 
 namespace httptrace::otlp {
-namespace {
-
-std::string PercentDecoded(absl::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    int value = 0;
-    if (s[i] == '%' && i + 2 < s.size() && absl::SimpleHexAtoi(s.substr(i + 1, 2), &value)) {
-      out.push_back(static_cast<char>(value));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::string ServiceNameFromEnviron(absl::string_view environ) {
   std::string from_attributes;
@@ -39,7 +24,7 @@ std::string ServiceNameFromEnviron(absl::string_view environ) {
         const size_t equals = pair.find('=');
         if (equals == absl::string_view::npos) continue;
         if (absl::StripAsciiWhitespace(pair.substr(0, equals)) == "service.name") {
-          from_attributes = PercentDecoded(absl::StripAsciiWhitespace(pair.substr(equals + 1)));
+          from_attributes = PercentDecode(absl::StripAsciiWhitespace(pair.substr(equals + 1)));
         }
       }
     }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "cli/render/json_string.h"
+#include "common/percent_decode.h"
 
 namespace httptrace::render {
 namespace {
@@ -42,23 +43,6 @@ void AppendUriSafe(std::string* out, absl::string_view text) {
       out->push_back(kHex[c & 0xf]);
     }
   }
-}
-
-std::string PercentDecode(absl::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out.push_back(' ');
-    } else if (text[i] == '%' && i + 2 < text.size() && absl::ascii_isxdigit(text[i + 1]) &&
-               absl::ascii_isxdigit(text[i + 2])) {
-      out.push_back(static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16)));
-      i += 2;
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
 }
 
 void AppendNameValue(std::string* out, absl::string_view name, absl::string_view value) {
@@ -148,8 +132,8 @@ void AppendQueryString(std::string* out, absl::string_view target) {
       const size_t eq = pair.find('=');
       if (!first) out->push_back(',');
       first = false;
-      AppendNameValue(out, PercentDecode(pair.substr(0, eq)),
-                      eq == absl::string_view::npos ? "" : PercentDecode(pair.substr(eq + 1)));
+      AppendNameValue(out, FormDecode(pair.substr(0, eq)),
+                      eq == absl::string_view::npos ? "" : FormDecode(pair.substr(eq + 1)));
     }
   }
   out->push_back(']');
@@ -167,8 +151,8 @@ void AppendPostParams(std::string* out, absl::string_view mime, const v1::Body& 
     const size_t eq = pair.find('=');
     if (!first) out->push_back(',');
     first = false;
-    AppendNameValue(out, PercentDecode(pair.substr(0, eq)),
-                    eq == absl::string_view::npos ? "" : PercentDecode(pair.substr(eq + 1)));
+    AppendNameValue(out, FormDecode(pair.substr(0, eq)),
+                    eq == absl::string_view::npos ? "" : FormDecode(pair.substr(eq + 1)));
   }
   out->push_back(']');
 }

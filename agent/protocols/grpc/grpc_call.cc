@@ -29,28 +29,4 @@ std::optional<uint32_t> ParseGrpcStatus(absl::string_view value) {
   return code;
 }
 
-std::string PercentDecode(absl::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  const auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (size_t i = 0; i < value.size(); ++i) {
-    if (value[i] == '%' && i + 2 < value.size()) {
-      const int hi = hex(value[i + 1]);
-      const int lo = hex(value[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(value[i]);
-  }
-  return out;
-}
-
 }  // namespace httptrace::protocols::grpc

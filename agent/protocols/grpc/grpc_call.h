@@ -21,8 +21,4 @@ bool ParseGrpcPath(absl::string_view path, std::string* service, std::string* me
 // grpc-status: a decimal code; nullopt when absent or not a number.
 std::optional<uint32_t> ParseGrpcStatus(absl::string_view value);
 
-// grpc-message: percent-decoded; invalid escapes are kept as sent (the spec asks receivers
-// not to fail on them).
-std::string PercentDecode(absl::string_view value);
-
 }  // namespace httptrace::protocols::grpc

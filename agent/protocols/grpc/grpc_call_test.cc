@@ -29,8 +29,6 @@ TEST(GrpcCallTest, StatusAndMessage) {
   EXPECT_EQ(ParseGrpcStatus("0"), 0u);
   EXPECT_EQ(ParseGrpcStatus("14"), 14u);
   EXPECT_EQ(ParseGrpcStatus("x"), std::nullopt);
-  EXPECT_EQ(PercentDecode("no%20such%20user%3A%20%E2%9C%93"), "no such user: \xE2\x9C\x93");
-  EXPECT_EQ(PercentDecode("bad %zz and end %4"), "bad %zz and end %4");
   EXPECT_EQ(::httptrace::GrpcStatusName(5), "NOT_FOUND");
   EXPECT_EQ(::httptrace::GrpcStatusName(16), "UNAUTHENTICATED");
   EXPECT_EQ(::httptrace::GrpcStatusName(99), "");

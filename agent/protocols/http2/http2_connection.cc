@@ -10,6 +10,7 @@
 #include "agent/protocols/common/body_decoder.h"
 #include "agent/protocols/common/body_finalizer.h"
 #include "agent/protocols/grpc/grpc_call.h"
+#include "common/percent_decode.h"
 
 namespace httptrace::protocols::http2 {
 namespace {
@@ -804,7 +805,9 @@ Exchange Http2Connection::BuildExchange(Stream& stream) {
                                                                            : rs.headers;
     call.trailers_only = &status_block == &rs.headers;
     call.status_code = grpc::ParseGrpcStatus(Find(status_block, "grpc-status"));
-    call.status_message = grpc::PercentDecode(Find(status_block, "grpc-message"));
+    // grpc-message is percent-encoded; invalid escapes are kept as sent (the spec asks
+    // receivers not to fail on them).
+    call.status_message = PercentDecode(Find(status_block, "grpc-message"));
     call.encoding = std::string(Find(rq.headers, "grpc-encoding"));
     if (call.encoding.empty()) call.encoding = std::string(Find(rs.headers, "grpc-encoding"));
     const auto take = [&](Half& half, GrpcMessages& out, absl::string_view label) {

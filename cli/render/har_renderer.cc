@@ -53,6 +53,18 @@ void AppendNameValue(std::string* out, absl::string_view name, absl::string_view
   out->push_back('}');
 }
 
+// `a=1&b=x+y` (a query string or a form body) as HAR name/value objects, decoded, comma-separated.
+void AppendFormFields(std::string* out, absl::string_view text) {
+  bool first = true;
+  for (absl::string_view pair : absl::StrSplit(text, '&', absl::SkipEmpty())) {
+    const size_t eq = pair.find('=');
+    if (!first) out->push_back(',');
+    first = false;
+    AppendNameValue(out, FormDecode(pair.substr(0, eq)),
+                    eq == absl::string_view::npos ? "" : FormDecode(pair.substr(eq + 1)));
+  }
+}
+
 void AppendHeaders(std::string* out, const Headers& headers, const Headers& trailers) {
   out->append(",\"headers\":[");
   bool first = true;
@@ -127,14 +139,7 @@ void AppendQueryString(std::string* out, absl::string_view target) {
   if (question != absl::string_view::npos) {
     absl::string_view query = target.substr(question + 1);
     query = query.substr(0, query.find('#'));
-    bool first = true;
-    for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
-      const size_t eq = pair.find('=');
-      if (!first) out->push_back(',');
-      first = false;
-      AppendNameValue(out, FormDecode(pair.substr(0, eq)),
-                      eq == absl::string_view::npos ? "" : FormDecode(pair.substr(eq + 1)));
-    }
+    AppendFormFields(out, query);
   }
   out->push_back(']');
 }
@@ -146,14 +151,7 @@ void AppendPostParams(std::string* out, absl::string_view mime, const v1::Body& 
   const absl::string_view media = absl::StripAsciiWhitespace(mime.substr(0, mime.find(';')));
   if (!absl::EqualsIgnoreCase(media, "application/x-www-form-urlencoded")) return;
   out->append(",\"params\":[");
-  bool first = true;
-  for (absl::string_view pair : absl::StrSplit(body.data(), '&', absl::SkipEmpty())) {
-    const size_t eq = pair.find('=');
-    if (!first) out->push_back(',');
-    first = false;
-    AppendNameValue(out, FormDecode(pair.substr(0, eq)),
-                    eq == absl::string_view::npos ? "" : FormDecode(pair.substr(eq + 1)));
-  }
+  AppendFormFields(out, body.data());
   out->push_back(']');
 }
 

@@ -32,6 +32,7 @@
 #include "common/allocator.h"
 #include "common/flags.h"
 #include "common/log.h"
+#include "common/process_exit.h"
 #include "common/termination_signals.h"
 #include "common/version.h"
 
@@ -137,9 +138,8 @@ int Fail(const absl::Status& status, absl::string_view what) {
   return 1;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The agent, from flags to the orderly end after SIGTERM; returns the exit code.
+int RunAgent(int argc, char** argv) {
   httptrace::TuneAllocator();
   // SIGTERM/SIGINT/SIGHUP are taken by sigwait below; block them before any thread exists.
   const sigset_t signals = httptrace::BlockTerminationSignals();
@@ -365,4 +365,12 @@ int main(int argc, char** argv) {
   (*pipeline)->Shutdown();
   HT_LOG(INFO) << "stopped";
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // RunAgent's locals (sessions, server, probes, audit log) are gone when it returns; see
+  // process_exit.h for why static teardown is skipped.
+  httptrace::ExitSkippingStaticTeardown(RunAgent(argc, argv));
 }

@@ -21,6 +21,7 @@
 #include "cli/endpoint_table.h"
 #include "cli/request_builder.h"
 #include "cli/usage.h"
+#include "common/process_exit.h"
 #include "common/termination_signals.h"
 #include "common/version.h"
 
@@ -457,5 +458,6 @@ int main(int argc, char** argv) {
   // Interrupts are handled by a thread that waits for them (cli/interrupt.h); block them
   // everywhere before gRPC starts threads of its own.
   [[maybe_unused]] const sigset_t signals = httptrace::BlockTerminationSignals();
-  return httptrace::cli::Main(argc, argv);
+  // Main's locals (channels, output file) are gone when it returns; see process_exit.h.
+  httptrace::ExitSkippingStaticTeardown(httptrace::cli::Main(argc, argv));
 }

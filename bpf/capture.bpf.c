@@ -36,6 +36,9 @@ __u64 next_conn_id = 0;  // connection ids: unique on the host while the probes 
 // otherwise. Their uprobes take ~1 s to detach (an RCU-tasks-trace grace period each), so the
 // agent detaches them in the background after clearing this. 64 bits: .bss keeps no padding.
 __u64 tls_gate = 0;
+// Bumped by every exec and close_range on the host: fds may have changed meaning without a
+// close() seen. Rejections cached in `conns` (struct fd_ref) hold only while it stays the same.
+__u64 fd_generation = 0;
 
 static __always_inline void count(__u32 idx, __u64 n) {
   __u64* v = bpf_map_lookup_elem(&counters, &idx);
@@ -253,6 +256,18 @@ static __always_inline __u64 new_conn_id(void) {
 #endif
 }
 
+// The start time of the current process (its thread group leader): tells a recycled tgid from
+// the process a cached rejection was made for.
+static __always_inline __u64 current_process_start(void) {
+  if (have_task_pt_regs) {
+    // A BTF task pointer (5.11+, here used from 5.15 with the other BTF task reads): plain loads.
+    struct task_struct* task = bpf_get_current_task_btf();
+    return task->group_leader->start_time;
+  }
+  struct task_struct* task = (struct task_struct*)bpf_get_current_task();
+  return BPF_CORE_READ(task, group_leader, start_time);
+}
+
 // The fd-table generation of a process: bumped by exec and close_range (see fd_epochs).
 static __always_inline __u32 fd_epoch_of(__u32 tgid) {
   __u32* e = bpf_map_lookup_elem(&fd_epochs, &tgid);
@@ -427,6 +442,14 @@ static __always_inline struct conn_state* track_fd(struct conn_key* key, struct 
                                                    __u32 tid) {
   struct conn_state* c = NULL;
   struct fd_ref* ref = bpf_map_lookup_elem(&conns, key);
+  if (ref && ref->skip_epoch == cfg->filter_epoch && ref->skip_reason &&
+      ref->skip_generation == fd_generation && ref->skip_process == current_process_start()) {
+    // Rejected before in this filter epoch, and (tgid, fd) still names that socket: the cheap
+    // rejection (struct fd_ref).
+    count(ref->skip_reason, 1);
+    count(HT_CNT_SKIP_CACHED, 1);
+    return NULL;
+  }
   if (ref) {
     __u64 skey = ref->sk;
     c = bpf_map_lookup_elem(&socks, &skey);
@@ -436,6 +459,7 @@ static __always_inline struct conn_state* track_fd(struct conn_key* key, struct 
       count(HT_CNT_FD_CACHE_STALE, 1);
       bpf_map_delete_elem(&conns, key);
       c = NULL;
+      ref = NULL;
     }
   }
   if (!c) {
@@ -470,16 +494,26 @@ static __always_inline struct conn_state* track_fd(struct conn_key* key, struct 
       c = conn_create(key, sk, HT_ROLE_UNKNOWN, tid);
     if (!c) return NULL;
   }
+  __u32 rejected = 0;
   if (c->protocol == HT_PROTO_NONE) {
     count(HT_CNT_SKIP_NOT_HTTP, 1);
-    return NULL;
-  }
-  if (c->own_api) {
+    rejected = HT_CNT_SKIP_NOT_HTTP;
+  } else if (c->own_api) {
     count(HT_CNT_SKIP_SELF, 1);
-    return NULL;
+    rejected = HT_CNT_SKIP_SELF;
+  } else if (!conn_allowed(c, key, cfg, tid)) {
+    rejected = HT_CNT_SKIP_CONN_FILTER;
   }
-  if (!conn_allowed(c, key, cfg, tid)) return NULL;
-  return c;
+  if (!rejected) return c;
+  // Remembered on the cache entry found valid above (a connection just resolved is remembered at
+  // its next syscall), so the next syscall costs one lookup.
+  if (ref) {
+    ref->skip_generation = fd_generation;
+    ref->skip_process = current_process_start();
+    ref->skip_reason = rejected;
+    ref->skip_epoch = cfg->filter_epoch;
+  }
+  return NULL;
 }
 
 static __always_inline int enter_data(__u8 sys, int fd, __u64 buf, __u64 cnt, __u64 flags) {
@@ -532,6 +566,7 @@ static __always_inline int enter_close(int fd) {
 // the process is looked up again. The sockets themselves end through sock_end when their last
 // holder is gone.
 static __always_inline int fd_table_changed(void) {
+  __sync_fetch_and_add(&fd_generation, 1);
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
   __u32* e = bpf_map_lookup_elem(&fd_epochs, &tgid);
   if (e) {

@@ -25,10 +25,25 @@ struct conn_key {
 // the socket's record still has that id and the process's fd table has not been replaced or
 // bulk-closed since (fd_epoch: exec with O_CLOEXEC, close_range), which close()/dup2()/dup3()
 // handle by deleting the entry.
+//
+// It also remembers a rejection (skip_*): the connection was not traced (filtered out, not HTTP,
+// the agent's own API) in filter epoch skip_epoch. Until the filters change, the next syscall on
+// (tgid, fd) is rejected on this entry alone: one lookup, not three (socks, fd_epochs), which is
+// most of what an attached agent whose filters match nothing costs a busy server. The verdict
+// cannot change within an epoch (conn_allowed decides once per connection and epoch; not-HTTP and
+// own-API are for the life of the connection id, which changes only with a verdict), so the
+// entry only has to prove that (tgid, fd) still names the same socket: no close() seen (it
+// deletes the entry), no exec or close_range on the host since (fd_generation, a global counter:
+// one load instead of the fd_epochs lookup), and the same process (its start time: a recycled
+// tgid is another process).
 struct fd_ref {
-  __u64 sk;        // struct sock address: the key of `socks`
-  __u64 id;        // conn_state.id when cached
-  __u32 fd_epoch;  // fd_epochs[tgid] when cached
+  __u64 sk;               // struct sock address: the key of `socks`
+  __u64 id;               // conn_state.id when cached
+  __u32 fd_epoch;         // fd_epochs[tgid] when cached
+  __u32 skip_epoch;       // ht_config.filter_epoch of the rejection; 0: none
+  __u64 skip_generation;  // fd_generation at the rejection
+  __u64 skip_process;     // start time of the process at the rejection
+  __u32 skip_reason;      // enum ht_counter to count hits under
   __u32 reserved;
 };
 

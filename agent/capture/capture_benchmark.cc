@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "agent/capture/capture.h"
@@ -33,6 +34,9 @@ ABSL_FLAG(std::string, mode, "auto", "attach mode: auto, tracepoints or raw_trac
 ABSL_FLAG(int, hold, 0,
           "instead of the loops: attach for this many seconds (tracing every process), then "
           "print the events/s delivered and every counter; for measuring e.g. nginx under wrk");
+ABSL_FLAG(std::vector<std::string>, filter_ports, {},
+          "with --hold: the in-kernel port filter (e.g. 1: attached, but the filter matches "
+          "nothing of the traffic measured); empty: every connection is traced");
 
 namespace httptrace::capture {
 namespace {
@@ -135,6 +139,19 @@ int Run() {
   Capture& c = **capture;
   absl::PrintF("mode: %s (%s)\n", AttachModeName(c.probe_info().mode), c.probe_info().detail);
   if (const int hold = absl::GetFlag(FLAGS_hold); hold > 0) {
+    KernelFilter filter;
+    for (const std::string& p : absl::GetFlag(FLAGS_filter_ports)) {
+      int port = 0;
+      if (!absl::SimpleAtoi(p, &port) || port <= 0 || port > 65535) {
+        HT_LOG(ERROR) << "--filter_ports: not a port: " << p;
+        return 1;
+      }
+      filter.ports.push_back(port);
+    }
+    if (absl::Status s = c.SetFilter(filter); !s.ok()) {
+      HT_LOG(ERROR) << s;
+      return 1;
+    }
     if (absl::Status s = c.Attach(); !s.ok()) {
       HT_LOG(ERROR) << s;
       return 1;

@@ -1555,6 +1555,125 @@ TEST_P(CaptureTest, AConnectionExcludedForAWhileContinuesUnderANewId) {
   EXPECT_GT(Counter("kernel.verdict_changed"), 0u);
 }
 
+// A rejected connection's next syscalls are rejected on the verdict cached for its (tgid, fd)
+// (bpf/maps.bpf.h, struct fd_ref). A session whose filter matches it starts (a new filter epoch):
+// its next exchange is traced, both ends.
+TEST_P(CaptureTest, ARejectedConnectionIsTracedOnceAFilterMatchesIt) {
+  Start();
+  auto a = Listen(AF_INET);
+  auto other = Listen(AF_INET);
+  ASSERT_TRUE(a.ok() && other.ok());
+  KernelFilter filter;
+  filter.tgids = {self()};
+  filter.ports = {other->port};  // matches nothing of `pair`
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  auto pair = Connect(*a);
+  ASSERT_TRUE(pair.ok());
+  const int cfd = pair->client.get(), sfd = pair->server.get();
+  const uint64_t cached_before = Counter("kernel.skip_cached");
+  const std::string rejected = "GET /rejected HTTP/1.1\r\n\r\n";
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Transfer(cfd, sfd, rejected));
+  ASSERT_TRUE(capture_->Flush());
+  // Each end: its first syscall judged in full (and remembered), the next four from the cache.
+  EXPECT_GE(Counter("kernel.skip_cached") - cached_before, 8u);
+  {
+    const auto conns = sink_.Snapshot();
+    EXPECT_EQ(RecordingSink::Find(conns, self(), cfd), nullptr);
+    EXPECT_EQ(RecordingSink::Find(conns, self(), sfd), nullptr);
+  }
+  filter.ports = {other->port, a->port};  // a session matching it starts
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  const std::string traced = "GET /traced HTTP/1.1\r\n\r\n";
+  ASSERT_TRUE(Transfer(cfd, sfd, traced));
+  EXPECT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* client = RecordingSink::Find(c, self(), cfd);
+        const auto* server = RecordingSink::Find(c, self(), sfd);
+        return client != nullptr && client->egress().bytes == traced && server != nullptr &&
+               server->ingress().bytes == traced;
+      },
+      kWait));
+}
+
+// A cached rejection names a socket through (tgid, fd); close_range closes fds without a close()
+// the probes see, so the fd number may name another socket next (here one passed over a unix
+// socket, which no connect or accept announces). Its bytes must be judged, not rejected on the
+// old socket's verdict.
+TEST_P(CaptureTest, ACachedRejectionDoesNotOutliveItsFdAfterCloseRange) {
+  Start();
+  auto a = Listen(AF_INET);
+  auto b = Listen(AF_INET);
+  ASSERT_TRUE(a.ok() && b.ok());
+  KernelFilter filter;
+  filter.tgids = {self()};
+  filter.ports = {a->port};
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  auto rejected = Connect(*b);
+  auto allowed = Connect(*a);
+  ASSERT_TRUE(rejected.ok() && allowed.ok());
+  const std::string request = "GET /fd HTTP/1.1\r\n\r\n";
+  const int fd = rejected->client.get();
+  const uint64_t cached_before = Counter("kernel.skip_cached");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Transfer(fd, rejected->server.get(), request));
+  ASSERT_TRUE(capture_->Flush());
+  ASSERT_GT(Counter("kernel.skip_cached"), cached_before);  // the rejection is cached
+  // Every free fd below `fd` taken, so the fd received below lands on `fd` itself.
+  std::vector<UniqueFd> fillers;
+  for (int i = 0; i < 4096; ++i) {
+    UniqueFd f(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(f.valid());
+    const bool above = f.get() > fd;
+    fillers.push_back(std::move(f));
+    if (above) break;
+  }
+  int unix_pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, unix_pair), 0);
+  UniqueFd us(unix_pair[0]), ur(unix_pair[1]);
+  char byte = 'x';
+  {
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    const int passed = allowed->client.get();
+    memcpy(CMSG_DATA(c), &passed, sizeof(int));
+    ASSERT_EQ(sendmsg(us.get(), &m, 0), 1);
+  }
+  rejected->client.release();
+  ASSERT_EQ(syscall(SYS_close_range, fd, fd, 0), 0) << strerror(errno);
+  int received = -1;
+  {
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof(control);
+    ASSERT_EQ(recvmsg(ur.get(), &m, 0), 1);
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    ASSERT_NE(c, nullptr);
+    memcpy(&received, CMSG_DATA(c), sizeof(int));
+  }
+  UniqueFd received_owner(received);
+  ASSERT_EQ(received, fd);  // the same fd number, now the allowed connection's client socket
+  ASSERT_TRUE(Transfer(fd, allowed->server.get(), request));
+  EXPECT_TRUE(sink_.WaitUntil(
+      [&](const auto& c) {
+        const auto* conn = RecordingSink::Find(c, self(), fd);
+        return conn != nullptr && conn->egress().bytes == request &&
+               conn->open.remote.port == a->port;
+      },
+      kWait));
+}
+
 INSTANTIATE_TEST_SUITE_P(AttachModes, CaptureTest,
                          ::testing::Combine(::testing::Values(AttachMode::kTracepoints,
                                                               AttachMode::kRawTracepoints),

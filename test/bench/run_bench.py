@@ -48,7 +48,9 @@ CONFIGS = {
     # interleaved run: before/after figures of one change under the same noise.
     "ht_jsonl_before": ("httptrace all, jsonl (before)", "before\\nall, jsonl"),
     "ht_text_before": ("httptrace all, text (before)", "before\\nall, text"),
+    "ht_nomatch_before": ("httptrace attached, no match (before)", "before\\nno match"),
 }
+NOMATCH = ("ht_nomatch", "ht_nomatch_before")
 WORKLOADS = {"json": "/json", "64k": "/64k"}
 
 
@@ -411,7 +413,7 @@ class Bench:
         if config.startswith("ht_"):
             fmt = "text" if config.startswith("ht_text") else "jsonl"
             argv = ["start", "--format", fmt, "-o", out]
-            if config == "ht_nomatch":
+            if config in NOMATCH:
                 argv += ["--port", str(self.unused_port)]
             elif config == "ht_port":
                 argv += ["--port", str(self.port)]
@@ -516,7 +518,7 @@ class Bench:
                           tracer.stderr())
             row["session_exchanges"] = int(m.group(2)) if m else -1
             row["session_lost"] = int(m.group(3)) if m else -1
-            if config != "ht_nomatch":
+            if config not in NOMATCH:
                 # Both ends of every request served should be an exchange recorded or counted
                 # lost (the session's count may include other processes' losses, and wrk's side
                 # may miss requests in flight at its end).
@@ -537,7 +539,7 @@ class Bench:
             row["tracer_drops"] = int(m.group(1)) if m else 0
         elif config == "strace":
             row["recorded"] = count_strace_responses(out)
-        if row["recorded"] != "" and row["served"] and config != "ht_nomatch":
+        if row["recorded"] != "" and row["served"] and config not in NOMATCH:
             row["completeness"] = row["recorded"] / row["served"]
         if os.path.exists(out):
             row["output_mib"] = os.path.getsize(out) / 2**20
@@ -709,11 +711,11 @@ def summarize(results, configs, workloads):
                                           if c != "baseline" else None),
                      served=served, recorded=sum(recorded) if recorded else None,
                      completeness=(sum(recorded) / served if recorded and served
-                                   and c != "ht_nomatch" else None),
+                                   and c not in NOMATCH else None),
                      completeness_min=spread(comp)[0],
                      recorded_client=sum(client) if client else None,
                      completeness_client=(sum(client) / served if client and served
-                                          and c != "ht_nomatch" else None),
+                                          and c not in NOMATCH else None),
                      session_exchanges=(sum(r["session_exchanges"] for r in runs)
                                         if c.startswith("ht_") else None),
                      loss_reasons=json.dumps(reasons, sort_keys=True) if reasons else "",
@@ -775,7 +777,7 @@ def markdown(summary, sweep, args, meta):
                                          json.loads(s["loss_reasons"]).items()) + ")"
             if s["tracer_drops"]:
                 lost = "%d packets dropped" % s["tracer_drops"]
-            if s["config"] == "ht_nomatch":
+            if s["config"] in NOMATCH:
                 comp = "(filter matches nothing: %d recorded)" % (s["recorded"] or 0)
             elif s["completeness"] is None:
                 comp = "–"

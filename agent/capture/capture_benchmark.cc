@@ -156,6 +156,10 @@ int Run() {
       HT_LOG(ERROR) << s;
       return 1;
     }
+    // nginx_overhead.sh waits for this line: loading (the verifier) may take seconds on a busy
+    // machine, and its CPU is not what is measured.
+    absl::PrintF("attached\n");
+    fflush(stdout);
     const absl::Time t = absl::Now();
     absl::SleepFor(absl::Seconds(hold));
     c.Detach();

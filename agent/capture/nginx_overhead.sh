@@ -50,7 +50,10 @@ run() {
     [[ $attach == *+nomatch ]] && filter=(--filter_ports=1)
     "$binary" --hold=$((secs + 2)) --mode="${attach%+nomatch}" "${filter[@]}" >"$dir/agent.out" 2>&1 &
     agent_pid=$!
-    sleep 1  # loaded and attached; its CPU is counted only while wrk runs (not the verifier's)
+    # Loaded and attached (the verifier may take seconds on a busy machine); its CPU is counted
+    # only while wrk runs, not the verifier's.
+    for _ in $(seq 300); do grep -q '^attached' "$dir/agent.out" && break; sleep 0.1; done
+    grep -q '^attached' "$dir/agent.out" || { cat "$dir/agent.out" >&2; exit 1; }
     agent_before=$(ticks "$agent_pid")
   fi
   before=$(ticks "$worker")

@@ -96,57 +96,57 @@ enum ht_protocol {
 // Per-CPU counters (array map "counters"), summed by the agent. Every drop and truncation has
 // its own cause. One list: the enum below and the agent's names ("kernel.<name>") both come from
 // it, so they cannot drift apart.
-#define HT_COUNTERS(X)                                                                              \
-  X(DATA_EVENTS, data_events)               /* data events written to the ring buffer */            \
-  X(DATA_BYTES, data_bytes)                 /* payload bytes copied into the ring buffer */         \
-  X(CONTROL_EVENTS, control_events)         /* open, close, shutdown and loss events written */     \
-  X(RINGBUF_FULL, ringbuf_full)             /* events dropped: bpf_ringbuf_output failed */         \
-  X(RINGBUF_FULL_BYTES, ringbuf_full_bytes) /* payload bytes in those dropped data events */        \
-  X(SKIP_SELF, skip_self)                   /* syscalls of the agent itself, or of clients of its   \
-                                               TCP API, skipped */                                  \
-  X(SKIP_PROCESS, skip_process)             /* syscalls rejected by the tgid or cgroup filter */    \
-  X(SKIP_CONN_FILTER, skip_conn_filter)     /* syscalls on connections rejected by the port or      \
-                                               mount-ns filter */                                   \
-  X(SKIP_NOT_SOCKET, skip_not_socket)       /* syscalls on fds that are not sockets */              \
-  X(SKIP_NOT_TCP, skip_not_tcp)             /* syscalls on sockets that are not TCP/IP */           \
-  X(SKIP_NOT_HTTP, skip_not_http)           /* syscalls on connections classified not HTTP */       \
-  X(CONN_NOT_HTTP, conn_not_http)           /* connections classified as not HTTP/1.x */            \
-  X(CONN_CREATED, conn_created)             /* connections entered into the kernel table */         \
-  X(CONN_TABLE_FULL, conn_table_full)       /* connection or fd table update failed */              \
-  X(CALL_TABLE_FULL, call_table_full)       /* no per-thread storage for enter/exit pairing */      \
-  X(STALE_CALL, stale_call)                 /* an entry did not match its exit: dropped */          \
-  X(TRUNC_LIMIT_BYTES, trunc_limit_bytes)   /* bytes not copied: > HT_MAX_EVENTS_PER_CALL */        \
-  X(TRUNC_BUDGET_BYTES, trunc_budget_bytes) /* bytes not copied: connection budget used up */       \
-  X(TRUNC_IOV, trunc_iov)                   /* syscalls with more iovecs/messages than walked */    \
-  X(READ_USER_FAILED, read_user_failed)     /* bpf_probe_read_user failures (size-only) */          \
-  X(SIZE_ONLY_BYTES, size_only_bytes)       /* bytes reported size-only by sendfile */              \
-  X(PEEK_SKIPPED, peek_skipped)             /* MSG_PEEK reads, skipped (read again later) */        \
-  X(CLASSIFY_READ_FAILED, classify_read_failed) /* first bytes unreadable: not classified, not      \
-                                                   copied, tried again at the next syscall */       \
-  X(FD_CACHE_STALE, fd_cache_stale)             /* (tgid, fd) cache entries whose socket ended or   \
-                                                   whose fd table changed (exec, close_range) */    \
-  X(SKIP_CACHED, skip_cached)                   /* syscalls rejected on the verdict cached for      \
-                                                   their (tgid, fd); counted under their reason too \
-                                                   (struct fd_ref) */                               \
-  X(VERDICT_CHANGED, verdict_changed)           /* connections whose filter verdict changed: a new  \
-                                                   id, so no stream is spliced */                   \
-  X(CONN_SHUTDOWN, conn_shutdown)               /* shutdown(SHUT_WR) of a traced connection */      \
-  X(CONN_READ_EOF, conn_read_eof)               /* end of stream read on a traced connection */     \
-  X(CONN_ENDED, conn_ended)                   /* traced sockets ended (last close, exit, reset) */  \
-  X(TLS_CALLS, tls_calls)                     /* TLS library read/write calls that returned data    \
-                                                 (bpf/tls.bpf.h) */                                 \
-  X(TLS_CONNS, tls_conns)                     /* connections found to carry TLS: their plaintext    \
-                                                 are read at the library (tls_socks) */             \
-  X(TLS_CIPHER_SKIPPED, tls_cipher_skipped)   /* syscalls inside TLS calls: the ciphertext, not     \
-                                                 copied (judged not HTTP) */                        \
-  X(TLS_NO_FD, tls_no_fd)                     /* TLS calls whose socket was never seen (memory      \
-                                                 BIOs): plaintext not tied, not copied */           \
-  X(TLS_THREAD_FD, tls_thread_fd)             /* TLS reads tied to their thread's last socket read  \
-                                                 (memory BIOs: node, python SSLObject) */           \
-  X(TLS_CALL_TABLE_FULL, tls_call_table_full) /* no room to pair a TLS call with its return */      \
-  X(TLS_TAIL_CALL_FAILED, tls_tail_call_failed) /* Go writes not copied: the jump to the copying    \
-                                                   program failed (not set, or too deep) */         \
-  X(OWN_API_CONNS, own_api_conns)               /* client connections to the agent's own TCP API    \
+#define HT_COUNTERS(X)                                                                             \
+  X(DATA_EVENTS, data_events)               /* data events written to the ring buffer */           \
+  X(DATA_BYTES, data_bytes)                 /* payload bytes copied into the ring buffer */        \
+  X(CONTROL_EVENTS, control_events)         /* open, close, shutdown and loss events written */    \
+  X(RINGBUF_FULL, ringbuf_full)             /* events dropped: bpf_ringbuf_output failed */        \
+  X(RINGBUF_FULL_BYTES, ringbuf_full_bytes) /* payload bytes in those dropped data events */       \
+  X(SKIP_SELF, skip_self)                   /* syscalls of the agent itself, or of clients of its  \
+                                               TCP API, skipped */                                 \
+  X(SKIP_PROCESS, skip_process)             /* syscalls rejected by the tgid or cgroup filter */   \
+  X(SKIP_CONN_FILTER, skip_conn_filter)     /* syscalls on connections rejected by the port or     \
+                                               mount-ns filter */                                  \
+  X(SKIP_NOT_SOCKET, skip_not_socket)       /* syscalls on fds that are not sockets */             \
+  X(SKIP_NOT_TCP, skip_not_tcp)             /* syscalls on sockets that are not TCP/IP */          \
+  X(SKIP_NOT_HTTP, skip_not_http)           /* syscalls on connections classified not HTTP */      \
+  X(CONN_NOT_HTTP, conn_not_http)           /* connections classified as not HTTP/1.x */           \
+  X(CONN_CREATED, conn_created)             /* connections entered into the kernel table */        \
+  X(CONN_TABLE_FULL, conn_table_full)       /* connection or fd table update failed */             \
+  X(CALL_TABLE_FULL, call_table_full)       /* no per-thread storage for enter/exit pairing */     \
+  X(STALE_CALL, stale_call)                 /* an entry did not match its exit: dropped */         \
+  X(TRUNC_LIMIT_BYTES, trunc_limit_bytes)   /* bytes not copied: > HT_MAX_EVENTS_PER_CALL */       \
+  X(TRUNC_BUDGET_BYTES, trunc_budget_bytes) /* bytes not copied: connection budget used up */      \
+  X(TRUNC_IOV, trunc_iov)                   /* syscalls with more iovecs/messages than walked */   \
+  X(READ_USER_FAILED, read_user_failed)     /* bpf_probe_read_user failures (size-only) */         \
+  X(SIZE_ONLY_BYTES, size_only_bytes)       /* bytes reported size-only by sendfile */             \
+  X(PEEK_SKIPPED, peek_skipped)             /* MSG_PEEK reads, skipped (read again later) */       \
+  X(CLASSIFY_READ_FAILED, classify_read_failed) /* first bytes unreadable: not classified, not     \
+                                                   copied, tried again at the next syscall */      \
+  X(FD_CACHE_STALE, fd_cache_stale)             /* (tgid, fd) cache entries whose socket ended or  \
+                                                   whose fd table changed (exec, close_range) */   \
+  X(SKIP_CACHED, skip_cached)                   /* syscalls rejected on the verdict cached for     \
+                                                   their (tgid, fd), also counted under their      \
+                                                   reason (struct fd_ref) */                       \
+  X(VERDICT_CHANGED, verdict_changed)           /* connections whose filter verdict changed: a new \
+                                                   id, so no stream is spliced */                  \
+  X(CONN_SHUTDOWN, conn_shutdown)               /* shutdown(SHUT_WR) of a traced connection */     \
+  X(CONN_READ_EOF, conn_read_eof)               /* end of stream read on a traced connection */    \
+  X(CONN_ENDED, conn_ended)                   /* traced sockets ended (last close, exit, reset) */ \
+  X(TLS_CALLS, tls_calls)                     /* TLS library read/write calls that returned data   \
+                                                 (bpf/tls.bpf.h) */                                \
+  X(TLS_CONNS, tls_conns)                     /* connections found to carry TLS: their plaintext   \
+                                                 are read at the library (tls_socks) */            \
+  X(TLS_CIPHER_SKIPPED, tls_cipher_skipped)   /* syscalls inside TLS calls: the ciphertext, not    \
+                                                 copied (judged not HTTP) */                       \
+  X(TLS_NO_FD, tls_no_fd)                     /* TLS calls whose socket was never seen (memory     \
+                                                 BIOs): plaintext not tied, not copied */          \
+  X(TLS_THREAD_FD, tls_thread_fd)             /* TLS reads tied to their thread's last socket read \
+                                                 (memory BIOs: node, python SSLObject) */          \
+  X(TLS_CALL_TABLE_FULL, tls_call_table_full) /* no room to pair a TLS call with its return */     \
+  X(TLS_TAIL_CALL_FAILED, tls_tail_call_failed) /* Go writes not copied: the jump to the copying   \
+                                                   program failed (not set, or too deep) */        \
+  X(OWN_API_CONNS, own_api_conns)               /* client connections to the agent's own TCP API   \
                                                    (a ctl's): never traced */
 
 enum ht_counter {

@@ -98,7 +98,10 @@ struct call_args {
   __s32 fd;
   __u32 attach_epoch;  // ht_config.attach_epoch at entry
   __u8 sys;            // enum ht_syscall, checked at exit against the exiting syscall; 0: none
-  __u8 reserved[7];
+  // The thread has called a TLS library function (bpf/tls.bpf.h, tls_enter): only then does
+  // tls_sys_enter look its syscalls up in tls_calls and tls_threads.
+  __u8 tls_thread;
+  __u8 reserved[6];
 };
 
 // State of the copy loops of one syscall exit (see capture.bpf.c: kept in a map, not on the

@@ -48,6 +48,9 @@ static __always_inline int tls_enter(__u64 session, __u64 buf, __u64 len, __u64 
     struct tls_thread th = {.fd = -1};
     bpf_map_update_elem(&tls_threads, &id, &th, BPF_NOEXIST);
   }
+  // And in its own storage, which tls_sys_enter reads first (see there).
+  struct call_args* a = calls_lookup(1);
+  if (a) a->tls_thread = 1;
   return 0;
 }
 
@@ -340,7 +343,11 @@ static __always_inline int tls_fd_is_socket(int fd) {
 // Syscall entries while TLS probes are attached: a read or write inside a TLS call of this
 // thread is that call's ciphertext, on the socket its plaintext belongs to. Attached by
 // agent/tls/ with the uprobes (a raw tracepoint: no tracefs). Costs every syscall of the host
-// a switch, and the data syscalls one hash lookup, only while a TLS probe is attached.
+// a switch, and the data syscalls a look at the thread's own storage (task storage: no hashing;
+// an LRU hash lookup on kernels without it), only while a TLS probe is attached. Only threads
+// that have called a TLS function (marked by tls_enter) go on to the tls_calls and tls_threads
+// lookups: on a server that makes no TLS calls (plain HTTP nginx) those were two hash lookups per
+// read, one per write.
 SEC("raw_tp/sys_enter")
 int BPF_PROG(tls_sys_enter, struct pt_regs* regs, long nr) {
   switch (nr) {
@@ -356,6 +363,8 @@ int BPF_PROG(tls_sys_enter, struct pt_regs* regs, long nr) {
     default:
       return 0;
   }
+  struct call_args* mark = calls_lookup(0);
+  if (!mark || !mark->tls_thread) return 0;
   __u64 id = bpf_get_current_pid_tgid();
   struct tls_call* t = bpf_map_lookup_elem(&tls_calls, &id);
   if (!t) {

@@ -4,6 +4,8 @@
 //     and to the same loop on a pipe (a non-socket fd, rejected early), as ratios with/without;
 //  2. the events/s the poller sustains when several writer threads flood it.
 //   bazel run -c opt //agent/capture:capture_benchmark -- --writes=200000 --rounds=3
+// With --hold it only attaches (optionally with --filter_ports) for nginx_overhead.sh, e.g. the
+// cost of being attached with a filter that matches nothing: MODES="none raw_tracepoints+nomatch".
 
 #include <fcntl.h>
 #include <sys/socket.h>

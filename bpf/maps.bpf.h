@@ -53,14 +53,17 @@ struct conn_state {
   __u64 lost[2];         // payload bytes dropped (ring buffer full) not yet reported
   __u64 lost_starts[2];  // syscalls refused whole whose bytes began an HTTP message
   __u64 copied;          // payload bytes copied so far (the budget counts these)
-  __u64 opened_ns;       // connect/accept or first-seen time
-  __u32 filter_epoch;    // ht_config.filter_epoch when `allowed` was computed
-  __u32 passed_epoch;    // latest filter epoch in which a syscall of it passed every filter
-  __u32 mntns;           // mount namespace inode number of the owning process
-  __u8 role;             // enum ht_role
-  __u8 protocol;         // enum ht_protocol, or HT_PROTO_NONE
-  __u8 allowed;          // verdict of the port and mount-ns filters
-  __u8 open_sent;        // the open event went out (close events follow only then)
+  // HTTP/1: payload bytes copied per direction since the last syscall whose first bytes began a
+  // message (ht_config.h1_message_limit caps it).
+  __u32 msg_copied[2];
+  __u64 opened_ns;     // connect/accept or first-seen time
+  __u32 filter_epoch;  // ht_config.filter_epoch when `allowed` was computed
+  __u32 passed_epoch;  // latest filter epoch in which a syscall of it passed every filter
+  __u32 mntns;         // mount namespace inode number of the owning process
+  __u8 role;           // enum ht_role
+  __u8 protocol;       // enum ht_protocol, or HT_PROTO_NONE
+  __u8 allowed;        // verdict of the port and mount-ns filters
+  __u8 open_sent;      // the open event went out (close events follow only then)
   __u8 family;
   __u8 tries_left;    // first-bytes checks left before a connection is declared not HTTP
   __u8 egress_shut;   // the shutdown event went out

@@ -24,6 +24,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <iostream>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -419,6 +420,57 @@ TEST_P(CaptureTest, ConnectionBudgetAndCopyLimitTruncateButKeepTrueLength) {
   EXPECT_EQ(egress.bytes, request.substr(0, 4096));
   EXPECT_GE(egress.events, 5);  // 1000-byte chunks, then the size-only tail
   EXPECT_GT(Counter("kernel.trunc_budget_bytes"), 0u);
+}
+
+// The sessions keep 4 KiB of a body: the probes copy at most that plus the header allowance
+// (kernel_filter_control's 8 KiB) of each HTTP/1 message, per direction, counted from the
+// syscall that began it; positions still advance over the rest. A 64 KiB response written in one
+// write (and read in many reads) costs ~12 KiB of ring buffer per direction, not 64 KiB.
+TEST_P(CaptureTest, PerMessageLimitCopiesOnlyWhatTheSessionsKeep) {
+  Start();
+  constexpr uint32_t kLimit = 4096 + 8192;
+  KernelFilter filter;
+  filter.tgids = {self()};
+  filter.http1_message_limit = kLimit;
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  const uint64_t bytes_before = Counter("kernel.data_bytes");
+  const std::string request = "GET /big HTTP/1.1\r\nHost: t\r\n\r\n";
+  const std::string response =
+      "HTTP/1.1 200 OK\r\nContent-Length: 65536\r\n\r\n" + std::string(65536, 'x');
+  constexpr int kExchanges = 8;
+  for (int i = 0; i < kExchanges; ++i) {
+    ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
+    std::string got_request(request.size(), '\0');
+    ReadExactly(pair->server.get(), got_request.data(), got_request.size());
+    std::string got(response.size(), '\0');
+    std::thread reader([&] { ReadExactly(pair->client.get(), got.data(), got.size()); });
+    ASSERT_TRUE(WriteAll(pair->server.get(), response.data(), response.size()));
+    reader.join();
+    ASSERT_EQ(got, response);
+  }
+  int cfd, sfd;
+  ASSERT_TRUE(CloseBothAndWait(*pair, &cfd, &sfd));
+  const uint64_t copied = Counter("kernel.data_bytes") - bytes_before;
+  const auto conns = sink_.Snapshot();
+  const auto& server_out = RecordingSink::Find(conns, self(), sfd)->egress();
+  const auto& client_in = RecordingSink::Find(conns, self(), cfd)->ingress();
+  std::string expected;
+  for (int i = 0; i < kExchanges; ++i) expected += response.substr(0, kLimit);
+  for (const auto* dir : {&server_out, &client_in}) {
+    EXPECT_TRUE(dir->contiguous);
+    EXPECT_EQ(dir->total_length, response.size() * kExchanges);
+    EXPECT_EQ(dir->bytes, expected);
+  }
+  // Requests whole both ways, responses cut at the limit both ways.
+  EXPECT_EQ(copied, kExchanges * 2 * (request.size() + kLimit));
+  std::cout << "bytes copied per exchange (both ends): " << copied / kExchanges << " for a "
+            << response.size() << "-byte response; without the limit "
+            << 2 * (request.size() + response.size()) << "\n";
+  EXPECT_EQ(Counter("kernel.trunc_message_bytes"), kExchanges * 2 * (response.size() - kLimit));
 }
 
 TEST_P(CaptureTest, SendfileIsReportedSizeOnlyWithRightPositions) {

@@ -15,9 +15,11 @@ namespace {
 // test/e2e; here the boundary is the CaptureControl interface itself.
 class RecordingControl : public CaptureControl {
  public:
-  absl::Status ApplyFilters(const std::vector<v1::Filter>& filters) override {
+  absl::Status ApplyFilters(const std::vector<v1::Filter>& filters,
+                            uint32_t body_limit_bytes) override {
     if (!fail_with.ok()) return fail_with;
     applied.push_back(filters.size());
+    body_limits.push_back(body_limit_bytes);
     return absl::OkStatus();
   }
   void Flush() override {
@@ -27,7 +29,8 @@ class RecordingControl : public CaptureControl {
   std::vector<std::string> Notes() override { return notes; }
 
   absl::Status fail_with = absl::OkStatus();
-  std::vector<size_t> applied;  // Number of active filters at each apply.
+  std::vector<size_t> applied;        // Number of active filters at each apply.
+  std::vector<uint32_t> body_limits;  // The body limit passed at each apply.
   int flushes = 0;
   std::function<void()> on_flush;
   std::vector<std::string> notes;

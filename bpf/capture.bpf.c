@@ -549,15 +549,18 @@ static __always_inline int fd_table_changed(void) {
 
 // After a syscall's copy, when the ring buffer refused some of it: the refused bytes join the
 // connection's pending loss, and so does the HTTP message they began when the ring buffer refused
-// all of the syscall (a syscall refused in part counts bytes only: a lower bound). Its first
-// bytes are read again from the caller's buffer, still there at the syscall's exit. Out of line,
+// the syscall's first event, whether it refused all of the syscall or only a part beginning with
+// its first bytes (the later events' bytes are then the middle of a message whose start is
+// gone: the agent's engine resynchronises at the next start and leaves the count to this one).
+// A syscall whose first event went out lost no message start. Its first bytes are read again
+// from the caller's buffer, still there at the syscall's exit. Out of line,
 // and nothing added to the copy loops: inlined here, this code pushed raw_sys_exit's jumps past
 // the verifier's 16-bit patching range, and any change to flush() (a call, a flag) made the
 // compat loops look infinite to the verifier.
 static __noinline void lost_start_account(struct conn_state* c, struct scratch* s, __u8 dir) {
   struct copy_ctx* x = &s->x;
   __sync_fetch_and_add(&c->lost[dir & 1], x->lost);
-  if (x->copied || !x->src) return;
+  if (!x->first_lost || !x->src) return;
   __u64 ptr = x->src;
   __u64 len = x->src_len;
   if (!x->single) {
@@ -636,6 +639,7 @@ static __always_inline void flush(struct scratch* s, __u64 extra, __u8 flags) {
   if (bpf_ringbuf_output(&events, e, size, rb_flags())) {
     count(HT_CNT_RINGBUF_FULL, 1);
     count(HT_CNT_RINGBUF_FULL_BYTES, fill);
+    x->first_lost |= x->copied == 0;  // events go out in order: none accepted before this one
     x->lost += fill + extra;
   } else {
     count(HT_CNT_DATA_EVENTS, 1);

@@ -242,9 +242,10 @@ struct ht_loss_event {
   __u8 direction;  // enum ht_direction
   __u8 cause;      // enum ht_loss_cause
   __u8 reserved[2];
-  // Syscalls refused whole whose bytes began an HTTP message (a request or status line): the
-  // messages lost, exactly when each write or read carries at most one message and the ring
-  // buffer refuses it whole (the common case), a lower bound otherwise.
+  // Syscalls whose first event the ring buffer refused (all of the syscall, or a part beginning
+  // with its first bytes) and whose bytes began an HTTP message (a request or status line): the
+  // messages lost, exactly when each write or read carries at most one message (the common
+  // case), a lower bound otherwise (pipelined messages behind the first).
   __u32 message_starts;
 };
 

@@ -51,7 +51,7 @@ struct conn_state {
   __u64 sk;              // its key in `socks`
   __u64 pos[2];          // next stream position per direction
   __u64 lost[2];         // payload bytes dropped (ring buffer full) not yet reported
-  __u64 lost_starts[2];  // syscalls refused whole whose bytes began an HTTP message
+  __u64 lost_starts[2];  // syscalls whose first event was refused and began an HTTP message
   __u64 copied;          // payload bytes copied so far (the budget counts these)
   // HTTP/1: payload bytes copied per direction since the last syscall whose first bytes began a
   // message (ht_config.h1_message_limit caps it).
@@ -117,7 +117,10 @@ struct copy_ctx {
   __u8 sys;
   __u8 protocol;  // of the connection (enum ht_protocol)
   __u8 tls;       // of the connection (enum ht_tls_library)
-  __u8 reserved[3];
+  // The ring buffer refused this syscall's first event (and so the bytes that may begin an HTTP
+  // message), whatever it did with the later ones.
+  __u8 first_lost;
+  __u8 reserved[2];
 };
 
 // Staging area for one syscall exit: loop state plus one data event with room for two chunks,

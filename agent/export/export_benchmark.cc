@@ -11,9 +11,9 @@
 namespace httptrace::otlp {
 namespace {
 
-session::EventPtr Exchange(uint32_t i) {
-  std::shared_ptr<v1::Event> event = session::NewEvent();
-  v1::Exchange* x = event->mutable_exchange();
+v1::Event Exchange(uint32_t i) {
+  v1::Event event;
+  v1::Exchange* x = event.mutable_exchange();
   x->mutable_start_time()->set_seconds(1700000000);
   x->mutable_latency()->set_nanos(250000);
   x->set_node("node-1");
@@ -42,7 +42,7 @@ session::EventPtr Exchange(uint32_t i) {
 
 void BM_BuildAndSerializeBatch(benchmark::State& state) {
   std::vector<session::EventPtr> batch;
-  for (uint32_t i = 0; i < 512; ++i) batch.push_back(Exchange(i));
+  for (uint32_t i = 0; i < 512; ++i) batch.push_back(session::Serialize(Exchange(i)));
   SpanBuilder builder(SpanOptions{}, 1);
   std::string wire;
   for (auto _ : state) {
@@ -58,10 +58,10 @@ BENCHMARK(BM_BuildAndSerializeBatch);
 
 void BM_RecordDuration(benchmark::State& state) {
   DurationHistograms histograms(1000, absl::Now());
-  std::vector<session::EventPtr> events;
+  std::vector<v1::Event> events;
   for (uint32_t i = 0; i < 1024; ++i) events.push_back(Exchange(i));
   size_t i = 0;
-  for (auto _ : state) histograms.Record(events[i++ % events.size()]->exchange());
+  for (auto _ : state) histograms.Record(events[i++ % events.size()].exchange());
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_RecordDuration);

@@ -231,10 +231,12 @@ void OtlpExporter::ReadLoop() {
     uint64_t queue_full = 0, over_budget = 0;
     {
       absl::MutexLock lock(&mu_);
+      v1::Event parsed;  // reused; spans are built from the held bytes when sent
       for (const session::SequencedEvent& sequenced : read.events) {
-        if (!sequenced.event->has_exchange()) continue;
+        if (sequenced.event->kind != v1::Event::kExchange) continue;
+        if (!parsed.ParseFromString(sequenced.event->bytes)) continue;  // the agent's own bytes
         // Every exchange counts in the histograms, sent as a span or not.
-        histograms_.Record(sequenced.event->exchange());
+        histograms_.Record(parsed.exchange());
         if (queue_.size() + in_flight_ >= config_.max_queue_spans) {
           ++queue_full;
           continue;

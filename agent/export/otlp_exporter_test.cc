@@ -68,9 +68,9 @@ class RecordingTraceService final : public collector_trace::TraceService::Servic
   size_t accepted_ = 0;
 };
 
-session::EventPtr ExchangeEvent(uint32_t pid) {
-  std::shared_ptr<v1::Event> event = session::NewEvent();
-  v1::Exchange* x = event->mutable_exchange();
+v1::Event ExchangeEvent(uint32_t pid) {
+  v1::Event event;
+  v1::Exchange* x = event.mutable_exchange();
   x->mutable_process()->set_pid(pid);
   x->mutable_connection()->set_role(v1::ROLE_SERVER);
   x->mutable_request()->set_method("GET");
@@ -120,7 +120,8 @@ TEST(OtlpExporterTest, BatchesBySizeAndHonoursRetryInfo) {
   ASSERT_TRUE(exporter.ok()) << exporter.status();
   session.AttachSink(*std::move(exporter));
 
-  for (uint32_t i = 0; i < 10; ++i) session.OfferExchange(ExchangeEvent(100 + i));
+  for (uint32_t i = 0; i < 10; ++i)
+    session.OfferExchange(session::PublishedEvent(ExchangeEvent(100 + i)));
   ASSERT_TRUE(WaitFor([&] { return StatusOf(session).spans_sent() == 10; }));
   const std::vector<RecordingTraceService::Call> calls = service.calls();
   ASSERT_EQ(calls.size(), 3u);  // refused, its retry, the second batch
@@ -158,7 +159,8 @@ TEST(OtlpExporterTest, NothingAnsweringKeepsTheQueueBoundedAndCountsEveryDrop) {
   ASSERT_TRUE(exporter.ok()) << exporter.status();
   session.AttachSink(*std::move(exporter));
 
-  for (uint32_t i = 0; i < 40; ++i) session.OfferExchange(ExchangeEvent(1));
+  for (uint32_t i = 0; i < 40; ++i)
+    session.OfferExchange(session::PublishedEvent(ExchangeEvent(1)));
   // Every span is dropped in the end: the queue refuses what does not fit, and what was
   // queued gives up after max_retry_time.
   ASSERT_TRUE(WaitFor([&] { return StatusOf(session).spans_dropped() == 40; }))
@@ -172,9 +174,10 @@ TEST(OtlpExporterTest, NothingAnsweringKeepsTheQueueBoundedAndCountsEveryDrop) {
   EXPECT_EQ(session.Info().counters().exchanges_lost(), 40u);
   uint64_t next = 0, reported = 0;
   for (const auto& e : session.Read(&next, 10000, absl::ZeroDuration()).events) {
-    if (e.event->has_loss()) {
-      EXPECT_EQ(e.event->loss().reason(), v1::LOSS_REASON_EXPORT_FAILED);
-      reported += e.event->loss().exchanges();
+    const v1::Event event = session::WithSeq(e);
+    if (event.has_loss()) {
+      EXPECT_EQ(event.loss().reason(), v1::LOSS_REASON_EXPORT_FAILED);
+      reported += event.loss().exchanges();
     }
   }
   EXPECT_EQ(reported, 40u);

@@ -376,9 +376,11 @@ void SpanBuilder::Fill(const v1::Exchange& x, otel_trace::Span* span) {
 void SpanBuilder::BuildRequest(const std::vector<session::EventPtr>& events,
                                otel_collector_trace::ExportTraceServiceRequest* request) {
   absl::flat_hash_map<std::string, otel_trace::ScopeSpans*> by_resource;
+  v1::Event parsed;  // reused: its fields keep their memory from one event to the next
   for (const session::EventPtr& event : events) {
-    if (!event->has_exchange()) continue;
-    const v1::Exchange& exchange = event->exchange();
+    if (event->kind != v1::Event::kExchange) continue;
+    if (!parsed.ParseFromString(event->bytes)) continue;  // serialized by the agent: cannot fail
+    const v1::Exchange& exchange = parsed.exchange();
     auto [it, inserted] = by_resource.try_emplace(ResourceKey(exchange), nullptr);
     if (inserted) {
       otel_trace::ResourceSpans* resource_spans = request->add_resource_spans();

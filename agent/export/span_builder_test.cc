@@ -254,14 +254,14 @@ TEST(SpanBuilderTest, UnknownMethodIsOtherWithTheOriginalKept) {
 TEST(SpanBuilderTest, RequestGroupsSpansByResource) {
   std::vector<session::EventPtr> events;
   for (uint32_t pid : {1, 2, 1}) {
-    std::shared_ptr<v1::Event> event = session::NewEvent();
-    *event->mutable_exchange() = ServerExchange();
-    event->mutable_exchange()->mutable_process()->set_pid(pid);
-    events.push_back(event);
+    v1::Event event;
+    *event.mutable_exchange() = ServerExchange();
+    event.mutable_exchange()->mutable_process()->set_pid(pid);
+    events.push_back(session::Serialize(event));
   }
-  std::shared_ptr<v1::Event> loss = session::NewEvent();
-  loss->mutable_loss()->set_exchanges(1);
-  events.push_back(loss);  // not a span
+  v1::Event loss;
+  loss.mutable_loss()->set_exchanges(1);
+  events.push_back(session::Serialize(loss));  // not a span
   SpanBuilder builder(SpanOptions{}, 1);
   otel_collector_trace::ExportTraceServiceRequest request;
   builder.BuildRequest(events, &request);

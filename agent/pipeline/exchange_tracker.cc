@@ -188,10 +188,12 @@ void ExchangeTracker::PublishExchange(ConnectionState& state, protocols::Exchang
       }
     }
   }
-  // Built once, on its own arena; the sessions share it (agent/session/event.h).
-  std::shared_ptr<v1::Event> event = session::NewEvent();
+  // Built on the publish arena, reset once the sessions have serialized what they keep
+  // (event.h): its first block is reused, so a small exchange costs no block allocation.
+  v1::Event* event = google::protobuf::Arena::CreateMessage<v1::Event>(&publish_arena_);
   ToProtoExchange(std::move(exchange), state.context, event->mutable_exchange());
-  sessions_->PublishExchange(std::move(event));
+  sessions_->PublishExchange(*event);
+  publish_arena_.Reset();
 }
 
 void ExchangeTracker::OnConnectionEnd(conntrack::Connection& connection,

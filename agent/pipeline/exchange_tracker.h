@@ -36,6 +36,7 @@
 #include "agent/protocols/engine_factory.h"
 #include "agent/session/memory_budget.h"
 #include "agent/session/session_manager.h"
+#include "google/protobuf/arena.h"
 
 namespace httptrace::pipeline {
 
@@ -154,6 +155,18 @@ class ExchangeTracker final : public capture::CaptureSink {
     uint64_t connections_not_traced = 0;  // classified as no protocol we trace
   };
   Counters counters_;
+  // Every published exchange is built on this arena, offered to the sessions, then the arena is
+  // reset (PublishExchange). The initial block is ours, so Reset keeps it.
+  static constexpr size_t kPublishBlockBytes = 64 << 10;
+  std::unique_ptr<char[]> publish_block_{new char[kPublishBlockBytes]};
+  google::protobuf::Arena publish_arena_{PublishArenaOptions(publish_block_.get())};
+  static google::protobuf::ArenaOptions PublishArenaOptions(char* block) {
+    google::protobuf::ArenaOptions options;
+    options.initial_block = block;
+    options.initial_block_size = kPublishBlockBytes;
+    options.start_block_size = kPublishBlockBytes;
+    return options;
+  }
   // From HTTPTRACE_TEST_DROP_EXCHANGE=N (tests only): the Nth exchange is dropped uncounted, so
   // the end-to-end conservation check can be shown to notice. 0: never.
   uint64_t drop_exchange_for_testing_ = 0;

@@ -31,7 +31,8 @@ std::vector<std::string> Targets(session::SessionManager& manager, const std::st
   std::vector<std::string> targets;
   uint64_t next = 0;
   for (const auto& e : (*manager.Find(id))->Read(&next, 1000, absl::ZeroDuration()).events) {
-    if (e.event->has_exchange()) targets.push_back(e.event->exchange().request().target());
+    const v1::Event event = session::WithSeq(e);
+    if (event.has_exchange()) targets.push_back(event.exchange().request().target());
   }
   return targets;
 }

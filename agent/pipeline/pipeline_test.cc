@@ -450,7 +450,8 @@ TEST(PipelineTableTest, AConnectionEvictedFromAFullTableIsAConnectionTableFullLo
   uint64_t next = 0;
   std::vector<v1::Loss> losses;
   for (const auto& e : (*sessions.Find(id))->Read(&next, 100, absl::ZeroDuration()).events) {
-    if (e.event->has_loss()) losses.push_back(e.event->loss());
+    const v1::Event event = session::WithSeq(e);
+    if (event.has_loss()) losses.push_back(event.loss());
   }
   ASSERT_EQ(losses.size(), 1u);
   EXPECT_EQ(losses[0].reason(), v1::LOSS_REASON_CONNECTION_TABLE_FULL);
@@ -507,8 +508,8 @@ TEST_F(PipelineTest, BodiesAreCutOnceToTheLargestSessionLimitAndEachSessionGetsI
   uint64_t next = 0;
   const auto got = (*sessions_.Find(small_id))->Read(&next, 10, absl::ZeroDuration()).events;
   ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].event->exchange().response().body().data(), "bbbb");
-  EXPECT_EQ(got[0].event->exchange().response().body().size(), 5000u);
+  EXPECT_EQ(session::WithSeq(got[0]).exchange().response().body().data(), "bbbb");
+  EXPECT_EQ(session::WithSeq(got[0]).exchange().response().body().size(), 5000u);
 }
 
 TEST(UnionKernelFilter, RestrictsADimensionOnlyWhenEverySessionDoes) {

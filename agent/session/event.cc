@@ -1,42 +1,26 @@
 #include "agent/session/event.h"
 
-#include <algorithm>
-
-#include "google/protobuf/arena.h"
+#include "common/log.h"
 
 namespace httptrace::session {
-namespace {
 
-// Most exchanges fit in the first block: a few dozen small messages and string objects.
-constexpr size_t kFirstBlockBytes = 2048;
-
-struct ArenaEvent {
-  ArenaEvent() : arena(Options()) {}
-  static google::protobuf::ArenaOptions Options() {
-    google::protobuf::ArenaOptions options;
-    options.start_block_size = kFirstBlockBytes;
-    return options;
-  }
-  google::protobuf::Arena arena;
-};
-
-}  // namespace
-
-std::shared_ptr<v1::Event> NewEvent() {
-  auto holder = std::make_shared<ArenaEvent>();
-  v1::Event* event = google::protobuf::Arena::CreateMessage<v1::Event>(&holder->arena);
-  // Aliasing: the pointer is the event, the ownership the arena's.
-  return std::shared_ptr<v1::Event>(std::move(holder), event);
+EventPtr Serialize(const v1::Event& event) {
+  auto out = std::make_shared<SerializedEvent>();
+  out->kind = event.kind_case();
+  event.SerializeToString(&out->bytes);
+  return out;
 }
 
-uint64_t HeldBytes(const v1::Event& event) {
-  const google::protobuf::Arena* arena = event.GetArena();
-  const uint64_t memory = arena != nullptr ? arena->SpaceAllocated() : event.SpaceUsedLong();
-  return std::max<uint64_t>(memory, event.ByteSizeLong());
+uint64_t HeldBytes(const SerializedEvent& event) {
+  // The control block of make_shared and the string's heap buffer (none when it fits inline).
+  return sizeof(SerializedEvent) + 2 * sizeof(void*) + event.bytes.capacity();
 }
 
 v1::Event WithSeq(const SequencedEvent& sequenced) {
-  v1::Event out = *sequenced.event;
+  v1::Event out;
+  if (!out.ParseFromString(sequenced.event->bytes)) {
+    HT_LOG(ERROR) << "a held event does not parse (" << sequenced.event->bytes.size() << " bytes)";
+  }
   out.set_seq(sequenced.seq);
   return out;
 }
@@ -52,7 +36,7 @@ void AppendSerialized(const SequencedEvent& sequenced, std::string* out) {
     }
     out->push_back(static_cast<char>(v));
   }
-  sequenced.event->AppendToString(out);
+  out->append(sequenced.event->bytes);
 }
 
 }  // namespace httptrace::session

@@ -1,12 +1,16 @@
-// Events as sessions hold and readers send them. An exchange is built once, on its own protobuf
-// arena (a few block allocations instead of one per header and string object), and shared
-// unmodified by every session that keeps it whole and by every reader; only a session that must
-// trim a body or redact a header makes its own variant. A session's sequence number therefore
-// lives beside the event, not in it: the shared event's `seq` is 0, and a reader writes the
-// sequence number in front of the event's bytes when it serializes (AppendSerialized).
+// Events as sessions hold and readers send them: serialized once, as wire bytes. An exchange is
+// built once into a v1::Event that the publisher reuses (no arena, no message per exchange),
+// offered to every session, and serialized at most once for all the sessions that keep it whole
+// (PublishedEvent::Shared); only a session that must trim a body or redact makes its own
+// variant, from a copy. Holding bytes instead of message objects costs the wire size (a small
+// exchange: ~400 bytes, where an arena held 2-6 KiB), and a reader sends them as they are.
 //
-//   std::shared_ptr<v1::Event> event = NewEvent();   // fill event->mutable_exchange(), then
-//   manager.PublishExchange(std::move(event));      // share it: const from here on
+// A session's sequence number lives beside the bytes, not in them: the serialized event's `seq`
+// is 0, and a reader writes the sequence number in front of the bytes (AppendSerialized).
+//
+//   v1::Event event;                      // the publisher's, reused for every exchange
+//   ...fill event.mutable_exchange()...
+//   manager.PublishExchange(event);       // sessions filter it; at most one Serialize for all
 
 #pragma once
 
@@ -18,28 +22,49 @@
 
 namespace httptrace::session {
 
-using EventPtr = std::shared_ptr<const v1::Event>;
+// One serialized v1::Event whose seq is 0, and what kind it is (read without parsing).
+struct SerializedEvent {
+  v1::Event::KindCase kind = v1::Event::KIND_NOT_SET;
+  std::string bytes;
+};
 
-// An empty event on an arena of its own, freed with the last reference.
-std::shared_ptr<v1::Event> NewEvent();
+using EventPtr = std::shared_ptr<const SerializedEvent>;
 
-// One event of a session's stream: its sequence number there, and the (shared) event.
+// `event` (its seq must be 0) serialized, shared from here on.
+EventPtr Serialize(const v1::Event& event);
+
+// One event of a session's stream: its sequence number there, and the (shared) bytes.
 struct SequencedEvent {
   uint64_t seq = 0;
   EventPtr event;
 };
 
-// What holding `event` costs: the blocks of its arena (or its heap objects), and at least its
-// serialized size. The memory budget charges this, not the wire size alone: a small exchange
-// held 2-6 KiB of arena for 400 serialized bytes (test/stress: 4096 queued events, 1.7 MB
-// charged, 27 MB of RSS).
-uint64_t HeldBytes(const v1::Event& event);
+// An exchange being published: the message every session filters, and its bytes, serialized
+// on the first call to Shared() (none when every session skips it or makes its own variant).
+// For one publish, on one thread.
+class PublishedEvent {
+ public:
+  explicit PublishedEvent(const v1::Event& event) : event_(event) {}
+  const v1::Event& event() const { return event_; }
+  const EventPtr& Shared() const {
+    if (shared_ == nullptr) shared_ = Serialize(event_);
+    return shared_;
+  }
 
-// The event as one message with its seq set: a copy (StreamEvents, tests).
+ private:
+  const v1::Event& event_;
+  mutable EventPtr shared_;
+};
+
+// What holding `event` costs the memory budget: its bytes' allocation and the holder.
+uint64_t HeldBytes(const SerializedEvent& event);
+
+// The event parsed, with its seq set: the OTLP exporter, tests. Bytes that do not parse (they
+// were serialized here: a bug) are logged and give what parsed.
 v1::Event WithSeq(const SequencedEvent& sequenced);
 
 // Appends the serialized v1::Event with seq = sequenced.seq to *out: field 1 first, then the
-// shared event's own fields (whose seq is 0, so not serialized). Parses like WithSeq's.
+// held bytes (whose seq is 0, so not serialized). Parses like WithSeq's.
 void AppendSerialized(const SequencedEvent& sequenced, std::string* out);
 
 }  // namespace httptrace::session

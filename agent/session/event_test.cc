@@ -6,9 +6,9 @@
 namespace httptrace::session {
 namespace {
 
-std::shared_ptr<v1::Event> SomeExchange() {
-  std::shared_ptr<v1::Event> event = NewEvent();
-  v1::Exchange* exchange = event->mutable_exchange();
+v1::Event SomeExchange() {
+  v1::Event event;
+  v1::Exchange* exchange = event.mutable_exchange();
   exchange->mutable_request()->set_method("GET");
   exchange->mutable_request()->set_target("/users?id=1");
   v1::Header* header = exchange->mutable_request()->add_headers();
@@ -18,26 +18,37 @@ std::shared_ptr<v1::Event> SomeExchange() {
   return event;
 }
 
-TEST(EventTest, NewEventLivesOnItsOwnArena) {
-  std::shared_ptr<v1::Event> event = NewEvent();
-  EXPECT_NE(event->GetArena(), nullptr);
-  EXPECT_NE(NewEvent()->GetArena(), event->GetArena());
+TEST(EventTest, SerializeKeepsTheKindAndTheWireBytes) {
+  const v1::Event exchange = SomeExchange();
+  const EventPtr serialized = Serialize(exchange);
+  EXPECT_EQ(serialized->kind, v1::Event::kExchange);
+  EXPECT_EQ(serialized->bytes, exchange.SerializeAsString());
+  v1::Event end;
+  end.mutable_end()->set_reason(v1::END_REASON_STOPPED);
+  EXPECT_EQ(Serialize(end)->kind, v1::Event::kEnd);
 }
 
-TEST(EventTest, HeldBytesIsTheArenaAndAtLeastTheWireSize) {
-  const EventPtr small = SomeExchange();
-  EXPECT_EQ(HeldBytes(*small), small->GetArena()->SpaceAllocated());
-  EXPECT_GT(HeldBytes(*small), small->ByteSizeLong());  // a 2 KiB first block, ~60 bytes sent
-  std::shared_ptr<v1::Event> big = NewEvent();
-  big->mutable_exchange()->mutable_response()->mutable_body()->set_data(std::string(100000, 'x'));
-  EXPECT_GE(HeldBytes(*big), 100000u);
-  v1::Event off_arena;
-  off_arena.mutable_exchange()->mutable_request()->set_method("GET");
-  EXPECT_GE(HeldBytes(off_arena), off_arena.ByteSizeLong());
+TEST(EventTest, HeldBytesIsTheBytesAllocationAndAtLeastTheWireSize) {
+  const EventPtr small = Serialize(SomeExchange());
+  EXPECT_GE(HeldBytes(*small), small->bytes.size());
+  EXPECT_LT(HeldBytes(*small), 512u);  // ~60 bytes on the wire: no arena blocks behind them
+  v1::Event big;
+  big.mutable_exchange()->mutable_response()->mutable_body()->set_data(std::string(100000, 'x'));
+  const EventPtr held = Serialize(big);
+  EXPECT_GE(HeldBytes(*held), 100000u);
+  EXPECT_LT(HeldBytes(*held), 100000u + 4096u);
+}
+
+TEST(EventTest, PublishedEventSerializesOnceAndOnlyWhenAsked) {
+  const v1::Event exchange = SomeExchange();
+  const PublishedEvent published(exchange);
+  const EventPtr first = published.Shared();
+  EXPECT_EQ(published.Shared(), first);  // the same bytes for every session that shares them
+  EXPECT_EQ(first->bytes, exchange.SerializeAsString());
 }
 
 TEST(EventTest, AppendSerializedParsesAsTheEventWithItsSeq) {
-  const EventPtr shared = SomeExchange();
+  const EventPtr shared = Serialize(SomeExchange());
   for (uint64_t seq : {uint64_t{0}, uint64_t{1}, uint64_t{127}, uint64_t{128}, uint64_t{300},
                        uint64_t{1} << 40, ~uint64_t{0}}) {
     std::string wire;
@@ -48,13 +59,13 @@ TEST(EventTest, AppendSerializedParsesAsTheEventWithItsSeq) {
     EXPECT_EQ(parsed.SerializeAsString(), WithSeq({seq, shared}).SerializeAsString()) << seq;
     EXPECT_EQ(parsed.exchange().request().headers(0).value(), "caf\xe9");
   }
-  EXPECT_EQ(shared->seq(), 0u);  // the shared event is never touched
+  EXPECT_EQ(shared->bytes, SomeExchange().SerializeAsString());  // never touched
 }
 
 TEST(EventTest, BatchOfSerializedEventsParsesAsRepeatedEvents) {
   // EventBatch's bytes elements are wire-identical to `repeated Event events = 1`.
   v1::EventBatch batch;
-  const EventPtr shared = SomeExchange();
+  const EventPtr shared = Serialize(SomeExchange());
   for (uint64_t seq = 5; seq < 8; ++seq) AppendSerialized({seq, shared}, batch.add_events());
   const std::string wire = batch.SerializeAsString();
   google::protobuf::io::CodedInputStream input(reinterpret_cast<const uint8_t*>(wire.data()),

@@ -83,11 +83,18 @@ void TrimGrpc(uint32_t limit, v1::GrpcMessages* messages) {
   }
 }
 
+// Header names compared as HTTP does. The length first, inline: most names differ in length, and
+// EqualsIgnoreCase is a call into abseil (it showed in the worker's profile: every header of
+// every exchange meets several names here).
+bool SameName(absl::string_view a, absl::string_view b) {
+  return a.size() == b.size() && absl::EqualsIgnoreCase(a, b);
+}
+
 bool AnyListed(const std::vector<std::string>& lowercase_names,
                const google::protobuf::RepeatedPtrField<v1::Header>& headers) {
   for (const v1::Header& header : headers) {
     for (const std::string& name : lowercase_names) {
-      if (absl::EqualsIgnoreCase(header.name(), name)) return true;
+      if (SameName(header.name(), name)) return true;
     }
   }
   return false;
@@ -97,14 +104,13 @@ bool AnyListed(const std::vector<std::string>& lowercase_names,
 // HTTP/2 request keeps its :path beside the target; an OAuth redirect's Location holds the
 // `code` the next request's target will.
 bool IsUrlHeader(absl::string_view name) {
-  return absl::EqualsIgnoreCase(name, ":path") || absl::EqualsIgnoreCase(name, "location") ||
-         absl::EqualsIgnoreCase(name, "content-location") ||
-         absl::EqualsIgnoreCase(name, "referer");
+  return SameName(name, ":path") || SameName(name, "location") ||
+         SameName(name, "content-location") || SameName(name, "referer");
 }
 
 absl::string_view ContentTypeOf(const google::protobuf::RepeatedPtrField<v1::Header>& headers) {
   for (const v1::Header& header : headers) {
-    if (absl::EqualsIgnoreCase(header.name(), "content-type")) return header.value();
+    if (SameName(header.name(), "content-type")) return header.value();
   }
   return "";
 }
@@ -306,8 +312,8 @@ bool Session::PushLocked(EventPtr event, bool force) {
   if (!MakeRoomLocked() && !force) return false;
   uint64_t charged = 0;
   if (budget_ != nullptr) {
-    // What holding it costs (its arena), at least its serialized size (then cached for the
-    // send). A shared event is charged to each session that holds it: an over-estimate.
+    // What holding its bytes costs. A shared event is charged to each session that holds it:
+    // an over-estimate.
     charged = HeldBytes(*event);
     if (force) {
       budget_->ForceCharge(charged);
@@ -315,19 +321,18 @@ bool Session::PushLocked(EventPtr event, bool force) {
       return false;
     }
   }
-  end_queued_ |= event->kind_case() == v1::Event::kEnd;
+  end_queued_ |= event->kind == v1::Event::kEnd;
   queue_.push_back({{next_seq_++, std::move(event)}, charged});
   return true;
 }
 
-EventPtr Session::Variant(const EventPtr& event) const {
+EventPtr Session::Variant(const PublishedEvent& published) const {
   if (!NeedsVariant(options_.body_limit_bytes(), redacted_lowercase_, redactor_.get(),
-                    event->exchange())) {
-    return event;
+                    published.event().exchange())) {
+    return published.Shared();
   }
-  std::shared_ptr<v1::Event> copy = NewEvent();
-  *copy = *event;
-  v1::Exchange* exchange = copy->mutable_exchange();
+  v1::Event copy = published.event();
+  v1::Exchange* exchange = copy.mutable_exchange();
   // mutable_request() on an exchange without one would create an empty request.
   if (exchange->has_request()) {
     TrimBody(options_.body_limit_bytes(), exchange->mutable_request()->mutable_body());
@@ -343,19 +348,19 @@ EventPtr Session::Variant(const EventPtr& event) const {
   // After trimming: what is hidden is what the session keeps (a value cut by the limit is
   // hidden as far as it goes).
   if (redactor_ != nullptr) RedactSecrets(*redactor_, exchange);
-  return copy;
+  return Serialize(copy);
 }
 
 bool Session::PushLossMarkerLocked(v1::LossReason reason, uint64_t* pending, std::string detail,
                                    bool force) {
-  std::shared_ptr<v1::Event> event = NewEvent();
-  v1::Loss* loss = event->mutable_loss();
+  v1::Event event;
+  v1::Loss* loss = event.mutable_loss();
   loss->set_reason(reason);
   loss->set_exchanges(*pending);
   loss->set_detail(std::move(detail));
   // Like the exchanges it reports, a marker waits for room in the queue and the memory budget
   // (one marker, its count growing), except when the session ends.
-  if (!PushLocked(std::move(event), force)) return false;
+  if (!PushLocked(Serialize(event), force)) return false;
   ++loss_events_;
   *pending = 0;
   return true;
@@ -383,10 +388,10 @@ void Session::FlushPendingLossLocked(bool force) {
   }
 }
 
-bool Session::OfferExchange(const EventPtr& event, bool* matched) {
-  if (!MatchesFilter(filter_, event->exchange())) return false;
-  // Outside the lock: a variant copies, and readers must not wait for it.
-  EventPtr kept = Variant(event);
+bool Session::OfferExchange(const PublishedEvent& published, bool* matched) {
+  if (!MatchesFilter(filter_, published.event().exchange())) return false;
+  // Outside the lock: a variant copies, serializing takes time, and readers must not wait.
+  EventPtr kept = Variant(published);
   absl::MutexLock lock(&mu_);
   if (!active_) return false;
   if (matched != nullptr) *matched = true;
@@ -413,23 +418,24 @@ void Session::OfferLoss(const v1::Loss& loss) {
   // Repeated losses while nobody reads merge into the newest unread marker, so a storm of
   // kernel drops cannot grow the queue past its capacity.
   if (!queue_.empty() && queue_.back().event.seq > delivered_through_ &&
-      queue_.back().event.event->has_loss() &&
-      queue_.back().event.event->loss().reason() == loss.reason()) {
-    // Unread, so no reader holds it: replace it with the merged marker.
-    std::shared_ptr<v1::Event> merged = NewEvent();
-    *merged = *queue_.back().event.event;
-    v1::Loss* last = merged->mutable_loss();
-    last->set_exchanges(last->exchanges() + loss.exchanges());
-    last->set_bytes(last->bytes() + loss.bytes());
-    last->set_events(last->events() + loss.events());
-    last->set_detail(loss.detail());
-    queue_.back().event.event = std::move(merged);
-    return;
+      queue_.back().event.event->kind == v1::Event::kLoss) {
+    v1::Event merged = WithSeq({0, queue_.back().event.event});
+    if (merged.loss().reason() == loss.reason()) {
+      // Unread, so no reader holds it: replace it with the merged marker (its charge stays:
+      // the bytes differ by a few varint bytes at most).
+      v1::Loss* last = merged.mutable_loss();
+      last->set_exchanges(last->exchanges() + loss.exchanges());
+      last->set_bytes(last->bytes() + loss.bytes());
+      last->set_events(last->events() + loss.events());
+      last->set_detail(loss.detail());
+      queue_.back().event.event = Serialize(merged);
+      return;
+    }
   }
-  std::shared_ptr<v1::Event> event = NewEvent();
-  *event->mutable_loss() = loss;
+  v1::Event event;
+  *event.mutable_loss() = loss;
   // A loss marker matters more than the exchange it would displace: it may exceed the capacity.
-  PushLocked(std::move(event), /*force=*/true);
+  PushLocked(Serialize(event), /*force=*/true);
   ++loss_events_;
 }
 
@@ -440,15 +446,15 @@ void Session::End(v1::EndReason reason, std::string detail, absl::Time now) {
   active_ = false;
   ended_at_ = now;
   end_reason_ = reason;
-  std::shared_ptr<v1::Event> event = NewEvent();
-  v1::SessionEnd* end = event->mutable_end();
+  v1::Event event;
+  v1::SessionEnd* end = event.mutable_end();
   end->set_reason(reason);
   end->set_detail(std::move(detail));
   // The end event's own sequence number is counted in next_seq.
   *end->mutable_counters() = CountersLocked();
   end->mutable_counters()->set_next_seq(next_seq_ + 1);
   NotesLocked(end->mutable_notes());
-  PushLocked(std::move(event), /*force=*/true);
+  PushLocked(Serialize(event), /*force=*/true);
 }
 
 bool Session::active() const {
@@ -489,13 +495,13 @@ Session::ReadResult Session::Read(uint64_t* next_seq, size_t max_events, absl::D
   const uint64_t oldest = queue_.empty() ? next_seq_ : queue_.front().event.seq;
   if (*next_seq == 0) *next_seq = oldest;
   if (*next_seq < oldest) {
-    std::shared_ptr<v1::Event> gap = NewEvent();
-    v1::Loss* loss = gap->mutable_loss();
+    v1::Event gap;
+    v1::Loss* loss = gap.mutable_loss();
     loss->set_reason(v1::LOSS_REASON_RESUME_GAP);
     loss->set_events(oldest - *next_seq);
     loss->set_detail(absl::StrCat("events ", *next_seq, "..", oldest - 1,
                                   " are no longer held by the agent; continuing at ", oldest));
-    result.events.push_back({0, std::move(gap)});
+    result.events.push_back({0, Serialize(gap)});
     *next_seq = oldest;
   }
   if (result.events.empty() && next_seq_ - std::min(*next_seq, next_seq_) < min_events) {
@@ -519,7 +525,7 @@ Session::ReadResult Session::Read(uint64_t* next_seq, size_t max_events, absl::D
     const SequencedEvent& event = queue_[seq - first].event;
     result.events.push_back(event);
     *next_seq = seq + 1;
-    if (event.event->kind_case() == v1::Event::kEnd) result.finished = true;
+    if (event.event->kind == v1::Event::kEnd) result.finished = true;
   }
   if (*next_seq > 0) delivered_through_ = std::max(delivered_through_, *next_seq - 1);
   return result;

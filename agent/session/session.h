@@ -67,11 +67,12 @@ class Session {
   // (SessionManager::Start), so sink_ needs no lock.
   void AttachSink(std::unique_ptr<SessionSink> sink) { sink_ = std::move(sink); }
 
-  // Queues `event` (an exchange, seq 0) when it matches the filter: shared as it is when the
-  // session keeps it whole, else a trimmed and/or redacted copy. Returns true when the session
+  // Queues the published exchange (seq 0) when it matches the filter: its shared bytes when the
+  // session keeps it whole, else a trimmed and/or redacted copy's. Returns true when the session
   // reached max_exchanges with this exchange (the caller then ends it). *matched (if given):
   // whether the filter took it (queued, or counted lost).
-  bool OfferExchange(const EventPtr& event, bool* matched = nullptr) ABSL_LOCKS_EXCLUDED(mu_);
+  bool OfferExchange(const PublishedEvent& published, bool* matched = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Queues a Loss that concerns this session (e.g. events lost in the kernel).
   void OfferLoss(const v1::Loss& loss) ABSL_LOCKS_EXCLUDED(mu_);
@@ -124,10 +125,10 @@ class Session {
   // end-of-session events so a full queue still ends cleanly).
   bool PushLocked(EventPtr event, bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PopFrontLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The exchange as this session keeps it: `event` itself, or a copy with bodies trimmed to the
+  // The exchange as this session keeps it: the shared bytes, or a copy's with bodies trimmed to the
   // body limit and listed headers, secret query parameters and body fields redacted when that
   // changes anything.
-  EventPtr Variant(const EventPtr& event) const;
+  EventPtr Variant(const PublishedEvent& published) const;
   bool MakeRoomLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FlushPendingLossLocked(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues a `reason` marker for the *pending exchanges dropped; clears *pending when queued.

@@ -166,19 +166,19 @@ std::vector<v1::SessionInfo> SessionManager::List() const {
 }
 
 void SessionManager::PublishExchange(v1::Exchange exchange) {
-  // On the heap, not an arena, so the exchange moves rather than copies.
-  auto event = std::make_shared<v1::Event>();
-  *event->mutable_exchange() = std::move(exchange);
-  PublishExchange(EventPtr(std::move(event)));
+  v1::Event event;
+  *event.mutable_exchange() = std::move(exchange);
+  PublishExchange(event);
 }
 
-void SessionManager::PublishExchange(EventPtr event) {
+void SessionManager::PublishExchange(const v1::Event& event) {
   std::vector<std::shared_ptr<Session>> reached_limit;
   bool matched = false;
   {
+    const PublishedEvent published(event);
     absl::ReaderMutexLock lock(&mu_);
     for (const auto& [id, session] : sessions_) {
-      if (session->OfferExchange(event, &matched)) reached_limit.push_back(session);
+      if (session->OfferExchange(published, &matched)) reached_limit.push_back(session);
     }
   }
   // The kernel's filter (the sessions' union, coarse: processes, mount namespaces, ports) let it

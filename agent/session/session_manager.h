@@ -86,9 +86,10 @@ class SessionManager {
   std::vector<v1::SessionInfo> List() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Pipeline thread: an exchange finished (`event` holds it, seq 0; see event.h); every active
-  // session that matches records it, sharing the one object where it keeps it whole.
-  void PublishExchange(EventPtr event) ABSL_LOCKS_EXCLUDED(mu_);
-  // The same for an exchange built by value (tests, tools): moved onto an event of its own.
+  // session that matches records it, sharing one serialization where it keeps it whole. The
+  // event is the caller's again on return (the pipeline reuses it).
+  void PublishExchange(const v1::Event& event) ABSL_LOCKS_EXCLUDED(mu_);
+  // The same for an exchange built by value (tests, tools).
   void PublishExchange(v1::Exchange exchange) ABSL_LOCKS_EXCLUDED(mu_);
   // The largest body limit of the active sessions (0 with none). The pipeline keeps no more of a
   // body when it builds an exchange: sessions with that limit share the exchange as built, and

@@ -18,9 +18,9 @@ v1::CaptureOptions Options(uint32_t queue_capacity = 8) {
 }
 
 // An exchange event as the pipeline publishes it (seq 0, shared).
-EventPtr Exchange(const std::string& target, const std::string& body = "") {
-  std::shared_ptr<v1::Event> event = NewEvent();
-  v1::Exchange& exchange = *event->mutable_exchange();
+v1::Event Exchange(const std::string& target, const std::string& body = "") {
+  v1::Event event;
+  v1::Exchange& exchange = *event.mutable_exchange();
   exchange.mutable_request()->set_method("GET");
   exchange.mutable_request()->set_target(target);
   exchange.mutable_request()->mutable_body()->set_data(body);
@@ -43,6 +43,11 @@ EventPtr Exchange(const std::string& target, const std::string& body = "") {
   return event;
 }
 
+// Offers `event` as the pipeline publishes it.
+bool Offer(Session& session, const v1::Event& event, bool* matched = nullptr) {
+  return session.OfferExchange(PublishedEvent(event), matched);
+}
+
 std::vector<uint64_t> Seqs(const Session::ReadResult& result) {
   std::vector<uint64_t> seqs;
   for (const auto& e : result.events) seqs.push_back(e.seq);
@@ -51,19 +56,20 @@ std::vector<uint64_t> Seqs(const Session::ReadResult& result) {
 
 TEST(Session, SequenceNumbersStartAtOneWithoutHoles) {
   Session session("s", v1::Filter(), Options(), kStart);
-  for (int i = 0; i < 3; ++i) session.OfferExchange(Exchange("/" + std::to_string(i)));
+  for (int i = 0; i < 3; ++i) Offer(session, Exchange("/" + std::to_string(i)));
   uint64_t next = 0;
   auto result = session.Read(&next, 100, absl::ZeroDuration());
   EXPECT_EQ(Seqs(result), (std::vector<uint64_t>{1, 2, 3}));
-  EXPECT_EQ(result.events[2].event->exchange().request().target(), "/2");
+  EXPECT_EQ(WithSeq(result.events[2]).exchange().request().target(), "/2");
   EXPECT_EQ(next, 4u);
 }
 
 TEST(Session, DefaultRedactionHidesSecretsCaseInsensitively) {
   Session session("s", v1::Filter(), Options(), kStart);
-  session.OfferExchange(Exchange("/"));
+  Offer(session, Exchange("/"));
   uint64_t next = 0;
-  const v1::Exchange got = session.Read(&next, 1, absl::ZeroDuration()).events[0].event->exchange();
+  const v1::Exchange got =
+      WithSeq(session.Read(&next, 1, absl::ZeroDuration()).events[0]).exchange();
   EXPECT_EQ(got.request().headers(0).value(), "[REDACTED]");
   EXPECT_TRUE(got.request().headers(0).redacted());
   EXPECT_EQ(got.request().headers(1).value(), "x");
@@ -77,13 +83,13 @@ TEST(Session, DefaultRedactionHidesSecretsCaseInsensitively) {
 // must not create an empty request (rendered as an empty request line, "request":{} in jsonl).
 TEST(Session, ResponseWithoutRequestStaysWithoutRequest) {
   Session session("s", v1::Filter(), Options(), kStart);
-  std::shared_ptr<v1::Event> orphan = NewEvent();
-  *orphan = *Exchange("/");
-  orphan->mutable_exchange()->clear_request();
-  orphan->mutable_exchange()->add_notes("request not captured: capture began mid-connection");
-  session.OfferExchange(orphan);
+  v1::Event orphan = Exchange("/");
+  orphan.mutable_exchange()->clear_request();
+  orphan.mutable_exchange()->add_notes("request not captured: capture began mid-connection");
+  Offer(session, orphan);
   uint64_t next = 0;
-  const v1::Exchange got = session.Read(&next, 1, absl::ZeroDuration()).events[0].event->exchange();
+  const v1::Exchange got =
+      WithSeq(session.Read(&next, 1, absl::ZeroDuration()).events[0]).exchange();
   EXPECT_FALSE(got.has_request());
   EXPECT_TRUE(got.has_response());
   EXPECT_EQ(got.response().headers(0).value(), "[REDACTED]");
@@ -93,11 +99,10 @@ TEST(Session, NoRedactKeepsValuesAndCustomListReplacesDefault) {
   v1::CaptureOptions keep;
   keep.set_no_redact(true);
   Session plain("s", v1::Filter(), *NormalizeOptions(keep, SessionDefaults()), kStart);
-  plain.OfferExchange(Exchange("/"));
+  Offer(plain, Exchange("/"));
   uint64_t next = 0;
-  EXPECT_EQ(plain.Read(&next, 1, absl::ZeroDuration())
-                .events[0]
-                .event->exchange()
+  EXPECT_EQ(WithSeq(plain.Read(&next, 1, absl::ZeroDuration()).events[0])
+                .exchange()
                 .request()
                 .headers(0)
                 .value(),
@@ -106,10 +111,10 @@ TEST(Session, NoRedactKeepsValuesAndCustomListReplacesDefault) {
   v1::CaptureOptions custom;
   custom.add_redact_headers("HOST");
   Session only_host("s", v1::Filter(), *NormalizeOptions(custom, SessionDefaults()), kStart);
-  only_host.OfferExchange(Exchange("/"));
+  Offer(only_host, Exchange("/"));
   next = 0;
   const v1::Exchange got =
-      only_host.Read(&next, 1, absl::ZeroDuration()).events[0].event->exchange();
+      WithSeq(only_host.Read(&next, 1, absl::ZeroDuration()).events[0]).exchange();
   EXPECT_EQ(got.request().headers(0).value(), "Bearer secret");
   EXPECT_EQ(got.request().headers(1).value(), "[REDACTED]");
 }
@@ -118,10 +123,10 @@ TEST(Session, BodyIsTrimmedToTheSessionLimitAndMarkedTruncated) {
   v1::CaptureOptions options;
   options.set_body_limit_bytes(4);
   Session session("s", v1::Filter(), *NormalizeOptions(options, SessionDefaults()), kStart);
-  session.OfferExchange(Exchange("/", "0123456789"));
+  Offer(session, Exchange("/", "0123456789"));
   uint64_t next = 0;
   const v1::Body body =
-      session.Read(&next, 1, absl::ZeroDuration()).events[0].event->exchange().request().body();
+      WithSeq(session.Read(&next, 1, absl::ZeroDuration()).events[0]).exchange().request().body();
   EXPECT_EQ(body.data(), "0123");
   EXPECT_EQ(body.size(), 10u);
   EXPECT_TRUE(body.truncated());
@@ -129,18 +134,18 @@ TEST(Session, BodyIsTrimmedToTheSessionLimitAndMarkedTruncated) {
 
 TEST(Session, FullQueueOfUnreadEventsDropsNewExchangesAndMarksTheLoss) {
   Session session("s", v1::Filter(), Options(/*queue_capacity=*/3), kStart);
-  for (int i = 0; i < 5; ++i) session.OfferExchange(Exchange("/" + std::to_string(i)));
+  for (int i = 0; i < 5; ++i) Offer(session, Exchange("/" + std::to_string(i)));
   uint64_t next = 0;
   auto first = session.Read(&next, 100, absl::ZeroDuration());
   EXPECT_EQ(Seqs(first), (std::vector<uint64_t>{1, 2, 3}));
-  EXPECT_EQ(first.events[2].event->exchange().request().target(), "/2");
+  EXPECT_EQ(WithSeq(first.events[2]).exchange().request().target(), "/2");
   // Room now: the next exchange is preceded by the loss marker for the two dropped ones.
-  session.OfferExchange(Exchange("/5"));
+  Offer(session, Exchange("/5"));
   auto second = session.Read(&next, 100, absl::ZeroDuration());
   ASSERT_EQ(Seqs(second), (std::vector<uint64_t>{4, 5}));
-  EXPECT_EQ(second.events[0].event->loss().reason(), v1::LOSS_REASON_SLOW_READER);
-  EXPECT_EQ(second.events[0].event->loss().exchanges(), 2u);
-  EXPECT_EQ(second.events[1].event->exchange().request().target(), "/5");
+  EXPECT_EQ(WithSeq(second.events[0]).loss().reason(), v1::LOSS_REASON_SLOW_READER);
+  EXPECT_EQ(WithSeq(second.events[0]).loss().exchanges(), 2u);
+  EXPECT_EQ(WithSeq(second.events[1]).exchange().request().target(), "/5");
   const v1::SessionCounters counters = session.Info().counters();
   EXPECT_EQ(counters.exchanges(), 4u);
   EXPECT_EQ(counters.exchanges_lost(), 2u);
@@ -149,18 +154,18 @@ TEST(Session, FullQueueOfUnreadEventsDropsNewExchangesAndMarksTheLoss) {
 
 TEST(Session, EndQueuesPendingLossThenEndEvenWhenFull) {
   Session session("s", v1::Filter(), Options(/*queue_capacity=*/2), kStart);
-  for (int i = 0; i < 4; ++i) session.OfferExchange(Exchange("/"));
+  for (int i = 0; i < 4; ++i) Offer(session, Exchange("/"));
   session.End(v1::END_REASON_STOPPED, "stopped", kStart + absl::Seconds(1));
   uint64_t next = 0;
   auto result = session.Read(&next, 100, absl::ZeroDuration());
   ASSERT_EQ(Seqs(result), (std::vector<uint64_t>{1, 2, 3, 4}));
-  EXPECT_EQ(result.events[2].event->loss().exchanges(), 2u);
-  EXPECT_EQ(result.events[3].event->end().reason(), v1::END_REASON_STOPPED);
-  EXPECT_EQ(result.events[3].event->end().counters().exchanges(), 2u);
+  EXPECT_EQ(WithSeq(result.events[2]).loss().exchanges(), 2u);
+  EXPECT_EQ(WithSeq(result.events[3]).end().reason(), v1::END_REASON_STOPPED);
+  EXPECT_EQ(WithSeq(result.events[3]).end().counters().exchanges(), 2u);
   EXPECT_TRUE(result.finished);
   EXPECT_FALSE(session.active());
   // Nothing is accepted after the end.
-  session.OfferExchange(Exchange("/late"));
+  Offer(session, Exchange("/late"));
   EXPECT_EQ(session.Info().counters().next_seq(), 5u);
 }
 
@@ -168,7 +173,7 @@ TEST(Session, ResumeFromSequenceNumberAndGapWhenEvicted) {
   Session session("s", v1::Filter(), Options(/*queue_capacity=*/3), kStart);
   uint64_t reader = 0;
   for (int i = 0; i < 6; ++i) {
-    session.OfferExchange(Exchange("/" + std::to_string(i)));
+    Offer(session, Exchange("/" + std::to_string(i)));
     session.Read(&reader, 100, absl::ZeroDuration());  // a reader keeps up: room for new events
   }
   // Seqs 4..6 are retained. Resuming at 5 gives 5, 6.
@@ -178,8 +183,8 @@ TEST(Session, ResumeFromSequenceNumberAndGapWhenEvicted) {
   uint64_t old = 2;
   auto result = session.Read(&old, 100, absl::ZeroDuration());
   ASSERT_EQ(Seqs(result), (std::vector<uint64_t>{0, 4, 5, 6}));
-  EXPECT_EQ(result.events[0].event->loss().reason(), v1::LOSS_REASON_RESUME_GAP);
-  EXPECT_EQ(result.events[0].event->loss().events(), 2u);
+  EXPECT_EQ(WithSeq(result.events[0]).loss().reason(), v1::LOSS_REASON_RESUME_GAP);
+  EXPECT_EQ(WithSeq(result.events[0]).loss().events(), 2u);
   EXPECT_TRUE(session.CheckResumePoint(7).ok());
   EXPECT_EQ(session.CheckResumePoint(8).code(), absl::StatusCode::kOutOfRange);
 }
@@ -193,7 +198,7 @@ TEST(Session, UnreadLossesOfOneReasonMergeInsteadOfGrowingTheQueue) {
   uint64_t next = 0;
   auto result = session.Read(&next, 100, absl::ZeroDuration());
   ASSERT_EQ(result.events.size(), 1u);
-  EXPECT_EQ(result.events[0].event->loss().bytes(), 10000u);
+  EXPECT_EQ(WithSeq(result.events[0]).loss().bytes(), 10000u);
   // Once read, the next loss is a new marker.
   session.OfferLoss(loss);
   EXPECT_EQ(session.Read(&next, 100, absl::ZeroDuration()).events.size(), 1u);
@@ -204,13 +209,13 @@ TEST(Session, ReadWaitsForTheNextEvent) {
   Session session("s", v1::Filter(), Options(), kStart);
   std::thread producer([&] {
     absl::SleepFor(absl::Milliseconds(50));
-    session.OfferExchange(Exchange("/later"));
+    Offer(session, Exchange("/later"));
   });
   uint64_t next = 0;
   auto result = session.Read(&next, 10, absl::Seconds(10));
   producer.join();
   ASSERT_EQ(result.events.size(), 1u);
-  EXPECT_EQ(result.events[0].event->exchange().request().target(), "/later");
+  EXPECT_EQ(WithSeq(result.events[0]).exchange().request().target(), "/later");
 }
 
 TEST(Session, DueToEndAfterMaxDurationOrIdleTimeout) {
@@ -230,8 +235,8 @@ TEST(Session, MaxExchangesIsReportedToTheCaller) {
   v1::CaptureOptions options;
   options.set_max_exchanges(2);
   Session session("s", v1::Filter(), *NormalizeOptions(options, SessionDefaults()), kStart);
-  EXPECT_FALSE(session.OfferExchange(Exchange("/a")));
-  EXPECT_TRUE(session.OfferExchange(Exchange("/b")));
+  EXPECT_FALSE(Offer(session, Exchange("/a")));
+  EXPECT_TRUE(Offer(session, Exchange("/b")));
 }
 
 // Options under which a session keeps exchanges as published (no redaction, 4 KiB bodies).
@@ -244,31 +249,33 @@ v1::CaptureOptions KeepWhole(uint32_t queue_capacity = 8) {
 
 TEST(Session, AnExchangeKeptWholeIsSharedNotCopied) {
   Session session("s", v1::Filter(), KeepWhole(), kStart);
-  const EventPtr event = Exchange("/shared", "small body");
-  session.OfferExchange(event);
+  const v1::Event event = Exchange("/shared", "small body");
+  const PublishedEvent published(event);
+  session.OfferExchange(published);
   uint64_t next = 0;
   const auto result = session.Read(&next, 10, absl::ZeroDuration());
   ASSERT_EQ(result.events.size(), 1u);
-  EXPECT_EQ(result.events[0].event.get(), event.get());
+  EXPECT_EQ(result.events[0].event.get(), published.Shared().get());  // the publish's bytes
   EXPECT_EQ(result.events[0].seq, 1u);
-  EXPECT_EQ(event->seq(), 0u);
+  EXPECT_EQ(WithSeq({0, published.Shared()}).seq(), 0u);
 }
 
 TEST(Session, MemoryBudgetChargesWhatAnEventHoldsNotItsWireSize) {
   // Found by test/stress: 4096 queued events were charged 1.7 MB while they held 27 MB.
   MemoryBudget budget(1 << 20);
   Session session("s", v1::Filter(), KeepWhole(/*queue_capacity=*/100), kStart, &budget);
-  const EventPtr event = Exchange("/x");
-  session.OfferExchange(event);
-  EXPECT_EQ(budget.used(), HeldBytes(*event));
-  EXPECT_GT(budget.used(), event->ByteSizeLong());
+  const v1::Event event = Exchange("/x");
+  const PublishedEvent published(event);
+  session.OfferExchange(published);
+  EXPECT_EQ(budget.used(), HeldBytes(*published.Shared()));
+  EXPECT_GT(budget.used(), event.ByteSizeLong());
 }
 
 TEST(Session, MemoryBudgetRefusalsAreCountedAndMarkedAsLimitLosses) {
-  const size_t one = HeldBytes(*Exchange("/x"));
+  const size_t one = HeldBytes(*Serialize(Exchange("/x")));
   MemoryBudget budget(one * 3 + one / 2);  // room for three exchanges
   Session session("s", v1::Filter(), KeepWhole(/*queue_capacity=*/100), kStart, &budget);
-  for (int i = 0; i < 5; ++i) session.OfferExchange(Exchange("/x"));
+  for (int i = 0; i < 5; ++i) Offer(session, Exchange("/x"));
   EXPECT_EQ(budget.refused_charges(), 2u);
   EXPECT_EQ(session.Info().counters().exchanges(), 3u);
   EXPECT_EQ(session.Info().counters().exchanges_lost(), 2u);
@@ -276,23 +283,23 @@ TEST(Session, MemoryBudgetRefusalsAreCountedAndMarkedAsLimitLosses) {
   uint64_t next = 0;
   const auto result = session.Read(&next, 100, absl::ZeroDuration());
   ASSERT_EQ(result.events.size(), 5u);  // three exchanges, the LIMIT marker, the end
-  EXPECT_EQ(result.events[3].event->loss().reason(), v1::LOSS_REASON_LIMIT);
-  EXPECT_EQ(result.events[3].event->loss().exchanges(), 2u);
-  EXPECT_EQ(result.events[4].event->end().counters().exchanges_lost(), 2u);
+  EXPECT_EQ(WithSeq(result.events[3]).loss().reason(), v1::LOSS_REASON_LIMIT);
+  EXPECT_EQ(WithSeq(result.events[3]).loss().exchanges(), 2u);
+  EXPECT_EQ(WithSeq(result.events[4]).end().counters().exchanges_lost(), 2u);
   EXPECT_LE(budget.used(), budget.peak());
 }
 
 TEST(Session, BudgetIsReleasedAsReadersMakeRoomAndWhenTheSessionGoes) {
-  const size_t one = HeldBytes(*Exchange("/x"));
+  const size_t one = HeldBytes(*Serialize(Exchange("/x")));
   MemoryBudget budget(one * 2 + one / 2);
   {
     Session session("s", v1::Filter(), KeepWhole(/*queue_capacity=*/2), kStart, &budget);
-    session.OfferExchange(Exchange("/x"));
-    session.OfferExchange(Exchange("/x"));
+    Offer(session, Exchange("/x"));
+    Offer(session, Exchange("/x"));
     uint64_t next = 0;
     session.Read(&next, 10, absl::ZeroDuration());  // delivered: may be evicted for new ones
-    session.OfferExchange(Exchange("/x"));
-    session.OfferExchange(Exchange("/x"));
+    Offer(session, Exchange("/x"));
+    Offer(session, Exchange("/x"));
     EXPECT_EQ(budget.refused_charges(), 0u);
     EXPECT_EQ(session.Info().counters().exchanges(), 4u);
     EXPECT_GT(budget.used(), 0u);
@@ -302,9 +309,9 @@ TEST(Session, BudgetIsReleasedAsReadersMakeRoomAndWhenTheSessionGoes) {
 
 // An exchange with a secret in every place redaction looks: the target, HTTP/2's :path, an
 // OAuth redirect's Location, a JSON request body and a form response body.
-EventPtr ExchangeWithSecrets(const std::string& secret) {
-  std::shared_ptr<v1::Event> event = NewEvent();
-  v1::Exchange& exchange = *event->mutable_exchange();
+v1::Event ExchangeWithSecrets(const std::string& secret) {
+  v1::Event event;
+  v1::Exchange& exchange = *event.mutable_exchange();
   v1::HttpRequest& request = *exchange.mutable_request();
   request.set_method("POST");
   request.set_target("/login?access_token=" + secret + "&next=%2Fhome");
@@ -339,7 +346,7 @@ std::string QueuedBytes(Session& session) {
   uint64_t next = 0;
   std::string all;
   for (const SequencedEvent& e : session.Read(&next, 100, absl::ZeroDuration()).events) {
-    all += e.event->SerializeAsString();
+    all += e.event->bytes;
   }
   return all;
 }
@@ -350,14 +357,15 @@ TEST(Session, QueueNeverHoldsSecretParametersOrBodyFields) {
   options.add_redact_params("ticket");
   options.add_redact_body_fields("SSN");
   Session session("s", v1::Filter(), *NormalizeOptions(options, SessionDefaults()), kStart);
-  const EventPtr published = ExchangeWithSecrets(secret);
-  session.OfferExchange(published);
+  const v1::Event published = ExchangeWithSecrets(secret);
+  Offer(session, published);
   const std::string queued = QueuedBytes(session);
   ASSERT_FALSE(queued.empty());
   EXPECT_EQ(queued.find(secret), std::string::npos) << queued;
 
   uint64_t next = 0;
-  const v1::Exchange got = session.Read(&next, 1, absl::ZeroDuration()).events[0].event->exchange();
+  const v1::Exchange got =
+      WithSeq(session.Read(&next, 1, absl::ZeroDuration()).events[0]).exchange();
   EXPECT_EQ(got.request().target(), "/login?access_token=[REDACTED]&next=%2Fhome");
   EXPECT_EQ(got.request().headers(0).value(), "/login?access_token=[REDACTED]&next=%2Fhome");
   EXPECT_EQ(got.request().headers(2).value(), "http://h/p?ticket=[REDACTED]");
@@ -366,51 +374,54 @@ TEST(Session, QueueNeverHoldsSecretParametersOrBodyFields) {
   EXPECT_EQ(got.response().headers(0).value(), "https://app/cb?code=[REDACTED]&state=s1");
   EXPECT_EQ(got.response().body().data(), "ssn=[REDACTED]&refresh_token=[REDACTED]&ok=1");
   // The true sizes stay what was sent.
-  EXPECT_EQ(got.request().body().size(), published->exchange().request().body().size());
+  EXPECT_EQ(got.request().body().size(), published.exchange().request().body().size());
   // The published exchange, shared with other sessions, is untouched.
-  EXPECT_NE(published->SerializeAsString().find(secret), std::string::npos);
+  EXPECT_NE(published.SerializeAsString().find(secret), std::string::npos);
 }
 
 TEST(Session, NoRedactKeepsParametersAndBodyFieldsAsSent) {
   const std::string secret = "S3CRET-e2f1";
   Session session("s", v1::Filter(), KeepWhole(), kStart);
-  const EventPtr published = ExchangeWithSecrets(secret);
+  const v1::Event event = ExchangeWithSecrets(secret);
+  const PublishedEvent published(event);
   session.OfferExchange(published);
   uint64_t next = 0;
   const auto result = session.Read(&next, 1, absl::ZeroDuration());
   ASSERT_EQ(result.events.size(), 1u);
-  EXPECT_EQ(result.events[0].event.get(), published.get());
+  EXPECT_EQ(result.events[0].event.get(), published.Shared().get());
 }
 
 TEST(Session, AnExchangeWithoutSecretsIsSharedUnderDefaultRedaction) {
   Session session("s", v1::Filter(), Options(), kStart);
-  std::shared_ptr<v1::Event> event = NewEvent();
-  event->mutable_exchange()->mutable_request()->set_target("/users?id=1&code_page=2");
-  v1::Header* type = event->mutable_exchange()->mutable_request()->add_headers();
+  v1::Event event;
+  event.mutable_exchange()->mutable_request()->set_target("/users?id=1&code_page=2");
+  v1::Header* type = event.mutable_exchange()->mutable_request()->add_headers();
   type->set_name("Content-Type");
   type->set_value("application/json");
-  event->mutable_exchange()->mutable_request()->mutable_body()->set_data(R"({"code":404})");
-  session.OfferExchange(event);
+  event.mutable_exchange()->mutable_request()->mutable_body()->set_data(R"({"code":404})");
+  const PublishedEvent published(event);
+  session.OfferExchange(published);
   uint64_t next = 0;
-  EXPECT_EQ(session.Read(&next, 1, absl::ZeroDuration()).events[0].event.get(), event.get());
+  EXPECT_EQ(session.Read(&next, 1, absl::ZeroDuration()).events[0].event.get(),
+            published.Shared().get());
 }
 
 TEST(Session, BodyCutByTheSessionLimitIsRedactedAsFarAsItGoes) {
   v1::CaptureOptions options;
   options.set_body_limit_bytes(24);  // cuts inside the password's value
   Session session("s", v1::Filter(), *NormalizeOptions(options, SessionDefaults()), kStart);
-  std::shared_ptr<v1::Event> event = NewEvent();
-  v1::HttpRequest* request = event->mutable_exchange()->mutable_request();
+  v1::Event event;
+  v1::HttpRequest* request = event.mutable_exchange()->mutable_request();
   v1::Header* type = request->add_headers();
   type->set_name("Content-Type");
   type->set_value("application/json");
   const std::string body = R"({"a":1,"password":"hunter2hunter2"})";
   request->mutable_body()->set_data(body);
   request->mutable_body()->set_size(body.size());
-  session.OfferExchange(event);
+  Offer(session, event);
   uint64_t next = 0;
   const v1::Body got =
-      session.Read(&next, 1, absl::ZeroDuration()).events[0].event->exchange().request().body();
+      WithSeq(session.Read(&next, 1, absl::ZeroDuration()).events[0]).exchange().request().body();
   EXPECT_EQ(got.data(), R"({"a":1,"password":"[REDACTED]")");
   EXPECT_TRUE(got.truncated());
   EXPECT_EQ(got.size(), body.size());
@@ -491,7 +502,7 @@ TEST(Session, ConnectionsNotTracedAreCountedPerPortBoundedAndInTheEnd) {
   uint64_t next = 0;
   auto result = session.Read(&next, 100, absl::ZeroDuration());
   ASSERT_FALSE(result.events.empty());
-  const v1::Event& end = *result.events.back().event;
+  const v1::Event end = WithSeq(result.events.back());
   ASSERT_TRUE(end.has_end());
   EXPECT_EQ(end.end().notes(0), info.notes(0));
 }
@@ -519,7 +530,7 @@ TEST(Session, NotesAreDeduplicatedBoundedAndInTheEnd) {
   uint64_t next = 0;
   auto result = session.Read(&next, 100, absl::ZeroDuration());
   ASSERT_FALSE(result.events.empty());
-  const v1::Event& end = *result.events.back().event;
+  const v1::Event end = WithSeq(result.events.back());
   ASSERT_TRUE(end.has_end());
   EXPECT_EQ(end.end().notes_size(), static_cast<int>(Session::kMaxNotes) + 1);
   EXPECT_EQ(end.end().notes(0), "tls not probed (no_symbol): /a");

@@ -94,6 +94,25 @@ TEST(SessionManager, ProbesAttachWithFirstSessionAndDetachAfterLast) {
   EXPECT_EQ(control.applied, (std::vector<size_t>{1, 2, 1, 0}));
 }
 
+// The probes copy an HTTP/1 message up to the largest body limit of the active sessions (and
+// its headers): every start and stop tells them the new largest.
+TEST(SessionManager, ProbesGetTheLargestBodyLimitOfTheActiveSessions) {
+  RecordingControl control;
+  SessionManager manager(SessionManagerOptions{}, &control);
+  v1::StartCaptureRequest small = Request(8080);
+  small.mutable_options()->set_body_limit_bytes(100);
+  v1::StartCaptureRequest large = Request(9090);
+  large.mutable_options()->set_body_limit_bytes(65536);
+  const auto a = manager.Start(small);
+  ASSERT_TRUE(a.ok());
+  const auto b = manager.Start(large);
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE(manager.Stop(b->id()).ok());
+  const auto c = manager.Start(Request(7070));  // the default body limit, 4096
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(control.body_limits, (std::vector<uint32_t>{100, 65536, 100, 4096}));
+}
+
 TEST(SessionManager, ExchangesReachOnlyMatchingSessions) {
   RecordingControl control;
   SessionManager manager(SessionManagerOptions(), &control);

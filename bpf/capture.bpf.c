@@ -322,6 +322,7 @@ static __always_inline void conn_restart(struct conn_state* c, struct conn_key* 
   c->lost_starts[0] = c->lost_starts[1] = 0;
   c->copied = 0;
   c->msg_copied[0] = c->msg_copied[1] = 0;
+  c->h1_unlimited = 0;
   c->open_sent = 0;
   c->egress_shut = 0;
   c->ingress_eof = 0;
@@ -599,8 +600,15 @@ static __noinline __u64 h1_message_allowance(struct conn_state* c, struct scratc
     }
   }
   __u8 head[8] = {};
-  if (ptr && !bpf_probe_read_user(head, sizeof(head), (void*)ptr) && http1_begins_message(head))
-    c->msg_copied[dir & 1] = 0;
+  if (ptr && !bpf_probe_read_user(head, sizeof(head), (void*)ptr)) {
+    __u64 w;
+    __builtin_memcpy(&w, head, sizeof(w));
+    if (w == 0x5448202A20495250ULL) {  // "PRI * HT": the HTTP/2 preface after an h2c upgrade
+      c->h1_unlimited = 1;
+      return to_copy;
+    }
+    if (http1_begins_message(head)) c->msg_copied[dir & 1] = 0;
+  }
   __u32 used = c->msg_copied[dir & 1];
   __u64 left = message_limit > used ? message_limit - used : 0;
   if (to_copy > left) {
@@ -897,7 +905,7 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
       to_copy = left;
     }
   }
-  if (cfg->h1_message_limit && c->protocol == HT_PROTO_HTTP1)
+  if (cfg->h1_message_limit && c->protocol == HT_PROTO_HTTP1 && !c->h1_unlimited)
     to_copy = h1_message_allowance(c, s, dir, to_copy, cfg->h1_message_limit);
   x->to_copy = to_copy;
   x->rest = total - to_copy;

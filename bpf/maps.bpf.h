@@ -73,7 +73,9 @@ struct conn_state {
   __u8 ingress_eof;  // the end-of-stream (ingress shutdown) event went out
   __u8 tls;          // enum ht_tls_library: data comes from the library's plaintext calls
   __u8 own_api;      // a client of the agent's own API (ht_config.api_ports): never traced
-  __u8 reserved2[1];
+  // The HTTP/2 connection preface went by on this HTTP/1 connection (h2c upgrade): its frames
+  // are never cut by h1_message_limit (HPACK needs every header byte).
+  __u8 h1_unlimited;
   __u8 local_addr[16];
   __u8 remote_addr[16];
 };

@@ -22,9 +22,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <string>
-#include <iostream>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -452,9 +452,24 @@ TEST_P(CaptureTest, PerMessageLimitCopiesOnlyWhatTheSessionsKeep) {
     reader.join();
     ASSERT_EQ(got, response);
   }
+  const uint64_t copied = Counter("kernel.data_bytes") - bytes_before;
+  std::cout << "bytes copied per exchange (both ends): " << copied / kExchanges << " for a "
+            << response.size() << "-byte response; without the limit "
+            << 2 * (request.size() + response.size()) << "\n";
+  // Requests whole both ways, responses cut at the limit both ways.
+  EXPECT_EQ(copied, kExchanges * 2 * (request.size() + kLimit));
+  // After an h2c upgrade the HTTP/2 preface goes by: from then on nothing of the connection is
+  // cut (HPACK needs every byte), at either end, in either direction.
+  const std::string h2 = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + std::string(20000, 'f');
+  const std::string h2_back(20000, 'g');
+  ASSERT_TRUE(WriteAll(pair->client.get(), h2.data(), h2.size()));
+  std::string got_h2(h2.size(), '\0');
+  ReadExactly(pair->server.get(), got_h2.data(), got_h2.size());
+  ASSERT_TRUE(WriteAll(pair->server.get(), h2_back.data(), h2_back.size()));
+  std::string got_back(h2_back.size(), '\0');
+  ReadExactly(pair->client.get(), got_back.data(), got_back.size());
   int cfd, sfd;
   ASSERT_TRUE(CloseBothAndWait(*pair, &cfd, &sfd));
-  const uint64_t copied = Counter("kernel.data_bytes") - bytes_before;
   const auto conns = sink_.Snapshot();
   const auto& server_out = RecordingSink::Find(conns, self(), sfd)->egress();
   const auto& client_in = RecordingSink::Find(conns, self(), cfd)->ingress();
@@ -462,14 +477,15 @@ TEST_P(CaptureTest, PerMessageLimitCopiesOnlyWhatTheSessionsKeep) {
   for (int i = 0; i < kExchanges; ++i) expected += response.substr(0, kLimit);
   for (const auto* dir : {&server_out, &client_in}) {
     EXPECT_TRUE(dir->contiguous);
-    EXPECT_EQ(dir->total_length, response.size() * kExchanges);
-    EXPECT_EQ(dir->bytes, expected);
+    EXPECT_EQ(dir->total_length, response.size() * kExchanges + h2_back.size());
+    EXPECT_EQ(dir->bytes, expected + h2_back);
   }
-  // Requests whole both ways, responses cut at the limit both ways.
-  EXPECT_EQ(copied, kExchanges * 2 * (request.size() + kLimit));
-  std::cout << "bytes copied per exchange (both ends): " << copied / kExchanges << " for a "
-            << response.size() << "-byte response; without the limit "
-            << 2 * (request.size() + response.size()) << "\n";
+  const auto& client_out = RecordingSink::Find(conns, self(), cfd)->egress();
+  const auto& server_in = RecordingSink::Find(conns, self(), sfd)->ingress();
+  for (const auto* dir : {&client_out, &server_in}) {
+    EXPECT_TRUE(dir->contiguous);
+    EXPECT_EQ(dir->bytes.substr(dir->bytes.size() - h2.size()), h2);
+  }
   EXPECT_EQ(Counter("kernel.trunc_message_bytes"), kExchanges * 2 * (response.size() - kLimit));
 }
 

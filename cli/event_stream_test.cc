@@ -65,6 +65,9 @@ class EventStreamTest : public testing::Test {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("unix://" + dir_ + "/s.sock", grpc::InsecureServerCredentials());
     builder.RegisterService(&service_);
+    // The sync server polls with this timeout, and its shutdown can wait out one poll (10 s by
+    // default).
+    builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 100);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     auto channel = DialAgent("unix://" + dir_ + "/s.sock", {});

@@ -60,14 +60,15 @@ class BatchServer final : public v1::HttpTrace::Service {
 
 class EventStreamTest : public testing::Test {
  protected:
+  // gRPC stays initialized for the whole process, as in the ctl: otherwise the last channel or
+  // server of each test shuts gRPC down, and that can wait out an executor thread's poll (10 s).
+  static void SetUpTestSuite() { grpc_init(); }
+
   void SetUp() override {
     dir_ = test_support::MakeSocketDir("event_stream");
     grpc::ServerBuilder builder;
     builder.AddListeningPort("unix://" + dir_ + "/s.sock", grpc::InsecureServerCredentials());
     builder.RegisterService(&service_);
-    // The sync server polls with this timeout, and its shutdown can wait out one poll (10 s by
-    // default).
-    builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 100);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     auto channel = DialAgent("unix://" + dir_ + "/s.sock", {});

@@ -10,6 +10,7 @@ namespace {
 
 // What a JSON string holds as it is; controls, DEL, '"' and '\\' are escaped.
 constexpr PlainBytes kJsonPlain = MakePlainBytes("\"\\");
+static_assert(PrintableIsPlainBut(kJsonPlain, '"', '\\'));
 
 void AppendEscape(std::string* out, unsigned char c) {
   switch (c) {
@@ -41,7 +42,7 @@ void AppendEscape(std::string* out, unsigned char c) {
 void AppendJsonString(std::string* out, absl::string_view text) {
   out->reserve(out->size() + text.size() + 2);
   out->push_back('"');
-  AppendEscapedRuns(out, text, kJsonPlain, AppendEscape,
+  AppendEscapedRuns(out, text, kJsonPlain, '"', '\\', AppendEscape,
                     [](std::string* o, absl::string_view) { o->append("\\ufffd"); });
   out->push_back('"');
 }

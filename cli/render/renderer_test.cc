@@ -1,5 +1,6 @@
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
 #include "cli/render/example_events.h"
 #include "cli/render/har_renderer.h"
@@ -280,6 +281,79 @@ TEST(JsonString, EscapesAndReplacesEachIllFormedSequenceOnce) {
       {"\xf0\x9f\x98", "\"\\ufffd\""},
   };
   for (const Case& c : cases) EXPECT_EQ(JsonString(c.in), c.want) << c.in;
+}
+
+// The escaping as defined, one byte at a time: the reference for the word-at-a-time scan.
+std::string JsonStringByteByByte(absl::string_view in) {
+  std::string out = "\"";
+  for (size_t i = 0; i < in.size();) {
+    const unsigned char c = static_cast<unsigned char>(in[i]);
+    if (c >= 0x80) {
+      const int length = Utf8Sequence(in.substr(i));
+      if (length > 0) {
+        out.append(in.data() + i, static_cast<size_t>(length));
+        i += static_cast<size_t>(length);
+      } else {
+        out.append("\\ufffd");
+        i += static_cast<size_t>(-length);
+      }
+      continue;
+    }
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if (c == '\n') {
+      out.append("\\n");
+    } else if (c == '\r') {
+      out.append("\\r");
+    } else if (c == '\t') {
+      out.append("\\t");
+    } else if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out.append("\\u00");
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+    ++i;
+  }
+  return out + "\"";
+}
+
+// Every byte that is not plain, at every position of words and of the tail, among plain ones and
+// next to each other: the 8-byte scan must stop for each (it once could skip what it should
+// not, e.g. a byte >= 0x80 or 0x7f inside an otherwise printable word).
+TEST(JsonString, WordAtATimeScanMatchesByteByByteEscaping) {
+  const std::string specials =
+      std::string("\"\\\n\r\t\x01\x1f\x7f\x80\xff\xc3\xa9 ~", 15) + std::string(1, '\0');
+  for (size_t length : {1, 7, 8, 9, 15, 16, 17, 24, 33}) {
+    for (size_t position = 0; position < length; ++position) {
+      for (char special : specials) {
+        std::string in(length, 'a');
+        in[position] = special;
+        EXPECT_EQ(JsonString(in), JsonStringByteByByte(in)) << length << " " << position;
+        if (position + 1 < length) {
+          in[position + 1] = '"';
+          EXPECT_EQ(JsonString(in), JsonStringByteByByte(in)) << length << " " << position;
+        }
+      }
+    }
+  }
+  // Random bytes from an alphabet rich in the cases above: a fixed seed, many lengths.
+  uint64_t state = 0x9e3779b97f4a7c15ULL;
+  for (int round = 0; round < 2000; ++round) {
+    std::string in;
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    const size_t length = (state >> 33) % 48;
+    for (size_t i = 0; i < length; ++i) {
+      state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+      const unsigned pick = static_cast<unsigned>(state >> 40);
+      in.push_back(pick % 4 == 0 ? specials[(pick >> 2) % specials.size()]
+                                 : static_cast<char>(0x20 + (pick >> 2) % 0x5f));
+    }
+    EXPECT_EQ(JsonString(in), JsonStringByteByByte(in)) << absl::CEscape(in);
+  }
 }
 
 TEST(Utf8Sequence, LengthsAndMaximalSubparts) {

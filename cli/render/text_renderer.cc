@@ -17,6 +17,7 @@ constexpr size_t kMaxBodyLines = 200;
 
 // What a terminal shows as it is: printable ASCII and tab; other controls are escaped.
 constexpr PlainBytes kTerminalPlain = MakePlainBytes("", "\t");
+static_assert(PrintableIsPlainBut(kTerminalPlain, '\x7f', '\x7f'));
 
 void AppendEscaped(std::string* out, unsigned char c) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -141,7 +142,7 @@ void AppendGrpc(std::string* out, const v1::Grpc& grpc) {
 }  // namespace
 
 void AppendPrintable(std::string* out, absl::string_view text) {
-  AppendEscapedRuns(out, text, kTerminalPlain, AppendEscaped,
+  AppendEscapedRuns(out, text, kTerminalPlain, '\x7f', '\x7f', AppendEscaped,
                     [](std::string* o, absl::string_view bytes) {
                       for (const char b : bytes) AppendEscaped(o, static_cast<unsigned char>(b));
                     });

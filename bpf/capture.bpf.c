@@ -321,6 +321,8 @@ static __always_inline void conn_restart(struct conn_state* c, struct conn_key* 
   c->lost[0] = c->lost[1] = 0;
   c->lost_starts[0] = c->lost_starts[1] = 0;
   c->copied = 0;
+  c->msg_copied[0] = c->msg_copied[1] = 0;
+  c->h1_unlimited = 0;
   c->open_sent = 0;
   c->egress_shut = 0;
   c->ingress_eof = 0;
@@ -548,15 +550,18 @@ static __always_inline int fd_table_changed(void) {
 
 // After a syscall's copy, when the ring buffer refused some of it: the refused bytes join the
 // connection's pending loss, and so does the HTTP message they began when the ring buffer refused
-// all of the syscall (a syscall refused in part counts bytes only: a lower bound). Its first
-// bytes are read again from the caller's buffer, still there at the syscall's exit. Out of line,
+// the syscall's first event, whether it refused all of the syscall or only a part beginning with
+// its first bytes (the later events' bytes are then the middle of a message whose start is
+// gone: the agent's engine resynchronises at the next start and leaves the count to this one).
+// A syscall whose first event went out lost no message start. Its first bytes are read again
+// from the caller's buffer, still there at the syscall's exit. Out of line,
 // and nothing added to the copy loops: inlined here, this code pushed raw_sys_exit's jumps past
 // the verifier's 16-bit patching range, and any change to flush() (a call, a flag) made the
 // compat loops look infinite to the verifier.
 static __noinline void lost_start_account(struct conn_state* c, struct scratch* s, __u8 dir) {
   struct copy_ctx* x = &s->x;
   __sync_fetch_and_add(&c->lost[dir & 1], x->lost);
-  if (x->copied || !x->src) return;
+  if (!x->first_lost || !x->src) return;
   __u64 ptr = x->src;
   __u64 len = x->src_len;
   if (!x->single) {
@@ -569,6 +574,49 @@ static __noinline void lost_start_account(struct conn_state* c, struct scratch* 
   if (len < sizeof(head) || bpf_probe_read_user(head, sizeof(head), (void*)ptr)) return;
   if (c->protocol == HT_PROTO_HTTP2 ? http2_begins_message(head) : http1_begins_message(head))
     __sync_fetch_and_add(&c->lost_starts[dir & 1], 1);
+}
+
+// How many of a syscall's `to_copy` bytes an HTTP/1 connection may copy under the sessions'
+// per-message limit (ht_config.h1_message_limit): a syscall whose first bytes begin a message
+// (a request or status line: http1_begins_message) starts the count again. The kernel does not
+// parse framing: a message that begins inside a syscall (pipelining) is counted with the one
+// before it, and its headers may go uncopied; the agent's engine counts such a message lost
+// (bytes missing in its headers), never guesses. A body that begins with four capitals resets
+// the count: more is copied, never less. Out of line, like lost_start_account (jump range).
+static __noinline __u64 h1_message_allowance(struct conn_state* c, struct scratch* s, __u8 dir,
+                                             __u64 to_copy, __u32 message_limit) {
+  struct copy_ctx* x = &s->x;
+  __u64 ptr = x->src;
+  if (!x->single && ptr) {
+    // The first non-empty iovec (writev with an empty header iovec is common).
+    __u64 vec = ptr;
+    ptr = 0;
+    for (int i = 0; i < 4; i++) {
+      struct iovec v = {};
+      if (bpf_probe_read_user(&v, sizeof(v), (void*)(vec + i * sizeof(v)))) break;
+      if (v.iov_len == 0) continue;
+      ptr = (__u64)v.iov_base;
+      break;
+    }
+  }
+  __u8 head[8] = {};
+  if (ptr && !bpf_probe_read_user(head, sizeof(head), (void*)ptr)) {
+    __u64 w;
+    __builtin_memcpy(&w, head, sizeof(w));
+    if (w == 0x5448202A20495250ULL) {  // "PRI * HT": the HTTP/2 preface after an h2c upgrade
+      c->h1_unlimited = 1;
+      return to_copy;
+    }
+    if (http1_begins_message(head)) c->msg_copied[dir & 1] = 0;
+  }
+  __u32 used = c->msg_copied[dir & 1];
+  __u64 left = message_limit > used ? message_limit - used : 0;
+  if (to_copy > left) {
+    count(HT_CNT_TRUNC_MESSAGE_BYTES, to_copy - left);
+    to_copy = left;
+  }
+  c->msg_copied[dir & 1] = used + (__u32)to_copy;
+  return to_copy;
 }
 
 // Sends the pending scratch event: `fill` payload bytes standing for fill + extra stream bytes.
@@ -599,6 +647,7 @@ static __always_inline void flush(struct scratch* s, __u64 extra, __u8 flags) {
   if (bpf_ringbuf_output(&events, e, size, rb_flags())) {
     count(HT_CNT_RINGBUF_FULL, 1);
     count(HT_CNT_RINGBUF_FULL_BYTES, fill);
+    x->first_lost |= x->copied == 0;  // events go out in order: none accepted before this one
     x->lost += fill + extra;
   } else {
     count(HT_CNT_DATA_EVENTS, 1);
@@ -856,6 +905,8 @@ static __always_inline int process_data(struct conn_state* c, struct conn_key* k
       to_copy = left;
     }
   }
+  if (cfg->h1_message_limit && c->protocol == HT_PROTO_HTTP1 && !c->h1_unlimited)
+    to_copy = h1_message_allowance(c, s, dir, to_copy, cfg->h1_message_limit);
   x->to_copy = to_copy;
   x->rest = total - to_copy;
   x->run_left = total;

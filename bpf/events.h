@@ -44,7 +44,8 @@ enum ht_role {
 
 enum ht_data_flags {
   HT_DATA_SIZE_ONLY = 1,    // sendfile: the kernel never sees the bytes in user memory
-  HT_DATA_TRUNCATED = 2,    // captured < length because of the copy limit or the budget
+  HT_DATA_TRUNCATED = 2,    // captured < length: the copy limit, the budget, or the sessions'
+                            // HTTP/1 message limit (ht_config.h1_message_limit)
   HT_DATA_READ_FAILED = 4,  // bpf_probe_read_user failed (page not resident): bytes not copied
 };
 
@@ -117,10 +118,12 @@ enum ht_protocol {
   X(STALE_CALL, stale_call)                 /* an entry did not match its exit: dropped */         \
   X(TRUNC_LIMIT_BYTES, trunc_limit_bytes)   /* bytes not copied: > HT_MAX_EVENTS_PER_CALL */       \
   X(TRUNC_BUDGET_BYTES, trunc_budget_bytes) /* bytes not copied: connection budget used up */      \
-  X(TRUNC_IOV, trunc_iov)                   /* syscalls with more iovecs/messages than walked */   \
-  X(READ_USER_FAILED, read_user_failed)     /* bpf_probe_read_user failures (size-only) */         \
-  X(SIZE_ONLY_BYTES, size_only_bytes)       /* bytes reported size-only by sendfile */             \
-  X(PEEK_SKIPPED, peek_skipped)             /* MSG_PEEK reads, skipped (read again later) */       \
+  X(TRUNC_MESSAGE_BYTES, trunc_message_bytes) /* HTTP/1 bytes not copied: past what the sessions   \
+                                                 keep of a message (h1_message_limit) */           \
+  X(TRUNC_IOV, trunc_iov)                     /* syscalls with more iovecs/messages than walked */ \
+  X(READ_USER_FAILED, read_user_failed)       /* bpf_probe_read_user failures (size-only) */       \
+  X(SIZE_ONLY_BYTES, size_only_bytes)         /* bytes reported size-only by sendfile */           \
+  X(PEEK_SKIPPED, peek_skipped)               /* MSG_PEEK reads, skipped (read again later) */     \
   X(CLASSIFY_READ_FAILED, classify_read_failed) /* first bytes unreadable: not classified, not     \
                                                    copied, tried again at the next syscall */      \
   X(FD_CACHE_STALE, fd_cache_stale)             /* (tgid, fd) cache entries whose socket ended or  \
@@ -239,9 +242,10 @@ struct ht_loss_event {
   __u8 direction;  // enum ht_direction
   __u8 cause;      // enum ht_loss_cause
   __u8 reserved[2];
-  // Syscalls refused whole whose bytes began an HTTP message (a request or status line): the
-  // messages lost, exactly when each write or read carries at most one message and the ring
-  // buffer refuses it whole (the common case), a lower bound otherwise.
+  // Syscalls whose first event the ring buffer refused (all of the syscall, or a part beginning
+  // with its first bytes) and whose bytes began an HTTP message (a request or status line): the
+  // messages lost, exactly when each write or read carries at most one message (the common
+  // case), a lower bound otherwise (pipelined messages behind the first).
   __u32 message_starts;
 };
 
@@ -277,4 +281,11 @@ struct ht_config {
   // self_tgid does not exclude. Its HTTP/2 is never traced, or the trace would feed itself.
   __u32 api_netns;                    // network namespace inode of the agent; 0: no TCP API
   __u16 api_ports[HT_MAX_API_PORTS];  // 0: unused
+  // HTTP/1 connections: payload bytes copied per message and direction at most (the largest body
+  // limit of the active sessions plus a header allowance, agent/pipeline/kernel_filter_control),
+  // counted from the last syscall whose first bytes began a message (http1_begins_message).
+  // Stream positions advance over the rest (data events with length > captured). 0: no limit.
+  // HTTP/2 connections are never limited this way (HPACK needs every header byte).
+  __u32 h1_message_limit;
+  __u32 reserved3;
 };

@@ -51,16 +51,19 @@ struct conn_state {
   __u64 sk;              // its key in `socks`
   __u64 pos[2];          // next stream position per direction
   __u64 lost[2];         // payload bytes dropped (ring buffer full) not yet reported
-  __u64 lost_starts[2];  // syscalls refused whole whose bytes began an HTTP message
+  __u64 lost_starts[2];  // syscalls whose first event was refused and began an HTTP message
   __u64 copied;          // payload bytes copied so far (the budget counts these)
-  __u64 opened_ns;       // connect/accept or first-seen time
-  __u32 filter_epoch;    // ht_config.filter_epoch when `allowed` was computed
-  __u32 passed_epoch;    // latest filter epoch in which a syscall of it passed every filter
-  __u32 mntns;           // mount namespace inode number of the owning process
-  __u8 role;             // enum ht_role
-  __u8 protocol;         // enum ht_protocol, or HT_PROTO_NONE
-  __u8 allowed;          // verdict of the port and mount-ns filters
-  __u8 open_sent;        // the open event went out (close events follow only then)
+  // HTTP/1: payload bytes copied per direction since the last syscall whose first bytes began a
+  // message (ht_config.h1_message_limit caps it).
+  __u32 msg_copied[2];
+  __u64 opened_ns;     // connect/accept or first-seen time
+  __u32 filter_epoch;  // ht_config.filter_epoch when `allowed` was computed
+  __u32 passed_epoch;  // latest filter epoch in which a syscall of it passed every filter
+  __u32 mntns;         // mount namespace inode number of the owning process
+  __u8 role;           // enum ht_role
+  __u8 protocol;       // enum ht_protocol, or HT_PROTO_NONE
+  __u8 allowed;        // verdict of the port and mount-ns filters
+  __u8 open_sent;      // the open event went out (close events follow only then)
   __u8 family;
   __u8 tries_left;    // first-bytes checks left before a connection is declared not HTTP
   __u8 egress_shut;   // the shutdown event went out
@@ -70,7 +73,9 @@ struct conn_state {
   __u8 ingress_eof;  // the end-of-stream (ingress shutdown) event went out
   __u8 tls;          // enum ht_tls_library: data comes from the library's plaintext calls
   __u8 own_api;      // a client of the agent's own API (ht_config.api_ports): never traced
-  __u8 reserved2[1];
+  // The HTTP/2 connection preface went by on this HTTP/1 connection (h2c upgrade): its frames
+  // are never cut by h1_message_limit (HPACK needs every header byte).
+  __u8 h1_unlimited;
   __u8 local_addr[16];
   __u8 remote_addr[16];
 };
@@ -114,7 +119,10 @@ struct copy_ctx {
   __u8 sys;
   __u8 protocol;  // of the connection (enum ht_protocol)
   __u8 tls;       // of the connection (enum ht_tls_library)
-  __u8 reserved[3];
+  // The ring buffer refused this syscall's first event (and so the bytes that may begin an HTTP
+  // message), whatever it did with the later ones.
+  __u8 first_lost;
+  __u8 reserved[2];
 };
 
 // Staging area for one syscall exit: loop state plus one data event with room for two chunks,

@@ -282,6 +282,7 @@ absl::Status Capture::WriteConfig(uint32_t epoch, const KernelFilter& filter) {
   cfg.filter_port = !filter.ports.empty();
   cfg.copy_limit = config_.copy_limit;
   cfg.conn_budget = config_.connection_budget;
+  cfg.h1_message_limit = filter.http1_message_limit;
   cfg.attach_epoch = attach_epoch_;
   cfg.unrestricted_since[HT_DIM_TGID] = tgids_.unrestricted_since;
   cfg.unrestricted_since[HT_DIM_CGROUP] = cgroups_.unrestricted_since;

@@ -60,6 +60,9 @@ struct KernelFilter {
   std::vector<uint32_t> mount_namespaces;  // mount-namespace inode numbers
   std::vector<uint16_t> ports;             // local or remote port
   bool tls = true;  // some session wants TLS plaintext: the TLS uprobes are attached
+  // HTTP/1 payload bytes copied per message and direction at most (ht_config.h1_message_limit):
+  // the bytes past it advance the stream positions uncopied. 0: no limit.
+  uint32_t http1_message_limit = 0;
 };
 
 struct ProbeInfo {

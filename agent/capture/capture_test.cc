@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -419,6 +420,73 @@ TEST_P(CaptureTest, ConnectionBudgetAndCopyLimitTruncateButKeepTrueLength) {
   EXPECT_EQ(egress.bytes, request.substr(0, 4096));
   EXPECT_GE(egress.events, 5);  // 1000-byte chunks, then the size-only tail
   EXPECT_GT(Counter("kernel.trunc_budget_bytes"), 0u);
+}
+
+// The sessions keep 4 KiB of a body: the probes copy at most that plus the header allowance
+// (kernel_filter_control's 8 KiB) of each HTTP/1 message, per direction, counted from the
+// syscall that began it; positions still advance over the rest. A 64 KiB response written in one
+// write (and read in many reads) costs ~12 KiB of ring buffer per direction, not 64 KiB.
+TEST_P(CaptureTest, PerMessageLimitCopiesOnlyWhatTheSessionsKeep) {
+  Start();
+  constexpr uint32_t kLimit = 4096 + 8192;
+  KernelFilter filter;
+  filter.tgids = {self()};
+  filter.http1_message_limit = kLimit;
+  ASSERT_TRUE(capture_->SetFilter(filter).ok());
+  auto listener = Listen(AF_INET);
+  ASSERT_TRUE(listener.ok());
+  auto pair = Connect(*listener);
+  ASSERT_TRUE(pair.ok());
+  const uint64_t bytes_before = Counter("kernel.data_bytes");
+  const std::string request = "GET /big HTTP/1.1\r\nHost: t\r\n\r\n";
+  const std::string response =
+      "HTTP/1.1 200 OK\r\nContent-Length: 65536\r\n\r\n" + std::string(65536, 'x');
+  constexpr int kExchanges = 8;
+  for (int i = 0; i < kExchanges; ++i) {
+    ASSERT_TRUE(WriteAll(pair->client.get(), request.data(), request.size()));
+    std::string got_request(request.size(), '\0');
+    ReadExactly(pair->server.get(), got_request.data(), got_request.size());
+    std::string got(response.size(), '\0');
+    std::thread reader([&] { ReadExactly(pair->client.get(), got.data(), got.size()); });
+    ASSERT_TRUE(WriteAll(pair->server.get(), response.data(), response.size()));
+    reader.join();
+    ASSERT_EQ(got, response);
+  }
+  const uint64_t copied = Counter("kernel.data_bytes") - bytes_before;
+  std::cout << "bytes copied per exchange (both ends): " << copied / kExchanges << " for a "
+            << response.size() << "-byte response; without the limit "
+            << 2 * (request.size() + response.size()) << "\n";
+  // Requests whole both ways, responses cut at the limit both ways.
+  EXPECT_EQ(copied, kExchanges * 2 * (request.size() + kLimit));
+  // After an h2c upgrade the HTTP/2 preface goes by: from then on nothing of the connection is
+  // cut (HPACK needs every byte), at either end, in either direction.
+  const std::string h2 = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + std::string(20000, 'f');
+  const std::string h2_back(20000, 'g');
+  ASSERT_TRUE(WriteAll(pair->client.get(), h2.data(), h2.size()));
+  std::string got_h2(h2.size(), '\0');
+  ReadExactly(pair->server.get(), got_h2.data(), got_h2.size());
+  ASSERT_TRUE(WriteAll(pair->server.get(), h2_back.data(), h2_back.size()));
+  std::string got_back(h2_back.size(), '\0');
+  ReadExactly(pair->client.get(), got_back.data(), got_back.size());
+  int cfd, sfd;
+  ASSERT_TRUE(CloseBothAndWait(*pair, &cfd, &sfd));
+  const auto conns = sink_.Snapshot();
+  const auto& server_out = RecordingSink::Find(conns, self(), sfd)->egress();
+  const auto& client_in = RecordingSink::Find(conns, self(), cfd)->ingress();
+  std::string expected;
+  for (int i = 0; i < kExchanges; ++i) expected += response.substr(0, kLimit);
+  for (const auto* dir : {&server_out, &client_in}) {
+    EXPECT_TRUE(dir->contiguous);
+    EXPECT_EQ(dir->total_length, response.size() * kExchanges + h2_back.size());
+    EXPECT_EQ(dir->bytes, expected + h2_back);
+  }
+  const auto& client_out = RecordingSink::Find(conns, self(), cfd)->egress();
+  const auto& server_in = RecordingSink::Find(conns, self(), sfd)->ingress();
+  for (const auto* dir : {&client_out, &server_in}) {
+    EXPECT_TRUE(dir->contiguous);
+    EXPECT_EQ(dir->bytes.substr(dir->bytes.size() - h2.size()), h2);
+  }
+  EXPECT_EQ(Counter("kernel.trunc_message_bytes"), kExchanges * 2 * (response.size() - kLimit));
 }
 
 TEST_P(CaptureTest, SendfileIsReportedSizeOnlyWithRightPositions) {

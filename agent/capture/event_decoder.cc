@@ -20,7 +20,7 @@ static_assert(sizeof(ht_open_event) == 112);
 static_assert(sizeof(ht_close_event) == 48);
 static_assert(sizeof(ht_shutdown_event) == 56);
 static_assert(sizeof(ht_loss_event) == 48);
-static_assert(sizeof(ht_config) == 56);
+static_assert(sizeof(ht_config) == 64);
 static_assert(static_cast<int>(Direction::kEgress) == HT_EGRESS);
 static_assert(static_cast<int>(Direction::kIngress) == HT_INGRESS);
 static_assert(static_cast<int>(Role::kClient) == HT_ROLE_CLIENT);

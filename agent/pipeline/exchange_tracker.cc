@@ -319,10 +319,13 @@ void ExchangeTracker::OnData(const capture::DataEvent& event) {
     }
   }
   // The engine does its own gap accounting from the positions (it knows whether a gap falls
-  // inside a body of known length and can keep framing).
+  // inside a body of known length and can keep framing). A tail the probes did not copy (the
+  // sessions' per-message limit, a capture limit) truncates; an unreadable one is lost.
+  const bool not_copied =
+      !event.size_only && !event.read_failed && event.length > event.data.size();
   Engine(*state, event)
       .OnData(ToEngine(event.direction), event.position, event.data, event.length,
-              event.timestamp_ns, event.size_only);
+              event.timestamp_ns, event.size_only, not_copied);
   Recharge(*state);
   AccountEngineLosses(event.conn, *state);
   Housekeeping(event.timestamp_ns);

@@ -78,7 +78,13 @@ KernelFilterControl::~KernelFilterControl() {
   }
 }
 
-absl::Status KernelFilterControl::Apply(const std::vector<v1::Filter>& active_filters) {
+uint32_t Http1MessageCopyLimit(uint32_t body_limit_bytes) {
+  const uint64_t limit = uint64_t{body_limit_bytes} + kHttp1HeaderAllowance;
+  return static_cast<uint32_t>(std::min<uint64_t>(limit, UINT32_MAX));
+}
+
+absl::Status KernelFilterControl::Apply(const std::vector<v1::Filter>& active_filters,
+                                        uint32_t body_limit_bytes) {
   if (capture_ == nullptr) return absl::OkStatus();
   absl::MutexLock lock(&mu_);
   if (active_filters.empty()) {
@@ -93,6 +99,7 @@ absl::Status KernelFilterControl::Apply(const std::vector<v1::Filter>& active_fi
     return absl::OkStatus();
   }
   kernel_filter_ = UnionKernelFilter(active_filters);
+  kernel_filter_.http1_message_limit = Http1MessageCopyLimit(body_limit_bytes);
   container_selectors_ = ContainerSelectors(active_filters);
   if (!container_selectors_.empty()) {
     absl::StatusOr<std::vector<uint32_t>> namespaces =

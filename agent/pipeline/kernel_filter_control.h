@@ -34,6 +34,17 @@ absl::StatusOr<capture::AttachMode> ParseAttachMode(absl::string_view text);
 // wants.
 capture::KernelFilter UnionKernelFilter(const std::vector<v1::Filter>& filters);
 
+// Room for an HTTP/1 message's start line and headers in the probes' per-message copy limit.
+// 8 KiB: the header limit of the common servers and proxies (nginx's large_client_header_buffers
+// line, Apache's LimitRequestFieldSize 8190, most proxies' response header buffers), so a session
+// gets its whole body limit behind any headers those accept. Larger headers are cut, never
+// silently: the HTTP/1 engine counts the message lost ("bytes lost in the headers").
+inline constexpr uint32_t kHttp1HeaderAllowance = 8192;
+
+// The probes' per-message copy limit of HTTP/1 connections (ht_config.h1_message_limit) for
+// sessions keeping at most `body_limit_bytes` of a body.
+uint32_t Http1MessageCopyLimit(uint32_t body_limit_bytes);
+
 class KernelFilterControl {
  public:
   // `forget_connections` ends every connection user space tracks; it is called while the probes
@@ -46,8 +57,10 @@ class KernelFilterControl {
   KernelFilterControl(const KernelFilterControl&) = delete;
   KernelFilterControl& operator=(const KernelFilterControl&) = delete;
 
-  // The filters of the active sessions (none: detach).
-  absl::Status Apply(const std::vector<v1::Filter>& active_filters) ABSL_LOCKS_EXCLUDED(mu_);
+  // The filters of the active sessions (none: detach), and the largest of their body limits:
+  // the probes copy at most Http1MessageCopyLimit(body_limit_bytes) bytes of an HTTP/1 message.
+  absl::Status Apply(const std::vector<v1::Filter>& active_filters, uint32_t body_limit_bytes)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   // The pods every session names by namespace and/or name, one entry per session.

@@ -70,9 +70,10 @@ void Pipeline::Shutdown() {
   queue_->RunOnWorker([this] { tracker_->ForgetConnections(); });
 }
 
-absl::Status Pipeline::ApplyFilters(const std::vector<v1::Filter>& active_filters) {
+absl::Status Pipeline::ApplyFilters(const std::vector<v1::Filter>& active_filters,
+                                    uint32_t body_limit_bytes) {
   if (filters_ == nullptr) return absl::OkStatus();
-  return filters_->Apply(active_filters);
+  return filters_->Apply(active_filters, body_limit_bytes);
 }
 
 void Pipeline::Flush() {

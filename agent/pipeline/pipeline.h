@@ -77,7 +77,8 @@ class Pipeline final : public session::CaptureControl, public status::AgentStatu
   void SyncForTest();
 
   // session::CaptureControl.
-  absl::Status ApplyFilters(const std::vector<v1::Filter>& active_filters) override;
+  absl::Status ApplyFilters(const std::vector<v1::Filter>& active_filters,
+                            uint32_t body_limit_bytes) override;
   // Returns once every event the kernel had queued before the call has been processed and the
   // losses held back are published.
   void Flush() override;

@@ -18,7 +18,9 @@ namespace {
 
 class NoProbes : public session::CaptureControl {
  public:
-  absl::Status ApplyFilters(const std::vector<v1::Filter>&) override { return absl::OkStatus(); }
+  absl::Status ApplyFilters(const std::vector<v1::Filter>&, uint32_t) override {
+    return absl::OkStatus();
+  }
   void Flush() override {}
 };
 
@@ -269,6 +271,84 @@ TEST_F(PipelineTest, KernelLossCountsTheMessagesItDroppedAsExchangesOnceEach) {
   EXPECT_EQ(exchanges, 3u);
   const v1::SessionCounters counters = (*sessions_.Find(session_))->Info().counters();
   EXPECT_EQ(counters.exchanges_lost(), 3u);
+}
+
+// Gaps the ring buffer made at every position class of a server's responses, as the probes
+// report them (bpf/README.md): each response is one write cut into 1000-byte events; a loss is
+// reported before the next syscall's data, and counts a message start when the syscall's first
+// event was refused (whole or in part). Every exchange sent is then either seen complete or
+// counted in a kernel_buffer_full loss, once.
+TEST_F(PipelineTest, EveryExchangeWhoseStartTheRingBufferRefusedIsCountedOnce) {
+  const capture::ConnectionKey key{1};
+  Open(key, capture::Role::kServer);
+  const std::string response =
+      "HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n" + std::string(2000, 'x');
+  // Which events (0, 1, 2: headers and body start, body, body end) of response i are refused.
+  const std::vector<std::vector<int>> refused = {
+      {},         // 0: whole
+      {0},        // 1: inside the headers, the rest of the write went out
+      {1},        // 2: inside the body
+      {2},        // 3: across a message boundary: the end of 3 ...
+      {0},        // 4: ... and the start of 4
+      {0, 1, 2},  // 5: several whole messages
+      {0, 1, 2},  // 6
+      {0, 1, 2},  // 7
+      {},         // 8: whole
+  };
+  const size_t sent = refused.size();
+  uint64_t in = 0, out = 0, ts = 1'000'000'000;
+  uint64_t pending_bytes = 0, pending_starts = 0;
+  auto report_loss = [&] {
+    if (pending_bytes == 0) return;
+    capture::KernelLossEvent loss;
+    loss.conn = key;
+    loss.direction = capture::Direction::kEgress;
+    loss.bytes = pending_bytes;
+    loss.message_starts = pending_starts;
+    loss.timestamp_ns = ts;
+    pipeline_->sink().OnKernelLoss(loss);
+    pending_bytes = pending_starts = 0;
+  };
+  for (size_t i = 0; i < sent; ++i) {
+    const std::string request = absl::StrCat("GET /", i, " HTTP/1.1\r\nHost: h\r\n\r\n");
+    Data(key, capture::Direction::kIngress, in, request, ts += 1000);
+    in += request.size();
+    report_loss();  // with the next syscall of the direction that lost bytes
+    for (int e = 0; e < 3; ++e) {
+      const size_t begin = e * 1000, end = std::min(response.size(), begin + 1000);
+      if (std::count(refused[i].begin(), refused[i].end(), e)) {
+        pending_bytes += end - begin;
+        if (e == 0) ++pending_starts;  // the probes' first_lost: the start went with it
+        continue;
+      }
+      Data(key, capture::Direction::kEgress, out + begin,
+           absl::string_view(response).substr(begin, end - begin), ts += 1000);
+    }
+    out += response.size();
+  }
+  report_loss();
+  // The end of the connection: the engine lets go of what waits behind the holes.
+  capture::ConnectionCloseEvent close;
+  close.conn = key;
+  close.timestamp_ns = ts += 1000;
+  close.egress_bytes = out;
+  close.ingress_bytes = in;
+  pipeline_->sink().OnClose(close);
+  pipeline_->Flush();
+  // Seen: a response whose start was captured (2 and 3 are incomplete, with notes: their
+  // bodies lost bytes). Counted: the responses whose start went (1, 4, 5, 6, 7).
+  uint64_t seen = 0, lost = 0;
+  for (const v1::Event& e : Events()) {
+    if (e.has_exchange() && e.exchange().has_response()) ++seen;
+    if (e.has_loss()) {
+      EXPECT_EQ(e.loss().reason(), v1::LOSS_REASON_KERNEL_BUFFER_FULL) << e.loss().detail();
+      lost += e.loss().exchanges();
+    }
+  }
+  EXPECT_EQ(seen + lost, sent) << seen << " seen, " << lost << " counted lost";
+  EXPECT_EQ(lost, 5u);
+  // No stream_gap loss counted them again (the engine's cut messages are the kernel loss's).
+  EXPECT_EQ(seen, 4u);
 }
 
 TEST_F(PipelineTest, DataTheQueueCouldNotHoldIsALimitLossWithItsExchanges) {

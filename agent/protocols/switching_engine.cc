@@ -14,10 +14,11 @@ SwitchingEngine::SwitchingEngine(std::unique_ptr<ProtocolEngine> first,
     : options_(options), on_exchange_(std::move(on_exchange)), first_(std::move(first)) {}
 
 void SwitchingEngine::OnData(Direction direction, uint64_t position, absl::string_view captured,
-                             uint64_t length, uint64_t timestamp_ns, bool from_file) {
+                             uint64_t length, uint64_t timestamp_ns, bool from_file,
+                             bool not_copied) {
   length = std::max<uint64_t>(length, captured.size());
   if (!next_) {
-    first_->OnData(direction, position, captured, length, timestamp_ns, from_file);
+    first_->OnData(direction, position, captured, length, timestamp_ns, from_file, not_copied);
     MaybeSwitch();
     return;
   }
@@ -27,14 +28,14 @@ void SwitchingEngine::OnData(Direction direction, uint64_t position, absl::strin
     const uint64_t head = std::min(length, boundary - position);
     const absl::string_view head_bytes =
         captured.substr(0, std::min<uint64_t>(head, captured.size()));
-    first_->OnData(direction, position, head_bytes, head, timestamp_ns,
-                   from_file && head == length);
+    first_->OnData(direction, position, head_bytes, head, timestamp_ns, from_file && head == length,
+                   not_copied && head == length);
     if (head == length) return;
     captured.remove_prefix(head_bytes.size());
     position = boundary;
     length -= head;
   }
-  next_->OnData(direction, position, captured, length, timestamp_ns, from_file);
+  next_->OnData(direction, position, captured, length, timestamp_ns, from_file, not_copied);
 }
 
 void SwitchingEngine::MaybeSwitch() {

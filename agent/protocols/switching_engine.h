@@ -32,7 +32,7 @@ class SwitchingEngine final : public ProtocolEngine {
   // The protocol spoken now: the first engine's until a switch, then the next one's.
   Protocol protocol() const override { return current().protocol(); }
   void OnData(Direction direction, uint64_t position, absl::string_view captured, uint64_t length,
-              uint64_t timestamp_ns, bool from_file) override;
+              uint64_t timestamp_ns, bool from_file, bool not_copied = false) override;
   void OnEndOfStream(Direction direction, uint64_t timestamp_ns) override;
   void OnClose(uint64_t timestamp_ns) override;
   size_t HeldBytes() const override;

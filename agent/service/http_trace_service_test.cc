@@ -20,7 +20,7 @@ namespace {
 
 class NoProbes : public session::CaptureControl {
  public:
-  absl::Status ApplyFilters(const std::vector<v1::Filter>& filters) override {
+  absl::Status ApplyFilters(const std::vector<v1::Filter>& filters, uint32_t) override {
     active = filters.size();
     return absl::OkStatus();
   }

@@ -35,7 +35,9 @@ namespace {
 
 class NoProbes : public session::CaptureControl {
  public:
-  absl::Status ApplyFilters(const std::vector<v1::Filter>&) override { return absl::OkStatus(); }
+  absl::Status ApplyFilters(const std::vector<v1::Filter>&, uint32_t) override {
+    return absl::OkStatus();
+  }
   void Flush() override {}
 };
 

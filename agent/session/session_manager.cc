@@ -63,9 +63,9 @@ std::vector<v1::Filter> SessionManager::ActiveFiltersLocked() const {
 absl::Status SessionManager::SyncFiltersLocked() {
   std::vector<std::string> ids;
   std::vector<v1::Filter> filters;
+  uint32_t body_limit = 0;
   {
     absl::MutexLock lock(&mu_);
-    uint32_t body_limit = 0;
     for (const auto& [id, session] : sessions_) {
       if (!session->active()) continue;
       ids.push_back(id);
@@ -76,7 +76,7 @@ absl::Status SessionManager::SyncFiltersLocked() {
     filters = ActiveFiltersLocked();
   }
   if (ids == applied_session_ids_) return absl::OkStatus();
-  absl::Status status = control_->ApplyFilters(filters);
+  absl::Status status = control_->ApplyFilters(filters, body_limit);
   if (status.ok()) applied_session_ids_ = std::move(ids);
   return status;
 }

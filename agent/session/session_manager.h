@@ -31,8 +31,11 @@ class CaptureControl {
  public:
   virtual ~CaptureControl() = default;
   // Makes the probes capture what `active_filters` need (their union); an empty list detaches
-  // the probes. Returns once the change is in effect in the kernel. Called serially.
-  virtual absl::Status ApplyFilters(const std::vector<v1::Filter>& active_filters) = 0;
+  // the probes. `body_limit_bytes`: the largest body limit of the active sessions (the probes
+  // copy no more of an HTTP/1 message than it and its headers need). Returns once the change is
+  // in effect in the kernel. Called serially.
+  virtual absl::Status ApplyFilters(const std::vector<v1::Filter>& active_filters,
+                                    uint32_t body_limit_bytes) = 0;
   // Processes every event captured so far, so exchanges completed before the call are published
   // before it returns. Must not be called from the pipeline thread.
   virtual void Flush() = 0;

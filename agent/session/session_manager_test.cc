@@ -15,9 +15,11 @@ namespace {
 // test/e2e; here the boundary is the CaptureControl interface itself.
 class RecordingControl : public CaptureControl {
  public:
-  absl::Status ApplyFilters(const std::vector<v1::Filter>& filters) override {
+  absl::Status ApplyFilters(const std::vector<v1::Filter>& filters,
+                            uint32_t body_limit_bytes) override {
     if (!fail_with.ok()) return fail_with;
     applied.push_back(filters.size());
+    body_limits.push_back(body_limit_bytes);
     return absl::OkStatus();
   }
   void Flush() override {
@@ -27,7 +29,8 @@ class RecordingControl : public CaptureControl {
   std::vector<std::string> Notes() override { return notes; }
 
   absl::Status fail_with = absl::OkStatus();
-  std::vector<size_t> applied;  // Number of active filters at each apply.
+  std::vector<size_t> applied;        // Number of active filters at each apply.
+  std::vector<uint32_t> body_limits;  // The body limit passed at each apply.
   int flushes = 0;
   std::function<void()> on_flush;
   std::vector<std::string> notes;
@@ -89,6 +92,25 @@ TEST(SessionManager, ProbesAttachWithFirstSessionAndDetachAfterLast) {
   ASSERT_TRUE(manager.Stop(a->id()).ok());
   ASSERT_TRUE(manager.Stop(b->id()).ok());
   EXPECT_EQ(control.applied, (std::vector<size_t>{1, 2, 1, 0}));
+}
+
+// The probes copy an HTTP/1 message up to the largest body limit of the active sessions (and
+// its headers): every start and stop tells them the new largest.
+TEST(SessionManager, ProbesGetTheLargestBodyLimitOfTheActiveSessions) {
+  RecordingControl control;
+  SessionManager manager(SessionManagerOptions{}, &control);
+  v1::StartCaptureRequest small = Request(8080);
+  small.mutable_options()->set_body_limit_bytes(100);
+  v1::StartCaptureRequest large = Request(9090);
+  large.mutable_options()->set_body_limit_bytes(65536);
+  const auto a = manager.Start(small);
+  ASSERT_TRUE(a.ok());
+  const auto b = manager.Start(large);
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE(manager.Stop(b->id()).ok());
+  const auto c = manager.Start(Request(7070));  // the default body limit, 4096
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(control.body_limits, (std::vector<uint32_t>{100, 65536, 100, 4096}));
 }
 
 TEST(SessionManager, ExchangesReachOnlyMatchingSessions) {

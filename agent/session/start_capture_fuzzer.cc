@@ -36,7 +36,7 @@ namespace v1 = httptrace::v1;
 
 class RecordingControl final : public session::CaptureControl {
  public:
-  absl::Status ApplyFilters(const std::vector<v1::Filter>& filters) override {
+  absl::Status ApplyFilters(const std::vector<v1::Filter>& filters, uint32_t) override {
     for (const v1::Filter& f : filters) {
       // ValidateFilter's bound: nothing larger reaches the kernel's maps.
       Check(f.pids_size() <= 256 && f.ports_size() <= 256 && f.local_ports_size() <= 256 &&

@@ -19,7 +19,8 @@ void FinalizeBody(Body& body, absl::string_view content_encoding, absl::string_v
       notes.push_back(
           absl::StrCat(label, " body: ", body.file_bytes, " bytes sent from a file, not captured"));
     }
-    if (const uint64_t lost = body.missing_bytes - body.file_bytes; lost > 0) {
+    if (const uint64_t lost = body.missing_bytes - body.file_bytes - body.not_copied_bytes;
+        lost > 0) {
       notes.push_back(
           absl::StrCat(label, " body: ", lost, " of ", body.size, " bytes not captured"));
     }

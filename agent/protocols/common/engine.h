@@ -89,9 +89,12 @@ class ProtocolEngine {
   // true number of bytes the syscall moved starting at `position` (>= captured.size(): the
   // missing tail is a known gap). Chunks may arrive slightly out of order or with holes.
   // `from_file`: the bytes went from a file straight to the socket (sendfile): the missing tail
-  // is reported as "sent from a file", not as lost.
+  // is reported as "sent from a file", not as lost. `not_copied`: the probes copied only a prefix
+  // on purpose (the sessions' per-message limit or another capture limit): the missing tail is
+  // a truncation, not a loss. Otherwise the missing tail is lost.
   virtual void OnData(Direction direction, uint64_t position, absl::string_view captured,
-                      uint64_t length, uint64_t timestamp_ns, bool from_file = false) = 0;
+                      uint64_t length, uint64_t timestamp_ns, bool from_file = false,
+                      bool not_copied = false) = 0;
   // Nothing more comes in `direction` while the other direction may go on.
   virtual void OnEndOfStream(Direction direction, uint64_t timestamp_ns) = 0;
   // End of both streams: emits whatever is pending, with notes. Later data is counted, ignored.

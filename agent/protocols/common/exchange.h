@@ -44,6 +44,11 @@ struct Body {
   // Of missing_bytes, those the sender passed from a file (sendfile): never in user memory, so
   // never capturable, but not lost either (they do not make a message incomplete).
   uint64_t file_bytes = 0;
+  // Of missing_bytes, those the probes did not copy on purpose: past what the capture sessions
+  // keep of a message (the kernel's per-message copy limit, agent/pipeline/
+  // kernel_filter_control.h) or another capture limit. Not lost: the body is truncated, the
+  // message still complete.
+  uint64_t not_copied_bytes = 0;
 };
 
 struct Request {

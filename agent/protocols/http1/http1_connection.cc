@@ -139,7 +139,8 @@ bool Http1Connection::stopped() const {
 // Stream assembly and modes
 
 void Http1Connection::OnData(Direction direction, uint64_t position, absl::string_view captured,
-                             uint64_t length, uint64_t timestamp_ns, bool from_file) {
+                             uint64_t length, uint64_t timestamp_ns, bool from_file,
+                             bool not_copied) {
   ++counters_.chunks;
   counters_.captured_bytes += captured.size();
   if (closed_) {
@@ -153,6 +154,9 @@ void Http1Connection::OnData(Direction direction, uint64_t position, absl::strin
   if (from_file) {
     s.file_chunk_ends[s.next_file_chunk] = position + length;
     s.next_file_chunk = (s.next_file_chunk + 1) % s.file_chunk_ends.size();
+  } else if (not_copied && length > captured.size()) {
+    s.tail_chunk_ends[s.next_tail_chunk] = position + length;
+    s.next_tail_chunk = (s.next_tail_chunk + 1) % s.tail_chunk_ends.size();
   }
   s.assembler.Add(position, captured, length, timestamp_ns, s);
   const StreamAssembler::Stats& after = s.assembler.stats();
@@ -286,6 +290,7 @@ size_t Http1Connection::Resync(Stream& s, absl::string_view data) {
     return discard;
   }
   s.skip_first = false;
+  if (s.skipping_body) EndSkippedBody(s);
   size_t start = from + scan.offset;
   // Empty lines before a start line (RFC 9112 2.2) are counted skipped; they lose nothing
   // (AccountLostMessage acts only after a gap).
@@ -473,6 +478,18 @@ void Http1Connection::OnStreamGap(Stream& s, uint64_t bytes, uint64_t ts) {
     case Mode::kSwitched:
       return;
     case Mode::kResync:
+      if (s.skipping_body && s.not_copied) {
+        // More of a chunked body that was not copied (the probes copy nothing of a message past
+        // its limit): no message can start in it.
+        Body& body = MessageBody(s);
+        body.size += bytes;
+        body.missing_bytes += bytes;
+        body.not_copied_bytes += bytes;
+        counters_.resync_skipped_bytes += s.buffer.size();
+        s.buffer.clear();
+        s.skip_first = false;
+        return;
+      }
       // A stream whose very first bytes are missing, or a start line cut by the gap, lost the
       // start of a message.
       if ((!s.seen_bytes || !s.buffer.empty()) && roles_known_) {
@@ -523,9 +540,27 @@ void Http1Connection::OnStreamGap(Stream& s, uint64_t bytes, uint64_t ts) {
       return;
     }
   }
+  if (s.not_copied && s.headers_done && s.body_kind == BodyKind::kChunked &&
+      s.mode == Mode::kParsing && s.in_message && s.target != nullptr) {
+    // The probes stopped copying inside a chunked body (the sessions' per-message limit): its
+    // end cannot be found in bytes never seen, so the message ends where the next one starts.
+    // Its size counts the uncopied bytes with their chunk framing.
+    Body& body = MessageBody(s);
+    body.size += bytes;
+    body.missing_bytes += bytes;
+    body.not_copied_bytes += bytes;
+    s.skipping_body = true;
+    s.mode = Mode::kResync;
+    RunDeferred(ts);
+    return;
+  }
   ++counters_.messages_dropped_gap;
-  DropMessage(s, absl::StrCat(bytes, " bytes lost ",
-                              s.headers_done ? "in the chunked framing" : "in the headers"));
+  DropMessage(s, s.not_copied && !s.headers_done
+                     ? absl::StrCat(bytes,
+                                    " bytes not copied in the headers: they exceed the probes' "
+                                    "per-message copy limit (the sessions' body limit + 8 KiB)")
+                     : absl::StrCat(bytes, " bytes lost ",
+                                    s.headers_done ? "in the chunked framing" : "in the headers"));
   s.mode = Mode::kResync;
   RunDeferred(ts);
 }
@@ -537,6 +572,7 @@ void Http1Connection::FillGap(Stream& s, uint64_t bytes) {
     body.size += bytes;
     body.missing_bytes += bytes;
     if (s.from_file) body.file_bytes += bytes;
+    if (s.not_copied) body.not_copied_bytes += bytes;
   } else {
     // The parser only counts body bytes down: account all but the last one here and let it see
     // one placeholder byte, so it moves on exactly as if it had read them all.
@@ -545,6 +581,7 @@ void Http1Connection::FillGap(Stream& s, uint64_t bytes) {
       body.size += bytes - 1;
       body.missing_bytes += bytes - 1;
       if (s.from_file) body.file_bytes += bytes - 1;
+      if (s.not_copied) body.not_copied_bytes += bytes - 1;
       s.parser.content_length -= bytes - 1;
     }
     static const char kPlaceholder = 0;
@@ -576,6 +613,24 @@ void Http1Connection::DropMessage(Stream& s, absl::string_view reason) {
   } else {
     s.target->notes.push_back(absl::StrCat("response incomplete: ", reason));
     FinishResponse(s, /*parsed_whole=*/false);
+  }
+}
+
+void Http1Connection::EndSkippedBody(Stream& s) {
+  s.skipping_body = false;
+  if (!s.in_message) return;
+  s.in_message = false;
+  if (s.target == nullptr) return;
+  const std::string label = s.carries_requests ? "request" : "response";
+  Body& body = MessageBody(s);
+  body.truncated = true;
+  s.target->notes.push_back(
+      absl::StrCat(label, " body: chunked, not copied past ", body.size - body.not_copied_bytes,
+                   " bytes (the capture's body limit); its size counts the chunk framing"));
+  if (s.carries_requests) {
+    FinishRequest(s, /*parsed_whole=*/true);
+  } else {
+    FinishResponse(s, /*parsed_whole=*/true);
   }
 }
 
@@ -619,6 +674,12 @@ void Http1Connection::OnClose(uint64_t timestamp_ns) {
     counters_.bytes_not_parsed += s->buffer.size();
     s->buffer.clear();
     if (!s->in_message) continue;
+    if (s->skipping_body) {
+      // The stream ended behind a chunked body that was not copied to its end.
+      s->ts = s->last_ts;
+      EndSkippedBody(*s);
+      continue;
+    }
     if (s->mode == Mode::kParsing && !s->carries_requests) {
       // End of stream completes a close-delimited body at its last byte.
       s->ts = s->last_ts;
@@ -765,7 +826,9 @@ void Http1Connection::FinishRequest(Stream& s, bool parsed_whole) {
   Exchange& e = entry.exchange;
   e.request_end_time_ns = s.ts;
   FinalizeBody(e.request.body, e.request.headers, "request", e);
-  e.request_complete = parsed_whole && e.request.body.missing_bytes == e.request.body.file_bytes;
+  e.request_complete =
+      parsed_whole &&
+      e.request.body.missing_bytes == e.request.body.file_bytes + e.request.body.not_copied_bytes;
   entry.request_done = true;
   if (parsed_whole && s.parser.upgrade) {
     if (!entry.response_done) {
@@ -800,7 +863,9 @@ void Http1Connection::FinishResponse(Stream& s, bool parsed_whole) {
   }
   e.end_time_ns = s.ts;
   FinalizeBody(e.response.body, e.response.headers, "response", e);
-  e.response_complete = parsed_whole && e.response.body.missing_bytes == e.response.body.file_bytes;
+  e.response_complete =
+      parsed_whole && e.response.body.missing_bytes ==
+                          e.response.body.file_bytes + e.response.body.not_copied_bytes;
   const bool connect_tunnel =
       parsed_whole && s.pending != nullptr && s.pending->is_connect && status / 100 == 2;
   const bool upgraded = parsed_whole && (status == 101 || connect_tunnel);
@@ -1126,6 +1191,7 @@ int Http1Connection::CbBody(http_parser* p, const char* at, size_t length) {
   if (s.filling) {
     body.missing_bytes += length;
     if (s.from_file) body.file_bytes += length;
+    if (s.not_copied) body.not_copied_bytes += length;
     return 0;
   }
   at += s.feed_offset;

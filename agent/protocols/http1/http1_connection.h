@@ -101,9 +101,11 @@ class Http1Connection final : public ProtocolEngine {
   // true number of bytes the syscall moved starting at `position` (>= captured.size(): the
   // missing tail is a known gap). Chunks may arrive slightly out of order or with holes.
   // `from_file`: the bytes went from a file straight to the socket (sendfile): the missing tail
-  // is reported as "sent from a file", not as lost.
+  // is reported as "sent from a file", not as lost. `not_copied`: the probes copied only a prefix
+  // on purpose (the sessions' per-message limit): the missing tail truncates a body (a chunked
+  // body ends where the next message starts), or, in headers, cuts the message (counted).
   void OnData(Direction direction, uint64_t position, absl::string_view captured, uint64_t length,
-              uint64_t timestamp_ns, bool from_file = false) override;
+              uint64_t timestamp_ns, bool from_file = false, bool not_copied = false) override;
   // Nothing more comes in `direction` (egress: shutdown(SHUT_WR); ingress: end of stream read)
   // while the other direction may go on. When that direction carries responses nothing more
   // can be answered: a close-delimited body ends here and pending requests are emitted, as by
@@ -166,8 +168,11 @@ class Http1Connection final : public ProtocolEngine {
       const uint64_t end = assembler.next_position();
       from_file = false;
       for (uint64_t e : file_chunk_ends) from_file |= e != 0 && e == end;
+      not_copied = false;
+      for (uint64_t e : tail_chunk_ends) not_copied |= !from_file && e != 0 && e == end;
       conn->OnStreamGap(*this, bytes, timestamp_ns);
       from_file = false;
+      not_copied = false;
     }
 
     Http1Connection* conn;
@@ -188,6 +193,15 @@ class Http1Connection final : public ProtocolEngine {
     // Stream ends of the latest chunks sent from a file (a ring; 0: empty).
     std::array<uint64_t, 4> file_chunk_ends{};
     uint8_t next_file_chunk = 0;
+    // The gap being handled is the uncopied tail of a chunk (length > captured): the probes
+    // copied only a prefix on purpose (the sessions' per-message limit, a capture limit), not
+    // lost bytes. Stream ends of the latest such chunks (a ring; 0: empty).
+    bool not_copied = false;
+    std::array<uint64_t, 4> tail_chunk_ends{};
+    uint8_t next_tail_chunk = 0;
+    // A chunked body whose rest was not copied: its end cannot be found, so the message ends,
+    // truncated but whole, where the next message starts (or at the end of the stream).
+    bool skipping_body = false;
     bool processing = false;  // Process() is running on this stream (no re-entry)
     // End of the bytes Process() was given: they end at assembler.delivered_end(), which gives
     // every byte of them its stream position.
@@ -260,6 +274,8 @@ class Http1Connection final : public ProtocolEngine {
   uint64_t BodyRemaining(const Stream& s) const;
   void FillGap(Stream& s, uint64_t bytes);
   void DropMessage(Stream& s, absl::string_view reason);
+  // Ends the message whose chunked body was not copied to its end (skipping_body).
+  void EndSkippedBody(Stream& s);
   void AccountLostMessage(Stream& s);
 
   void BeginMessage(Stream& s);

@@ -1082,6 +1082,117 @@ TEST(Http1ConnectionTest, BytesSentFromAFileAreNamedNotLost) {
   EXPECT_THAT(out[0].notes, ::testing::Contains("response body: 10 of 1010 bytes not captured"));
 }
 
+// The probes copy no more of an HTTP/1 message than the sessions keep (body limit + header
+// allowance): the rest of a Content-Length body is a tail not copied. The exchange is complete,
+// its body truncated, nothing counted lost; the next exchange is whole.
+TEST(Http1ConnectionNotCopiedTest, ContentLengthBodyPastTheLimitIsTruncatedNotLost) {
+  std::vector<Exchange> out;
+  Http1Connection conn(EngineOptions{}, RoleHint::kServer, [&](Exchange&& e) { out.push_back(e); });
+  const std::string req = Get("/big");
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 65536\r\n\r\n";
+  const std::string copied = head + std::string(4096, 'b');
+  conn.OnData(Direction::kIngress, 0, req, req.size(), 1);
+  // One write of the whole response, copied up to the limit.
+  conn.OnData(Direction::kEgress, 0, copied, head.size() + 65536, 2, false, /*not_copied=*/true);
+  const std::string req2 = Get("/small");
+  conn.OnData(Direction::kIngress, req.size(), req2, req2.size(), 3);
+  const std::string resp2 = Ok("small");
+  conn.OnData(Direction::kEgress, head.size() + 65536, resp2, resp2.size(), 4);
+  conn.OnClose(5);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(out[0].complete);
+  EXPECT_TRUE(out[0].response.body.truncated);
+  EXPECT_EQ(out[0].response.body.size, 65536u);
+  EXPECT_EQ(out[0].response.body.data, std::string(4096, 'b'));
+  EXPECT_EQ(out[0].response.body.not_copied_bytes, 65536u - 4096u);
+  EXPECT_THAT(out[0].notes, ::testing::IsEmpty());
+  EXPECT_TRUE(out[1].complete);
+  EXPECT_EQ(out[1].request.target, "/small");
+  EXPECT_EQ(out[1].response.body.data, "small");
+  EXPECT_EQ(conn.counters().messages_dropped_gap, 0u);
+  EXPECT_EQ(conn.losses().messages_dropped_gap, 0u);
+}
+
+// A chunked body cut by the limit: its end is in bytes never copied, so it ends where the next
+// response starts (or at the end of the stream), complete and truncated, not dropped.
+TEST(Http1ConnectionNotCopiedTest, ChunkedBodyPastTheLimitEndsAtTheNextMessage) {
+  for (bool close_after : {false, true}) {
+    SCOPED_TRACE(close_after ? "ends at close" : "ends at the next response");
+    std::vector<Exchange> out;
+    Http1Connection conn(EngineOptions{}, RoleHint::kClient,
+                         [&](Exchange&& e) { out.push_back(e); });
+    const std::string req = Get("/chunked");
+    conn.OnData(Direction::kEgress, 0, req, req.size(), 1);
+    const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const std::string chunk = "4000\r\n" + std::string(0x4000, 'c') + "\r\n";
+    const std::string wire = head + chunk + chunk + chunk + chunk + "0\r\n\r\n";
+    const size_t copied = head.size() + 6 + 1000;  // the limit falls inside the first chunk
+    // Read in 16 KiB pieces: the first partly copied, the rest not at all.
+    uint64_t pos = 0;
+    for (size_t piece = 0; pos < wire.size(); ++piece) {
+      const uint64_t len = std::min<uint64_t>(16384, wire.size() - pos);
+      const uint64_t got = pos < copied ? std::min<uint64_t>(len, copied - pos) : 0;
+      conn.OnData(Direction::kIngress, pos, absl::string_view(wire).substr(pos, got), len,
+                  2 + piece, false, /*not_copied=*/got < len);
+      pos += len;
+    }
+    EXPECT_TRUE(out.empty());  // its end is not known yet
+    if (close_after) {
+      conn.OnClose(20);
+      ASSERT_EQ(out.size(), 1u);
+    } else {
+      const std::string req2 = Get("/next");
+      conn.OnData(Direction::kEgress, req.size(), req2, req2.size(), 10);
+      const std::string resp2 = Ok("next");
+      conn.OnData(Direction::kIngress, wire.size(), resp2, resp2.size(), 11);
+      conn.OnClose(20);
+      ASSERT_EQ(out.size(), 2u);
+      EXPECT_TRUE(out[1].complete);
+      EXPECT_EQ(out[1].response.body.data, "next");
+    }
+    EXPECT_TRUE(out[0].complete) << DebugString(out[0]);
+    EXPECT_TRUE(out[0].response.body.truncated);
+    EXPECT_EQ(out[0].response.body.data, std::string(1000, 'c'));
+    EXPECT_EQ(out[0].response.body.size, wire.size() - copied + 1000);
+    EXPECT_THAT(out[0].notes, ElementsAre("response body: chunked, not copied past 1000 bytes (the "
+                                          "capture's body limit); its size counts the chunk "
+                                          "framing"));
+    EXPECT_EQ(conn.counters().messages_dropped_gap, 0u);
+    EXPECT_EQ(conn.counters().exchanges, conn.balance()->started);
+  }
+}
+
+// Headers larger than the per-message limit are never cut silently: the message is counted
+// dropped (the tracker reports it as a stream gap loss), its exchange says why, and the next
+// exchange is whole.
+TEST(Http1ConnectionNotCopiedTest, HeadersPastTheLimitAreCountedLost) {
+  std::vector<Exchange> out;
+  Http1Connection conn(EngineOptions{}, RoleHint::kClient, [&](Exchange&& e) { out.push_back(e); });
+  const std::string req = Get("/cookies");
+  conn.OnData(Direction::kEgress, 0, req, req.size(), 1);
+  const std::string head = "HTTP/1.1 200 OK\r\nSet-Cookie: " + std::string(12000, 'k') +
+                           "\r\nContent-Length: 5\r\n\r\nhello";
+  const size_t limit = 8192;
+  conn.OnData(Direction::kIngress, 0, absl::string_view(head).substr(0, limit), head.size(), 2,
+              false, /*not_copied=*/true);
+  const std::string req2 = Get("/after");
+  conn.OnData(Direction::kEgress, req.size(), req2, req2.size(), 3);
+  const std::string resp2 = Ok("after");
+  conn.OnData(Direction::kIngress, head.size(), resp2, resp2.size(), 4);
+  conn.OnClose(5);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_FALSE(out[0].complete);
+  EXPECT_FALSE(out[0].response_complete);
+  EXPECT_THAT(out[0].notes,
+              ::testing::Contains(absl::StrCat(
+                  "response incomplete: ", head.size() - limit,
+                  " bytes not copied in the headers: they exceed the probes' per-message copy "
+                  "limit (the sessions' body limit + 8 KiB)")));
+  EXPECT_EQ(conn.losses().messages_dropped_gap, 1u);
+  EXPECT_TRUE(out[1].complete);
+  EXPECT_EQ(out[1].response.body.data, "after");
+}
+
 TEST(Http1ConnectionTest, CountersHaveStableNames) {
   EngineCounters counters;
   counters.parse_errors = 3;

@@ -345,7 +345,8 @@ Http2Connection::~Http2Connection() = default;
 std::optional<Direction> Http2Connection::request_direction() const { return request_direction_; }
 
 void Http2Connection::OnData(Direction direction, uint64_t position, absl::string_view captured,
-                             uint64_t length, uint64_t timestamp_ns, bool from_file) {
+                             uint64_t length, uint64_t timestamp_ns, bool from_file,
+                             bool /*not_copied: HTTP/2 is always copied whole*/) {
   if (closed_) {
     counters_.data_after_close += length;
     return;

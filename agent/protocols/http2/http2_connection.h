@@ -107,7 +107,7 @@ class Http2Connection final : public ProtocolEngine {
 
   Protocol protocol() const override { return Protocol::kHttp2; }
   void OnData(Direction direction, uint64_t position, absl::string_view captured, uint64_t length,
-              uint64_t timestamp_ns, bool from_file) override;
+              uint64_t timestamp_ns, bool from_file, bool not_copied = false) override;
   // Streams still waiting for `direction` to end one of their halves are emitted now.
   void OnEndOfStream(Direction direction, uint64_t timestamp_ns) override;
   // Emits every stream still open, with notes. Later calls to OnData are counted and ignored.

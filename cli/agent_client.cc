@@ -12,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "google/protobuf/arena.h"
 
 namespace httptrace::cli {
 namespace {
@@ -163,36 +162,32 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> AgentDirectory::Dial(const AgentS
   return DialAgent(agent.address, tls);
 }
 
-EventStream::EventStream(v1::HttpTrace::StubInterface& stub, const std::string& session_id,
-                         int64_t from_seq) {
+// The generated stub would read EventBatch objects (a std::string per event); the same call
+// made with gRPC's ByteBuffer as the response type hands over the received slices instead. This
+// is how the generated stub makes the call (httptrace.grpc.pb.cc), with another response type.
+EventStream::EventStream(const std::shared_ptr<grpc::ChannelInterface>& channel,
+                         const std::string& session_id, int64_t from_seq) {
+  static const std::string* const kMethod =
+      new std::string(absl::StrCat("/", v1::HttpTrace::service_full_name(), "/StreamEventBatches"));
   v1::StreamEventsRequest request;
   request.set_session_id(session_id);
   if (from_seq >= 0) request.set_from_seq(static_cast<uint64_t>(from_seq));
-  reader_ = stub.StreamEventBatches(&context_, request);
+  const grpc::internal::RpcMethod method(kMethod->c_str(),
+                                         grpc::internal::RpcMethod::SERVER_STREAMING, channel);
+  reader_.reset(grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(channel.get(), method,
+                                                                              &context_, request));
 }
 
 bool EventStream::Next(std::vector<std::shared_ptr<const v1::Event>>* events) {
   events->clear();
   while (events->empty()) {
-    if (!reader_->Read(&batch_)) return false;
-    size_t bytes = 0;
-    for (const std::string& serialized : batch_.events()) bytes += serialized.size();
-    // One arena per message, its first block about the message's size (parsed objects take
-    // more; the arena grows by blocks of at most 256 KiB, and long strings live on the heap).
-    google::protobuf::ArenaOptions options;
-    options.start_block_size = std::clamp<size_t>(bytes, 4096, 256 << 10);
-    options.max_block_size = 256 << 10;
-    auto arena = std::make_shared<google::protobuf::Arena>(options);
-    for (const std::string& serialized : batch_.events()) {
-      v1::Event* event = google::protobuf::Arena::CreateMessage<v1::Event>(arena.get());
-      if (!event->ParseFromString(serialized)) {
-        parse_error_ =
-            grpc::Status(grpc::StatusCode::DATA_LOSS, "an event from the agent did not parse");
-        context_.TryCancel();
-        return false;
-      }
-      events->emplace_back(arena, event);  // shares the arena's lifetime
+    if (!reader_->Read(&message_)) return false;
+    if (absl::Status s = batch_reader_.Read(message_, events); !s.ok()) {
+      parse_error_ = grpc::Status(grpc::StatusCode::DATA_LOSS, std::string(s.message()));
+      context_.TryCancel();
+      return false;
     }
+    message_.Clear();
   }
   return true;
 }

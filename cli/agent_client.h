@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "cli/wire/event_batch_reader.h"
 #include "proto/httptrace.grpc.pb.h"
 
 namespace httptrace::cli {
@@ -76,14 +77,18 @@ class AgentDirectory {
 
 // One session's events from one agent, in sequence order. Everything the ctl knows about how the
 // API carries events is here: StreamEventBatches, several serialized events per gRPC message
-// (one message per event cost the agent more than building the event). Next and Finish from one
-// thread; Cancel from any.
+// (one message per event cost the agent more than building the event), each message taken as
+// gRPC received it (a grpc::ByteBuffer, not an EventBatch object) and parsed by
+// wire::EventBatchReader straight into the events. Next and Finish from one thread; Cancel from
+// any.
 class EventStream {
  public:
   // from_seq < 0: from the oldest event the agent still holds.
-  EventStream(v1::HttpTrace::StubInterface& stub, const std::string& session_id, int64_t from_seq);
+  EventStream(const std::shared_ptr<grpc::ChannelInterface>& channel, const std::string& session_id,
+              int64_t from_seq);
   // Replaces `*events` with the events of the next message (at least one), parsed onto one
-  // arena that they share; false when the stream ended (then call Finish).
+  // arena that they share; false when the stream ended (then call Finish). A message that does
+  // not parse ends the stream: Finish says DATA_LOSS, where and why.
   bool Next(std::vector<std::shared_ptr<const v1::Event>>* events);
   grpc::Status Finish();
   // Ends the stream early: Next returns false soon.
@@ -91,8 +96,9 @@ class EventStream {
 
  private:
   grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderInterface<v1::EventBatch>> reader_;
-  v1::EventBatch batch_;
+  std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader_;
+  grpc::ByteBuffer message_;
+  wire::EventBatchReader batch_reader_;
   grpc::Status parse_error_;
 };
 

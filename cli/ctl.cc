@@ -146,6 +146,7 @@ grpc::Status GetStatus(v1::HttpTrace::StubInterface& stub, grpc::ClientContext* 
 // One agent, and its part of a capture.
 struct Ctl::Agent {
   AgentSpec spec;
+  std::shared_ptr<grpc::Channel> channel;  // the event stream's; the stub's for the other calls
   std::unique_ptr<v1::HttpTrace::StubInterface> stub;
   std::string node;  // the agent's node name, once it said
   std::string session;
@@ -212,7 +213,7 @@ struct Ctl::Capture {
       absl::MutexLock lock(&mu);
       if (closing) return false;
       a->source = merger.AddSource();
-      a->stream = std::make_unique<EventStream>(*a->stub, a->session, from_seq);
+      a->stream = std::make_unique<EventStream>(a->channel, a->session, from_seq);
       agents.push_back(std::move(agent));
     }
     a->reader = std::thread([this, a] { Read(a); });
@@ -594,7 +595,8 @@ absl::StatusOr<std::vector<std::unique_ptr<Ctl::Agent>>> Ctl::Connect() {
     if (!channel.ok()) return channel.status();
     auto agent = std::make_unique<Agent>();
     agent->spec = std::move(spec);
-    agent->stub = v1::HttpTrace::NewStub(*channel);
+    agent->channel = *channel;
+    agent->stub = v1::HttpTrace::NewStub(agent->channel);
     agents.push_back(std::move(agent));
   }
   return agents;
@@ -746,7 +748,8 @@ void Ctl::JoinNewAgents(Capture& capture, const v1::StartCaptureRequest& request
     if (!channel.ok()) continue;
     auto agent = std::make_unique<Agent>();
     agent->spec = std::move(spec);
-    agent->stub = v1::HttpTrace::NewStub(*channel);
+    agent->channel = *channel;
+    agent->stub = v1::HttpTrace::NewStub(agent->channel);
     ++capture.agents_total;
     if (!StartOne(request, *agent)) {
       Say(absl::StrCat("httptracectl: agent ", agent->Label(), " joined: ", agent->error));

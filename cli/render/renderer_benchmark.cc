@@ -3,14 +3,26 @@
 //   bazel run -c opt //cli/render:renderer_benchmark
 // The figure that matters is "CPU" per iteration: µs of ctl CPU per exchange, before the write.
 // BM_Render is the renderer alone; BM_ParseAndRender adds parsing the event from the bytes the
-// agent sent; BM_Parse is the parse alone.
+// agent sent; BM_Parse is the parse alone. BM_ReadBatch reads a whole gRPC message of 256 such
+// exchanges as the ctl receives it, by the ctl's old path (gRPC parses an EventBatch, a
+// std::string per event, then each is parsed again) and its new one (cli/wire's
+// EventBatchReader, straight from the slices); its us_per_exchange counter is the figure to
+// compare, with and without rendering.
 
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/support/byte_buffer.h>
+
+#include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "benchmark/benchmark.h"
 #include "cli/render/example_events.h"
 #include "cli/render/renderer.h"
+#include "cli/wire/event_batch_reader.h"
+#include "google/protobuf/arena.h"
 
 namespace httptrace::render {
 namespace {
@@ -120,6 +132,96 @@ void BM_ParseOnArena(benchmark::State& state) {
 BENCHMARK(BM_ParseOnArena)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_Render, text, "text")->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_Render, har, "har")->Unit(benchmark::kMicrosecond);
+
+// One StreamEventBatches message as the ctl receives it: 256 exchanges (the agent's batches
+// under load hold up to a few hundred), in slices of 16 KiB, the HTTP/2 DATA frame size gRPC
+// uses by default (each frame's payload arrives as its own slice or slices).
+constexpr int kBatchExchanges = 256;
+
+grpc::ByteBuffer ReceivedBatch() {
+  std::string wire;
+  {
+    v1::EventBatch batch;
+    v1::Event event = NginxExchange();
+    for (int i = 0; i < kBatchExchanges; ++i) {
+      event.set_seq(i + 1);
+      event.SerializeToString(batch.add_events());
+    }
+    wire = batch.SerializeAsString();
+  }
+  std::vector<grpc::Slice> slices;
+  for (size_t at = 0; at < wire.size(); at += 16 << 10) {
+    const absl::string_view part = absl::string_view(wire).substr(at, 16 << 10);
+    slices.emplace_back(part.data(), part.size());
+  }
+  return grpc::ByteBuffer(slices.data(), slices.size());
+}
+
+using Events = std::vector<std::shared_ptr<const v1::Event>>;
+
+// The ctl's path before cli/wire (cli/agent_client.cc's EventStream::Next until then): gRPC's
+// protobuf deserializer fills a v1::EventBatch, then each event is parsed onto a batch arena.
+bool ReadBatchOld(grpc::ByteBuffer* buffer, v1::EventBatch* batch, Events* events) {
+  if (!grpc::SerializationTraits<v1::EventBatch>::Deserialize(buffer, batch).ok()) return false;
+  size_t bytes = 0;
+  for (const std::string& serialized : batch->events()) bytes += serialized.size();
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = std::clamp<size_t>(bytes, 4096, 256 << 10);
+  options.max_block_size = 256 << 10;
+  auto arena = std::make_shared<google::protobuf::Arena>(options);
+  for (const std::string& serialized : batch->events()) {
+    v1::Event* event = google::protobuf::Arena::CreateMessage<v1::Event>(arena.get());
+    if (!event->ParseFromString(serialized)) return false;
+    events->emplace_back(arena, event);
+  }
+  return true;
+}
+
+// path: "old" or "new"; format: a renderer, or "" to read only.
+void BM_ReadBatch(benchmark::State& state, const char* path, const char* format) {
+  const bool old_path = absl::string_view(path) == "old";
+  std::unique_ptr<Renderer> renderer;
+  if (*format != '\0') {
+    RenderOptions options;
+    options.time_zone = absl::LocalTimeZone();
+    auto made = MakeRenderer(format, options);
+    if (!made.ok()) {
+      state.SkipWithError("no renderer");
+      return;
+    }
+    renderer = std::move(*made);
+  }
+  const grpc::ByteBuffer received = ReceivedBatch();
+  v1::EventBatch batch;  // the old path's, reused as the old EventStream reused it
+  cli::wire::EventBatchReader reader;
+  Events events;
+  std::string out;
+  for (auto _ : state) {
+    grpc::ByteBuffer buffer(received);  // gRPC hands each message over once: a fresh reference
+    events.clear();
+    const bool ok =
+        old_path ? ReadBatchOld(&buffer, &batch, &events) : reader.Read(buffer, &events).ok();
+    if (!ok || events.size() != kBatchExchanges) {
+      state.SkipWithError("read");
+      return;
+    }
+    if (renderer != nullptr) {
+      out.clear();
+      for (const auto& event : events) renderer->Render(*event, "", &out);
+      benchmark::DoNotOptimize(out.data());
+    }
+  }
+  // Seconds per (exchanges / 1e6): microseconds of CPU per exchange.
+  state.counters["us_per_exchange"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) * kBatchExchanges / 1e6,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK_CAPTURE(BM_ReadBatch, old, "old", "")->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_ReadBatch, new, "new", "")->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_ReadBatch, old_jsonl, "old", "jsonl")->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_ReadBatch, new_jsonl, "new", "jsonl")->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_ReadBatch, old_text, "old", "text")->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_ReadBatch, new_text, "new", "text")->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace httptrace::render

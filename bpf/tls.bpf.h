@@ -3,8 +3,8 @@
 // the plaintext goes through the same connection records, filters, positions and copy loops as
 // a syscall's bytes, so TLS exchanges carry the same pid, role, addresses and container.
 //
-// Tying plaintext to its socket: the syscalls a library makes inside the call (track_fd ->
-// tls_syscall) record their fd in the thread's tls_call; a call served from the library's
+// Tying plaintext to its socket: the syscalls a library makes inside the call (seen by
+// tls_sys_enter) record their fd in the thread's tls_call; a call served from the library's
 // buffer makes none and takes the fd its connection object used last (tls_fds). Every program
 // here is named tls_*: the capture attaches none of them itself (agent/capture/capture.cc).
 //

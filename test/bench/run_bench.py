@@ -336,7 +336,13 @@ def count_exchanges(path, fmt, port, reasons):
             server_needle = (") server %s " % local).encode()
             client_needle = (" \u2192 %s " % local).encode()
             for raw in f:
-                if raw.startswith(b"[") and server_needle in raw:
+                # An exchange seen from both ends is one record (`--role both`, the default):
+                # "[time] client → nginx both ends traced" counts for each side.
+                if (raw.startswith(b"[") and client_needle in raw
+                        and raw.rstrip().endswith(b" both ends traced")):
+                    exchanges += 1
+                    client += 1
+                elif raw.startswith(b"[") and server_needle in raw:
                     exchanges += 1
                 elif raw.startswith(b"[") and b") client " in raw and client_needle in raw:
                     client += 1

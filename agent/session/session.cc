@@ -286,8 +286,8 @@ Session::Session(std::string id, v1::Filter filter, v1::CaptureOptions options, 
       idle_timeout_(ToAbslDuration(options_.idle_timeout())),
       redacted_lowercase_(LowercaseRedactionList(options_)),
       redactor_(RedactorFor(options_)),
-      last_reader_seen_(now),
-      budget_(budget) {}
+      budget_(budget),
+      last_reader_seen_(now) {}
 
 Session::~Session() {
   sink_.reset();  // its threads read this session

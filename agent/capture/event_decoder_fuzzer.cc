@@ -21,19 +21,12 @@
 #include "agent/capture/event_decoder.h"
 #include "agent/protocols/http1/http1_connection.h"
 #include "bpf/events.h"
+#include "common/testing/fuzz_check.h"
 
 namespace {
 
 namespace capture = httptrace::capture;
 namespace protocols = httptrace::protocols;
-
-#define Check(condition)                                          \
-  do {                                                            \
-    if (!(condition)) {                                           \
-      std::fprintf(stderr, "invariant failed: %s\n", #condition); \
-      std::abort();                                               \
-    }                                                             \
-  } while (0)
 
 // At most this many engines at once, as the pipeline bounds its connection table.
 constexpr size_t kMaxConnections = 8;
@@ -44,15 +37,15 @@ class EngineSink final : public capture::CaptureSink {
   void SetRecord(const uint8_t* record, size_t size) { record_ = record, size_ = size; }
 
   void OnOpen(const capture::ConnectionOpenEvent& e) override {
-    Check(e.comm.size() <= HT_COMM_LEN);  // bounded even without its NUL
+    FUZZ_CHECK(e.comm.size() <= HT_COMM_LEN);  // bounded even without its NUL
     Engine(e.conn.id);
   }
   void OnData(const capture::DataEvent& e) override {
-    Check(e.data.size() <= e.length);
-    Check(e.comm.size() <= HT_COMM_LEN);  // bounded even without its NUL
+    FUZZ_CHECK(e.data.size() <= e.length);
+    FUZZ_CHECK(e.comm.size() <= HT_COMM_LEN);  // bounded even without its NUL
     // The payload is a view into the record: never past its end.
     const auto* p = reinterpret_cast<const uint8_t*>(e.data.data());
-    Check(e.data.empty() || (p >= record_ && p + e.data.size() <= record_ + size_));
+    FUZZ_CHECK(e.data.empty() || (p >= record_ && p + e.data.size() <= record_ + size_));
     protocols::http1::Http1Connection* conn = Engine(e.conn.id);
     if (conn == nullptr) return;
     conn->OnData(e.direction == capture::Direction::kEgress ? protocols::Direction::kEgress
@@ -64,7 +57,7 @@ class EngineSink final : public capture::CaptureSink {
     auto it = engines_.find(e.conn.id);
     if (it == engines_.end()) return;
     it->second->OnClose(e.timestamp_ns);
-    Check(it->second->stopped());
+    FUZZ_CHECK(it->second->stopped());
     engines_.erase(it);
   }
   void OnKernelLoss(const capture::KernelLossEvent&) override {}
@@ -83,7 +76,7 @@ class EngineSink final : public capture::CaptureSink {
     options.max_body_bytes = 256;
     auto conn = std::make_unique<protocols::http1::Http1Connection>(
         options, protocols::RoleHint::kUnknown, [](protocols::Exchange&& exchange) {
-          Check(exchange.has_request || exchange.has_response || !exchange.notes.empty());
+          FUZZ_CHECK(exchange.has_request || exchange.has_response || !exchange.notes.empty());
         });
     return engines_.emplace(id, std::move(conn)).first->second.get();
   }
@@ -119,6 +112,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!decoder.Decode(record, n)) ++refused;
   }
   sink.CloseAll();
-  Check(Counter(decoder, "poller.malformed") == refused);
+  FUZZ_CHECK(Counter(decoder, "poller.malformed") == refused);
   return 0;
 }

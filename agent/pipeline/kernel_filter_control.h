@@ -45,6 +45,10 @@ inline constexpr uint32_t kHttp1HeaderAllowance = 8192;
 // sessions keeping at most `body_limit_bytes` of a body.
 uint32_t Http1MessageCopyLimit(uint32_t body_limit_bytes);
 
+// Whether Apply gives the probes that limit. False: pipelined messages past it were lost
+// uncounted (see Apply); the probes' limit itself is tested in capture_test.
+inline constexpr bool kApplyHttp1MessageLimit = false;
+
 class KernelFilterControl {
  public:
   // `forget_connections` ends every connection user space tracks; it is called while the probes
@@ -58,7 +62,8 @@ class KernelFilterControl {
   KernelFilterControl& operator=(const KernelFilterControl&) = delete;
 
   // The filters of the active sessions (none: detach), and the largest of their body limits:
-  // the probes copy at most Http1MessageCopyLimit(body_limit_bytes) bytes of an HTTP/1 message.
+  // the probes would copy at most Http1MessageCopyLimit(body_limit_bytes) bytes of an HTTP/1
+  // message (not applied while kApplyHttp1MessageLimit is false).
   absl::Status Apply(const std::vector<v1::Filter>& active_filters, uint32_t body_limit_bytes)
       ABSL_LOCKS_EXCLUDED(mu_);
 

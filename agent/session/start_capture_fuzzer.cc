@@ -19,6 +19,7 @@
 
 #include "agent/session/filter.h"
 #include "agent/session/session_manager.h"
+#include "common/testing/fuzz_check.h"
 #include "proto/httptrace.pb.h"
 
 namespace {
@@ -26,21 +27,13 @@ namespace {
 namespace session = httptrace::session;
 namespace v1 = httptrace::v1;
 
-#define Check(condition)                                          \
-  do {                                                            \
-    if (!(condition)) {                                           \
-      std::fprintf(stderr, "invariant failed: %s\n", #condition); \
-      std::abort();                                               \
-    }                                                             \
-  } while (0)
-
 class RecordingControl final : public session::CaptureControl {
  public:
   absl::Status ApplyFilters(const std::vector<v1::Filter>& filters, uint32_t) override {
     for (const v1::Filter& f : filters) {
       // ValidateFilter's bound: nothing larger reaches the kernel's maps.
-      Check(f.pids_size() <= 256 && f.ports_size() <= 256 && f.local_ports_size() <= 256 &&
-            f.remote_ports_size() <= 256 && f.containers_size() <= 256);
+      FUZZ_CHECK(f.pids_size() <= 256 && f.ports_size() <= 256 && f.local_ports_size() <= 256 &&
+                 f.remote_ports_size() <= 256 && f.containers_size() <= 256);
     }
     applied = filters.size();
     return absl::OkStatus();
@@ -85,28 +78,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.memory_budget_bytes = 1 << 20;
   session::SessionManager manager(options, &control);
   absl::StatusOr<v1::SessionInfo> started = manager.Start(request);
-  Check(!started.ok() || valid);
+  FUZZ_CHECK(!started.ok() || valid);
   if (!started.ok()) {
-    Check(!started.status().message().empty());  // the client is told why
+    FUZZ_CHECK(!started.status().message().empty());  // the client is told why
     return 0;
   }
-  Check(control.applied == 1);
-  Check(!started->id().empty());
+  FUZZ_CHECK(control.applied == 1);
+  FUZZ_CHECK(!started->id().empty());
   manager.PublishExchange(exchange);
   v1::Loss loss;
   loss.set_exchanges(1);
   manager.PublishLoss(loss, &exchange);
   absl::StatusOr<std::shared_ptr<session::Session>> found = manager.Find(started->id());
-  Check(found.ok());
+  FUZZ_CHECK(found.ok());
   const absl::Status resume = (*found)->CheckResumePoint(from_seq);
   if (resume.ok()) {
     uint64_t next = from_seq;
     session::Session::ReadResult read = (*found)->Read(&next, 16, absl::ZeroDuration());
-    Check(read.events.size() <= 16);
+    FUZZ_CHECK(read.events.size() <= 16);
   }
   absl::StatusOr<v1::SessionInfo> stopped = manager.Stop(started->id());
-  Check(stopped.ok());
-  Check(manager.memory_budget().used() <= manager.memory_budget().limit() ||
-        manager.memory_budget().limit() == 0);
+  FUZZ_CHECK(stopped.ok());
+  FUZZ_CHECK(manager.memory_budget().used() <= manager.memory_budget().limit() ||
+             manager.memory_budget().limit() == 0);
   return 0;
 }

@@ -17,20 +17,13 @@
 
 #include "absl/strings/match.h"
 #include "cli/wire/event_batch_reader.h"
+#include "common/testing/fuzz_check.h"
 #include "google/protobuf/stubs/logging.h"
 
 namespace {
 
 namespace wire = httptrace::cli::wire;
 using Events = std::vector<std::shared_ptr<const httptrace::v1::Event>>;
-
-#define Check(condition)                                          \
-  do {                                                            \
-    if (!(condition)) {                                           \
-      std::fprintf(stderr, "invariant failed: %s\n", #condition); \
-      std::abort();                                               \
-    }                                                             \
-  } while (0)
 
 constexpr absl::string_view kPrefix = "corrupt event stream from the agent: ";
 
@@ -61,23 +54,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::Status whole_status = whole_reader.Read({batch}, &whole);
 
   // Where the slices end changes nothing.
-  Check(sliced_status == whole_status);
+  FUZZ_CHECK(sliced_status == whole_status);
   if (!whole_status.ok()) {
-    Check(whole_status.code() == absl::StatusCode::kDataLoss);
-    Check(absl::StartsWith(whole_status.message(), kPrefix));
-    Check(whole_status.message().size() > kPrefix.size());
-    Check(whole.empty());
-    Check(sliced.size() == 1 && sliced[0] == nullptr);
+    FUZZ_CHECK(whole_status.code() == absl::StatusCode::kDataLoss);
+    FUZZ_CHECK(absl::StartsWith(whole_status.message(), kPrefix));
+    FUZZ_CHECK(whole_status.message().size() > kPrefix.size());
+    FUZZ_CHECK(whole.empty());
+    FUZZ_CHECK(sliced.size() == 1 && sliced[0] == nullptr);
     return 0;
   }
-  Check(sliced.size() == whole.size() + 1);
+  FUZZ_CHECK(sliced.size() == whole.size() + 1);
   for (size_t i = 0; i < whole.size(); ++i) {
-    Check(whole[i] != nullptr && sliced[i + 1] != nullptr);
+    FUZZ_CHECK(whole[i] != nullptr && sliced[i + 1] != nullptr);
     const std::string bytes = whole[i]->SerializeAsString();
-    Check(bytes == sliced[i + 1]->SerializeAsString());
+    FUZZ_CHECK(bytes == sliced[i + 1]->SerializeAsString());
     // An event read is a whole message: it survives a round trip.
     httptrace::v1::Event again;
-    Check(again.ParseFromString(bytes));
+    FUZZ_CHECK(again.ParseFromString(bytes));
   }
   return 0;
 }

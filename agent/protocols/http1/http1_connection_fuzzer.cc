@@ -21,6 +21,7 @@
 #include <string>
 
 #include "agent/protocols/http1/http1_connection.h"
+#include "common/testing/fuzz_check.h"
 
 namespace {
 
@@ -29,14 +30,6 @@ using httptrace::protocols::EngineOptions;
 using httptrace::protocols::Exchange;
 using httptrace::protocols::RoleHint;
 using httptrace::protocols::http1::Http1Connection;
-
-#define Check(condition)                                          \
-  do {                                                            \
-    if (!(condition)) {                                           \
-      std::fprintf(stderr, "invariant failed: %s\n", #condition); \
-      std::abort();                                               \
-    }                                                             \
-  } while (0)
 
 struct Chunk {
   Direction direction;
@@ -69,14 +62,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint64_t emitted = 0;
   Http1Connection conn(options, kHints[config & 3], [&](Exchange&& e) {
     ++emitted;
-    Check(e.has_request || e.has_response || !e.notes.empty());
-    Check(!e.complete || (e.has_request && e.has_response));
-    Check(e.request.body.data.size() <= limits.max_body_bytes);
-    Check(e.response.body.data.size() <= limits.max_body_bytes);
-    Check(e.request.body.missing_bytes <= e.request.body.encoded_size);
-    Check(e.response.body.missing_bytes <= e.response.body.encoded_size);
-    Check(e.request.headers.size() <= limits.max_headers);
-    Check(e.response.headers.size() <= limits.max_headers);
+    FUZZ_CHECK(e.has_request || e.has_response || !e.notes.empty());
+    FUZZ_CHECK(!e.complete || (e.has_request && e.has_response));
+    FUZZ_CHECK(e.request.body.data.size() <= limits.max_body_bytes);
+    FUZZ_CHECK(e.response.body.data.size() <= limits.max_body_bytes);
+    FUZZ_CHECK(e.request.body.missing_bytes <= e.request.body.encoded_size);
+    FUZZ_CHECK(e.response.body.missing_bytes <= e.response.body.encoded_size);
+    FUZZ_CHECK(e.request.headers.size() <= limits.max_headers);
+    FUZZ_CHECK(e.response.headers.size() <= limits.max_headers);
     (void)httptrace::protocols::DebugString(e);
   });
   uint64_t position[2] = {0, 0};
@@ -85,7 +78,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool closed = false;
   auto deliver = [&](const Chunk& c) {
     conn.OnData(c.direction, c.position, c.data, c.length, c.ts);
-    Check(conn.pending_requests() <= std::max<size_t>(limits.max_pending_requests, 1));
+    FUZZ_CHECK(conn.pending_requests() <= std::max<size_t>(limits.max_pending_requests, 1));
   };
   while (i < size) {
     const uint8_t op = data[i++];
@@ -132,10 +125,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (held) deliver(*held);
   if (!closed) conn.OnClose(ts + 1);
-  Check(conn.stopped());
-  Check(conn.counters().exchanges == emitted);
-  Check(conn.pending_requests() == 0);
+  FUZZ_CHECK(conn.stopped());
+  FUZZ_CHECK(conn.counters().exchanges == emitted);
+  FUZZ_CHECK(conn.pending_requests() == 0);
   // Conservation: every exchange begun (a start seen, a placeholder for one lost) was emitted.
-  Check(conn.balance().has_value() && conn.balance()->balanced() && conn.balance()->held == 0);
+  FUZZ_CHECK(conn.balance().has_value() && conn.balance()->balanced() && conn.balance()->held == 0);
   return 0;
 }

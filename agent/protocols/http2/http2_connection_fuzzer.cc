@@ -23,6 +23,7 @@
 #include <string>
 
 #include "agent/protocols/http2/http2_connection.h"
+#include "common/testing/fuzz_check.h"
 
 namespace {
 
@@ -32,14 +33,6 @@ using httptrace::protocols::Exchange;
 using httptrace::protocols::LossCounters;
 using httptrace::protocols::RoleHint;
 using httptrace::protocols::http2::Http2Connection;
-
-#define Check(condition)                                          \
-  do {                                                            \
-    if (!(condition)) {                                           \
-      std::fprintf(stderr, "invariant failed: %s\n", #condition); \
-      std::abort();                                               \
-    }                                                             \
-  } while (0)
 
 struct Chunk {
   Direction direction;
@@ -72,19 +65,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint64_t emitted = 0;
   Http2Connection conn(options, kHints[config & 3], [&](Exchange&& e) {
     ++emitted;
-    Check(!e.complete || (e.has_request && e.has_response));
-    Check(e.request.version == "HTTP/2" && e.response.version == "HTTP/2");
-    Check(e.request.body.data.size() <= limits.max_body_bytes);
-    Check(e.response.body.data.size() <= limits.max_body_bytes);
-    Check(e.request.body.missing_bytes <= e.request.body.encoded_size);
-    Check(e.response.body.missing_bytes <= e.response.body.encoded_size);
-    Check(e.request.headers.size() <= limits.max_headers);
-    Check(e.response.headers.size() <= limits.max_headers);
+    FUZZ_CHECK(!e.complete || (e.has_request && e.has_response));
+    FUZZ_CHECK(e.request.version == "HTTP/2" && e.response.version == "HTTP/2");
+    FUZZ_CHECK(e.request.body.data.size() <= limits.max_body_bytes);
+    FUZZ_CHECK(e.response.body.data.size() <= limits.max_body_bytes);
+    FUZZ_CHECK(e.request.body.missing_bytes <= e.request.body.encoded_size);
+    FUZZ_CHECK(e.response.body.missing_bytes <= e.response.body.encoded_size);
+    FUZZ_CHECK(e.request.headers.size() <= limits.max_headers);
+    FUZZ_CHECK(e.response.headers.size() <= limits.max_headers);
     if (e.grpc) {
-      Check(e.grpc->request.messages.size() <= limits.max_grpc_messages_kept);
-      Check(e.grpc->response.messages.size() <= limits.max_grpc_messages_kept);
-      Check(e.grpc->request.messages.size() <= e.grpc->request.count);
-      Check(e.grpc->response.messages.size() <= e.grpc->response.count);
+      FUZZ_CHECK(e.grpc->request.messages.size() <= limits.max_grpc_messages_kept);
+      FUZZ_CHECK(e.grpc->response.messages.size() <= limits.max_grpc_messages_kept);
+      FUZZ_CHECK(e.grpc->request.messages.size() <= e.grpc->request.count);
+      FUZZ_CHECK(e.grpc->response.messages.size() <= e.grpc->response.count);
     }
     (void)httptrace::protocols::DebugString(e);
   });
@@ -94,12 +87,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool closed = false;
   LossCounters last{};
   auto check_step = [&] {
-    Check(conn.open_streams() <= std::max<size_t>(limits.max_concurrent_streams, 1));
+    FUZZ_CHECK(conn.open_streams() <= std::max<size_t>(limits.max_concurrent_streams, 1));
     const LossCounters now = conn.losses();
-    Check(now.gap_bytes >= last.gap_bytes);
-    Check(now.messages_dropped_gap >= last.messages_dropped_gap);
-    Check(now.parse_errors >= last.parse_errors);
-    Check(now.buffer_overflow_bytes >= last.buffer_overflow_bytes);
+    FUZZ_CHECK(now.gap_bytes >= last.gap_bytes);
+    FUZZ_CHECK(now.messages_dropped_gap >= last.messages_dropped_gap);
+    FUZZ_CHECK(now.parse_errors >= last.parse_errors);
+    FUZZ_CHECK(now.buffer_overflow_bytes >= last.buffer_overflow_bytes);
     last = now;
   };
   auto deliver = [&](const Chunk& c) {
@@ -156,7 +149,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (held) deliver(*held);
   if (!closed) conn.OnClose(ts + 1);
-  Check(conn.open_streams() == 0);
-  Check(conn.counters().exchanges == emitted);
+  FUZZ_CHECK(conn.open_streams() == 0);
+  FUZZ_CHECK(conn.counters().exchanges == emitted);
   return 0;
 }

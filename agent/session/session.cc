@@ -421,8 +421,8 @@ void Session::OfferLoss(const v1::Loss& loss) {
       queue_.back().event.event->kind == v1::Event::kLoss) {
     v1::Event merged = WithSeq({0, queue_.back().event.event});
     if (merged.loss().reason() == loss.reason()) {
-      // Unread, so no reader holds it: replace it with the merged marker (its charge stays:
-      // the bytes differ by a few varint bytes at most).
+      // Unread, so no reader holds it: replace it with the merged marker. Its charge stays the
+      // first marker's (the counts' varints and the newest detail change its size slightly).
       v1::Loss* last = merged.mutable_loss();
       last->set_exchanges(last->exchanges() + loss.exchanges());
       last->set_bytes(last->bytes() + loss.bytes());
